@@ -1,0 +1,231 @@
+/*
+ * semd.h -- libsemd, the client library of semd.
+ *
+ * A struct semd is one connection to a semd daemon.  Slots acquired through
+ * it belong to that connection: closing it (or the process dying) gives
+ * them all back at once.
+ *
+ * Two ways to use it:
+ *  - blocking: semd_acquire / semd_release / semd_withdraw / semd_status
+ *    send one request and wait for its answer;
+ *  - event loop: put semd_fd() in your loop, queue requests with
+ *    semd_submit_*(), call semd_flush() when the fd is writable and
+ *    semd_want_write() says so, and call semd_process() when it is readable
+ *    to receive each reply as a struct semd_event.
+ * Do not mix the two on one connection while an asynchronous request is
+ * outstanding.
+ *
+ * Threads: a struct semd is not locked; use one from one thread at a time
+ * (different connections in different threads are fine).  The library
+ * keeps no global state, installs no signal handlers and never calls
+ * exit() or abort(): every failure is returned.  SIGPIPE is avoided with
+ * MSG_NOSIGNAL.
+ *
+ * Ownership: the caller owns a struct semd from semd_open until
+ * semd_close, and a struct semd_status from semd_status until
+ * semd_status_free.  Strings in a struct semd_event live until the next
+ * call on the connection.
+ *
+ * Errors: functions return SEMD_OK (0), SEMD_TIMEDOUT (1, acquire only) or
+ * SEMD_ERR (-1) and fill a struct semd_error when one is given (it may be
+ * NULL).
+ */
+
+#ifndef SEMD_CLIENT_H
+#define SEMD_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SEMD_OK			 0
+#define SEMD_TIMEDOUT		 1
+#define SEMD_ERR		(-1)
+
+#define SEMD_FOREVER		(-1)	/* timeout_ms: wait without limit */
+#define SEMD_TRY		 0	/* timeout_ms: never wait */
+
+/* What went wrong: a protocol error code from the daemon, or ours. */
+enum semd_errcode {
+	SEMD_E_NONE = 0,
+	/* Sent by the daemon (see PROTOCOL.md). */
+	SEMD_E_BAD_FRAME,
+	SEMD_E_BAD_REQUEST,
+	SEMD_E_UNKNOWN_OP,
+	SEMD_E_VERSION,
+	SEMD_E_BAD_NAME,
+	SEMD_E_NO_CAPACITY,
+	SEMD_E_CAPACITY_MISMATCH,
+	SEMD_E_TOO_HEAVY,
+	SEMD_E_NOT_HELD,
+	SEMD_E_NOT_PENDING,
+	SEMD_E_DUPLICATE_ID,
+	SEMD_E_LIMIT,
+	SEMD_E_DENIED,
+	/* Local. */
+	SEMD_E_SYSTEM = 100,	/* a system call failed: sys_errno */
+	SEMD_E_UNREACHABLE,	/* no daemon at the socket (and none started) */
+	SEMD_E_DISCONNECTED,	/* the daemon closed the connection */
+	SEMD_E_PROTOCOL,	/* the daemon sent something we cannot read */
+	SEMD_E_INTERRUPTED,	/* a signal interrupted a blocking wait */
+	SEMD_E_USAGE,		/* bad argument to a library call */
+};
+
+struct semd_error {
+	enum semd_errcode	 code;
+	int			 sys_errno;	/* SEMD_E_SYSTEM, _UNREACHABLE */
+	char			 message[512];	/* one line a person can act on */
+};
+
+/* semd_open flags. */
+#define SEMD_OPEN_NO_AUTOSTART	0x1	/* never start a per-user daemon */
+
+struct semd;
+
+/*
+ * Connect.  path: an explicit socket path, or NULL for $SEMD_SOCKET, else
+ * the per-user default ($XDG_RUNTIME_DIR/semd/semd.sock or
+ * /tmp/semd-$UID/semd.sock), where a per-user daemon is started when
+ * nothing listens (unless SEMD_OPEN_NO_AUTOSTART or $SEMD_NO_AUTOSTART=1).
+ * client_name: free text sent in HELLO (may be NULL).
+ * Returns a connection, or NULL with *err filled.
+ */
+struct semd	*semd_open(const char *path, const char *client_name,
+		     int flags, struct semd_error *err);
+
+/* Close the connection; everything it holds or waits for is given back. */
+void		 semd_close(struct semd *);
+
+/* The socket path this connection uses. */
+const char	*semd_path(const struct semd *);
+
+/*
+ * The path semd_open(NULL, ...) would use, written to buf.  *is_default
+ * is set to 1 when it is the per-user default (auto-start applies).
+ * Returns 0, or -1 with err filled (e.g. no usable per-user directory).
+ */
+int		 semd_default_path(char *buf, size_t len, int *is_default,
+		     struct semd_error *err);
+
+/*
+ * Acquire weight slots of name.  capacity: the capacity to declare, 0 for
+ * none (the semaphore must then exist).  weight: 0 means 1.
+ * timeout_ms: SEMD_FOREVER, SEMD_TRY, or milliseconds (enforced by the
+ * daemon).  on_queued, when not NULL, is called once with the 1-based
+ * queue position if the request has to wait.
+ * Returns SEMD_OK (held), SEMD_TIMEDOUT (not granted in time), or SEMD_ERR.
+ * If a signal interrupts the wait (poll returns EINTR), the request is
+ * withdrawn: SEMD_ERR with SEMD_E_INTERRUPTED, unless the daemon had
+ * already granted it, in which case SEMD_OK is returned and it is held.
+ */
+int		 semd_acquire(struct semd *, const char *name,
+		     uint32_t capacity, uint32_t weight, int64_t timeout_ms,
+		     void (*on_queued)(uint32_t position, void *arg), void *arg,
+		     struct semd_error *err);
+
+/* Give back weight (0 means 1) slots of name.  SEMD_E_NOT_HELD if not held. */
+int		 semd_release(struct semd *, const char *name, uint32_t weight,
+		     struct semd_error *err);
+
+/* One holder or waiter in a status report. */
+struct semd_party {
+	pid_t		 pid;
+	uid_t		 uid;
+	uint32_t	 weight;
+	uint64_t	 ms;		/* held for / waiting for, milliseconds */
+};
+
+struct semd_sem_status {
+	char			 name[129];
+	uint32_t		 capacity;
+	uint32_t		 held;
+	uint32_t		 waiting;
+	struct semd_party	*holders;
+	size_t			 nholders;
+	struct semd_party	*waiters;
+	size_t			 nwaiters;
+};
+
+struct semd_status {
+	struct semd_sem_status	*sems;
+	size_t			 nsems;
+	int			 truncated;	/* the daemon cut the lists */
+};
+
+/* Ask for the state of name (NULL: all).  Free with semd_status_free. */
+int		 semd_status(struct semd *, const char *name,
+		     struct semd_status **out, struct semd_error *err);
+void		 semd_status_free(struct semd_status *);
+
+/* Answer whether the daemon is alive: a HELLO round trip. */
+int		 semd_ping(struct semd *, struct semd_error *err);
+
+/* ---- Event-loop API ---- */
+
+/* The connection's file descriptor (non-blocking); watch it for reading. */
+int		 semd_fd(const struct semd *);
+
+/*
+ * Queue a request without blocking; *id receives its id (replies carry
+ * it).  The bytes are written as far as the socket allows; call
+ * semd_flush when semd_want_write() is true and the fd is writable.
+ */
+int		 semd_submit_acquire(struct semd *, uint64_t *id,
+		     const char *name, uint32_t capacity, uint32_t weight,
+		     int64_t timeout_ms, struct semd_error *err);
+int		 semd_submit_release(struct semd *, uint64_t *id,
+		     const char *name, uint32_t weight, struct semd_error *err);
+/* Withdraw the pending ACQUIRE acquire_id (reply: TIMEOUT or NOT_PENDING). */
+int		 semd_submit_withdraw(struct semd *, uint64_t acquire_id,
+		     struct semd_error *err);
+int		 semd_submit_status(struct semd *, uint64_t *id,
+		     const char *name, struct semd_error *err);
+
+/* Write queued bytes.  0 when all written or would block; -1 on error. */
+int		 semd_flush(struct semd *, struct semd_error *err);
+/* Is there queued output waiting for the fd to be writable? */
+int		 semd_want_write(const struct semd *);
+
+enum semd_event_type {
+	SEMD_EV_HELLO = 1,
+	SEMD_EV_QUEUED,		/* position */
+	SEMD_EV_ACQUIRED,	/* name, weight */
+	SEMD_EV_TIMEOUT,	/* the ACQUIRE id timed out or was withdrawn */
+	SEMD_EV_RELEASED,	/* name, weight */
+	SEMD_EV_STATUS,		/* status (caller frees with semd_status_free) */
+	SEMD_EV_ERROR,		/* error.code, error.message */
+};
+
+struct semd_event {
+	enum semd_event_type	 type;
+	uint64_t		 id;
+	uint32_t		 position;
+	const char		*name;
+	uint32_t		 weight;
+	struct semd_status	*status;
+	struct semd_error	 error;
+};
+
+/*
+ * Read what the socket has (without blocking) and return the next reply.
+ * Returns 1 with *ev filled, 0 when no whole reply is available yet (call
+ * again when the fd is readable), or -1 with err filled (daemon gone:
+ * SEMD_E_DISCONNECTED; garbage: SEMD_E_PROTOCOL).  Call it repeatedly
+ * until it returns 0: several replies may arrive in one read.
+ */
+int		 semd_process(struct semd *, struct semd_event *ev,
+		     struct semd_error *err);
+
+/* Names for codes and a library version string. */
+const char	*semd_strerror(enum semd_errcode);
+const char	*semd_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SEMD_CLIENT_H */

@@ -1,0 +1,220 @@
+/*
+ * sem.h -- the semaphore engine: named counting semaphores, FIFO queues,
+ * weights, deadlines, ownership.  No I/O, no libevent, no clock: the
+ * caller passes "now" (monotonic milliseconds) into every call that needs
+ * it, so the engine is deterministic and unit-tested without sockets.
+ *
+ * Semantics are those of DESIGN.md §Semantics (strict FIFO grant rule).
+ *
+ * Decisions that concern another owner than the caller (a waiter granted
+ * because someone released, a waiter whose deadline passed) are not
+ * reported during the call that caused them: they are queued as events,
+ * in the order they were decided, and delivered by sem_flush().  The
+ * daemon calls sem_flush() after writing the reply to the request it is
+ * handling, so a connection that releases and also waits on the same
+ * semaphore sees RELEASED before its ACQUIRED.
+ *
+ * Costs: lookup of a name is O(1) expected (hash table); grant, release,
+ * withdrawal and expiry of one waiter cost O(1) plus O(log n) for the
+ * deadline heap (n = waiters with a deadline); nothing is O(number of
+ * waiters) or O(number of semaphores).  sem_owner_drop costs O(what that
+ * owner holds and waits for).  Finding an owner's hold on a semaphore and
+ * an owner's pending id is O(1) expected (hashed).
+ */
+
+#ifndef SEMD_SEM_H
+#define SEMD_SEM_H
+
+#include <sys/queue.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+struct sem_table;
+struct sem_owner;
+
+/* One semaphore.  Fields are read-only outside sem.c. */
+struct sem {
+	char			 name[PROTO_MAX_NAME + 1];
+	size_t			 name_len;
+	uint32_t		 capacity;
+	uint64_t		 held;		/* total weight granted */
+	uint32_t		 nwaiting;	/* waiters on queue */
+	uint32_t		 nholders;	/* holds on holders */
+	TAILQ_HEAD(, sem_waiter) queue;		/* FIFO, head first */
+	TAILQ_HEAD(, sem_hold)	 holders;	/* oldest first */
+	struct sem		*hnext;		/* hash chain (sem.c) */
+	TAILQ_ENTRY(sem)	 entry;		/* on table's list */
+};
+
+/* What one owner holds on one semaphore (all its grants, summed). */
+struct sem_hold {
+	struct sem		*sem;
+	struct sem_owner	*owner;
+	uint32_t		 weight;
+	uint64_t		 since_ms;	/* first grant of this hold */
+	TAILQ_ENTRY(sem_hold)	 sem_entry;	/* on sem->holders */
+	TAILQ_ENTRY(sem_hold)	 owner_entry;	/* on owner->holds */
+	struct sem_hold		*hnext;		/* hash chain (sem.c) */
+};
+
+enum sem_waiter_state {
+	SEM_W_QUEUED,		/* on sem->queue */
+	SEM_W_GRANTED,		/* granted, event not yet flushed */
+	SEM_W_EXPIRED,		/* deadline passed, event not yet flushed */
+};
+
+/* One pending ACQUIRE. */
+struct sem_waiter {
+	struct sem		*sem;
+	struct sem_owner	*owner;
+	uint64_t		 id;
+	uint32_t		 weight;
+	enum sem_waiter_state	 state;
+	uint64_t		 since_ms;	/* when it was queued */
+	uint64_t		 deadline_ms;	/* valid if heap_idx != SIZE_MAX */
+	size_t			 heap_idx;	/* SIZE_MAX: no deadline */
+	TAILQ_ENTRY(sem_waiter)	 sem_entry;	/* on sem->queue or events */
+	TAILQ_ENTRY(sem_waiter)	 owner_entry;	/* on owner->waiters */
+	struct sem_waiter	*hnext;		/* hash chain (sem.c) */
+};
+
+/* One client connection as the engine sees it. */
+struct sem_owner {
+	struct sem_table	*table;
+	void			*ctx;		/* the caller's (struct conn) */
+	uint32_t		 pid;
+	uint32_t		 uid;
+	uint32_t		 npending;	/* waiters, any state */
+	uint32_t		 nholds;	/* distinct semaphores held */
+	TAILQ_HEAD(, sem_hold)	 holds;
+	TAILQ_HEAD(, sem_waiter) waiters;
+};
+
+/* Limits enforced by the engine; 0 means unlimited. */
+struct sem_limits {
+	uint32_t	 max_sems;		/* semaphores alive at once */
+	uint32_t	 max_pending;		/* pending ACQUIREs per owner */
+	uint32_t	 max_holds;		/* distinct sems held per owner */
+};
+
+/*
+ * Event delivery, from sem_flush().  The waiter's fields (owner, id, sem,
+ * weight) are valid during the call; the engine frees the waiter after
+ * the callback returns.  A callback must not call back into the engine.
+ */
+struct sem_callbacks {
+	/* A queued ACQUIRE was granted: the owner now holds weight on sem. */
+	void	(*granted)(struct sem_waiter *, void *arg);
+	/* A queued ACQUIRE's deadline passed: it left the queue, no grant. */
+	void	(*expired)(struct sem_waiter *, void *arg);
+};
+
+/* The outcome of sem_acquire. */
+enum sem_acq_status {
+	SEM_ACQ_GRANTED,	/* held now; reply ACQUIRED */
+	SEM_ACQ_QUEUED,		/* waiting; reply QUEUED{position} */
+	SEM_ACQ_BUSY,		/* try (timeout 0) could not be granted: TIMEOUT */
+	SEM_ACQ_ERROR,		/* reply ERROR{code}; nothing changed */
+};
+
+struct sem_acq_result {
+	enum sem_acq_status	 status;
+	uint32_t		 position;	/* QUEUED: 1 = head of line */
+	enum proto_err		 code;		/* ERROR */
+	uint32_t		 capacity;	/* CAPACITY_MISMATCH: the current */
+};
+
+/*
+ * Create an empty table.  cb and arg are used by sem_flush.  limits may be
+ * NULL (no limits).  Returns NULL with errno ENOMEM.
+ */
+struct sem_table	*sem_table_new(const struct sem_callbacks *cb, void *arg,
+			     const struct sem_limits *limits);
+
+/*
+ * Free a table and everything in it without delivering events.  Owners
+ * must not be used afterwards.
+ */
+void			 sem_table_free(struct sem_table *);
+
+/* Create an owner (one per connection).  NULL with errno ENOMEM. */
+struct sem_owner	*sem_owner_new(struct sem_table *, void *ctx,
+			     uint32_t pid, uint32_t uid);
+
+/*
+ * Drop an owner: every waiter leaves its queue (no event for them), every
+ * hold is released, and the grant rule runs on each semaphore touched
+ * (which may queue granted events for other owners; call sem_flush).
+ * Undelivered events of this owner are discarded.  Frees the owner.
+ * Cost: O(holds + waiters of this owner), plus the grants it causes.
+ */
+void			 sem_owner_drop(struct sem_owner *, uint64_t now_ms);
+
+/*
+ * Ask for weight on name (name_len bytes, already validated by proto).
+ * has_capacity/capacity: the capacity the caller declares.
+ * timeout_ms: -1 wait forever, 0 try, > 0 deadline now_ms + timeout_ms.
+ * Errors (res->code, nothing changes): NO_CAPACITY, CAPACITY_MISMATCH
+ * (res->capacity = current), TOO_HEAVY (weight > capacity or weight 0),
+ * DUPLICATE_ID (id is pending for this owner), LIMIT.
+ * Always returns 0 (the outcome is in *res); -1 with errno ENOMEM only.
+ */
+int			 sem_acquire(struct sem_owner *, uint64_t id,
+			     const char *name, size_t name_len,
+			     int has_capacity, uint32_t capacity,
+			     uint32_t weight, int64_t timeout_ms,
+			     uint64_t now_ms, struct sem_acq_result *res);
+
+/*
+ * Give back weight on name from what this owner holds.  Returns PROTO_OK,
+ * or PROTO_E_NOT_HELD (owner holds less than weight there, or nothing;
+ * nothing changes).  May queue granted events for waiters.
+ */
+enum proto_err		 sem_release(struct sem_owner *, const char *name,
+			     size_t name_len, uint32_t weight, uint64_t now_ms);
+
+/*
+ * Withdraw this owner's queued ACQUIRE id (client-side timeout, ^C).
+ * Returns PROTO_OK (it left the queue; reply TIMEOUT{id}) or
+ * PROTO_E_NOT_PENDING (no such queued ACQUIRE: never existed, already
+ * granted, already expired).  May queue granted events for waiters that
+ * were behind it.
+ */
+enum proto_err		 sem_withdraw(struct sem_owner *, uint64_t id,
+			     uint64_t now_ms);
+
+/*
+ * Expire every waiter whose deadline is <= now_ms: each leaves its queue
+ * and an expired event is queued, then the grant rule runs.  Cost
+ * O(k log n) for k expired waiters.
+ */
+void			 sem_expire(struct sem_table *, uint64_t now_ms);
+
+/*
+ * The earliest pending deadline.  Returns 1 and sets *deadline_ms, or 0
+ * when no waiter has a deadline.  O(1).
+ */
+int			 sem_next_deadline(struct sem_table *,
+			     uint64_t *deadline_ms);
+
+/*
+ * Deliver queued events in the order they were decided, through the
+ * callbacks given to sem_table_new.  Returns the number delivered.
+ */
+size_t			 sem_flush(struct sem_table *);
+
+/* Look up a semaphore by name: NULL if it is not alive.  O(1). */
+struct sem		*sem_lookup(struct sem_table *, const char *name,
+			     size_t name_len);
+
+/* Iterate live semaphores in creation order (for STATUS). */
+struct sem		*sem_first(struct sem_table *);
+struct sem		*sem_next(struct sem *);
+
+/* Number of live semaphores, and of owners. */
+size_t			 sem_count(struct sem_table *);
+size_t			 sem_owner_count(struct sem_table *);
+
+#endif /* SEMD_SEM_H */

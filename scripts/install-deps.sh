@@ -1,0 +1,26 @@
+#!/bin/sh
+# Install what semd needs to build, test and demo on a fresh Debian machine.
+# Run as root (or with sudo available).  Safe to run again.
+set -eu
+
+pkgs="build-essential autoconf automake libtool pkg-config
+      libevent-dev check libsystemd-dev systemd
+      util-linux procps psmisc valgrind clang"
+
+# msgpack-c: Debian 12 ships it in libmsgpack-dev (pkg-config "msgpack"),
+# newer releases in libmsgpack-c-dev (pkg-config "msgpack-c").
+if apt-cache show libmsgpack-c-dev >/dev/null 2>&1; then
+	pkgs="$pkgs libmsgpack-c-dev"
+else
+	pkgs="$pkgs libmsgpack-dev"
+fi
+
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO=sudo
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $pkgs

@@ -1,0 +1,11 @@
+/* unit.h -- the unit test suites; tests/unit/main.c runs them all. */
+
+#ifndef SEMD_UNIT_H
+#define SEMD_UNIT_H
+
+#include <check.h>
+
+Suite	*proto_suite(void);
+Suite	*sem_suite(void);
+
+#endif /* SEMD_UNIT_H */
