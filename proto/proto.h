@@ -152,6 +152,8 @@ void		 proto_buf_free(struct proto_buf *);
  * frame is present (*body_len set; the frame spans PROTO_HDR_LEN +
  * *body_len bytes), 0 when more bytes are needed, -1 when the length
  * prefix is invalid (0 or above PROTO_MAX_FRAME): the stream is unusable.
+ * Once the four prefix bytes are there and valid, *body_len is set even
+ * when 0 is returned, so the caller knows how much is still to come.
  */
 int		 proto_frame_check(const uint8_t *buf, size_t avail,
 		     uint32_t *body_len);
@@ -159,55 +161,81 @@ int		 proto_frame_check(const uint8_t *buf, size_t avail,
 /*
  * Decode one request body (the N bytes after the length prefix).
  * Returns PROTO_OK and fills *req, or an error code with a human sentence
- * in errbuf (errlen bytes, NUL-terminated).  req->id is set whenever the
- * body carried a usable id, so the error reply can name it; otherwise 0.
+ * in errbuf (errlen bytes, NUL-terminated; errbuf may be NULL).  req->id
+ * is set whenever the body carried a usable id, so the error reply can
+ * name it; otherwise 0.  req->op is set once a known op was read.
  *
- * PROTO_E_BAD_FRAME: not exactly one msgpack map, too deep, or a container
- *   claiming more elements than the body has bytes (rejected before any
- *   allocation proportional to the claim).  The connection must close.
- * PROTO_E_UNKNOWN_OP, PROTO_E_BAD_REQUEST (missing/wrong-typed/out-of-range
- *   field), PROTO_E_BAD_NAME: the connection may go on.
- * Unknown keys are ignored.  Allocation is bounded by a small multiple
- * of len.
+ * PROTO_E_BAD_FRAME: not exactly one msgpack map, malformed, nested deeper
+ *   than PROTO_MAX_DEPTH, a map key that is not a string (at any depth),
+ *   or a container claiming more elements than the body has bytes
+ *   (rejected before anything is allocated).  The connection must close.
+ * PROTO_E_UNKNOWN_OP (op is a string but not a request),
+ *   PROTO_E_BAD_REQUEST (missing, nil-for-required, wrong-typed,
+ *   out-of-range or repeated field; missing or ill-typed op or id),
+ *   PROTO_E_BAD_NAME: the connection may go on.
+ * PROTO_E_LIMIT: out of memory (the connection may go on).
+ * Unknown keys are ignored; nil means absent.  Free text longer than
+ * PROTO_MAX_TEXT is cut at a UTF-8 boundary, control bytes become '?'.
+ * Cost: O(len), one malloc of at most 24 bytes per body byte (the
+ * msgpack zone; freed before returning); strings are not copied except
+ * into *req.
  */
 enum proto_err	 proto_decode_request(const uint8_t *body, size_t len,
 		     struct proto_request *req, char *errbuf, size_t errlen);
 
 /*
  * Decode one reply body.  Same contract as proto_decode_request; on
- * success a STATUS reply owns heap arrays: call proto_reply_free.
+ * success a STATUS reply owns one heap block (rep->sems, and the holders
+ * and waiters arrays inside it): call proto_reply_free.  On error nothing
+ * is owned.  A reply op this version does not know is PROTO_E_UNKNOWN_OP
+ * with rep->id set (a client may ignore it); an ERROR with an unknown code
+ * is PROTO_E_BAD_REQUEST with rep->op, rep->id and rep->message set.
  */
 enum proto_err	 proto_decode_reply(const uint8_t *body, size_t len,
 		     struct proto_reply *rep, char *errbuf, size_t errlen);
 
-/* Free the arrays a decoded STATUS reply owns; safe on any reply. */
+/*
+ * Free the arrays a decoded STATUS reply owns; safe on any decoded or
+ * zeroed reply, and twice.  Not for a reply whose sems the caller built.
+ */
 void		 proto_reply_free(struct proto_reply *);
 
 /*
  * Append one whole frame (prefix and body) encoding req or rep to buf.
- * Return 0, or -1 with errno ENOMEM.  A STATUS reply that would not fit
- * in PROTO_MAX_FRAME is shortened (fewer holders/waiters listed, then
- * fewer semaphores) and sent with truncated = true; held and waiting
- * counts stay exact.
+ * Return 0, or -1 with errno ENOMEM or EINVAL (op not a request / not a
+ * reply, or an ERROR code that is not a wire code); on failure buf is
+ * unchanged.  Names and texts are cut to their maxima.  Request: weight 0
+ * is sent as absent (default 1), timeout_ms < 0 as absent (forever),
+ * capacity only if has_capacity, STATUS sem only if has_sem.  A STATUS
+ * reply that would not fit in PROTO_MAX_FRAME is shortened (the first
+ * holders/waiters of each semaphore kept, as many as fit, then fewer
+ * semaphores) and sent with truncated = true; held and waiting counts
+ * stay exact.
  */
 int		 proto_encode_request(struct proto_buf *,
 		     const struct proto_request *);
 int		 proto_encode_reply(struct proto_buf *,
 		     const struct proto_reply *);
 
-/* Convenience encoders for the daemon's most frequent replies. */
+/*
+ * Convenience encoder for ERROR replies; message may be NULL ("").
+ * Returns as proto_encode_reply.
+ */
 int		 proto_encode_error(struct proto_buf *, uint64_t id,
 		     enum proto_err code, const char *message);
 
-/* Names: "ACQUIRE", "NOT_HELD", ...; NULL / PROTO_OP_NONE when unknown. */
+/*
+ * Names: "ACQUIRE", "NOT_HELD", ...; NULL / PROTO_OP_NONE / PROTO_OK when
+ * unknown.  proto_err_name(PROTO_OK) is "OK", which is never sent.
+ */
 const char	*proto_op_name(enum proto_op);
 const char	*proto_err_name(enum proto_err);
 enum proto_op	 proto_op_from_name(const char *, size_t);
 enum proto_err	 proto_err_from_name(const char *, size_t);
 
 /*
- * Is name (len bytes) a valid semaphore name: 1..PROTO_MAX_NAME bytes of
- * A-Z a-z 0-9 . _ - : @ / + ?  Returns 1 or 0.
+ * Is name (len bytes) a valid semaphore name, that is 1..PROTO_MAX_NAME
+ * bytes each one of A-Z a-z 0-9 . _ - : @ / +  Returns 1 or 0.
  */
 int		 proto_name_valid(const char *name, size_t len);
 

@@ -1,0 +1,941 @@
+/*
+ * decode.c -- frame bodies to struct proto_request / struct proto_reply.
+ *
+ * A body is first checked by body_walk(), a small validating walker of
+ * our own, and only then handed to msgpack_unpack().  msgpack-c allocates
+ * the element arrays of a container as soon as it reads the container's
+ * header, so a 5-byte body claiming 2^31 elements would make it ask for
+ * gigabytes; the walker refuses such bodies (and anything malformed, too
+ * deep, or followed by trailing bytes) without allocating anything.  Since
+ * the walker has seen every container of a body it accepts, it also knows
+ * exactly how many bytes msgpack-c will take from its zone, so a decode
+ * costs one malloc of that size: at most 24 bytes per body byte.
+ *
+ * Strings in the decoded objects point into the body; nothing is copied
+ * except into the fixed-size fields of the result structs.  A decoded
+ * STATUS reply owns one heap block (see status_decode()).
+ */
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "proto.h"
+
+/* Where a message is being decoded, for error sentences. */
+struct dec {
+	char		*err;
+	size_t		 errlen;
+	const char	*what;		/* "ACQUIRE", "reply", ... */
+	long		 sem_idx;	/* STATUS: sems[sem_idx], or -1 */
+	const char	*list;		/* STATUS: "holders", "waiters", NULL */
+	long		 party_idx;	/* STATUS: index in list */
+};
+
+/* Every key this module knows, in requests, replies and STATUS entries. */
+enum key {
+	K_OP,
+	K_ID,
+	K_VERSION,
+	K_CLIENT,
+	K_SEM,
+	K_CAPACITY,
+	K_WEIGHT,
+	K_TIMEOUT_MS,
+	K_SERVER,
+	K_PID,
+	K_POSITION,
+	K_CODE,
+	K_MESSAGE,
+	K_SEMS,
+	K_TRUNCATED,
+	K_HELD,
+	K_WAITING,
+	K_HOLDERS,
+	K_WAITERS,
+	K_UID,
+	K_HELD_MS,
+	K_WAITED_MS,
+	K_COUNT
+};
+
+static const struct {
+	const char	*name;
+	size_t		 len;
+} keys[K_COUNT] = {
+#define KEY(k, s) [k] = { s, sizeof(s) - 1 }
+	KEY(K_OP, "op"),
+	KEY(K_ID, "id"),
+	KEY(K_VERSION, "version"),
+	KEY(K_CLIENT, "client"),
+	KEY(K_SEM, "sem"),
+	KEY(K_CAPACITY, "capacity"),
+	KEY(K_WEIGHT, "weight"),
+	KEY(K_TIMEOUT_MS, "timeout_ms"),
+	KEY(K_SERVER, "server"),
+	KEY(K_PID, "pid"),
+	KEY(K_POSITION, "position"),
+	KEY(K_CODE, "code"),
+	KEY(K_MESSAGE, "message"),
+	KEY(K_SEMS, "sems"),
+	KEY(K_TRUNCATED, "truncated"),
+	KEY(K_HELD, "held"),
+	KEY(K_WAITING, "waiting"),
+	KEY(K_HOLDERS, "holders"),
+	KEY(K_WAITERS, "waiters"),
+	KEY(K_UID, "uid"),
+	KEY(K_HELD_MS, "held_ms"),
+	KEY(K_WAITED_MS, "waited_ms"),
+#undef KEY
+};
+
+/* The known keys of one map: first value seen, and which appeared twice. */
+struct fields {
+	const msgpack_object	*val[K_COUNT];
+	uint32_t		 dup;
+};
+
+static enum proto_err dec_fail(struct dec *, enum proto_err, const char *,
+		    ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Write "what[ sems[i]][ list[j]]: <sentence>" into the error buffer and
+ * return code.
+ */
+static enum proto_err
+dec_fail(struct dec *d, enum proto_err code, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+	size_t	 used;
+
+	if (d->err == NULL || d->errlen == 0)
+		return (code);
+	if (d->sem_idx < 0)
+		n = snprintf(d->err, d->errlen, "%s: ", d->what);
+	else if (d->list == NULL)
+		n = snprintf(d->err, d->errlen, "%s: sems[%ld]: ", d->what,
+		    d->sem_idx);
+	else
+		n = snprintf(d->err, d->errlen, "%s: sems[%ld].%s[%ld]: ",
+		    d->what, d->sem_idx, d->list, d->party_idx);
+	used = n < 0 ? 0 : (size_t)n;
+	if (used >= d->errlen)
+		return (code);
+	va_start(ap, fmt);
+	vsnprintf(d->err + used, d->errlen - used, fmt, ap);
+	va_end(ap);
+	return (code);
+}
+
+/*
+ * Render up to 32 bytes of untrusted text for an error sentence: printable
+ * ASCII is kept, anything else becomes '?', "..." marks a cut.
+ */
+static void
+dec_excerpt(char *dst, size_t dstlen, const char *src, size_t len)
+{
+	size_t	 i, n;
+
+	n = len > 32 ? 32 : len;
+	if (n > dstlen - 4)
+		n = dstlen - 4;
+	for (i = 0; i < n; i++) {
+		if (src[i] >= 0x20 && src[i] < 0x7f)
+			dst[i] = src[i];
+		else
+			dst[i] = '?';
+	}
+	if (n < len) {
+		memcpy(dst + i, "...", 3);
+		i += 3;
+	}
+	dst[i] = '\0';
+}
+
+/* Read an n-byte big-endian unsigned integer. */
+static uint64_t
+load_be(const uint8_t *p, size_t n)
+{
+	uint64_t	 v = 0;
+	size_t		 i;
+
+	for (i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return (v);
+}
+
+/* Is this the first byte of a msgpack str (fixstr, str8, str16, str32)? */
+static int
+is_str_byte(uint8_t b)
+{
+	return ((b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb));
+}
+
+/*
+ * Check that body (len bytes) holds exactly one well-formed msgpack map
+ * whose maps all have string keys, nested at most PROTO_MAX_DEPTH deep,
+ * where no container claims more elements than there are bytes left for
+ * them.  The last check is cumulative: every element still owed by any
+ * open container needs at least one byte, so the elements owed at any
+ * moment never exceed the bytes that remain.  On success *zone_need is the
+ * number of bytes msgpack_unpack() will allocate for container elements.
+ * Allocates nothing; O(len).
+ */
+static enum proto_err
+body_walk(struct dec *d, const uint8_t *p, size_t len, size_t *zone_need)
+{
+	uint64_t	 left[PROTO_MAX_DEPTH];	/* items owed by open containers */
+	int		 ismap[PROTO_MAX_DEPTH];
+	size_t		 depth = 0, pos = 0, need = 0, avail, lenlen;
+	uint64_t	 owed = 0, n, skip, items;
+	uint8_t		 b;
+	int		 key, container, map;
+
+	if (len == 0)
+		return (dec_fail(d, PROTO_E_BAD_FRAME, "empty frame body"));
+	if (!((p[0] >= 0x80 && p[0] <= 0x8f) || p[0] == 0xde || p[0] == 0xdf))
+		return (dec_fail(d, PROTO_E_BAD_FRAME,
+		    "frame body is not a msgpack map"));
+
+	do {
+		key = 0;
+		if (depth > 0) {
+			/* In a map, an even number of items left: a key. */
+			key = ismap[depth - 1] && left[depth - 1] % 2 == 0;
+			left[depth - 1]--;
+			owed--;
+		}
+		if (pos >= len)
+			goto truncated;
+		b = p[pos++];
+		if (key && !is_str_byte(b))
+			return (dec_fail(d, PROTO_E_BAD_FRAME,
+			    "map key at byte %zu is not a string", pos - 1));
+
+		container = map = 0;
+		n = skip = 0;
+		lenlen = 0;
+		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 ||
+		    b == 0xc3) {
+			/* fixint, nil, bool: nothing follows. */
+		} else if (b <= 0x8f) {
+			container = map = 1;
+			n = b & 0x0f;
+		} else if (b <= 0x9f) {
+			container = 1;
+			n = b & 0x0f;
+		} else if (b <= 0xbf) {
+			skip = b & 0x1f;
+		} else {
+			switch (b) {
+			case 0xc4: case 0xd9:		/* bin8, str8 */
+				lenlen = 1;
+				break;
+			case 0xc5: case 0xda:		/* bin16, str16 */
+				lenlen = 2;
+				break;
+			case 0xc6: case 0xdb:		/* bin32, str32 */
+				lenlen = 4;
+				break;
+			case 0xc7:			/* ext8 */
+				lenlen = 1;
+				skip = 1;
+				break;
+			case 0xc8:			/* ext16 */
+				lenlen = 2;
+				skip = 1;
+				break;
+			case 0xc9:			/* ext32 */
+				lenlen = 4;
+				skip = 1;
+				break;
+			case 0xcc: case 0xd0:
+				skip = 1;
+				break;
+			case 0xcd: case 0xd1:
+				skip = 2;
+				break;
+			case 0xca: case 0xce: case 0xd2:
+				skip = 4;
+				break;
+			case 0xcb: case 0xcf: case 0xd3:
+				skip = 8;
+				break;
+			case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+				/* fixext 1, 2, 4, 8, 16 and the type byte */
+				skip = 1 + ((uint64_t)1 << (b - 0xd4));
+				break;
+			case 0xdc: case 0xdd:		/* array16, array32 */
+				container = 1;
+				lenlen = b == 0xdc ? 2 : 4;
+				break;
+			case 0xde: case 0xdf:		/* map16, map32 */
+				container = map = 1;
+				lenlen = b == 0xde ? 2 : 4;
+				break;
+			default:			/* 0xc1 */
+				return (dec_fail(d, PROTO_E_BAD_FRAME,
+				    "invalid msgpack byte 0x%02x at byte %zu",
+				    b, pos - 1));
+			}
+			if (lenlen > 0) {
+				if (len - pos < lenlen)
+					goto truncated;
+				n = load_be(p + pos, lenlen);
+				pos += lenlen;
+				if (!container)
+					skip += n;
+			}
+		}
+
+		avail = len - pos;
+		if (skip > avail)
+			return (dec_fail(d, PROTO_E_BAD_FRAME,
+			    "a value at byte %zu claims %" PRIu64 " bytes but "
+			    "only %zu follow", pos - 1 - lenlen, skip, avail));
+		pos += skip;
+
+		if (container) {
+			if (depth == PROTO_MAX_DEPTH)
+				return (dec_fail(d, PROTO_E_BAD_FRAME,
+				    "msgpack nested deeper than %d levels",
+				    PROTO_MAX_DEPTH));
+			items = map ? 2 * n : n;
+			if (owed > avail || items > avail - owed)
+				return (dec_fail(d, PROTO_E_BAD_FRAME,
+				    "%s at byte %zu claims %" PRIu64 " %s but "
+				    "only %zu bytes follow",
+				    map ? "a map" : "an array", pos - 1 - lenlen,
+				    n, map ? "entries" : "elements", avail));
+			need += map ? (size_t)n * sizeof(msgpack_object_kv) :
+			    (size_t)n * sizeof(msgpack_object);
+			if (items > 0) {
+				ismap[depth] = map;
+				left[depth++] = items;
+				owed += items;
+			}
+		}
+		while (depth > 0 && left[depth - 1] == 0)
+			depth--;
+	} while (depth > 0);
+
+	if (pos != len)
+		return (dec_fail(d, PROTO_E_BAD_FRAME,
+		    "%zu trailing bytes after the map", len - pos));
+	*zone_need = need;
+	return (PROTO_OK);
+
+truncated:
+	return (dec_fail(d, PROTO_E_BAD_FRAME,
+	    "frame body ends in the middle of a msgpack value"));
+}
+
+/*
+ * Validate body and unpack it into *root using zone, which this function
+ * initialises; on PROTO_OK the caller must msgpack_zone_destroy(zone).
+ */
+static enum proto_err
+body_unpack(struct dec *d, const uint8_t *body, size_t len,
+    msgpack_zone *zone, msgpack_object *root)
+{
+	enum proto_err		 rc;
+	msgpack_unpack_return	 ret;
+	size_t			 need = 0, off = 0;
+
+	if ((rc = body_walk(d, body, len, &need)) != PROTO_OK)
+		return (rc);
+	/*
+	 * One chunk big enough for everything msgpack-c will allocate (plus
+	 * slack for alignment), so the zone mallocs exactly once.
+	 */
+	if (!msgpack_zone_init(zone, need + 64))
+		return (dec_fail(d, PROTO_E_LIMIT,
+		    "out of memory decoding a frame"));
+	ret = msgpack_unpack((const char *)body, len, &off, zone, root);
+	if (ret != MSGPACK_UNPACK_SUCCESS || root->type != MSGPACK_OBJECT_MAP) {
+		/* Not reached for bodies body_walk accepts. */
+		msgpack_zone_destroy(zone);
+		return (dec_fail(d, PROTO_E_BAD_FRAME,
+		    "malformed msgpack (unpack returned %d)", (int)ret));
+	}
+	return (PROTO_OK);
+}
+
+/* Map a key string to its enum key, or -1. */
+static int
+key_lookup(const char *s, size_t len)
+{
+	int	 k;
+
+	for (k = 0; k < K_COUNT; k++) {
+		if (keys[k].len == len && memcmp(keys[k].name, s, len) == 0)
+			return (k);
+	}
+	return (-1);
+}
+
+/*
+ * Index the known keys of map (whose keys body_walk has proved to be
+ * strings).  Unknown keys are skipped.  O(entries).
+ */
+static void
+fields_scan(const msgpack_object *map, struct fields *f)
+{
+	const msgpack_object_kv	*kv;
+	uint32_t		 i;
+	int			 k;
+
+	memset(f, 0, sizeof *f);
+	for (i = 0; i < map->via.map.size; i++) {
+		kv = &map->via.map.ptr[i];
+		if (kv->key.type != MSGPACK_OBJECT_STR)
+			continue;
+		k = key_lookup(kv->key.via.str.ptr, kv->key.via.str.size);
+		if (k < 0)
+			continue;
+		if (f->val[k] == NULL)
+			f->val[k] = &kv->val;
+		else
+			f->dup |= 1U << k;
+	}
+}
+
+/*
+ * Fetch field k: NULL when absent or nil (nil means absent), else its
+ * value.  A key given twice is an error.
+ */
+static enum proto_err
+field_get(struct dec *d, const struct fields *f, int k,
+    const msgpack_object **out)
+{
+	const msgpack_object	*o = f->val[k];
+
+	*out = NULL;
+	if (f->dup & (1U << k))
+		return (dec_fail(d, PROTO_E_BAD_REQUEST,
+		    "'%s' is given more than once", keys[k].name));
+	if (o != NULL && o->type != MSGPACK_OBJECT_NIL)
+		*out = o;
+	return (PROTO_OK);
+}
+
+/*
+ * Read integer field k into *out, checking min <= value <= max.  If the
+ * field is absent, *out is left alone and *present set to 0, which is an
+ * error when required.  present may be NULL.
+ */
+static enum proto_err
+get_uint(struct dec *d, const struct fields *f, int k, int required,
+    uint64_t min, uint64_t max, uint64_t *out, int *present)
+{
+	const msgpack_object	*o;
+	enum proto_err		 rc;
+
+	if (present != NULL)
+		*present = 0;
+	if ((rc = field_get(d, f, k, &o)) != PROTO_OK)
+		return (rc);
+	if (o == NULL) {
+		if (!required)
+			return (PROTO_OK);
+		return (dec_fail(d, PROTO_E_BAD_REQUEST,
+		    "'%s' is required (an integer %" PRIu64 "..%" PRIu64 ")",
+		    keys[k].name, min, max));
+	}
+	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    o->via.u64 < min || o->via.u64 > max)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST,
+		    "'%s' must be an integer %" PRIu64 "..%" PRIu64,
+		    keys[k].name, min, max));
+	*out = o->via.u64;
+	if (present != NULL)
+		*present = 1;
+	return (PROTO_OK);
+}
+
+/* get_uint for a field that fits uint32_t. */
+static enum proto_err
+get_u32(struct dec *d, const struct fields *f, int k, int required,
+    uint32_t min, uint32_t max, uint32_t *out, int *present)
+{
+	uint64_t	 v;
+	enum proto_err	 rc;
+	int		 here;
+
+	rc = get_uint(d, f, k, required, min, max, &v, &here);
+	if (rc == PROTO_OK && here)
+		*out = (uint32_t)v;
+	if (present != NULL)
+		*present = here;
+	return (rc);
+}
+
+/*
+ * Read semaphore name field k into dst (PROTO_MAX_NAME + 1 bytes) and
+ * *lenp.  Not a string: BAD_REQUEST; not a valid name: BAD_NAME.
+ */
+static enum proto_err
+get_name(struct dec *d, const struct fields *f, int k, int required,
+    char *dst, size_t *lenp, int *present)
+{
+	const msgpack_object	*o;
+	enum proto_err		 rc;
+
+	if (present != NULL)
+		*present = 0;
+	if ((rc = field_get(d, f, k, &o)) != PROTO_OK)
+		return (rc);
+	if (o == NULL) {
+		if (!required)
+			return (PROTO_OK);
+		return (dec_fail(d, PROTO_E_BAD_REQUEST,
+		    "'%s' is required (a semaphore name)", keys[k].name));
+	}
+	if (o->type != MSGPACK_OBJECT_STR)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST,
+		    "'%s' must be a string (a semaphore name)", keys[k].name));
+	if (!proto_name_valid(o->via.str.ptr, o->via.str.size))
+		return (dec_fail(d, PROTO_E_BAD_NAME,
+		    "'%s' is not a valid semaphore name: use 1..%d bytes of "
+		    "A-Z a-z 0-9 . _ - : @ / +", keys[k].name,
+		    PROTO_MAX_NAME));
+	memcpy(dst, o->via.str.ptr, o->via.str.size);
+	dst[o->via.str.size] = '\0';
+	if (lenp != NULL)
+		*lenp = o->via.str.size;
+	if (present != NULL)
+		*present = 1;
+	return (PROTO_OK);
+}
+
+/*
+ * Read free-text field k into dst (PROTO_MAX_TEXT + 1 bytes).  Longer text
+ * is cut to PROTO_MAX_TEXT bytes, backing off to the start of a UTF-8
+ * sequence; NUL and other control bytes become '?', so the result is a
+ * C string that is safe to log.  Absent: dst stays "".
+ */
+static enum proto_err
+get_text(struct dec *d, const struct fields *f, int k, int required,
+    char *dst)
+{
+	const msgpack_object	*o;
+	enum proto_err		 rc;
+	const char		*s;
+	size_t			 i, n;
+
+	if ((rc = field_get(d, f, k, &o)) != PROTO_OK)
+		return (rc);
+	if (o == NULL) {
+		if (!required)
+			return (PROTO_OK);
+		return (dec_fail(d, PROTO_E_BAD_REQUEST,
+		    "'%s' is required (a string)", keys[k].name));
+	}
+	if (o->type != MSGPACK_OBJECT_STR)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST,
+		    "'%s' must be a string", keys[k].name));
+	s = o->via.str.ptr;
+	n = o->via.str.size;
+	if (n > PROTO_MAX_TEXT) {
+		n = PROTO_MAX_TEXT;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			dst[i] = '?';
+		else
+			dst[i] = s[i];
+	}
+	dst[n] = '\0';
+	return (PROTO_OK);
+}
+
+/*
+ * Read the "op" and "id" every message carries.  *id is set as soon as a
+ * usable id was seen, even if op is bad.  Returns the op or an error.
+ */
+static enum proto_err
+get_op_id(struct dec *d, const struct fields *f, uint64_t *id,
+    enum proto_op *op)
+{
+	const msgpack_object	*o;
+	enum proto_err		 rc;
+	char			 ex[40];
+
+	*op = PROTO_OP_NONE;
+	if ((rc = get_uint(d, f, K_ID, 1, 0, UINT64_MAX, id, NULL)) !=
+	    PROTO_OK)
+		return (rc);
+	if ((rc = field_get(d, f, K_OP, &o)) != PROTO_OK)
+		return (rc);
+	if (o == NULL)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST,
+		    "'op' is required (a string such as \"ACQUIRE\")"));
+	if (o->type != MSGPACK_OBJECT_STR)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST,
+		    "'op' must be a string such as \"ACQUIRE\""));
+	*op = proto_op_from_name(o->via.str.ptr, o->via.str.size);
+	if (*op == PROTO_OP_NONE) {
+		dec_excerpt(ex, sizeof ex, o->via.str.ptr, o->via.str.size);
+		return (dec_fail(d, PROTO_E_UNKNOWN_OP,
+		    "unknown op \"%s\"", ex));
+	}
+	return (PROTO_OK);
+}
+
+/* Decode the fields of a request whose op and id are known. */
+static enum proto_err
+request_fields(struct dec *d, const struct fields *f,
+    struct proto_request *req)
+{
+	enum proto_err	 rc;
+	uint64_t	 t;
+	int		 here;
+
+	switch (req->op) {
+	case PROTO_OP_HELLO:
+		if ((rc = get_u32(d, f, K_VERSION, 1, 0, UINT32_MAX,
+		    &req->version, NULL)) != PROTO_OK)
+			return (rc);
+		return (get_text(d, f, K_CLIENT, 0, req->client));
+	case PROTO_OP_ACQUIRE:
+		req->weight = 1;
+		req->timeout_ms = -1;
+		if ((rc = get_name(d, f, K_SEM, 1, req->sem, &req->sem_len,
+		    &req->has_sem)) != PROTO_OK)
+			return (rc);
+		if ((rc = get_u32(d, f, K_CAPACITY, 0, 1, PROTO_MAX_CAPACITY,
+		    &req->capacity, &req->has_capacity)) != PROTO_OK)
+			return (rc);
+		if ((rc = get_u32(d, f, K_WEIGHT, 0, 1, PROTO_MAX_CAPACITY,
+		    &req->weight, NULL)) != PROTO_OK)
+			return (rc);
+		if ((rc = get_uint(d, f, K_TIMEOUT_MS, 0, 0,
+		    PROTO_MAX_TIMEOUT_MS, &t, &here)) != PROTO_OK)
+			return (rc);
+		if (here)
+			req->timeout_ms = (int64_t)t;
+		return (PROTO_OK);
+	case PROTO_OP_RELEASE:
+		req->weight = 1;
+		if ((rc = get_name(d, f, K_SEM, 1, req->sem, &req->sem_len,
+		    &req->has_sem)) != PROTO_OK)
+			return (rc);
+		return (get_u32(d, f, K_WEIGHT, 0, 1, PROTO_MAX_CAPACITY,
+		    &req->weight, NULL));
+	case PROTO_OP_TIMEOUT:
+		return (PROTO_OK);
+	case PROTO_OP_STATUS:
+		return (get_name(d, f, K_SEM, 0, req->sem, &req->sem_len,
+		    &req->has_sem));
+	default:
+		return (dec_fail(d, PROTO_E_UNKNOWN_OP,
+		    "\"%s\" is a reply, not a request",
+		    proto_op_name(req->op)));
+	}
+}
+
+/*
+ * Decode one request body.  See proto.h.  Cost: O(len), one malloc (the
+ * msgpack zone), nothing else allocated.
+ */
+enum proto_err
+proto_decode_request(const uint8_t *body, size_t len,
+    struct proto_request *req, char *errbuf, size_t errlen)
+{
+	struct dec	 d = { errbuf, errlen, "request", -1, NULL, 0 };
+	struct fields	 f;
+	msgpack_zone	 zone;
+	msgpack_object	 root;
+	enum proto_err	 rc;
+
+	memset(req, 0, sizeof *req);
+	if (errbuf != NULL && errlen > 0)
+		errbuf[0] = '\0';
+	if ((rc = body_unpack(&d, body, len, &zone, &root)) != PROTO_OK)
+		return (rc);
+	fields_scan(&root, &f);
+	rc = get_op_id(&d, &f, &req->id, &req->op);
+	if (rc == PROTO_OK) {
+		d.what = proto_op_name(req->op);
+		rc = request_fields(&d, &f, req);
+	}
+	msgpack_zone_destroy(&zone);
+	return (rc);
+}
+
+/*
+ * Decode one holder or waiter map into *p (ms_key: K_HELD_MS or
+ * K_WAITED_MS).
+ */
+static enum proto_err
+party_decode(struct dec *d, const msgpack_object *o, int ms_key,
+    struct proto_party *p)
+{
+	struct fields	 f;
+	enum proto_err	 rc;
+
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST, "must be a map"));
+	fields_scan(o, &f);
+	if ((rc = get_u32(d, &f, K_PID, 1, 0, UINT32_MAX, &p->pid,
+	    NULL)) != PROTO_OK ||
+	    (rc = get_u32(d, &f, K_UID, 1, 0, UINT32_MAX, &p->uid,
+	    NULL)) != PROTO_OK ||
+	    (rc = get_u32(d, &f, K_WEIGHT, 1, 1, PROTO_MAX_CAPACITY,
+	    &p->weight, NULL)) != PROTO_OK ||
+	    (rc = get_uint(d, &f, ms_key, 1, 0, UINT64_MAX, &p->ms,
+	    NULL)) != PROTO_OK)
+		return (rc);
+	return (PROTO_OK);
+}
+
+/*
+ * Decode the list field k (K_HOLDERS, K_WAITERS) of a STATUS entry.  With
+ * dst NULL, only validate (each party into a scratch struct); else fill
+ * dst.  *np is the list length.
+ */
+static enum proto_err
+party_list(struct dec *d, const struct fields *f, int k,
+    struct proto_party *dst, size_t *np)
+{
+	const msgpack_object	*o;
+	struct proto_party	 scratch;
+	enum proto_err		 rc;
+	uint32_t		 i;
+	int			 ms_key = k == K_HOLDERS ? K_HELD_MS : K_WAITED_MS;
+
+	*np = 0;
+	if ((rc = field_get(d, f, k, &o)) != PROTO_OK)
+		return (rc);
+	if (o == NULL)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST,
+		    "'%s' is required (an array)", keys[k].name));
+	if (o->type != MSGPACK_OBJECT_ARRAY)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST,
+		    "'%s' must be an array", keys[k].name));
+	d->list = keys[k].name;
+	for (i = 0; i < o->via.array.size; i++) {
+		d->party_idx = i;
+		rc = party_decode(d, &o->via.array.ptr[i], ms_key,
+		    dst != NULL ? &dst[i] : &scratch);
+		if (rc != PROTO_OK)
+			return (rc);
+	}
+	d->list = NULL;
+	*np = o->via.array.size;
+	return (PROTO_OK);
+}
+
+/*
+ * Decode one entry of a STATUS reply's sems array into *s.  With parties
+ * NULL the holders and waiters are only validated and counted (s->holders
+ * and s->waiters stay NULL); else they are stored from *parties on, and
+ * *parties is advanced past them.
+ */
+static enum proto_err
+sem_decode(struct dec *d, const msgpack_object *o,
+    struct proto_sem_status *s, struct proto_party **parties)
+{
+	struct fields	 f;
+	enum proto_err	 rc;
+	struct proto_party *h = NULL, *w = NULL;
+
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST, "must be a map"));
+	fields_scan(o, &f);
+	if ((rc = get_name(d, &f, K_SEM, 1, s->sem, NULL, NULL)) !=
+	    PROTO_OK ||
+	    (rc = get_u32(d, &f, K_CAPACITY, 1, 1, PROTO_MAX_CAPACITY,
+	    &s->capacity, NULL)) != PROTO_OK ||
+	    (rc = get_u32(d, &f, K_HELD, 1, 0, UINT32_MAX, &s->held,
+	    NULL)) != PROTO_OK ||
+	    (rc = get_u32(d, &f, K_WAITING, 1, 0, UINT32_MAX, &s->waiting,
+	    NULL)) != PROTO_OK)
+		return (rc);
+	if (parties != NULL)
+		h = *parties;
+	if ((rc = party_list(d, &f, K_HOLDERS, h, &s->nholders)) != PROTO_OK)
+		return (rc);
+	if (parties != NULL)
+		w = h + s->nholders;
+	if ((rc = party_list(d, &f, K_WAITERS, w, &s->nwaiters)) != PROTO_OK)
+		return (rc);
+	if (parties != NULL) {
+		s->holders = s->nholders > 0 ? h : NULL;
+		s->waiters = s->nwaiters > 0 ? w : NULL;
+		*parties = w + s->nwaiters;
+	}
+	return (PROTO_OK);
+}
+
+/*
+ * Decode the sems list of a STATUS reply.  The first pass validates
+ * everything and counts holders and waiters, so that memory is allocated
+ * only for a valid reply, in one block: rep->sems first, then every
+ * party.  proto_reply_free frees that block.  Valid entries take at least
+ * 50 body bytes each and parties at least 20, so the block is at most a
+ * few times the body size.
+ */
+static enum proto_err
+status_decode(struct dec *d, const struct fields *f, struct proto_reply *rep)
+{
+	const msgpack_object	*o;
+	struct proto_sem_status	 scratch;
+	struct proto_party	*parties;
+	enum proto_err		 rc;
+	uint32_t		 i, n;
+	size_t			 nparties = 0;
+	void			*block;
+
+	if ((rc = field_get(d, f, K_SEMS, &o)) != PROTO_OK)
+		return (rc);
+	if (o == NULL)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST,
+		    "'sems' is required (an array)"));
+	if (o->type != MSGPACK_OBJECT_ARRAY)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST,
+		    "'sems' must be an array"));
+	n = o->via.array.size;
+	for (i = 0; i < n; i++) {
+		d->sem_idx = i;
+		rc = sem_decode(d, &o->via.array.ptr[i], &scratch, NULL);
+		if (rc != PROTO_OK)
+			return (rc);
+		nparties += scratch.nholders + scratch.nwaiters;
+	}
+	d->sem_idx = -1;
+	if (n == 0)
+		return (PROTO_OK);
+
+	block = calloc(1, n * sizeof *rep->sems + nparties * sizeof *parties);
+	if (block == NULL)
+		return (dec_fail(d, PROTO_E_LIMIT,
+		    "out of memory decoding a STATUS reply"));
+	rep->sems = block;
+	rep->nsems = n;
+	parties = (struct proto_party *)(rep->sems + n);
+	for (i = 0; i < n; i++) {
+		/* Validated above: cannot fail. */
+		rc = sem_decode(d, &o->via.array.ptr[i], &rep->sems[i],
+		    &parties);
+		if (rc != PROTO_OK) {
+			proto_reply_free(rep);
+			return (rc);
+		}
+	}
+	return (PROTO_OK);
+}
+
+/* Decode the fields of a reply whose op and id are known. */
+static enum proto_err
+reply_fields(struct dec *d, const struct fields *f, struct proto_reply *rep)
+{
+	const msgpack_object	*o;
+	enum proto_err		 rc;
+	char			 ex[40];
+
+	switch (rep->op) {
+	case PROTO_OP_HELLO:
+		if ((rc = get_u32(d, f, K_VERSION, 1, 0, UINT32_MAX,
+		    &rep->version, NULL)) != PROTO_OK ||
+		    (rc = get_text(d, f, K_SERVER, 1, rep->server)) !=
+		    PROTO_OK)
+			return (rc);
+		return (get_u32(d, f, K_PID, 1, 0, UINT32_MAX, &rep->pid,
+		    NULL));
+	case PROTO_OP_QUEUED:
+		return (get_u32(d, f, K_POSITION, 1, 1, UINT32_MAX,
+		    &rep->position, NULL));
+	case PROTO_OP_ACQUIRED:
+	case PROTO_OP_RELEASED:
+		if ((rc = get_name(d, f, K_SEM, 1, rep->sem, NULL, NULL)) !=
+		    PROTO_OK)
+			return (rc);
+		return (get_u32(d, f, K_WEIGHT, 1, 1, PROTO_MAX_CAPACITY,
+		    &rep->weight, NULL));
+	case PROTO_OP_TIMEOUT:
+		return (PROTO_OK);
+	case PROTO_OP_ERROR:
+		/* The message first, so it survives an unknown code. */
+		if ((rc = get_text(d, f, K_MESSAGE, 1, rep->message)) !=
+		    PROTO_OK)
+			return (rc);
+		if ((rc = field_get(d, f, K_CODE, &o)) != PROTO_OK)
+			return (rc);
+		if (o == NULL || o->type != MSGPACK_OBJECT_STR)
+			return (dec_fail(d, PROTO_E_BAD_REQUEST,
+			    "'code' must be a string such as \"NOT_HELD\""));
+		rep->code = proto_err_from_name(o->via.str.ptr,
+		    o->via.str.size);
+		if (rep->code == PROTO_OK) {
+			dec_excerpt(ex, sizeof ex, o->via.str.ptr,
+			    o->via.str.size);
+			return (dec_fail(d, PROTO_E_BAD_REQUEST,
+			    "unknown error code \"%s\"", ex));
+		}
+		return (PROTO_OK);
+	case PROTO_OP_STATUS:
+		if ((rc = field_get(d, f, K_TRUNCATED, &o)) != PROTO_OK)
+			return (rc);
+		if (o != NULL) {
+			if (o->type != MSGPACK_OBJECT_BOOLEAN)
+				return (dec_fail(d, PROTO_E_BAD_REQUEST,
+				    "'truncated' must be true or false"));
+			rep->truncated = o->via.boolean;
+		}
+		return (status_decode(d, f, rep));
+	default:
+		return (dec_fail(d, PROTO_E_UNKNOWN_OP,
+		    "\"%s\" is a request, not a reply",
+		    proto_op_name(rep->op)));
+	}
+}
+
+/*
+ * Decode one reply body.  See proto.h.  Cost: O(len), one malloc for the
+ * msgpack zone, plus one block for a STATUS reply's lists.
+ */
+enum proto_err
+proto_decode_reply(const uint8_t *body, size_t len, struct proto_reply *rep,
+    char *errbuf, size_t errlen)
+{
+	struct dec	 d = { errbuf, errlen, "reply", -1, NULL, 0 };
+	struct fields	 f;
+	msgpack_zone	 zone;
+	msgpack_object	 root;
+	enum proto_err	 rc;
+
+	memset(rep, 0, sizeof *rep);
+	if (errbuf != NULL && errlen > 0)
+		errbuf[0] = '\0';
+	if ((rc = body_unpack(&d, body, len, &zone, &root)) != PROTO_OK)
+		return (rc);
+	fields_scan(&root, &f);
+	rc = get_op_id(&d, &f, &rep->id, &rep->op);
+	if (rc == PROTO_OK) {
+		d.what = proto_op_name(rep->op);
+		rc = reply_fields(&d, &f, rep);
+	}
+	msgpack_zone_destroy(&zone);
+	return (rc);
+}
+
+/*
+ * Free the block a decoded STATUS reply owns and reset its list.  Safe on
+ * any decoded or zeroed reply; not for a reply whose sems array the caller
+ * built itself.
+ */
+void
+proto_reply_free(struct proto_reply *rep)
+{
+	free(rep->sems);
+	rep->sems = NULL;
+	rep->nsems = 0;
+}

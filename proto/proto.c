@@ -1,0 +1,167 @@
+/*
+ * proto.c -- the parts of the wire protocol that need no msgpack: names of
+ * operations and error codes, semaphore name validation, the frame length
+ * prefix, and the output buffer.  Decoding is in decode.c, encoding in
+ * encode.c.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+
+/* Wire names of operations, indexed by enum proto_op. */
+static const char *const proto_op_names[] = {
+	[PROTO_OP_NONE] = NULL,
+	[PROTO_OP_HELLO] = "HELLO",
+	[PROTO_OP_ACQUIRE] = "ACQUIRE",
+	[PROTO_OP_RELEASE] = "RELEASE",
+	[PROTO_OP_TIMEOUT] = "TIMEOUT",
+	[PROTO_OP_STATUS] = "STATUS",
+	[PROTO_OP_QUEUED] = "QUEUED",
+	[PROTO_OP_ACQUIRED] = "ACQUIRED",
+	[PROTO_OP_RELEASED] = "RELEASED",
+	[PROTO_OP_ERROR] = "ERROR",
+};
+#define PROTO_NOPS (sizeof proto_op_names / sizeof proto_op_names[0])
+
+/* Wire names of error codes, indexed by enum proto_err. */
+static const char *const proto_err_names[] = {
+	[PROTO_OK] = "OK",
+	[PROTO_E_BAD_FRAME] = "BAD_FRAME",
+	[PROTO_E_BAD_REQUEST] = "BAD_REQUEST",
+	[PROTO_E_UNKNOWN_OP] = "UNKNOWN_OP",
+	[PROTO_E_VERSION] = "VERSION",
+	[PROTO_E_BAD_NAME] = "BAD_NAME",
+	[PROTO_E_NO_CAPACITY] = "NO_CAPACITY",
+	[PROTO_E_CAPACITY_MISMATCH] = "CAPACITY_MISMATCH",
+	[PROTO_E_TOO_HEAVY] = "TOO_HEAVY",
+	[PROTO_E_NOT_HELD] = "NOT_HELD",
+	[PROTO_E_NOT_PENDING] = "NOT_PENDING",
+	[PROTO_E_DUPLICATE_ID] = "DUPLICATE_ID",
+	[PROTO_E_LIMIT] = "LIMIT",
+	[PROTO_E_DENIED] = "DENIED",
+};
+#define PROTO_NERRS (sizeof proto_err_names / sizeof proto_err_names[0])
+
+/* Return the wire name of an operation; NULL for NONE or an unknown value. */
+const char *
+proto_op_name(enum proto_op op)
+{
+	if ((unsigned int)op >= PROTO_NOPS)
+		return (NULL);
+	return (proto_op_names[op]);
+}
+
+/*
+ * Return the wire name of an error code ("NOT_HELD"), "OK" for PROTO_OK
+ * (never sent), or NULL for a value outside the enum.
+ */
+const char *
+proto_err_name(enum proto_err code)
+{
+	if ((unsigned int)code >= PROTO_NERRS)
+		return (NULL);
+	return (proto_err_names[code]);
+}
+
+/*
+ * Map the name (len bytes, not NUL-terminated) to an operation; returns
+ * PROTO_OP_NONE when it names none.  Case matters.  O(number of ops).
+ */
+enum proto_op
+proto_op_from_name(const char *name, size_t len)
+{
+	size_t	 i;
+
+	for (i = 1; i < PROTO_NOPS; i++) {
+		if (strlen(proto_op_names[i]) == len &&
+		    memcmp(proto_op_names[i], name, len) == 0)
+			return ((enum proto_op)i);
+	}
+	return (PROTO_OP_NONE);
+}
+
+/*
+ * Map the name (len bytes) to an error code; returns PROTO_OK when it
+ * names no error (including "OK" itself, which is never a wire code).
+ */
+enum proto_err
+proto_err_from_name(const char *name, size_t len)
+{
+	size_t	 i;
+
+	for (i = 1; i < PROTO_NERRS; i++) {
+		if (strlen(proto_err_names[i]) == len &&
+		    memcmp(proto_err_names[i], name, len) == 0)
+			return ((enum proto_err)i);
+	}
+	return (PROTO_OK);
+}
+
+/*
+ * Is name (len bytes, NULs counted) a valid semaphore name: 1 to
+ * PROTO_MAX_NAME bytes, each one of A-Z a-z 0-9 . _ - : @ / +.  Returns 1
+ * or 0.  Plain byte ranges, so the locale does not matter.  O(len).
+ */
+int
+proto_name_valid(const char *name, size_t len)
+{
+	size_t		 i;
+	unsigned char	 c;
+
+	if (len == 0 || len > PROTO_MAX_NAME)
+		return (0);
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)name[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9'))
+			continue;
+		switch (c) {
+		case '.':
+		case '_':
+		case '-':
+		case ':':
+		case '@':
+		case '/':
+		case '+':
+			continue;
+		}
+		return (0);
+	}
+	return (1);
+}
+
+/*
+ * Look for a frame at the start of buf (avail bytes).  Returns 1 when a
+ * whole frame is present, 0 when more bytes are needed, -1 when the length
+ * prefix is 0 or above PROTO_MAX_FRAME.  *body_len is set as soon as the
+ * four prefix bytes are there and valid, even when 0 is returned, so the
+ * caller knows how much more to read.  O(1).
+ */
+int
+proto_frame_check(const uint8_t *buf, size_t avail, uint32_t *body_len)
+{
+	uint32_t	 n;
+
+	if (avail < PROTO_HDR_LEN)
+		return (0);
+	n = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 |
+	    (uint32_t)buf[2] << 8 | (uint32_t)buf[3];
+	if (n == 0 || n > PROTO_MAX_FRAME)
+		return (-1);
+	*body_len = n;
+	if (avail - PROTO_HDR_LEN < n)
+		return (0);
+	return (1);
+}
+
+/* Free the memory of a buffer and reset it to empty; safe on an empty one. */
+void
+proto_buf_free(struct proto_buf *buf)
+{
+	free(buf->data);
+	buf->data = NULL;
+	buf->len = 0;
+	buf->cap = 0;
+}
