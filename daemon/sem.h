@@ -42,6 +42,8 @@ struct sem {
 	uint64_t		 held;		/* total weight granted */
 	uint32_t		 nwaiting;	/* waiters on queue */
 	uint32_t		 nholders;	/* holds on holders */
+	uint32_t		 npinned;	/* undelivered events and work
+						   in progress naming it (sem.c) */
 	TAILQ_HEAD(, sem_waiter) queue;		/* FIFO, head first */
 	TAILQ_HEAD(, sem_hold)	 holders;	/* oldest first */
 	struct sem		*hnext;		/* hash chain (sem.c) */
@@ -75,6 +77,8 @@ struct sem_waiter {
 	uint64_t		 since_ms;	/* when it was queued */
 	uint64_t		 deadline_ms;	/* valid if heap_idx != SIZE_MAX */
 	size_t			 heap_idx;	/* SIZE_MAX: no deadline */
+	uint64_t		 seq;		/* arrival order: breaks ties
+						   between equal deadlines */
 	TAILQ_ENTRY(sem_waiter)	 sem_entry;	/* on sem->queue or events */
 	TAILQ_ENTRY(sem_waiter)	 owner_entry;	/* on owner->waiters */
 	struct sem_waiter	*hnext;		/* hash chain (sem.c) */
@@ -90,6 +94,7 @@ struct sem_owner {
 	uint32_t		 nholds;	/* distinct semaphores held */
 	TAILQ_HEAD(, sem_hold)	 holds;
 	TAILQ_HEAD(, sem_waiter) waiters;
+	TAILQ_ENTRY(sem_owner)	 entry;		/* on the table's owners */
 };
 
 /* Limits enforced by the engine; 0 means unlimited. */
@@ -158,7 +163,13 @@ void			 sem_owner_drop(struct sem_owner *, uint64_t now_ms);
  * timeout_ms: -1 wait forever, 0 try, > 0 deadline now_ms + timeout_ms.
  * Errors (res->code, nothing changes): NO_CAPACITY, CAPACITY_MISMATCH
  * (res->capacity = current), TOO_HEAVY (weight > capacity or weight 0),
- * DUPLICATE_ID (id is pending for this owner), LIMIT.
+ * DUPLICATE_ID (id is pending for this owner: queued, or granted/expired
+ * but not yet flushed), LIMIT, and BAD_NAME only for a name_len outside
+ * 1..PROTO_MAX_NAME (a caller bug).  LIMIT: max_sems when it would create
+ * a semaphore; max_pending when it would be queued; max_holds when the
+ * owner does not hold this semaphore yet and already holds max_holds
+ * others.  max_holds is checked on arrival only: a queued request is
+ * granted in its turn even if its owner reached max_holds meanwhile.
  * Always returns 0 (the outcome is in *res); -1 with errno ENOMEM only.
  */
 int			 sem_acquire(struct sem_owner *, uint64_t id,
@@ -170,7 +181,9 @@ int			 sem_acquire(struct sem_owner *, uint64_t id,
 /*
  * Give back weight on name from what this owner holds.  Returns PROTO_OK,
  * or PROTO_E_NOT_HELD (owner holds less than weight there, or nothing;
- * nothing changes).  May queue granted events for waiters.
+ * nothing changes).  Weight 0 on a semaphore the owner holds is an
+ * accepted no-op.  May queue granted events for waiters; a semaphore left
+ * idle is forgotten.
  */
 enum proto_err		 sem_release(struct sem_owner *, const char *name,
 			     size_t name_len, uint32_t weight, uint64_t now_ms);

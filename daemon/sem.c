@@ -1,0 +1,724 @@
+/*
+ * sem.c -- the semaphore engine: named counting semaphores with strict
+ * FIFO queues, weights, deadlines and ownership.  No I/O, no clock.
+ *
+ * Who owns what.  The table owns every semaphore, owner, hold and waiter;
+ * only this file creates and frees them.  A waiter is on exactly one of
+ * sem->queue (state QUEUED) or the table's event list (GRANTED, EXPIRED),
+ * both through sem_entry, and on its owner's waiters list until its event
+ * is delivered or discarded.  It stays in the (owner, id) hash for as long
+ * as it is on owner->waiters: a client's id is pending until the client
+ * has been told the outcome.
+ *
+ * Grants never fail for want of memory: every queued waiter has a spare
+ * hold put aside in the table's pool when it was queued (pool size ==
+ * queued waiters), which the grant uses if the owner holds nothing there
+ * yet.  So the only allocations are in sem_acquire, before anything
+ * changes.
+ *
+ * A semaphore with nothing held, nobody queued and no pin (an undelivered
+ * event about it, or sem_owner_drop at work) is forgotten at once.
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+#include "heap.h"
+#include "sem.h"
+
+struct sem_table {
+	struct sem_callbacks	 cb;
+	void			*arg;
+	struct sem_limits	 limits;
+
+	struct hash_key		 key;
+	struct hash		 by_name;	/* sems by name */
+	struct hash		 by_hold;	/* holds by (owner, sem) */
+	struct hash		 by_id;		/* waiters by (owner, id) */
+
+	TAILQ_HEAD(, sem)	 sems;		/* creation order */
+	size_t			 nsems;
+	TAILQ_HEAD(, sem_owner)	 owners;
+	size_t			 nowners;
+
+	TAILQ_HEAD(, sem_waiter) events;	/* decision order */
+	struct heap		 deadlines;
+
+	struct sem_hold		*spare;		/* pool, linked by hnext */
+	size_t			 nspare;
+	uint64_t		 seq;		/* next waiter's seq */
+};
+
+/* Hash of a semaphore by its name. */
+static uint64_t
+sem_hash_name(const void *elem, const void *arg)
+{
+	const struct sem	*s = elem;
+	const struct sem_table	*t = arg;
+
+	return (hash_sip(&t->key, s->name, s->name_len));
+}
+
+/* Hash of a hold by (owner, sem). */
+static uint64_t
+sem_hash_hold(const void *elem, const void *arg)
+{
+	const struct sem_hold	*h = elem;
+	const struct sem_table	*t = arg;
+
+	return (hash_sip2(&t->key, (uintptr_t)h->owner, (uintptr_t)h->sem));
+}
+
+/* Hash of a waiter by (owner, id). */
+static uint64_t
+sem_hash_id(const void *elem, const void *arg)
+{
+	const struct sem_waiter	*w = elem;
+	const struct sem_table	*t = arg;
+
+	return (hash_sip2(&t->key, (uintptr_t)w->owner, w->id));
+}
+
+/* Find what owner holds on s, or NULL.  O(1) expected. */
+static struct sem_hold *
+sem_find_hold(struct sem_table *t, struct sem_owner *o, struct sem *s)
+{
+	struct sem_hold	*h;
+	uint64_t	 hv;
+
+	hv = hash_sip2(&t->key, (uintptr_t)o, (uintptr_t)s);
+	for (h = hash_bucket(&t->by_hold, hv); h != NULL; h = h->hnext) {
+		if (h->owner == o && h->sem == s)
+			return (h);
+	}
+	return (NULL);
+}
+
+/* Find owner's pending waiter id (any state), or NULL.  O(1) expected. */
+static struct sem_waiter *
+sem_find_waiter(struct sem_table *t, struct sem_owner *o, uint64_t id)
+{
+	struct sem_waiter	*w;
+	uint64_t		 hv;
+
+	hv = hash_sip2(&t->key, (uintptr_t)o, id);
+	for (w = hash_bucket(&t->by_id, hv); w != NULL; w = w->hnext) {
+		if (w->owner == o && w->id == id)
+			return (w);
+	}
+	return (NULL);
+}
+
+/* Take one hold from the pool; there is one per queued waiter. */
+static struct sem_hold *
+sem_spare_take(struct sem_table *t)
+{
+	struct sem_hold	*h = t->spare;
+
+	t->spare = h->hnext;
+	t->nspare--;
+	h->hnext = NULL;
+	return (h);
+}
+
+/* A waiter left its queue without a grant: free its spare hold. */
+static void
+sem_spare_drop(struct sem_table *t)
+{
+	free(sem_spare_take(t));
+}
+
+/* Put a spare hold in the pool for a waiter about to be queued. */
+static void
+sem_spare_put(struct sem_table *t, struct sem_hold *h)
+{
+	h->hnext = t->spare;
+	t->spare = h;
+	t->nspare++;
+}
+
+/*
+ * Add weight to what o holds on s, creating the hold (from spare, or
+ * allocated when spare is NULL) if o holds nothing there.  An unused spare
+ * is freed.  Returns 0, or -1 with errno ENOMEM (only when spare is NULL;
+ * nothing changed).
+ */
+static int
+sem_hold_add(struct sem_table *t, struct sem_owner *o, struct sem *s,
+    uint32_t weight, uint64_t now_ms, struct sem_hold *spare)
+{
+	struct sem_hold	*h;
+
+	if ((h = sem_find_hold(t, o, s)) != NULL) {
+		free(spare);
+		h->weight += weight;
+		s->held += weight;
+		return (0);
+	}
+	if ((h = spare) == NULL && (h = malloc(sizeof *h)) == NULL) {
+		errno = ENOMEM;
+		return (-1);
+	}
+	memset(h, 0, sizeof *h);
+	h->sem = s;
+	h->owner = o;
+	h->weight = weight;
+	h->since_ms = now_ms;
+	TAILQ_INSERT_TAIL(&s->holders, h, sem_entry);
+	TAILQ_INSERT_TAIL(&o->holds, h, owner_entry);
+	hash_insert(&t->by_hold, h);
+	s->nholders++;
+	o->nholds++;
+	s->held += weight;
+	return (0);
+}
+
+/* Take weight off hold h (which has at least that); free it at zero. */
+static void
+sem_hold_sub(struct sem_table *t, struct sem_hold *h, uint32_t weight)
+{
+	struct sem	*s = h->sem;
+
+	h->weight -= weight;
+	s->held -= weight;
+	if (h->weight > 0)
+		return;
+	TAILQ_REMOVE(&s->holders, h, sem_entry);
+	TAILQ_REMOVE(&h->owner->holds, h, owner_entry);
+	hash_remove(&t->by_hold, h);
+	s->nholders--;
+	h->owner->nholds--;
+	free(h);
+}
+
+/* Take a queued waiter off its semaphore's queue and the deadline heap. */
+static void
+sem_unqueue(struct sem_table *t, struct sem_waiter *w)
+{
+	TAILQ_REMOVE(&w->sem->queue, w, sem_entry);
+	w->sem->nwaiting--;
+	if (w->heap_idx != SIZE_MAX)
+		heap_remove(&t->deadlines, w);
+}
+
+/* Forget a waiter that is on no queue or event list, and free it. */
+static void
+sem_waiter_free(struct sem_table *t, struct sem_waiter *w)
+{
+	TAILQ_REMOVE(&w->owner->waiters, w, owner_entry);
+	hash_remove(&t->by_id, w);
+	w->owner->npending--;
+	free(w);
+}
+
+/* Queue an event about w (GRANTED or EXPIRED), pinning its semaphore. */
+static void
+sem_event_push(struct sem_table *t, struct sem_waiter *w,
+    enum sem_waiter_state state)
+{
+	w->state = state;
+	TAILQ_INSERT_TAIL(&t->events, w, sem_entry);
+	w->sem->npinned++;
+}
+
+/*
+ * The grant rule: grant from the head of the queue while the head fits.
+ * A head that does not fit blocks everyone behind it.  Each grant is
+ * queued as an event.  O(1) per grant plus O(log n) for the heap.
+ */
+static void
+sem_grant(struct sem_table *t, struct sem *s, uint64_t now_ms)
+{
+	struct sem_waiter	*w;
+
+	while ((w = TAILQ_FIRST(&s->queue)) != NULL) {
+		if (s->held + w->weight > s->capacity)
+			break;
+		sem_unqueue(t, w);
+		/* Cannot fail: a spare is supplied. */
+		(void)sem_hold_add(t, w->owner, s, w->weight, now_ms,
+		    sem_spare_take(t));
+		sem_event_push(t, w, SEM_W_GRANTED);
+	}
+}
+
+/* Free s if nothing is held, nobody waits and nothing pins it. */
+static void
+sem_forget_if_idle(struct sem_table *t, struct sem *s)
+{
+	if (s->nholders != 0 || s->nwaiting != 0 || s->npinned != 0)
+		return;
+	hash_remove(&t->by_name, s);
+	TAILQ_REMOVE(&t->sems, s, entry);
+	t->nsems--;
+	free(s);
+}
+
+/*
+ * Create an empty table; cb and arg serve sem_flush, limits may be NULL.
+ * Returns NULL with errno ENOMEM.  The caller frees it with
+ * sem_table_free.
+ */
+struct sem_table *
+sem_table_new(const struct sem_callbacks *cb, void *arg,
+    const struct sem_limits *limits)
+{
+	struct sem_table	*t;
+
+	if ((t = calloc(1, sizeof *t)) == NULL) {
+		errno = ENOMEM;
+		return (NULL);
+	}
+	if (cb != NULL)
+		t->cb = *cb;
+	t->arg = arg;
+	if (limits != NULL)
+		t->limits = *limits;
+	hash_key_init(&t->key);
+	TAILQ_INIT(&t->sems);
+	TAILQ_INIT(&t->owners);
+	TAILQ_INIT(&t->events);
+	if (hash_init(&t->by_name, offsetof(struct sem, hnext),
+	    sem_hash_name, t) == -1)
+		goto fail;
+	if (hash_init(&t->by_hold, offsetof(struct sem_hold, hnext),
+	    sem_hash_hold, t) == -1)
+		goto fail;
+	if (hash_init(&t->by_id, offsetof(struct sem_waiter, hnext),
+	    sem_hash_id, t) == -1)
+		goto fail;
+	return (t);
+
+fail:
+	hash_free(&t->by_name);
+	hash_free(&t->by_hold);
+	hash_free(&t->by_id);
+	free(t);
+	errno = ENOMEM;
+	return (NULL);
+}
+
+/*
+ * Free a table with every semaphore, owner, hold and waiter in it; no
+ * event is delivered.  O(everything).
+ */
+void
+sem_table_free(struct sem_table *t)
+{
+	struct sem_owner	*o;
+	struct sem_waiter	*w;
+	struct sem_hold		*h;
+	struct sem		*s;
+
+	if (t == NULL)
+		return;
+	while ((o = TAILQ_FIRST(&t->owners)) != NULL) {
+		while ((w = TAILQ_FIRST(&o->waiters)) != NULL) {
+			TAILQ_REMOVE(&o->waiters, w, owner_entry);
+			free(w);
+		}
+		while ((h = TAILQ_FIRST(&o->holds)) != NULL) {
+			TAILQ_REMOVE(&o->holds, h, owner_entry);
+			free(h);
+		}
+		TAILQ_REMOVE(&t->owners, o, entry);
+		free(o);
+	}
+	while ((s = TAILQ_FIRST(&t->sems)) != NULL) {
+		TAILQ_REMOVE(&t->sems, s, entry);
+		free(s);
+	}
+	while (t->spare != NULL)
+		sem_spare_drop(t);
+	heap_free(&t->deadlines);
+	hash_free(&t->by_name);
+	hash_free(&t->by_hold);
+	hash_free(&t->by_id);
+	free(t);
+}
+
+/*
+ * Create an owner for one client (ctx is the caller's, pid and uid are
+ * shown by STATUS).  Returns NULL with errno ENOMEM.  Freed by
+ * sem_owner_drop or sem_table_free.
+ */
+struct sem_owner *
+sem_owner_new(struct sem_table *t, void *ctx, uint32_t pid, uint32_t uid)
+{
+	struct sem_owner	*o;
+
+	if ((o = calloc(1, sizeof *o)) == NULL) {
+		errno = ENOMEM;
+		return (NULL);
+	}
+	o->table = t;
+	o->ctx = ctx;
+	o->pid = pid;
+	o->uid = uid;
+	TAILQ_INIT(&o->holds);
+	TAILQ_INIT(&o->waiters);
+	TAILQ_INSERT_TAIL(&t->owners, o, entry);
+	t->nowners++;
+	return (o);
+}
+
+/*
+ * Drop an owner: its waiters leave their queues, its undelivered events
+ * are discarded, its holds are released, the grant rule runs where that
+ * frees room, idle semaphores are forgotten, and the owner is freed.
+ *
+ * All its waiters leave their queues before any hold is released, so
+ * that releasing its holds cannot grant one of its own waiters.  Until
+ * they are freed the waiters pin their semaphores, so none is forgotten
+ * while a pointer to it is still in use here.
+ * Cost: O(holds + waiters of this owner), plus the grants it causes.
+ */
+void
+sem_owner_drop(struct sem_owner *o, uint64_t now_ms)
+{
+	struct sem_table	*t = o->table;
+	struct sem_waiter	*w;
+	struct sem_hold		*h;
+	struct sem		*s;
+
+	TAILQ_FOREACH(w, &o->waiters, owner_entry) {
+		if (w->state == SEM_W_QUEUED) {
+			sem_unqueue(t, w);
+			sem_spare_drop(t);
+			w->sem->npinned++;
+		} else {
+			/* Its pin stays until the waiter is freed below. */
+			TAILQ_REMOVE(&t->events, w, sem_entry);
+		}
+	}
+	while ((h = TAILQ_FIRST(&o->holds)) != NULL) {
+		s = h->sem;
+		sem_hold_sub(t, h, h->weight);
+		sem_grant(t, s, now_ms);
+		sem_forget_if_idle(t, s);
+	}
+	while ((w = TAILQ_FIRST(&o->waiters)) != NULL) {
+		s = w->sem;
+		sem_waiter_free(t, w);
+		s->npinned--;
+		/* The head may have left: those behind it may fit now. */
+		sem_grant(t, s, now_ms);
+		sem_forget_if_idle(t, s);
+	}
+	TAILQ_REMOVE(&t->owners, o, entry);
+	t->nowners--;
+	free(o);
+}
+
+/* Fill *res with an error and return 0: sem_acquire's error exit. */
+static int
+sem_acquire_error(struct sem_acq_result *res, enum proto_err code)
+{
+	res->status = SEM_ACQ_ERROR;
+	res->code = code;
+	return (0);
+}
+
+/*
+ * Ask for weight on name for owner o, request id.  The outcome is in
+ * *res: GRANTED (held now), QUEUED (position set; a granted or expired
+ * event follows, or the owner withdraws), BUSY (a try that could not be
+ * granted) or ERROR (code set; nothing changed).
+ *
+ * Checks, in order: DUPLICATE_ID; NO_CAPACITY or CAPACITY_MISMATCH;
+ * TOO_HEAVY; LIMIT for max_sems (only when creating), max_holds (when o
+ * does not hold this semaphore yet and already holds max_holds others),
+ * max_pending (only when the request would be queued).  max_holds is
+ * checked when the request arrives: a waiter already queued is granted
+ * when its turn comes even if its owner has reached max_holds meanwhile,
+ * so an owner holds at most max_holds + max_pending semaphores.
+ *
+ * Returns 0, or -1 with errno ENOMEM (nothing changed).  O(1) expected
+ * plus O(log n) for a deadline.
+ */
+int
+sem_acquire(struct sem_owner *o, uint64_t id, const char *name,
+    size_t name_len, int has_capacity, uint32_t capacity, uint32_t weight,
+    int64_t timeout_ms, uint64_t now_ms, struct sem_acq_result *res)
+{
+	struct sem_table	*t = o->table;
+	const struct sem_limits	*lim = &t->limits;
+	struct sem		*s;
+	struct sem_waiter	*w;
+	struct sem_hold		*spare;
+	int			 created = 0;
+
+	memset(res, 0, sizeof *res);
+	res->code = PROTO_OK;
+
+	if (name_len == 0 || name_len > PROTO_MAX_NAME)
+		return (sem_acquire_error(res, PROTO_E_BAD_NAME));
+	if (sem_find_waiter(t, o, id) != NULL)
+		return (sem_acquire_error(res, PROTO_E_DUPLICATE_ID));
+
+	if ((s = sem_lookup(t, name, name_len)) == NULL) {
+		if (!has_capacity)
+			return (sem_acquire_error(res, PROTO_E_NO_CAPACITY));
+		if (weight == 0 || weight > capacity)
+			return (sem_acquire_error(res, PROTO_E_TOO_HEAVY));
+		if (lim->max_sems != 0 && t->nsems >= lim->max_sems)
+			return (sem_acquire_error(res, PROTO_E_LIMIT));
+		if (lim->max_holds != 0 && o->nholds >= lim->max_holds)
+			return (sem_acquire_error(res, PROTO_E_LIMIT));
+
+		if ((s = calloc(1, sizeof *s)) == NULL) {
+			errno = ENOMEM;
+			return (-1);
+		}
+		memcpy(s->name, name, name_len);
+		s->name[name_len] = '\0';
+		s->name_len = name_len;
+		s->capacity = capacity;
+		TAILQ_INIT(&s->queue);
+		TAILQ_INIT(&s->holders);
+		hash_insert(&t->by_name, s);
+		TAILQ_INSERT_TAIL(&t->sems, s, entry);
+		t->nsems++;
+		created = 1;
+	} else {
+		if (has_capacity && capacity != s->capacity) {
+			res->capacity = s->capacity;
+			return (sem_acquire_error(res,
+			    PROTO_E_CAPACITY_MISMATCH));
+		}
+		if (weight == 0 || weight > s->capacity)
+			return (sem_acquire_error(res, PROTO_E_TOO_HEAVY));
+		if (lim->max_holds != 0 && o->nholds >= lim->max_holds &&
+		    sem_find_hold(t, o, s) == NULL)
+			return (sem_acquire_error(res, PROTO_E_LIMIT));
+	}
+
+	/* The grant rule for a newcomer: only into an empty queue. */
+	if (TAILQ_EMPTY(&s->queue) && s->held + weight <= s->capacity) {
+		if (sem_hold_add(t, o, s, weight, now_ms, NULL) == -1) {
+			if (created)
+				sem_forget_if_idle(t, s);
+			return (-1);
+		}
+		res->status = SEM_ACQ_GRANTED;
+		return (0);
+	}
+
+	/* A new semaphore always grants above, so s existed before. */
+	if (timeout_ms == 0) {
+		res->status = SEM_ACQ_BUSY;
+		return (0);
+	}
+	if (lim->max_pending != 0 && o->npending >= lim->max_pending)
+		return (sem_acquire_error(res, PROTO_E_LIMIT));
+
+	if (timeout_ms > 0 && heap_reserve(&t->deadlines) == -1)
+		return (-1);
+	if ((w = calloc(1, sizeof *w)) == NULL) {
+		errno = ENOMEM;
+		return (-1);
+	}
+	if ((spare = malloc(sizeof *spare)) == NULL) {
+		free(w);
+		errno = ENOMEM;
+		return (-1);
+	}
+	sem_spare_put(t, spare);
+
+	w->sem = s;
+	w->owner = o;
+	w->id = id;
+	w->weight = weight;
+	w->state = SEM_W_QUEUED;
+	w->since_ms = now_ms;
+	w->seq = t->seq++;
+	w->heap_idx = SIZE_MAX;
+	TAILQ_INSERT_TAIL(&s->queue, w, sem_entry);
+	s->nwaiting++;
+	TAILQ_INSERT_TAIL(&o->waiters, w, owner_entry);
+	o->npending++;
+	hash_insert(&t->by_id, w);
+	if (timeout_ms > 0) {
+		if ((uint64_t)timeout_ms > UINT64_MAX - now_ms)
+			w->deadline_ms = UINT64_MAX;
+		else
+			w->deadline_ms = now_ms + (uint64_t)timeout_ms;
+		heap_push(&t->deadlines, w);
+	}
+	res->status = SEM_ACQ_QUEUED;
+	res->position = s->nwaiting;
+	return (0);
+}
+
+/*
+ * Give back weight on name from what o holds there, then run the grant
+ * rule (granted events are queued for sem_flush) and forget the semaphore
+ * if it went idle.  Returns PROTO_OK, or PROTO_E_NOT_HELD when o holds
+ * nothing there or less than weight (nothing changes).  A weight of 0 on
+ * a semaphore o holds is an accepted no-op.  O(1) expected plus the
+ * grants.
+ */
+enum proto_err
+sem_release(struct sem_owner *o, const char *name, size_t name_len,
+    uint32_t weight, uint64_t now_ms)
+{
+	struct sem_table	*t = o->table;
+	struct sem		*s;
+	struct sem_hold		*h;
+
+	if ((s = sem_lookup(t, name, name_len)) == NULL)
+		return (PROTO_E_NOT_HELD);
+	if ((h = sem_find_hold(t, o, s)) == NULL || h->weight < weight)
+		return (PROTO_E_NOT_HELD);
+	if (weight == 0)
+		return (PROTO_OK);
+	sem_hold_sub(t, h, weight);
+	sem_grant(t, s, now_ms);
+	sem_forget_if_idle(t, s);
+	return (PROTO_OK);
+}
+
+/*
+ * Withdraw o's queued request id: it leaves the queue with no event, and
+ * if it was the head those behind it may be granted.  Returns PROTO_OK,
+ * or PROTO_E_NOT_PENDING when id is not queued for o (unknown, or already
+ * granted or expired even if not yet delivered).  O(1) expected plus
+ * O(log n) for the heap and the grants.
+ */
+enum proto_err
+sem_withdraw(struct sem_owner *o, uint64_t id, uint64_t now_ms)
+{
+	struct sem_table	*t = o->table;
+	struct sem_waiter	*w;
+	struct sem		*s;
+
+	w = sem_find_waiter(t, o, id);
+	if (w == NULL || w->state != SEM_W_QUEUED)
+		return (PROTO_E_NOT_PENDING);
+	s = w->sem;
+	sem_unqueue(t, w);
+	sem_spare_drop(t);
+	sem_waiter_free(t, w);
+	sem_grant(t, s, now_ms);
+	sem_forget_if_idle(t, s);
+	return (PROTO_OK);
+}
+
+/*
+ * Expire every waiter whose deadline is <= now_ms, earliest first (equal
+ * deadlines in arrival order).  Each one leaves its queue, an expired
+ * event is queued, and the grant rule runs on its semaphore at once, so
+ * a heavy head that expires lets the lighter waiters behind it in before
+ * the next expiry is considered.  O(k log n) for k expired waiters.
+ */
+void
+sem_expire(struct sem_table *t, uint64_t now_ms)
+{
+	struct sem_waiter	*w;
+
+	while ((w = heap_top(&t->deadlines)) != NULL &&
+	    w->deadline_ms <= now_ms) {
+		sem_unqueue(t, w);
+		sem_spare_drop(t);
+		sem_event_push(t, w, SEM_W_EXPIRED);
+		sem_grant(t, w->sem, now_ms);
+	}
+}
+
+/* Set *deadline_ms to the earliest deadline and return 1, or return 0. */
+int
+sem_next_deadline(struct sem_table *t, uint64_t *deadline_ms)
+{
+	struct sem_waiter	*w;
+
+	if ((w = heap_top(&t->deadlines)) == NULL)
+		return (0);
+	*deadline_ms = w->deadline_ms;
+	return (1);
+}
+
+/*
+ * Deliver the queued events in decision order through the callbacks; each
+ * waiter is freed after its callback returns, and its semaphore forgotten
+ * if that left it idle.  Returns the number delivered.
+ */
+size_t
+sem_flush(struct sem_table *t)
+{
+	struct sem_waiter	*w;
+	struct sem		*s;
+	size_t			 n = 0;
+
+	while ((w = TAILQ_FIRST(&t->events)) != NULL) {
+		TAILQ_REMOVE(&t->events, w, sem_entry);
+		if (w->state == SEM_W_GRANTED) {
+			if (t->cb.granted != NULL)
+				t->cb.granted(w, t->arg);
+		} else {
+			if (t->cb.expired != NULL)
+				t->cb.expired(w, t->arg);
+		}
+		s = w->sem;
+		sem_waiter_free(t, w);
+		s->npinned--;
+		sem_forget_if_idle(t, s);
+		n++;
+	}
+	return (n);
+}
+
+/* Return the live semaphore called name, or NULL.  O(1) expected. */
+struct sem *
+sem_lookup(struct sem_table *t, const char *name, size_t name_len)
+{
+	struct sem	*s;
+	uint64_t	 hv;
+
+	if (name_len == 0 || name_len > PROTO_MAX_NAME)
+		return (NULL);
+	hv = hash_sip(&t->key, name, name_len);
+	for (s = hash_bucket(&t->by_name, hv); s != NULL; s = s->hnext) {
+		if (s->name_len == name_len &&
+		    memcmp(s->name, name, name_len) == 0)
+			return (s);
+	}
+	return (NULL);
+}
+
+/* Return the oldest live semaphore, or NULL. */
+struct sem *
+sem_first(struct sem_table *t)
+{
+	return (TAILQ_FIRST(&t->sems));
+}
+
+/* Return the semaphore created after s, or NULL. */
+struct sem *
+sem_next(struct sem *s)
+{
+	return (TAILQ_NEXT(s, entry));
+}
+
+/* Return the number of live semaphores. */
+size_t
+sem_count(struct sem_table *t)
+{
+	return (t->nsems);
+}
+
+/* Return the number of owners. */
+size_t
+sem_owner_count(struct sem_table *t)
+{
+	return (t->nowners);
+}
