@@ -1,0 +1,938 @@
+/*
+ * conn.c -- one client connection's life.
+ *
+ * A connection is a bufferevent on an accepted socket plus the engine's
+ * sem_owner.  Reading: the input buffer is bounded by a high watermark of
+ * one largest frame plus its header (libevent stops reading beyond it),
+ * and every complete frame in it is decoded and dispatched at once.
+ * Writing: replies are appended to the output buffer; a client that lets
+ * more than --max-output bytes pile up unread is disconnected.
+ *
+ * States: OPEN (serving), CLOSING (a malformed frame was answered with
+ * ERROR BAD_FRAME; reading stopped and its slots were given back, the
+ * connection closes once that reply is flushed or after a few seconds),
+ * DEAD (gone; freed after the current callback returns).
+ *
+ * One teardown path: conn_lost() marks the connection dead and queues
+ * its owner for dropping.  The drop itself happens in conn_drop_owners(),
+ * called by semd_settle() at the end of every callback and never while
+ * the engine is delivering events (a callback must not call back into
+ * the engine).  The struct and its bufferevent are freed by a deferred
+ * "reaper" event, so no callback ever touches freed memory.
+ */
+
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "listen.h"
+#include "log.h"
+#include "proto.h"
+#include "sem.h"
+#include "daemon.h"
+
+enum conn_state {
+	CONN_OPEN,		/* reading and answering requests */
+	CONN_CLOSING,		/* flushing a last ERROR, then closing */
+	CONN_DEAD,		/* gone; freed after this callback returns */
+};
+
+struct conn {
+	uint64_t		 serial;	/* for the log */
+	enum conn_state		 state;
+	struct bufferevent	*bev;
+	struct sem_owner	*owner;		/* NULL once dropped */
+	pid_t			 pid;		/* SO_PEERCRED; 0 if unknown */
+	uid_t			 uid;
+	gid_t			 gid;
+	int			 on_dropq;
+	char			 name[80];	/* "client 7 (pid 1, uid 0)" */
+	TAILQ_ENTRY(conn)	 entry;		/* on conn_list or conn_deadq */
+	TAILQ_ENTRY(conn)	 drop_entry;	/* on conn_dropq */
+};
+TAILQ_HEAD(conn_head, conn);
+
+static struct conn_head	 conn_list = TAILQ_HEAD_INITIALIZER(conn_list);
+static struct conn_head	 conn_dropq = TAILQ_HEAD_INITIALIZER(conn_dropq);
+static struct conn_head	 conn_deadq = TAILQ_HEAD_INITIALIZER(conn_deadq);
+static size_t		 conn_nconns;		/* on conn_list */
+static uint64_t		 conn_serial;
+static struct event	*conn_reaper;		/* frees conn_deadq */
+static struct proto_buf	 conn_out;		/* scratch for encoding */
+static int		 conn_limit_warned;
+
+static void	conn_lost(struct conn *, const char *, ...)
+		    __attribute__((__format__(__printf__, 2, 3)));
+static void	conn_error(struct conn *, uint64_t, enum proto_err,
+		    const char *, ...)
+		    __attribute__((__format__(__printf__, 4, 5)));
+
+/* The deferred reaper: free the connections that died, then settle. */
+static void
+conn_reap_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct conn	*c;
+
+	/* Make sure every dead connection's owner is gone first. */
+	semd_settle();
+	while ((c = TAILQ_FIRST(&conn_deadq)) != NULL) {
+		TAILQ_REMOVE(&conn_deadq, c, entry);
+		bufferevent_free(c->bev);
+		free(c);
+	}
+	/* Descriptors were given back: accept again if we had to stop. */
+	listen_resume();
+}
+
+/*
+ * Prepare the connection layer (needs semd_base).  Returns 0, or -1 with
+ * errno ENOMEM.
+ */
+int
+conn_init(void)
+{
+	conn_reaper = event_new(semd_base, -1, 0, conn_reap_cb, NULL);
+	if (conn_reaper == NULL) {
+		errno = ENOMEM;
+		return (-1);
+	}
+	return (0);
+}
+
+/* Number of connections open or closing (not yet dead).  O(1). */
+size_t
+conn_count(void)
+{
+	return (conn_nconns);
+}
+
+/* Put c's owner on the queue of owners to drop at the next settle. */
+static void
+conn_queue_drop(struct conn *c)
+{
+	if (c->owner == NULL || c->on_dropq)
+		return;
+	TAILQ_INSERT_TAIL(&conn_dropq, c, drop_entry);
+	c->on_dropq = 1;
+}
+
+/*
+ * Drop the engine owners of connections that died or are closing: their
+ * holds are released and their waiters leave the queues, which may queue
+ * grants for others.  Must not be called from inside sem_flush(); called
+ * by semd_settle().  Returns the number of owners dropped.
+ */
+size_t
+conn_drop_owners(void)
+{
+	struct conn	*c;
+	size_t		 n = 0;
+	uint64_t	 now;
+
+	if (TAILQ_EMPTY(&conn_dropq))
+		return (0);
+	now = semd_now_ms();
+	while ((c = TAILQ_FIRST(&conn_dropq)) != NULL) {
+		TAILQ_REMOVE(&conn_dropq, c, drop_entry);
+		c->on_dropq = 0;
+		if (c->owner != NULL) {
+			sem_owner_drop(c->owner, now);
+			c->owner = NULL;
+			n++;
+		}
+	}
+	return (n);
+}
+
+/*
+ * The one teardown path: mark c dead (logging why), stop its I/O, queue
+ * its owner for dropping and its memory for the reaper.  Anything still
+ * addressed to it is discarded.  Safe to call more than once, and from
+ * inside engine callbacks.
+ */
+static void
+conn_lost(struct conn *c, const char *fmt, ...)
+{
+	char	 why[256];
+	va_list	 ap;
+
+	if (c->state == CONN_DEAD)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	log_info("%s: %s", c->name, why);
+
+	TAILQ_REMOVE(&conn_list, c, entry);
+	conn_nconns--;
+	if (conn_nconns < semd_conf.max_connections)
+		conn_limit_warned = 0;	/* warn again next time it is hit */
+	c->state = CONN_DEAD;
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	conn_queue_drop(c);
+	TAILQ_INSERT_TAIL(&conn_deadq, c, entry);
+	event_active(conn_reaper, EV_TIMEOUT, 1);
+}
+
+/*
+ * Append the frame in conn_out to c's output.  Discarded unless c is
+ * open; a client whose unsent output passes --max-output is dropped.
+ */
+static void
+conn_write_out(struct conn *c)
+{
+	struct evbuffer	*out;
+	size_t		 pending;
+
+	if (c->state != CONN_OPEN)
+		return;
+	out = bufferevent_get_output(c->bev);
+	if (evbuffer_add(out, conn_out.data, conn_out.len) == -1) {
+		conn_lost(c, "out of memory for its replies, disconnecting");
+		return;
+	}
+	pending = evbuffer_get_length(out);
+	if (pending > semd_conf.max_output) {
+		log_warnx("%s: %zu bytes of replies unread (limit %zu), "
+		    "disconnecting", c->name, pending, semd_conf.max_output);
+		conn_lost(c, "disconnected for not reading its replies");
+	}
+}
+
+/* Encode rep and queue it for c. */
+static void
+conn_send(struct conn *c, const struct proto_reply *rep)
+{
+	if (c->state != CONN_OPEN)
+		return;
+	conn_out.len = 0;
+	if (proto_encode_reply(&conn_out, rep) == -1) {
+		conn_lost(c, "out of memory encoding a reply, disconnecting");
+		return;
+	}
+	conn_write_out(c);
+}
+
+/* Send ERROR code for request id with a formatted sentence, and log it. */
+static void
+conn_error(struct conn *c, uint64_t id, enum proto_err code,
+    const char *fmt, ...)
+{
+	char	 msg[PROTO_MAX_TEXT + 1];
+	va_list	 ap;
+
+	if (c->state != CONN_OPEN)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	log_info("%s: ERROR %s for id %" PRIu64 ": %s", c->name,
+	    proto_err_name(code), id, msg);
+	conn_out.len = 0;
+	if (proto_encode_error(&conn_out, id, code, msg) == -1) {
+		conn_lost(c, "out of memory encoding a reply, disconnecting");
+		return;
+	}
+	conn_write_out(c);
+}
+
+/* The last reply of a closing connection was written: close it. */
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		conn_lost(c, "closed after a protocol error");
+	semd_settle();
+}
+
+/* EOF, an error, or the closing timeout on c. */
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+	int		 err = EVUTIL_SOCKET_ERROR();
+
+	if (what & BEV_EVENT_EOF)
+		conn_lost(c, "disconnected");
+	else if (what & BEV_EVENT_TIMEOUT)
+		conn_lost(c, "did not read its last reply in %d seconds, "
+		    "closed", SEMD_CLOSE_LINGER_SEC);
+	else if (err == ECONNRESET || err == EPIPE)
+		conn_lost(c, "disconnected (%s)", strerror(err));
+	else
+		conn_lost(c, "connection error: %s", strerror(err));
+	semd_settle();
+}
+
+/*
+ * c sent something that is not a frame we can decode: answer ERROR
+ * BAD_FRAME (id 0), give back its slots at once, stop reading, and close
+ * once the reply is flushed (or after SEMD_CLOSE_LINGER_SEC seconds).
+ */
+static void
+conn_bad_frame(struct conn *c, const char *why)
+{
+	struct timeval	 tv;
+
+	if (c->state != CONN_OPEN)
+		return;
+	conn_error(c, 0, PROTO_E_BAD_FRAME, "%s; closing the connection",
+	    why);
+	if (c->state != CONN_OPEN)
+		return;
+	c->state = CONN_CLOSING;
+	bufferevent_disable(c->bev, EV_READ);
+	conn_queue_drop(c);
+	tv.tv_sec = SEMD_CLOSE_LINGER_SEC;
+	tv.tv_usec = 0;
+	bufferevent_set_timeouts(c->bev, NULL, &tv);
+	bufferevent_setcb(c->bev, NULL, conn_write_cb, conn_event_cb, c);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_lost(c, "closed after a protocol error");
+}
+
+/* Copy free text from a client into dst, replacing unprintable bytes. */
+static void
+conn_clean_text(char *dst, size_t dstlen, const char *src)
+{
+	size_t	 i;
+
+	for (i = 0; i + 1 < dstlen && src[i] != '\0'; i++)
+		dst[i] = isprint((unsigned char)src[i]) ? src[i] : '?';
+	dst[i] = '\0';
+}
+
+/* HELLO: check the version and introduce ourselves. */
+static void
+conn_do_hello(struct conn *c, const struct proto_request *req)
+{
+	struct proto_reply	 rep;
+	char			 client[PROTO_MAX_TEXT + 1];
+
+	if (req->version != PROTO_VERSION) {
+		conn_error(c, req->id, PROTO_E_VERSION, "this semd speaks "
+		    "protocol version %d, not %" PRIu32 "; use a matching "
+		    "client", PROTO_VERSION, req->version);
+		return;
+	}
+	if (req->client[0] != '\0') {
+		conn_clean_text(client, sizeof client, req->client);
+		log_info("%s: hello from \"%s\"", c->name, client);
+	}
+	memset(&rep, 0, sizeof rep);
+	rep.op = PROTO_OP_HELLO;
+	rep.id = req->id;
+	rep.version = PROTO_VERSION;
+	snprintf(rep.server, sizeof rep.server, "semd %s", PACKAGE_VERSION);
+	rep.pid = (uint32_t)getpid();
+	conn_send(c, &rep);
+}
+
+/* How much weight c holds on the semaphore name.  O(holds of c). */
+static uint32_t
+conn_held_on(struct conn *c, const char *name, size_t len)
+{
+	struct sem_hold	*h;
+
+	TAILQ_FOREACH(h, &c->owner->holds, owner_entry) {
+		if (h->sem->name_len == len &&
+		    memcmp(h->sem->name, name, len) == 0)
+			return (h->weight);
+	}
+	return (0);
+}
+
+/*
+ * Explain which limit refused an ACQUIRE, checking them in the order
+ * sem_acquire() does: semaphores (when creating), holds (when not
+ * holding this one yet), pending requests (when it would wait).
+ */
+static void
+conn_limit_error(struct conn *c, const struct proto_request *req)
+{
+	const struct sem_owner	*o = c->owner;
+	int			 exists;
+
+	exists = sem_lookup(semd_table, req->sem, req->sem_len) != NULL;
+	if (!exists && semd_conf.max_sems != 0 &&
+	    sem_count(semd_table) >= semd_conf.max_sems)
+		conn_error(c, req->id, PROTO_E_LIMIT, "semd already has %zu "
+		    "semaphores, the most it allows (--max-sems)",
+		    sem_count(semd_table));
+	else if (semd_conf.max_holds != 0 &&
+	    o->nholds >= semd_conf.max_holds &&
+	    conn_held_on(c, req->sem, req->sem_len) == 0)
+		conn_error(c, req->id, PROTO_E_LIMIT, "this connection already "
+		    "holds %" PRIu32 " semaphores, the most semd allows "
+		    "(--max-holds)", o->nholds);
+	else if (semd_conf.max_pending != 0 &&
+	    o->npending >= semd_conf.max_pending)
+		conn_error(c, req->id, PROTO_E_LIMIT, "this connection already "
+		    "has %" PRIu32 " pending requests, the most semd allows "
+		    "(--max-pending)", o->npending);
+	else
+		conn_error(c, req->id, PROTO_E_LIMIT, "a limit of semd was "
+		    "reached; try again later");
+}
+
+/* Reply to an ACQUIRE that sem_acquire() refused. */
+static void
+conn_acquire_error(struct conn *c, const struct proto_request *req,
+    const struct sem_acq_result *res)
+{
+	struct sem	*s;
+	uint32_t	 cap;
+
+	switch (res->code) {
+	case PROTO_E_NO_CAPACITY:
+		conn_error(c, req->id, res->code, "semaphore %s does not "
+		    "exist; give its capacity to create it", req->sem);
+		break;
+	case PROTO_E_CAPACITY_MISMATCH:
+		conn_error(c, req->id, res->code, "semaphore %s has capacity "
+		    "%" PRIu32 ", not %" PRIu32 "; it keeps it until nobody "
+		    "holds or waits for it", req->sem, res->capacity,
+		    req->capacity);
+		break;
+	case PROTO_E_TOO_HEAVY:
+		if (req->weight == 0) {
+			conn_error(c, req->id, res->code, "weight must be at "
+			    "least 1");
+			break;
+		}
+		s = sem_lookup(semd_table, req->sem, req->sem_len);
+		cap = s != NULL ? s->capacity : req->capacity;
+		conn_error(c, req->id, res->code, "weight %" PRIu32 " is more "
+		    "than the capacity %" PRIu32 " of semaphore %s; it could "
+		    "never be granted", req->weight, cap, req->sem);
+		break;
+	case PROTO_E_DUPLICATE_ID:
+		conn_error(c, req->id, res->code, "request id %" PRIu64 " is "
+		    "already pending on this connection; use a new id",
+		    req->id);
+		break;
+	case PROTO_E_LIMIT:
+		conn_limit_error(c, req);
+		break;
+	default:
+		conn_error(c, req->id, res->code, "cannot acquire %s (%s)",
+		    req->sem, proto_err_name(res->code));
+		break;
+	}
+}
+
+/* ACQUIRE: grant now, queue, refuse a try, or explain the error. */
+static void
+conn_do_acquire(struct conn *c, const struct proto_request *req)
+{
+	struct sem_acq_result	 res;
+	struct proto_reply	 rep;
+
+	memset(&res, 0, sizeof res);
+	if (sem_acquire(c->owner, req->id, req->sem, req->sem_len,
+	    req->has_capacity, req->capacity, req->weight, req->timeout_ms,
+	    semd_now_ms(), &res) == -1) {
+		conn_error(c, req->id, PROTO_E_LIMIT, "semd is out of memory; "
+		    "try again later");
+		return;
+	}
+	memset(&rep, 0, sizeof rep);
+	rep.id = req->id;
+	switch (res.status) {
+	case SEM_ACQ_GRANTED:
+		rep.op = PROTO_OP_ACQUIRED;
+		memcpy(rep.sem, req->sem, req->sem_len);
+		rep.weight = req->weight;
+		log_debug("%s: ACQUIRED id %" PRIu64 " %s weight %" PRIu32,
+		    c->name, req->id, req->sem, req->weight);
+		break;
+	case SEM_ACQ_QUEUED:
+		rep.op = PROTO_OP_QUEUED;
+		rep.position = res.position;
+		log_debug("%s: QUEUED id %" PRIu64 " %s position %" PRIu32,
+		    c->name, req->id, req->sem, res.position);
+		break;
+	case SEM_ACQ_BUSY:
+		rep.op = PROTO_OP_TIMEOUT;
+		log_debug("%s: TIMEOUT id %" PRIu64 " %s (busy)", c->name,
+		    req->id, req->sem);
+		break;
+	case SEM_ACQ_ERROR:
+	default:
+		conn_acquire_error(c, req, &res);
+		return;
+	}
+	conn_send(c, &rep);
+}
+
+/* RELEASE: give back weight, or NOT_HELD. */
+static void
+conn_do_release(struct conn *c, const struct proto_request *req)
+{
+	struct proto_reply	 rep;
+	enum proto_err		 e;
+
+	e = sem_release(c->owner, req->sem, req->sem_len, req->weight,
+	    semd_now_ms());
+	if (e == PROTO_E_NOT_HELD) {
+		conn_error(c, req->id, e, "this connection holds %" PRIu32
+		    " on semaphore %s; it cannot release %" PRIu32,
+		    conn_held_on(c, req->sem, req->sem_len), req->sem,
+		    req->weight);
+		return;
+	}
+	if (e != PROTO_OK) {
+		conn_error(c, req->id, e, "cannot release %s (%s)", req->sem,
+		    proto_err_name(e));
+		return;
+	}
+	memset(&rep, 0, sizeof rep);
+	rep.op = PROTO_OP_RELEASED;
+	rep.id = req->id;
+	memcpy(rep.sem, req->sem, req->sem_len);
+	rep.weight = req->weight;
+	conn_send(c, &rep);
+}
+
+/* TIMEOUT from the client: withdraw a pending ACQUIRE. */
+static void
+conn_do_withdraw(struct conn *c, const struct proto_request *req)
+{
+	struct proto_reply	 rep;
+	enum proto_err		 e;
+
+	e = sem_withdraw(c->owner, req->id, semd_now_ms());
+	if (e == PROTO_E_NOT_PENDING) {
+		conn_error(c, req->id, e, "no ACQUIRE with id %" PRIu64
+		    " is waiting on this connection (already granted, timed "
+		    "out, or never sent)", req->id);
+		return;
+	}
+	if (e != PROTO_OK) {
+		conn_error(c, req->id, e, "cannot withdraw id %" PRIu64
+		    " (%s)", req->id, proto_err_name(e));
+		return;
+	}
+	memset(&rep, 0, sizeof rep);
+	rep.op = PROTO_OP_TIMEOUT;
+	rep.id = req->id;
+	conn_send(c, &rep);
+}
+
+/*
+ * Describe s in st, listing holders then waiters from parties (at most
+ * room entries).  Returns the number of entries used; sets *cut when
+ * some did not fit.
+ */
+static size_t
+conn_status_sem(struct sem *s, struct proto_sem_status *st,
+    struct proto_party *parties, size_t room, uint64_t now, int *cut)
+{
+	struct sem_hold		*h;
+	struct sem_waiter	*w;
+	size_t			 n = 0;
+
+	memcpy(st->sem, s->name, s->name_len);
+	st->sem[s->name_len] = '\0';
+	st->capacity = s->capacity;
+	st->held = s->held > UINT32_MAX ? UINT32_MAX : (uint32_t)s->held;
+	st->waiting = s->nwaiting;
+
+	st->holders = parties;
+	TAILQ_FOREACH(h, &s->holders, sem_entry) {
+		if (n == room) {
+			*cut = 1;
+			break;
+		}
+		parties[n].pid = h->owner->pid;
+		parties[n].uid = h->owner->uid;
+		parties[n].weight = h->weight;
+		parties[n].ms = now > h->since_ms ? now - h->since_ms : 0;
+		n++;
+	}
+	st->nholders = n;
+
+	st->waiters = parties + n;
+	TAILQ_FOREACH(w, &s->queue, sem_entry) {
+		if (n == room) {
+			*cut = 1;
+			break;
+		}
+		parties[n].pid = w->owner->pid;
+		parties[n].uid = w->owner->uid;
+		parties[n].weight = w->weight;
+		parties[n].ms = now > w->since_ms ? now - w->since_ms : 0;
+		n++;
+	}
+	st->nwaiters = n - st->nholders;
+	return (n);
+}
+
+/*
+ * STATUS: one semaphore (an unknown name gives an empty list) or all of
+ * them in creation order.  At most SEMD_STATUS_MAX_SEMS semaphores and
+ * SEMD_STATUS_MAX_PARTIES holders and waiters in all are collected (more
+ * could not fit in one frame anyway); the encoder shortens further if
+ * needed.  Either way the reply says truncated.  Cost: O(what is listed).
+ */
+static void
+conn_do_status(struct conn *c, const struct proto_request *req)
+{
+	struct proto_reply	 rep;
+	struct proto_sem_status	*sems = NULL;
+	struct proto_party	*parties = NULL;
+	struct sem		*s, *one = NULL;
+	size_t			 nsems, want, used, i;
+	uint64_t		 now = semd_now_ms();
+	int			 cut = 0;
+
+	if (req->has_sem) {
+		one = sem_lookup(semd_table, req->sem, req->sem_len);
+		nsems = one != NULL ? 1 : 0;
+	} else {
+		nsems = sem_count(semd_table);
+		if (nsems > SEMD_STATUS_MAX_SEMS) {
+			nsems = SEMD_STATUS_MAX_SEMS;
+			cut = 1;
+		}
+	}
+
+	/* Count the parties to list, to allocate no more than needed. */
+	want = 0;
+	s = one != NULL ? one : (req->has_sem ? NULL : sem_first(semd_table));
+	for (i = 0; i < nsems && s != NULL; i++) {
+		want += s->nholders + s->nwaiting;
+		if (want >= SEMD_STATUS_MAX_PARTIES) {
+			want = SEMD_STATUS_MAX_PARTIES;
+			break;
+		}
+		s = one != NULL ? NULL : sem_next(s);
+	}
+	if (nsems != 0 && (sems = calloc(nsems, sizeof *sems)) == NULL)
+		goto nomem;
+	if (want != 0 && (parties = calloc(want, sizeof *parties)) == NULL)
+		goto nomem;
+
+	used = 0;
+	s = one != NULL ? one : (req->has_sem ? NULL : sem_first(semd_table));
+	for (i = 0; i < nsems && s != NULL; i++) {
+		used += conn_status_sem(s, &sems[i], parties + used,
+		    want - used, now, &cut);
+		s = one != NULL ? NULL : sem_next(s);
+	}
+
+	memset(&rep, 0, sizeof rep);
+	rep.op = PROTO_OP_STATUS;
+	rep.id = req->id;
+	rep.sems = sems;
+	rep.nsems = i;
+	rep.truncated = cut;
+	conn_send(c, &rep);
+	free(parties);
+	free(sems);
+	return;
+
+nomem:
+	free(parties);
+	free(sems);
+	conn_error(c, req->id, PROTO_E_LIMIT, "semd is out of memory; try "
+	    "again later");
+}
+
+/* Log a request at debug level. */
+static void
+conn_log_request(struct conn *c, const struct proto_request *req)
+{
+	char	 cap[16];
+
+	if (log_getverbose() < LOG_VERBOSE_DEBUG)
+		return;
+	switch (req->op) {
+	case PROTO_OP_ACQUIRE:
+		if (req->has_capacity)
+			snprintf(cap, sizeof cap, "%" PRIu32, req->capacity);
+		else
+			snprintf(cap, sizeof cap, "-");
+		log_debug("%s: ACQUIRE id %" PRIu64 " %s capacity %s weight %"
+		    PRIu32 " timeout_ms %" PRId64, c->name, req->id, req->sem,
+		    cap, req->weight, req->timeout_ms);
+		break;
+	case PROTO_OP_RELEASE:
+		log_debug("%s: RELEASE id %" PRIu64 " %s weight %" PRIu32,
+		    c->name, req->id, req->sem, req->weight);
+		break;
+	case PROTO_OP_STATUS:
+		log_debug("%s: STATUS id %" PRIu64 " %s", c->name, req->id,
+		    req->has_sem ? req->sem : "(all)");
+		break;
+	default:
+		log_debug("%s: %s id %" PRIu64, c->name,
+		    proto_op_name(req->op), req->id);
+		break;
+	}
+}
+
+/* Decode one frame body from c and act on it. */
+static void
+conn_dispatch(struct conn *c, const uint8_t *body, size_t len)
+{
+	struct proto_request	 req;
+	char			 errbuf[PROTO_MAX_TEXT + 1];
+	enum proto_err		 e;
+
+	memset(&req, 0, sizeof req);
+	errbuf[0] = '\0';
+	e = proto_decode_request(body, len, &req, errbuf, sizeof errbuf);
+	if (e == PROTO_E_BAD_FRAME) {
+		conn_bad_frame(c, errbuf[0] != '\0' ? errbuf :
+		    "the frame is not one MessagePack map");
+		return;
+	}
+	if (e != PROTO_OK) {
+		conn_error(c, req.id, e, "%s", errbuf[0] != '\0' ? errbuf :
+		    proto_err_name(e));
+		return;
+	}
+	conn_log_request(c, &req);
+
+	switch (req.op) {
+	case PROTO_OP_HELLO:
+		conn_do_hello(c, &req);
+		break;
+	case PROTO_OP_ACQUIRE:
+		conn_do_acquire(c, &req);
+		break;
+	case PROTO_OP_RELEASE:
+		conn_do_release(c, &req);
+		break;
+	case PROTO_OP_TIMEOUT:
+		conn_do_withdraw(c, &req);
+		break;
+	case PROTO_OP_STATUS:
+		conn_do_status(c, &req);
+		break;
+	default:
+		conn_error(c, req.id, PROTO_E_UNKNOWN_OP, "%s is not a request "
+		    "semd understands", proto_op_name(req.op) != NULL ?
+		    proto_op_name(req.op) : "this op");
+		break;
+	}
+}
+
+/*
+ * Input arrived: handle every complete frame in the buffer, settling the
+ * engine after each request so that its events follow the reply.
+ */
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	uint8_t		 hdr[PROTO_HDR_LEN], *frame;
+	uint32_t	 len, body_len;
+	size_t		 avail;
+	char		 why[128];
+
+	while (c->state == CONN_OPEN) {
+		avail = evbuffer_get_length(in);
+		if (avail < PROTO_HDR_LEN)
+			break;
+		if (evbuffer_copyout(in, hdr, sizeof hdr) != sizeof hdr)
+			break;
+		len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+		    (uint32_t)hdr[2] << 8 | (uint32_t)hdr[3];
+		if (len == 0 || len > semd_conf.max_frame) {
+			snprintf(why, sizeof why, "frame length %" PRIu32
+			    " is not between 1 and %" PRIu32, len,
+			    semd_conf.max_frame);
+			conn_bad_frame(c, why);
+			break;
+		}
+		if (avail < PROTO_HDR_LEN + (size_t)len)
+			break;		/* wait for the rest of the frame */
+		frame = evbuffer_pullup(in, PROTO_HDR_LEN + (ssize_t)len);
+		if (frame == NULL) {
+			conn_lost(c, "out of memory reading a frame, "
+			    "disconnecting");
+			break;
+		}
+		if (proto_frame_check(frame, PROTO_HDR_LEN + (size_t)len,
+		    &body_len) != 1 || body_len != len) {
+			conn_bad_frame(c, "invalid frame length");
+			break;
+		}
+		conn_dispatch(c, frame + PROTO_HDR_LEN, len);
+		evbuffer_drain(in, PROTO_HDR_LEN + (size_t)len);
+		semd_settle();
+	}
+	semd_settle();
+}
+
+/* Refuse a connection over --max-connections with ERROR LIMIT. */
+static void
+conn_refuse(int fd, pid_t pid)
+{
+	char	 msg[PROTO_MAX_TEXT + 1];
+
+	if (!conn_limit_warned)
+		log_warnx("connection limit reached (%" PRIu32 "), refusing "
+		    "new connections", semd_conf.max_connections);
+	else
+		log_debug("refused a connection from pid %ld (limit %" PRIu32
+		    ")", (long)pid, semd_conf.max_connections);
+	conn_limit_warned = 1;
+	snprintf(msg, sizeof msg, "semd serves at most %" PRIu32 " "
+	    "connections at once (--max-connections); try again later",
+	    semd_conf.max_connections);
+	conn_out.len = 0;
+	if (proto_encode_error(&conn_out, 0, PROTO_E_LIMIT, msg) == 0)
+		(void)send(fd, conn_out.data, conn_out.len,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+	close(fd);
+}
+
+/*
+ * Take over a freshly accepted, non-blocking socket: read its peer's
+ * credentials, create its connection and engine owner, and start
+ * reading.  Over --max-connections the client gets ERROR LIMIT and is
+ * closed.  Always consumes fd.
+ */
+void
+conn_accept(int fd)
+{
+	struct conn	*c;
+	struct ucred	 uc;
+	socklen_t	 uclen = sizeof uc;
+
+	memset(&uc, 0, sizeof uc);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &uclen) == -1) {
+		log_warn("getsockopt SO_PEERCRED");
+		uc.pid = 0;
+		uc.uid = (uid_t)-1;
+		uc.gid = (gid_t)-1;
+	}
+	if (semd_conf.max_connections != 0 &&
+	    conn_nconns >= semd_conf.max_connections) {
+		conn_refuse(fd, uc.pid);
+		return;
+	}
+	if ((c = calloc(1, sizeof *c)) == NULL)
+		goto nomem;
+	c->serial = ++conn_serial;
+	c->pid = uc.pid;
+	c->uid = uc.uid;
+	c->gid = uc.gid;
+	snprintf(c->name, sizeof c->name, "client %" PRIu64 " (pid %ld, "
+	    "uid %ld)", c->serial, (long)c->pid, (long)(int)c->uid);
+	c->bev = bufferevent_socket_new(semd_base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL)
+		goto nomem;
+	c->owner = sem_owner_new(semd_table, c, (uint32_t)c->pid,
+	    (uint32_t)c->uid);
+	if (c->owner == NULL) {
+		bufferevent_free(c->bev);	/* closes fd */
+		free(c);
+		log_warnx("out of memory, refused a connection");
+		return;
+	}
+	bufferevent_setwatermark(c->bev, EV_READ, 0,
+	    PROTO_HDR_LEN + (size_t)semd_conf.max_frame);
+	bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
+	if (bufferevent_enable(c->bev, EV_READ) == -1) {
+		sem_owner_drop(c->owner, semd_now_ms());
+		bufferevent_free(c->bev);
+		free(c);
+		log_warnx("cannot watch a new connection, refused it");
+		return;
+	}
+	c->state = CONN_OPEN;
+	TAILQ_INSERT_TAIL(&conn_list, c, entry);
+	conn_nconns++;
+	log_info("%s: connected (gid %ld, %zu connections)", c->name,
+	    (long)(int)c->gid, conn_nconns);
+	semd_settle();
+	return;
+
+nomem:
+	free(c);
+	close(fd);
+	log_warnx("out of memory, refused a connection");
+}
+
+/*
+ * Free every connection at exit without telling the engine (the table is
+ * freed as a whole afterwards) and without flushing replies.
+ */
+void
+conn_shutdown(void)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&conn_list)) != NULL) {
+		TAILQ_REMOVE(&conn_list, c, entry);
+		bufferevent_free(c->bev);
+		free(c);
+	}
+	conn_nconns = 0;
+	while ((c = TAILQ_FIRST(&conn_deadq)) != NULL) {
+		TAILQ_REMOVE(&conn_deadq, c, entry);
+		bufferevent_free(c->bev);
+		free(c);
+	}
+	TAILQ_INIT(&conn_dropq);
+	if (conn_reaper != NULL) {
+		event_free(conn_reaper);
+		conn_reaper = NULL;
+	}
+	proto_buf_free(&conn_out);
+}
+
+/* Engine event: a queued ACQUIRE of w's owner was granted. */
+void
+conn_granted_cb(struct sem_waiter *w, void *arg)
+{
+	struct conn		*c = w->owner->ctx;
+	struct proto_reply	 rep;
+
+	memset(&rep, 0, sizeof rep);
+	rep.op = PROTO_OP_ACQUIRED;
+	rep.id = w->id;
+	memcpy(rep.sem, w->sem->name, w->sem->name_len);
+	rep.weight = w->weight;
+	log_debug("%s: ACQUIRED id %" PRIu64 " %s weight %" PRIu32
+	    " after waiting", c->name, w->id, rep.sem, w->weight);
+	conn_send(c, &rep);
+}
+
+/* Engine event: a queued ACQUIRE of w's owner ran out of time. */
+void
+conn_expired_cb(struct sem_waiter *w, void *arg)
+{
+	struct conn		*c = w->owner->ctx;
+	struct proto_reply	 rep;
+
+	memset(&rep, 0, sizeof rep);
+	rep.op = PROTO_OP_TIMEOUT;
+	rep.id = w->id;
+	log_debug("%s: TIMEOUT id %" PRIu64 " %.*s", c->name, w->id,
+	    (int)w->sem->name_len, w->sem->name);
+	conn_send(c, &rep);
+}

@@ -1,0 +1,55 @@
+/*
+ * daemon.h -- what the parts of the daemon share: its configuration, the
+ * event base, the semaphore table, and the glue that runs after every
+ * change to the table (deliver events, re-arm the deadline timer, idle
+ * exit).  The table itself lives in sem.c; this file is about the daemon.
+ */
+
+#ifndef SEMD_DAEMON_H
+#define SEMD_DAEMON_H
+
+#include <sys/types.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct sem_table;
+
+#define SEMD_DEF_MAX_CONNECTIONS	4096
+#define SEMD_DEF_MAX_PENDING		1024
+#define SEMD_DEF_MAX_HOLDS		1024
+#define SEMD_DEF_MAX_SEMS		65536
+#define SEMD_DEF_MAX_OUTPUT		(1024 * 1024)
+#define SEMD_DEF_SOCKET_MODE		0600
+#define SEMD_MIN_MAX_FRAME		64
+#define SEMD_STATUS_MAX_PARTIES		4000	/* holders + waiters listed */
+#define SEMD_STATUS_MAX_SEMS		4000	/* semaphores listed */
+#define SEMD_ACCEPT_BACKOFF_MS		1000	/* after EMFILE/ENFILE */
+#define SEMD_CLOSE_LINGER_SEC		5	/* to flush a last ERROR */
+
+/* The daemon's configuration, filled from the command line by main.c. */
+struct semd_config {
+	char		 socket_path[108];	/* sizeof sun_path */
+	mode_t		 socket_mode;
+	int		 has_socket_group;
+	gid_t		 socket_group;
+	uint32_t	 max_connections;	/* 0: unlimited */
+	uint32_t	 max_pending;		/* per connection, 0: unlimited */
+	uint32_t	 max_holds;		/* per connection, 0: unlimited */
+	uint32_t	 max_sems;		/* 0: unlimited */
+	uint32_t	 max_frame;		/* request body bytes */
+	size_t		 max_output;		/* unsent bytes per connection */
+	unsigned int	 idle_exit;		/* seconds, 0: never */
+	int		 foreground;
+	int		 verbose;
+};
+
+extern struct semd_config	 semd_conf;
+extern struct event_base	*semd_base;
+extern struct sem_table		*semd_table;
+
+/* main.c */
+uint64_t	semd_now_ms(void);
+void		semd_settle(void);
+
+#endif /* SEMD_DAEMON_H */

@@ -1,0 +1,790 @@
+/*
+ * main.c -- semd: command line, the listening socket, daemonizing,
+ * signals, the timers (waiter deadlines, idle exit) and the event loop.
+ *
+ * Everything runs in one thread on one libevent base.  After every event
+ * that may change the semaphore table, semd_settle() delivers the table's
+ * events (grants and expiries for other connections), re-arms the single
+ * deadline timer if the earliest deadline moved, and arms or cancels the
+ * idle-exit timer.
+ */
+
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "listen.h"
+#include "log.h"
+#include "proto.h"
+#include "sdaemon.h"
+#include "sem.h"
+#include "daemon.h"
+
+struct semd_config	 semd_conf;
+struct event_base	*semd_base;
+struct sem_table	*semd_table;
+
+static struct event	*semd_deadline_ev;
+static int		 semd_deadline_armed;
+static uint64_t		 semd_deadline_at;	/* valid if armed */
+static struct event	*semd_idle_ev;
+static int		 semd_idle_armed;
+static int		 semd_settling;
+
+enum {
+	OPT_SOCKET_MODE = 256,
+	OPT_SOCKET_GROUP,
+	OPT_MAX_CONNECTIONS,
+	OPT_MAX_PENDING,
+	OPT_MAX_HOLDS,
+	OPT_MAX_SEMS,
+	OPT_MAX_FRAME,
+	OPT_MAX_OUTPUT,
+	OPT_IDLE_EXIT,
+};
+
+static const struct option semd_longopts[] = {
+	{ "socket",		required_argument,	NULL, 'S' },
+	{ "foreground",		no_argument,		NULL, 'f' },
+	{ "socket-mode",	required_argument,	NULL, OPT_SOCKET_MODE },
+	{ "socket-group",	required_argument,	NULL, OPT_SOCKET_GROUP },
+	{ "max-connections",	required_argument,	NULL,
+	    OPT_MAX_CONNECTIONS },
+	{ "max-pending",	required_argument,	NULL, OPT_MAX_PENDING },
+	{ "max-holds",		required_argument,	NULL, OPT_MAX_HOLDS },
+	{ "max-sems",		required_argument,	NULL, OPT_MAX_SEMS },
+	{ "max-frame",		required_argument,	NULL, OPT_MAX_FRAME },
+	{ "max-output",		required_argument,	NULL, OPT_MAX_OUTPUT },
+	{ "idle-exit",		required_argument,	NULL, OPT_IDLE_EXIT },
+	{ "verbose",		no_argument,		NULL, 'v' },
+	{ "quiet",		no_argument,		NULL, 'q' },
+	{ "version",		no_argument,		NULL, 'V' },
+	{ "help",		no_argument,		NULL, 'h' },
+	{ NULL,			0,			NULL, 0 }
+};
+
+/* Print the synopsis to f. */
+static void
+semd_synopsis(FILE *f)
+{
+	fprintf(f,
+"usage: semd [-fqvVh] [-S path] [--socket-mode octal] [--socket-group group]\n"
+"            [--max-connections n] [--max-pending n] [--max-holds n]\n"
+"            [--max-sems n] [--max-frame bytes] [--max-output bytes]\n"
+"            [--idle-exit secs]\n");
+}
+
+/* Print the help text to f. */
+static void
+semd_help(FILE *f)
+{
+	semd_synopsis(f);
+	fprintf(f,
+"\n"
+"semd holds named counting semaphores for local processes (see semrun(1)).\n"
+"\n"
+"  -S, --socket PATH       listen on PATH; default $SEMD_SOCKET, else\n"
+"                          $XDG_RUNTIME_DIR/semd/semd.sock, else\n"
+"                          /tmp/semd-UID/semd.sock (/run/semd/semd.sock\n"
+"                          for root)\n"
+"  -f, --foreground        do not daemonize; log to stderr\n"
+"      --socket-mode OCTAL permissions of the socket (default 0600)\n"
+"      --socket-group GROUP\n"
+"                          group of the socket, a name or a number\n"
+"      --max-connections N clients at once; more are answered ERROR LIMIT\n"
+"                          and closed (default 4096, 0 = no limit)\n"
+"      --max-pending N     waiting ACQUIREs per connection (default 1024,\n"
+"                          0 = no limit)\n"
+"      --max-holds N       semaphores held per connection (default 1024,\n"
+"                          0 = no limit)\n"
+"      --max-sems N        semaphores alive at once (default 65536,\n"
+"                          0 = no limit)\n"
+"      --max-frame BYTES   largest request body, %d to %d (default %d)\n"
+"      --max-output BYTES  unread replies after which a client is\n"
+"                          disconnected (default 1M, at least 65540;\n"
+"                          K, M, G suffixes)\n"
+"      --idle-exit SECS    exit after SECS without connections and\n"
+"                          semaphores (default 0 = never)\n"
+"  -v, --verbose           log connections and errors; twice: every request\n"
+"  -q, --quiet             log only fatal errors\n"
+"  -V, --version           print the version and exit\n"
+"  -h, --help              print this help and exit\n",
+	    SEMD_MIN_MAX_FRAME, PROTO_MAX_FRAME, PROTO_MAX_FRAME);
+}
+
+/* Complain about the command line and exit EX_USAGE. */
+static __attribute__((__noreturn__)) void
+semd_usage(void)
+{
+	semd_synopsis(stderr);
+	fprintf(stderr, "Try 'semd --help' for more information.\n");
+	exit(EX_USAGE);
+}
+
+/*
+ * Parse a decimal number between min and max for option opt; with
+ * suffixes, K, M and G multiply by powers of 1024.  Exits EX_USAGE on a
+ * bad value.
+ */
+static uint64_t
+semd_parse_number(const char *opt, const char *arg, uint64_t min,
+    uint64_t max, int suffixes)
+{
+	unsigned long long	 v;
+	uint64_t		 mult = 1;
+	char			*end;
+
+	if (!isdigit((unsigned char)arg[0]))
+		goto bad;
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (errno != 0)
+		goto bad;
+	if (suffixes && *end != '\0') {
+		switch (*end) {
+		case 'K': case 'k':
+			mult = 1024;
+			break;
+		case 'M': case 'm':
+			mult = 1024 * 1024;
+			break;
+		case 'G': case 'g':
+			mult = 1024 * 1024 * 1024;
+			break;
+		default:
+			goto bad;
+		}
+		end++;
+	}
+	if (*end != '\0' || v > max / mult)
+		goto bad;
+	v *= mult;
+	if (v < min || v > max)
+		goto bad;
+	return (v);
+
+bad:
+	fprintf(stderr, "semd: %s: invalid value '%s' (a number from %" PRIu64
+	    " to %" PRIu64 "%s)\n", opt, arg, min, max,
+	    suffixes ? ", optionally with K, M or G" : "");
+	exit(EX_USAGE);
+}
+
+/* Parse --socket-mode: an octal mode no wider than 0777. */
+static mode_t
+semd_parse_mode(const char *arg)
+{
+	unsigned long	 v;
+	char		*end;
+
+	errno = 0;
+	v = strtoul(arg, &end, 8);
+	if (*arg == '\0' || *end != '\0' || errno != 0 || v > 0777) {
+		fprintf(stderr, "semd: --socket-mode: invalid mode '%s' (an "
+		    "octal number such as 0660)\n", arg);
+		exit(EX_USAGE);
+	}
+	return ((mode_t)v);
+}
+
+/* Parse --socket-group: a group name, or a number. */
+static gid_t
+semd_parse_group(const char *arg)
+{
+	struct group	*gr;
+
+	if ((gr = getgrnam(arg)) != NULL)
+		return (gr->gr_gid);
+	if (isdigit((unsigned char)arg[0]))
+		return ((gid_t)semd_parse_number("--socket-group", arg, 0,
+		    (gid_t)-1 - 1, 0));
+	fprintf(stderr, "semd: --socket-group: no group named '%s'\n", arg);
+	exit(EX_USAGE);
+}
+
+/*
+ * Make sure dir exists as a directory owned by uid that neither group nor
+ * others may write, creating it with mode if missing.  Returns 0, or -1
+ * with a sentence in cause.
+ */
+static int
+semd_check_dir(const char *dir, mode_t mode, uid_t uid, char *cause,
+    size_t causelen)
+{
+	struct stat	 st;
+
+	if (mkdir(dir, mode) == -1 && errno != EEXIST) {
+		snprintf(cause, causelen, "cannot create directory %s: %s",
+		    dir, strerror(errno));
+		return (-1);
+	}
+	if (lstat(dir, &st) == -1) {
+		snprintf(cause, causelen, "%s: %s", dir, strerror(errno));
+		return (-1);
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(cause, causelen, "%s is not a directory; refusing to "
+		    "use it", dir);
+		return (-1);
+	}
+	if (st.st_uid != uid) {
+		snprintf(cause, causelen, "%s is owned by uid %lu, not by uid "
+		    "%lu; refusing to use it", dir, (unsigned long)st.st_uid,
+		    (unsigned long)uid);
+		return (-1);
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(cause, causelen, "%s is writable by group or others "
+		    "(mode %04o); refusing to use it", dir,
+		    (unsigned int)(st.st_mode & 07777));
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Work out the default socket path (DESIGN.md, "Where the socket is"):
+ * $SEMD_SOCKET; else $XDG_RUNTIME_DIR/semd/semd.sock; else, for root,
+ * /run/semd/semd.sock; else /tmp/semd-UID/semd.sock.  The directory of
+ * the last three is created if missing and must belong to us.  Returns
+ * 0, or -1 with a sentence in cause.
+ */
+static int
+semd_default_socket(char *path, size_t len, char *cause, size_t causelen)
+{
+	const char	*env;
+	char		 dir[sizeof semd_conf.socket_path];
+	uid_t		 uid = geteuid();
+	mode_t		 mode = 0700;
+	int		 n;
+
+	if ((env = getenv("SEMD_SOCKET")) != NULL && *env != '\0') {
+		if ((size_t)snprintf(path, len, "%s", env) >= len) {
+			snprintf(cause, causelen, "SEMD_SOCKET is too long "
+			    "(at most %zu bytes)", len - 1);
+			return (-1);
+		}
+		return (0);
+	}
+	env = getenv("XDG_RUNTIME_DIR");
+	if (env != NULL && *env == '/')
+		n = snprintf(dir, sizeof dir, "%s/semd", env);
+	else if (uid == 0) {
+		n = snprintf(dir, sizeof dir, "/run/semd");
+		mode = 0755;
+	} else
+		n = snprintf(dir, sizeof dir, "/tmp/semd-%lu",
+		    (unsigned long)uid);
+	if (n < 0 || (size_t)n + sizeof "/semd.sock" > len ||
+	    (size_t)n >= sizeof dir) {
+		snprintf(cause, causelen, "the default socket path in %s is "
+		    "too long (at most %zu bytes); use --socket",
+		    env != NULL && *env == '/' ? env : "/tmp", len - 1);
+		return (-1);
+	}
+	memcpy(path, dir, (size_t)n);
+	memcpy(path + n, "/semd.sock", sizeof "/semd.sock");
+	return (semd_check_dir(dir, mode, uid, cause, causelen));
+}
+
+/* Parse the command line into semd_conf; exits on errors. */
+static void
+semd_parse_args(int argc, char **argv)
+{
+	const char	*socket_arg = NULL;
+	int		 ch;
+
+	memset(&semd_conf, 0, sizeof semd_conf);
+	semd_conf.socket_mode = SEMD_DEF_SOCKET_MODE;
+	semd_conf.max_connections = SEMD_DEF_MAX_CONNECTIONS;
+	semd_conf.max_pending = SEMD_DEF_MAX_PENDING;
+	semd_conf.max_holds = SEMD_DEF_MAX_HOLDS;
+	semd_conf.max_sems = SEMD_DEF_MAX_SEMS;
+	semd_conf.max_frame = PROTO_MAX_FRAME;
+	semd_conf.max_output = SEMD_DEF_MAX_OUTPUT;
+	semd_conf.verbose = LOG_VERBOSE_WARN;
+
+	while ((ch = getopt_long(argc, argv, "S:fqvVh", semd_longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'S':
+			socket_arg = optarg;
+			break;
+		case 'f':
+			semd_conf.foreground = 1;
+			break;
+		case 'q':
+			semd_conf.verbose = LOG_VERBOSE_QUIET;
+			break;
+		case 'v':
+			if (semd_conf.verbose < LOG_VERBOSE_WARN)
+				semd_conf.verbose = LOG_VERBOSE_WARN;
+			if (semd_conf.verbose < LOG_VERBOSE_DEBUG)
+				semd_conf.verbose++;
+			break;
+		case 'V':
+			printf("semd %s (protocol %d)\n", PACKAGE_VERSION,
+			    PROTO_VERSION);
+			exit(0);
+		case 'h':
+			semd_help(stdout);
+			exit(0);
+		case OPT_SOCKET_MODE:
+			semd_conf.socket_mode = semd_parse_mode(optarg);
+			break;
+		case OPT_SOCKET_GROUP:
+			semd_conf.socket_group = semd_parse_group(optarg);
+			semd_conf.has_socket_group = 1;
+			break;
+		case OPT_MAX_CONNECTIONS:
+			semd_conf.max_connections = semd_parse_number(
+			    "--max-connections", optarg, 0, 1000000, 0);
+			break;
+		case OPT_MAX_PENDING:
+			semd_conf.max_pending = semd_parse_number(
+			    "--max-pending", optarg, 0, UINT32_MAX, 0);
+			break;
+		case OPT_MAX_HOLDS:
+			semd_conf.max_holds = semd_parse_number(
+			    "--max-holds", optarg, 0, UINT32_MAX, 0);
+			break;
+		case OPT_MAX_SEMS:
+			semd_conf.max_sems = semd_parse_number(
+			    "--max-sems", optarg, 0, UINT32_MAX, 0);
+			break;
+		case OPT_MAX_FRAME:
+			semd_conf.max_frame = semd_parse_number(
+			    "--max-frame", optarg, SEMD_MIN_MAX_FRAME,
+			    PROTO_MAX_FRAME, 0);
+			break;
+		case OPT_MAX_OUTPUT:
+			semd_conf.max_output = semd_parse_number(
+			    "--max-output", optarg,
+			    PROTO_HDR_LEN + PROTO_MAX_FRAME, SIZE_MAX / 2, 1);
+			break;
+		case OPT_IDLE_EXIT:
+			semd_conf.idle_exit = semd_parse_number(
+			    "--idle-exit", optarg, 0, 100000000, 0);
+			break;
+		default:
+			semd_usage();
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "semd: unexpected argument '%s'\n",
+		    argv[optind]);
+		semd_usage();
+	}
+
+	if (socket_arg != NULL) {
+		if (*socket_arg == '\0') {
+			fprintf(stderr, "semd: --socket: empty path\n");
+			semd_usage();
+		}
+		if ((size_t)snprintf(semd_conf.socket_path,
+		    sizeof semd_conf.socket_path, "%s", socket_arg) >=
+		    sizeof semd_conf.socket_path) {
+			fprintf(stderr, "semd: socket path %s is too long (at "
+			    "most %zu bytes)\n", socket_arg,
+			    sizeof semd_conf.socket_path - 1);
+			exit(1);
+		}
+	}
+	/* Without -S the default path is worked out in semd_listen_fd,
+	 * unless systemd hands over a socket. */
+}
+
+/* Monotonic time in milliseconds, the engine's clock. */
+uint64_t
+semd_now_ms(void)
+{
+	struct timespec	 ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		fatal("clock_gettime");
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+/* Point the deadline timer at the earliest deadline, if it moved. */
+static void
+semd_arm_deadline(void)
+{
+	struct timeval	 tv;
+	uint64_t	 at, now, ms;
+
+	if (!sem_next_deadline(semd_table, &at)) {
+		if (semd_deadline_armed) {
+			evtimer_del(semd_deadline_ev);
+			semd_deadline_armed = 0;
+		}
+		return;
+	}
+	if (semd_deadline_armed && semd_deadline_at == at)
+		return;
+	now = semd_now_ms();
+	ms = at > now ? at - now : 0;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	if (evtimer_add(semd_deadline_ev, &tv) == -1)
+		fatalx("cannot arm the deadline timer");
+	semd_deadline_armed = 1;
+	semd_deadline_at = at;
+}
+
+/* The earliest deadline came: expire what is due and tell the owners. */
+static void
+semd_deadline_cb(evutil_socket_t fd, short events, void *arg)
+{
+	semd_deadline_armed = 0;
+	sem_expire(semd_table, semd_now_ms());
+	semd_settle();
+}
+
+/* No connection and no semaphore for --idle-exit seconds: leave. */
+static void
+semd_idle_cb(evutil_socket_t fd, short events, void *arg)
+{
+	semd_idle_armed = 0;
+	if (conn_count() != 0 || sem_count(semd_table) != 0)
+		return;
+	log_info("idle for %u seconds, exiting", semd_conf.idle_exit);
+	event_base_loopbreak(semd_base);
+}
+
+/* Arm the idle-exit timer when idle, cancel it when not. */
+static void
+semd_check_idle(void)
+{
+	struct timeval	 tv;
+	int		 idle;
+
+	if (semd_conf.idle_exit == 0)
+		return;
+	idle = conn_count() == 0 && sem_count(semd_table) == 0;
+	if (idle && !semd_idle_armed) {
+		tv.tv_sec = semd_conf.idle_exit;
+		tv.tv_usec = 0;
+		if (evtimer_add(semd_idle_ev, &tv) == -1)
+			fatalx("cannot arm the idle timer");
+		semd_idle_armed = 1;
+	} else if (!idle && semd_idle_armed) {
+		evtimer_del(semd_idle_ev);
+		semd_idle_armed = 0;
+	}
+}
+
+/*
+ * Bring the daemon up to date after anything that may have changed the
+ * semaphore table: drop the owners of connections that went away, deliver
+ * the table's events to their connections (which may make more
+ * connections go away: repeat), re-arm the deadline timer and the idle
+ * timer.  Called at the end of every callback; cheap when nothing
+ * happened (O(1) plus the events delivered).  Not re-entrant: a call from
+ * inside itself does nothing.
+ */
+void
+semd_settle(void)
+{
+	if (semd_settling)
+		return;
+	semd_settling = 1;
+	conn_drop_owners();
+	do
+		sem_flush(semd_table);
+	while (conn_drop_owners() != 0);
+	semd_arm_deadline();
+	semd_check_idle();
+	semd_settling = 0;
+}
+
+/*
+ * Under systemd, keep the STATUS= line of "systemctl status semd" current:
+ * every few seconds, and only when the numbers changed.
+ */
+static void
+semd_status_cb(evutil_socket_t fd, short events, void *arg)
+{
+	static size_t	 last_conns = SIZE_MAX, last_sems = SIZE_MAX;
+	size_t		 conns, sems;
+	char		 line[256];
+
+	conns = sem_owner_count(semd_table);
+	sems = sem_count(semd_table);
+	if (conns == last_conns && sems == last_sems)
+		return;
+	last_conns = conns;
+	last_sems = sems;
+	snprintf(line, sizeof line, "%zu connection%s, %zu semaphore%s",
+	    conns, conns == 1 ? "" : "s", sems, sems == 1 ? "" : "s");
+	sdaemon_status(line);
+}
+
+/* SIGTERM, SIGINT: leave the loop; SIGHUP: nothing to reload. */
+static void
+semd_signal_cb(evutil_socket_t sig, short events, void *arg)
+{
+	switch (sig) {
+	case SIGHUP:
+		log_info("SIGHUP ignored (semd has nothing to reload)");
+		break;
+	default:
+		log_info("%s received, exiting",
+		    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		event_base_loopbreak(semd_base);
+		break;
+	}
+}
+
+/*
+ * Make room for --max-connections descriptors if the hard limit allows;
+ * connections beyond what is possible are handled by the accept backoff.
+ */
+static void
+semd_raise_nofile(void)
+{
+	struct rlimit	 rl;
+	rlim_t		 want;
+
+	if (semd_conf.max_connections == 0 ||
+	    getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	want = (rlim_t)semd_conf.max_connections + 32;
+	if (rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ?
+	    rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_warn("setrlimit RLIMIT_NOFILE");
+	if (rl.rlim_cur < want)
+		log_info("only %lu file descriptors available, fewer than "
+		    "--max-connections %" PRIu32, (unsigned long)rl.rlim_cur,
+		    semd_conf.max_connections);
+}
+
+/*
+ * Obtain the listening socket: the one systemd passed (socket
+ * activation), else a new one at -S PATH or the default path.  A passed
+ * socket belongs to systemd, so its file is left alone at exit.
+ * Exits 1 on failure.
+ */
+static int
+semd_listen_fd(void)
+{
+	struct sockaddr_un	 sun;
+	socklen_t		 sunlen = sizeof sun;
+	char			 cause[512];
+	int			 fd;
+
+	fd = sdaemon_listen_fd(cause, sizeof cause);
+	if (fd == -2)
+		fatalx("%s", cause);
+	if (fd >= 0) {
+		memset(&sun, 0, sizeof sun);
+		if (getsockname(fd, (struct sockaddr *)&sun, &sunlen) == 0 &&
+		    sun.sun_path[0] != '\0')
+			snprintf(semd_conf.socket_path,
+			    sizeof semd_conf.socket_path, "%s", sun.sun_path);
+		else
+			snprintf(semd_conf.socket_path,
+			    sizeof semd_conf.socket_path, "(systemd socket)");
+		/* The accept loop runs until EAGAIN: the socket must not
+		 * block, and systemd passes it blocking. */
+		if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 ||
+		    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1)
+			fatal("fcntl");
+		return (fd);
+	}
+	if (semd_conf.socket_path[0] == '\0' &&
+	    semd_default_socket(semd_conf.socket_path,
+	    sizeof semd_conf.socket_path, cause, sizeof cause) == -1)
+		fatalx("%s", cause);
+	fd = listen_open(semd_conf.socket_path, semd_conf.socket_mode,
+	    semd_conf.has_socket_group, semd_conf.socket_group, cause,
+	    sizeof cause);
+	if (fd == -1)
+		fatalx("%s", cause);
+	return (fd);
+}
+
+/* At exit (also through fatal), remove the socket file if it is ours. */
+static void
+semd_atexit(void)
+{
+	listen_close();
+}
+
+/*
+ * Become a daemon: fork, and let the parent wait until the child says it
+ * is listening (one byte on the pipe), then exit 0; if the pipe closes
+ * without that byte, the child failed and already said why on stderr,
+ * and the parent exits 1.  Returns, in the child, the pipe's write end.
+ */
+static int
+semd_daemonize(void)
+{
+	int	 pfd[2], status;
+	pid_t	 pid;
+	ssize_t	 n;
+	char	 byte;
+
+	if (pipe2(pfd, O_CLOEXEC) == -1)
+		fatal("pipe");
+	switch ((pid = fork())) {
+	case -1:
+		fatal("fork");
+	case 0:
+		break;
+	default:
+		close(pfd[1]);
+		do
+			n = read(pfd[0], &byte, 1);
+		while (n == -1 && errno == EINTR);
+		if (n == 1)
+			_exit(0);
+		if (waitpid(pid, &status, 0) == pid && WIFSIGNALED(status))
+			fprintf(stderr, "semd: the daemon was killed by signal "
+			    "%d while starting\n", WTERMSIG(status));
+		_exit(1);
+	}
+	close(pfd[0]);
+	if (setsid() == -1)
+		fatal("setsid");
+	return (pfd[1]);
+}
+
+/*
+ * The daemon is listening: detach from the terminal, switch the log to
+ * syslog, and release the waiting parent.
+ */
+static void
+semd_detach(int ready_fd)
+{
+	int	 fd;
+
+	if (chdir("/") == -1)
+		fatal("chdir /");
+	if ((fd = open("/dev/null", O_RDWR)) == -1)
+		fatal("/dev/null");
+	if (dup2(fd, STDIN_FILENO) == -1 || dup2(fd, STDOUT_FILENO) == -1 ||
+	    dup2(fd, STDERR_FILENO) == -1)
+		fatal("dup2");
+	if (fd > STDERR_FILENO)
+		close(fd);
+	log_init(LOG_DEST_SYSLOG, semd_conf.verbose);
+	if (write(ready_fd, "R", 1) != 1)
+		fatal("cannot tell the parent we are ready");
+	close(ready_fd);
+}
+
+/*
+ * Parse the command line, listen, become a daemon unless -f, and serve
+ * until SIGTERM, SIGINT or --idle-exit; then close everything, remove
+ * the socket file and exit 0.
+ */
+int
+main(int argc, char **argv)
+{
+	static const struct sem_callbacks cb = {
+		conn_granted_cb,
+		conn_expired_cb,
+	};
+	struct sem_limits	 limits;
+	struct event		*sig_ev[3];
+	static const int	 sigs[3] = { SIGTERM, SIGINT, SIGHUP };
+	struct event		*status_ev = NULL;
+	struct timeval		 status_tv = { 5, 0 };
+	char			 line[256];
+	int			 fd, ready_fd = -1, i;
+
+	signal(SIGPIPE, SIG_IGN);
+	argv[0] = (char *)"semd";	/* getopt's messages say "semd: " */
+	semd_parse_args(argc, argv);
+	log_init(LOG_DEST_STDERR, semd_conf.verbose);
+	semd_raise_nofile();
+
+	fd = semd_listen_fd();
+	atexit(semd_atexit);
+	if (!semd_conf.foreground)
+		ready_fd = semd_daemonize();
+
+	if ((semd_base = event_base_new()) == NULL)
+		fatalx("cannot create the event loop");
+	memset(&limits, 0, sizeof limits);
+	limits.max_sems = semd_conf.max_sems;
+	limits.max_pending = semd_conf.max_pending;
+	limits.max_holds = semd_conf.max_holds;
+	if ((semd_table = sem_table_new(&cb, NULL, &limits)) == NULL)
+		fatal("sem_table_new");
+	if (conn_init() == -1)
+		fatal("conn_init");
+	semd_deadline_ev = evtimer_new(semd_base, semd_deadline_cb, NULL);
+	semd_idle_ev = evtimer_new(semd_base, semd_idle_cb, NULL);
+	if (semd_deadline_ev == NULL || semd_idle_ev == NULL)
+		fatalx("cannot create timers");
+	for (i = 0; i < 3; i++) {
+		sig_ev[i] = evsignal_new(semd_base, sigs[i], semd_signal_cb,
+		    NULL);
+		if (sig_ev[i] == NULL || evsignal_add(sig_ev[i], NULL) == -1)
+			fatalx("cannot watch signal %d", sigs[i]);
+	}
+	if (listen_start(fd) == -1)
+		fatal("listen_start");
+	semd_settle();		/* arms the idle timer */
+
+	log_info("listening on %s (pid %ld)", semd_conf.socket_path,
+	    (long)getpid());
+	if (ready_fd != -1)
+		semd_detach(ready_fd);
+	if (sdaemon_notifying()) {
+		/* Ready only now: the socket accepts and the loop is set up. */
+		snprintf(line, sizeof line, "listening on %s",
+		    semd_conf.socket_path);
+		sdaemon_ready(line);
+		status_ev = event_new(semd_base, -1, EV_PERSIST,
+		    semd_status_cb, NULL);
+		if (status_ev == NULL || event_add(status_ev, &status_tv) == -1)
+			fatalx("cannot create the status timer");
+	}
+
+	if (event_base_dispatch(semd_base) == -1)
+		log_warnx("the event loop failed");
+	sdaemon_stopping();
+	if (status_ev != NULL)
+		event_free(status_ev);
+
+	conn_shutdown();
+	listen_close();
+	sem_table_free(semd_table);
+	semd_table = NULL;
+	for (i = 0; i < 3; i++)
+		event_free(sig_ev[i]);
+	event_free(semd_deadline_ev);
+	event_free(semd_idle_ev);
+	event_base_free(semd_base);
+	semd_base = NULL;
+	libevent_global_shutdown();
+	log_info("stopped");
+	return (0);
+}
