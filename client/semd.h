@@ -103,6 +103,9 @@ void		 semd_close(struct semd *);
 /* The socket path this connection uses. */
 const char	*semd_path(const struct semd *);
 
+/* The daemon's pid, from its HELLO reply (0 if it gave none). */
+pid_t		 semd_server_pid(const struct semd *);
+
 /*
  * The path semd_open(NULL, ...) would use, written to buf.  *is_default
  * is set to 1 when it is the per-user default (auto-start applies).

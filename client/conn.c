@@ -1,0 +1,356 @@
+/*
+ * conn.c -- the byte level of a libsemd connection: the output buffer of
+ * encoded frames, the input buffer of received bytes, turning whole frames
+ * into replies, and the blocking wait for the next reply.
+ */
+
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "semd-int.h"
+
+static void	conn_break(struct semd *, struct semd_error *);
+
+/*
+ * Fill err (when not NULL) with code, the system errno e (0 if none) and a
+ * printf-style message.  errno is preserved.
+ */
+void
+libsemd_seterr(struct semd_error *err, enum semd_errcode code, int e,
+    const char *fmt, ...)
+{
+	va_list	ap;
+	int	saved = errno;
+
+	if (err != NULL) {
+		err->code = code;
+		err->sys_errno = e;
+		va_start(ap, fmt);
+		vsnprintf(err->message, sizeof err->message, fmt, ap);
+		va_end(ap);
+	}
+	errno = saved;
+}
+
+/* Mark the connection unusable: later calls fail with a copy of err. */
+static void
+conn_break(struct semd *sd, struct semd_error *err)
+{
+	if (sd->broken)
+		return;
+	sd->broken = 1;
+	sd->broken_err = *err;
+}
+
+/*
+ * Check that the connection is still usable.  Returns 0, or -1 with err
+ * filled with the error that broke it.
+ */
+int
+libsemd_fail(struct semd *sd, struct semd_error *err)
+{
+	if (!sd->broken)
+		return (0);
+	if (err != NULL)
+		*err = sd->broken_err;
+	return (-1);
+}
+
+/* A fresh request id: the per-connection counter, starting at 1. */
+uint64_t
+libsemd_new_id(struct semd *sd)
+{
+	return (++sd->next_id);
+}
+
+/* Translate a protocol error code into the library's. */
+enum semd_errcode
+libsemd_code(enum proto_err code)
+{
+	switch (code) {
+	case PROTO_E_BAD_FRAME:
+		return (SEMD_E_BAD_FRAME);
+	case PROTO_E_BAD_REQUEST:
+		return (SEMD_E_BAD_REQUEST);
+	case PROTO_E_UNKNOWN_OP:
+		return (SEMD_E_UNKNOWN_OP);
+	case PROTO_E_VERSION:
+		return (SEMD_E_VERSION);
+	case PROTO_E_BAD_NAME:
+		return (SEMD_E_BAD_NAME);
+	case PROTO_E_NO_CAPACITY:
+		return (SEMD_E_NO_CAPACITY);
+	case PROTO_E_CAPACITY_MISMATCH:
+		return (SEMD_E_CAPACITY_MISMATCH);
+	case PROTO_E_TOO_HEAVY:
+		return (SEMD_E_TOO_HEAVY);
+	case PROTO_E_NOT_HELD:
+		return (SEMD_E_NOT_HELD);
+	case PROTO_E_NOT_PENDING:
+		return (SEMD_E_NOT_PENDING);
+	case PROTO_E_DUPLICATE_ID:
+		return (SEMD_E_DUPLICATE_ID);
+	case PROTO_E_LIMIT:
+		return (SEMD_E_LIMIT);
+	case PROTO_E_DENIED:
+		return (SEMD_E_DENIED);
+	case PROTO_OK:
+		break;
+	}
+	return (SEMD_E_PROTOCOL);
+}
+
+/*
+ * Fill err from an ERROR reply: the daemon's code and its message, which
+ * is already a sentence a person can act on.
+ */
+void
+libsemd_error_reply(const struct proto_reply *rep, struct semd_error *err)
+{
+	const char	*name;
+
+	if (rep->message[0] != '\0') {
+		libsemd_seterr(err, libsemd_code(rep->code), 0, "%s",
+		    rep->message);
+		return;
+	}
+	name = proto_err_name(rep->code);
+	libsemd_seterr(err, libsemd_code(rep->code), 0, "semd answered %s",
+	    name != NULL ? name : "an unknown error");
+}
+
+/*
+ * Append the frame of req to the output buffer (nothing is written yet).
+ * Returns 0, or -1 with err filled (SEMD_E_SYSTEM: out of memory,
+ * SEMD_E_USAGE: the encoder refused the request).
+ */
+int
+libsemd_queue(struct semd *sd, const struct proto_request *req,
+    struct semd_error *err)
+{
+	if (sd->out_off == sd->out.len) {
+		sd->out.len = 0;
+		sd->out_off = 0;
+	} else if (sd->out_off > 0 && sd->out_off >= sd->out.len / 2) {
+		memmove(sd->out.data, sd->out.data + sd->out_off,
+		    sd->out.len - sd->out_off);
+		sd->out.len -= sd->out_off;
+		sd->out_off = 0;
+	}
+	if (proto_encode_request(&sd->out, req) == -1) {
+		if (errno == ENOMEM) {
+			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
+			    "cannot queue a request: %s", strerror(errno));
+		} else {
+			libsemd_seterr(err, SEMD_E_USAGE, errno,
+			    "cannot encode a %s request",
+			    proto_op_name(req->op));
+		}
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Write as much queued output as the socket takes without blocking.
+ * Returns 0 (all written, or the socket is full), or -1 with err filled.
+ * If the daemon has closed the connection the output is dropped and 0
+ * returned: reading then delivers what the daemon said last (perhaps an
+ * ERROR saying why) and the end of the stream.
+ */
+int
+libsemd_flush(struct semd *sd, struct semd_error *err)
+{
+	ssize_t	n;
+
+	if (libsemd_fail(sd, err) == -1)
+		return (-1);
+	while (sd->out_off < sd->out.len) {
+		n = send(sd->fd, sd->out.data + sd->out_off,
+		    sd->out.len - sd->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return (0);
+			if (errno == EPIPE || errno == ECONNRESET) {
+				sd->out_off = sd->out.len = 0;
+				return (0);
+			}
+			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
+			    "cannot write to semd at %s: %s", sd->path,
+			    strerror(errno));
+			conn_break(sd, err);
+			return (-1);
+		}
+		sd->out_off += n;
+	}
+	sd->out_off = sd->out.len = 0;
+	return (0);
+}
+
+/*
+ * Read once from the socket into the input buffer, growing it up to one
+ * largest frame.  Returns 1 when bytes arrived, 0 when none are available,
+ * or -1 with err filled (SEMD_E_DISCONNECTED at the end of the stream).
+ */
+int
+libsemd_read(struct semd *sd, struct semd_error *err)
+{
+	uint8_t	*p;
+	size_t	 cap;
+	ssize_t	 n;
+
+	if (libsemd_fail(sd, err) == -1)
+		return (-1);
+	if (sd->in_off > 0) {
+		memmove(sd->in, sd->in + sd->in_off, sd->in_len - sd->in_off);
+		sd->in_len -= sd->in_off;
+		sd->in_off = 0;
+	}
+	if (sd->in_len == sd->in_cap) {
+		cap = sd->in_cap == 0 ? LIBSEMD_IN_INITIAL : sd->in_cap * 2;
+		if (cap > LIBSEMD_IN_MAX)
+			cap = LIBSEMD_IN_MAX;
+		if (cap <= sd->in_len) {
+			/* proto_frame_check refuses longer frames first. */
+			libsemd_seterr(err, SEMD_E_PROTOCOL, 0,
+			    "semd at %s sent a frame that is too long",
+			    sd->path);
+			conn_break(sd, err);
+			return (-1);
+		}
+		if ((p = realloc(sd->in, cap)) == NULL) {
+			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
+			    "cannot read from semd: %s", strerror(errno));
+			return (-1);
+		}
+		sd->in = p;
+		sd->in_cap = cap;
+	}
+	for (;;) {
+		n = recv(sd->fd, sd->in + sd->in_len, sd->in_cap - sd->in_len,
+		    MSG_DONTWAIT);
+		if (n > 0) {
+			sd->in_len += n;
+			return (1);
+		}
+		if (n == 0) {
+			libsemd_seterr(err, SEMD_E_DISCONNECTED, 0,
+			    "semd at %s closed the connection", sd->path);
+			conn_break(sd, err);
+			return (-1);
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return (0);
+		if (errno == ECONNRESET) {
+			libsemd_seterr(err, SEMD_E_DISCONNECTED, errno,
+			    "semd at %s closed the connection", sd->path);
+		} else {
+			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
+			    "cannot read from semd at %s: %s", sd->path,
+			    strerror(errno));
+		}
+		conn_break(sd, err);
+		return (-1);
+	}
+}
+
+/*
+ * Take the next whole reply out of the input buffer, without reading.
+ * Replies with an operation this version does not know are skipped (a
+ * later daemon may send them).  Returns 1 with *rep filled (the caller
+ * calls proto_reply_free), 0 when no whole frame is buffered, or -1 with
+ * err filled (SEMD_E_PROTOCOL).
+ */
+int
+libsemd_take(struct semd *sd, struct proto_reply *rep, struct semd_error *err)
+{
+	enum proto_err	 r;
+	const uint8_t	*p;
+	uint32_t	 blen;
+	char		 why[256];
+
+	if (libsemd_fail(sd, err) == -1)
+		return (-1);
+	for (;;) {
+		p = sd->in + sd->in_off;
+		switch (proto_frame_check(p, sd->in_len - sd->in_off, &blen)) {
+		case 0:
+			return (0);
+		case -1:
+			libsemd_seterr(err, SEMD_E_PROTOCOL, 0,
+			    "semd at %s sent an invalid frame length (is it "
+			    "really semd?)", sd->path);
+			conn_break(sd, err);
+			return (-1);
+		}
+		sd->in_off += PROTO_HDR_LEN + blen;
+		memset(rep, 0, sizeof *rep);
+		r = proto_decode_reply(p + PROTO_HDR_LEN, blen, rep, why,
+		    sizeof why);
+		if (r == PROTO_OK)
+			return (1);
+		proto_reply_free(rep);
+		if (r == PROTO_E_UNKNOWN_OP)
+			continue;
+		libsemd_seterr(err, SEMD_E_PROTOCOL, 0,
+		    "semd at %s sent a reply this library cannot read: %s",
+		    sd->path, why);
+		conn_break(sd, err);
+		return (-1);
+	}
+}
+
+/*
+ * Wait for the next reply, writing queued output while waiting.  A signal
+ * that interrupts the wait makes it return -2 when interruptible is set;
+ * otherwise the wait goes on.  Returns 1 with *rep filled (caller frees it
+ * with proto_reply_free), -2 when interrupted, or -1 with err filled.
+ */
+int
+libsemd_next(struct semd *sd, int interruptible, struct proto_reply *rep,
+    struct semd_error *err)
+{
+	struct pollfd	pfd;
+	int		r;
+
+	for (;;) {
+		if ((r = libsemd_take(sd, rep, err)) != 0)
+			return (r);
+		if (libsemd_flush(sd, err) == -1)
+			return (-1);
+
+		pfd.fd = sd->fd;
+		pfd.events = POLLIN;
+		if (sd->out_off < sd->out.len)
+			pfd.events |= POLLOUT;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, -1) == -1) {
+			if (errno == EINTR) {
+				if (interruptible)
+					return (-2);
+				continue;
+			}
+			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
+			    "cannot wait for semd: poll: %s", strerror(errno));
+			return (-1);
+		}
+		if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+			if (libsemd_read(sd, err) == -1)
+				return (-1);
+		}
+	}
+}

@@ -1,0 +1,839 @@
+/*
+ * libsemd.c -- the public API of libsemd (client/semd.h): open and close a
+ * connection, the blocking requests, the event-loop requests and replies.
+ * The byte level is in conn.c, the socket path in path.c, connecting and
+ * auto-start in autostart.c.
+ */
+
+#include "config.h"
+
+#include <sys/types.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "semd-int.h"
+
+static int	 semd_check_name(const char *, int, struct semd_error *);
+static int	 semd_check_timeout(int64_t, struct semd_error *);
+static int	 semd_hello(struct semd *, const char *, int,
+		     struct semd_error *);
+static int	 semd_wait_id(struct semd *, uint64_t, int,
+		     struct proto_reply *, struct semd_error *);
+static int	 semd_withdraw_wait(struct semd *, uint64_t, const char *,
+		     struct semd_error *);
+static struct semd_status *semd_status_from(const struct proto_reply *);
+static int	 semd_unexpected(struct semd *, const struct proto_reply *,
+		     struct semd_error *);
+
+/*
+ * Check a semaphore name before it goes on the wire.  A NULL name is a
+ * usage error unless null_ok.  Returns 0, or -1 with err filled.
+ */
+static int
+semd_check_name(const char *name, int null_ok, struct semd_error *err)
+{
+	size_t	len;
+
+	if (name == NULL) {
+		if (null_ok)
+			return (0);
+		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+		    "no semaphore name given");
+		return (-1);
+	}
+	len = strlen(name);
+	if (!proto_name_valid(name, len)) {
+		libsemd_seterr(err, SEMD_E_BAD_NAME, 0,
+		    "bad semaphore name \"%.*s%s\": use 1 to %d bytes of "
+		    "A-Z a-z 0-9 . _ - : @ / +", len > 64 ? 64 : (int)len,
+		    name, len > 64 ? "..." : "", PROTO_MAX_NAME);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Check a timeout_ms argument.  Returns 0, or -1 with err filled. */
+static int
+semd_check_timeout(int64_t timeout_ms, struct semd_error *err)
+{
+	if (timeout_ms < SEMD_FOREVER || timeout_ms > PROTO_MAX_TIMEOUT_MS) {
+		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+		    "bad timeout %lld ms: use -1 (forever), 0 (try) or up to "
+		    "%lld ms", (long long)timeout_ms,
+		    (long long)PROTO_MAX_TIMEOUT_MS);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Report a reply that makes no sense for the request it answers as a
+ * protocol error; the connection is no longer trusted.  Returns -1.
+ */
+static int
+semd_unexpected(struct semd *sd, const struct proto_reply *rep,
+    struct semd_error *err)
+{
+	const char	*op;
+
+	op = proto_op_name(rep->op);
+	libsemd_seterr(err, SEMD_E_PROTOCOL, 0,
+	    "semd at %s sent an unexpected %s reply", sd->path,
+	    op != NULL ? op : "unknown");
+	sd->broken = 1;
+	if (err != NULL)
+		sd->broken_err = *err;
+	return (-1);
+}
+
+/*
+ * Wait for the reply to request id, dropping replies to other ids (left
+ * over from a withdrawn or interrupted request).  An ERROR with id 0
+ * concerns the whole connection (a limit, a bad frame) and is returned as
+ * if it answered id.  Returns 1 with *rep filled (caller frees), -2 when
+ * a signal interrupted the wait and interruptible is set, or -1.
+ */
+static int
+semd_wait_id(struct semd *sd, uint64_t id, int interruptible,
+    struct proto_reply *rep, struct semd_error *err)
+{
+	int	r;
+
+	for (;;) {
+		r = libsemd_next(sd, interruptible, rep, err);
+		if (r != 1)
+			return (r);
+		if (rep->id == id ||
+		    (rep->id == 0 && rep->op == PROTO_OP_ERROR))
+			return (1);
+		proto_reply_free(rep);
+	}
+}
+
+/*
+ * Say HELLO and wait for the daemon's HELLO; remember its pid and name.
+ * Returns 0, -2 if interrupted (when interruptible), or -1 with err filled.
+ */
+static int
+semd_hello(struct semd *sd, const char *client_name, int interruptible,
+    struct semd_error *err)
+{
+	struct proto_request	req;
+	struct proto_reply	rep;
+	int			r;
+
+	memset(&req, 0, sizeof req);
+	req.op = PROTO_OP_HELLO;
+	req.id = libsemd_new_id(sd);
+	req.version = PROTO_VERSION;
+	if (client_name != NULL) {
+		strncpy(req.client, client_name, sizeof req.client - 1);
+		req.client[sizeof req.client - 1] = '\0';
+	}
+	if (libsemd_queue(sd, &req, err) == -1)
+		return (-1);
+	r = semd_wait_id(sd, req.id, interruptible, &rep, err);
+	if (r != 1)
+		return (r);
+	switch (rep.op) {
+	case PROTO_OP_HELLO:
+		sd->server_pid = rep.pid;
+		memcpy(sd->server, rep.server, sizeof sd->server);
+		r = 0;
+		break;
+	case PROTO_OP_ERROR:
+		libsemd_error_reply(&rep, err);
+		r = -1;
+		break;
+	default:
+		r = semd_unexpected(sd, &rep, err);
+		break;
+	}
+	proto_reply_free(&rep);
+	return (r);
+}
+
+/*
+ * Connect to the daemon (see semd.h for how the path is chosen and when a
+ * daemon is started) and exchange HELLO.  Returns a connection the caller
+ * frees with semd_close, or NULL with err filled.
+ */
+struct semd *
+semd_open(const char *path, const char *client_name, int flags,
+    struct semd_error *err)
+{
+	struct semd		*sd;
+	struct semd_error	 tmp;
+	char			 buf[256];
+	int			 is_default, fd, r, attempt;
+
+	if (err == NULL)
+		err = &tmp;
+	memset(err, 0, sizeof *err);
+	if (flags & ~SEMD_OPEN_NO_AUTOSTART) {
+		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+		    "unknown semd_open flags 0x%x", (unsigned int)flags);
+		return (NULL);
+	}
+	if (libsemd_resolve(path, buf, sizeof buf, &is_default, err) == -1)
+		return (NULL);
+
+	/*
+	 * A per-user daemon may be exiting for idleness just as we connect:
+	 * it then closes the connection before answering HELLO.  Try once
+	 * more, which starts a new daemon if needed.
+	 */
+	for (attempt = 0;; attempt++) {
+		fd = libsemd_connect(buf, is_default, flags, err);
+		if (fd == -1)
+			return (NULL);
+		if ((sd = calloc(1, sizeof *sd)) == NULL ||
+		    (sd->path = strdup(buf)) == NULL) {
+			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
+			    "cannot open a connection: %s", strerror(errno));
+			free(sd);
+			close(fd);
+			return (NULL);
+		}
+		sd->fd = fd;
+		r = semd_hello(sd, client_name, 1, err);
+		if (r == 0)
+			return (sd);
+		if (r == -2) {
+			libsemd_seterr(err, SEMD_E_INTERRUPTED, EINTR,
+			    "interrupted while connecting to semd at %s", buf);
+		}
+		semd_close(sd);
+		if (r == -1 && err->code == SEMD_E_DISCONNECTED &&
+		    is_default && attempt == 0)
+			continue;
+		return (NULL);
+	}
+}
+
+/*
+ * Close the connection and free it; the daemon gives back everything it
+ * held or waited for.  NULL is ignored.
+ */
+void
+semd_close(struct semd *sd)
+{
+	if (sd == NULL)
+		return;
+	if (sd->fd != -1)
+		close(sd->fd);
+	proto_buf_free(&sd->out);
+	proto_reply_free(&sd->ev_rep);
+	free(sd->in);
+	free(sd->path);
+	free(sd);
+}
+
+/* The socket path of the connection; lives as long as the connection. */
+const char *
+semd_path(const struct semd *sd)
+{
+	return (sd->path);
+}
+
+/* The pid the daemon gave in its HELLO reply (0 if it gave none). */
+pid_t
+semd_server_pid(const struct semd *sd)
+{
+	return ((pid_t)sd->server_pid);
+}
+
+/*
+ * After a signal interrupted the wait for ACQUIRE id: withdraw it (TIMEOUT
+ * id) and send a HELLO behind it as a barrier.  Replies come in order, so
+ * once the barrier's answer is in, every reply about id is too: ACQUIRED
+ * if the daemon granted before it read the withdrawal (we then hold the
+ * slots), else TIMEOUT and/or NOT_PENDING.  Waiting here is not
+ * interruptible; the daemon answers at once.  Returns SEMD_OK when held,
+ * else SEMD_ERR with err filled (SEMD_E_INTERRUPTED, or what broke the
+ * connection).
+ */
+static int
+semd_withdraw_wait(struct semd *sd, uint64_t id, const char *name,
+    struct semd_error *err)
+{
+	struct proto_request	req;
+	struct proto_reply	rep;
+	uint64_t		barrier;
+	int			held = 0;
+
+	memset(&req, 0, sizeof req);
+	req.op = PROTO_OP_TIMEOUT;
+	req.id = id;
+	if (libsemd_queue(sd, &req, err) == -1)
+		return (SEMD_ERR);
+	memset(&req, 0, sizeof req);
+	req.op = PROTO_OP_HELLO;
+	req.id = barrier = libsemd_new_id(sd);
+	req.version = PROTO_VERSION;
+	if (libsemd_queue(sd, &req, err) == -1)
+		return (SEMD_ERR);
+
+	for (;;) {
+		if (libsemd_next(sd, 0, &rep, err) != 1)
+			return (SEMD_ERR);
+		if (rep.id == id && rep.op == PROTO_OP_ACQUIRED)
+			held = 1;
+		if (rep.id == barrier) {
+			proto_reply_free(&rep);
+			break;
+		}
+		proto_reply_free(&rep);
+	}
+	if (held)
+		return (SEMD_OK);
+	libsemd_seterr(err, SEMD_E_INTERRUPTED, EINTR,
+	    "interrupted while waiting for %s; the request was withdrawn",
+	    name);
+	return (SEMD_ERR);
+}
+
+/*
+ * Acquire weight slots of name, waiting as timeout_ms says (the daemon
+ * keeps the time).  See semd.h.  Returns SEMD_OK, SEMD_TIMEDOUT or
+ * SEMD_ERR with err filled.
+ */
+int
+semd_acquire(struct semd *sd, const char *name, uint32_t capacity,
+    uint32_t weight, int64_t timeout_ms,
+    void (*on_queued)(uint32_t, void *), void *arg, struct semd_error *err)
+{
+	struct semd_error	tmp;
+	struct proto_reply	rep;
+	uint64_t		id;
+	int			r, queued = 0;
+
+	if (err == NULL)
+		err = &tmp;
+	memset(err, 0, sizeof *err);
+	if (semd_submit_acquire(sd, &id, name, capacity, weight, timeout_ms,
+	    err) == -1)
+		return (SEMD_ERR);
+
+	for (;;) {
+		r = semd_wait_id(sd, id, 1, &rep, err);
+		if (r == -2)
+			return (semd_withdraw_wait(sd, id, name, err));
+		if (r == -1)
+			return (SEMD_ERR);
+		switch (rep.op) {
+		case PROTO_OP_QUEUED:
+			if (!queued && on_queued != NULL)
+				on_queued(rep.position, arg);
+			queued = 1;
+			proto_reply_free(&rep);
+			continue;
+		case PROTO_OP_ACQUIRED:
+			r = SEMD_OK;
+			break;
+		case PROTO_OP_TIMEOUT:
+			libsemd_seterr(err, SEMD_E_NONE, 0,
+			    "no slot of %s became free in time", name);
+			r = SEMD_TIMEDOUT;
+			break;
+		case PROTO_OP_ERROR:
+			libsemd_error_reply(&rep, err);
+			r = SEMD_ERR;
+			break;
+		default:
+			r = semd_unexpected(sd, &rep, err);
+			break;
+		}
+		proto_reply_free(&rep);
+		return (r);
+	}
+}
+
+/*
+ * Give back weight (0: 1) slots of name held by this connection.  Waits
+ * for the answer even if a signal arrives, so the caller knows whether
+ * the slots were given back.  Returns SEMD_OK or SEMD_ERR with err filled
+ * (SEMD_E_NOT_HELD when this connection does not hold that much).
+ */
+int
+semd_release(struct semd *sd, const char *name, uint32_t weight,
+    struct semd_error *err)
+{
+	struct semd_error	tmp;
+	struct proto_reply	rep;
+	uint64_t		id;
+	int			r;
+
+	if (err == NULL)
+		err = &tmp;
+	memset(err, 0, sizeof *err);
+	if (semd_submit_release(sd, &id, name, weight, err) == -1)
+		return (SEMD_ERR);
+	if (semd_wait_id(sd, id, 0, &rep, err) != 1)
+		return (SEMD_ERR);
+	switch (rep.op) {
+	case PROTO_OP_RELEASED:
+		r = SEMD_OK;
+		break;
+	case PROTO_OP_ERROR:
+		libsemd_error_reply(&rep, err);
+		r = SEMD_ERR;
+		break;
+	default:
+		r = semd_unexpected(sd, &rep, err);
+		break;
+	}
+	proto_reply_free(&rep);
+	return (r);
+}
+
+/*
+ * Copy a decoded STATUS reply into a struct semd_status the caller owns.
+ * Returns it, or NULL with errno ENOMEM.  Costs O(sems + parties).
+ */
+static struct semd_status *
+semd_status_from(const struct proto_reply *rep)
+{
+	struct semd_status		*st;
+	struct semd_sem_status		*s;
+	const struct proto_sem_status	*ps;
+	const struct proto_party	*pp;
+	size_t				 i, j;
+
+	if ((st = calloc(1, sizeof *st)) == NULL)
+		return (NULL);
+	st->truncated = rep->truncated;
+	if (rep->nsems > 0) {
+		st->sems = calloc(rep->nsems, sizeof *st->sems);
+		if (st->sems == NULL)
+			goto fail;
+	}
+	for (i = 0; i < rep->nsems; i++) {
+		ps = &rep->sems[i];
+		s = &st->sems[i];
+		st->nsems++;
+		memcpy(s->name, ps->sem, sizeof s->name);
+		s->name[sizeof s->name - 1] = '\0';
+		s->capacity = ps->capacity;
+		s->held = ps->held;
+		s->waiting = ps->waiting;
+		if (ps->nholders > 0) {
+			s->holders = calloc(ps->nholders, sizeof *s->holders);
+			if (s->holders == NULL)
+				goto fail;
+			s->nholders = ps->nholders;
+		}
+		for (j = 0; j < ps->nholders; j++) {
+			pp = &ps->holders[j];
+			s->holders[j].pid = (pid_t)pp->pid;
+			s->holders[j].uid = (uid_t)pp->uid;
+			s->holders[j].weight = pp->weight;
+			s->holders[j].ms = pp->ms;
+		}
+		if (ps->nwaiters > 0) {
+			s->waiters = calloc(ps->nwaiters, sizeof *s->waiters);
+			if (s->waiters == NULL)
+				goto fail;
+			s->nwaiters = ps->nwaiters;
+		}
+		for (j = 0; j < ps->nwaiters; j++) {
+			pp = &ps->waiters[j];
+			s->waiters[j].pid = (pid_t)pp->pid;
+			s->waiters[j].uid = (uid_t)pp->uid;
+			s->waiters[j].weight = pp->weight;
+			s->waiters[j].ms = pp->ms;
+		}
+	}
+	return (st);
+
+fail:
+	semd_status_free(st);
+	errno = ENOMEM;
+	return (NULL);
+}
+
+/*
+ * Ask for the state of name (NULL: every semaphore).  *out receives a
+ * report the caller frees with semd_status_free.  A signal interrupting
+ * the wait returns SEMD_E_INTERRUPTED (the late answer is dropped).
+ * Returns SEMD_OK or SEMD_ERR with err filled.
+ */
+int
+semd_status(struct semd *sd, const char *name, struct semd_status **out,
+    struct semd_error *err)
+{
+	struct semd_error	tmp;
+	struct proto_reply	rep;
+	uint64_t		id;
+	int			r;
+
+	if (err == NULL)
+		err = &tmp;
+	memset(err, 0, sizeof *err);
+	if (out == NULL) {
+		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+		    "semd_status needs somewhere to put the report");
+		return (SEMD_ERR);
+	}
+	*out = NULL;
+	if (semd_submit_status(sd, &id, name, err) == -1)
+		return (SEMD_ERR);
+	r = semd_wait_id(sd, id, 1, &rep, err);
+	if (r == -2) {
+		libsemd_seterr(err, SEMD_E_INTERRUPTED, EINTR,
+		    "interrupted while waiting for the status");
+		return (SEMD_ERR);
+	}
+	if (r == -1)
+		return (SEMD_ERR);
+	switch (rep.op) {
+	case PROTO_OP_STATUS:
+		if ((*out = semd_status_from(&rep)) == NULL) {
+			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
+			    "cannot store the status: %s", strerror(errno));
+			r = SEMD_ERR;
+		} else
+			r = SEMD_OK;
+		break;
+	case PROTO_OP_ERROR:
+		libsemd_error_reply(&rep, err);
+		r = SEMD_ERR;
+		break;
+	default:
+		r = semd_unexpected(sd, &rep, err);
+		break;
+	}
+	proto_reply_free(&rep);
+	return (r);
+}
+
+/* Free a status report and everything in it.  NULL is ignored. */
+void
+semd_status_free(struct semd_status *st)
+{
+	size_t	i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < st->nsems; i++) {
+		free(st->sems[i].holders);
+		free(st->sems[i].waiters);
+	}
+	free(st->sems);
+	free(st);
+}
+
+/*
+ * Check that the daemon answers: a HELLO round trip.  Returns SEMD_OK, or
+ * SEMD_ERR with err filled (SEMD_E_INTERRUPTED if a signal came first).
+ */
+int
+semd_ping(struct semd *sd, struct semd_error *err)
+{
+	struct semd_error	tmp;
+	int			r;
+
+	if (err == NULL)
+		err = &tmp;
+	memset(err, 0, sizeof *err);
+	if (libsemd_fail(sd, err) == -1)
+		return (SEMD_ERR);
+	r = semd_hello(sd, NULL, 1, err);
+	if (r == -2) {
+		libsemd_seterr(err, SEMD_E_INTERRUPTED, EINTR,
+		    "interrupted while waiting for semd to answer");
+		return (SEMD_ERR);
+	}
+	return (r == 0 ? SEMD_OK : SEMD_ERR);
+}
+
+/* ---- Event-loop API ---- */
+
+/* The connection's socket, non-blocking and close-on-exec. */
+int
+semd_fd(const struct semd *sd)
+{
+	return (sd->fd);
+}
+
+/*
+ * Queue an ACQUIRE and write what the socket takes.  *id (may be NULL)
+ * receives its id.  Returns 0, or -1 with err filled.
+ */
+int
+semd_submit_acquire(struct semd *sd, uint64_t *id, const char *name,
+    uint32_t capacity, uint32_t weight, int64_t timeout_ms,
+    struct semd_error *err)
+{
+	struct proto_request	req;
+
+	if (libsemd_fail(sd, err) == -1 ||
+	    semd_check_name(name, 0, err) == -1 ||
+	    semd_check_timeout(timeout_ms, err) == -1)
+		return (-1);
+	if (capacity > PROTO_MAX_CAPACITY || weight > PROTO_MAX_CAPACITY) {
+		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+		    "capacity and weight must be at most %u",
+		    PROTO_MAX_CAPACITY);
+		return (-1);
+	}
+	memset(&req, 0, sizeof req);
+	req.op = PROTO_OP_ACQUIRE;
+	req.id = libsemd_new_id(sd);
+	req.has_sem = 1;
+	req.sem_len = strlen(name);
+	memcpy(req.sem, name, req.sem_len + 1);
+	req.has_capacity = capacity != 0;
+	req.capacity = capacity;
+	req.weight = weight == 0 ? 1 : weight;
+	req.timeout_ms = timeout_ms;
+	if (libsemd_queue(sd, &req, err) == -1)
+		return (-1);
+	if (id != NULL)
+		*id = req.id;
+	return (libsemd_flush(sd, err));
+}
+
+/*
+ * Queue a RELEASE of weight (0: 1) slots of name and write what the
+ * socket takes.  Returns 0, or -1 with err filled.
+ */
+int
+semd_submit_release(struct semd *sd, uint64_t *id, const char *name,
+    uint32_t weight, struct semd_error *err)
+{
+	struct proto_request	req;
+
+	if (libsemd_fail(sd, err) == -1 ||
+	    semd_check_name(name, 0, err) == -1)
+		return (-1);
+	if (weight > PROTO_MAX_CAPACITY) {
+		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+		    "weight must be at most %u", PROTO_MAX_CAPACITY);
+		return (-1);
+	}
+	memset(&req, 0, sizeof req);
+	req.op = PROTO_OP_RELEASE;
+	req.id = libsemd_new_id(sd);
+	req.has_sem = 1;
+	req.sem_len = strlen(name);
+	memcpy(req.sem, name, req.sem_len + 1);
+	req.weight = weight == 0 ? 1 : weight;
+	req.timeout_ms = -1;
+	if (libsemd_queue(sd, &req, err) == -1)
+		return (-1);
+	if (id != NULL)
+		*id = req.id;
+	return (libsemd_flush(sd, err));
+}
+
+/*
+ * Queue the withdrawal of the pending ACQUIRE acquire_id.  The answer
+ * carries acquire_id: TIMEOUT if it was withdrawn, ERROR NOT_PENDING if it
+ * had already been granted or had timed out (its ACQUIRED or TIMEOUT comes
+ * first).  Returns 0, or -1 with err filled.
+ */
+int
+semd_submit_withdraw(struct semd *sd, uint64_t acquire_id,
+    struct semd_error *err)
+{
+	struct proto_request	req;
+
+	if (libsemd_fail(sd, err) == -1)
+		return (-1);
+	if (acquire_id == 0 || acquire_id > sd->next_id) {
+		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+		    "no request with id %llu was sent on this connection",
+		    (unsigned long long)acquire_id);
+		return (-1);
+	}
+	memset(&req, 0, sizeof req);
+	req.op = PROTO_OP_TIMEOUT;
+	req.id = acquire_id;
+	req.timeout_ms = -1;
+	if (libsemd_queue(sd, &req, err) == -1)
+		return (-1);
+	return (libsemd_flush(sd, err));
+}
+
+/*
+ * Queue a STATUS request for name (NULL: all) and write what the socket
+ * takes.  Returns 0, or -1 with err filled.
+ */
+int
+semd_submit_status(struct semd *sd, uint64_t *id, const char *name,
+    struct semd_error *err)
+{
+	struct proto_request	req;
+
+	if (libsemd_fail(sd, err) == -1 ||
+	    semd_check_name(name, 1, err) == -1)
+		return (-1);
+	memset(&req, 0, sizeof req);
+	req.op = PROTO_OP_STATUS;
+	req.id = libsemd_new_id(sd);
+	if (name != NULL) {
+		req.has_sem = 1;
+		req.sem_len = strlen(name);
+		memcpy(req.sem, name, req.sem_len + 1);
+	}
+	req.timeout_ms = -1;
+	if (libsemd_queue(sd, &req, err) == -1)
+		return (-1);
+	if (id != NULL)
+		*id = req.id;
+	return (libsemd_flush(sd, err));
+}
+
+/*
+ * Write queued output without blocking.  Returns 0 when all is written or
+ * the socket is full (see semd_want_write), or -1 with err filled.
+ */
+int
+semd_flush(struct semd *sd, struct semd_error *err)
+{
+	return (libsemd_flush(sd, err));
+}
+
+/* Is there output waiting for the socket to become writable? */
+int
+semd_want_write(const struct semd *sd)
+{
+	return (!sd->broken && sd->out_off < sd->out.len);
+}
+
+/*
+ * Return the next reply, reading what the socket has without blocking.
+ * Returns 1 with *ev filled, 0 when no whole reply is in yet, or -1 with
+ * err filled.  ev->name points into the connection and lives until the
+ * next call on it; ev->status belongs to the caller.
+ */
+int
+semd_process(struct semd *sd, struct semd_event *ev, struct semd_error *err)
+{
+	struct proto_reply	*rep = &sd->ev_rep;
+	int			 r;
+
+	if (ev == NULL) {
+		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+		    "semd_process needs an event to fill");
+		return (-1);
+	}
+	proto_reply_free(rep);
+	memset(rep, 0, sizeof *rep);
+	for (;;) {
+		r = libsemd_take(sd, rep, err);
+		if (r == -1)
+			return (-1);
+		if (r == 1)
+			break;
+		r = libsemd_read(sd, err);
+		if (r != 1)
+			return (r);
+	}
+
+	memset(ev, 0, sizeof *ev);
+	ev->id = rep->id;
+	switch (rep->op) {
+	case PROTO_OP_HELLO:
+		ev->type = SEMD_EV_HELLO;
+		break;
+	case PROTO_OP_QUEUED:
+		ev->type = SEMD_EV_QUEUED;
+		ev->position = rep->position;
+		break;
+	case PROTO_OP_ACQUIRED:
+		ev->type = SEMD_EV_ACQUIRED;
+		ev->name = rep->sem;
+		ev->weight = rep->weight;
+		break;
+	case PROTO_OP_TIMEOUT:
+		ev->type = SEMD_EV_TIMEOUT;
+		break;
+	case PROTO_OP_RELEASED:
+		ev->type = SEMD_EV_RELEASED;
+		ev->name = rep->sem;
+		ev->weight = rep->weight;
+		break;
+	case PROTO_OP_STATUS:
+		ev->type = SEMD_EV_STATUS;
+		if ((ev->status = semd_status_from(rep)) == NULL) {
+			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
+			    "cannot store the status: %s", strerror(errno));
+			return (-1);
+		}
+		break;
+	case PROTO_OP_ERROR:
+		ev->type = SEMD_EV_ERROR;
+		libsemd_error_reply(rep, &ev->error);
+		break;
+	default:
+		return (semd_unexpected(sd, rep, err));
+	}
+	if (rep->op == PROTO_OP_STATUS) {
+		/* Copied out: the arrays are not needed any more. */
+		proto_reply_free(rep);
+		rep->sems = NULL;
+		rep->nsems = 0;
+	}
+	return (1);
+}
+
+/* A short English description of an error code. */
+const char *
+semd_strerror(enum semd_errcode code)
+{
+	switch (code) {
+	case SEMD_E_NONE:
+		return ("no error");
+	case SEMD_E_BAD_FRAME:
+		return ("bad frame");
+	case SEMD_E_BAD_REQUEST:
+		return ("bad request");
+	case SEMD_E_UNKNOWN_OP:
+		return ("unknown operation");
+	case SEMD_E_VERSION:
+		return ("protocol version not supported");
+	case SEMD_E_BAD_NAME:
+		return ("bad semaphore name");
+	case SEMD_E_NO_CAPACITY:
+		return ("unknown semaphore and no capacity given");
+	case SEMD_E_CAPACITY_MISMATCH:
+		return ("capacity differs from the semaphore's");
+	case SEMD_E_TOO_HEAVY:
+		return ("weight larger than the capacity");
+	case SEMD_E_NOT_HELD:
+		return ("not held by this connection");
+	case SEMD_E_NOT_PENDING:
+		return ("no such pending request");
+	case SEMD_E_DUPLICATE_ID:
+		return ("request id already pending");
+	case SEMD_E_LIMIT:
+		return ("a limit of the daemon was reached");
+	case SEMD_E_DENIED:
+		return ("permission denied");
+	case SEMD_E_SYSTEM:
+		return ("system error");
+	case SEMD_E_UNREACHABLE:
+		return ("daemon unreachable");
+	case SEMD_E_DISCONNECTED:
+		return ("daemon closed the connection");
+	case SEMD_E_PROTOCOL:
+		return ("protocol error");
+	case SEMD_E_INTERRUPTED:
+		return ("interrupted by a signal");
+	case SEMD_E_USAGE:
+		return ("bad argument");
+	}
+	return ("unknown error");
+}
+
+/* The version of the library, e.g. "0.1.0". */
+const char *
+semd_version(void)
+{
+	return (PACKAGE_VERSION);
+}

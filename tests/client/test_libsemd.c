@@ -1,0 +1,1355 @@
+/*
+ * test_libsemd.c -- libsemd against a real semd on a temporary socket
+ * ($SEMD_BIN), and against a scripted fake daemon where an exact order of
+ * replies must be forced (a grant racing a withdrawal, garbage).
+ *
+ * Check's fork mode stays on: each test runs in its own process, starts
+ * its own daemon (killed by PR_SET_PDEATHSIG if the test dies) and may
+ * change its environment freely.
+ */
+
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto.h"
+#include "semd.h"
+
+#define WAIT_MS		10000	/* safety net for every wait */
+#define RACERS		20
+
+/* The daemon of the current test. */
+static pid_t	 daemon_pid = -1;
+static char	 tmpdir[64];
+static char	 sockpath[PATH_MAX];
+
+/* Milliseconds on the monotonic clock. */
+static long long
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* Sleep ms milliseconds. */
+static void
+nap(long ms)
+{
+	struct timespec	ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		continue;
+}
+
+/* The daemon binary from the environment (make check sets it). */
+static const char *
+semd_bin(void)
+{
+	const char	*bin = getenv("SEMD_BIN");
+
+	ck_assert_msg(bin != NULL && *bin != '\0',
+	    "SEMD_BIN must name the semd binary (make check sets it)");
+	return (bin);
+}
+
+/* Temporary directories made by the current test, removed after it. */
+static char	 made[8][64];
+static int	 nmade;
+
+/* Make a fresh temporary directory into buf. */
+static void
+make_tmpdir(char *buf, size_t len)
+{
+	ck_assert_int_lt(snprintf(buf, len, "/tmp/semd-libtest.XXXXXX"),
+	    (int)len);
+	ck_assert_ptr_nonnull(mkdtemp(buf));
+	if (nmade < (int)(sizeof made / sizeof made[0]) &&
+	    strlen(buf) < sizeof made[0])
+		strcpy(made[nmade++], buf);
+}
+
+/* Checked teardown: remove the test's temporary directories. */
+static void
+remove_tmpdirs(void)
+{
+	char	cmd[128];
+
+	while (nmade > 0) {
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", made[--nmade]);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cannot remove %s\n", made[nmade]);
+	}
+}
+
+/* Can a client connect to path right now? */
+static int
+can_connect(const char *path)
+{
+	struct sockaddr_un	sun;
+	int			fd, r;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sun.sun_path)
+		return (0);
+	memcpy(sun.sun_path, path, strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
+		return (0);
+	r = connect(fd, (struct sockaddr *)&sun, sizeof sun);
+	close(fd);
+	return (r == 0);
+}
+
+/*
+ * Start `semd -f -S path` in the foreground as our child; it dies with
+ * us (PR_SET_PDEATHSIG).  Returns once it accepts connections.
+ */
+static pid_t
+start_daemon(const char *path)
+{
+	const char	*bin = semd_bin();
+	long long	 deadline;
+	pid_t		 pid, parent = getpid();
+
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		execl(bin, "semd", "-f", "-S", path, (char *)NULL);
+		fprintf(stderr, "cannot run %s: %s\n", bin, strerror(errno));
+		_exit(127);
+	}
+	deadline = now_ms() + WAIT_MS;
+	while (!can_connect(path)) {
+		ck_assert_msg(waitpid(pid, NULL, WNOHANG) == 0,
+		    "semd exited before listening on %s", path);
+		ck_assert_msg(now_ms() < deadline, "semd does not listen");
+		nap(5);
+	}
+	return (pid);
+}
+
+/* Checked fixture: a daemon on a fresh socket for each test. */
+static void
+setup(void)
+{
+	make_tmpdir(tmpdir, sizeof tmpdir);
+	snprintf(sockpath, sizeof sockpath, "%s/semd.sock", tmpdir);
+	unsetenv("SEMD_SOCKET");
+	unsetenv("SEMD_NO_AUTOSTART");
+	daemon_pid = start_daemon(sockpath);
+}
+
+/* Stop the daemon of the test and remove its directory. */
+static void
+teardown(void)
+{
+	if (daemon_pid > 0) {
+		kill(daemon_pid, SIGTERM);
+		waitpid(daemon_pid, NULL, 0);
+		daemon_pid = -1;
+	}
+	remove_tmpdirs();
+}
+
+/* Open a connection to the test daemon or fail the test. */
+static struct semd *
+open_ok(void)
+{
+	struct semd_error	 err;
+	struct semd		*sd;
+
+	sd = semd_open(sockpath, "test_libsemd", SEMD_OPEN_NO_AUTOSTART,
+	    &err);
+	ck_assert_msg(sd != NULL, "semd_open: %s", err.message);
+	return (sd);
+}
+
+/* Fetch the status of one semaphore (NULL in *st if unknown). */
+static struct semd_status *
+status_of(struct semd *sd, const char *name)
+{
+	struct semd_status	*st = NULL;
+	struct semd_error	 err;
+
+	ck_assert_msg(semd_status(sd, name, &st, &err) == SEMD_OK,
+	    "semd_status: %s", err.message);
+	ck_assert_ptr_nonnull(st);
+	return (st);
+}
+
+/* Wait (safety net WAIT_MS) for the next event on an event-loop conn. */
+static void
+next_event(struct semd *sd, struct semd_event *ev)
+{
+	struct semd_error	err;
+	struct pollfd		pfd;
+	int			r;
+
+	for (;;) {
+		r = semd_process(sd, ev, &err);
+		ck_assert_msg(r != -1, "semd_process: %s", err.message);
+		if (r == 1)
+			return;
+		pfd.fd = semd_fd(sd);
+		pfd.events = POLLIN | (semd_want_write(sd) ? POLLOUT : 0);
+		ck_assert_msg(poll(&pfd, 1, WAIT_MS) == 1,
+		    "no reply from semd");
+		if (pfd.revents & POLLOUT)
+			ck_assert_int_eq(semd_flush(sd, &err), 0);
+	}
+}
+
+/* Counts calls of the on_queued callback. */
+struct queued {
+	int		calls;
+	uint32_t	position;
+	int		fd;		/* write 'Q' here, if >= 0 */
+};
+
+static void
+on_queued(uint32_t position, void *arg)
+{
+	struct queued	*q = arg;
+
+	q->calls++;
+	q->position = position;
+	if (q->fd >= 0 && write(q->fd, "Q", 1) != 1)
+		_exit(99);
+}
+
+/* Blocking API: ping, acquire, status shows us, release, forgotten. */
+START_TEST(test_blocking_basic)
+{
+	struct semd		*sd;
+	struct semd_status	*st;
+	struct semd_error	 err;
+
+	sd = open_ok();
+	ck_assert_str_eq(semd_path(sd), sockpath);
+	ck_assert_int_eq(semd_server_pid(sd), daemon_pid);
+	ck_assert_int_ge(semd_fd(sd), 0);
+	ck_assert_int_ne(fcntl(semd_fd(sd), F_GETFD) & FD_CLOEXEC, 0);
+	ck_assert_int_ne(fcntl(semd_fd(sd), F_GETFL) & O_NONBLOCK, 0);
+	ck_assert_int_eq(semd_ping(sd, &err), SEMD_OK);
+
+	ck_assert_int_eq(semd_acquire(sd, "basic", 3, 2, SEMD_FOREVER, NULL,
+	    NULL, &err), SEMD_OK);
+	st = status_of(sd, "basic");
+	ck_assert_uint_eq(st->nsems, 1);
+	ck_assert_str_eq(st->sems[0].name, "basic");
+	ck_assert_uint_eq(st->sems[0].capacity, 3);
+	ck_assert_uint_eq(st->sems[0].held, 2);
+	ck_assert_uint_eq(st->sems[0].waiting, 0);
+	ck_assert_uint_eq(st->sems[0].nholders, 1);
+	ck_assert_int_eq(st->sems[0].holders[0].pid, getpid());
+	ck_assert_int_eq(st->sems[0].holders[0].uid, getuid());
+	ck_assert_uint_eq(st->sems[0].holders[0].weight, 2);
+	ck_assert_int_eq(st->truncated, 0);
+	semd_status_free(st);
+
+	/* Capacity 0: the semaphore exists, no declaration needed. */
+	ck_assert_int_eq(semd_acquire(sd, "basic", 0, 0, SEMD_TRY, NULL, NULL,
+	    &err), SEMD_OK);
+	ck_assert_int_eq(semd_release(sd, "basic", 0, &err), SEMD_OK);
+	ck_assert_int_eq(semd_release(sd, "basic", 2, &err), SEMD_OK);
+	st = status_of(sd, "basic");
+	ck_assert_uint_eq(st->nsems, 0);	/* unused: forgotten */
+	semd_status_free(st);
+	semd_close(sd);
+}
+END_TEST
+
+/* A waiter is told its position once, then times out. */
+START_TEST(test_timeout)
+{
+	struct semd		*a, *b;
+	struct semd_status	*st;
+	struct semd_error	 err;
+	struct queued		 q = { 0, 0, -1 };
+
+	a = open_ok();
+	b = open_ok();
+	ck_assert_int_eq(semd_acquire(a, "t", 1, 1, SEMD_FOREVER, NULL, NULL,
+	    &err), SEMD_OK);
+	ck_assert_int_eq(semd_acquire(b, "t", 1, 1, 50, on_queued, &q, &err),
+	    SEMD_TIMEDOUT);
+	ck_assert_int_eq(q.calls, 1);
+	ck_assert_uint_eq(q.position, 1);
+	st = status_of(a, "t");
+	ck_assert_uint_eq(st->sems[0].held, 1);
+	ck_assert_uint_eq(st->sems[0].waiting, 0);
+	semd_status_free(st);
+	/* b is still usable. */
+	ck_assert_int_eq(semd_ping(b, &err), SEMD_OK);
+	semd_close(b);
+	semd_close(a);
+}
+END_TEST
+
+/* SEMD_TRY never queues; it succeeds once the slot is free. */
+START_TEST(test_try)
+{
+	struct semd		*a, *b;
+	struct semd_error	 err;
+	struct queued		 q = { 0, 0, -1 };
+
+	a = open_ok();
+	b = open_ok();
+	ck_assert_int_eq(semd_acquire(a, "try", 1, 1, SEMD_TRY, NULL, NULL,
+	    &err), SEMD_OK);
+	ck_assert_int_eq(semd_acquire(b, "try", 1, 1, SEMD_TRY, on_queued, &q,
+	    &err), SEMD_TIMEDOUT);
+	ck_assert_int_eq(q.calls, 0);
+	ck_assert_int_eq(semd_release(a, "try", 1, &err), SEMD_OK);
+	ck_assert_int_eq(semd_acquire(b, "try", 1, 1, SEMD_TRY, on_queued, &q,
+	    &err), SEMD_OK);
+	ck_assert_int_eq(q.calls, 0);
+	semd_close(b);
+	semd_close(a);
+}
+END_TEST
+
+/* Daemon errors carry the daemon's code and message. */
+START_TEST(test_errors)
+{
+	struct semd		*a, *b;
+	struct semd_error	 err;
+
+	a = open_ok();
+	b = open_ok();
+	ck_assert_int_eq(semd_acquire(a, "e", 2, 1, SEMD_FOREVER, NULL, NULL,
+	    &err), SEMD_OK);
+
+	ck_assert_int_eq(semd_acquire(b, "e", 3, 1, SEMD_FOREVER, NULL, NULL,
+	    &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_CAPACITY_MISMATCH);
+	ck_assert_msg(strstr(err.message, "2") != NULL,
+	    "message does not name the capacity: %s", err.message);
+
+	ck_assert_int_eq(semd_release(b, "e", 1, &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_NOT_HELD);
+	ck_assert_msg(strstr(err.message, "e") != NULL && strlen(err.message)
+	    > 10, "NOT_HELD message: %s", err.message);
+
+	ck_assert_int_eq(semd_acquire(b, "heavy", 2, 3, SEMD_FOREVER, NULL,
+	    NULL, &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_TOO_HEAVY);
+	ck_assert_str_ne(err.message, "");
+
+	ck_assert_int_eq(semd_acquire(b, "nocap", 0, 1, SEMD_FOREVER, NULL,
+	    NULL, &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_NO_CAPACITY);
+	ck_assert_str_ne(err.message, "");
+
+	/* Caught before it goes on the wire. */
+	ck_assert_int_eq(semd_acquire(b, "bad name", 1, 1, SEMD_FOREVER, NULL,
+	    NULL, &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_BAD_NAME);
+	ck_assert_int_eq(semd_acquire(b, "x", 1, 1, -5, NULL, NULL, &err),
+	    SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_USAGE);
+
+	/* Errors leave both connections usable and a's slot held. */
+	ck_assert_int_eq(semd_ping(b, &err), SEMD_OK);
+	ck_assert_int_eq(semd_release(a, "e", 1, &err), SEMD_OK);
+	ck_assert_str_eq(semd_strerror(SEMD_E_NOT_HELD),
+	    "not held by this connection");
+	ck_assert_str_eq(semd_version(), PACKAGE_VERSION);
+	semd_close(b);
+	semd_close(a);
+}
+END_TEST
+
+/* Nobody listening and auto-start off: SEMD_E_UNREACHABLE, with a hint. */
+START_TEST(test_unreachable)
+{
+	struct semd_error	 err;
+	struct semd		*sd;
+	char			 dir[PATH_MAX], path[PATH_MAX + 32];
+
+	make_tmpdir(dir, sizeof dir);
+	setenv("XDG_RUNTIME_DIR", dir, 1);
+	setenv("SEMD_NO_AUTOSTART", "1", 1);
+	setenv("SEMD_BIN", "/nonexistent/semd", 1);
+	sd = semd_open(NULL, NULL, 0, &err);
+	ck_assert_ptr_null(sd);
+	ck_assert_int_eq(err.code, SEMD_E_UNREACHABLE);
+	ck_assert_int_eq(err.sys_errno, ENOENT);
+	snprintf(path, sizeof path, "%s/semd/semd.sock", dir);
+	ck_assert_msg(strstr(err.message, path) != NULL &&
+	    strstr(err.message, "is it running? try: semd") != NULL,
+	    "message: %s", err.message);
+
+	/* The flag alone turns auto-start off too. */
+	unsetenv("SEMD_NO_AUTOSTART");
+	sd = semd_open(NULL, NULL, SEMD_OPEN_NO_AUTOSTART, &err);
+	ck_assert_ptr_null(sd);
+	ck_assert_int_eq(err.code, SEMD_E_UNREACHABLE);
+
+	/* An explicit path never starts anything. */
+	snprintf(path, sizeof path, "%s/other.sock", dir);
+	sd = semd_open(path, NULL, 0, &err);
+	ck_assert_ptr_null(sd);
+	ck_assert_int_eq(err.code, SEMD_E_UNREACHABLE);
+	ck_assert_msg(strstr(err.message, "try: semd -S ") != NULL,
+	    "message: %s", err.message);
+
+	/* SEMD_SOCKET is explicit too. */
+	setenv("SEMD_SOCKET", path, 1);
+	sd = semd_open(NULL, NULL, 0, &err);
+	ck_assert_ptr_null(sd);
+	ck_assert_int_eq(err.code, SEMD_E_UNREACHABLE);
+	ck_assert_msg(strstr(err.message, path) != NULL, "message: %s",
+	    err.message);
+}
+END_TEST
+
+/* The daemon dies under an open connection: SEMD_E_DISCONNECTED. */
+START_TEST(test_disconnected)
+{
+	struct semd		*sd;
+	struct semd_error	 err;
+
+	sd = open_ok();
+	kill(daemon_pid, SIGKILL);
+	waitpid(daemon_pid, NULL, 0);
+	daemon_pid = -1;
+	ck_assert_int_eq(semd_acquire(sd, "d", 1, 1, SEMD_FOREVER, NULL, NULL,
+	    &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_DISCONNECTED);
+	/* Broken for good: every later call says the same. */
+	ck_assert_int_eq(semd_ping(sd, &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_DISCONNECTED);
+	semd_close(sd);
+}
+END_TEST
+
+/*
+ * Event-loop API: several requests in flight, replies in the order the
+ * daemon decided them, withdrawal of a waiter and of a granted request.
+ */
+START_TEST(test_event_loop)
+{
+	struct semd		*a, *b;
+	struct semd_event	 ev;
+	struct semd_error	 err;
+	uint64_t		 id1, id2, id3, id4, id5, id6;
+
+	a = open_ok();
+	ck_assert_int_eq(semd_submit_acquire(a, &id1, "ev", 2, 1,
+	    SEMD_FOREVER, &err), 0);
+	ck_assert_int_eq(semd_submit_acquire(a, &id2, "ev", 2, 1,
+	    SEMD_FOREVER, &err), 0);
+	ck_assert_int_eq(semd_submit_acquire(a, &id3, "ev", 2, 1,
+	    SEMD_FOREVER, &err), 0);
+	ck_assert_int_eq(semd_submit_status(a, &id4, "ev", &err), 0);
+	ck_assert(id1 < id2 && id2 < id3 && id3 < id4);
+
+	next_event(a, &ev);
+	ck_assert_int_eq(ev.type, SEMD_EV_ACQUIRED);
+	ck_assert_uint_eq(ev.id, id1);
+	ck_assert_str_eq(ev.name, "ev");
+	ck_assert_uint_eq(ev.weight, 1);
+	next_event(a, &ev);
+	ck_assert_int_eq(ev.type, SEMD_EV_ACQUIRED);
+	ck_assert_uint_eq(ev.id, id2);
+	next_event(a, &ev);
+	ck_assert_int_eq(ev.type, SEMD_EV_QUEUED);
+	ck_assert_uint_eq(ev.id, id3);
+	ck_assert_uint_eq(ev.position, 1);
+	next_event(a, &ev);
+	ck_assert_int_eq(ev.type, SEMD_EV_STATUS);
+	ck_assert_uint_eq(ev.id, id4);
+	ck_assert_ptr_nonnull(ev.status);
+	ck_assert_uint_eq(ev.status->nsems, 1);
+	ck_assert_uint_eq(ev.status->sems[0].held, 2);
+	ck_assert_uint_eq(ev.status->sems[0].waiting, 1);
+	ck_assert_uint_eq(ev.status->sems[0].nwaiters, 1);
+	ck_assert_int_eq(ev.status->sems[0].waiters[0].pid, getpid());
+	semd_status_free(ev.status);
+
+	/* Withdraw the waiter: TIMEOUT with its id. */
+	ck_assert_int_eq(semd_submit_withdraw(a, id3, &err), 0);
+	next_event(a, &ev);
+	ck_assert_int_eq(ev.type, SEMD_EV_TIMEOUT);
+	ck_assert_uint_eq(ev.id, id3);
+
+	ck_assert_int_eq(semd_submit_release(a, &id5, "ev", 1, &err), 0);
+	next_event(a, &ev);
+	ck_assert_int_eq(ev.type, SEMD_EV_RELEASED);
+	ck_assert_uint_eq(ev.id, id5);
+	ck_assert_str_eq(ev.name, "ev");
+
+	/* Withdrawing a granted request: ACQUIRED, then NOT_PENDING. */
+	ck_assert_int_eq(semd_submit_acquire(a, &id6, "ev", 2, 1,
+	    SEMD_FOREVER, &err), 0);
+	ck_assert_int_eq(semd_submit_withdraw(a, id6, &err), 0);
+	next_event(a, &ev);
+	ck_assert_int_eq(ev.type, SEMD_EV_ACQUIRED);
+	ck_assert_uint_eq(ev.id, id6);
+	next_event(a, &ev);
+	ck_assert_int_eq(ev.type, SEMD_EV_ERROR);
+	ck_assert_uint_eq(ev.id, id6);
+	ck_assert_int_eq(ev.error.code, SEMD_E_NOT_PENDING);
+	ck_assert_str_ne(ev.error.message, "");
+	ck_assert_int_eq(semd_process(a, &ev, &err), 0);
+	ck_assert_int_eq(semd_want_write(a), 0);
+
+	/* A waiter on another connection is granted when a closes. */
+	b = open_ok();
+	ck_assert_int_eq(semd_submit_acquire(b, &id1, "ev", 2, 2,
+	    SEMD_FOREVER, &err), 0);
+	next_event(b, &ev);
+	ck_assert_int_eq(ev.type, SEMD_EV_QUEUED);
+	semd_close(a);
+	next_event(b, &ev);
+	ck_assert_int_eq(ev.type, SEMD_EV_ACQUIRED);
+	ck_assert_uint_eq(ev.id, id1);
+	ck_assert_uint_eq(ev.weight, 2);
+	ck_assert_int_eq(semd_submit_withdraw(b, 999, &err), -1);
+	ck_assert_int_eq(err.code, SEMD_E_USAGE);
+	semd_close(b);
+}
+END_TEST
+
+static volatile sig_atomic_t	got_signal;
+
+static void
+on_signal(int sig)
+{
+	got_signal = sig;
+}
+
+/* Install on_signal for SIGUSR1 without SA_RESTART. */
+static void
+catch_usr1(void)
+{
+	struct sigaction	sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;
+	ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+}
+
+/* What a child blocked in semd_acquire reports. */
+struct result {
+	int	r;
+	int	code;
+	char	message[512];
+};
+
+/*
+ * Send SIGUSR1 to pid until it writes its result on fd.  Repeated
+ * because a signal landing just before the child enters poll() is not
+ * seen by the wait (see libsemd(3)); the repetition is a safety net, not
+ * part of what is tested.
+ */
+static void
+signal_until_result(pid_t pid, int fd, struct result *res)
+{
+	struct pollfd	pfd;
+	long long	deadline = now_ms() + WAIT_MS;
+
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	for (;;) {
+		ck_assert_int_eq(kill(pid, SIGUSR1), 0);
+		if (poll(&pfd, 1, 20) == 1)
+			break;
+		ck_assert_msg(now_ms() < deadline, "the child never returned");
+	}
+	ck_assert_int_eq(read(fd, res, sizeof *res), (ssize_t)sizeof *res);
+}
+
+/*
+ * A signal (handler without SA_RESTART) interrupts a blocked
+ * semd_acquire: it returns SEMD_E_INTERRUPTED and the daemon no longer
+ * lists the waiter, though its connection is still open.
+ */
+START_TEST(test_eintr)
+{
+	struct semd		*a, *b;
+	struct semd_status	*st;
+	struct semd_error	 err;
+	struct result		 res;
+	struct queued		 q;
+	int			 rp[2], qp[2], gp[2], status;
+	char			 c;
+	pid_t			 pid;
+
+	a = open_ok();
+	ck_assert_int_eq(semd_acquire(a, "intr", 1, 1, SEMD_FOREVER, NULL,
+	    NULL, &err), SEMD_OK);
+	ck_assert_int_eq(pipe(rp), 0);
+	ck_assert_int_eq(pipe(qp), 0);
+	ck_assert_int_eq(pipe(gp), 0);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		catch_usr1();
+		memset(&res, 0, sizeof res);
+		b = semd_open(sockpath, "intr", 0, &err);
+		if (b == NULL)
+			_exit(2);
+		q.calls = 0;
+		q.fd = qp[1];
+		res.r = semd_acquire(b, "intr", 1, 1, SEMD_FOREVER, on_queued,
+		    &q, &err);
+		res.code = err.code;
+		memcpy(res.message, err.message, sizeof res.message);
+		if (write(rp[1], &res, sizeof res) != sizeof res)
+			_exit(3);
+		/* Stay connected until the parent has looked. */
+		if (read(gp[0], &c, 1) != 1)
+			_exit(4);
+		if (semd_ping(b, &err) != SEMD_OK)
+			_exit(5);
+		semd_close(b);
+		_exit(q.calls == 1 && got_signal == SIGUSR1 ? 0 : 6);
+	}
+	ck_assert_int_eq(read(qp[0], &c, 1), 1);	/* it waits in line */
+	st = status_of(a, "intr");
+	ck_assert_uint_eq(st->sems[0].waiting, 1);
+	semd_status_free(st);
+
+	signal_until_result(pid, rp[0], &res);
+	ck_assert_int_eq(res.r, SEMD_ERR);
+	ck_assert_int_eq(res.code, SEMD_E_INTERRUPTED);
+	ck_assert_msg(strstr(res.message, "intr") != NULL, "message: %s",
+	    res.message);
+
+	st = status_of(a, "intr");
+	ck_assert_uint_eq(st->nsems, 1);
+	ck_assert_uint_eq(st->sems[0].held, 1);
+	ck_assert_uint_eq(st->sems[0].waiting, 0);
+	ck_assert_uint_eq(st->sems[0].nwaiters, 0);
+	semd_status_free(st);
+
+	ck_assert_int_eq(write(gp[1], "g", 1), 1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	semd_close(a);
+}
+END_TEST
+
+/* ---- A scripted fake daemon, to force an exact order of replies. ---- */
+
+/* Listen on a fresh socket path in tmpdir (no real daemon). */
+static int
+fake_listen(char *path, size_t len)
+{
+	struct sockaddr_un	sun;
+	int			fd;
+
+	make_tmpdir(tmpdir, sizeof tmpdir);
+	snprintf(path, len, "%s/fake.sock", tmpdir);
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	ck_assert_uint_lt(strlen(path), sizeof sun.sun_path);
+	memcpy(sun.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+	ck_assert_int_eq(listen(fd, 4), 0);
+	return (fd);
+}
+
+/* Read exactly len bytes or fail. */
+static void
+fake_read_all(int fd, void *buf, size_t len)
+{
+	uint8_t	*p = buf;
+	ssize_t	 n;
+
+	while (len > 0) {
+		n = read(fd, p, len);
+		ck_assert_msg(n > 0, "the client went away");
+		p += n;
+		len -= n;
+	}
+}
+
+/* Read one request; fails the test on anything but a valid one. */
+static void
+fake_read(int fd, struct proto_request *req)
+{
+	uint8_t		buf[PROTO_HDR_LEN + PROTO_MAX_FRAME];
+	uint32_t	blen;
+	char		why[256];
+
+	fake_read_all(fd, buf, PROTO_HDR_LEN);
+	blen = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 |
+	    (uint32_t)buf[2] << 8 | buf[3];
+	ck_assert(blen > 0 && blen <= PROTO_MAX_FRAME);
+	fake_read_all(fd, buf + PROTO_HDR_LEN, blen);
+	ck_assert_int_eq(proto_decode_request(buf + PROTO_HDR_LEN, blen, req,
+	    why, sizeof why), PROTO_OK);
+}
+
+/* Send one reply. */
+static void
+fake_send(int fd, const struct proto_reply *rep)
+{
+	struct proto_buf	b = { 0 };
+
+	ck_assert_int_eq(proto_encode_reply(&b, rep), 0);
+	ck_assert_int_eq(write(fd, b.data, b.len), (ssize_t)b.len);
+	proto_buf_free(&b);
+}
+
+/* Send a reply of op (no payload but the id). */
+static void
+fake_send_op(int fd, enum proto_op op, uint64_t id)
+{
+	struct proto_reply	rep;
+
+	memset(&rep, 0, sizeof rep);
+	rep.op = op;
+	rep.id = id;
+	switch (op) {
+	case PROTO_OP_HELLO:
+		rep.version = PROTO_VERSION;
+		strcpy(rep.server, "fake");
+		rep.pid = 4242;
+		break;
+	case PROTO_OP_QUEUED:
+		rep.position = 3;
+		break;
+	case PROTO_OP_ACQUIRED:
+		strcpy(rep.sem, "race");
+		rep.weight = 1;
+		break;
+	case PROTO_OP_ERROR:
+		rep.code = PROTO_E_NOT_PENDING;
+		strcpy(rep.message, "not pending");
+		break;
+	default:
+		break;
+	}
+	fake_send(fd, &rep);
+}
+
+/*
+ * Run a client in a child that blocks in semd_acquire on the fake daemon
+ * at path, interrupt it, and answer the withdrawal as granted_first says:
+ * ACQUIRED then NOT_PENDING (the daemon granted before it read the
+ * withdrawal), or TIMEOUT (withdrawn).  Returns what the child's
+ * semd_acquire returned.
+ */
+static void
+fake_withdraw_race(int granted_first, struct result *res)
+{
+	struct proto_request	 req;
+	struct semd_error	 err;
+	struct semd		*sd;
+	struct queued		 q;
+	char			 path[128];
+	int			 lfd, fd, rp[2], status;
+	uint64_t		 acq;
+	pid_t			 pid;
+
+	lfd = fake_listen(path, sizeof path);
+	ck_assert_int_eq(pipe(rp), 0);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		catch_usr1();
+		memset(res, 0, sizeof *res);
+		if ((sd = semd_open(path, NULL, 0, &err)) == NULL)
+			_exit(2);
+		q.calls = 0;
+		q.fd = -1;
+		res->r = semd_acquire(sd, "race", 1, 1, SEMD_FOREVER,
+		    on_queued, &q, &err);
+		res->code = err.code;
+		if (q.calls != 1 || q.position != 3)
+			res->code = -1;
+		memcpy(res->message, err.message, sizeof res->message);
+		if (write(rp[1], res, sizeof *res) != sizeof *res)
+			_exit(3);
+		semd_close(sd);
+		_exit(0);
+	}
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ne(fd, -1);
+	fake_read(fd, &req);
+	ck_assert_int_eq(req.op, PROTO_OP_HELLO);
+	ck_assert_uint_eq(req.version, PROTO_VERSION);
+	fake_send_op(fd, PROTO_OP_HELLO, req.id);
+	fake_read(fd, &req);
+	ck_assert_int_eq(req.op, PROTO_OP_ACQUIRE);
+	ck_assert_str_eq(req.sem, "race");
+	acq = req.id;
+	fake_send_op(fd, PROTO_OP_QUEUED, acq);
+
+	/* Signal until the withdrawal arrives. */
+	for (;;) {
+		struct pollfd	pfd = { fd, POLLIN, 0 };
+
+		ck_assert_int_eq(kill(pid, SIGUSR1), 0);
+		if (poll(&pfd, 1, 20) == 1)
+			break;
+	}
+	fake_read(fd, &req);
+	ck_assert_int_eq(req.op, PROTO_OP_TIMEOUT);
+	ck_assert_uint_eq(req.id, acq);
+	if (granted_first) {
+		fake_send_op(fd, PROTO_OP_ACQUIRED, acq);
+		fake_send_op(fd, PROTO_OP_ERROR, acq);
+	} else
+		fake_send_op(fd, PROTO_OP_TIMEOUT, acq);
+	/* Then the barrier: the library must wait for its answer. */
+	fake_read(fd, &req);
+	ck_assert_int_eq(req.op, PROTO_OP_HELLO);
+	ck_assert_uint_ne(req.id, acq);
+	fake_send_op(fd, PROTO_OP_HELLO, req.id);
+
+	ck_assert_int_eq(read(rp[0], res, sizeof *res), (ssize_t)sizeof *res);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(fd);
+	close(lfd);
+	unlink(path);
+	rmdir(tmpdir);
+}
+
+/* Granted before the withdrawal was read: SEMD_OK, the slot is held. */
+START_TEST(test_withdraw_granted_first)
+{
+	struct result	res;
+
+	fake_withdraw_race(1, &res);
+	ck_assert_int_eq(res.r, SEMD_OK);
+	ck_assert_int_eq(res.code, SEMD_E_NONE);
+}
+END_TEST
+
+/* Withdrawn: SEMD_E_INTERRUPTED. */
+START_TEST(test_withdraw_withdrawn)
+{
+	struct result	res;
+
+	fake_withdraw_race(0, &res);
+	ck_assert_int_eq(res.r, SEMD_ERR);
+	ck_assert_int_eq(res.code, SEMD_E_INTERRUPTED);
+}
+END_TEST
+
+/* Something that is not semd: SEMD_E_PROTOCOL, no crash. */
+START_TEST(test_protocol_garbage)
+{
+	struct proto_request	 req;
+	struct semd_error	 err;
+	struct semd		*sd;
+	char			 path[128];
+	int			 lfd, fd, status;
+	pid_t			 pid;
+
+	lfd = fake_listen(path, sizeof path);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		fd = accept(lfd, NULL, NULL);
+		if (fd == -1)
+			_exit(1);
+		fake_read(fd, &req);
+		/* A length prefix of 2^31: no valid frame. */
+		if (write(fd, "\x80\0\0\0garbage", 11) != 11)
+			_exit(1);
+		fake_read_all(fd, &req, 1);	/* wait for the close */
+		_exit(0);
+	}
+	sd = semd_open(path, NULL, 0, &err);
+	ck_assert_ptr_null(sd);
+	ck_assert_int_eq(err.code, SEMD_E_PROTOCOL);
+	ck_assert_msg(strstr(err.message, path) != NULL, "message: %s",
+	    err.message);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	close(lfd);
+	unlink(path);
+	rmdir(tmpdir);
+}
+END_TEST
+
+/* ---- Paths and auto-start ---- */
+
+/* The socket path: explicit, $SEMD_SOCKET, per-user default. */
+START_TEST(test_default_path)
+{
+	struct semd_error	 err;
+	struct stat		 sb;
+	char			 dir[PATH_MAX], buf[256];
+	char			 want[PATH_MAX + 32];
+	int			 dflt, fd;
+
+	make_tmpdir(dir, sizeof dir);
+	setenv("SEMD_SOCKET", "/some/where.sock", 1);
+	ck_assert_int_eq(semd_default_path(buf, sizeof buf, &dflt, &err), 0);
+	ck_assert_str_eq(buf, "/some/where.sock");
+	ck_assert_int_eq(dflt, 0);
+
+	unsetenv("SEMD_SOCKET");
+	setenv("XDG_RUNTIME_DIR", dir, 1);
+	ck_assert_int_eq(semd_default_path(buf, sizeof buf, &dflt, &err), 0);
+	snprintf(want, sizeof want, "%s/semd/semd.sock", dir);
+	ck_assert_str_eq(buf, want);
+	ck_assert_int_eq(dflt, 1);
+	snprintf(want, sizeof want, "%s/semd", dir);
+	ck_assert_int_eq(lstat(want, &sb), 0);
+	ck_assert(S_ISDIR(sb.st_mode));
+	ck_assert_int_eq(sb.st_mode & 07777, 0700);
+
+	/* Refused: others may write to it. */
+	ck_assert_int_eq(chmod(want, 0777), 0);
+	ck_assert_int_eq(semd_default_path(buf, sizeof buf, &dflt, &err), -1);
+	ck_assert_msg(strstr(err.message, want) != NULL &&
+	    strstr(err.message, "chmod 700") != NULL, "message: %s",
+	    err.message);
+	ck_assert_ptr_null(semd_open(NULL, NULL, 0, &err));
+	ck_assert_int_eq(err.code, SEMD_E_SYSTEM);
+
+	/* Refused: owned by somebody else (needs root to arrange). */
+	ck_assert_int_eq(chmod(want, 0700), 0);
+	if (geteuid() == 0) {
+		ck_assert_int_eq(chown(want, 65534, 65534), 0);
+		ck_assert_int_eq(semd_default_path(buf, sizeof buf, &dflt,
+		    &err), -1);
+		ck_assert_msg(strstr(err.message, "owned by uid 65534") !=
+		    NULL, "message: %s", err.message);
+		ck_assert_int_eq(chown(want, 0, 0), 0);
+	}
+
+	/* Refused: not a directory. */
+	ck_assert_int_eq(rmdir(want), 0);
+	fd = open(want, O_WRONLY | O_CREAT, 0600);
+	ck_assert_int_ne(fd, -1);
+	close(fd);
+	ck_assert_int_eq(semd_default_path(buf, sizeof buf, &dflt, &err), -1);
+	ck_assert_msg(strstr(err.message, "not a directory") != NULL,
+	    "message: %s", err.message);
+	unlink(want);
+
+	/* Without XDG_RUNTIME_DIR (or a relative one): /tmp/semd-UID. */
+	setenv("XDG_RUNTIME_DIR", "relative/dir", 1);
+	ck_assert_int_eq(semd_default_path(buf, sizeof buf, &dflt, &err), 0);
+	snprintf(want, sizeof want, "/tmp/semd-%lu/semd.sock",
+	    (unsigned long)getuid());
+	ck_assert_str_eq(buf, want);
+	ck_assert_int_eq(dflt, 1);
+
+	/* A path that cannot fit sun_path is refused with a reason. */
+	memset(want, 'x', 200);
+	want[0] = '/';
+	want[200] = '\0';
+	ck_assert_ptr_null(semd_open(want, NULL, 0, &err));
+	ck_assert_int_eq(err.code, SEMD_E_USAGE);
+	ck_assert_msg(strstr(err.message, "too long") != NULL, "message: %s",
+	    err.message);
+	rmdir(dir);
+}
+END_TEST
+
+/* Is pid a semd (the binary of SEMD_BIN) serving path? */
+static int
+is_semd_for(pid_t pid, const char *bin_real, const char *path)
+{
+	char	 proc[64], exe[PATH_MAX], cmd[4096];
+	ssize_t	 n, i;
+	int	 fd, found = 0;
+
+	snprintf(proc, sizeof proc, "/proc/%ld/exe", (long)pid);
+	n = readlink(proc, exe, sizeof exe - 1);
+	if (n == -1)
+		return (0);
+	exe[n] = '\0';
+	if (strcmp(exe, bin_real) != 0)
+		return (0);
+	snprintf(proc, sizeof proc, "/proc/%ld/cmdline", (long)pid);
+	if ((fd = open(proc, O_RDONLY)) == -1)
+		return (0);
+	n = read(fd, cmd, sizeof cmd - 1);
+	close(fd);
+	if (n <= 0)
+		return (0);
+	cmd[n] = '\0';
+	for (i = 0; i < n; i += strlen(cmd + i) + 1) {
+		if (strcmp(cmd + i, path) == 0)
+			found = 1;
+	}
+	return (found);
+}
+
+/* Count the semd processes serving path. */
+static int
+count_semd_for(const char *path)
+{
+	char		 bin_real[PATH_MAX];
+	struct dirent	*de;
+	DIR		*d;
+	int		 n = 0;
+
+	if (getenv("SEMD_REAL_BIN") != NULL)
+		snprintf(bin_real, sizeof bin_real, "%s",
+		    getenv("SEMD_REAL_BIN"));
+	else
+		ck_assert_ptr_nonnull(realpath(semd_bin(), bin_real));
+	d = opendir("/proc");
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		if (is_semd_for(atoi(de->d_name), bin_real, path))
+			n++;
+	}
+	closedir(d);
+	return (n);
+}
+
+/*
+ * Stop an auto-started daemon.  This test process is a child subreaper,
+ * so the daemonized semd is our child and can be waited for.
+ */
+static void
+stop_started(pid_t pid)
+{
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+}
+
+/* Set up the environment for auto-start into a fresh runtime dir. */
+static void
+autostart_env(char *dir, size_t len, char *sock, size_t slen)
+{
+	make_tmpdir(dir, len);
+	snprintf(sock, slen, "%s/semd/semd.sock", dir);
+	setenv("XDG_RUNTIME_DIR", dir, 1);
+	unsetenv("SEMD_SOCKET");
+	unsetenv("SEMD_NO_AUTOSTART");
+	semd_bin();
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+}
+
+/* Nothing listens at the per-user default: one semd is started there. */
+START_TEST(test_autostart)
+{
+	struct semd_error	 err;
+	struct semd		*sd, *sd2;
+	struct stat		 sb;
+	char			 dir[PATH_MAX], sock[PATH_MAX + 32];
+	char			 lock[PATH_MAX + 32];
+	pid_t			 server;
+
+	autostart_env(dir, sizeof dir, sock, sizeof sock);
+	sd = semd_open(NULL, "autostart", 0, &err);
+	ck_assert_msg(sd != NULL, "semd_open: %s", err.message);
+	server = semd_server_pid(sd);
+	ck_assert_int_gt(server, 0);
+	ck_assert_int_ne(server, getpid());
+	ck_assert_str_eq(semd_path(sd), sock);
+	ck_assert_int_eq(count_semd_for(sock), 1);
+	ck_assert_msg(is_semd_for(server, realpath(semd_bin(), lock), sock),
+	    "the server is not semd on %s", sock);
+
+	ck_assert_int_eq(stat(sock, &sb), 0);
+	ck_assert(S_ISSOCK(sb.st_mode));
+	snprintf(lock, sizeof lock, "%s/semd/semd.lock", dir);
+	ck_assert_int_eq(stat(lock, &sb), 0);
+
+	ck_assert_int_eq(semd_acquire(sd, "auto", 1, 1, SEMD_TRY, NULL, NULL,
+	    &err), SEMD_OK);
+	/* A second client finds the same daemon. */
+	sd2 = semd_open(NULL, NULL, 0, &err);
+	ck_assert_msg(sd2 != NULL, "semd_open: %s", err.message);
+	ck_assert_int_eq(semd_server_pid(sd2), server);
+	ck_assert_int_eq(semd_acquire(sd2, "auto", 1, 1, SEMD_TRY, NULL, NULL,
+	    &err), SEMD_TIMEDOUT);
+	semd_close(sd2);
+	semd_close(sd);
+	stop_started(server);
+}
+END_TEST
+
+/* Auto-start with a daemon binary that cannot run: a clear error. */
+START_TEST(test_autostart_bad_bin)
+{
+	struct semd_error	 err;
+	char			 dir[PATH_MAX], sock[PATH_MAX + 32];
+
+	autostart_env(dir, sizeof dir, sock, sizeof sock);
+	setenv("SEMD_BIN", "/nonexistent/semd", 1);
+	ck_assert_ptr_null(semd_open(NULL, NULL, 0, &err));
+	ck_assert_int_eq(err.code, SEMD_E_UNREACHABLE);
+	ck_assert_int_eq(err.sys_errno, ENOENT);
+	ck_assert_msg(strstr(err.message, "/nonexistent/semd") != NULL &&
+	    strstr(err.message, "SEMD_BIN") != NULL, "message: %s",
+	    err.message);
+
+	/* A binary that exits with an error: its status is reported. */
+	setenv("SEMD_BIN", "/bin/false", 1);
+	ck_assert_ptr_null(semd_open(NULL, NULL, 0, &err));
+	ck_assert_int_eq(err.code, SEMD_E_UNREACHABLE);
+	ck_assert_msg(strstr(err.message, "exited with status 1") != NULL,
+	    "message: %s", err.message);
+}
+END_TEST
+
+/* One racer's report. */
+struct racer {
+	int	ok;
+	pid_t	server;
+	char	message[512];
+};
+
+/*
+ * 20 processes call semd_open(NULL, ...) at once on a fresh per-user
+ * directory: exactly one semd is started, and all 20 are served by it.
+ */
+START_TEST(test_autostart_race)
+{
+	struct semd_error	 err;
+	struct semd		*sd;
+	struct racer		 r[RACERS];
+	char			 dir[PATH_MAX], sock[PATH_MAX + 32], c;
+	char			 wrapper[PATH_MAX + 32];
+	char			 starts[PATH_MAX + 32];
+	char			 real[PATH_MAX];
+	FILE			*f;
+	int			 rp[2], gp[2], i, status, nstarts, ch;
+	pid_t			 pids[RACERS];
+
+	autostart_env(dir, sizeof dir, sock, sizeof sock);
+	/*
+	 * The daemon is started through a wrapper that logs each start, so
+	 * a start that failed because another daemon was already there
+	 * counts too (the daemon refuses a live socket on its own).
+	 */
+	snprintf(wrapper, sizeof wrapper, "%s/semd-wrapper", dir);
+	snprintf(starts, sizeof starts, "%s/starts", dir);
+	f = fopen(wrapper, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "#!/bin/sh\necho $$ >>'%s'\nexec '%s' \"$@\"\n", starts,
+	    semd_bin());
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(wrapper, 0700), 0);
+	ck_assert_ptr_nonnull(realpath(semd_bin(), real));
+	setenv("SEMD_REAL_BIN", real, 1);
+	setenv("SEMD_BIN", wrapper, 1);
+
+	ck_assert_int_eq(pipe(rp), 0);
+	ck_assert_int_eq(pipe(gp), 0);
+	for (i = 0; i < RACERS; i++) {
+		pids[i] = fork();
+		ck_assert_int_ne(pids[i], -1);
+		if (pids[i] != 0)
+			continue;
+		close(gp[1]);
+		memset(&r[0], 0, sizeof r[0]);
+		/* Start together: wait for the parent to close gp. */
+		if (read(gp[0], &c, 1) != 0)
+			_exit(2);
+		sd = semd_open(NULL, "racer", 0, &err);
+		if (sd == NULL)
+			snprintf(r[0].message, sizeof r[0].message, "%s",
+			    err.message);
+		else {
+			r[0].server = semd_server_pid(sd);
+			if (semd_acquire(sd, "race", RACERS, 1, SEMD_TRY,
+			    NULL, NULL, &err) == SEMD_OK &&
+			    semd_release(sd, "race", 1, &err) == SEMD_OK)
+				r[0].ok = 1;
+			else
+				snprintf(r[0].message, sizeof r[0].message,
+				    "%s", err.message);
+			semd_close(sd);
+		}
+		if (write(rp[1], &r[0], sizeof r[0]) != sizeof r[0])
+			_exit(3);
+		_exit(0);
+	}
+	close(gp[0]);
+	close(gp[1]);		/* go */
+	for (i = 0; i < RACERS; i++) {
+		ck_assert_int_eq(read(rp[0], &r[i], sizeof r[i]),
+		    (ssize_t)sizeof r[i]);
+	}
+	for (i = 0; i < RACERS; i++) {
+		ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
+		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+
+	/* Clean up before asserting, so a failure leaves nothing behind. */
+	i = count_semd_for(sock);
+	if (r[0].server > 0)
+		stop_started(r[0].server);
+	ck_assert_int_eq(i, 1);
+	f = fopen(starts, "r");
+	ck_assert_ptr_nonnull(f);
+	nstarts = 0;
+	while ((ch = fgetc(f)) != EOF)
+		nstarts += ch == '\n';
+	fclose(f);
+	ck_assert_int_eq(nstarts, 1);
+	for (i = 0; i < RACERS; i++) {
+		ck_assert_msg(r[i].ok, "racer %d: %s", i, r[i].message);
+		ck_assert_int_eq(r[i].server, r[0].server);
+	}
+}
+END_TEST
+
+/* ---- The libevent example, against the real daemon ---- */
+
+/* Read from fd into buf until a line starts with prefix. */
+static void
+read_until(int fd, char *buf, size_t len, size_t *used, const char *prefix)
+{
+	struct pollfd	 pfd = { fd, POLLIN, 0 };
+	char		 nl[64];
+	ssize_t		 n;
+
+	snprintf(nl, sizeof nl, "\n%s", prefix);
+	for (;;) {
+		buf[*used] = '\0';
+		if (strncmp(buf, prefix, strlen(prefix)) == 0 ||
+		    strstr(buf, nl) != NULL)
+			return;
+		ck_assert_msg(poll(&pfd, 1, WAIT_MS) == 1,
+		    "no \"%s\" from the example; output so far:\n%s", prefix,
+		    buf);
+		n = read(fd, buf + *used, len - 1 - *used);
+		ck_assert_msg(n > 0, "the example ended before \"%s\":\n%s",
+		    prefix, buf);
+		*used += n;
+	}
+}
+
+/*
+ * examples/semd-libevent queues behind our holder, is granted when we
+ * release, holds, releases and exits 0, printing each event in order.
+ */
+START_TEST(test_example)
+{
+	struct semd		*a;
+	struct semd_error	 err;
+	const char		*bdir;
+	char			 prog[PATH_MAX], out[4096];
+	char			*q, *acq, *rel;
+	size_t			 used = 0;
+	int			 op[2], status;
+	pid_t			 pid;
+
+	bdir = getenv("SEMD_BUILDDIR");
+	ck_assert_msg(bdir != NULL, "SEMD_BUILDDIR must be set");
+	snprintf(prog, sizeof prog, "%s/examples/semd-libevent", bdir);
+	a = open_ok();
+	ck_assert_int_eq(semd_acquire(a, "exa", 1, 1, SEMD_FOREVER, NULL,
+	    NULL, &err), SEMD_OK);
+	ck_assert_int_eq(pipe(op), 0);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		dup2(op[1], STDOUT_FILENO);
+		close(op[0]);
+		close(op[1]);
+		setenv("SEMD_SOCKET", sockpath, 1);
+		execl(prog, "semd-libevent", "exa", "1", "10", (char *)NULL);
+		_exit(127);
+	}
+	close(op[1]);
+	read_until(op[0], out, sizeof out, &used, "QUEUED ");
+	ck_assert_int_eq(semd_release(a, "exa", 1, &err), SEMD_OK);
+	read_until(op[0], out, sizeof out, &used, "RELEASED ");
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "the example failed:\n%s", out);
+
+	q = strstr(out, "QUEUED id=2 position=1\n");
+	acq = strstr(out, "ACQUIRED id=2 sem=exa weight=1\n");
+	rel = strstr(out, "RELEASED id=3 sem=exa weight=1\n");
+	ck_assert_msg(q != NULL && acq != NULL && rel != NULL &&
+	    q < acq && acq < rel, "unexpected output:\n%s", out);
+	close(op[0]);
+	semd_close(a);
+}
+END_TEST
+
+static Suite *
+libsemd_suite(void)
+{
+	Suite	*s;
+	TCase	*tc;
+
+	s = suite_create("libsemd");
+
+	tc = tcase_create("daemon");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_blocking_basic);
+	tcase_add_test(tc, test_timeout);
+	tcase_add_test(tc, test_try);
+	tcase_add_test(tc, test_errors);
+	tcase_add_test(tc, test_disconnected);
+	tcase_add_test(tc, test_event_loop);
+	tcase_add_test(tc, test_eintr);
+	tcase_add_test(tc, test_example);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fake");
+	tcase_add_checked_fixture(tc, NULL, remove_tmpdirs);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_withdraw_granted_first);
+	tcase_add_test(tc, test_withdraw_withdrawn);
+	tcase_add_test(tc, test_protocol_garbage);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("paths");
+	tcase_add_checked_fixture(tc, NULL, remove_tmpdirs);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_unreachable);
+	tcase_add_test(tc, test_default_path);
+	tcase_add_test(tc, test_autostart);
+	tcase_add_test(tc, test_autostart_bad_bin);
+	tcase_add_test(tc, test_autostart_race);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*sr;
+	int	 failed;
+
+	sr = srunner_create(libsemd_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}
