@@ -27,27 +27,31 @@ until "$dir/client/semdctl" ping 2>/dev/null; do
 	sleep 0.05
 done
 
-now() { date +%s.%N; }
-t0=$(now)
-echo "five jobs, 2 slots:  semrun demo 2 -- sleep 1   (x5, started together)"
+# Each job notes when it starts and ends, around a real "sleep 1".
+cat > "$tmp/job" <<EOF
+#!/bin/sh
+echo "start \$1 \$(date +%s.%N)" >> "$tmp/log"
+sleep 1
+echo "end \$1 \$(date +%s.%N)" >> "$tmp/log"
+EOF
+chmod +x "$tmp/job"
+
+t0=$(date +%s.%N)
+echo "five jobs, 2 slots:  semrun demo 2 -- job N   (a job is: sleep 1)"
 echo
+pids=
 for job in 1 2 3 4 5; do
-	"$dir/client/semrun" demo 2 -- sh -c "
-		echo \"start $job \$(date +%s.%N)\" >> '$tmp/log'
-		sleep 1
-		echo \"end $job \$(date +%s.%N)\" >> '$tmp/log'" &
+	"$dir/client/semrun" demo 2 -- "$tmp/job" "$job" &
+	pids="$pids $!"
 done
 sleep 0.5
-echo "semdctl status, half a second in:"
+echo "semdctl status demo, half a second in:"
 "$dir/client/semdctl" status demo | sed 's/^/    /'
 echo
-wait_jobs() {
-	for p in $(jobs -p); do
-		[ "$p" = "$semd_pid" ] || wait "$p"
-	done
-}
-wait_jobs
-t1=$(now)
+for p in $pids; do
+	wait "$p"
+done
+t1=$(date +%s.%N)
 
 # Draw the timeline: one row per job, one column per 0.1 s.
 sort -k3 -n "$tmp/log" | awk -v t0="$t0" -v t1="$t1" '
@@ -59,7 +63,7 @@ sort -k3 -n "$tmp/log" | awk -v t0="$t0" -v t1="$t1" '
 			cur += (ev[i] == "+") ? 1 : -1
 			if (cur > max) max = cur
 		}
-		printf "job  %-11s%-10s%-10s%-10s\n", "0s", "1s", "2s", "3s"
+		printf "job  %-10s%-10s%-10s%-10s\n", "0s", "1s", "2s", "3s"
 		for (j = 1; j <= 5; j++) {
 			line = ""
 			for (c = 0; c < 40; c++) {

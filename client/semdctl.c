@@ -1,0 +1,557 @@
+/*
+ * semdctl.c -- look at a running semd.
+ *
+ *	semdctl [-v] [-S PATH] status [--json] [NAME]
+ *	semdctl [-v] [-S PATH] ping
+ *
+ * semdctl never starts a daemon: asking an idle per-user daemon into
+ * existence just to report that it holds nothing would be pointless, so
+ * when nothing listens it says so and exits 69 (EX_UNAVAILABLE).
+ */
+
+#include "config.h"
+
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "semd.h"
+
+#define SEMDCTL_CMDLINE_MAX	4096	/* bytes of /proc/PID/cmdline read */
+#define SEMDCTL_CMDLINE_SHOW	100	/* columns of it shown in the table */
+
+struct semdctl {
+	const char	*socket;	/* -S, or NULL */
+	int		 verbose;
+	char		 path[512];	/* the socket actually used */
+};
+
+static void	semdctl_usage_error(const char *, ...)
+		    __attribute__((format(printf, 1, 2), noreturn));
+
+static void
+semdctl_usage(FILE *f)
+{
+	fputs(
+"Usage: semdctl [OPTION]... COMMAND [ARG]...\n"
+"Look at a running semd.\n"
+"\n"
+"Commands:\n"
+"  status [--json] [NAME]  show capacity, holders and waiters of each\n"
+"                          semaphore in use (or of NAME only)\n"
+"  ping                    exit 0 if semd answers, 69 if not\n"
+"\n"
+"Options:\n"
+"  -S, --socket=PATH  semd socket (default: $SEMD_SOCKET, else the\n"
+"                     per-user daemon's socket)\n"
+"  -v, --verbose      ping: say that semd answered\n"
+"  -h, --help         show this help and exit\n"
+"  -V, --version      show the version and exit\n"
+"\n"
+"semdctl never starts semd.\n"
+"\n"
+"Exit status: 0 success, 64 usage error, 69 no semd answering,\n"
+"70 protocol or internal error, 74 output error, 77 denied by semd.\n", f);
+}
+
+/* Report a usage error and exit EX_USAGE. */
+static void
+semdctl_usage_error(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	fputs("semdctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	fputs("Try 'semdctl --help' for more information.\n", stderr);
+	exit(EX_USAGE);
+}
+
+/* Exit status for a library error. */
+static int
+semdctl_error_status(const struct semd_error *err)
+{
+	switch (err->code) {
+	case SEMD_E_UNREACHABLE:
+	case SEMD_E_DISCONNECTED:
+		return (EX_UNAVAILABLE);
+	case SEMD_E_SYSTEM:
+		switch (err->sys_errno) {
+		case ENOENT:
+		case ECONNREFUSED:
+		case ECONNRESET:
+		case EPIPE:
+		case ENOTCONN:
+		case EACCES:
+		case EPERM:
+			return (EX_UNAVAILABLE);
+		}
+		return (EX_SOFTWARE);
+	case SEMD_E_USAGE:
+		return (EX_USAGE);
+	case SEMD_E_DENIED:
+		return (EX_NOPERM);
+	default:
+		return (EX_SOFTWARE);
+	}
+}
+
+/* Print err and return its exit status. */
+static int
+semdctl_fail(struct semdctl *sc, const struct semd_error *err)
+{
+	const char	*msg = err->message;
+
+	if (*msg == '\0')
+		msg = semd_strerror(err->code);
+	if (err->code == SEMD_E_UNREACHABLE && err->sys_errno != 0)
+		fprintf(stderr, "semdctl: no semd running at %s (%s)\n",
+		    sc->path, strerror(err->sys_errno));
+	else if (err->code == SEMD_E_UNREACHABLE)
+		fprintf(stderr, "semdctl: no semd running at %s\n", sc->path);
+	else
+		fprintf(stderr, "semdctl: %s\n", msg);
+	return (semdctl_error_status(err));
+}
+
+/* Connect without starting a daemon.  Returns NULL with *err filled. */
+static struct semd *
+semdctl_open(struct semdctl *sc, struct semd_error *err)
+{
+	struct semd_error	 perr;
+	int			 is_default;
+
+	if (sc->socket != NULL)
+		snprintf(sc->path, sizeof sc->path, "%s", sc->socket);
+	else if (semd_default_path(sc->path, sizeof sc->path, &is_default,
+	    &perr) != 0)
+		snprintf(sc->path, sizeof sc->path, "the default socket");
+	memset(err, 0, sizeof *err);
+	return (semd_open(sc->socket, "semdctl", SEMD_OPEN_NO_AUTOSTART, err));
+}
+
+/*
+ * Read /proc/pid/cmdline into buf (len bytes), arguments joined by
+ * spaces.  Returns the length, or -1 when it is not readable or empty
+ * (the process is gone, a kernel thread, or hidden from us).
+ */
+static ssize_t
+semdctl_cmdline(pid_t pid, char *buf, size_t len)
+{
+	char	path[64];
+	ssize_t	n, got = 0;
+	int	fd;
+
+	if (pid <= 0 || len < 2)
+		return (-1);
+	snprintf(path, sizeof path, "/proc/%ld/cmdline", (long)pid);
+	if ((fd = open(path, O_RDONLY|O_CLOEXEC)) == -1)
+		return (-1);
+	while ((size_t)got < len - 1) {
+		n = read(fd, buf + got, len - 1 - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(fd);
+	/* Drop the trailing NUL(s), then join the arguments. */
+	while (got > 0 && buf[got - 1] == '\0')
+		got--;
+	if (got == 0)
+		return (-1);
+	for (n = 0; n < got; n++) {
+		if (buf[n] == '\0')
+			buf[n] = ' ';
+	}
+	buf[got] = '\0';
+	return (got);
+}
+
+/* Write ms as a short human duration: 0.3s, 59.9s, 3m04s, 2h05m, 3d04h. */
+static void
+semdctl_duration(uint64_t ms, char *buf, size_t len)
+{
+	uint64_t	s = ms / 1000;
+
+	if (ms < 60000)
+		snprintf(buf, len, "%" PRIu64 ".%" PRIu64 "s", s,
+		    (ms % 1000) / 100);
+	else if (s < 3600)
+		snprintf(buf, len, "%" PRIu64 "m%02" PRIu64 "s", s / 60,
+		    s % 60);
+	else if (s < 86400)
+		snprintf(buf, len, "%" PRIu64 "h%02" PRIu64 "m", s / 3600,
+		    (s % 3600) / 60);
+	else
+		snprintf(buf, len, "%" PRIu64 "d%02" PRIu64 "h", s / 86400,
+		    (s % 86400) / 3600);
+}
+
+/* The user name of uid, or NULL when it has none. */
+static const char *
+semdctl_user(uid_t uid)
+{
+	struct passwd	*pw;
+
+	pw = getpwuid(uid);
+	return (pw != NULL ? pw->pw_name : NULL);
+}
+
+/*
+ * Print s for a terminal: control and non-ASCII bytes as \ooo, at most
+ * max columns (then "...").
+ */
+static void
+semdctl_print_text(const char *s, size_t max)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 col = 0;
+
+	for (; *p != '\0'; p++) {
+		if (col >= max) {
+			fputs("...", stdout);
+			return;
+		}
+		if (*p < 0x20 || *p >= 0x7f) {
+			printf("\\%03o", *p);
+			col += 4;
+		} else {
+			putchar(*p);
+			col++;
+		}
+	}
+}
+
+/* Print one holder or waiter line of the table. */
+static void
+semdctl_print_party(const struct semd_party *p, const char *tag)
+{
+	char		 cmd[SEMDCTL_CMDLINE_MAX], dur[32], uidbuf[32];
+	const char	*user;
+
+	if ((user = semdctl_user(p->uid)) == NULL) {
+		snprintf(uidbuf, sizeof uidbuf, "%lu", (unsigned long)p->uid);
+		user = uidbuf;
+	}
+	semdctl_duration(p->ms, dur, sizeof dur);
+	printf("  %-8s %8ld  %-10s %6" PRIu32 "  %7s  ", tag, (long)p->pid,
+	    user, p->weight, dur);
+	if (semdctl_cmdline(p->pid, cmd, sizeof cmd) == -1)
+		fputs("-", stdout);
+	else
+		semdctl_print_text(cmd, SEMDCTL_CMDLINE_SHOW);
+	putchar('\n');
+}
+
+/* Print a status report as a table. */
+static void
+semdctl_print_table(const struct semd_status *st, const char *name)
+{
+	const struct semd_sem_status	*s;
+	char				 tag[32];
+	size_t				 i, j;
+
+	if (st->nsems == 0) {
+		if (name != NULL)
+			printf("%s: not in use\n", name);
+		else
+			printf("no semaphores in use\n");
+		return;
+	}
+	for (i = 0; i < st->nsems; i++) {
+		s = &st->sems[i];
+		if (i > 0)
+			putchar('\n');
+		printf("%s: capacity %" PRIu32 ", held %" PRIu32 ", waiting %"
+		    PRIu32 "\n", s->name, s->capacity, s->held, s->waiting);
+		if (s->nholders == 0 && s->nwaiters == 0)
+			continue;
+		printf("  %-8s %8s  %-10s %6s  %7s  %s\n", "", "PID", "USER",
+		    "WEIGHT", "FOR", "COMMAND");
+		for (j = 0; j < s->nholders; j++)
+			semdctl_print_party(&s->holders[j], "holding");
+		for (j = 0; j < s->nwaiters; j++) {
+			snprintf(tag, sizeof tag, "wait #%zu", j + 1);
+			semdctl_print_party(&s->waiters[j], tag);
+		}
+	}
+	if (st->truncated)
+		printf("\n(semd shortened these lists to fit its reply)\n");
+}
+
+/*
+ * Length of the valid UTF-8 sequence at p (1 to 4), or 0 when the bytes
+ * there are not one.  Overlong forms and surrogates are refused.
+ */
+static size_t
+semdctl_utf8_len(const unsigned char *p)
+{
+	if (p[0] < 0x80)
+		return (1);
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		return ((p[1] & 0xc0) == 0x80 ? 2 : 0);
+	if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
+			return (0);
+		if (p[0] == 0xe0 && p[1] < 0xa0)
+			return (0);
+		if (p[0] == 0xed && p[1] >= 0xa0)
+			return (0);
+		return (3);
+	}
+	if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 ||
+		    (p[3] & 0xc0) != 0x80)
+			return (0);
+		if (p[0] == 0xf0 && p[1] < 0x90)
+			return (0);
+		if (p[0] == 0xf4 && p[1] >= 0x90)
+			return (0);
+		return (4);
+	}
+	return (0);
+}
+
+/*
+ * Print s as a JSON string: quotes, backslashes and control characters
+ * escaped, bytes that are not UTF-8 replaced by U+FFFD.
+ */
+static void
+semdctl_json_string(const char *s)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 n;
+
+	putchar('"');
+	while (*p != '\0') {
+		switch (*p) {
+		case '"':
+			fputs("\\\"", stdout);
+			break;
+		case '\\':
+			fputs("\\\\", stdout);
+			break;
+		case '\n':
+			fputs("\\n", stdout);
+			break;
+		case '\r':
+			fputs("\\r", stdout);
+			break;
+		case '\t':
+			fputs("\\t", stdout);
+			break;
+		default:
+			if (*p < 0x20 || *p == 0x7f) {
+				printf("\\u%04x", *p);
+				break;
+			}
+			/* The NUL ends the string, so p[1..3] are safe. */
+			if ((n = semdctl_utf8_len(p)) == 0) {
+				fputs("\\ufffd", stdout);
+				break;
+			}
+			fwrite(p, 1, n, stdout);
+			p += n;
+			continue;
+		}
+		p++;
+	}
+	putchar('"');
+}
+
+/* Print the holders or waiters array; key is "held_ms" or "waited_ms". */
+static void
+semdctl_json_parties(const struct semd_party *v, size_t n, const char *key)
+{
+	char		 cmd[SEMDCTL_CMDLINE_MAX];
+	const char	*user;
+	size_t		 i;
+
+	putchar('[');
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			putchar(',');
+		printf("{\"pid\":%ld,\"uid\":%lu,\"user\":", (long)v[i].pid,
+		    (unsigned long)v[i].uid);
+		if ((user = semdctl_user(v[i].uid)) != NULL)
+			semdctl_json_string(user);
+		else
+			fputs("null", stdout);
+		printf(",\"weight\":%" PRIu32 ",\"%s\":%" PRIu64
+		    ",\"cmdline\":", v[i].weight, key, v[i].ms);
+		if (semdctl_cmdline(v[i].pid, cmd, sizeof cmd) == -1)
+			fputs("null", stdout);
+		else
+			semdctl_json_string(cmd);
+		putchar('}');
+	}
+	putchar(']');
+}
+
+/* Print a status report as one line of JSON (schema in semdctl(1)). */
+static void
+semdctl_print_json(const struct semd_status *st)
+{
+	const struct semd_sem_status	*s;
+	size_t				 i;
+
+	fputs("{\"sems\":[", stdout);
+	for (i = 0; i < st->nsems; i++) {
+		s = &st->sems[i];
+		if (i > 0)
+			putchar(',');
+		fputs("{\"name\":", stdout);
+		semdctl_json_string(s->name);
+		printf(",\"capacity\":%" PRIu32 ",\"held\":%" PRIu32
+		    ",\"waiting\":%" PRIu32 ",\"holders\":", s->capacity,
+		    s->held, s->waiting);
+		semdctl_json_parties(s->holders, s->nholders, "held_ms");
+		fputs(",\"waiters\":", stdout);
+		semdctl_json_parties(s->waiters, s->nwaiters, "waited_ms");
+		putchar('}');
+	}
+	printf("],\"truncated\":%s}\n", st->truncated ? "true" : "false");
+}
+
+/* semdctl status [--json] [NAME] */
+static int
+semdctl_status(struct semdctl *sc, int argc, char **argv)
+{
+	struct semd_error	 err;
+	struct semd_status	*st = NULL;
+	struct semd		*semd;
+	const char		*name = NULL;
+	int			 i, json = 0, opts = 1;
+
+	for (i = 0; i < argc; i++) {
+		if (opts && strcmp(argv[i], "--") == 0)
+			opts = 0;
+		else if (opts && (strcmp(argv[i], "--json") == 0 ||
+		    strcmp(argv[i], "-j") == 0))
+			json = 1;
+		else if (opts && argv[i][0] == '-' && argv[i][1] != '\0')
+			semdctl_usage_error("status: unknown option '%s'",
+			    argv[i]);
+		else if (name != NULL)
+			semdctl_usage_error("status: only one NAME, please "
+			    "('%s' and '%s')", name, argv[i]);
+		else
+			name = argv[i];
+	}
+	if (name != NULL && *name == '\0')
+		semdctl_usage_error("status: empty NAME");
+
+	if ((semd = semdctl_open(sc, &err)) == NULL)
+		return (semdctl_fail(sc, &err));
+	if (semd_status(semd, name, &st, &err) != SEMD_OK) {
+		semd_close(semd);
+		return (semdctl_fail(sc, &err));
+	}
+	semd_close(semd);
+
+	if (json)
+		semdctl_print_json(st);
+	else
+		semdctl_print_table(st, name);
+	semd_status_free(st);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "semdctl: write error: %s\n", strerror(errno));
+		return (EX_IOERR);
+	}
+	return (0);
+}
+
+/* semdctl ping */
+static int
+semdctl_ping(struct semdctl *sc, int argc, char **argv)
+{
+	struct semd_error	 err;
+	struct semd		*semd;
+
+	if (argc > 0)
+		semdctl_usage_error("ping: unexpected argument '%s'", argv[0]);
+	if ((semd = semdctl_open(sc, &err)) == NULL)
+		return (semdctl_fail(sc, &err));
+	if (semd_ping(semd, &err) != SEMD_OK) {
+		semd_close(semd);
+		return (semdctl_fail(sc, &err));
+	}
+	if (sc->verbose)
+		printf("semd at %s is alive\n", semd_path(semd));
+	semd_close(semd);
+	return (0);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket",	required_argument,	NULL, 'S' },
+		{ "verbose",	no_argument,		NULL, 'v' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ "version",	no_argument,		NULL, 'V' },
+		{ NULL,		0,			NULL, 0 }
+	};
+	struct semdctl	 sc;
+	const char	*cmd;
+	int		 ch;
+
+	memset(&sc, 0, sizeof sc);
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:S:vhV", longopts, NULL)) !=
+	    -1) {
+		switch (ch) {
+		case 'S':
+			if (*optarg == '\0')
+				semdctl_usage_error("empty socket path");
+			sc.socket = optarg;
+			break;
+		case 'v':
+			sc.verbose = 1;
+			break;
+		case 'h':
+			semdctl_usage(stdout);
+			return (fflush(stdout) == 0 ? 0 : EX_IOERR);
+		case 'V':
+			printf("semdctl (semd) %s, libsemd %s\n",
+			    PACKAGE_VERSION, semd_version());
+			return (fflush(stdout) == 0 ? 0 : EX_IOERR);
+		case ':':
+			semdctl_usage_error("option '%s' needs an argument",
+			    argv[optind - 1]);
+		default:
+			if (optopt != 0)
+				semdctl_usage_error("unknown option '-%c'",
+				    optopt);
+			semdctl_usage_error("unknown option '%s'",
+			    argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		semdctl_usage_error("missing command (status or ping)");
+	cmd = argv[optind++];
+	if (strcmp(cmd, "status") == 0)
+		return (semdctl_status(&sc, argc - optind, argv + optind));
+	if (strcmp(cmd, "ping") == 0)
+		return (semdctl_ping(&sc, argc - optind, argv + optind));
+	if (strcmp(cmd, "help") == 0) {
+		semdctl_usage(stdout);
+		return (0);
+	}
+	semdctl_usage_error("unknown command '%s'", cmd);
+}

@@ -1,0 +1,859 @@
+/*
+ * semrun.c -- run a command while holding slots of a semd semaphore.
+ *
+ *	semrun [options] NAME CAPACITY -- CMD [ARG...]
+ *
+ * semrun connects to semd, asks for a slot of NAME (declaring CAPACITY),
+ * waits in line, runs CMD, releases the slot and exits with CMD's status.
+ *
+ * The connection is what holds the slot.  CMD inherits it (FD_CLOEXEC is
+ * cleared, its number is in $SEMD_FD), so the slot stays held while CMD
+ * runs even if semrun itself is killed with SIGKILL; when CMD exits
+ * normally semrun sends RELEASE, so background children of CMD that kept
+ * the descriptor do not keep the slot.
+ *
+ * Signals are turned into records on a self-pipe by one handler; the
+ * main loop reads them, so nothing but write(2) happens in the handler.
+ * While waiting, a terminating signal withdraws the request and semrun
+ * exits 128+N.  While CMD runs, signals sent to semrun alone are
+ * forwarded to CMD; signals the terminal sends already reach CMD, which
+ * is in the same process group, and are not sent twice.  Signals ignored
+ * when semrun starts stay ignored, by semrun and by CMD, as shells do.
+ */
+
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "semd.h"
+
+#define SEMRUN_CONFLICT		75	/* EX_TEMPFAIL: not granted in time */
+#define SEMRUN_CANNOT_EXEC	126
+#define SEMRUN_NOT_FOUND	127
+#define SEMRUN_MAX_COUNT	2147483647UL	/* largest capacity/weight */
+#define SEMRUN_MAX_SECONDS	315360000.0	/* ten years, as the daemon */
+#define SEMRUN_WITHDRAW_MS	5000	/* how long to wait for a withdrawal */
+#define SEMRUN_GRANTED		(-1)	/* not an exit status: go on */
+
+/* What to do with a caught signal, depending on the phase. */
+#define SIG_TERMINATES	0x1	/* while waiting: withdraw and exit */
+#define SIG_FORWARDS	0x2	/* while CMD runs: send it on to CMD */
+
+static const struct {
+	int	signo;
+	int	flags;
+} semrun_signals[] = {
+	{ SIGHUP,	SIG_TERMINATES|SIG_FORWARDS },
+	{ SIGINT,	SIG_TERMINATES|SIG_FORWARDS },
+	{ SIGQUIT,	SIG_TERMINATES|SIG_FORWARDS },
+	{ SIGTERM,	SIG_TERMINATES|SIG_FORWARDS },
+	{ SIGUSR1,	SIG_TERMINATES|SIG_FORWARDS },
+	{ SIGUSR2,	SIG_TERMINATES|SIG_FORWARDS },
+	{ SIGALRM,	SIG_TERMINATES|SIG_FORWARDS },
+	{ SIGWINCH,	SIG_FORWARDS },
+	{ SIGCONT,	SIG_FORWARDS },
+};
+#define SEMRUN_NSIGNALS	(sizeof semrun_signals / sizeof semrun_signals[0])
+
+/* One caught signal, as written to the self-pipe by the handler. */
+struct sigrec {
+	int	signo;
+	int	code;		/* si_code: SI_KERNEL when from the terminal */
+	pid_t	pid;		/* si_pid: the sender, for SI_USER */
+};
+
+struct semrun {
+	const char	*name;
+	uint32_t	 capacity;
+	uint32_t	 weight;
+	int64_t		 timeout_ms;	/* SEMD_FOREVER, SEMD_TRY or ms */
+	const char	*timeout_arg;	/* as the user wrote it, for messages */
+	const char	*socket;	/* -S, or NULL */
+	int		 conflict;	/* exit status when not granted */
+	int		 verbose;
+	int		 quiet;
+	char		**cmd;
+
+	struct semd	*semd;
+	int		 caught[SEMRUN_NSIGNALS];	/* handler installed */
+	struct sigaction chld_old;		/* SIGCHLD as we found it */
+	sigset_t	 oldmask;
+};
+
+static int	semrun_sigpipe[2] = { -1, -1 };
+
+static void	semrun_usage(FILE *);
+static void	semrun_msg(struct semrun *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+static void	semrun_usage_error(const char *, ...)
+		    __attribute__((format(printf, 1, 2), noreturn));
+
+/* Print one line to stderr unless -q was given. */
+static void
+semrun_msg(struct semrun *sr, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (sr->quiet)
+		return;
+	va_start(ap, fmt);
+	fputs("semrun: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* Report a usage error and exit EX_USAGE; always printed, even with -q. */
+static void
+semrun_usage_error(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	fputs("semrun: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	fputs("Try 'semrun --help' for more information.\n", stderr);
+	exit(EX_USAGE);
+}
+
+static void
+semrun_usage(FILE *f)
+{
+	fputs(
+"Usage: semrun [OPTION]... NAME CAPACITY -- CMD [ARG]...\n"
+"Run CMD while holding a slot of the semd semaphore NAME, which has\n"
+"CAPACITY slots: at most CAPACITY such commands run at once, the others\n"
+"wait in line (first come, first served).\n"
+"\n"
+"  -t, --timeout=SECONDS       give up after SECONDS (fractions allowed)\n"
+"  -n, --no-wait               give up at once if no slot is free\n"
+"  -w, --weight=N              take N slots instead of 1\n"
+"  -S, --socket=PATH           semd socket (default: $SEMD_SOCKET, else the\n"
+"                              per-user daemon, started when needed)\n"
+"  -E, --conflict-exit-code=N  exit status when not granted (default 75)\n"
+"  -v, --verbose               say when waiting (with the queue position)\n"
+"                              and when the slot is granted\n"
+"  -q, --quiet                 print no messages except usage errors\n"
+"  -h, --help                  show this help and exit\n"
+"  -V, --version               show the version and exit\n"
+"\n"
+"CMD inherits the connection to semd as file descriptor $SEMD_FD, so the\n"
+"slot stays held until CMD exits even if semrun is killed.\n"
+"\n"
+"Exit status:\n"
+"  CMD's status  CMD ran and exited\n"
+"  128+N         CMD was killed by signal N, or semrun got signal N while\n"
+"                waiting (the request is withdrawn)\n"
+"  75            not granted in time (-t, -n); see -E\n"
+"  64            usage error\n"
+"  65            semd refused the request (capacity mismatch, weight above\n"
+"                capacity, bad name, limit reached, access denied)\n"
+"  69            semd is unreachable\n"
+"  70            internal or protocol error\n"
+"  126           CMD was found but could not be executed\n"
+"  127           CMD was not found\n", f);
+}
+
+/* The signal handler: record the signal on the self-pipe. */
+static void
+semrun_signal_cb(int signo, siginfo_t *si, void *ctx)
+{
+	struct sigrec	rec;
+	int		saved_errno = errno;
+	ssize_t		n;
+
+	(void)ctx;
+	memset(&rec, 0, sizeof rec);
+	rec.signo = signo;
+	rec.code = si != NULL ? si->si_code : SI_USER;
+	rec.pid = si != NULL ? si->si_pid : 0;
+	/* Atomic (< PIPE_BUF); if the pipe is full, the signal is dropped. */
+	n = write(semrun_sigpipe[1], &rec, sizeof rec);
+	(void)n;
+	errno = saved_errno;
+}
+
+/* Set O_NONBLOCK and FD_CLOEXEC on fd.  Returns 0 or -1. */
+static int
+semrun_fd_setup(int fd)
+{
+	int	fl;
+
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+		return (-1);
+	if ((fl = fcntl(fd, F_GETFD)) == -1 ||
+	    fcntl(fd, F_SETFD, fl | FD_CLOEXEC) == -1)
+		return (-1);
+	return (0);
+}
+
+/*
+ * Create the self-pipe and catch the signals in semrun_signals, except
+ * those that were ignored when we started: they stay ignored.  No
+ * SA_RESTART, so blocking calls return EINTR and the loop notices.
+ */
+static void
+semrun_signals_init(struct semrun *sr)
+{
+	struct sigaction	sa, old;
+	size_t			i;
+
+	if (pipe(semrun_sigpipe) == -1 ||
+	    semrun_fd_setup(semrun_sigpipe[0]) == -1 ||
+	    semrun_fd_setup(semrun_sigpipe[1]) == -1) {
+		fprintf(stderr, "semrun: pipe: %s\n", strerror(errno));
+		exit(EX_OSERR);
+	}
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = semrun_signal_cb;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < SEMRUN_NSIGNALS; i++) {
+		if (sigaction(semrun_signals[i].signo, NULL, &old) == 0 &&
+		    old.sa_handler == SIG_IGN)
+			continue;
+		if (sigaction(semrun_signals[i].signo, &sa, NULL) == 0)
+			sr->caught[i] = 1;
+	}
+	/* A blocked signal would never wake us: unblock ours. */
+	sigemptyset(&old.sa_mask);
+	for (i = 0; i < SEMRUN_NSIGNALS; i++) {
+		if (sr->caught[i])
+			sigaddset(&old.sa_mask, semrun_signals[i].signo);
+	}
+	sigprocmask(SIG_UNBLOCK, &old.sa_mask, &sr->oldmask);
+}
+
+/* Flags of signo in semrun_signals, 0 when not ours. */
+static int
+semrun_signal_flags(int signo)
+{
+	size_t	i;
+
+	for (i = 0; i < SEMRUN_NSIGNALS; i++) {
+		if (semrun_signals[i].signo == signo)
+			return (semrun_signals[i].flags);
+	}
+	return (0);
+}
+
+/*
+ * Read the next signal record from the self-pipe.  Returns 1 with *rec
+ * filled, 0 when there is none.
+ */
+static int
+semrun_signal_next(struct sigrec *rec)
+{
+	ssize_t	n;
+
+	for (;;) {
+		n = read(semrun_sigpipe[0], rec, sizeof *rec);
+		if (n == (ssize_t)sizeof *rec)
+			return (1);
+		if (n == -1 && errno == EINTR)
+			continue;
+		return (0);
+	}
+}
+
+/* Parse a count (1..SEMRUN_MAX_COUNT) or exit with a usage error. */
+static uint32_t
+semrun_parse_count(const char *s, const char *what)
+{
+	unsigned long long	 v;
+	char			*end;
+
+	if (*s < '0' || *s > '9')
+		semrun_usage_error("%s must be a positive integer: '%s'",
+		    what, s);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*end != '\0')
+		semrun_usage_error("%s must be a positive integer: '%s'",
+		    what, s);
+	if (v == 0 || errno == ERANGE || v > SEMRUN_MAX_COUNT)
+		semrun_usage_error("%s must be between 1 and %lu: '%s'",
+		    what, SEMRUN_MAX_COUNT, s);
+	return ((uint32_t)v);
+}
+
+/* Parse -t SECONDS into milliseconds (rounded up) or exit. */
+static int64_t
+semrun_parse_timeout(const char *s)
+{
+	double	 secs, ms;
+	char	*end;
+	int64_t	 v;
+
+	errno = 0;
+	secs = strtod(s, &end);
+	/* "!(secs >= 0)" also rejects NaN; hex and "inf" are refused. */
+	if (*s == '\0' || *end != '\0' || errno == ERANGE ||
+	    strpbrk(s, "xXnN") != NULL || !(secs >= 0))
+		semrun_usage_error("timeout must be a number of seconds: '%s'",
+		    s);
+	if (secs > SEMRUN_MAX_SECONDS)
+		semrun_usage_error("timeout is too long (ten years at most): "
+		    "'%s'", s);
+	ms = secs * 1000.0;
+	v = (int64_t)ms;
+	if ((double)v < ms)
+		v++;
+	return (v);
+}
+
+/* Parse the command line into sr, or exit. */
+static void
+semrun_parse(struct semrun *sr, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "timeout",		required_argument,	NULL, 't' },
+		{ "no-wait",		no_argument,		NULL, 'n' },
+		{ "weight",		required_argument,	NULL, 'w' },
+		{ "socket",		required_argument,	NULL, 'S' },
+		{ "conflict-exit-code",	required_argument,	NULL, 'E' },
+		{ "verbose",		no_argument,		NULL, 'v' },
+		{ "quiet",		no_argument,		NULL, 'q' },
+		{ "help",		no_argument,		NULL, 'h' },
+		{ "version",		no_argument,		NULL, 'V' },
+		{ NULL,			0,			NULL, 0 }
+	};
+	const char	*end_arg;
+	char		*end;
+	long		 code;
+	int		 ch, nowait = 0;
+
+	sr->timeout_ms = SEMD_FOREVER;
+	sr->weight = 1;
+	sr->conflict = SEMRUN_CONFLICT;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:t:nw:S:E:vqhV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 't':
+			sr->timeout_ms = semrun_parse_timeout(optarg);
+			sr->timeout_arg = optarg;
+			break;
+		case 'n':
+			nowait = 1;
+			break;
+		case 'w':
+			sr->weight = semrun_parse_count(optarg, "weight");
+			break;
+		case 'S':
+			if (*optarg == '\0')
+				semrun_usage_error("empty socket path");
+			sr->socket = optarg;
+			break;
+		case 'E':
+			errno = 0;
+			code = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || errno != 0 ||
+			    code < 0 || code > 255)
+				semrun_usage_error("conflict exit code must be "
+				    "0 to 255: '%s'", optarg);
+			sr->conflict = (int)code;
+			break;
+		case 'v':
+			sr->verbose = 1;
+			sr->quiet = 0;
+			break;
+		case 'q':
+			sr->quiet = 1;
+			sr->verbose = 0;
+			break;
+		case 'h':
+			semrun_usage(stdout);
+			exit(fflush(stdout) == 0 ? 0 : EX_IOERR);
+		case 'V':
+			printf("semrun (semd) %s, libsemd %s\n",
+			    PACKAGE_VERSION, semd_version());
+			exit(fflush(stdout) == 0 ? 0 : EX_IOERR);
+		case ':':
+			semrun_usage_error("option '%s' needs an argument",
+			    argv[optind - 1]);
+		default:
+			if (optopt != 0)
+				semrun_usage_error("unknown option '-%c'",
+				    optopt);
+			semrun_usage_error("unknown option '%s'",
+			    argv[optind - 1]);
+		}
+	}
+	if (nowait)
+		sr->timeout_ms = SEMD_TRY;
+
+	if (optind >= argc)
+		semrun_usage_error("missing NAME, CAPACITY and -- CMD");
+	sr->name = argv[optind++];
+	if (*sr->name == '\0')
+		semrun_usage_error("empty semaphore name");
+	if (optind >= argc)
+		semrun_usage_error("missing CAPACITY after NAME");
+	sr->capacity = semrun_parse_count(argv[optind++], "capacity");
+
+	end_arg = optind < argc ? argv[optind] : NULL;
+	if (end_arg == NULL || strcmp(end_arg, "--") != 0)
+		semrun_usage_error("expected -- after CAPACITY%s%s%s",
+		    end_arg != NULL ? ", found '" : "",
+		    end_arg != NULL ? end_arg : "",
+		    end_arg != NULL ? "'" : "");
+	optind++;
+	if (optind >= argc)
+		semrun_usage_error("missing CMD after --");
+	sr->cmd = argv + optind;
+}
+
+/* Exit status for a library error: 65, 69, 70 or 64. */
+static int
+semrun_error_status(const struct semd_error *err)
+{
+	switch (err->code) {
+	case SEMD_E_BAD_NAME:
+	case SEMD_E_NO_CAPACITY:
+	case SEMD_E_CAPACITY_MISMATCH:
+	case SEMD_E_TOO_HEAVY:
+	case SEMD_E_LIMIT:
+	case SEMD_E_DENIED:
+		return (EX_DATAERR);
+	case SEMD_E_UNREACHABLE:
+	case SEMD_E_DISCONNECTED:
+		return (EX_UNAVAILABLE);
+	case SEMD_E_SYSTEM:
+		switch (err->sys_errno) {
+		case ENOENT:
+		case ECONNREFUSED:
+		case ECONNRESET:
+		case EPIPE:
+		case ENOTCONN:
+		case EACCES:
+		case EPERM:
+			return (EX_UNAVAILABLE);
+		}
+		return (EX_SOFTWARE);
+	case SEMD_E_USAGE:
+		return (EX_USAGE);
+	default:
+		return (EX_SOFTWARE);
+	}
+}
+
+/*
+ * Print err (unless -q) and return the exit status it maps to.  The
+ * daemon's and the library's messages are sentences naming what is
+ * wrong; they are printed as they are.
+ */
+static int
+semrun_fail(struct semrun *sr, const struct semd_error *err)
+{
+	if (err->message[0] != '\0')
+		semrun_msg(sr, "%s", err->message);
+	else
+		semrun_msg(sr, "%s: %s", sr->name, semd_strerror(err->code));
+	return (semrun_error_status(err));
+}
+
+/* Tell the user (unless -q) that the slot was not granted in time. */
+static int
+semrun_conflict(struct semrun *sr)
+{
+	if (sr->timeout_ms == SEMD_TRY)
+		semrun_msg(sr, "%s: no free slot (--no-wait)", sr->name);
+	else
+		semrun_msg(sr, "%s: no slot within %s seconds", sr->name,
+		    sr->timeout_arg != NULL ? sr->timeout_arg : "?");
+	return (sr->conflict);
+}
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+static int64_t
+semrun_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/*
+ * Wait for the connection to be readable (or writable when the library
+ * has output queued), or for a signal record.  timeout_ms: -1 forever.
+ * Returns the poll revents of the connection; *sig is set when the
+ * self-pipe is readable.  -1 on poll failure.
+ */
+static int
+semrun_poll(struct semrun *sr, int timeout_ms, int *sig)
+{
+	struct pollfd	pfd[2];
+	int		n;
+
+	pfd[0].fd = semd_fd(sr->semd);
+	pfd[0].events = POLLIN;
+	if (semd_want_write(sr->semd))
+		pfd[0].events |= POLLOUT;
+	pfd[0].revents = 0;
+	pfd[1].fd = semrun_sigpipe[0];
+	pfd[1].events = POLLIN;
+	pfd[1].revents = 0;
+
+	n = poll(pfd, 2, timeout_ms);
+	if (n == -1 && errno != EINTR)
+		return (-1);
+	*sig = n > 0 && (pfd[1].revents & POLLIN);
+	return (n > 0 ? pfd[0].revents : 0);
+}
+
+/*
+ * Withdraw the pending ACQUIRE id after signal signo and wait (a bounded
+ * time) for the daemon to confirm, so that when semrun exits the daemon
+ * has already forgotten the request.  If the daemon granted it first,
+ * the slot is given back when the connection closes.  Returns the exit
+ * status, 128+signo.
+ */
+static int
+semrun_withdraw(struct semrun *sr, uint64_t id, int signo)
+{
+	struct semd_event	ev;
+	struct semd_error	err;
+	int64_t			deadline;
+	int			revents, sig, n, left;
+
+	if (semd_submit_withdraw(sr->semd, id, &err) != SEMD_OK)
+		return (128 + signo);
+	deadline = semrun_now_ms() + SEMRUN_WITHDRAW_MS;
+	for (;;) {
+		left = (int)(deadline - semrun_now_ms());
+		if (left <= 0)
+			break;
+		revents = semrun_poll(sr, left, &sig);
+		if (revents == -1)
+			break;
+		if (revents & POLLOUT) {
+			if (semd_flush(sr->semd, &err) != 0)
+				break;
+		}
+		if ((revents & (POLLIN|POLLHUP|POLLERR)) == 0)
+			continue;
+		while ((n = semd_process(sr->semd, &ev, &err)) == 1) {
+			if (ev.type == SEMD_EV_STATUS)
+				semd_status_free(ev.status);
+			if (ev.id != id)
+				continue;
+			/*
+			 * TIMEOUT: withdrawn.  ERROR: NOT_PENDING, after
+			 * ACQUIRED or TIMEOUT.  ACQUIRED: granted before the
+			 * daemon read the withdrawal; closing releases it.
+			 */
+			if (ev.type == SEMD_EV_TIMEOUT ||
+			    ev.type == SEMD_EV_ERROR ||
+			    ev.type == SEMD_EV_ACQUIRED)
+				return (128 + signo);
+		}
+		if (n == -1)
+			break;
+	}
+	return (128 + signo);
+}
+
+/*
+ * Ask for the slot and wait.  Returns SEMRUN_GRANTED when it is held, or
+ * the exit status semrun must end with (which may be 0, with -E 0).
+ */
+static int
+semrun_acquire(struct semrun *sr)
+{
+	struct semd_event	ev;
+	struct semd_error	err;
+	struct sigrec		rec;
+	uint64_t		id;
+	int			revents, sig, n;
+
+	memset(&err, 0, sizeof err);
+	if (semd_submit_acquire(sr->semd, &id, sr->name, sr->capacity,
+	    sr->weight, sr->timeout_ms, &err) != SEMD_OK)
+		return (semrun_fail(sr, &err));
+
+	for (;;) {
+		revents = semrun_poll(sr, -1, &sig);
+		if (revents == -1) {
+			semrun_msg(sr, "poll: %s", strerror(errno));
+			return (EX_OSERR);
+		}
+		while (sig && semrun_signal_next(&rec)) {
+			if (semrun_signal_flags(rec.signo) & SIG_TERMINATES) {
+				if (sr->verbose)
+					semrun_msg(sr, "%s: interrupted by "
+					    "signal %d, withdrawing", sr->name,
+					    rec.signo);
+				return (semrun_withdraw(sr, id, rec.signo));
+			}
+		}
+		if (revents & POLLOUT) {
+			if (semd_flush(sr->semd, &err) != 0)
+				return (semrun_fail(sr, &err));
+		}
+		if ((revents & (POLLIN|POLLHUP|POLLERR)) == 0)
+			continue;
+		while ((n = semd_process(sr->semd, &ev, &err)) == 1) {
+			if (ev.type == SEMD_EV_STATUS)
+				semd_status_free(ev.status);
+			if (ev.id != id)
+				continue;
+			switch (ev.type) {
+			case SEMD_EV_QUEUED:
+				if (sr->verbose)
+					semrun_msg(sr, "waiting for %s, "
+					    "position %" PRIu32, sr->name,
+					    ev.position);
+				break;
+			case SEMD_EV_ACQUIRED:
+				if (sr->verbose)
+					semrun_msg(sr, "acquired %s (weight "
+					    "%" PRIu32 " of %" PRIu32 ")",
+					    sr->name, sr->weight,
+					    sr->capacity);
+				return (SEMRUN_GRANTED);
+			case SEMD_EV_TIMEOUT:
+				return (semrun_conflict(sr));
+			case SEMD_EV_ERROR:
+				return (semrun_fail(sr, &ev.error));
+			default:
+				break;
+			}
+		}
+		if (n == -1)
+			return (semrun_fail(sr, &err));
+	}
+}
+
+/*
+ * In the child: put the signals back as semrun found them and exec CMD.
+ * On failure, send errno to the parent through the close-on-exec pipe
+ * errfd and exit 126 or 127.
+ */
+static void __attribute__((noreturn))
+semrun_child(struct semrun *sr, int errfd)
+{
+	struct sigaction	sa;
+	size_t			i;
+	ssize_t			n;
+	int			e;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < SEMRUN_NSIGNALS; i++) {
+		if (sr->caught[i])
+			sigaction(semrun_signals[i].signo, &sa, NULL);
+	}
+	sigaction(SIGCHLD, &sr->chld_old, NULL);
+	sigprocmask(SIG_SETMASK, &sr->oldmask, NULL);
+
+	execvp(sr->cmd[0], sr->cmd);
+	e = errno;
+	n = write(errfd, &e, sizeof e);
+	(void)n;
+	_exit(e == ENOENT ? SEMRUN_NOT_FOUND : SEMRUN_CANNOT_EXEC);
+}
+
+/* Forward a signal record to CMD (pid) when it was sent to semrun alone. */
+static void
+semrun_forward(pid_t pid, const struct sigrec *rec)
+{
+	if ((semrun_signal_flags(rec->signo) & SIG_FORWARDS) == 0)
+		return;
+	/*
+	 * The terminal (SI_KERNEL) signals the whole foreground process
+	 * group, CMD included: sending it again would deliver it twice.
+	 * Nor bounce back what CMD itself sent us.
+	 */
+	if (rec->code == SI_KERNEL || rec->pid == pid)
+		return;
+	kill(pid, rec->signo);
+}
+
+/*
+ * Run CMD with the connection inherited and wait for it.  Returns the
+ * exit status semrun must end with: CMD's status, 128+N if a signal
+ * killed it, 126 or 127 if it could not be executed.
+ */
+static int
+semrun_run(struct semrun *sr)
+{
+	struct sigaction	 sa;
+	struct sigrec		 rec;
+	struct pollfd		 pfd;
+	sigset_t		 block, prev;
+	char			 buf[32];
+	int			 fd, fl, errpipe[2], status, childerr = 0;
+	pid_t			 pid, w;
+	ssize_t			 n;
+	size_t			 i;
+
+	/* CMD inherits the connection: the slot is held while it runs. */
+	fd = semd_fd(sr->semd);
+	if ((fl = fcntl(fd, F_GETFD)) == -1 ||
+	    fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) == -1) {
+		semrun_msg(sr, "fcntl: %s", strerror(errno));
+		return (EX_OSERR);
+	}
+	snprintf(buf, sizeof buf, "%d", fd);
+	if (setenv("SEMD_FD", buf, 1) == -1) {
+		semrun_msg(sr, "setenv: %s", strerror(errno));
+		return (EX_OSERR);
+	}
+
+	if (pipe(errpipe) == -1) {
+		semrun_msg(sr, "pipe: %s", strerror(errno));
+		return (EX_OSERR);
+	}
+	if (fcntl(errpipe[0], F_SETFD, FD_CLOEXEC) == -1 ||
+	    fcntl(errpipe[1], F_SETFD, FD_CLOEXEC) == -1) {
+		semrun_msg(sr, "fcntl: %s", strerror(errno));
+		close(errpipe[0]);
+		close(errpipe[1]);
+		return (EX_OSERR);
+	}
+
+	/* SIGCHLD wakes the loop below (the self-pipe trick). */
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = semrun_signal_cb;
+	sa.sa_flags = SA_SIGINFO|SA_NOCLDSTOP;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGCHLD, &sa, &sr->chld_old);
+
+	/*
+	 * Block our signals across fork so the child cannot run our
+	 * handler (and write to our self-pipe) before it resets them.
+	 */
+	sigemptyset(&block);
+	sigaddset(&block, SIGCHLD);
+	for (i = 0; i < SEMRUN_NSIGNALS; i++) {
+		if (sr->caught[i])
+			sigaddset(&block, semrun_signals[i].signo);
+	}
+	sigprocmask(SIG_BLOCK, &block, &prev);
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid == 0) {
+		close(errpipe[0]);
+		semrun_child(sr, errpipe[1]);
+	}
+	sigprocmask(SIG_SETMASK, &prev, NULL);
+	close(errpipe[1]);
+	fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+	if (pid == -1) {
+		semrun_msg(sr, "fork: %s", strerror(errno));
+		close(errpipe[0]);
+		return (EX_OSERR);
+	}
+
+	/* End of file: exec succeeded.  An int: exec failed with it. */
+	do {
+		n = read(errpipe[0], &childerr, sizeof childerr);
+	} while (n == -1 && errno == EINTR);
+	close(errpipe[0]);
+
+	for (;;) {
+		w = waitpid(pid, &status, WNOHANG);
+		if (w == pid)
+			break;
+		if (w == -1 && errno != EINTR) {
+			semrun_msg(sr, "waitpid: %s", strerror(errno));
+			return (EX_OSERR);
+		}
+		pfd.fd = semrun_sigpipe[0];
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, -1) == -1 && errno != EINTR) {
+			semrun_msg(sr, "poll: %s", strerror(errno));
+			return (EX_OSERR);
+		}
+		while (semrun_signal_next(&rec)) {
+			if (rec.signo != SIGCHLD)
+				semrun_forward(pid, &rec);
+		}
+	}
+
+	if (n == (ssize_t)sizeof childerr) {
+		if (childerr == ENOENT && strchr(sr->cmd[0], '/') == NULL)
+			semrun_msg(sr, "%s: command not found", sr->cmd[0]);
+		else
+			semrun_msg(sr, "%s: %s", sr->cmd[0],
+			    strerror(childerr));
+		return (childerr == ENOENT ? SEMRUN_NOT_FOUND :
+		    SEMRUN_CANNOT_EXEC);
+	}
+	if (WIFSIGNALED(status))
+		return (128 + WTERMSIG(status));
+	return (WEXITSTATUS(status));
+}
+
+int
+main(int argc, char **argv)
+{
+	struct semrun		 sr;
+	struct semd_error	 err;
+	struct sigrec		 rec;
+	int			 status;
+
+	memset(&sr, 0, sizeof sr);
+	semrun_parse(&sr, argc, argv);
+	semrun_signals_init(&sr);
+
+	memset(&err, 0, sizeof err);
+	sr.semd = semd_open(sr.socket, "semrun", 0, &err);
+	/* A signal during connect or auto-start: leave as if waiting. */
+	while (semrun_signal_next(&rec)) {
+		if (semrun_signal_flags(rec.signo) & SIG_TERMINATES) {
+			if (sr.semd != NULL)
+				semd_close(sr.semd);
+			return (128 + rec.signo);
+		}
+	}
+	if (sr.semd == NULL)
+		return (semrun_fail(&sr, &err));
+
+	if ((status = semrun_acquire(&sr)) != SEMRUN_GRANTED) {
+		semd_close(sr.semd);
+		return (status);
+	}
+
+	status = semrun_run(&sr);
+
+	/*
+	 * Give the slot back now: background children of CMD may still
+	 * hold the descriptor, and they must not keep the slot.  If a
+	 * signal interrupts the release, closing the connection gives the
+	 * slot back just the same (unless CMD's children hold it open).
+	 */
+	memset(&err, 0, sizeof err);
+	if (semd_release(sr.semd, sr.name, sr.weight, &err) != SEMD_OK &&
+	    err.code != SEMD_E_INTERRUPTED)
+		semrun_msg(&sr, "warning: could not release %s: %s", sr.name,
+		    *err.message != '\0' ? err.message :
+		    semd_strerror(err.code));
+	semd_close(sr.semd);
+	return (status);
+}

@@ -1,0 +1,102 @@
+#!/bin/sh
+# semrun's exit statuses: CMD's own, 128+signal, 126/127, usage (64),
+# unreachable (69), refused (65), conflict (75, or -E), and what CMD sees.
+. "$(dirname "$0")/lib.sh"
+start_semd
+
+# CMD's status passes through; the slot is given back each time.
+expect_status 0 "true" "$SEMRUN" x 1 -- true
+expect_status 3 "CMD exits 3" "$SEMRUN" x 1 -- sh -c 'exit 3'
+expect_status 143 "CMD killed by SIGTERM" "$SEMRUN" x 1 -- sh -c 'kill -TERM $$'
+expect_status 137 "CMD killed by SIGKILL" "$SEMRUN" x 1 -- sh -c 'kill -KILL $$'
+expect_state x 0 0
+expect_status 0 "CMD's output passes through" "$SEMRUN" x 1 -- echo 'hello  world'
+[ "$(cat "$tmp/out")" = "hello  world" ] || fail "stdout was '$(cat "$tmp/out")'"
+expect_status 0 "CMD reads semrun's stdin" sh -c "echo in | '$SEMRUN' x 1 -- grep -q '^in\$'"
+
+# CMD sees the connection as $SEMD_FD, an open socket.
+expect_status 0 "SEMD_FD names an inherited socket" "$SEMRUN" x 1 -- sh -c \
+    'test -n "$SEMD_FD" && readlink "/proc/$$/fd/$SEMD_FD" | grep -q "^socket:"'
+
+# Exec failures, reported from the child.
+expect_status 127 "missing CMD (path)" "$SEMRUN" x 1 -- "$tmp/no-such-command"
+grep -q "no-such-command" "$tmp/err" || fail "no message for a missing CMD"
+expect_status 127 "missing CMD (PATH search)" "$SEMRUN" x 1 -- semd-test-no-such-command
+printf '#!/bin/sh\nexit 0\n' >"$tmp/noexec"
+chmod 644 "$tmp/noexec"
+expect_status 126 "CMD not executable" "$SEMRUN" x 1 -- "$tmp/noexec"
+expect_status 126 "CMD is a directory" "$SEMRUN" x 1 -- "$tmp"
+expect_status 127 "missing CMD, -q" "$SEMRUN" -q x 1 -- "$tmp/no-such-command"
+[ -s "$tmp/err" ] && fail "-q printed: $(cat "$tmp/err")"
+expect_state x 0 0
+
+# Usage errors.
+expect_status 64 "no arguments" "$SEMRUN"
+expect_status 64 "missing --" "$SEMRUN" x 1 true
+expect_status 64 "missing CMD" "$SEMRUN" x 1 --
+expect_status 64 "missing CAPACITY" "$SEMRUN" x -- true
+expect_status 64 "capacity 0" "$SEMRUN" x 0 -- true
+expect_status 64 "capacity abc" "$SEMRUN" x abc -- true
+expect_status 64 "capacity -1" "$SEMRUN" x -1 -- true
+expect_status 64 "capacity 1x" "$SEMRUN" x 1x -- true
+expect_status 64 "capacity too big" "$SEMRUN" x 4294967296 -- true
+expect_status 64 "weight 0" "$SEMRUN" -w 0 x 1 -- true
+expect_status 64 "timeout -1" "$SEMRUN" -t -1 x 1 -- true
+expect_status 64 "timeout abc" "$SEMRUN" -t abc x 1 -- true
+expect_status 64 "timeout nan" "$SEMRUN" -t nan x 1 -- true
+expect_status 64 "-t without argument" "$SEMRUN" -t
+expect_status 64 "-E 256" "$SEMRUN" -E 256 x 1 -- true
+expect_status 64 "unknown option" "$SEMRUN" --bogus x 1 -- true
+expect_status 64 "unknown short option, -q" "$SEMRUN" -q -Z x 1 -- true
+[ -s "$tmp/err" ] || fail "usage errors must be printed even with -q"
+expect_status 0 "--help" "$SEMRUN" --help
+grep -q "^Usage: semrun" "$tmp/out" || fail "--help printed no usage"
+grep -q "127" "$tmp/out" || fail "--help lists no exit statuses"
+expect_status 0 "--version" "$SEMRUN" --version
+grep -q "semrun" "$tmp/out" || fail "--version printed no version"
+
+# Unreachable daemon: 69 with a message naming the socket.
+expect_status 69 "unreachable" "$SEMRUN" -S "$tmp/nothing.sock" x 1 -- touch "$tmp/ran"
+grep -q "nothing.sock" "$tmp/err" || fail "unreachable: message lacks the path: $(cat "$tmp/err")"
+[ -e "$tmp/ran" ] && fail "CMD ran without a daemon"
+expect_status 69 "unreachable, -q" "$SEMRUN" -q -S "$tmp/nothing.sock" x 1 -- true
+[ -s "$tmp/err" ] && fail "-q printed: $(cat "$tmp/err")"
+expect_status 69 "unreachable via SEMD_SOCKET" env SEMD_SOCKET="$tmp/nothing.sock" "$SEMRUN" x 1 -- true
+
+# Conflicts: 75, or -E, and CMD does not run.
+hold x 1
+expect_status 75 "-n when full" "$SEMRUN" -n x 1 -- touch "$tmp/ran"
+[ -s "$tmp/err" ] || fail "-n: no message"
+expect_status 75 "-t 0.3 when full" "$SEMRUN" -t 0.3 x 1 -- touch "$tmp/ran"
+expect_status 75 "-t 0 when full" "$SEMRUN" -t 0 x 1 -- touch "$tmp/ran"
+expect_status 9 "-E 9 -n when full" "$SEMRUN" -E 9 -n x 1 -- touch "$tmp/ran"
+expect_status 0 "-E 0 -n when full" "$SEMRUN" -E 0 -n x 1 -- touch "$tmp/ran"
+expect_status 75 "-q -n when full" "$SEMRUN" -q -n x 1 -- touch "$tmp/ran"
+[ -s "$tmp/err" ] && fail "-q printed: $(cat "$tmp/err")"
+[ -e "$tmp/ran" ] && fail "CMD ran although the slot was not granted"
+expect_state x 1 0
+
+# Refused by the daemon: 65 with its message.
+expect_status 65 "capacity mismatch" "$SEMRUN" x 2 -- touch "$tmp/ran"
+[ -s "$tmp/err" ] || fail "capacity mismatch: no message"
+expect_status 65 "weight above capacity" "$SEMRUN" -w 3 y 2 -- touch "$tmp/ran"
+expect_status 65 "bad name" "$SEMRUN" 'bad name!' 1 -- touch "$tmp/ran"
+[ -e "$tmp/ran" ] && fail "CMD ran although the request was refused"
+expect_state x 1 0
+unhold x
+expect_state x 0 0
+
+# Weight: two slots of three, then one more fits, a third does not.
+hold w 3
+expect_status 0 "-w 2 beside a holder of 1" "$SEMRUN" -n -w 2 w 3 -- true
+expect_status 75 "-w 3 beside a holder of 1" "$SEMRUN" -n -w 3 w 3 -- true
+unhold w
+
+# CMD's background children do not keep the slot once semrun is done.
+expect_status 0 "CMD leaves a background child" "$SEMRUN" x 1 -- sh -c \
+    'sleep 300 </dev/null >/dev/null 2>&1 & echo $! >"$0"' "$tmp/bgchild.pid"
+kill -0 "$(cat "$tmp/bgchild.pid")" || fail "the background child is gone"
+expect_state x 0 0
+expect_status 0 "slot free beside the background child" "$SEMRUN" -n x 1 -- true
+
+exit 0

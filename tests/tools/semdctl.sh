@@ -1,0 +1,130 @@
+#!/bin/sh
+# semdctl: ping, status as a table and as JSON, usage errors, and that it
+# never starts a daemon.
+. "$(dirname "$0")/lib.sh"
+start_semd
+
+# ping
+expect_status 0 "ping" "$SEMDCTL" ping
+[ -s "$tmp/out" ] && fail "ping printed: $(cat "$tmp/out")"
+expect_status 0 "ping -v" "$SEMDCTL" -v ping
+[ -s "$tmp/out" ] || fail "ping -v printed nothing"
+expect_status 69 "ping, no daemon" "$SEMDCTL" -S "$tmp/nothing.sock" ping
+grep -q "no semd running at $tmp/nothing.sock" "$tmp/err" ||
+    fail "ping, no daemon: message was: $(cat "$tmp/err")"
+expect_status 69 "status, no daemon" "$SEMDCTL" -S "$tmp/nothing.sock" status
+expect_status 69 "status via SEMD_SOCKET, no daemon" \
+    env SEMD_SOCKET="$tmp/nothing.sock" "$SEMDCTL" status --json
+[ -e "$tmp/nothing.sock" ] && fail "semdctl started a daemon"
+# Not even for the per-user default path, whatever SEMD_NO_AUTOSTART says.
+mkdir -m 700 "$tmp/xdg"
+expect_status 69 "status, default path, no daemon" \
+    env -u SEMD_SOCKET -u SEMD_NO_AUTOSTART XDG_RUNTIME_DIR="$tmp/xdg" \
+    SEMD_BIN="$SEMD_BIN" "$SEMDCTL" status
+[ -e "$tmp/xdg/semd/semd.sock" ] && fail "semdctl started a daemon"
+
+# Usage errors.
+expect_status 64 "no command" "$SEMDCTL"
+expect_status 64 "unknown command" "$SEMDCTL" frobnicate
+expect_status 64 "unknown option" "$SEMDCTL" --bogus status
+expect_status 64 "status: unknown option" "$SEMDCTL" status --bogus
+expect_status 64 "status: two names" "$SEMDCTL" status a b
+expect_status 64 "ping: argument" "$SEMDCTL" ping extra
+expect_status 64 "-S without path" "$SEMDCTL" -S
+expect_status 0 "--help" "$SEMDCTL" --help
+grep -q "^Usage: semdctl" "$tmp/out" || fail "--help printed no usage"
+expect_status 0 "--version" "$SEMDCTL" --version
+
+# Nothing in use.
+expect_status 0 "status, idle" "$SEMDCTL" status
+grep -q "no semaphores in use" "$tmp/out" || fail "idle table: $(cat "$tmp/out")"
+expect_status 0 "status --json, idle" "$SEMDCTL" status --json
+[ "$(cat "$tmp/out")" = '{"sems":[],"truncated":false}' ] ||
+    fail "idle JSON: $(cat "$tmp/out")"
+
+# One holder and one waiter on x.
+hold x 1
+holder=$(cat "$tmp/hold.x.semrun")
+"$SEMRUN" x 1 -- true </dev/null &
+waiter=$!
+bg_pids="$bg_pids $waiter"
+wait_until "the waiter is queued" is_state x 1 1
+hold other 4
+
+expect_status 0 "status --json" "$SEMDCTL" status --json
+python3 - "$tmp/out" "$holder" "$waiter" "$(id -u)" <<'PY' || fail "JSON: $(cat "$tmp/out")"
+import json, sys
+out, holder, waiter, uid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+text = open(out, encoding="utf-8").read()
+assert text.endswith("}\n") and text.count("\n") == 1, "one line"
+d = json.loads(text)
+assert d["truncated"] is False
+sems = {s["name"]: s for s in d["sems"]}
+assert set(sems) == {"x", "other"}, sems.keys()
+x = sems["x"]
+assert (x["capacity"], x["held"], x["waiting"]) == (1, 1, 1), x
+assert len(x["holders"]) == 1 and len(x["waiters"]) == 1, x
+h, w = x["holders"][0], x["waiters"][0]
+assert h["pid"] == holder and w["pid"] == waiter, (h, w)
+assert h["uid"] == uid and w["uid"] == uid
+assert h["weight"] == 1 and w["weight"] == 1
+assert isinstance(h["held_ms"], int) and h["held_ms"] >= 0
+assert isinstance(w["waited_ms"], int) and "held_ms" not in w
+assert "semrun x 1 -- sh -c" in h["cmdline"], h["cmdline"]
+assert w["cmdline"].endswith("semrun x 1 -- true"), w["cmdline"]
+assert h["user"] is None or isinstance(h["user"], str)
+o = sems["other"]
+assert (o["capacity"], o["held"], o["waiting"]) == (4, 1, 0), o
+PY
+ok "status --json: capacities, counts, holder and waiter"
+
+expect_status 0 "status --json x" "$SEMDCTL" status --json x
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert [s["name"] for s in d["sems"]] == ["x"], d' "$tmp/out" ||
+    fail "status --json x: $(cat "$tmp/out")"
+expect_status 0 "status x --json" "$SEMDCTL" status x -j
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert [s["name"] for s in d["sems"]] == ["x"], d' "$tmp/out" ||
+    fail "status x -j: $(cat "$tmp/out")"
+expect_status 0 "status --json of a name not in use" "$SEMDCTL" status --json nope
+[ "$(cat "$tmp/out")" = '{"sems":[],"truncated":false}' ] ||
+    fail "name not in use: $(cat "$tmp/out")"
+
+expect_status 0 "status (table)" "$SEMDCTL" status
+grep -q "^x: capacity 1, held 1, waiting 1$" "$tmp/out" || fail "table: $(cat "$tmp/out")"
+grep -q "^other: capacity 4, held 1, waiting 0$" "$tmp/out" || fail "table: $(cat "$tmp/out")"
+# (Command lines are cut to fit; the JSON test above checks them whole.)
+grep -q "^  holding *$holder  *[^ ][^ ]*  *1  *[0-9.hdms]*  [^ ]" "$tmp/out" ||
+    fail "table lacks the holder: $(cat "$tmp/out")"
+grep -q "^  wait #1 *$waiter  *[^ ][^ ]*  *1  *[0-9.hdms]*  [^ ]" "$tmp/out" ||
+    fail "table lacks the waiter: $(cat "$tmp/out")"
+expect_status 0 "status x (table)" "$SEMDCTL" status x
+grep -q "^other" "$tmp/out" && fail "status x showed other: $(cat "$tmp/out")"
+expect_status 0 "status nope (table)" "$SEMDCTL" status nope
+grep -q "nope: not in use" "$tmp/out" || fail "table for nope: $(cat "$tmp/out")"
+
+unhold x
+wait "$waiter"
+unhold other
+
+# Strings are escaped: a holder whose command line has quotes,
+# backslashes, control characters and bytes that are not UTF-8.
+"$SEMRUN" esc 1 -- sh -c 'echo $$ >"$0"; while [ ! -e "$0.go" ]; do sleep 0.05; done' \
+    "$tmp/esc.pid" 'a"b\c' "$(printf 'tab\there\nnl \001 \377 \303\251')" </dev/null &
+escr=$!
+bg_pids="$bg_pids $escr"
+wait_until "the holder of esc runs" test -s "$tmp/esc.pid"
+expect_status 0 "status --json with odd command lines" "$SEMDCTL" status --json esc
+python3 - "$tmp/out" <<'PY' || fail "escaping: $(cat "$tmp/out")"
+import json, sys
+raw = open(sys.argv[1], "rb").read()
+d = json.loads(raw.decode("utf-8"))  # strict: fails on bad UTF-8
+c = d["sems"][0]["holders"][0]["cmdline"]
+assert 'a"b\\c' in c, c
+assert "tab\there\nnl \x01 \ufffd \u00e9" in c, repr(c)
+assert b"\\u0001" in raw and b"\\ufffd" in raw
+PY
+expect_status 0 "table with odd command lines" "$SEMDCTL" status esc
+touch "$tmp/esc.pid.go"
+wait "$escr"
+ok "JSON strings escaped, invalid UTF-8 replaced"
+
+exit 0
