@@ -5,7 +5,7 @@ set -eu
 
 pkgs="build-essential autoconf automake libtool pkg-config
       libevent-dev check libsystemd-dev systemd
-      util-linux procps psmisc valgrind clang"
+      util-linux procps psmisc valgrind clang python3"
 
 # msgpack-c: Debian 12 ships it in libmsgpack-dev (pkg-config "msgpack"),
 # newer releases in libmsgpack-c-dev (pkg-config "msgpack-c").
