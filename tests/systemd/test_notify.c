@@ -1,0 +1,297 @@
+/*
+ * test_notify.c -- semd as a Type=notify service, without systemd: the
+ * test plays the service manager.  It binds a datagram socket, starts
+ * semd with NOTIFY_SOCKET pointing at it, and checks what semd says and
+ * when; it also checks the sd-daemon "<N>" priority prefixes semd puts on
+ * its log lines when stderr is the journal (JOURNAL_STREAM).
+ */
+
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define WAIT_MS	15000	/* safety net only: nothing here is timed */
+
+static char	 tmpdir[40];
+static char	 sock_path[100];
+static char	 notify_path[100];
+static char	 log_path[128];
+
+/* Make a fresh temporary directory and the paths in it. */
+static void
+setup(void)
+{
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/semd-notify.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(sock_path, sizeof sock_path, "%s/semd.sock", tmpdir);
+	snprintf(notify_path, sizeof notify_path, "%s/notify", tmpdir);
+	snprintf(log_path, sizeof log_path, "%s/semd.log", tmpdir);
+}
+
+/* Remove what setup and the test made. */
+static void
+teardown(void)
+{
+	unlink(sock_path);
+	unlink(notify_path);
+	unlink(log_path);
+	rmdir(tmpdir);
+}
+
+/* Bind the datagram socket a service manager would listen on. */
+static int
+notify_socket(void)
+{
+	struct sockaddr_un	 sun;
+	int			 fd;
+
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", notify_path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+	return (fd);
+}
+
+/*
+ * Start semd -f -v on sock_path with stderr to log_path; with_notify sets
+ * NOTIFY_SOCKET, with_journal sets JOURNAL_STREAM to the log file's
+ * device:inode, as systemd does for a service whose stderr is the journal.
+ */
+static pid_t
+start_semd(int with_notify, int with_journal)
+{
+	const char	*bin = getenv("SEMD_BIN");
+	struct stat	 st;
+	char		 js[64];
+	pid_t		 pid;
+	int		 fd;
+
+	ck_assert_msg(bin != NULL, "SEMD_BIN is not set");
+	fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	snprintf(js, sizeof js, "%llu:%llu", (unsigned long long)st.st_dev,
+	    (unsigned long long)st.st_ino);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(fd, STDERR_FILENO);
+		unsetenv("NOTIFY_SOCKET");
+		unsetenv("JOURNAL_STREAM");
+		unsetenv("LISTEN_FDS");
+		if (with_notify)
+			setenv("NOTIFY_SOCKET", notify_path, 1);
+		if (with_journal)
+			setenv("JOURNAL_STREAM", js, 1);
+		execl(bin, "semd", "-f", "-v", "-S", sock_path, (char *)NULL);
+		_exit(127);
+	}
+	close(fd);
+	return (pid);
+}
+
+/* Can a client connect to semd's socket right now? */
+static int
+can_connect(void)
+{
+	struct sockaddr_un	 sun;
+	int			 fd, rv;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", sock_path);
+	rv = connect(fd, (struct sockaddr *)&sun, sizeof sun);
+	close(fd);
+	return (rv == 0);
+}
+
+/* Receive one notification into buf (NUL-terminated); 0 on time-out. */
+static int
+recv_notify(int fd, char *buf, size_t len)
+{
+	struct pollfd	 pfd = { fd, POLLIN, 0 };
+	ssize_t		 n;
+
+	if (poll(&pfd, 1, WAIT_MS) != 1)
+		return (0);
+	n = recv(fd, buf, len - 1, 0);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	return (1);
+}
+
+/* Has line a line equal to want? */
+static int
+has_line(const char *msg, const char *want)
+{
+	size_t		 len = strlen(want);
+	const char	*p = msg;
+
+	while ((p = strstr(p, want)) != NULL) {
+		if ((p == msg || p[-1] == '\n') &&
+		    (p[len] == '\n' || p[len] == '\0'))
+			return (1);
+		p += len;
+	}
+	return (0);
+}
+
+/* Wait for pid and return its exit status (-1 if it did not exit). */
+static int
+reap(pid_t pid)
+{
+	int	 status;
+
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return (WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+/*
+ * READY=1 comes once, and only when the socket already accepts; it
+ * carries a STATUS= line; SIGTERM brings STOPPING=1 and exit 0, and no
+ * second READY=1.
+ */
+START_TEST(test_ready_then_stopping)
+{
+	char	 msg[4096];
+	int	 nfd, nready = 0, stopping = 0, status_seen = 0;
+	pid_t	 pid;
+
+	nfd = notify_socket();
+	pid = start_semd(1, 0);
+
+	/* The first notification must be READY=1, and must be true. */
+	ck_assert_msg(recv_notify(nfd, msg, sizeof msg),
+	    "semd sent no notification");
+	ck_assert_msg(has_line(msg, "READY=1"), "first notification is "
+	    "not READY=1: '%s'", msg);
+	ck_assert_msg(can_connect(), "READY=1 came before the socket "
+	    "accepted connections");
+	ck_assert_msg(strstr(msg, "STATUS=listening on ") != NULL,
+	    "READY=1 without a STATUS= line: '%s'", msg);
+	nready++;
+
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	while (recv_notify(nfd, msg, sizeof msg)) {
+		if (has_line(msg, "READY=1"))
+			nready++;
+		if (has_line(msg, "STOPPING=1"))
+			stopping = 1;
+		if (strstr(msg, "STATUS=") != NULL)
+			status_seen = 1;
+		if (stopping)
+			break;
+	}
+	ck_assert_msg(stopping, "no STOPPING=1 on SIGTERM");
+	ck_assert_int_eq(nready, 1);
+	ck_assert(status_seen);
+	ck_assert_int_eq(reap(pid), 0);
+	close(nfd);
+}
+END_TEST
+
+/* Without NOTIFY_SOCKET semd runs as before and notifies nobody. */
+START_TEST(test_no_notify_socket)
+{
+	pid_t	 pid;
+	int	 i;
+
+	pid = start_semd(0, 0);
+	for (i = 0; i < WAIT_MS / 10 && !can_connect(); i++)
+		usleep(10000);
+	ck_assert(can_connect());
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	ck_assert_int_eq(reap(pid), 0);
+}
+END_TEST
+
+/* Read the whole log file into buf. */
+static void
+read_log(char *buf, size_t len)
+{
+	FILE	*f;
+	size_t	 n;
+
+	f = fopen(log_path, "r");
+	ck_assert_ptr_nonnull(f);
+	n = fread(buf, 1, len - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+}
+
+/*
+ * With stderr the journal, each line starts with its sd-daemon priority
+ * (<6> info) instead of "semd: "; with any other stderr, "semd: ".
+ */
+START_TEST(test_journal_prefixes)
+{
+	char	 log[8192];
+	pid_t	 pid;
+	int	 i, journal;
+
+	for (journal = 0; journal <= 1; journal++) {
+		pid = start_semd(0, journal);
+		for (i = 0; i < WAIT_MS / 10 && !can_connect(); i++)
+			usleep(10000);
+		ck_assert(can_connect());
+		ck_assert_int_eq(kill(pid, SIGTERM), 0);
+		ck_assert_int_eq(reap(pid), 0);
+		read_log(log, sizeof log);
+		if (journal) {
+			ck_assert_msg(strncmp(log, "<6>listening on ", 16) == 0,
+			    "journal log does not start with <6>: '%s'", log);
+			ck_assert_msg(strstr(log, "semd: ") == NULL,
+			    "journal lines still say 'semd: ': '%s'", log);
+		} else
+			ck_assert_msg(strncmp(log, "semd: listening on ", 19)
+			    == 0, "plain log does not start with 'semd: ': "
+			    "'%s'", log);
+	}
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s;
+	TCase	*tc;
+	SRunner	*sr;
+	int	 failed;
+
+#ifndef HAVE_SYSTEMD
+	printf("SKIP: semd was built without libsystemd: no sd_notify\n");
+	return (77);
+#endif
+	signal(SIGPIPE, SIG_IGN);
+	s = suite_create("notify");
+	tc = tcase_create("notify");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_ready_then_stopping);
+	tcase_add_test(tc, test_no_notify_socket);
+	tcase_add_test(tc, test_journal_prefixes);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}
