@@ -1,8 +1,8 @@
 #!/bin/sh
 # Configure and build semd out of tree.
 #   scripts/build.sh [--sanitizers] [extra configure args...]
-# Builds in _build/ (or _build-asan/ with --sanitizers) and prints the
-# build directory on the last line.
+# Builds in _build/ (or _build-asan/ with --sanitizers).  The build's
+# output goes to stderr; stdout gets one line, the build directory.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir=$top/_build
@@ -14,13 +14,13 @@ if [ "${1:-}" = "--sanitizers" ]; then
 fi
 
 if [ ! -x "$top/configure" ] || [ "$top/configure.ac" -nt "$top/configure" ]; then
-	(cd "$top" && autoreconf -fi)
+	(cd "$top" && autoreconf -fi) >&2
 fi
 mkdir -p "$dir"
 cd "$dir"
 if [ ! -f Makefile ]; then
 	# shellcheck disable=SC2086
-	"$top/configure" $args "$@"
+	"$top/configure" $args "$@" >&2
 fi
-make -j"$(nproc)"
+make -j"$(nproc)" >&2
 echo "$dir"

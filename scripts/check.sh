@@ -4,7 +4,7 @@
 #   scripts/check.sh --sanitizers    the same under ASan + UBSan
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
-dir=$("$top/scripts/build.sh" "$@" | tail -n 1)
+dir=$("$top/scripts/build.sh" "$@")
 cd "$dir"
 if ! make -j"$(nproc)" check; then
 	# Show what failed, so CI logs say why.

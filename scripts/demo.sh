@@ -7,7 +7,7 @@
 # three seconds instead of one (unbounded) or five (one at a time).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
-dir=$("$top/scripts/build.sh" | tail -n 1)
+dir=$("$top/scripts/build.sh")
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/semd-demo.XXXXXX")
 SEMD_SOCKET=$tmp/semd.sock
@@ -68,7 +68,7 @@ sort -k3 -n "$tmp/log" | awk -v t0="$t0" -v t1="$t1" '
 			line = ""
 			for (c = 0; c < 40; c++) {
 				t = c / 10 + 0.05
-				line = line ((t >= s[j] && t < e[j]) ? "#" : ".")
+				line = line ((t > s[j] && t <= e[j]) ? "#" : ".")
 			}
 			printf "%-4d %s  %.2fs -> %.2fs\n", j, line, s[j], e[j]
 		}
