@@ -361,36 +361,48 @@ conn_held_on(struct conn *c, const char *name, size_t len)
 }
 
 /*
- * Explain which limit refused an ACQUIRE, checking them in the order
- * sem_acquire() does: semaphores (when creating), holds (when not
- * holding this one yet), pending requests (when it would wait).
+ * Explain which limit refused an ACQUIRE (sem_acquire() says which),
+ * naming the option that sets it.
  */
 static void
-conn_limit_error(struct conn *c, const struct proto_request *req)
+conn_limit_error(struct conn *c, const struct proto_request *req,
+    enum sem_limit which)
 {
 	const struct sem_owner	*o = c->owner;
-	int			 exists;
 
-	exists = sem_lookup(semd_table, req->sem, req->sem_len) != NULL;
-	if (!exists && semd_conf.max_sems != 0 &&
-	    sem_count(semd_table) >= semd_conf.max_sems)
+	switch (which) {
+	case SEM_LIMIT_SEMS:
 		conn_error(c, req->id, PROTO_E_LIMIT, "semd already has %zu "
 		    "semaphores, the most it allows (--max-sems)",
 		    sem_count(semd_table));
-	else if (semd_conf.max_holds != 0 &&
-	    o->nholds >= semd_conf.max_holds &&
-	    conn_held_on(c, req->sem, req->sem_len) == 0)
+		break;
+	case SEM_LIMIT_HOLDS:
 		conn_error(c, req->id, PROTO_E_LIMIT, "this connection already "
 		    "holds %" PRIu32 " semaphores, the most semd allows "
 		    "(--max-holds)", o->nholds);
-	else if (semd_conf.max_pending != 0 &&
-	    o->npending >= semd_conf.max_pending)
+		break;
+	case SEM_LIMIT_UID_HOLDS:
+		conn_error(c, req->id, PROTO_E_LIMIT, "the connections of uid "
+		    "%" PRIu32 " already hold %" PRIu32 " semaphores in all, "
+		    "the most semd allows one user (--max-holds-per-uid)",
+		    o->uid, o->acct->nholds);
+		break;
+	case SEM_LIMIT_PENDING:
 		conn_error(c, req->id, PROTO_E_LIMIT, "this connection already "
 		    "has %" PRIu32 " pending requests, the most semd allows "
 		    "(--max-pending)", o->npending);
-	else
+		break;
+	case SEM_LIMIT_UID_PENDING:
+		conn_error(c, req->id, PROTO_E_LIMIT, "the connections of uid "
+		    "%" PRIu32 " already have %" PRIu32 " pending requests in "
+		    "all, the most semd allows one user "
+		    "(--max-pending-per-uid)", o->uid, o->acct->npending);
+		break;
+	default:
 		conn_error(c, req->id, PROTO_E_LIMIT, "a limit of semd was "
 		    "reached; try again later");
+		break;
+	}
 }
 
 /* Reply to an ACQUIRE that sem_acquire() refused. */
@@ -430,7 +442,7 @@ conn_acquire_error(struct conn *c, const struct proto_request *req,
 		    req->id);
 		break;
 	case PROTO_E_LIMIT:
-		conn_limit_error(c, req);
+		conn_limit_error(c, req, res->limit);
 		break;
 	default:
 		conn_error(c, req->id, res->code, "cannot acquire %s (%s)",
@@ -761,8 +773,9 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		    (uint32_t)hdr[2] << 8 | (uint32_t)hdr[3];
 		if (len == 0 || len > semd_conf.max_frame) {
 			snprintf(why, sizeof why, "frame length %" PRIu32
-			    " is not between 1 and %" PRIu32, len,
-			    semd_conf.max_frame);
+			    " is not between 1 and %" PRIu32 "%s", len,
+			    semd_conf.max_frame, len == 0 ? "" :
+			    " (--max-frame)");
 			conn_bad_frame(c, why);
 			break;
 		}

@@ -18,6 +18,8 @@ struct sem_table;
 #define SEMD_DEF_MAX_CONNECTIONS	4096
 #define SEMD_DEF_MAX_PENDING		1024
 #define SEMD_DEF_MAX_HOLDS		1024
+#define SEMD_DEF_MAX_PENDING_PER_UID	16384
+#define SEMD_DEF_MAX_HOLDS_PER_UID	16384
 #define SEMD_DEF_MAX_SEMS		65536
 #define SEMD_DEF_MAX_OUTPUT		(1024 * 1024)
 #define SEMD_DEF_SOCKET_MODE		0600
@@ -36,6 +38,8 @@ struct semd_config {
 	uint32_t	 max_connections;	/* 0: unlimited */
 	uint32_t	 max_pending;		/* per connection, 0: unlimited */
 	uint32_t	 max_holds;		/* per connection, 0: unlimited */
+	uint32_t	 max_pending_per_uid;	/* 0: unlimited */
+	uint32_t	 max_holds_per_uid;	/* 0: unlimited */
 	uint32_t	 max_sems;		/* 0: unlimited */
 	uint32_t	 max_frame;		/* request body bytes */
 	size_t		 max_output;		/* unsent bytes per connection */

@@ -59,6 +59,8 @@ enum {
 	OPT_MAX_CONNECTIONS,
 	OPT_MAX_PENDING,
 	OPT_MAX_HOLDS,
+	OPT_MAX_PENDING_PER_UID,
+	OPT_MAX_HOLDS_PER_UID,
 	OPT_MAX_SEMS,
 	OPT_MAX_FRAME,
 	OPT_MAX_OUTPUT,
@@ -74,6 +76,10 @@ static const struct option semd_longopts[] = {
 	    OPT_MAX_CONNECTIONS },
 	{ "max-pending",	required_argument,	NULL, OPT_MAX_PENDING },
 	{ "max-holds",		required_argument,	NULL, OPT_MAX_HOLDS },
+	{ "max-pending-per-uid", required_argument,	NULL,
+	    OPT_MAX_PENDING_PER_UID },
+	{ "max-holds-per-uid",	required_argument,	NULL,
+	    OPT_MAX_HOLDS_PER_UID },
 	{ "max-sems",		required_argument,	NULL, OPT_MAX_SEMS },
 	{ "max-frame",		required_argument,	NULL, OPT_MAX_FRAME },
 	{ "max-output",		required_argument,	NULL, OPT_MAX_OUTPUT },
@@ -92,6 +98,7 @@ semd_synopsis(FILE *f)
 	fprintf(f,
 "usage: semd [-fqvVh] [-S path] [--socket-mode octal] [--socket-group group]\n"
 "            [--max-connections n] [--max-pending n] [--max-holds n]\n"
+"            [--max-pending-per-uid n] [--max-holds-per-uid n]\n"
 "            [--max-sems n] [--max-frame bytes] [--max-output bytes]\n"
 "            [--idle-exit secs]\n");
 }
@@ -119,6 +126,13 @@ semd_help(FILE *f)
 "                          0 = no limit)\n"
 "      --max-holds N       semaphores held per connection (default 1024,\n"
 "                          0 = no limit)\n"
+"      --max-pending-per-uid N\n"
+"                          waiting ACQUIREs of all the connections of one\n"
+"                          uid (default 16384, 0 = no limit)\n"
+"      --max-holds-per-uid N\n"
+"                          holds of all the connections of one uid, one\n"
+"                          per connection and semaphore held, whatever\n"
+"                          its weight (default 16384, 0 = no limit)\n"
 "      --max-sems N        semaphores alive at once (default 65536,\n"
 "                          0 = no limit)\n"
 "      --max-frame BYTES   largest request body, %d to %d (default %d)\n"
@@ -321,6 +335,8 @@ semd_parse_args(int argc, char **argv)
 	semd_conf.max_connections = SEMD_DEF_MAX_CONNECTIONS;
 	semd_conf.max_pending = SEMD_DEF_MAX_PENDING;
 	semd_conf.max_holds = SEMD_DEF_MAX_HOLDS;
+	semd_conf.max_pending_per_uid = SEMD_DEF_MAX_PENDING_PER_UID;
+	semd_conf.max_holds_per_uid = SEMD_DEF_MAX_HOLDS_PER_UID;
 	semd_conf.max_sems = SEMD_DEF_MAX_SEMS;
 	semd_conf.max_frame = PROTO_MAX_FRAME;
 	semd_conf.max_output = SEMD_DEF_MAX_OUTPUT;
@@ -369,6 +385,14 @@ semd_parse_args(int argc, char **argv)
 		case OPT_MAX_HOLDS:
 			semd_conf.max_holds = semd_parse_number(
 			    "--max-holds", optarg, 0, UINT32_MAX, 0);
+			break;
+		case OPT_MAX_PENDING_PER_UID:
+			semd_conf.max_pending_per_uid = semd_parse_number(
+			    "--max-pending-per-uid", optarg, 0, UINT32_MAX, 0);
+			break;
+		case OPT_MAX_HOLDS_PER_UID:
+			semd_conf.max_holds_per_uid = semd_parse_number(
+			    "--max-holds-per-uid", optarg, 0, UINT32_MAX, 0);
 			break;
 		case OPT_MAX_SEMS:
 			semd_conf.max_sems = semd_parse_number(
@@ -735,6 +759,8 @@ main(int argc, char **argv)
 	limits.max_sems = semd_conf.max_sems;
 	limits.max_pending = semd_conf.max_pending;
 	limits.max_holds = semd_conf.max_holds;
+	limits.max_pending_per_uid = semd_conf.max_pending_per_uid;
+	limits.max_holds_per_uid = semd_conf.max_holds_per_uid;
 	if ((semd_table = sem_table_new(&cb, NULL, &limits)) == NULL)
 		fatal("sem_table_new");
 	if (conn_init() == -1)

@@ -27,8 +27,10 @@
 #include <sys/queue.h>
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +47,7 @@ struct sem_table {
 	struct hash		 by_name;	/* sems by name */
 	struct hash		 by_hold;	/* holds by (owner, sem) */
 	struct hash		 by_id;		/* waiters by (owner, id) */
+	struct hash		 by_uid;	/* per-uid totals by uid */
 
 	TAILQ_HEAD(, sem)	 sems;		/* creation order */
 	size_t			 nsems;
@@ -87,6 +90,31 @@ sem_hash_id(const void *elem, const void *arg)
 	const struct sem_table	*t = arg;
 
 	return (hash_sip2(&t->key, (uintptr_t)w->owner, w->id));
+}
+
+/* Hash of a uid's totals by uid. */
+static uint64_t
+sem_hash_uid(const void *elem, const void *arg)
+{
+	const struct sem_uid	*u = elem;
+	const struct sem_table	*t = arg;
+
+	return (hash_sip2(&t->key, u->uid, 0));
+}
+
+/* Find the totals of uid, or NULL.  O(1) expected. */
+static struct sem_uid *
+sem_find_uid(struct sem_table *t, uint32_t uid)
+{
+	struct sem_uid	*u;
+	uint64_t	 hv;
+
+	hv = hash_sip2(&t->key, uid, 0);
+	for (u = hash_bucket(&t->by_uid, hv); u != NULL; u = u->hnext) {
+		if (u->uid == uid)
+			return (u);
+	}
+	return (NULL);
 }
 
 /* Find what owner holds on s, or NULL.  O(1) expected. */
@@ -179,6 +207,7 @@ sem_hold_add(struct sem_table *t, struct sem_owner *o, struct sem *s,
 	hash_insert(&t->by_hold, h);
 	s->nholders++;
 	o->nholds++;
+	o->acct->nholds++;
 	s->held += weight;
 	return (0);
 }
@@ -198,6 +227,7 @@ sem_hold_sub(struct sem_table *t, struct sem_hold *h, uint32_t weight)
 	hash_remove(&t->by_hold, h);
 	s->nholders--;
 	h->owner->nholds--;
+	h->owner->acct->nholds--;
 	free(h);
 }
 
@@ -218,6 +248,7 @@ sem_waiter_free(struct sem_table *t, struct sem_waiter *w)
 	TAILQ_REMOVE(&w->owner->waiters, w, owner_entry);
 	hash_remove(&t->by_id, w);
 	w->owner->npending--;
+	w->owner->acct->npending--;
 	free(w);
 }
 
@@ -297,12 +328,16 @@ sem_table_new(const struct sem_callbacks *cb, void *arg,
 	if (hash_init(&t->by_id, offsetof(struct sem_waiter, hnext),
 	    sem_hash_id, t) == -1)
 		goto fail;
+	if (hash_init(&t->by_uid, offsetof(struct sem_uid, hnext),
+	    sem_hash_uid, t) == -1)
+		goto fail;
 	return (t);
 
 fail:
 	hash_free(&t->by_name);
 	hash_free(&t->by_hold);
 	hash_free(&t->by_id);
+	hash_free(&t->by_uid);
 	free(t);
 	errno = ENOMEM;
 	return (NULL);
@@ -332,6 +367,8 @@ sem_table_free(struct sem_table *t)
 			free(h);
 		}
 		TAILQ_REMOVE(&t->owners, o, entry);
+		if (--o->acct->nowners == 0)
+			free(o->acct);
 		free(o);
 	}
 	while ((s = TAILQ_FIRST(&t->sems)) != NULL) {
@@ -344,23 +381,37 @@ sem_table_free(struct sem_table *t)
 	hash_free(&t->by_name);
 	hash_free(&t->by_hold);
 	hash_free(&t->by_id);
+	hash_free(&t->by_uid);
 	free(t);
 }
 
 /*
  * Create an owner for one client (ctx is the caller's, pid and uid are
- * shown by STATUS).  Returns NULL with errno ENOMEM.  Freed by
- * sem_owner_drop or sem_table_free.
+ * shown by STATUS), sharing the totals of its uid with the other owners
+ * of that uid (created with the first of them).  Returns NULL with errno
+ * ENOMEM.  Freed by sem_owner_drop or sem_table_free.  O(1) expected.
  */
 struct sem_owner *
 sem_owner_new(struct sem_table *t, void *ctx, uint32_t pid, uint32_t uid)
 {
 	struct sem_owner	*o;
+	struct sem_uid		*u;
 
 	if ((o = calloc(1, sizeof *o)) == NULL) {
 		errno = ENOMEM;
 		return (NULL);
 	}
+	if ((u = sem_find_uid(t, uid)) == NULL) {
+		if ((u = calloc(1, sizeof *u)) == NULL) {
+			free(o);
+			errno = ENOMEM;
+			return (NULL);
+		}
+		u->uid = uid;
+		hash_insert(&t->by_uid, u);
+	}
+	u->nowners++;
+	o->acct = u;
 	o->table = t;
 	o->ctx = ctx;
 	o->pid = pid;
@@ -417,6 +468,10 @@ sem_owner_drop(struct sem_owner *o, uint64_t now_ms)
 	}
 	TAILQ_REMOVE(&t->owners, o, entry);
 	t->nowners--;
+	if (--o->acct->nowners == 0) {
+		hash_remove(&t->by_uid, o->acct);
+		free(o->acct);
+	}
 	free(o);
 }
 
@@ -429,6 +484,29 @@ sem_acquire_error(struct sem_acq_result *res, enum proto_err code)
 	return (0);
 }
 
+/* Fill *res with LIMIT naming which, and return 0. */
+static int
+sem_acquire_limit(struct sem_acq_result *res, enum sem_limit which)
+{
+	res->limit = which;
+	return (sem_acquire_error(res, PROTO_E_LIMIT));
+}
+
+/*
+ * Which hold limit, if any, stops o from taking a hold on a semaphore it
+ * holds nothing on yet: SEM_LIMIT_NONE when none does.
+ */
+static enum sem_limit
+sem_check_new_hold(const struct sem_limits *lim, const struct sem_owner *o)
+{
+	if (lim->max_holds != 0 && o->nholds >= lim->max_holds)
+		return (SEM_LIMIT_HOLDS);
+	if (lim->max_holds_per_uid != 0 &&
+	    o->acct->nholds >= lim->max_holds_per_uid)
+		return (SEM_LIMIT_UID_HOLDS);
+	return (SEM_LIMIT_NONE);
+}
+
 /*
  * Ask for weight on name for owner o, request id.  The outcome is in
  * *res: GRANTED (held now), QUEUED (position set; a granted or expired
@@ -436,12 +514,15 @@ sem_acquire_error(struct sem_acq_result *res, enum proto_err code)
  * granted) or ERROR (code set; nothing changed).
  *
  * Checks, in order: DUPLICATE_ID; NO_CAPACITY or CAPACITY_MISMATCH;
- * TOO_HEAVY; LIMIT for max_sems (only when creating), max_holds (when o
- * does not hold this semaphore yet and already holds max_holds others),
- * max_pending (only when the request would be queued).  max_holds is
- * checked when the request arrives: a waiter already queued is granted
- * when its turn comes even if its owner has reached max_holds meanwhile,
- * so an owner holds at most max_holds + max_pending semaphores.
+ * TOO_HEAVY; LIMIT for max_sems (only when creating), max_holds and
+ * max_holds_per_uid (when o does not hold this semaphore yet and already
+ * holds max_holds others, or its uid has max_holds_per_uid holds),
+ * max_pending and max_pending_per_uid (only when the request would be
+ * queued); res->limit says which.  The hold limits are checked when the
+ * request arrives: a waiter already queued is granted when its turn
+ * comes even if its owner has reached them meanwhile, so an owner holds
+ * at most max_holds + max_pending semaphores, and a uid has at most
+ * max_holds_per_uid + max_pending_per_uid holds.
  *
  * Returns 0, or -1 with errno ENOMEM (nothing changed).  O(1) expected
  * plus O(log n) for a deadline.
@@ -456,6 +537,7 @@ sem_acquire(struct sem_owner *o, uint64_t id, const char *name,
 	struct sem		*s;
 	struct sem_waiter	*w;
 	struct sem_hold		*spare;
+	enum sem_limit		 which;
 	int			 created = 0;
 
 	memset(res, 0, sizeof *res);
@@ -472,9 +554,9 @@ sem_acquire(struct sem_owner *o, uint64_t id, const char *name,
 		if (weight == 0 || weight > capacity)
 			return (sem_acquire_error(res, PROTO_E_TOO_HEAVY));
 		if (lim->max_sems != 0 && t->nsems >= lim->max_sems)
-			return (sem_acquire_error(res, PROTO_E_LIMIT));
-		if (lim->max_holds != 0 && o->nholds >= lim->max_holds)
-			return (sem_acquire_error(res, PROTO_E_LIMIT));
+			return (sem_acquire_limit(res, SEM_LIMIT_SEMS));
+		if ((which = sem_check_new_hold(lim, o)) != SEM_LIMIT_NONE)
+			return (sem_acquire_limit(res, which));
 
 		if ((s = calloc(1, sizeof *s)) == NULL) {
 			errno = ENOMEM;
@@ -498,9 +580,9 @@ sem_acquire(struct sem_owner *o, uint64_t id, const char *name,
 		}
 		if (weight == 0 || weight > s->capacity)
 			return (sem_acquire_error(res, PROTO_E_TOO_HEAVY));
-		if (lim->max_holds != 0 && o->nholds >= lim->max_holds &&
+		if ((which = sem_check_new_hold(lim, o)) != SEM_LIMIT_NONE &&
 		    sem_find_hold(t, o, s) == NULL)
-			return (sem_acquire_error(res, PROTO_E_LIMIT));
+			return (sem_acquire_limit(res, which));
 	}
 
 	/* The grant rule for a newcomer: only into an empty queue. */
@@ -520,7 +602,10 @@ sem_acquire(struct sem_owner *o, uint64_t id, const char *name,
 		return (0);
 	}
 	if (lim->max_pending != 0 && o->npending >= lim->max_pending)
-		return (sem_acquire_error(res, PROTO_E_LIMIT));
+		return (sem_acquire_limit(res, SEM_LIMIT_PENDING));
+	if (lim->max_pending_per_uid != 0 &&
+	    o->acct->npending >= lim->max_pending_per_uid)
+		return (sem_acquire_limit(res, SEM_LIMIT_UID_PENDING));
 
 	if (timeout_ms > 0 && heap_reserve(&t->deadlines) == -1)
 		return (-1);
@@ -547,6 +632,7 @@ sem_acquire(struct sem_owner *o, uint64_t id, const char *name,
 	s->nwaiting++;
 	TAILQ_INSERT_TAIL(&o->waiters, w, owner_entry);
 	o->npending++;
+	o->acct->npending++;
 	hash_insert(&t->by_id, w);
 	if (timeout_ms > 0) {
 		if ((uint64_t)timeout_ms > UINT64_MAX - now_ms)
@@ -721,4 +807,242 @@ size_t
 sem_owner_count(struct sem_table *t)
 {
 	return (t->nowners);
+}
+
+/* Describe a broken invariant in why (len bytes, may be NULL); -1. */
+static int
+sem_broken(char *why, size_t len, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (why != NULL && len > 0) {
+		va_start(ap, fmt);
+		vsnprintf(why, len, fmt, ap);
+		va_end(ap);
+	}
+	return (-1);
+}
+
+/* Check one semaphore; adds its holds, queued waiters, deadlines, pins. */
+static int
+sem_check_sem(struct sem_table *t, struct sem *s, size_t *nholds,
+    size_t *nqueued, size_t *ndeadline, size_t *npinned, char *why,
+    size_t len)
+{
+	struct sem_hold		*h;
+	struct sem_waiter	*w;
+	uint64_t		 sum = 0;
+	size_t			 cnt = 0;
+
+	if (s->name_len == 0 || s->name_len > PROTO_MAX_NAME ||
+	    s->name[s->name_len] != '\0')
+		return (sem_broken(why, len, "a semaphore has a bad name"));
+	if (sem_lookup(t, s->name, s->name_len) != s)
+		return (sem_broken(why, len, "%s: not found by name", s->name));
+	if (s->capacity == 0)
+		return (sem_broken(why, len, "%s: capacity 0", s->name));
+	TAILQ_FOREACH(h, &s->holders, sem_entry) {
+		if (h->sem != s || h->weight == 0)
+			return (sem_broken(why, len, "%s: a hold of weight %u "
+			    "points elsewhere or is empty", s->name,
+			    h->weight));
+		if (sem_find_hold(t, h->owner, s) != h)
+			return (sem_broken(why, len, "%s: a hold is not found "
+			    "by (owner, sem)", s->name));
+		sum += h->weight;
+		cnt++;
+	}
+	if (sum != s->held || cnt != s->nholders)
+		return (sem_broken(why, len, "%s: held %llu and %u holders, "
+		    "but the holds add up to %llu in %zu", s->name,
+		    (unsigned long long)s->held, s->nholders,
+		    (unsigned long long)sum, cnt));
+	if (s->held > s->capacity)
+		return (sem_broken(why, len, "%s: held %llu over capacity %u",
+		    s->name, (unsigned long long)s->held, s->capacity));
+	*nholds += cnt;
+
+	cnt = 0;
+	TAILQ_FOREACH(w, &s->queue, sem_entry) {
+		if (w->sem != s || w->state != SEM_W_QUEUED)
+			return (sem_broken(why, len, "%s: queued waiter %llu "
+			    "points elsewhere or is not QUEUED", s->name,
+			    (unsigned long long)w->id));
+		if (w->weight == 0 || w->weight > s->capacity)
+			return (sem_broken(why, len, "%s: waiter %llu has "
+			    "weight %u", s->name, (unsigned long long)w->id,
+			    w->weight));
+		if (sem_find_waiter(t, w->owner, w->id) != w)
+			return (sem_broken(why, len, "%s: waiter %llu is not "
+			    "found by (owner, id)", s->name,
+			    (unsigned long long)w->id));
+		if (w->heap_idx != SIZE_MAX) {
+			if (w->heap_idx >= t->deadlines.len ||
+			    t->deadlines.v[w->heap_idx] != w)
+				return (sem_broken(why, len, "%s: waiter %llu "
+				    "is not where the heap says", s->name,
+				    (unsigned long long)w->id));
+			(*ndeadline)++;
+		}
+		cnt++;
+	}
+	if (cnt != s->nwaiting)
+		return (sem_broken(why, len, "%s: nwaiting %u, queue %zu",
+		    s->name, s->nwaiting, cnt));
+	*nqueued += cnt;
+	w = TAILQ_FIRST(&s->queue);
+	if (w != NULL && s->held + w->weight <= s->capacity)
+		return (sem_broken(why, len, "%s: the head (weight %u) fits "
+		    "(held %llu of %u) but waits", s->name, w->weight,
+		    (unsigned long long)s->held, s->capacity));
+	if (s->nholders == 0 && s->nwaiting == 0 && s->npinned == 0)
+		return (sem_broken(why, len, "%s: idle but not forgotten",
+		    s->name));
+	*npinned += s->npinned;
+	return (0);
+}
+
+/* Check one owner and the totals of its uid. */
+static int
+sem_check_owner(struct sem_table *t, struct sem_owner *o, size_t *nholds,
+    size_t *nwaiters, size_t *nuids, char *why, size_t len)
+{
+	const struct sem_limits	*lim = &t->limits;
+	struct sem_owner	*p;
+	struct sem_hold		*h;
+	struct sem_waiter	*w;
+	struct sem_uid		*u = o->acct;
+	uint32_t		 nown = 0, npend = 0, nhold = 0;
+	size_t			 cnt = 0;
+
+	if (o->table != t)
+		return (sem_broken(why, len, "owner pid %u: wrong table",
+		    o->pid));
+	TAILQ_FOREACH(h, &o->holds, owner_entry) {
+		if (h->owner != o)
+			return (sem_broken(why, len, "owner pid %u: a hold "
+			    "belongs to another", o->pid));
+		cnt++;
+	}
+	if (cnt != o->nholds)
+		return (sem_broken(why, len, "owner pid %u: nholds %u, list "
+		    "%zu", o->pid, o->nholds, cnt));
+	*nholds += cnt;
+	cnt = 0;
+	TAILQ_FOREACH(w, &o->waiters, owner_entry) {
+		if (w->owner != o)
+			return (sem_broken(why, len, "owner pid %u: a waiter "
+			    "belongs to another", o->pid));
+		cnt++;
+	}
+	if (cnt != o->npending)
+		return (sem_broken(why, len, "owner pid %u: npending %u, list "
+		    "%zu", o->pid, o->npending, cnt));
+	*nwaiters += cnt;
+	if (lim->max_pending != 0 && o->npending > lim->max_pending)
+		return (sem_broken(why, len, "owner pid %u: %u pending, over "
+		    "max_pending %u", o->pid, o->npending, lim->max_pending));
+
+	if (u == NULL || u->uid != o->uid || sem_find_uid(t, o->uid) != u)
+		return (sem_broken(why, len, "owner pid %u: not counted under "
+		    "uid %u", o->pid, o->uid));
+	/* The first owner of each uid adds up the totals of all of them. */
+	TAILQ_FOREACH(p, &t->owners, entry) {
+		if (p->acct != u)
+			continue;
+		if (nown == 0 && p != o)
+			return (0);
+		nown++;
+		npend += p->npending;
+		nhold += p->nholds;
+	}
+	(*nuids)++;
+	if (nown != u->nowners || npend != u->npending || nhold != u->nholds)
+		return (sem_broken(why, len, "uid %u: totals %u owners, %u "
+		    "pending, %u holds; its owners have %u, %u, %u", u->uid,
+		    u->nowners, u->npending, u->nholds, nown, npend, nhold));
+	if (lim->max_pending_per_uid != 0 &&
+	    u->npending > lim->max_pending_per_uid)
+		return (sem_broken(why, len, "uid %u: %u pending, over "
+		    "max_pending_per_uid %u", u->uid, u->npending,
+		    lim->max_pending_per_uid));
+	return (0);
+}
+
+/*
+ * Check every structural invariant of the table; see sem.h.  Returns 0,
+ * or -1 with the first violation found described in why.  A debugging
+ * aid: O(everything), and O(owners^2 / uids) for the per-uid totals.
+ */
+int
+sem_check_invariants(struct sem_table *t, char *why, size_t len)
+{
+	struct sem		*s;
+	struct sem_owner	*o;
+	struct sem_waiter	*w, *parent;
+	struct sem_hold		*h;
+	size_t			 nsems = 0, nholds = 0, nqueued = 0;
+	size_t			 ndeadline = 0, npinned = 0, nevents = 0;
+	size_t			 nowners = 0, oholds = 0, owaiters = 0;
+	size_t			 nspare = 0, nuids = 0, i;
+
+	TAILQ_FOREACH(w, &t->events, sem_entry) {
+		if ((w->state != SEM_W_GRANTED && w->state != SEM_W_EXPIRED) ||
+		    w->heap_idx != SIZE_MAX)
+			return (sem_broken(why, len, "event for waiter %llu "
+			    "in state %d", (unsigned long long)w->id,
+			    (int)w->state));
+		nevents++;
+	}
+	TAILQ_FOREACH(s, &t->sems, entry) {
+		if (sem_check_sem(t, s, &nholds, &nqueued, &ndeadline,
+		    &npinned, why, len) == -1)
+			return (-1);
+		nsems++;
+	}
+	if (nsems != t->nsems || nsems != t->by_name.count)
+		return (sem_broken(why, len, "%zu semaphores listed, nsems "
+		    "%zu, %zu hashed", nsems, t->nsems, t->by_name.count));
+	if (npinned != nevents)
+		return (sem_broken(why, len, "%zu pins for %zu events",
+		    npinned, nevents));
+	if (ndeadline != t->deadlines.len)
+		return (sem_broken(why, len, "%zu queued waiters with a "
+		    "deadline, %zu in the heap", ndeadline, t->deadlines.len));
+	for (i = 1; i < t->deadlines.len; i++) {
+		w = t->deadlines.v[i];
+		parent = t->deadlines.v[(i - 1) / 2];
+		if (w->heap_idx != i || parent->deadline_ms > w->deadline_ms ||
+		    (parent->deadline_ms == w->deadline_ms &&
+		    parent->seq > w->seq))
+			return (sem_broken(why, len, "the deadline heap is out "
+			    "of order at %zu", i));
+	}
+	for (h = t->spare; h != NULL; h = h->hnext)
+		nspare++;
+	if (nspare != t->nspare || nspare != nqueued)
+		return (sem_broken(why, len, "%zu spare holds (nspare %zu) for "
+		    "%zu queued waiters", nspare, t->nspare, nqueued));
+
+	TAILQ_FOREACH(o, &t->owners, entry) {
+		if (sem_check_owner(t, o, &oholds, &owaiters, &nuids, why,
+		    len) == -1)
+			return (-1);
+		nowners++;
+	}
+	if (nowners != t->nowners)
+		return (sem_broken(why, len, "%zu owners listed, nowners %zu",
+		    nowners, t->nowners));
+	if (nuids != t->by_uid.count)
+		return (sem_broken(why, len, "owners have %zu uids, %zu hashed",
+		    nuids, t->by_uid.count));
+	if (oholds != nholds || nholds != t->by_hold.count)
+		return (sem_broken(why, len, "owners have %zu holds, "
+		    "semaphores %zu, %zu hashed", oholds, nholds,
+		    t->by_hold.count));
+	if (owaiters != nqueued + nevents || owaiters != t->by_id.count)
+		return (sem_broken(why, len, "owners have %zu waiters; %zu "
+		    "queued, %zu events, %zu hashed", owaiters, nqueued,
+		    nevents, t->by_id.count));
+	return (0);
 }

@@ -84,12 +84,26 @@ struct sem_waiter {
 	struct sem_waiter	*hnext;		/* hash chain (sem.c) */
 };
 
+/*
+ * What all the owners of one uid have together, for the per-uid limits:
+ * shared by those owners, freed with the last of them.  Read-only outside
+ * sem.c.
+ */
+struct sem_uid {
+	uint32_t		 uid;
+	uint32_t		 nowners;	/* owners with this uid */
+	uint32_t		 npending;	/* their waiters, any state */
+	uint32_t		 nholds;	/* their holds */
+	struct sem_uid		*hnext;		/* hash chain (sem.c) */
+};
+
 /* One client connection as the engine sees it. */
 struct sem_owner {
 	struct sem_table	*table;
 	void			*ctx;		/* the caller's (struct conn) */
 	uint32_t		 pid;
 	uint32_t		 uid;
+	struct sem_uid		*acct;		/* this uid's totals */
 	uint32_t		 npending;	/* waiters, any state */
 	uint32_t		 nholds;	/* distinct semaphores held */
 	TAILQ_HEAD(, sem_hold)	 holds;
@@ -97,11 +111,28 @@ struct sem_owner {
 	TAILQ_ENTRY(sem_owner)	 entry;		/* on the table's owners */
 };
 
-/* Limits enforced by the engine; 0 means unlimited. */
+/*
+ * Limits enforced by the engine; 0 means unlimited.  A hold is what one
+ * owner holds on one semaphore, whatever its weight: the per-uid limit
+ * counts the holds of all the owners of a uid (a process holding two
+ * semaphores on each of three connections has six holds).
+ */
 struct sem_limits {
 	uint32_t	 max_sems;		/* semaphores alive at once */
 	uint32_t	 max_pending;		/* pending ACQUIREs per owner */
 	uint32_t	 max_holds;		/* distinct sems held per owner */
+	uint32_t	 max_pending_per_uid;	/* pending ACQUIREs per uid */
+	uint32_t	 max_holds_per_uid;	/* holds of all owners of a uid */
+};
+
+/* Which limit refused an ACQUIRE (sem_acq_result.limit). */
+enum sem_limit {
+	SEM_LIMIT_NONE,
+	SEM_LIMIT_SEMS,		/* max_sems */
+	SEM_LIMIT_HOLDS,	/* max_holds */
+	SEM_LIMIT_UID_HOLDS,	/* max_holds_per_uid */
+	SEM_LIMIT_PENDING,	/* max_pending */
+	SEM_LIMIT_UID_PENDING,	/* max_pending_per_uid */
 };
 
 /*
@@ -129,6 +160,7 @@ struct sem_acq_result {
 	uint32_t		 position;	/* QUEUED: 1 = head of line */
 	enum proto_err		 code;		/* ERROR */
 	uint32_t		 capacity;	/* CAPACITY_MISMATCH: the current */
+	enum sem_limit		 limit;		/* LIMIT: which one */
 };
 
 /*
@@ -144,7 +176,10 @@ struct sem_table	*sem_table_new(const struct sem_callbacks *cb, void *arg,
  */
 void			 sem_table_free(struct sem_table *);
 
-/* Create an owner (one per connection).  NULL with errno ENOMEM. */
+/*
+ * Create an owner (one per connection); owners with the same uid share
+ * the per-uid totals.  NULL with errno ENOMEM.
+ */
 struct sem_owner	*sem_owner_new(struct sem_table *, void *ctx,
 			     uint32_t pid, uint32_t uid);
 
@@ -164,12 +199,14 @@ void			 sem_owner_drop(struct sem_owner *, uint64_t now_ms);
  * Errors (res->code, nothing changes): NO_CAPACITY, CAPACITY_MISMATCH
  * (res->capacity = current), TOO_HEAVY (weight > capacity or weight 0),
  * DUPLICATE_ID (id is pending for this owner: queued, or granted/expired
- * but not yet flushed), LIMIT, and BAD_NAME only for a name_len outside
- * 1..PROTO_MAX_NAME (a caller bug).  LIMIT: max_sems when it would create
- * a semaphore; max_pending when it would be queued; max_holds when the
- * owner does not hold this semaphore yet and already holds max_holds
- * others.  max_holds is checked on arrival only: a queued request is
- * granted in its turn even if its owner reached max_holds meanwhile.
+ * but not yet flushed), LIMIT (res->limit says which), and BAD_NAME only
+ * for a name_len outside 1..PROTO_MAX_NAME (a caller bug).  LIMIT:
+ * max_sems when it would create a semaphore; max_holds when the owner
+ * does not hold this semaphore yet and already holds max_holds others,
+ * max_holds_per_uid when the owners of its uid already have that many
+ * holds; max_pending and max_pending_per_uid when it would be queued.
+ * The hold limits are checked on arrival only: a queued request is
+ * granted in its turn even if its owner reached them meanwhile.
  * Always returns 0 (the outcome is in *res); -1 with errno ENOMEM only.
  */
 int			 sem_acquire(struct sem_owner *, uint64_t id,
@@ -229,5 +266,17 @@ struct sem		*sem_next(struct sem *);
 /* Number of live semaphores, and of owners. */
 size_t			 sem_count(struct sem_table *);
 size_t			 sem_owner_count(struct sem_table *);
+
+/*
+ * Check every structural invariant of the table (a debugging aid for
+ * tests and fuzzers): counts agree with lists, held is the sum of the
+ * holds and within capacity, no head that fits is left waiting, the hash
+ * tables find every element, the deadline heap is ordered, the spare
+ * pool matches the queued waiters, the per-uid totals add up, and no
+ * idle semaphore is kept.  Returns 0, or -1 with the first violation
+ * described in why (len bytes; why may be NULL).  Cost: O(everything).
+ */
+int			 sem_check_invariants(struct sem_table *, char *why,
+			     size_t len);
 
 #endif /* SEMD_SEM_H */

@@ -17,6 +17,7 @@
 
 #include <sys/types.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -40,6 +41,7 @@
 
 static struct semd_proc	 integ_daemons[INTEG_MAX_DAEMONS];
 static char		 integ_ctx[128];	/* prefix of failure messages */
+static unsigned long	 integ_nofile;		/* for the next daemon; 0: ours */
 
 /* The name of an op, never NULL. */
 static const char *
@@ -310,6 +312,16 @@ integ_guard_stop(struct semd_proc *d)
 }
 
 /*
+ * Give the daemons started from now on an open-file limit of n (soft and
+ * hard, set before exec); 0 goes back to inheriting ours.
+ */
+void
+semd_set_nofile(unsigned long n)
+{
+	integ_nofile = n;
+}
+
+/*
  * Start semd -f -S PATH on a fresh temporary directory, with the extra
  * arguments given (NULL-terminated), and wait until it accepts a
  * connection.  Fails the test if it cannot be started or exits early.
@@ -386,6 +398,16 @@ semd_start_at(const char *file, int line, ...)
 		signal(SIGPIPE, SIG_DFL);
 		sigemptyset(&set);
 		sigprocmask(SIG_SETMASK, &set, NULL);
+		if (integ_nofile != 0) {
+			struct rlimit	rl;
+
+			rl.rlim_cur = rl.rlim_max = (rlim_t)integ_nofile;
+			if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+				dprintf(STDERR_FILENO, "setrlimit: %s\n",
+				    strerror(errno));
+				_exit(127);
+			}
+		}
 		execv(bin, (char *const *)argv);
 		dprintf(STDERR_FILENO, "exec %s: %s\n", bin, strerror(errno));
 		_exit(127);

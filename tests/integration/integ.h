@@ -81,6 +81,9 @@ struct semd_proc *semd_start_at(const char *, int, ...)
 void	semd_alive_at(const char *, int, struct semd_proc *);
 void	semd_stop_at(const char *, int, struct semd_proc *);
 
+/* RLIMIT_NOFILE (soft and hard) of the next daemons; 0: inherit ours. */
+void	semd_set_nofile(unsigned long);
+
 /* --- test clients --- */
 
 #define tc_connect(d)		tc_connect_at(__FILE__, __LINE__, d)
@@ -217,5 +220,6 @@ void	mp_int(struct proto_buf *, int64_t);
 /* The suites. */
 Suite	*core_suite(void);
 Suite	*hostile_suite(void);
+Suite	*limits_suite(void);
 
 #endif /* SEMD_INTEG_H */

@@ -108,13 +108,30 @@ teardown(void)
 }
 
 static struct sem_owner *
-owner(struct sem_table *t, uint32_t pid)
+owner_uid(struct sem_table *t, uint32_t pid, uint32_t uid)
 {
 	struct sem_owner	*o;
 
-	o = sem_owner_new(t, NULL, pid, 1000);
+	o = sem_owner_new(t, NULL, pid, uid);
 	ck_assert_ptr_nonnull(o);
 	return (o);
+}
+
+static struct sem_owner *
+owner(struct sem_table *t, uint32_t pid)
+{
+	return (owner_uid(t, pid, 1000));
+}
+
+/* The engine's own invariant check passes. */
+static void
+check_invariants(struct sem_table *t)
+{
+	char	why[256];
+
+	why[0] = '\0';
+	ck_assert_msg(sem_check_invariants(t, why, sizeof why) == 0,
+	    "sem_check_invariants: %s", why);
 }
 
 /* sem_acquire with a NUL-terminated name; the call itself must succeed. */
@@ -199,6 +216,7 @@ check_table(struct sem_table *t, struct sem_owner **owners, size_t nowners)
 	uint64_t		 sum;
 	size_t			 n = 0, i, cnt, ntotal_holds = 0;
 
+	check_invariants(t);
 	for (s = sem_first(t); s != NULL; s = sem_next(s)) {
 		n++;
 		ck_assert_ptr_eq(sem_lookup(t, s->name, s->name_len), s);
@@ -870,7 +888,7 @@ END_TEST
 /* LIMIT max_sems: creating one more is refused; existing ones are fine. */
 START_TEST(test_limit_max_sems)
 {
-	struct sem_limits	 lim = { 2, 0, 0 };
+	struct sem_limits	 lim = { 2, 0, 0, 0, 0 };
 	struct sem_table	*t = table_new(&lim);
 	struct sem_owner	*a = owner(t, 1);
 	struct sem_acq_result	 r;
@@ -881,6 +899,7 @@ START_TEST(test_limit_max_sems)
 	expect_granted(r);
 	ck_assert_int_eq(sem_acquire(a, 3, "c", 1, 1, 2, 1, -1, 0, &r), 0);
 	expect_error(r, PROTO_E_LIMIT);
+	ck_assert_int_eq(r.limit, SEM_LIMIT_SEMS);
 	ck_assert_ptr_null(sem_lookup(t, "c", 1));
 	ck_assert_int_eq(sem_acquire(a, 3, "a", 1, 1, 2, 1, -1, 0, &r), 0);
 	expect_granted(r);
@@ -900,7 +919,7 @@ END_TEST
  */
 START_TEST(test_limit_max_pending)
 {
-	struct sem_limits	 lim = { 0, 2, 0 };
+	struct sem_limits	 lim = { 0, 2, 0, 0, 0 };
 	struct sem_table	*t = table_new(&lim);
 	struct sem_owner	*h = owner(t, 1), *a = owner(t, 2);
 	struct sem_acq_result	 r;
@@ -912,6 +931,7 @@ START_TEST(test_limit_max_pending)
 	expect_queued(r, 2);
 	ck_assert_int_eq(sem_acquire(a, 3, "p", 1, 1, 1, 1, -1, 0, &r), 0);
 	expect_error(r, PROTO_E_LIMIT);
+	ck_assert_int_eq(r.limit, SEM_LIMIT_PENDING);
 	ck_assert_uint_eq(sem_lookup(t, "p", 1)->nwaiting, 2);
 	/* Not pending: an immediate grant elsewhere, a try. */
 	ck_assert_int_eq(sem_acquire(a, 3, "q", 1, 1, 1, 1, -1, 0, &r), 0);
@@ -945,7 +965,7 @@ END_TEST
  */
 START_TEST(test_limit_max_holds)
 {
-	struct sem_limits	 lim = { 0, 0, 2 };
+	struct sem_limits	 lim = { 0, 0, 2, 0, 0 };
 	struct sem_table	*t = table_new(&lim);
 	struct sem_owner	*a = owner(t, 1), *o = owner(t, 2);
 	struct sem_acq_result	 r;
@@ -963,6 +983,7 @@ START_TEST(test_limit_max_holds)
 	/* At the limit: a new semaphore, or a known one not held, is LIMIT. */
 	ck_assert_int_eq(sem_acquire(a, 4, "c", 1, 1, 3, 1, -1, 0, &r), 0);
 	expect_error(r, PROTO_E_LIMIT);
+	ck_assert_int_eq(r.limit, SEM_LIMIT_HOLDS);
 	ck_assert_ptr_null(sem_lookup(t, "c", 1));
 	ck_assert_int_eq(sem_acquire(o, 2, "d", 1, 1, 1, 1, -1, 0, &r), 0);
 	ck_assert_int_eq(sem_acquire(a, 4, "d", 1, 1, 1, 1, -1, 0, &r), 0);
@@ -975,6 +996,258 @@ START_TEST(test_limit_max_holds)
 	ck_assert_int_eq(sem_release(o, "busy", 4, 1, 1), PROTO_OK);
 	ck_assert_uint_eq(sem_flush(t), 1);
 	ck_assert_uint_eq(a->nholds, 3);
+	sem_table_free(t);
+}
+END_TEST
+
+/*
+ * LIMIT max_pending_per_uid: the pending requests of all the owners of
+ * one uid count together, so a uid with many connections reaches it
+ * while each connection is under max_pending; another uid is not
+ * affected; a withdrawal, a delivered grant and a dropped owner give
+ * room back.  max_pending is checked first.
+ */
+START_TEST(test_limit_pending_per_uid)
+{
+	struct sem_limits	 lim = { 0, 2, 0, 3, 0 };
+	struct sem_table	*t = table_new(&lim);
+	struct sem_owner	*h = owner_uid(t, 1, 7), *a = owner_uid(t, 2, 5);
+	struct sem_owner	*b = owner_uid(t, 3, 5), *c = owner_uid(t, 4, 5);
+	struct sem_owner	*x = owner_uid(t, 5, 6);
+	struct sem_acq_result	 r;
+
+	ck_assert_ptr_eq(a->acct, b->acct);
+	ck_assert_ptr_ne(a->acct, x->acct);
+	ck_assert_uint_eq(a->acct->nowners, 3);
+	ck_assert_int_eq(sem_acquire(h, 1, "u", 1, 1, 1, 1, -1, 0, &r), 0);
+	expect_granted(r);
+	ck_assert_int_eq(sem_acquire(a, 1, "u", 1, 1, 1, 1, -1, 0, &r), 0);
+	expect_queued(r, 1);
+	ck_assert_int_eq(sem_acquire(a, 2, "u", 1, 1, 1, 1, 50, 0, &r), 0);
+	expect_queued(r, 2);
+	/* a: its own limit first. */
+	ck_assert_int_eq(sem_acquire(a, 3, "u", 1, 1, 1, 1, -1, 0, &r), 0);
+	expect_error(r, PROTO_E_LIMIT);
+	ck_assert_int_eq(r.limit, SEM_LIMIT_PENDING);
+	ck_assert_int_eq(sem_acquire(b, 1, "u", 1, 1, 1, 1, -1, 0, &r), 0);
+	expect_queued(r, 3);
+	ck_assert_uint_eq(a->acct->npending, 3);
+	/* b has one pending, under max_pending, but uid 5 has three. */
+	ck_assert_int_eq(sem_acquire(b, 2, "u", 1, 1, 1, 1, -1, 0, &r), 0);
+	expect_error(r, PROTO_E_LIMIT);
+	ck_assert_int_eq(r.limit, SEM_LIMIT_UID_PENDING);
+	ck_assert_int_eq(sem_acquire(c, 1, "u", 1, 1, 1, 1, -1, 0, &r), 0);
+	expect_error(r, PROTO_E_LIMIT);
+	ck_assert_int_eq(r.limit, SEM_LIMIT_UID_PENDING);
+	ck_assert_uint_eq(sem_lookup(t, "u", 1)->nwaiting, 3);
+	/* Not pending: an immediate grant, a try. */
+	ck_assert_int_eq(sem_acquire(c, 2, "v", 1, 1, 1, 1, -1, 0, &r), 0);
+	expect_granted(r);
+	ck_assert_int_eq(sem_acquire(c, 3, "u", 1, 1, 1, 1, 0, 0, &r), 0);
+	ck_assert_int_eq(r.status, SEM_ACQ_BUSY);
+	/* Another uid is not affected. */
+	ck_assert_int_eq(sem_acquire(x, 1, "u", 1, 1, 1, 1, -1, 0, &r), 0);
+	expect_queued(r, 4);
+	check_invariants(t);
+
+	/* A withdrawal gives room back. */
+	ck_assert_int_eq(sem_withdraw(a, 1, 0), PROTO_OK);
+	ck_assert_uint_eq(a->acct->npending, 2);
+	ck_assert_int_eq(sem_acquire(c, 4, "u", 1, 1, 1, 1, -1, 0, &r), 0);
+	expect_queued(r, 4);
+	/* Expired (a's 2) and granted (b's 1) count until delivered. */
+	sem_expire(t, 50);
+	ck_assert_int_eq(sem_release(h, "u", 1, 1, 50), PROTO_OK);
+	ck_assert_uint_eq(a->acct->npending, 3);
+	ck_assert_int_eq(sem_acquire(c, 5, "u", 1, 1, 1, 1, -1, 50, &r), 0);
+	ck_assert_int_eq(r.limit, SEM_LIMIT_UID_PENDING);
+	check_invariants(t);
+	ck_assert_uint_eq(sem_flush(t), 2);
+	ck_assert_uint_eq(a->acct->npending, 1);
+	/* Dropping an owner gives its share back. */
+	ck_assert_int_eq(sem_acquire(c, 5, "u", 1, 1, 1, 1, -1, 50, &r), 0);
+	expect_queued(r, 3);
+	ck_assert_int_eq(sem_acquire(a, 6, "u", 1, 1, 1, 1, -1, 50, &r), 0);
+	expect_queued(r, 4);
+	ck_assert_int_eq(r.limit, SEM_LIMIT_NONE);
+	ck_assert_int_eq(sem_acquire(a, 7, "u", 1, 1, 1, 1, -1, 50, &r), 0);
+	ck_assert_int_eq(r.limit, SEM_LIMIT_UID_PENDING);
+	sem_owner_drop(c, 60);
+	ck_assert_uint_eq(sem_flush(t), 0);
+	ck_assert_uint_eq(a->acct->nowners, 2);
+	ck_assert_uint_eq(a->acct->npending, 1);
+	ck_assert_int_eq(sem_acquire(a, 7, "u", 1, 1, 1, 1, -1, 60, &r), 0);
+	expect_queued(r, 3);
+	check_invariants(t);
+	sem_table_free(t);
+}
+END_TEST
+
+/*
+ * LIMIT max_holds_per_uid: the holds (one per owner and semaphore, any
+ * weight) of all the owners of one uid count together; checked like
+ * max_holds, on arrival, after it; more weight on a held semaphore is
+ * fine; another uid is not affected; a release that ends a hold and a
+ * dropped owner give room back.
+ */
+START_TEST(test_limit_holds_per_uid)
+{
+	struct sem_limits	 lim = { 0, 0, 2, 0, 3 };
+	struct sem_table	*t = table_new(&lim);
+	struct sem_owner	*a = owner_uid(t, 1, 5), *b = owner_uid(t, 2, 5);
+	struct sem_owner	*x = owner_uid(t, 3, 6);
+	struct sem_acq_result	 r;
+
+	ck_assert_int_eq(sem_acquire(a, 1, "a", 1, 1, 3, 1, -1, 0, &r), 0);
+	expect_granted(r);
+	ck_assert_int_eq(sem_acquire(a, 2, "b", 1, 1, 3, 1, -1, 0, &r), 0);
+	expect_granted(r);
+	ck_assert_int_eq(sem_acquire(a, 3, "c", 1, 1, 3, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(r.limit, SEM_LIMIT_HOLDS);
+	ck_assert_int_eq(sem_acquire(b, 1, "a", 1, 1, 3, 1, -1, 0, &r), 0);
+	expect_granted(r);
+	ck_assert_uint_eq(a->acct->nholds, 3);
+	/* b holds one, under max_holds, but uid 5 has three holds. */
+	ck_assert_int_eq(sem_acquire(b, 2, "c", 1, 1, 3, 1, -1, 0, &r), 0);
+	expect_error(r, PROTO_E_LIMIT);
+	ck_assert_int_eq(r.limit, SEM_LIMIT_UID_HOLDS);
+	ck_assert_ptr_null(sem_lookup(t, "c", 1));
+	ck_assert_int_eq(sem_acquire(x, 1, "full", 4, 1, 1, 1, -1, 0, &r), 0);
+	expect_granted(r);
+	ck_assert_int_eq(sem_acquire(b, 2, "full", 4, 1, 1, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(r.limit, SEM_LIMIT_UID_HOLDS);
+	ck_assert_uint_eq(sem_lookup(t, "full", 4)->nwaiting, 0);
+	/* More weight where it holds already is fine. */
+	ck_assert_int_eq(sem_acquire(b, 3, "a", 1, 0, 0, 1, -1, 0, &r), 0);
+	expect_granted(r);
+	ck_assert_uint_eq(a->acct->nholds, 3);
+	/* Another uid is not affected. */
+	ck_assert_int_eq(sem_acquire(x, 2, "c", 1, 1, 3, 1, -1, 0, &r), 0);
+	expect_granted(r);
+	check_invariants(t);
+
+	/* Releasing part of a hold keeps it; releasing all of it ends it. */
+	ck_assert_int_eq(sem_release(b, "a", 1, 1, 1), PROTO_OK);
+	ck_assert_uint_eq(a->acct->nholds, 3);
+	ck_assert_int_eq(sem_release(b, "a", 1, 1, 1), PROTO_OK);
+	ck_assert_uint_eq(a->acct->nholds, 2);
+	ck_assert_int_eq(sem_acquire(b, 4, "c", 1, 1, 3, 1, -1, 1, &r), 0);
+	expect_granted(r);
+	/* A request queued under the limit is granted in its turn. */
+	ck_assert_int_eq(sem_release(b, "c", 1, 1, 1), PROTO_OK);
+	ck_assert_int_eq(sem_acquire(b, 5, "full", 4, 1, 1, 1, -1, 1, &r), 0);
+	expect_queued(r, 1);
+	ck_assert_int_eq(sem_acquire(b, 6, "c", 1, 1, 3, 1, -1, 1, &r), 0);
+	expect_granted(r);
+	ck_assert_int_eq(sem_release(x, "full", 4, 1, 2), PROTO_OK);
+	ck_assert_uint_eq(sem_flush(t), 1);
+	ck_assert_uint_eq(a->acct->nholds, 4);
+	check_invariants(t);
+	/* Dropping an owner gives its holds back. */
+	sem_owner_drop(a, 3);
+	ck_assert_uint_eq(b->acct->nowners, 1);
+	ck_assert_uint_eq(b->acct->nholds, 2);
+	a = owner_uid(t, 4, 5);
+	ck_assert_int_eq(sem_acquire(a, 1, "d", 1, 1, 3, 1, -1, 3, &r), 0);
+	expect_granted(r);
+	ck_assert_int_eq(sem_acquire(a, 2, "e", 1, 1, 3, 1, -1, 3, &r), 0);
+	ck_assert_int_eq(r.limit, SEM_LIMIT_UID_HOLDS);
+	check_invariants(t);
+	sem_table_free(t);
+}
+END_TEST
+
+/* sem_check_invariants fails when \a field breaks \a rule. */
+#define BREAK_AND_CHECK(field, bad, text) do {				\
+	char	why_[256];						\
+	__typeof__(field) saved_ = (field);				\
+									\
+	(field) = (bad);						\
+	why_[0] = '\0';							\
+	ck_assert_int_eq(sem_check_invariants(tbl, why_, sizeof why_), -1); \
+	ck_assert_msg(strstr(why_, (text)) != NULL, "got \"%s\"", why_); \
+	(field) = saved_;						\
+	check_invariants(tbl);						\
+} while (0)
+
+/*
+ * sem_check_invariants, which the unit tests and the fuzzer rely on,
+ * really notices a broken table: each tampered count is reported, and
+ * the table passes again once it is restored.
+ */
+START_TEST(test_check_invariants_detects)
+{
+	struct sem_owner	*a = owner(tbl, 1), *b = owner(tbl, 2);
+	struct sem		*s;
+
+	expect_granted(acq(a, 1, "inv", 2, 2, FOREVER, 0));
+	expect_queued(acq(b, 1, "inv", NOCAP, 1, 100, 0), 1);
+	expect_queued(acq(b, 2, "inv", NOCAP, 2, FOREVER, 0), 2);
+	check_invariants(tbl);
+	s = look("inv");
+	BREAK_AND_CHECK(s->held, 1, "held 1");
+	BREAK_AND_CHECK(s->held, 3, "held 3");
+	BREAK_AND_CHECK(s->nwaiting, 1, "nwaiting 1");
+	BREAK_AND_CHECK(s->nholders, 2, "2 holders");
+	BREAK_AND_CHECK(s->capacity, 1, "over capacity");
+	BREAK_AND_CHECK(a->nholds, 0, "nholds 0");
+	BREAK_AND_CHECK(b->npending, 1, "uid 1000: totals");
+	BREAK_AND_CHECK(b->acct->npending, 5, "5 pending");
+	BREAK_AND_CHECK(a->acct->nholds, 0, "0 holds");
+	BREAK_AND_CHECK(TAILQ_FIRST(&s->queue)->heap_idx, 7, "heap");
+	BREAK_AND_CHECK(TAILQ_FIRST(&s->queue)->id, 9, "not found");
+	/* The head fits but was left waiting. */
+	ck_assert_int_eq(rel(a, "inv", 2, 1), PROTO_OK);
+	ck_assert_uint_eq(sem_flush(tbl), 1);
+	check_invariants(tbl);
+	BREAK_AND_CHECK(s->capacity, 3, "fits");
+}
+END_TEST
+
+/*
+ * The per-uid totals live as long as an owner of that uid: the last
+ * owner's drop forgets them, and a new owner of that uid starts from
+ * zero.  Many uids at once are each counted apart.
+ */
+START_TEST(test_uid_totals_lifecycle)
+{
+	enum { N = 100 };
+	struct sem_limits	 lim = { 0, 0, 0, 1, 1 };
+	struct sem_table	*t = table_new(&lim);
+	struct sem_owner	*o[N], *p;
+	struct sem_acq_result	 r;
+	char			 name[16];
+	size_t			 i;
+
+	for (i = 0; i < N; i++) {
+		o[i] = owner_uid(t, (uint32_t)i, (uint32_t)i);
+		snprintf(name, sizeof name, "s%zu", i);
+		expect_granted(acq(o[i], 1, name, 1, 1, FOREVER, 0));
+		ck_assert_uint_eq(o[i]->acct->nholds, 1);
+	}
+	check_invariants(t);
+	/* Each uid is at its limit of one hold. */
+	expect_error(acq(o[0], 2, "s1", NOCAP, 1, FOREVER, 0),
+	    PROTO_E_LIMIT);
+	for (i = 0; i < N; i += 2)
+		sem_owner_drop(o[i], 1);
+	check_invariants(t);
+	p = owner_uid(t, 1000, 0);
+	ck_assert_uint_eq(p->acct->nowners, 1);
+	ck_assert_uint_eq(p->acct->nholds, 0);
+	/* Queued on s1 (held by uid 1): one pending for uid 0. */
+	expect_queued(acq(p, 1, "s1", NOCAP, 1, FOREVER, 1), 1);
+	ck_assert_uint_eq(p->acct->npending, 1);
+	r = acq(p, 2, "s3", NOCAP, 1, FOREVER, 1);
+	ck_assert_int_eq(r.limit, SEM_LIMIT_UID_PENDING);
+	check_invariants(t);
+	sem_owner_drop(p, 2);
+	for (i = 1; i < N; i += 2)
+		sem_owner_drop(o[i], 2);
+	ck_assert_uint_eq(sem_flush(t), 0);
+	ck_assert_uint_eq(sem_owner_count(t), 0);
+	ck_assert_uint_eq(sem_count(t), 0);
+	check_invariants(t);
 	sem_table_free(t);
 }
 END_TEST
@@ -1499,6 +1772,10 @@ sem_suite(void)
 	tcase_add_test(tc, test_limit_max_sems);
 	tcase_add_test(tc, test_limit_max_pending);
 	tcase_add_test(tc, test_limit_max_holds);
+	tcase_add_test(tc, test_limit_pending_per_uid);
+	tcase_add_test(tc, test_limit_holds_per_uid);
+	tcase_add_test(tc, test_uid_totals_lifecycle);
+	tcase_add_test(tc, test_check_invariants_detects);
 	tcase_add_test(tc, test_released_before_acquired);
 	suite_add_tcase(s, tc);
 
@@ -1516,6 +1793,8 @@ sem_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("scale");
+	/* Left out of make check-valgrind (CK_EXCLUDE_TAGS): minutes there. */
+	tcase_set_tags(tc, "scale");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	/* A safety net for slow sanitizer/valgrind runs, not a measure. */
 	tcase_set_timeout(tc, 300);
