@@ -15,6 +15,11 @@ else
 	pkgs="$pkgs libmsgpack-dev"
 fi
 
+# libFuzzer (make fuzz) comes with compiler-rt, which clang only
+# recommends; libclang-rt-dev is the one matching the default clang
+# (libclang-rt-14-dev on Debian 12).
+pkgs="$pkgs libclang-rt-dev"
+
 SUDO=
 if [ "$(id -u)" -ne 0 ]; then
 	SUDO=sudo
