@@ -19,6 +19,13 @@
  * forwarded to CMD; signals the terminal sends already reach CMD, which
  * is in the same process group, and are not sent twice.  Signals ignored
  * when semrun starts stay ignored, by semrun and by CMD, as shells do.
+ *
+ * Losing the daemon (it exits or is killed, so the connection reaches its
+ * end) is watched for in both phases.  While waiting, CMD is not run and
+ * semrun exits SEMRUN_LOST.  While CMD runs, the slot no longer exists:
+ * by default semrun warns and lets CMD finish; with -K it terminates CMD
+ * (SIGTERM, then SIGKILL after --kill-after seconds) and exits
+ * SEMRUN_LOST.
  */
 
 #include "config.h"
@@ -44,12 +51,18 @@
 #include "semd.h"
 
 #define SEMRUN_CONFLICT		75	/* EX_TEMPFAIL: not granted in time */
+#define SEMRUN_LOST		76	/* semd went away: CMD not run, or -K */
 #define SEMRUN_CANNOT_EXEC	126
 #define SEMRUN_NOT_FOUND	127
 #define SEMRUN_MAX_COUNT	2147483647UL	/* largest capacity/weight */
 #define SEMRUN_MAX_SECONDS	315360000.0	/* ten years, as the daemon */
 #define SEMRUN_WITHDRAW_MS	5000	/* how long to wait for a withdrawal */
 #define SEMRUN_GRANTED		(-1)	/* not an exit status: go on */
+#define SEMRUN_KILL_AFTER_MS	5000	/* -K: SIGTERM, then SIGKILL after */
+
+/* Long options without a short form. */
+#define SEMRUN_OPT_ON_LOSS	256
+#define SEMRUN_OPT_KILL_AFTER	257
 
 /* What to do with a caught signal, depending on the phase. */
 #define SIG_TERMINATES	0x1	/* while waiting: withdraw and exit */
@@ -88,7 +101,10 @@ struct semrun {
 	int		 conflict;	/* exit status when not granted */
 	int		 verbose;
 	int		 quiet;
+	int		 terminate;	/* -K: terminate CMD if semd is lost */
+	int64_t		 kill_after_ms;	/* -K: SIGKILL this long after SIGTERM */
 	char		**cmd;
+	int		 lost;		/* semd went away while CMD ran */
 
 	struct semd	*semd;
 	int		 caught[SEMRUN_NSIGNALS];	/* handler installed */
@@ -149,6 +165,12 @@ semrun_usage(FILE *f)
 "  -S, --socket=PATH           semd socket (default: $SEMD_SOCKET, else the\n"
 "                              per-user daemon, started when needed)\n"
 "  -E, --conflict-exit-code=N  exit status when not granted (default 75)\n"
+"  -K, --on-daemon-loss=terminate\n"
+"                              if semd goes away while CMD runs, terminate\n"
+"                              CMD (SIGTERM, later SIGKILL) and exit 76;\n"
+"                              the default, 'continue', lets CMD finish\n"
+"      --kill-after=SECONDS    with -K, send SIGKILL SECONDS after SIGTERM\n"
+"                              if CMD still runs (default 5)\n"
 "  -v, --verbose               say when waiting (with the queue position)\n"
 "                              and when the slot is granted\n"
 "  -q, --quiet                 print no messages except usage errors\n"
@@ -163,6 +185,8 @@ semrun_usage(FILE *f)
 "  128+N         CMD was killed by signal N, or semrun got signal N while\n"
 "                waiting (the request is withdrawn)\n"
 "  75            not granted in time (-t, -n); see -E\n"
+"  76            semd went away while waiting (CMD was not run), or\n"
+"                while CMD ran with -K (CMD was terminated)\n"
 "  64            usage error\n"
 "  65            semd refused the request (capacity mismatch, weight above\n"
 "                capacity, bad name, limit reached, access denied)\n"
@@ -297,9 +321,9 @@ semrun_parse_count(const char *s, const char *what)
 	return ((uint32_t)v);
 }
 
-/* Parse -t SECONDS into milliseconds (rounded up) or exit. */
+/* Parse SECONDS of option what into milliseconds (rounded up) or exit. */
 static int64_t
-semrun_parse_timeout(const char *s)
+semrun_parse_seconds(const char *s, const char *what)
 {
 	double	 secs, ms;
 	char	*end;
@@ -310,11 +334,11 @@ semrun_parse_timeout(const char *s)
 	/* "!(secs >= 0)" also rejects NaN; hex and "inf" are refused. */
 	if (*s == '\0' || *end != '\0' || errno == ERANGE ||
 	    strpbrk(s, "xXnN") != NULL || !(secs >= 0))
-		semrun_usage_error("timeout must be a number of seconds: '%s'",
-		    s);
+		semrun_usage_error("%s must be a number of seconds: '%s'",
+		    what, s);
 	if (secs > SEMRUN_MAX_SECONDS)
-		semrun_usage_error("timeout is too long (ten years at most): "
-		    "'%s'", s);
+		semrun_usage_error("%s is too long (ten years at most): "
+		    "'%s'", what, s);
 	ms = secs * 1000.0;
 	v = (int64_t)ms;
 	if ((double)v < ms)
@@ -332,6 +356,10 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 		{ "weight",		required_argument,	NULL, 'w' },
 		{ "socket",		required_argument,	NULL, 'S' },
 		{ "conflict-exit-code",	required_argument,	NULL, 'E' },
+		{ "on-daemon-loss",	required_argument,	NULL,
+		    SEMRUN_OPT_ON_LOSS },
+		{ "kill-after",		required_argument,	NULL,
+		    SEMRUN_OPT_KILL_AFTER },
 		{ "verbose",		no_argument,		NULL, 'v' },
 		{ "quiet",		no_argument,		NULL, 'q' },
 		{ "help",		no_argument,		NULL, 'h' },
@@ -346,13 +374,15 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 	sr->timeout_ms = SEMD_FOREVER;
 	sr->weight = 1;
 	sr->conflict = SEMRUN_CONFLICT;
+	sr->kill_after_ms = SEMRUN_KILL_AFTER_MS;
 
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+:t:nw:S:E:vqhV", longopts,
+	while ((ch = getopt_long(argc, argv, "+:t:nw:S:E:KvqhV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 't':
-			sr->timeout_ms = semrun_parse_timeout(optarg);
+			sr->timeout_ms = semrun_parse_seconds(optarg,
+			    "timeout");
 			sr->timeout_arg = optarg;
 			break;
 		case 'n':
@@ -374,6 +404,22 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 				semrun_usage_error("conflict exit code must be "
 				    "0 to 255: '%s'", optarg);
 			sr->conflict = (int)code;
+			break;
+		case 'K':
+			sr->terminate = 1;
+			break;
+		case SEMRUN_OPT_ON_LOSS:
+			if (strcmp(optarg, "terminate") == 0)
+				sr->terminate = 1;
+			else if (strcmp(optarg, "continue") == 0)
+				sr->terminate = 0;
+			else
+				semrun_usage_error("--on-daemon-loss must be "
+				    "'continue' or 'terminate': '%s'", optarg);
+			break;
+		case SEMRUN_OPT_KILL_AFTER:
+			sr->kill_after_ms = semrun_parse_seconds(optarg,
+			    "--kill-after");
 			break;
 		case 'v':
 			sr->verbose = 1;
@@ -618,7 +664,9 @@ semrun_acquire(struct semrun *sr)
 		while ((n = semd_process(sr->semd, &ev, &err)) == 1) {
 			if (ev.type == SEMD_EV_STATUS)
 				semd_status_free(ev.status);
-			if (ev.id != id)
+			/* An ERROR with id 0 is about the whole connection. */
+			if (ev.id != id &&
+			    !(ev.type == SEMD_EV_ERROR && ev.id == 0))
 				continue;
 			switch (ev.type) {
 			case SEMD_EV_QUEUED:
@@ -641,6 +689,11 @@ semrun_acquire(struct semrun *sr)
 			default:
 				break;
 			}
+		}
+		if (n == -1 && err.code == SEMD_E_DISCONNECTED) {
+			semrun_msg(sr, "semd died while we waited for %s; CMD "
+			    "was not run", sr->name);
+			return (SEMRUN_LOST);
 		}
 		if (n == -1)
 			return (semrun_fail(sr, &err));
@@ -694,19 +747,64 @@ semrun_forward(pid_t pid, const struct sigrec *rec)
 }
 
 /*
- * Run CMD with the connection inherited and wait for it.  Returns the
- * exit status semrun must end with: CMD's status, 128+N if a signal
- * killed it, 126 or 127 if it could not be executed.
+ * While CMD (pid) runs, the connection became readable: nothing is asked
+ * of the daemon then, so this is its end (the daemon exited or was
+ * killed) or something to drop.  On the end, the slot no longer exists:
+ * warn, and with -K send SIGTERM to CMD and set *kill_at to when SIGKILL
+ * follows.  Clears *watch once the connection is of no more use, so that
+ * the caller stops polling it.
+ */
+static void
+semrun_watch(struct semrun *sr, pid_t pid, int *watch, int64_t *kill_at)
+{
+	struct semd_event	ev;
+	struct semd_error	err;
+	int			n;
+
+	memset(&err, 0, sizeof err);
+	while ((n = semd_process(sr->semd, &ev, &err)) == 1) {
+		if (ev.type == SEMD_EV_STATUS)
+			semd_status_free(ev.status);
+	}
+	if (n == 0)
+		return;
+	*watch = 0;
+	if (err.code != SEMD_E_DISCONNECTED) {
+		/* Still connected, so the slot is still held: go on. */
+		semrun_msg(sr, "warning: %s", err.message);
+		return;
+	}
+	sr->lost = 1;
+	if (!sr->terminate) {
+		semrun_msg(sr, "lost semd while CMD (%s, pid %ld) runs; the "
+		    "slot of %s is no longer held, CMD continues", sr->cmd[0],
+		    (long)pid, sr->name);
+		return;
+	}
+	semrun_msg(sr, "lost semd while CMD (%s, pid %ld) runs; the slot of "
+	    "%s is no longer held, terminating CMD", sr->cmd[0], (long)pid,
+	    sr->name);
+	kill(pid, SIGTERM);
+	*kill_at = semrun_now_ms() + sr->kill_after_ms;
+}
+
+/*
+ * Run CMD with the connection inherited and wait for it, watching the
+ * connection for the loss of the daemon.  Returns the exit status semrun
+ * must end with: CMD's status, 128+N if a signal killed it, 126 or 127
+ * if it could not be executed, SEMRUN_LOST if -K terminated it.
  */
 static int
 semrun_run(struct semrun *sr)
 {
 	struct sigaction	 sa;
 	struct sigrec		 rec;
-	struct pollfd		 pfd;
+	struct pollfd		 pfd[2];
 	sigset_t		 block, prev;
 	char			 buf[32];
 	int			 fd, fl, errpipe[2], status, childerr = 0;
+	int			 watch = 1, npfd, timeout;
+	int64_t			 kill_at = -1, left;
 	pid_t			 pid, w;
 	ssize_t			 n;
 	size_t			 i;
@@ -784,9 +882,26 @@ semrun_run(struct semrun *sr)
 			semrun_msg(sr, "waitpid: %s", strerror(errno));
 			return (EX_OSERR);
 		}
-		pfd.fd = semrun_sigpipe[0];
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, -1) == -1 && errno != EINTR) {
+		timeout = -1;
+		if (kill_at != -1) {
+			left = kill_at - semrun_now_ms();
+			if (left <= 0) {
+				kill(pid, SIGKILL);
+				kill_at = -1;
+			} else	/* Wake up hourly for long --kill-after. */
+				timeout = left > 3600000 ? 3600000 : (int)left;
+		}
+		pfd[0].fd = semrun_sigpipe[0];
+		pfd[0].events = POLLIN;
+		pfd[0].revents = 0;
+		npfd = 1;
+		if (watch) {
+			pfd[1].fd = fd;
+			pfd[1].events = POLLIN;
+			pfd[1].revents = 0;
+			npfd = 2;
+		}
+		if (poll(pfd, npfd, timeout) == -1 && errno != EINTR) {
 			semrun_msg(sr, "poll: %s", strerror(errno));
 			return (EX_OSERR);
 		}
@@ -794,6 +909,8 @@ semrun_run(struct semrun *sr)
 			if (rec.signo != SIGCHLD)
 				semrun_forward(pid, &rec);
 		}
+		if (watch && (pfd[1].revents & (POLLIN|POLLHUP|POLLERR)))
+			semrun_watch(sr, pid, &watch, &kill_at);
 	}
 
 	if (n == (ssize_t)sizeof childerr) {
@@ -805,6 +922,8 @@ semrun_run(struct semrun *sr)
 		return (childerr == ENOENT ? SEMRUN_NOT_FOUND :
 		    SEMRUN_CANNOT_EXEC);
 	}
+	if (sr->lost && sr->terminate)
+		return (SEMRUN_LOST);
 	if (WIFSIGNALED(status))
 		return (128 + WTERMSIG(status));
 	return (WEXITSTATUS(status));
@@ -847,10 +966,12 @@ main(int argc, char **argv)
 	 * hold the descriptor, and they must not keep the slot.  If a
 	 * signal interrupts the release, closing the connection gives the
 	 * slot back just the same (unless CMD's children hold it open).
+	 * A daemon that went away has nothing left to give back.
 	 */
 	memset(&err, 0, sizeof err);
-	if (semd_release(sr.semd, sr.name, sr.weight, &err) != SEMD_OK &&
-	    err.code != SEMD_E_INTERRUPTED)
+	if (!sr.lost &&
+	    semd_release(sr.semd, sr.name, sr.weight, &err) != SEMD_OK &&
+	    err.code != SEMD_E_INTERRUPTED && err.code != SEMD_E_DISCONNECTED)
 		semrun_msg(&sr, "warning: could not release %s: %s", sr.name,
 		    *err.message != '\0' ? err.message :
 		    semd_strerror(err.code));

@@ -447,6 +447,62 @@ START_TEST(test_disconnected)
 }
 END_TEST
 
+/* An on_queued callback that kills the test daemon once queued. */
+static void
+kill_daemon_on_queued(uint32_t position, void *arg)
+{
+	int	*calls = arg;
+
+	(*calls)++;
+	kill(daemon_pid, SIGKILL);
+}
+
+/*
+ * The daemon dies while semd_acquire waits in its queue: SEMD_ERR with
+ * SEMD_E_DISCONNECTED.  The holder, blocked nowhere, learns of it from
+ * its descriptor (readable) and semd_process; every later call on either
+ * connection fails the same way.
+ */
+START_TEST(test_disconnected_waiting)
+{
+	struct semd		*a, *b;
+	struct semd_error	 err;
+	struct semd_event	 ev;
+	struct pollfd		 pfd;
+	uint64_t		 id;
+	int			 calls = 0;
+
+	a = open_ok();
+	b = open_ok();
+	ck_assert_int_eq(semd_acquire(a, "d", 1, 1, SEMD_FOREVER, NULL, NULL,
+	    &err), SEMD_OK);
+	ck_assert_int_eq(semd_acquire(b, "d", 1, 1, SEMD_FOREVER,
+	    kill_daemon_on_queued, &calls, &err), SEMD_ERR);
+	ck_assert_int_eq(calls, 1);
+	ck_assert_int_eq(err.code, SEMD_E_DISCONNECTED);
+	waitpid(daemon_pid, NULL, 0);
+	daemon_pid = -1;
+
+	pfd.fd = semd_fd(a);
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	ck_assert_int_eq(poll(&pfd, 1, WAIT_MS), 1);
+	ck_assert(pfd.revents & (POLLIN | POLLHUP));
+	ck_assert_int_eq(semd_process(a, &ev, &err), -1);
+	ck_assert_int_eq(err.code, SEMD_E_DISCONNECTED);
+	ck_assert_int_eq(semd_release(a, "d", 1, &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_DISCONNECTED);
+	ck_assert_int_eq(semd_submit_acquire(a, &id, "d", 1, 1, SEMD_FOREVER,
+	    &err), -1);
+	ck_assert_int_eq(err.code, SEMD_E_DISCONNECTED);
+	ck_assert_int_eq(semd_acquire(b, "d", 1, 1, SEMD_TRY, NULL, NULL,
+	    &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_DISCONNECTED);
+	semd_close(a);
+	semd_close(b);
+}
+END_TEST
+
 /*
  * Event-loop API: several requests in flight, replies in the order the
  * daemon decided them, withdrawal of a waiter and of a granted request.
@@ -858,6 +914,49 @@ START_TEST(test_withdraw_withdrawn)
 	fake_withdraw_race(0, &res);
 	ck_assert_int_eq(res.r, SEMD_ERR);
 	ck_assert_int_eq(res.code, SEMD_E_INTERRUPTED);
+}
+END_TEST
+
+/*
+ * The daemon grants, then goes away: the grant is delivered first
+ * (SEMD_OK), and only the next call reports SEMD_E_DISCONNECTED.
+ */
+START_TEST(test_granted_then_lost)
+{
+	struct proto_request	 req;
+	struct semd_error	 err;
+	struct semd		*sd;
+	char			 path[128];
+	int			 lfd, fd, status;
+	pid_t			 pid;
+
+	lfd = fake_listen(path, sizeof path);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		fd = accept(lfd, NULL, NULL);
+		if (fd == -1)
+			_exit(1);
+		fake_read(fd, &req);
+		fake_send_op(fd, PROTO_OP_HELLO, req.id);
+		fake_read(fd, &req);
+		if (req.op != PROTO_OP_ACQUIRE)
+			_exit(1);
+		fake_send_op(fd, PROTO_OP_ACQUIRED, req.id);
+		_exit(0);
+	}
+	sd = semd_open(path, NULL, 0, &err);
+	ck_assert_msg(sd != NULL, "semd_open: %s", err.message);
+	ck_assert_int_eq(semd_acquire(sd, "race", 1, 1, SEMD_FOREVER, NULL,
+	    NULL, &err), SEMD_OK);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(semd_ping(sd, &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_DISCONNECTED);
+	semd_close(sd);
+	close(lfd);
+	unlink(path);
+	rmdir(tmpdir);
 }
 END_TEST
 
@@ -1316,6 +1415,7 @@ libsemd_suite(void)
 	tcase_add_test(tc, test_try);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_disconnected);
+	tcase_add_test(tc, test_disconnected_waiting);
 	tcase_add_test(tc, test_event_loop);
 	tcase_add_test(tc, test_eintr);
 	tcase_add_test(tc, test_example);
@@ -1326,6 +1426,7 @@ libsemd_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_withdraw_granted_first);
 	tcase_add_test(tc, test_withdraw_withdrawn);
+	tcase_add_test(tc, test_granted_then_lost);
 	tcase_add_test(tc, test_protocol_garbage);
 	suite_add_tcase(s, tc);
 
