@@ -60,20 +60,28 @@ buf_grow(struct proto_buf *buf, size_t n)
 	return (0);
 }
 
-/* msgpack_packer callback: append to the buffer; sticky failure. */
+/*
+ * msgpack_packer callback: append to the buffer; sticky failure.  The
+ * packer calls it for every header and value, mostly with 1 to 9 bytes,
+ * and enc_begin() has made room already: keep that path short.
+ */
 static int
 enc_write(void *data, const char *p, size_t n)
 {
-	struct enc	*e = data;
+	struct enc		*e = data;
+	struct proto_buf	*buf = e->buf;
 
 	if (e->failed)
 		return (-1);
-	if (buf_grow(e->buf, n) == -1) {
+	if (n > buf->cap - buf->len && buf_grow(buf, n) == -1) {
 		e->failed = 1;
 		return (-1);
 	}
-	memcpy(e->buf->data + e->buf->len, p, n);
-	e->buf->len += n;
+	if (n == 1)
+		buf->data[buf->len] = (uint8_t)*p;
+	else
+		memcpy(buf->data + buf->len, p, n);
+	buf->len += n;
 	return (0);
 }
 

@@ -1818,6 +1818,98 @@ START_TEST(test_status_strict)
 END_TEST
 
 /*
+ * The decoder has a fast path for flat maps (only scalar values) and
+ * hands anything with a container to msgpack-c.  Both must agree: every
+ * base request and a set of replies, each field replaced in turn by every
+ * kind and size of scalar, decode the same (result, struct, message) as
+ * the same body with one more, unknown key holding an array, which takes
+ * the msgpack-c path.
+ */
+START_TEST(test_flat_matches_msgpack)
+{
+	static const struct fv	 vals[] = {
+		{ NULL, V_UINT, 0, NULL, 0 }, { NULL, V_UINT, 127, NULL, 0 },
+		{ NULL, V_UINT, 200, NULL, 0 }, { NULL, V_UINT, 70000, NULL, 0 },
+		{ NULL, V_UINT, 1ULL << 40, NULL, 0 },
+		{ NULL, V_UINT, UINT64_MAX, NULL, 0 },
+		{ NULL, V_NEG, 1, NULL, 0 }, { NULL, V_NEG, 1000, NULL, 0 },
+		{ NULL, V_STR, 0, "ACQUIRED", 0 },
+		{ NULL, V_STR, 0, "a.b:c@d/e+f-g_0123456789012345678901234", 0 },
+		{ NULL, V_STRN, 0, "x\0y", 3 }, { NULL, V_STR, 0, "", 0 },
+		{ NULL, V_NIL, 0, NULL, 0 }, { NULL, V_TRUE, 0, NULL, 0 },
+		{ NULL, V_FLOAT, 0, NULL, 0 }, { NULL, V_BIN, 0, NULL, 0 },
+		{ NULL, V_ABSENT, 0, NULL, 0 },
+	};
+	static const struct fv	 rep_acquired[] = {
+		{ "op", V_STR, 0, "ACQUIRED", 0 }, { "id", V_UINT, 4, NULL, 0 },
+		{ "sem", V_STR, 0, "a", 0 }, { "weight", V_UINT, 1, NULL, 0 },
+	};
+	static const struct fv	 rep_hello[] = {
+		{ "op", V_STR, 0, "HELLO", 0 }, { "id", V_UINT, 1, NULL, 0 },
+		{ "version", V_UINT, 1, NULL, 0 },
+		{ "server", V_STR, 0, "semd 1", 0 },
+		{ "pid", V_UINT, 99, NULL, 0 },
+	};
+	static const struct fv	 rep_error[] = {
+		{ "op", V_STR, 0, "ERROR", 0 }, { "id", V_UINT, 9, NULL, 0 },
+		{ "code", V_STR, 0, "NOT_HELD", 0 },
+		{ "message", V_STR, 0, "no", 0 },
+	};
+	static const struct {
+		const struct fv	*f;
+		size_t		 n;
+	} reps[] = {
+		{ rep_acquired, 4 }, { rep_hello, 5 }, { rep_error, 4 },
+	};
+	struct fv		 f[10];
+	struct proto_request	 q1, q2;
+	struct proto_reply	 r1, r2;
+	struct mp		 m1 = { 0 }, m2 = { 0 };
+	char			 e1[sizeof err];
+	enum proto_err		 c1, c2;
+	size_t			 b, i, k, n, nreq = NBASES;
+
+	for (b = 0; b < nreq + sizeof reps / sizeof reps[0]; b++) {
+		n = b < nreq ? bases[b].n : reps[b - nreq].n;
+		for (i = 0; i < n; i++) {
+			for (k = 0; k < sizeof vals / sizeof vals[0]; k++) {
+				memcpy(f, b < nreq ? bases[b].f :
+				    reps[b - nreq].f, n * sizeof *f);
+				f[i].kind = vals[k].kind;
+				f[i].u = vals[k].u;
+				f[i].s = vals[k].s;
+				f[i].slen = vals[k].slen;
+				f[n].key = "zz";
+				f[n].kind = V_ARR;
+				m1.n = m2.n = 0;
+				mp_fields(&m1, f, n);
+				mp_fields(&m2, f, n + 1);
+				if (b < nreq) {
+					c1 = dreq(&m1, &q1);
+					memcpy(e1, err, sizeof e1);
+					c2 = dreq(&m2, &q2);
+					ck_assert(memcmp(&q1, &q2,
+					    sizeof q1) == 0);
+				} else {
+					c1 = drep(&m1, &r1);
+					memcpy(e1, err, sizeof e1);
+					c2 = drep(&m2, &r2);
+					ck_assert(memcmp(&r1, &r2,
+					    sizeof r1) == 0);
+				}
+				ck_assert_msg(c1 == c2, "field %s kind %d: "
+				    "%d (%s) vs %d (%s)", f[i].key,
+				    (int)f[i].kind, c1, e1, c2, err);
+				ck_assert_str_eq(e1, err);
+			}
+		}
+	}
+	mp_free(&m1);
+	mp_free(&m2);
+}
+END_TEST
+
+/*
  * The frames printed in proto/PROTOCOL.md, byte for byte: each decodes to
  * what the document says, and the encoder produces exactly these bytes.
  */
@@ -2031,6 +2123,7 @@ proto_suite(void)
 	tcase_add_test(tc, test_truncated);
 	tcase_add_test(tc, test_big_body);
 	tcase_add_test(tc, test_mutations);
+	tcase_add_test(tc, test_flat_matches_msgpack);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 
