@@ -9,7 +9,7 @@ cd "$dir"
 if ! make -j"$(nproc)" check; then
 	# Show what failed, so CI logs say why.
 	for f in $(find . -name '*.log' ! -name config.log ! -name test-suite.log); do
-		if grep -qE '^(FAIL|ERROR)' "${f%.log}.trs" 2>/dev/null; then
+		if grep -qE '^:test-result: (FAIL|ERROR)' "${f%.log}.trs" 2>/dev/null; then
 			echo "==== $f"; tail -n 80 "$f"
 		fi
 	done
