@@ -18,7 +18,8 @@
  * exits 128+N.  While CMD runs, signals sent to semrun alone are
  * forwarded to CMD; signals the terminal sends already reach CMD, which
  * is in the same process group, and are not sent twice.  Signals ignored
- * when semrun starts stay ignored, by semrun and by CMD, as shells do.
+ * when semrun starts stay ignored, by semrun and by CMD, as shells do;
+ * SIGCHLD excepted, which semrun must catch (see semrun_run()).
  *
  * Losing the daemon (it exits or is killed, so the connection reaches its
  * end) is watched for in both phases.  While waiting, CMD is not run and
@@ -31,14 +32,17 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <paths.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -108,11 +112,12 @@ struct semrun {
 
 	struct semd	*semd;
 	int		 caught[SEMRUN_NSIGNALS];	/* handler installed */
-	struct sigaction chld_old;		/* SIGCHLD as we found it */
 	sigset_t	 oldmask;
 };
 
 static int	semrun_sigpipe[2] = { -1, -1 };
+
+extern char	**environ;	/* CMD's, with SEMD_FD set */
 
 static void	semrun_usage(FILE *);
 static void	semrun_msg(struct semrun *, const char *, ...)
@@ -701,33 +706,112 @@ semrun_acquire(struct semrun *sr)
 }
 
 /*
- * In the child: put the signals back as semrun found them and exec CMD.
- * On failure, send errno to the parent through the close-on-exec pipe
- * errfd and exit 126 or 127.
+ * The file execvp(3) would have found for cmd and failed to run with
+ * ENOEXEC: cmd itself when it has a slash, else the first regular file
+ * we may execute in $PATH (glibc's default "/bin:/usr/bin" when unset;
+ * an empty entry is the current directory), as the search before it
+ * only passes over missing and unexecutable files.  Returns a malloc'ed
+ * path, or NULL.
  */
-static void __attribute__((noreturn))
-semrun_child(struct semrun *sr, int errfd)
+static char *
+semrun_script_path(const char *cmd)
 {
-	struct sigaction	sa;
-	size_t			i;
-	ssize_t			n;
-	int			e;
+	struct stat	 st;
+	const char	*path, *p, *end;
+	char		*buf;
+	size_t		 len, dirlen;
 
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
+	if (strchr(cmd, '/') != NULL)
+		return (strdup(cmd));
+	if ((path = getenv("PATH")) == NULL)
+		path = "/bin:/usr/bin";
+	len = strlen(path) + strlen(cmd) + 2;
+	if ((buf = malloc(len)) == NULL)
+		return (NULL);
+	for (p = path;; p = end + 1) {
+		if ((end = strchr(p, ':')) == NULL)
+			end = p + strlen(p);
+		dirlen = (size_t)(end - p);
+		if (dirlen == 0)
+			snprintf(buf, len, "%s", cmd);
+		else
+			snprintf(buf, len, "%.*s/%s", (int)dirlen, p, cmd);
+		if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) &&
+		    faccessat(AT_FDCWD, buf, X_OK, AT_EACCESS) == 0)
+			return (buf);
+		if (*end == '\0')
+			break;
+	}
+	free(buf);
+	return (NULL);
+}
+
+/*
+ * Start CMD as pid with the signals as semrun found them, and with its
+ * environment (SEMD_FD included).  posix_spawnp(3) runs the child in our
+ * memory until it execs (glibc: clone(CLONE_VM|CLONE_VFORK)), so no page
+ * tables are copied as fork(2) does, and it returns the exec error
+ * itself.  Returns 0, or the errno of the failure.
+ */
+static int
+semrun_spawn(struct semrun *sr, pid_t *pid)
+{
+	posix_spawnattr_t	  attr;
+	sigset_t		  dfl;
+	char			**argv, *file;
+	size_t			  i, argc;
+	int			  e;
+
+	/*
+	 * The signals we catch get their default action (exec would do it
+	 * anyway; this says so before it too, so none of our handlers can
+	 * run in the child).  Those ignored at start were not caught: they
+	 * stay ignored.  The mask is the one semrun started with.  (glibc
+	 * also leaves its own two signals, 32 and 33, ignored in CMD: no
+	 * glibc program sees them, and glibc sets them up when it uses
+	 * them.)
+	 */
+	sigemptyset(&dfl);
 	for (i = 0; i < SEMRUN_NSIGNALS; i++) {
 		if (sr->caught[i])
-			sigaction(semrun_signals[i].signo, &sa, NULL);
+			sigaddset(&dfl, semrun_signals[i].signo);
 	}
-	sigaction(SIGCHLD, &sr->chld_old, NULL);
-	sigprocmask(SIG_SETMASK, &sr->oldmask, NULL);
+	if ((e = posix_spawnattr_init(&attr)) != 0)
+		return (e);
+	if ((e = posix_spawnattr_setflags(&attr,
+	    POSIX_SPAWN_SETSIGDEF|POSIX_SPAWN_SETSIGMASK)) != 0 ||
+	    (e = posix_spawnattr_setsigdefault(&attr, &dfl)) != 0 ||
+	    (e = posix_spawnattr_setsigmask(&attr, &sr->oldmask)) != 0)
+		goto out;
 
-	execvp(sr->cmd[0], sr->cmd);
-	e = errno;
-	n = write(errfd, &e, sizeof e);
-	(void)n;
-	_exit(e == ENOENT ? SEMRUN_NOT_FOUND : SEMRUN_CANNOT_EXEC);
+	e = posix_spawnp(pid, sr->cmd[0], NULL, &attr, sr->cmd, environ);
+	if (e != ENOEXEC)
+		goto out;
+
+	/*
+	 * A file in no format the kernel runs: execvp(3) hands it to
+	 * /bin/sh as a script without #!, and so do we, with the same
+	 * arguments ("/bin/sh FILE ARG..."), which posix_spawnp() does not
+	 * do.  If the shell cannot be run, CMD's own ENOEXEC is reported.
+	 */
+	for (argc = 0; sr->cmd[argc] != NULL; argc++)
+		continue;
+	if ((argv = calloc(argc + 2, sizeof *argv)) == NULL)
+		goto out;
+	if ((file = semrun_script_path(sr->cmd[0])) != NULL) {
+		argv[0] = (char *)_PATH_BSHELL;
+		argv[1] = file;
+		for (i = 1; i < argc; i++)
+			argv[i + 1] = sr->cmd[i];
+		if (posix_spawn(pid, _PATH_BSHELL, NULL, &attr, argv,
+		    environ) == 0)
+			e = 0;
+		free(file);
+	}
+	free(argv);
+out:
+	posix_spawnattr_destroy(&attr);
+	return (e);
 }
 
 /* Forward a signal record to CMD (pid) when it was sent to semrun alone. */
@@ -800,14 +884,11 @@ semrun_run(struct semrun *sr)
 	struct sigaction	 sa;
 	struct sigrec		 rec;
 	struct pollfd		 pfd[2];
-	sigset_t		 block, prev;
 	char			 buf[32];
-	int			 fd, fl, errpipe[2], status, childerr = 0;
+	int			 fd, fl, status, e;
 	int			 watch = 1, npfd, timeout;
 	int64_t			 kill_at = -1, left;
 	pid_t			 pid, w;
-	ssize_t			 n;
-	size_t			 i;
 
 	/* CMD inherits the connection: the slot is held while it runs. */
 	fd = semd_fd(sr->semd);
@@ -822,57 +903,27 @@ semrun_run(struct semrun *sr)
 		return (EX_OSERR);
 	}
 
-	if (pipe(errpipe) == -1) {
-		semrun_msg(sr, "pipe: %s", strerror(errno));
-		return (EX_OSERR);
-	}
-	if (fcntl(errpipe[0], F_SETFD, FD_CLOEXEC) == -1 ||
-	    fcntl(errpipe[1], F_SETFD, FD_CLOEXEC) == -1) {
-		semrun_msg(sr, "fcntl: %s", strerror(errno));
-		close(errpipe[0]);
-		close(errpipe[1]);
-		return (EX_OSERR);
-	}
-
-	/* SIGCHLD wakes the loop below (the self-pipe trick). */
+	/*
+	 * SIGCHLD wakes the loop below (the self-pipe trick).  It must be
+	 * caught, not ignored, or CMD would be reaped without its status;
+	 * so CMD starts with its default action even if it was ignored.
+	 */
 	memset(&sa, 0, sizeof sa);
 	sa.sa_sigaction = semrun_signal_cb;
 	sa.sa_flags = SA_SIGINFO|SA_NOCLDSTOP;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGCHLD, &sa, &sr->chld_old);
+	sigaction(SIGCHLD, &sa, NULL);
 
-	/*
-	 * Block our signals across fork so the child cannot run our
-	 * handler (and write to our self-pipe) before it resets them.
-	 */
-	sigemptyset(&block);
-	sigaddset(&block, SIGCHLD);
-	for (i = 0; i < SEMRUN_NSIGNALS; i++) {
-		if (sr->caught[i])
-			sigaddset(&block, semrun_signals[i].signo);
-	}
-	sigprocmask(SIG_BLOCK, &block, &prev);
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid == 0) {
-		close(errpipe[0]);
-		semrun_child(sr, errpipe[1]);
-	}
-	sigprocmask(SIG_SETMASK, &prev, NULL);
-	close(errpipe[1]);
+	e = semrun_spawn(sr, &pid);
 	fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
-	if (pid == -1) {
-		semrun_msg(sr, "fork: %s", strerror(errno));
-		close(errpipe[0]);
-		return (EX_OSERR);
+	if (e != 0) {
+		/* Also a failed clone (EAGAIN, ENOMEM): it looks the same. */
+		if (e == ENOENT && strchr(sr->cmd[0], '/') == NULL)
+			semrun_msg(sr, "%s: command not found", sr->cmd[0]);
+		else
+			semrun_msg(sr, "%s: %s", sr->cmd[0], strerror(e));
+		return (e == ENOENT ? SEMRUN_NOT_FOUND : SEMRUN_CANNOT_EXEC);
 	}
-
-	/* End of file: exec succeeded.  An int: exec failed with it. */
-	do {
-		n = read(errpipe[0], &childerr, sizeof childerr);
-	} while (n == -1 && errno == EINTR);
-	close(errpipe[0]);
 
 	for (;;) {
 		w = waitpid(pid, &status, WNOHANG);
@@ -913,15 +964,6 @@ semrun_run(struct semrun *sr)
 			semrun_watch(sr, pid, &watch, &kill_at);
 	}
 
-	if (n == (ssize_t)sizeof childerr) {
-		if (childerr == ENOENT && strchr(sr->cmd[0], '/') == NULL)
-			semrun_msg(sr, "%s: command not found", sr->cmd[0]);
-		else
-			semrun_msg(sr, "%s: %s", sr->cmd[0],
-			    strerror(childerr));
-		return (childerr == ENOENT ? SEMRUN_NOT_FOUND :
-		    SEMRUN_CANNOT_EXEC);
-	}
 	if (sr->lost && sr->terminate)
 		return (SEMRUN_LOST);
 	if (WIFSIGNALED(status))

@@ -28,6 +28,26 @@ expect_status 126 "CMD not executable" "$SEMRUN" x 1 -- "$tmp/noexec"
 expect_status 126 "CMD is a directory" "$SEMRUN" x 1 -- "$tmp"
 expect_status 127 "missing CMD, -q" "$SEMRUN" -q x 1 -- "$tmp/no-such-command"
 [ -s "$tmp/err" ] && fail "-q printed: $(cat "$tmp/err")"
+mkdir "$tmp/bin"
+cp "$tmp/noexec" "$tmp/bin/semd-test-noexec"
+expect_status 126 "CMD not executable (PATH search)" env PATH="$tmp/bin:$PATH" \
+    "$SEMRUN" x 1 -- semd-test-noexec
+grep -q "semd-test-noexec: Permission denied" "$tmp/err" ||
+    fail "not executable through PATH: $(cat "$tmp/err")"
+
+# An executable file without #! is run by /bin/sh with $0 its path, as
+# execvp(3) does; posix_spawnp(3) alone would fail with ENOEXEC.
+printf 'echo "$0 $*" >"$SCRIPT_OUT"; exit 4\n' >"$tmp/bin/semd-test-script"
+chmod 755 "$tmp/bin/semd-test-script"
+expect_status 4 "script without #! (path)" env SCRIPT_OUT="$tmp/script.out" \
+    "$SEMRUN" x 1 -- "$tmp/bin/semd-test-script" a 'b c'
+[ "$(cat "$tmp/script.out")" = "$tmp/bin/semd-test-script a b c" ] ||
+    fail "script without #! (path) saw: $(cat "$tmp/script.out")"
+rm -f "$tmp/script.out"
+expect_status 4 "script without #! (PATH search)" env PATH="/nonexistent:$tmp/bin:$PATH" \
+    SCRIPT_OUT="$tmp/script.out" "$SEMRUN" x 1 -- semd-test-script
+[ "$(cat "$tmp/script.out")" = "$tmp/bin/semd-test-script " ] ||
+    fail "script without #! (PATH search) saw: $(cat "$tmp/script.out")"
 expect_state x 0 0
 
 # Usage errors.

@@ -84,6 +84,45 @@ wait_until "the waiter left the queue" is_state x 1 0
 unhold x
 ok "a signal ignored at start stays ignored"
 
+# CMD starts with the signal state semrun started with: what was ignored
+# stays ignored (SIGCHLD excepted, see semrun(1); glibc's posix_spawn
+# also leaves its internal signals 32 and 33 ignored), what semrun
+# catches is back to the default, and the mask is the one at start
+# although semrun unblocks what it catches.
+cat >"$tmp/sigstate.py" <<'PY'
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGPWR})
+with open(sys.argv[1], "w") as f:
+    for line in open("/proc/self/status"):
+        if line.startswith(("SigIgn:", "SigBlk:")):
+            f.write(line)
+os.execv(sys.argv[2], sys.argv[2:])
+PY
+python3 "$tmp/sigstate.py" "$tmp/sig.start" "$SEMRUN" x 1 -- \
+    grep -E '^Sig(Ign|Blk):' /proc/self/status >"$tmp/sig.cmd" </dev/null ||
+    fail "semrun under sigstate.py failed"
+python3 - "$tmp/sig.start" "$tmp/sig.cmd" <<'PY' ||
+import signal, sys
+def masks(path):
+    return {l.split(":")[0]: int(l.split()[1], 16) for l in open(path)}
+def bit(sig):
+    return 1 << (int(sig) - 1)
+start, cmd = masks(sys.argv[1]), masks(sys.argv[2])
+internal = bit(32) | bit(33)
+want_ign = start["SigIgn"] & ~bit(signal.SIGCHLD) & ~internal
+assert start["SigIgn"] & bit(signal.SIGINT) and start["SigBlk"] & bit(signal.SIGUSR1)
+assert cmd["SigIgn"] & ~internal == want_ign, "SigIgn %x, want %x" % (cmd["SigIgn"], want_ign)
+assert not cmd["SigIgn"] & bit(signal.SIGTERM)
+assert cmd["SigBlk"] == start["SigBlk"], "SigBlk %x, want %x" % (cmd["SigBlk"], start["SigBlk"])
+PY
+    fail "CMD's signal state: start $(cat "$tmp/sig.start"), CMD $(cat "$tmp/sig.cmd")"
+expect_state x 0 0
+ok "CMD starts with semrun's ignored signals (but SIGCHLD) and mask"
+
 # While CMD runs: SIGUSR1 and SIGTERM sent to semrun reach CMD, which
 # traps them; semrun exits with CMD's status.
 rm -f "$tmp/fwd.log"
