@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "semd.h"
+#include "tool.h"
 
 #define SEMDCTL_CMDLINE_MAX	4096	/* bytes of /proc/PID/cmdline read */
 #define SEMDCTL_CMDLINE_SHOW	100	/* columns of it shown in the table */
@@ -84,22 +85,9 @@ semdctl_usage_error(const char *fmt, ...)
 static int
 semdctl_error_status(const struct semd_error *err)
 {
-	switch (err->code) {
-	case SEMD_E_UNREACHABLE:
-	case SEMD_E_DISCONNECTED:
+	if (tool_unreachable(err))
 		return (EX_UNAVAILABLE);
-	case SEMD_E_SYSTEM:
-		switch (err->sys_errno) {
-		case ENOENT:
-		case ECONNREFUSED:
-		case ECONNRESET:
-		case EPIPE:
-		case ENOTCONN:
-		case EACCES:
-		case EPERM:
-			return (EX_UNAVAILABLE);
-		}
-		return (EX_SOFTWARE);
+	switch (err->code) {
 	case SEMD_E_USAGE:
 		return (EX_USAGE);
 	case SEMD_E_DENIED:

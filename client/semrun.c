@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "semd.h"
+#include "tool.h"
 
 #define SEMRUN_CONFLICT		75	/* EX_TEMPFAIL: not granted in time */
 #define SEMRUN_LOST		76	/* semd went away: CMD not run, or -K */
@@ -480,6 +481,8 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 static int
 semrun_error_status(const struct semd_error *err)
 {
+	if (tool_unreachable(err))
+		return (EX_UNAVAILABLE);
 	switch (err->code) {
 	case SEMD_E_BAD_NAME:
 	case SEMD_E_NO_CAPACITY:
@@ -488,21 +491,6 @@ semrun_error_status(const struct semd_error *err)
 	case SEMD_E_LIMIT:
 	case SEMD_E_DENIED:
 		return (EX_DATAERR);
-	case SEMD_E_UNREACHABLE:
-	case SEMD_E_DISCONNECTED:
-		return (EX_UNAVAILABLE);
-	case SEMD_E_SYSTEM:
-		switch (err->sys_errno) {
-		case ENOENT:
-		case ECONNREFUSED:
-		case ECONNRESET:
-		case EPIPE:
-		case ENOTCONN:
-		case EACCES:
-		case EPERM:
-			return (EX_UNAVAILABLE);
-		}
-		return (EX_SOFTWARE);
 	case SEMD_E_USAGE:
 		return (EX_USAGE);
 	default:
