@@ -303,6 +303,18 @@ libsemd_take(struct semd *sd, struct proto_reply *rep, struct semd_error *err)
 		    sizeof why);
 		if (r == PROTO_OK)
 			return (1);
+		if (r == PROTO_E_BAD_REQUEST && rep->op == PROTO_OP_ERROR &&
+		    rep->message[0] != '\0') {
+			/*
+			 * An ERROR whose code a later daemon added: it still
+			 * ends the request it names, and the connection goes
+			 * on (PROTOCOL.md: clients expect unknown codes).  It
+			 * reaches the caller as SEMD_E_PROTOCOL with the
+			 * daemon's message.
+			 */
+			rep->code = PROTO_OK;
+			return (1);
+		}
 		proto_reply_free(rep);
 		if (r == PROTO_E_UNKNOWN_OP)
 			continue;

@@ -960,6 +960,85 @@ START_TEST(test_granted_then_lost)
 }
 END_TEST
 
+/*
+ * Send an ERROR reply with a code this library does not know, as a later
+ * daemon might: {op: "ERROR", id, code: "RATE_LIMITED", message}.
+ */
+static void
+fake_send_unknown_error(int fd, uint64_t id, const char *message)
+{
+	uint8_t	 buf[256];
+	size_t	 n = PROTO_HDR_LEN, mlen = strlen(message);
+	int	 i;
+
+	buf[n++] = 0x84;
+	memcpy(buf + n, "\xa2op\xa5" "ERROR\xa2id\xcf", 13);
+	n += 13;
+	for (i = 7; i >= 0; i--)
+		buf[n++] = (uint8_t)(id >> (8 * i));
+	memcpy(buf + n, "\xa4" "code\xac" "RATE_LIMITED\xa7" "message", 26);
+	n += 26;
+	buf[n++] = (uint8_t)(0xa0 | mlen);
+	memcpy(buf + n, message, mlen);
+	n += mlen;
+	buf[0] = buf[1] = 0;
+	buf[2] = (uint8_t)((n - PROTO_HDR_LEN) >> 8);
+	buf[3] = (uint8_t)(n - PROTO_HDR_LEN);
+	if (write(fd, buf, n) != (ssize_t)n)
+		_exit(1);
+}
+
+/*
+ * An ERROR with a code added by a later daemon ends the request with
+ * SEMD_E_PROTOCOL and the daemon's message, and the connection goes on
+ * (a v1 client keeps working against later versions).
+ */
+START_TEST(test_unknown_error_code)
+{
+	struct proto_request	 req;
+	struct semd_error	 err;
+	struct semd		*sd;
+	char			 path[128];
+	int			 lfd, fd, status;
+	pid_t			 pid;
+
+	lfd = fake_listen(path, sizeof path);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		fd = accept(lfd, NULL, NULL);
+		if (fd == -1)
+			_exit(1);
+		fake_read(fd, &req);
+		fake_send_op(fd, PROTO_OP_HELLO, req.id);
+		fake_read(fd, &req);
+		if (req.op != PROTO_OP_ACQUIRE)
+			_exit(1);
+		fake_send_unknown_error(fd, req.id, "slow down");
+		fake_read(fd, &req);
+		if (req.op != PROTO_OP_HELLO)
+			_exit(1);
+		fake_send_op(fd, PROTO_OP_HELLO, req.id);
+		_exit(0);
+	}
+	sd = semd_open(path, NULL, 0, &err);
+	ck_assert_msg(sd != NULL, "semd_open: %s", err.message);
+	ck_assert_int_eq(semd_acquire(sd, "later", 1, 1, SEMD_FOREVER, NULL,
+	    NULL, &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_PROTOCOL);
+	ck_assert_msg(strstr(err.message, "slow down") != NULL, "message: %s",
+	    err.message);
+	ck_assert_msg(semd_ping(sd, &err) == SEMD_OK, "the connection broke: "
+	    "%s", err.message);
+	semd_close(sd);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(lfd);
+	unlink(path);
+	rmdir(tmpdir);
+}
+END_TEST
+
 /* Something that is not semd: SEMD_E_PROTOCOL, no crash. */
 START_TEST(test_protocol_garbage)
 {
@@ -1428,6 +1507,7 @@ libsemd_suite(void)
 	tcase_add_test(tc, test_withdraw_withdrawn);
 	tcase_add_test(tc, test_granted_then_lost);
 	tcase_add_test(tc, test_protocol_garbage);
+	tcase_add_test(tc, test_unknown_error_code);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("paths");
