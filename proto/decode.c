@@ -793,9 +793,9 @@ get_op_id(struct dec *d, const struct fields *f, uint64_t *id,
 
 /* Decode the fields of a request whose op and id are known. */
 static enum proto_err
-request_fields(struct dec *d, const struct fields *f,
-    struct proto_request *req)
+request_fields(struct dec *d, const struct fields *f, void *msg)
 {
+	struct proto_request	*req = msg;
 	enum proto_err	 rc;
 	uint64_t	 t;
 	int		 here;
@@ -844,14 +844,18 @@ request_fields(struct dec *d, const struct fields *f,
 }
 
 /*
- * Decode one request body.  See proto.h.  Cost: O(len), at most one
- * malloc (the msgpack zone; none for a flat map), nothing else allocated.
+ * Decode one message body of the given kind ("request" or "reply"):
+ * unpack it (flat maps on the stack, others through a msgpack zone),
+ * read op and id into *op and *id, then let fields() read the rest into
+ * msg.  The zone, if any, is gone on return.  O(len).
  */
-enum proto_err
-proto_decode_request(const uint8_t *body, size_t len,
-    struct proto_request *req, char *errbuf, size_t errlen)
+static enum proto_err
+decode_message(const uint8_t *body, size_t len, const char *kind,
+    uint64_t *id, enum proto_op *op,
+    enum proto_err (*fields)(struct dec *, const struct fields *, void *),
+    void *msg, char *errbuf, size_t errlen)
 {
-	struct dec		 d = { errbuf, errlen, "request", -1, NULL, 0 };
+	struct dec		 d = { errbuf, errlen, kind, -1, NULL, 0 };
 	struct fields		 f;
 	msgpack_zone		 zone;
 	msgpack_object		 root;
@@ -859,21 +863,33 @@ proto_decode_request(const uint8_t *body, size_t len,
 	enum proto_err		 rc;
 	int			 zoned;
 
-	memset(req, 0, sizeof *req);
 	if (errbuf != NULL && errlen > 0)
 		errbuf[0] = '\0';
 	if ((rc = body_unpack(&d, body, len, &zone, &root, flat, &zoned)) !=
 	    PROTO_OK)
 		return (rc);
 	fields_scan(&root, &f);
-	rc = get_op_id(&d, &f, &req->id, &req->op);
+	rc = get_op_id(&d, &f, id, op);
 	if (rc == PROTO_OK) {
-		d.what = proto_op_name(req->op);
-		rc = request_fields(&d, &f, req);
+		d.what = proto_op_name(*op);
+		rc = fields(&d, &f, msg);
 	}
 	if (zoned)
 		msgpack_zone_destroy(&zone);
 	return (rc);
+}
+
+/*
+ * Decode one request body.  See proto.h.  Cost: O(len), at most one
+ * malloc (the msgpack zone; none for a flat map), nothing else allocated.
+ */
+enum proto_err
+proto_decode_request(const uint8_t *body, size_t len,
+    struct proto_request *req, char *errbuf, size_t errlen)
+{
+	memset(req, 0, sizeof *req);
+	return (decode_message(body, len, "request", &req->id, &req->op,
+	    request_fields, req, errbuf, errlen));
 }
 
 /*
@@ -1041,8 +1057,9 @@ status_decode(struct dec *d, const struct fields *f, struct proto_reply *rep)
 
 /* Decode the fields of a reply whose op and id are known. */
 static enum proto_err
-reply_fields(struct dec *d, const struct fields *f, struct proto_reply *rep)
+reply_fields(struct dec *d, const struct fields *f, void *msg)
 {
+	struct proto_reply	*rep = msg;
 	const msgpack_object	*o;
 	enum proto_err		 rc;
 	char			 ex[40];
@@ -1113,29 +1130,9 @@ enum proto_err
 proto_decode_reply(const uint8_t *body, size_t len, struct proto_reply *rep,
     char *errbuf, size_t errlen)
 {
-	struct dec		 d = { errbuf, errlen, "reply", -1, NULL, 0 };
-	struct fields		 f;
-	msgpack_zone		 zone;
-	msgpack_object		 root;
-	msgpack_object_kv	 flat[PROTO_FLAT_KV];
-	enum proto_err		 rc;
-	int			 zoned;
-
 	memset(rep, 0, sizeof *rep);
-	if (errbuf != NULL && errlen > 0)
-		errbuf[0] = '\0';
-	if ((rc = body_unpack(&d, body, len, &zone, &root, flat, &zoned)) !=
-	    PROTO_OK)
-		return (rc);
-	fields_scan(&root, &f);
-	rc = get_op_id(&d, &f, &rep->id, &rep->op);
-	if (rc == PROTO_OK) {
-		d.what = proto_op_name(rep->op);
-		rc = reply_fields(&d, &f, rep);
-	}
-	if (zoned)
-		msgpack_zone_destroy(&zone);
-	return (rc);
+	return (decode_message(body, len, "reply", &rep->id, &rep->op,
+	    reply_fields, rep, errbuf, errlen));
 }
 
 /*
