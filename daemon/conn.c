@@ -76,6 +76,8 @@ static struct event	*conn_reaper;		/* frees conn_deadq */
 static struct proto_buf	 conn_out;		/* scratch for encoding */
 static int		 conn_limit_warned;
 
+static void	conn_granted_cb(struct sem_waiter *, void *);
+static void	conn_expired_cb(struct sem_waiter *, void *);
 static void	conn_lost(struct conn *, const char *, ...)
 		    __attribute__((__format__(__printf__, 2, 3)));
 static void	conn_error(struct conn *, uint64_t, enum proto_err,
@@ -100,14 +102,31 @@ conn_reap_cb(evutil_socket_t fd, short events, void *arg)
 }
 
 /*
- * Prepare the connection layer (needs semd_base).  Returns 0, or -1 with
- * errno ENOMEM.
+ * Prepare the connection layer (needs semd_base): create the semaphore
+ * table (semd_table) with the limits of semd_conf, its events delivered
+ * to the connections.  Returns 0, or -1 with errno ENOMEM.
  */
 int
 conn_init(void)
 {
+	static const struct sem_callbacks cb = {
+		conn_granted_cb,
+		conn_expired_cb,
+	};
+	struct sem_limits	 limits;
+
+	memset(&limits, 0, sizeof limits);
+	limits.max_sems = semd_conf.max_sems;
+	limits.max_pending = semd_conf.max_pending;
+	limits.max_holds = semd_conf.max_holds;
+	limits.max_pending_per_uid = semd_conf.max_pending_per_uid;
+	limits.max_holds_per_uid = semd_conf.max_holds_per_uid;
+	if ((semd_table = sem_table_new(&cb, NULL, &limits)) == NULL)
+		return (-1);
 	conn_reaper = event_new(semd_base, -1, 0, conn_reap_cb, NULL);
 	if (conn_reaper == NULL) {
+		sem_table_free(semd_table);
+		semd_table = NULL;
 		errno = ENOMEM;
 		return (-1);
 	}
@@ -922,8 +941,8 @@ nomem:
 }
 
 /*
- * Free every connection at exit without telling the engine (the table is
- * freed as a whole afterwards) and without flushing replies.
+ * Free every connection at exit without telling the engine and without
+ * flushing replies, then the semaphore table as a whole.
  */
 void
 conn_shutdown(void)
@@ -947,10 +966,14 @@ conn_shutdown(void)
 		conn_reaper = NULL;
 	}
 	proto_buf_free(&conn_out);
+	if (semd_table != NULL) {
+		sem_table_free(semd_table);
+		semd_table = NULL;
+	}
 }
 
 /* Engine event: a queued ACQUIRE of w's owner was granted. */
-void
+static void
 conn_granted_cb(struct sem_waiter *w, void *arg)
 {
 	struct conn		*c = w->owner->ctx;
@@ -967,7 +990,7 @@ conn_granted_cb(struct sem_waiter *w, void *arg)
 }
 
 /* Engine event: a queued ACQUIRE of w's owner ran out of time. */
-void
+static void
 conn_expired_cb(struct sem_waiter *w, void *arg)
 {
 	struct conn		*c = w->owner->ctx;

@@ -10,16 +10,10 @@
 
 #include <stddef.h>
 
-struct sem_waiter;
-
 int	conn_init(void);
 void	conn_accept(int fd);
 size_t	conn_count(void);
 size_t	conn_drop_owners(void);
 void	conn_shutdown(void);
-
-/* Callbacks for sem_table_new(): deliver the table's events. */
-void	conn_granted_cb(struct sem_waiter *, void *);
-void	conn_expired_cb(struct sem_waiter *, void *);
 
 #endif /* SEMD_CONN_H */

@@ -730,11 +730,6 @@ semd_detach(int ready_fd)
 int
 main(int argc, char **argv)
 {
-	static const struct sem_callbacks cb = {
-		conn_granted_cb,
-		conn_expired_cb,
-	};
-	struct sem_limits	 limits;
 	struct event		*sig_ev[3];
 	static const int	 sigs[3] = { SIGTERM, SIGINT, SIGHUP };
 	struct event		*status_ev = NULL;
@@ -755,14 +750,6 @@ main(int argc, char **argv)
 
 	if ((semd_base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
-	memset(&limits, 0, sizeof limits);
-	limits.max_sems = semd_conf.max_sems;
-	limits.max_pending = semd_conf.max_pending;
-	limits.max_holds = semd_conf.max_holds;
-	limits.max_pending_per_uid = semd_conf.max_pending_per_uid;
-	limits.max_holds_per_uid = semd_conf.max_holds_per_uid;
-	if ((semd_table = sem_table_new(&cb, NULL, &limits)) == NULL)
-		fatal("sem_table_new");
 	if (conn_init() == -1)
 		fatal("conn_init");
 	semd_deadline_ev = evtimer_new(semd_base, semd_deadline_cb, NULL);
@@ -802,8 +789,6 @@ main(int argc, char **argv)
 
 	conn_shutdown();
 	listen_close();
-	sem_table_free(semd_table);
-	semd_table = NULL;
 	for (i = 0; i < 3; i++)
 		event_free(sig_ev[i]);
 	event_free(semd_deadline_ev);

@@ -471,11 +471,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct sem_callbacks cb = {
-		conn_granted_cb,
-		conn_expired_cb,
-	};
-	struct sem_limits	 limits;
 	struct fuzz_in		 in;
 	uint64_t		 at;
 	uint8_t			 c, b0, b1;
@@ -492,14 +487,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_now = 1000;
 	if ((semd_base = event_base_new()) == NULL)
 		fuzz_fail("event_base_new");
-	memset(&limits, 0, sizeof limits);
-	limits.max_sems = semd_conf.max_sems;
-	limits.max_pending = semd_conf.max_pending;
-	limits.max_holds = semd_conf.max_holds;
-	limits.max_pending_per_uid = semd_conf.max_pending_per_uid;
-	limits.max_holds_per_uid = semd_conf.max_holds_per_uid;
-	if ((semd_table = sem_table_new(&cb, NULL, &limits)) == NULL)
-		fuzz_fail("sem_table_new");
 	if (conn_init() == -1)
 		fuzz_fail("conn_init");
 
@@ -561,8 +548,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    sem_count(semd_table));
 
 	conn_shutdown();
-	sem_table_free(semd_table);
-	semd_table = NULL;
 	event_base_free(semd_base);
 	semd_base = NULL;
 	return (0);
