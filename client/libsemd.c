@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,7 +24,7 @@ static int	 semd_hello(struct semd *, const char *, int,
 static int	 semd_wait_id(struct semd *, uint64_t, int,
 		     struct proto_reply *, struct semd_error *);
 static int	 semd_withdraw_wait(struct semd *, uint64_t, const char *,
-		     struct semd_error *);
+		     struct proto_reply *, struct semd_error *);
 static struct semd_status *semd_status_from(const struct proto_reply *);
 static int	 semd_unexpected(struct semd *, const struct proto_reply *,
 		     struct semd_error *);
@@ -252,13 +253,13 @@ semd_server_pid(const struct semd *sd)
  * once the barrier's answer is in, every reply about id is too: ACQUIRED
  * if the daemon granted before it read the withdrawal (we then hold the
  * slots), else TIMEOUT and/or NOT_PENDING.  Waiting here is not
- * interruptible; the daemon answers at once.  Returns SEMD_OK when held,
- * else SEMD_ERR with err filled (SEMD_E_INTERRUPTED, or what broke the
- * connection).
+ * interruptible; the daemon answers at once.  Returns SEMD_OK when held
+ * (the ACQUIRED reply is then in *acquired when not NULL), else SEMD_ERR
+ * with err filled (SEMD_E_INTERRUPTED, or what broke the connection).
  */
 static int
 semd_withdraw_wait(struct semd *sd, uint64_t id, const char *name,
-    struct semd_error *err)
+    struct proto_reply *acquired, struct semd_error *err)
 {
 	struct proto_request	req;
 	struct proto_reply	rep;
@@ -280,8 +281,11 @@ semd_withdraw_wait(struct semd *sd, uint64_t id, const char *name,
 	for (;;) {
 		if (libsemd_next(sd, 0, &rep, err) != 1)
 			return (SEMD_ERR);
-		if (rep.id == id && rep.op == PROTO_OP_ACQUIRED)
+		if (rep.id == id && rep.op == PROTO_OP_ACQUIRED) {
 			held = 1;
+			if (acquired != NULL)
+				*acquired = rep;
+		}
 		if (rep.id == barrier) {
 			proto_reply_free(&rep);
 			break;
@@ -321,7 +325,7 @@ semd_acquire(struct semd *sd, const char *name, uint32_t capacity,
 	for (;;) {
 		r = semd_wait_id(sd, id, 1, &rep, err);
 		if (r == -2)
-			return (semd_withdraw_wait(sd, id, name, err));
+			return (semd_withdraw_wait(sd, id, name, NULL, err));
 		if (r == -1)
 			return (SEMD_ERR);
 		switch (rep.op) {
@@ -350,6 +354,127 @@ semd_acquire(struct semd *sd, const char *name, uint32_t capacity,
 		proto_reply_free(&rep);
 		return (r);
 	}
+}
+
+/*
+ * Acquire as semd_acquire does and describe the grant in *grant (cleared
+ * first).  The ACQUIRED reply's token is read here, which is why this is
+ * not a wrapper around semd_acquire.  Returns SEMD_OK, SEMD_TIMEDOUT or
+ * SEMD_ERR with err filled.
+ */
+int
+semd_acquire_h(struct semd *sd, const char *name, uint32_t capacity,
+    uint32_t weight, int64_t timeout_ms,
+    void (*on_queued)(uint32_t, void *), void *arg,
+    struct semd_grant *grant, struct semd_error *err)
+{
+	struct semd_error	tmp;
+	struct proto_reply	rep;
+	uint64_t		id;
+	int			r, queued = 0;
+
+	if (err == NULL)
+		err = &tmp;
+	memset(err, 0, sizeof *err);
+	if (grant == NULL) {
+		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+		    "semd_acquire_h needs a grant to fill");
+		return (SEMD_ERR);
+	}
+	memset(grant, 0, sizeof *grant);
+	if (semd_submit_acquire(sd, &id, name, capacity, weight, timeout_ms,
+	    err) == -1)
+		return (SEMD_ERR);
+
+	for (;;) {
+		r = semd_wait_id(sd, id, 1, &rep, err);
+		if (r == -2) {
+			r = semd_withdraw_wait(sd, id, name, &rep, err);
+			if (r != SEMD_OK)
+				return (r);
+		} else if (r == -1)
+			return (SEMD_ERR);
+		switch (rep.op) {
+		case PROTO_OP_QUEUED:
+			if (!queued && on_queued != NULL)
+				on_queued(rep.position, arg);
+			queued = 1;
+			proto_reply_free(&rep);
+			continue;
+		case PROTO_OP_ACQUIRED:
+			snprintf(grant->name, sizeof grant->name, "%s", name);
+			grant->capacity = capacity;
+			grant->weight = weight == 0 ? 1 : weight;
+			grant->token = rep.token;
+			r = SEMD_OK;
+			break;
+		case PROTO_OP_TIMEOUT:
+			libsemd_seterr(err, SEMD_E_NONE, 0,
+			    "no slot of %s became free in time", name);
+			r = SEMD_TIMEDOUT;
+			break;
+		case PROTO_OP_ERROR:
+			libsemd_error_reply(&rep, err);
+			r = SEMD_ERR;
+			break;
+		default:
+			r = semd_unexpected(sd, &rep, err);
+			break;
+		}
+		proto_reply_free(&rep);
+		return (r);
+	}
+}
+
+/*
+ * Give back the whole of grant, by its token (by name and weight when
+ * the daemon gave none), and clear it on success.  Waits for the answer
+ * even if a signal arrives.  Returns SEMD_OK or SEMD_ERR with err filled
+ * (SEMD_E_NOT_HELD: this connection does not hold it; SEMD_E_USAGE: a
+ * cleared or NULL grant).
+ */
+int
+semd_release_h(struct semd *sd, struct semd_grant *grant,
+    struct semd_error *err)
+{
+	struct semd_error	tmp;
+	struct proto_reply	rep;
+	uint64_t		id;
+	int			r;
+
+	if (err == NULL)
+		err = &tmp;
+	memset(err, 0, sizeof *err);
+	if (grant == NULL || grant->weight == 0) {
+		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+		    "semd_release_h: the grant is empty (never acquired, or "
+		    "already released)");
+		return (SEMD_ERR);
+	}
+	if (grant->token == 0)
+		r = semd_submit_release(sd, &id, grant->name, grant->weight,
+		    err);
+	else
+		r = semd_submit_release_token(sd, &id, grant->token, err);
+	if (r == -1)
+		return (SEMD_ERR);
+	if (semd_wait_id(sd, id, 0, &rep, err) != 1)
+		return (SEMD_ERR);
+	switch (rep.op) {
+	case PROTO_OP_RELEASED:
+		memset(grant, 0, sizeof *grant);
+		r = SEMD_OK;
+		break;
+	case PROTO_OP_ERROR:
+		libsemd_error_reply(&rep, err);
+		r = SEMD_ERR;
+		break;
+	default:
+		r = semd_unexpected(sd, &rep, err);
+		break;
+	}
+	proto_reply_free(&rep);
+	return (r);
 }
 
 /*
@@ -631,6 +756,36 @@ semd_submit_release(struct semd *sd, uint64_t *id, const char *name,
 }
 
 /*
+ * Queue a RELEASE of the whole grant token and write what the socket
+ * takes.  Returns 0, or -1 with err filled.
+ */
+int
+semd_submit_release_token(struct semd *sd, uint64_t *id, uint64_t token,
+    struct semd_error *err)
+{
+	struct proto_request	req;
+
+	if (libsemd_fail(sd, err) == -1)
+		return (-1);
+	if (token == 0) {
+		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+		    "token 0 names no grant");
+		return (-1);
+	}
+	memset(&req, 0, sizeof req);
+	req.op = PROTO_OP_RELEASE;
+	req.id = libsemd_new_id(sd);
+	req.has_token = 1;
+	req.token = token;
+	req.timeout_ms = -1;
+	if (libsemd_queue(sd, &req, err) == -1)
+		return (-1);
+	if (id != NULL)
+		*id = req.id;
+	return (libsemd_flush(sd, err));
+}
+
+/*
  * Queue the withdrawal of the pending ACQUIRE acquire_id.  The answer
  * carries acquire_id: TIMEOUT if it was withdrawn, ERROR NOT_PENDING if it
  * had already been granted or had timed out (its ACQUIRED or TIMEOUT comes
@@ -749,6 +904,7 @@ semd_process(struct semd *sd, struct semd_event *ev, struct semd_error *err)
 		ev->type = SEMD_EV_ACQUIRED;
 		ev->name = rep->sem;
 		ev->weight = rep->weight;
+		ev->token = rep->token;
 		break;
 	case PROTO_OP_TIMEOUT:
 		ev->type = SEMD_EV_TIMEOUT;
@@ -757,6 +913,7 @@ semd_process(struct semd *sd, struct semd_event *ev, struct semd_error *err)
 		ev->type = SEMD_EV_RELEASED;
 		ev->name = rep->sem;
 		ev->weight = rep->weight;
+		ev->token = rep->token;
 		break;
 	case PROTO_OP_STATUS:
 		ev->type = SEMD_EV_STATUS;

@@ -134,6 +134,40 @@ int		 semd_acquire(struct semd *, const char *name,
 int		 semd_release(struct semd *, const char *name, uint32_t weight,
 		     struct semd_error *err);
 
+/*
+ * The handle API: one struct semd_grant per acquire, so that the release
+ * gives back exactly what that acquire got and cannot name the wrong
+ * semaphore or weight.  The caller owns the struct (it may live anywhere);
+ * the library fills it and reads it, and keeps no pointer to it.
+ */
+struct semd_grant {
+	char		 name[129];
+	uint32_t	 capacity;	/* declared (0: none) */
+	uint32_t	 weight;	/* held by this grant */
+	uint64_t	 token;		/* the daemon's token for it (never 0
+					   from semd >= 0.2; 0: an older
+					   daemon, released by name) */
+};
+
+/*
+ * As semd_acquire, and on SEMD_OK fill *grant (which is cleared first,
+ * whatever the outcome).  The token names this grant for the daemon: it
+ * is unique across restarts of the daemon on that socket, and may be
+ * handed to other processes (semrun exports it as SEMD_TOKEN).
+ */
+int		 semd_acquire_h(struct semd *, const char *name,
+		     uint32_t capacity, uint32_t weight, int64_t timeout_ms,
+		     void (*on_queued)(uint32_t position, void *arg), void *arg,
+		     struct semd_grant *grant, struct semd_error *err);
+
+/*
+ * Give back the whole of grant (RELEASE by token; by name and weight if
+ * the daemon gave no token) and clear it.  SEMD_E_NOT_HELD if this
+ * connection does not hold it; SEMD_E_USAGE for a cleared grant.
+ */
+int		 semd_release_h(struct semd *, struct semd_grant *grant,
+		     struct semd_error *err);
+
 /* One holder or waiter in a status report. */
 struct semd_party {
 	pid_t		 pid;
@@ -182,6 +216,9 @@ int		 semd_submit_acquire(struct semd *, uint64_t *id,
 		     int64_t timeout_ms, struct semd_error *err);
 int		 semd_submit_release(struct semd *, uint64_t *id,
 		     const char *name, uint32_t weight, struct semd_error *err);
+/* Give back the whole grant with this token (reply: RELEASED or ERROR). */
+int		 semd_submit_release_token(struct semd *, uint64_t *id,
+		     uint64_t token, struct semd_error *err);
 /* Withdraw the pending ACQUIRE acquire_id (reply: TIMEOUT or NOT_PENDING). */
 int		 semd_submit_withdraw(struct semd *, uint64_t acquire_id,
 		     struct semd_error *err);
@@ -196,9 +233,9 @@ int		 semd_want_write(const struct semd *);
 enum semd_event_type {
 	SEMD_EV_HELLO = 1,
 	SEMD_EV_QUEUED,		/* position */
-	SEMD_EV_ACQUIRED,	/* name, weight */
+	SEMD_EV_ACQUIRED,	/* name, weight, token */
 	SEMD_EV_TIMEOUT,	/* the ACQUIRE id timed out or was withdrawn */
-	SEMD_EV_RELEASED,	/* name, weight */
+	SEMD_EV_RELEASED,	/* name, weight (token: if released by it) */
 	SEMD_EV_STATUS,		/* status (caller frees with semd_status_free) */
 	SEMD_EV_ERROR,		/* error.code, error.message */
 };
@@ -211,6 +248,8 @@ struct semd_event {
 	uint32_t		 weight;
 	struct semd_status	*status;
 	struct semd_error	 error;
+	uint64_t		 token;		/* ACQUIRED: the grant's (0:
+						   an older daemon) */
 };
 
 /*

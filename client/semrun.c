@@ -110,6 +110,7 @@ struct semrun {
 	int64_t		 kill_after_ms;	/* -K: SIGKILL this long after SIGTERM */
 	char		**cmd;
 	int		 lost;		/* semd went away while CMD ran */
+	struct semd_grant grant;	/* what we hold, once granted */
 
 	struct semd	*semd;
 	int		 caught[SEMRUN_NSIGNALS];	/* handler installed */
@@ -184,7 +185,8 @@ semrun_usage(FILE *f)
 "  -V, --version               show the version and exit\n"
 "\n"
 "CMD inherits the connection to semd as file descriptor $SEMD_FD, so the\n"
-"slot stays held until CMD exits even if semrun is killed.\n"
+"slot stays held until CMD exits even if semrun is killed.  $SEMD_TOKEN\n"
+"is the grant's token (what semdctl and the daemon's logs call it).\n"
 "\n"
 "Exit status:\n"
 "  CMD's status  CMD ran and exited\n"
@@ -669,6 +671,11 @@ semrun_acquire(struct semrun *sr)
 					    ev.position);
 				break;
 			case SEMD_EV_ACQUIRED:
+				snprintf(sr->grant.name, sizeof sr->grant.name,
+				    "%s", sr->name);
+				sr->grant.capacity = sr->capacity;
+				sr->grant.weight = sr->weight;
+				sr->grant.token = ev.token;
 				if (sr->verbose)
 					semrun_msg(sr, "acquired %s (weight "
 					    "%" PRIu32 " of %" PRIu32 ")",
@@ -890,6 +897,13 @@ semrun_run(struct semrun *sr)
 		semrun_msg(sr, "setenv: %s", strerror(errno));
 		return (EX_OSERR);
 	}
+	/* The grant's token; none (an older semd) must not inherit ours. */
+	snprintf(buf, sizeof buf, "%" PRIu64, sr->grant.token);
+	if (sr->grant.token != 0 ? setenv("SEMD_TOKEN", buf, 1) :
+	    unsetenv("SEMD_TOKEN")) {
+		semrun_msg(sr, "setenv: %s", strerror(errno));
+		return (EX_OSERR);
+	}
 
 	/*
 	 * SIGCHLD wakes the loop below (the self-pipe trick).  It must be
@@ -1000,7 +1014,7 @@ main(int argc, char **argv)
 	 */
 	memset(&err, 0, sizeof err);
 	if (!sr.lost &&
-	    semd_release(sr.semd, sr.name, sr.weight, &err) != SEMD_OK &&
+	    semd_release_h(sr.semd, &sr.grant, &err) != SEMD_OK &&
 	    err.code != SEMD_E_INTERRUPTED && err.code != SEMD_E_DISCONNECTED)
 		semrun_msg(&sr, "warning: could not release %s: %s", sr.name,
 		    *err.message != '\0' ? err.message :

@@ -110,8 +110,8 @@ int
 conn_init(void)
 {
 	static const struct sem_callbacks cb = {
-		conn_granted_cb,
-		conn_expired_cb,
+		.granted = conn_granted_cb,
+		.expired = conn_expired_cb,
 	};
 	struct sem_limits	 limits;
 
@@ -523,8 +523,10 @@ conn_do_acquire(struct conn *c, const struct proto_request *req)
 		rep.op = PROTO_OP_ACQUIRED;
 		memcpy(rep.sem, req->sem, req->sem_len);
 		rep.weight = req->weight;
-		log_debug("%s: ACQUIRED id %" PRIu64 " %s weight %" PRIu32,
-		    c->name, req->id, req->sem, req->weight);
+		rep.token = res.token;
+		log_debug("%s: ACQUIRED id %" PRIu64 " %s weight %" PRIu32
+		    " token %" PRIu64, c->name, req->id, req->sem, req->weight,
+		    res.token);
 		break;
 	case SEM_ACQ_QUEUED:
 		rep.op = PROTO_OP_QUEUED;
@@ -552,6 +554,21 @@ conn_do_release(struct conn *c, const struct proto_request *req)
 	struct proto_reply	 rep;
 	enum proto_err		 e;
 
+	if (req->has_token) {
+		memset(&rep, 0, sizeof rep);
+		e = sem_release_token(c->owner, req->token, semd_now_ms(),
+		    rep.sem, &rep.weight);
+		if (e != PROTO_OK) {
+			conn_error(c, req->id, e, "this connection holds no "
+			    "grant with token %" PRIu64, req->token);
+			return;
+		}
+		rep.op = PROTO_OP_RELEASED;
+		rep.id = req->id;
+		rep.token = req->token;
+		conn_send(c, &rep);
+		return;
+	}
 	e = sem_release(c->owner, req->sem, req->sem_len, req->weight,
 	    semd_now_ms());
 	if (e == PROTO_E_NOT_HELD) {
@@ -984,8 +1001,10 @@ conn_granted_cb(struct sem_waiter *w, void *arg)
 	rep.id = w->id;
 	memcpy(rep.sem, w->sem->name, w->sem->name_len);
 	rep.weight = w->weight;
+	rep.token = w->token;
 	log_debug("%s: ACQUIRED id %" PRIu64 " %s weight %" PRIu32
-	    " after waiting", c->name, w->id, rep.sem, w->weight);
+	    " token %" PRIu64 " after waiting", c->name, w->id, rep.sem,
+	    w->weight, w->token);
 	conn_send(c, &rep);
 }
 

@@ -16,6 +16,12 @@
  * yet.  So the only allocations are in sem_acquire, before anything
  * changes.
  *
+ * Grants.  A hold is the sum of its owner's grants on one semaphore; each
+ * grant (one ACQUIRE's slots) has its own token and is on its hold's
+ * list and in the table's token hash.  A queued waiter carries the grant
+ * it will need (w->grant), allocated when it was queued, for the same
+ * reason as the spare holds.
+ *
  * A semaphore with nothing held, nobody queued and no pin (an undelivered
  * event about it, or sem_owner_drop at work) is forgotten at once.
  */
@@ -48,6 +54,7 @@ struct sem_table {
 	struct hash		 by_hold;	/* holds by (owner, sem) */
 	struct hash		 by_id;		/* waiters by (owner, id) */
 	struct hash		 by_uid;	/* per-uid totals by uid */
+	struct hash		 by_token;	/* grants by token */
 
 	TAILQ_HEAD(, sem)	 sems;		/* creation order */
 	size_t			 nsems;
@@ -60,6 +67,7 @@ struct sem_table {
 	struct sem_hold		*spare;		/* pool, linked by hnext */
 	size_t			 nspare;
 	uint64_t		 seq;		/* next waiter's seq */
+	uint64_t		 serial;	/* next grant's serial */
 };
 
 /* Hash of a semaphore by its name. */
@@ -100,6 +108,16 @@ sem_hash_uid(const void *elem, const void *arg)
 	const struct sem_table	*t = arg;
 
 	return (hash_sip2(&t->key, u->uid, 0));
+}
+
+/* Hash of a grant by its token. */
+static uint64_t
+sem_hash_token(const void *elem, const void *arg)
+{
+	const struct sem_grant	*g = elem;
+	const struct sem_table	*t = arg;
+
+	return (hash_sip2(&t->key, g->token, 0));
 }
 
 /* Find the totals of uid, or NULL.  O(1) expected. */
@@ -176,14 +194,47 @@ sem_spare_put(struct sem_table *t, struct sem_hold *h)
 }
 
 /*
- * Add weight to what o holds on s, creating the hold (from spare, or
- * allocated when spare is NULL) if o holds nothing there.  An unused spare
- * is freed.  Returns 0, or -1 with errno ENOMEM (only when spare is NULL;
- * nothing changed).
+ * Make grant g (allocated by the caller, not yet initialised) of weight
+ * on hold h, give it its serial and token, and tell the grant_new hook.
+ */
+static void
+sem_grant_make(struct sem_table *t, struct sem_hold *h, struct sem_grant *g,
+    uint32_t weight, uint64_t now_ms)
+{
+	memset(g, 0, sizeof *g);
+	g->hold = h;
+	g->weight = weight;
+	g->since_ms = now_ms;
+	g->serial = t->serial++;
+	g->token = g->serial;
+	if (t->cb.grant_new != NULL)
+		t->cb.grant_new(g, t->arg);
+	TAILQ_INSERT_TAIL(&h->grants, g, hold_entry);
+	hash_insert(&t->by_token, g);
+}
+
+/* End grant g (its weight is already off its hold): tell, unlink, free. */
+static void
+sem_grant_end(struct sem_table *t, struct sem_grant *g)
+{
+	if (t->cb.grant_end != NULL)
+		t->cb.grant_end(g, t->arg);
+	TAILQ_REMOVE(&g->hold->grants, g, hold_entry);
+	hash_remove(&t->by_token, g);
+	free(g);
+}
+
+/*
+ * Add a grant g of weight to what o holds on s, creating the hold (from
+ * spare, or allocated when spare is NULL) if o holds nothing there.  An
+ * unused spare is freed.  g is allocated by the caller and made here;
+ * *tokenp receives its token.  Returns 0, or -1 with errno ENOMEM (only
+ * when spare is NULL; nothing changed, g not used).
  */
 static int
 sem_hold_add(struct sem_table *t, struct sem_owner *o, struct sem *s,
-    uint32_t weight, uint64_t now_ms, struct sem_hold *spare)
+    uint32_t weight, uint64_t now_ms, struct sem_hold *spare,
+    struct sem_grant *g, uint64_t *tokenp)
 {
 	struct sem_hold	*h;
 
@@ -191,6 +242,8 @@ sem_hold_add(struct sem_table *t, struct sem_owner *o, struct sem *s,
 		free(spare);
 		h->weight += weight;
 		s->held += weight;
+		sem_grant_make(t, h, g, weight, now_ms);
+		*tokenp = g->token;
 		return (0);
 	}
 	if ((h = spare) == NULL && (h = malloc(sizeof *h)) == NULL) {
@@ -202,6 +255,9 @@ sem_hold_add(struct sem_table *t, struct sem_owner *o, struct sem *s,
 	h->owner = o;
 	h->weight = weight;
 	h->since_ms = now_ms;
+	TAILQ_INIT(&h->grants);
+	sem_grant_make(t, h, g, weight, now_ms);
+	*tokenp = g->token;
 	TAILQ_INSERT_TAIL(&s->holders, h, sem_entry);
 	TAILQ_INSERT_TAIL(&o->holds, h, owner_entry);
 	hash_insert(&t->by_hold, h);
@@ -212,12 +268,27 @@ sem_hold_add(struct sem_table *t, struct sem_owner *o, struct sem *s,
 	return (0);
 }
 
-/* Take weight off hold h (which has at least that); free it at zero. */
+/*
+ * Take weight off hold h (which has at least that), from its newest
+ * grants first, ending each grant that reaches 0; free h at zero.
+ */
 static void
 sem_hold_sub(struct sem_table *t, struct sem_hold *h, uint32_t weight)
 {
-	struct sem	*s = h->sem;
+	struct sem		*s = h->sem;
+	struct sem_grant	*g;
+	uint32_t		 left = weight, n;
 
+	while (left > 0 &&
+	    (g = TAILQ_LAST(&h->grants, sem_grant_list)) != NULL) {
+		n = g->weight < left ? g->weight : left;
+		g->weight -= n;
+		left -= n;
+		if (g->weight == 0)
+			sem_grant_end(t, g);
+		else if (t->cb.grant_weight != NULL)
+			t->cb.grant_weight(g, t->arg);
+	}
 	h->weight -= weight;
 	s->held -= weight;
 	if (h->weight > 0)
@@ -278,7 +349,8 @@ sem_grant(struct sem_table *t, struct sem *s, uint64_t now_ms)
 		sem_unqueue(t, w);
 		/* Cannot fail: a spare is supplied. */
 		(void)sem_hold_add(t, w->owner, s, w->weight, now_ms,
-		    sem_spare_take(t));
+		    sem_spare_take(t), w->grant, &w->token);
+		w->grant = NULL;
 		sem_event_push(t, w, SEM_W_GRANTED);
 	}
 }
@@ -331,9 +403,14 @@ sem_table_new(const struct sem_callbacks *cb, void *arg,
 	if (hash_init(&t->by_uid, offsetof(struct sem_uid, hnext),
 	    sem_hash_uid, t) == -1)
 		goto fail;
+	if (hash_init(&t->by_token, offsetof(struct sem_grant, hnext),
+	    sem_hash_token, t) == -1)
+		goto fail;
+	t->serial = 1;
 	return (t);
 
 fail:
+	hash_free(&t->by_token);
 	hash_free(&t->by_name);
 	hash_free(&t->by_hold);
 	hash_free(&t->by_id);
@@ -353,6 +430,7 @@ sem_table_free(struct sem_table *t)
 	struct sem_owner	*o;
 	struct sem_waiter	*w;
 	struct sem_hold		*h;
+	struct sem_grant	*g;
 	struct sem		*s;
 
 	if (t == NULL)
@@ -360,10 +438,15 @@ sem_table_free(struct sem_table *t)
 	while ((o = TAILQ_FIRST(&t->owners)) != NULL) {
 		while ((w = TAILQ_FIRST(&o->waiters)) != NULL) {
 			TAILQ_REMOVE(&o->waiters, w, owner_entry);
+			free(w->grant);
 			free(w);
 		}
 		while ((h = TAILQ_FIRST(&o->holds)) != NULL) {
 			TAILQ_REMOVE(&o->holds, h, owner_entry);
+			while ((g = TAILQ_FIRST(&h->grants)) != NULL) {
+				TAILQ_REMOVE(&h->grants, g, hold_entry);
+				free(g);
+			}
 			free(h);
 		}
 		TAILQ_REMOVE(&t->owners, o, entry);
@@ -382,7 +465,37 @@ sem_table_free(struct sem_table *t)
 	hash_free(&t->by_hold);
 	hash_free(&t->by_id);
 	hash_free(&t->by_uid);
+	hash_free(&t->by_token);
 	free(t);
+}
+
+/* Set the serial of the next grant (0 is made 1). */
+void
+sem_table_set_serial(struct sem_table *t, uint64_t next)
+{
+	t->serial = next == 0 ? 1 : next;
+}
+
+/* Return the serial of the next grant. */
+uint64_t
+sem_table_next_serial(struct sem_table *t)
+{
+	return (t->serial);
+}
+
+/* Return the live grant with this token, or NULL.  O(1) expected. */
+struct sem_grant *
+sem_grant_lookup(struct sem_table *t, uint64_t token)
+{
+	struct sem_grant	*g;
+	uint64_t		 hv;
+
+	hv = hash_sip2(&t->key, token, 0);
+	for (g = hash_bucket(&t->by_token, hv); g != NULL; g = g->hnext) {
+		if (g->token == token)
+			return (g);
+	}
+	return (NULL);
 }
 
 /*
@@ -446,6 +559,8 @@ sem_owner_drop(struct sem_owner *o, uint64_t now_ms)
 		if (w->state == SEM_W_QUEUED) {
 			sem_unqueue(t, w);
 			sem_spare_drop(t);
+			free(w->grant);
+			w->grant = NULL;
 			w->sem->npinned++;
 		} else {
 			/* Its pin stays until the waiter is freed below. */
@@ -537,6 +652,7 @@ sem_acquire(struct sem_owner *o, uint64_t id, const char *name,
 	struct sem		*s;
 	struct sem_waiter	*w;
 	struct sem_hold		*spare;
+	struct sem_grant	*g;
 	enum sem_limit		 which;
 	int			 created = 0;
 
@@ -587,9 +703,13 @@ sem_acquire(struct sem_owner *o, uint64_t id, const char *name,
 
 	/* The grant rule for a newcomer: only into an empty queue. */
 	if (TAILQ_EMPTY(&s->queue) && s->held + weight <= s->capacity) {
-		if (sem_hold_add(t, o, s, weight, now_ms, NULL) == -1) {
+		if ((g = malloc(sizeof *g)) == NULL ||
+		    sem_hold_add(t, o, s, weight, now_ms, NULL, g,
+		    &res->token) == -1) {
+			free(g);
 			if (created)
 				sem_forget_if_idle(t, s);
+			errno = ENOMEM;
 			return (-1);
 		}
 		res->status = SEM_ACQ_GRANTED;
@@ -614,6 +734,12 @@ sem_acquire(struct sem_owner *o, uint64_t id, const char *name,
 		return (-1);
 	}
 	if ((spare = malloc(sizeof *spare)) == NULL) {
+		free(w);
+		errno = ENOMEM;
+		return (-1);
+	}
+	if ((w->grant = malloc(sizeof *w->grant)) == NULL) {
+		free(spare);
 		free(w);
 		errno = ENOMEM;
 		return (-1);
@@ -675,6 +801,40 @@ sem_release(struct sem_owner *o, const char *name, size_t name_len,
 }
 
 /*
+ * Give back the whole grant token of o: its weight comes off its hold,
+ * then the grant rule runs and the semaphore is forgotten if idle.
+ * Returns PROTO_OK with *what set to a copy of the grant's semaphore name
+ * and *weight to what was given back, or PROTO_E_NOT_HELD when o has no
+ * live grant with that token (another owner's is NOT_HELD too; nothing
+ * changes).  O(1) expected plus the grants.
+ */
+enum proto_err
+sem_release_token(struct sem_owner *o, uint64_t token, uint64_t now_ms,
+    char *name, uint32_t *weight)
+{
+	struct sem_table	*t = o->table;
+	struct sem_grant	*g;
+	struct sem_hold		*h;
+	struct sem		*s;
+	uint32_t		 w;
+
+	if ((g = sem_grant_lookup(t, token)) == NULL || g->hold->owner != o)
+		return (PROTO_E_NOT_HELD);
+	h = g->hold;
+	s = h->sem;
+	w = g->weight;
+	memcpy(name, s->name, s->name_len + 1);
+	*weight = w;
+	/* Move g to the end, so that sem_hold_sub takes it first. */
+	TAILQ_REMOVE(&h->grants, g, hold_entry);
+	TAILQ_INSERT_TAIL(&h->grants, g, hold_entry);
+	sem_hold_sub(t, h, w);
+	sem_grant(t, s, now_ms);
+	sem_forget_if_idle(t, s);
+	return (PROTO_OK);
+}
+
+/*
  * Withdraw o's queued request id: it leaves the queue with no event, and
  * if it was the head those behind it may be granted.  Returns PROTO_OK,
  * or PROTO_E_NOT_PENDING when id is not queued for o (unknown, or already
@@ -694,6 +854,8 @@ sem_withdraw(struct sem_owner *o, uint64_t id, uint64_t now_ms)
 	s = w->sem;
 	sem_unqueue(t, w);
 	sem_spare_drop(t);
+	free(w->grant);
+	w->grant = NULL;
 	sem_waiter_free(t, w);
 	sem_grant(t, s, now_ms);
 	sem_forget_if_idle(t, s);
@@ -716,6 +878,8 @@ sem_expire(struct sem_table *t, uint64_t now_ms)
 	    w->deadline_ms <= now_ms) {
 		sem_unqueue(t, w);
 		sem_spare_drop(t);
+		free(w->grant);
+		w->grant = NULL;
 		sem_event_push(t, w, SEM_W_EXPIRED);
 		sem_grant(t, w->sem, now_ms);
 	}
@@ -823,11 +987,38 @@ sem_broken(char *why, size_t len, const char *fmt, ...)
 	return (-1);
 }
 
-/* Check one semaphore; adds its holds, queued waiters, deadlines, pins. */
+/* Check the grants of hold h; adds their number to *ngrants. */
+static int
+sem_check_grants(struct sem_table *t, struct sem_hold *h, size_t *ngrants,
+    char *why, size_t len)
+{
+	struct sem_grant	*g;
+	uint64_t		 sum = 0;
+
+	TAILQ_FOREACH(g, &h->grants, hold_entry) {
+		if (g->hold != h || g->weight == 0 || g->token == 0)
+			return (sem_broken(why, len, "%s: grant %llu points "
+			    "elsewhere, is empty or has token 0", h->sem->name,
+			    (unsigned long long)g->token));
+		if (sem_grant_lookup(t, g->token) != g)
+			return (sem_broken(why, len, "%s: grant %llu is not "
+			    "found by token", h->sem->name,
+			    (unsigned long long)g->token));
+		sum += g->weight;
+		(*ngrants)++;
+	}
+	if (sum != h->weight)
+		return (sem_broken(why, len, "%s: a hold of weight %u has "
+		    "grants adding up to %llu", h->sem->name, h->weight,
+		    (unsigned long long)sum));
+	return (0);
+}
+
+/* Check one semaphore; adds its holds, grants, waiters, deadlines, pins. */
 static int
 sem_check_sem(struct sem_table *t, struct sem *s, size_t *nholds,
-    size_t *nqueued, size_t *ndeadline, size_t *npinned, char *why,
-    size_t len)
+    size_t *ngrants, size_t *nqueued, size_t *ndeadline, size_t *npinned,
+    char *why, size_t len)
 {
 	struct sem_hold		*h;
 	struct sem_waiter	*w;
@@ -849,6 +1040,8 @@ sem_check_sem(struct sem_table *t, struct sem *s, size_t *nholds,
 		if (sem_find_hold(t, h->owner, s) != h)
 			return (sem_broken(why, len, "%s: a hold is not found "
 			    "by (owner, sem)", s->name));
+		if (sem_check_grants(t, h, ngrants, why, len) == -1)
+			return (-1);
 		sum += h->weight;
 		cnt++;
 	}
@@ -864,10 +1057,11 @@ sem_check_sem(struct sem_table *t, struct sem *s, size_t *nholds,
 
 	cnt = 0;
 	TAILQ_FOREACH(w, &s->queue, sem_entry) {
-		if (w->sem != s || w->state != SEM_W_QUEUED)
+		if (w->sem != s || w->state != SEM_W_QUEUED ||
+		    w->grant == NULL)
 			return (sem_broken(why, len, "%s: queued waiter %llu "
-			    "points elsewhere or is not QUEUED", s->name,
-			    (unsigned long long)w->id));
+			    "points elsewhere, is not QUEUED or has no grant "
+			    "set aside", s->name, (unsigned long long)w->id));
 		if (w->weight == 0 || w->weight > s->capacity)
 			return (sem_broken(why, len, "%s: waiter %llu has "
 			    "weight %u", s->name, (unsigned long long)w->id,
@@ -984,22 +1178,25 @@ sem_check_invariants(struct sem_table *t, char *why, size_t len)
 	size_t			 nsems = 0, nholds = 0, nqueued = 0;
 	size_t			 ndeadline = 0, npinned = 0, nevents = 0;
 	size_t			 nowners = 0, oholds = 0, owaiters = 0;
-	size_t			 nspare = 0, nuids = 0, i;
+	size_t			 nspare = 0, nuids = 0, ngrants = 0, i;
 
 	TAILQ_FOREACH(w, &t->events, sem_entry) {
 		if ((w->state != SEM_W_GRANTED && w->state != SEM_W_EXPIRED) ||
-		    w->heap_idx != SIZE_MAX)
+		    w->heap_idx != SIZE_MAX || w->grant != NULL)
 			return (sem_broken(why, len, "event for waiter %llu "
 			    "in state %d", (unsigned long long)w->id,
 			    (int)w->state));
 		nevents++;
 	}
 	TAILQ_FOREACH(s, &t->sems, entry) {
-		if (sem_check_sem(t, s, &nholds, &nqueued, &ndeadline,
-		    &npinned, why, len) == -1)
+		if (sem_check_sem(t, s, &nholds, &ngrants, &nqueued,
+		    &ndeadline, &npinned, why, len) == -1)
 			return (-1);
 		nsems++;
 	}
+	if (ngrants != t->by_token.count)
+		return (sem_broken(why, len, "%zu grants on holds, %zu hashed",
+		    ngrants, t->by_token.count));
 	if (nsems != t->nsems || nsems != t->by_name.count)
 		return (sem_broken(why, len, "%zu semaphores listed, nsems "
 		    "%zu, %zu hashed", nsems, t->nsems, t->by_name.count));

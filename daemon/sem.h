@@ -50,12 +50,32 @@ struct sem {
 	TAILQ_ENTRY(sem)	 entry;		/* on table's list */
 };
 
+/*
+ * One grant: the slots one ACQUIRE was given, named by its token.  A
+ * grant lives on its hold's list from the grant until the last of its
+ * weight is given back.  token is unique among the grants of a table,
+ * never 0; serial is the engine's count of grants made (see
+ * sem_table_set_serial), which the grant_new hook may turn into another
+ * token.  cookie is the caller's.
+ */
+struct sem_grant {
+	struct sem_hold		*hold;
+	uint64_t		 token;
+	uint64_t		 serial;
+	uint32_t		 weight;	/* still held of this grant */
+	uint64_t		 since_ms;
+	uint64_t		 cookie;	/* the caller's; 0 at first */
+	TAILQ_ENTRY(sem_grant)	 hold_entry;	/* on hold->grants */
+	struct sem_grant	*hnext;		/* hash chain (sem.c) */
+};
+
 /* What one owner holds on one semaphore (all its grants, summed). */
 struct sem_hold {
 	struct sem		*sem;
 	struct sem_owner	*owner;
 	uint32_t		 weight;
 	uint64_t		 since_ms;	/* first grant of this hold */
+	TAILQ_HEAD(sem_grant_list, sem_grant) grants;	/* oldest first */
 	TAILQ_ENTRY(sem_hold)	 sem_entry;	/* on sem->holders */
 	TAILQ_ENTRY(sem_hold)	 owner_entry;	/* on owner->holds */
 	struct sem_hold		*hnext;		/* hash chain (sem.c) */
@@ -79,6 +99,9 @@ struct sem_waiter {
 	size_t			 heap_idx;	/* SIZE_MAX: no deadline */
 	uint64_t		 seq;		/* arrival order: breaks ties
 						   between equal deadlines */
+	uint64_t		 token;		/* GRANTED: the grant's */
+	struct sem_grant	*grant;		/* QUEUED: set aside for the
+						   grant (sem.c) */
 	TAILQ_ENTRY(sem_waiter)	 sem_entry;	/* on sem->queue or events */
 	TAILQ_ENTRY(sem_waiter)	 owner_entry;	/* on owner->waiters */
 	struct sem_waiter	*hnext;		/* hash chain (sem.c) */
@@ -145,6 +168,19 @@ struct sem_callbacks {
 	void	(*granted)(struct sem_waiter *, void *arg);
 	/* A queued ACQUIRE's deadline passed: it left the queue, no grant. */
 	void	(*expired)(struct sem_waiter *, void *arg);
+
+	/*
+	 * Optional, and called synchronously, during the call that decides
+	 * (not from sem_flush), so that a record of the grants can be kept
+	 * exactly.  They must not fail nor call into the engine.
+	 * grant_new: g was just made (hold, weight, serial set, token =
+	 * serial); it may replace g->token by another unique non-zero
+	 * value and set g->cookie.  grant_weight: g->weight went down but
+	 * not to 0.  grant_end: g is given back and freed after the call.
+	 */
+	void	(*grant_new)(struct sem_grant *, void *arg);
+	void	(*grant_weight)(struct sem_grant *, void *arg);
+	void	(*grant_end)(struct sem_grant *, void *arg);
 };
 
 /* The outcome of sem_acquire. */
@@ -161,6 +197,7 @@ struct sem_acq_result {
 	enum proto_err		 code;		/* ERROR */
 	uint32_t		 capacity;	/* CAPACITY_MISMATCH: the current */
 	enum sem_limit		 limit;		/* LIMIT: which one */
+	uint64_t		 token;		/* GRANTED: the grant's */
 };
 
 /*
@@ -175,6 +212,19 @@ struct sem_table	*sem_table_new(const struct sem_callbacks *cb, void *arg,
  * must not be used afterwards.
  */
 void			 sem_table_free(struct sem_table *);
+
+/*
+ * Set the serial the next grant gets (the first is 1 by default), so
+ * that serials go on from where an earlier daemon stopped.  0 is made 1.
+ */
+void			 sem_table_set_serial(struct sem_table *,
+			     uint64_t next);
+
+/* The serial the next grant will get. */
+uint64_t		 sem_table_next_serial(struct sem_table *);
+
+/* The live grant with this token, or NULL.  O(1) expected. */
+struct sem_grant	*sem_grant_lookup(struct sem_table *, uint64_t token);
 
 /*
  * Create an owner (one per connection); owners with the same uid share
@@ -207,6 +257,7 @@ void			 sem_owner_drop(struct sem_owner *, uint64_t now_ms);
  * holds; max_pending and max_pending_per_uid when it would be queued.
  * The hold limits are checked on arrival only: a queued request is
  * granted in its turn even if its owner reached them meanwhile.
+ * GRANTED sets res->token.
  * Always returns 0 (the outcome is in *res); -1 with errno ENOMEM only.
  */
 int			 sem_acquire(struct sem_owner *, uint64_t id,
@@ -219,11 +270,22 @@ int			 sem_acquire(struct sem_owner *, uint64_t id,
  * Give back weight on name from what this owner holds.  Returns PROTO_OK,
  * or PROTO_E_NOT_HELD (owner holds less than weight there, or nothing;
  * nothing changes).  Weight 0 on a semaphore the owner holds is an
- * accepted no-op.  May queue granted events for waiters; a semaphore left
- * idle is forgotten.
+ * accepted no-op.  The weight comes off the owner's newest grants there
+ * first (a grant whose weight reaches 0 ends).  May queue granted events
+ * for waiters; a semaphore left idle is forgotten.
  */
 enum proto_err		 sem_release(struct sem_owner *, const char *name,
 			     size_t name_len, uint32_t weight, uint64_t now_ms);
+
+/*
+ * Give back the whole grant with this token, which this owner holds.
+ * Returns PROTO_OK with the semaphore's name copied to name
+ * (PROTO_MAX_NAME + 1 bytes) and the weight given back in *weight, or
+ * PROTO_E_NOT_HELD (no such grant of this owner; nothing changes).  May
+ * queue granted events; a semaphore left idle is forgotten.
+ */
+enum proto_err		 sem_release_token(struct sem_owner *, uint64_t token,
+			     uint64_t now_ms, char *name, uint32_t *weight);
 
 /*
  * Withdraw this owner's queued ACQUIRE id (client-side timeout, ^C).

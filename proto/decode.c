@@ -63,6 +63,7 @@ enum key {
 	K_UID,
 	K_HELD_MS,
 	K_WAITED_MS,
+	K_TOKEN,
 	K_COUNT
 };
 
@@ -93,6 +94,7 @@ static const struct {
 	KEY(K_UID, "uid"),
 	KEY(K_HELD_MS, "held_ms"),
 	KEY(K_WAITED_MS, "waited_ms"),
+	KEY(K_TOKEN, "token"),
 #undef KEY
 };
 
@@ -826,8 +828,12 @@ request_fields(struct dec *d, const struct fields *f, void *msg)
 		return (PROTO_OK);
 	case PROTO_OP_RELEASE:
 		req->weight = 1;
-		if ((rc = get_name(d, f, K_SEM, 1, req->sem, &req->sem_len,
-		    &req->has_sem)) != PROTO_OK)
+		/* With a token, the grant says what; sem is optional. */
+		if ((rc = get_uint(d, f, K_TOKEN, 0, 1, UINT64_MAX,
+		    &req->token, &req->has_token)) != PROTO_OK)
+			return (rc);
+		if ((rc = get_name(d, f, K_SEM, !req->has_token, req->sem,
+		    &req->sem_len, &req->has_sem)) != PROTO_OK)
 			return (rc);
 		return (get_u32(d, f, K_WEIGHT, 0, 1, PROTO_MAX_CAPACITY,
 		    &req->weight, NULL));
@@ -1081,8 +1087,12 @@ reply_fields(struct dec *d, const struct fields *f, void *msg)
 		if ((rc = get_name(d, f, K_SEM, 1, rep->sem, NULL, NULL)) !=
 		    PROTO_OK)
 			return (rc);
-		return (get_u32(d, f, K_WEIGHT, 1, 1, PROTO_MAX_CAPACITY,
-		    &rep->weight, NULL));
+		if ((rc = get_u32(d, f, K_WEIGHT, 1, 1, PROTO_MAX_CAPACITY,
+		    &rep->weight, NULL)) != PROTO_OK)
+			return (rc);
+		/* Optional: a version 1 daemon sends none (0). */
+		return (get_uint(d, f, K_TOKEN, 0, 1, UINT64_MAX,
+		    &rep->token, NULL));
 	case PROTO_OP_TIMEOUT:
 		return (PROTO_OK);
 	case PROTO_OP_ERROR:

@@ -202,8 +202,17 @@ proto_encode_request(struct proto_buf *buf, const struct proto_request *req)
 			enc_str(&e, req->client, text_len(req->client));
 		}
 		break;
-	case PROTO_OP_ACQUIRE:
 	case PROTO_OP_RELEASE:
+		if (!req->has_token)
+			goto by_name;
+		/* A whole grant: its token says what. */
+		enc_begin(&e, buf, 48);
+		enc_head(&e, 3, req->op, req->id);
+		ENC_KEY(&e, "token");
+		msgpack_pack_uint64(&e.pk, req->token);
+		break;
+	case PROTO_OP_ACQUIRE:
+	by_name:
 		n = 3 + (req->weight != 0);
 		if (req->op == PROTO_OP_ACQUIRE)
 			n += (req->has_capacity != 0) + (req->timeout_ms >= 0);
@@ -505,6 +514,7 @@ int
 proto_encode_reply(struct proto_buf *buf, const struct proto_reply *rep)
 {
 	struct enc	 e;
+	int		 has_token;
 
 	switch (rep->op) {
 	case PROTO_OP_HELLO:
@@ -525,12 +535,17 @@ proto_encode_reply(struct proto_buf *buf, const struct proto_reply *rep)
 		break;
 	case PROTO_OP_ACQUIRED:
 	case PROTO_OP_RELEASED:
-		enc_begin(&e, buf, 64 + PROTO_MAX_NAME);
-		enc_head(&e, 4, rep->op, rep->id);
+		has_token = rep->token != 0;
+		enc_begin(&e, buf, 80 + PROTO_MAX_NAME);
+		enc_head(&e, 4 + has_token, rep->op, rep->id);
 		ENC_KEY(&e, "sem");
 		enc_str(&e, rep->sem, name_len(rep->sem));
 		ENC_KEY(&e, "weight");
 		msgpack_pack_uint32(&e.pk, rep->weight);
+		if (has_token) {
+			ENC_KEY(&e, "token");
+			msgpack_pack_uint64(&e.pk, rep->token);
+		}
 		break;
 	case PROTO_OP_TIMEOUT:
 		enc_begin(&e, buf, 32);

@@ -81,6 +81,13 @@ struct proto_request {
 
 	/* ACQUIRE, RELEASE */
 	uint32_t	 weight;	/* 1 if absent */
+
+	/*
+	 * RELEASE (optional: then the whole grant goes, sem is optional
+	 * and weight ignored); RECLAIM (required)
+	 */
+	int		 has_token;
+	uint64_t	 token;
 };
 
 /* One holder or waiter in a STATUS reply. */
@@ -123,6 +130,12 @@ struct proto_reply {
 	/* ACQUIRED, RELEASED */
 	char		 sem[PROTO_MAX_NAME + 1];
 	uint32_t	 weight;
+
+	/*
+	 * ACQUIRED, and RELEASED of a RELEASE by token: the grant's token
+	 * (0: none, sent as absent; an older daemon sends none)
+	 */
+	uint64_t	 token;
 
 	/* ERROR */
 	enum proto_err	 code;
@@ -206,7 +219,8 @@ void		 proto_reply_free(struct proto_reply *);
  * reply, or an ERROR code that is not a wire code); on failure buf is
  * unchanged.  Names and texts are cut to their maxima.  Request: weight 0
  * is sent as absent (default 1), timeout_ms < 0 as absent (forever),
- * capacity only if has_capacity, STATUS sem only if has_sem.  A STATUS
+ * capacity only if has_capacity, STATUS sem only if has_sem; a RELEASE
+ * with has_token sends only the token.  Reply: token 0 is not sent.  A STATUS
  * reply that would not fit in PROTO_MAX_FRAME is shortened (the first
  * holders/waiters of each semaphore kept, as many as fit, then fewer
  * semaphores) and sent with truncated = true; held and waiting counts

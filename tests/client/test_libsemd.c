@@ -282,6 +282,71 @@ START_TEST(test_blocking_basic)
 }
 END_TEST
 
+/*
+ * The handle API: each grant has its own non-zero token; releasing one
+ * grant gives back exactly it (the other, of another weight, stays), a
+ * released grant is cleared and cannot be released twice, and the event
+ * API reports the token too.
+ */
+START_TEST(test_handles)
+{
+	struct semd		*sd;
+	struct semd_status	*st;
+	struct semd_error	 err;
+	struct semd_grant	 g1, g2, copy;
+	struct semd_event	 ev;
+	uint64_t		 id;
+
+	sd = open_ok();
+	ck_assert_int_eq(semd_acquire_h(sd, "h", 5, 1, SEMD_FOREVER, NULL,
+	    NULL, &g1, &err), SEMD_OK);
+	ck_assert_int_eq(semd_acquire_h(sd, "h", 5, 3, SEMD_FOREVER, NULL,
+	    NULL, &g2, &err), SEMD_OK);
+	ck_assert_str_eq(g1.name, "h");
+	ck_assert_uint_eq(g1.capacity, 5);
+	ck_assert_uint_eq(g1.weight, 1);
+	ck_assert_uint_eq(g2.weight, 3);
+	ck_assert(g1.token != 0 && g2.token != 0 && g1.token != g2.token);
+
+	/* The older, lighter grant goes: weight 3 stays (by name, 1 of
+	 * the newest would have gone). */
+	copy = g1;
+	ck_assert_int_eq(semd_release_h(sd, &g1, &err), SEMD_OK);
+	ck_assert_uint_eq(g1.weight, 0);
+	ck_assert(g1.token == 0);
+	st = status_of(sd, "h");
+	ck_assert_uint_eq(st->sems[0].held, 3);
+	semd_status_free(st);
+	ck_assert_int_eq(semd_release_h(sd, &g1, &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_USAGE);
+	ck_assert_int_eq(semd_release_h(sd, &copy, &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_NOT_HELD);
+
+	/* The event API carries the token of a grant. */
+	ck_assert_int_eq(semd_submit_acquire(sd, &id, "h", 5, 2, SEMD_TRY,
+	    &err), 0);
+	next_event(sd, &ev);
+	ck_assert_int_eq(ev.type, SEMD_EV_ACQUIRED);
+	ck_assert(ev.id == id);
+	ck_assert(ev.token != 0 && ev.token != g2.token &&
+	    ev.token != copy.token);
+	copy.token = ev.token;
+	ck_assert_int_eq(semd_submit_release_token(sd, &id, copy.token, &err),
+	    0);
+	next_event(sd, &ev);
+	ck_assert_int_eq(ev.type, SEMD_EV_RELEASED);
+	ck_assert_str_eq(ev.name, "h");
+	ck_assert_uint_eq(ev.weight, 2);
+	ck_assert(ev.token == copy.token);
+
+	ck_assert_int_eq(semd_release_h(sd, &g2, &err), SEMD_OK);
+	st = status_of(sd, "h");
+	ck_assert_uint_eq(st->nsems, 0);
+	semd_status_free(st);
+	semd_close(sd);
+}
+END_TEST
+
 /* A waiter is told its position once, then times out. */
 START_TEST(test_timeout)
 {
@@ -1490,6 +1555,7 @@ libsemd_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_blocking_basic);
+	tcase_add_test(tc, test_handles);
 	tcase_add_test(tc, test_timeout);
 	tcase_add_test(tc, test_try);
 	tcase_add_test(tc, test_errors);

@@ -507,10 +507,13 @@ START_TEST(test_reply_roundtrip)
 	r.id = 9;
 	strcpy(r.sem, "api-x");
 	r.weight = 2;
+	r.token = UINT64_MAX;
 	rep_roundtrip(&r, &o);
 	ck_assert_int_eq(o.op, PROTO_OP_ACQUIRED);
 	ck_assert_str_eq(o.sem, "api-x");
 	ck_assert_uint_eq(o.weight, 2);
+	ck_assert(o.token == UINT64_MAX);
+	r.token = 0;
 
 	r.op = PROTO_OP_RELEASED;
 	rep_roundtrip(&r, &o);
@@ -1934,10 +1937,10 @@ static const struct {
 	/* 3: QUEUED */
 	{ "00 00 00 19 83 a2 6f 70 a6 51 55 45 55 45 44 a2"
 	  "69 64 02 a8 70 6f 73 69 74 69 6f 6e 01", 1 },
-	/* 4: ACQUIRED */
-	{ "00 00 00 23 84 a2 6f 70 a8 41 43 51 55 49 52 45"
+	/* 4: ACQUIRED, with its token */
+	{ "00 00 00 2a 85 a2 6f 70 a8 41 43 51 55 49 52 45"
 	  "44 a2 69 64 02 a3 73 65 6d a5 61 70 69 2d 78 a6"
-	  "77 65 69 67 68 74 01", 1 },
+	  "77 65 69 67 68 74 01 a5 74 6f 6b 65 6e 07", 1 },
 	/* 5: RELEASE */
 	{ "00 00 00 22 84 a2 6f 70 a7 52 45 4c 45 41 53 45"
 	  "a2 69 64 03 a3 73 65 6d a5 61 70 69 2d 78 a6 77"
@@ -1976,6 +1979,9 @@ static const struct {
 	  "45 a7 6d 65 73 73 61 67 65 bf 66 72 61 6d 65 20"
 	  "62 6f 64 79 20 69 73 20 6e 6f 74 20 61 20 6d 73"
 	  "67 70 61 63 6b 20 6d 61 70", 1 },
+	/* 12: RELEASE by token */
+	{ "00 00 00 17 83 a2 6f 70 a7 52 45 4c 45 41 53 45"
+	  "a2 69 64 08 a5 74 6f 6b 65 6e 07", 0 },
 };
 
 START_TEST(test_doc_frames)
@@ -2035,6 +2041,7 @@ START_TEST(test_doc_frames)
 		ck_assert(r.id == (i == 4 ? 2 : 3));
 		ck_assert_str_eq(r.sem, "api-x");
 		ck_assert_uint_eq(r.weight, 1);
+		ck_assert(r.token == (i == 4 ? 7 : 0));
 		break;
 	case 5:
 		ck_assert_int_eq(q.op, PROTO_OP_RELEASE);
@@ -2054,6 +2061,13 @@ START_TEST(test_doc_frames)
 		    &r, err, sizeof err), PROTO_OK);
 		ck_assert_int_eq(r.op, PROTO_OP_TIMEOUT);
 		ck_assert(r.id == 5);
+		break;
+	case 12:
+		ck_assert_int_eq(q.op, PROTO_OP_RELEASE);
+		ck_assert(q.id == 8);
+		ck_assert_int_eq(q.has_token, 1);
+		ck_assert(q.token == 7);
+		ck_assert_int_eq(q.has_sem, 0);
 		break;
 	case 9:
 		ck_assert_int_eq(q.op, PROTO_OP_STATUS);

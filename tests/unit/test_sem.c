@@ -24,6 +24,7 @@ struct ev {
 	struct sem_owner	*owner;
 	uint64_t		 id;
 	uint32_t		 weight;
+	uint64_t		 token;		/* 'G': the grant's */
 	char			 sem[PROTO_MAX_NAME + 1];
 };
 
@@ -51,6 +52,7 @@ rec_push(struct sem_waiter *w, char kind)
 	e->owner = w->owner;
 	e->id = w->id;
 	e->weight = w->weight;
+	e->token = kind == 'G' ? w->token : 0;
 	memcpy(e->sem, w->sem->name, w->sem->name_len + 1);
 }
 
@@ -73,7 +75,10 @@ expired_cb(struct sem_waiter *w, void *arg)
 	rec_push(w, 'E');
 }
 
-static const struct sem_callbacks cbs = { granted_cb, expired_cb };
+static const struct sem_callbacks cbs = {
+	.granted = granted_cb,
+	.expired = expired_cb,
+};
 
 static void
 rec_reset(void)
@@ -187,6 +192,70 @@ expect_ev(size_t i, char kind, struct sem_owner *o, uint64_t id)
 	ck_assert_ptr_eq(rec.v[i].owner, o);
 	ck_assert_uint_eq(rec.v[i].id, id);
 }
+
+/*
+ * Every grant has a token, distinct from every other grant's, found by
+ * sem_grant_lookup; a release by name takes the newest grants first; a
+ * release by token gives back that grant whole and only to its owner;
+ * serials go on from sem_table_set_serial.
+ */
+START_TEST(test_tokens)
+{
+	struct sem_owner	*a = owner(tbl, 1), *b = owner(tbl, 2);
+	struct sem_acq_result	 r1, r2, r3;
+	struct sem_grant	*g;
+	char			 name[PROTO_MAX_NAME + 1];
+	uint32_t		 w;
+
+	r1 = acq(a, 1, "t", 3, 1, FOREVER, 0);
+	r2 = acq(a, 2, "t", 3, 2, FOREVER, 0);
+	expect_granted(r1);
+	expect_granted(r2);
+	ck_assert(r1.token != 0 && r2.token != 0 && r1.token != r2.token);
+	ck_assert_ptr_nonnull(g = sem_grant_lookup(tbl, r1.token));
+	ck_assert_uint_eq(g->weight, 1);
+	ck_assert_ptr_eq(g->hold->owner, a);
+	check_invariants(tbl);
+
+	/* By name, newest first: r2 (weight 2) loses 1, then ends. */
+	ck_assert_int_eq(rel(a, "t", 1, 0), PROTO_OK);
+	ck_assert_uint_eq(sem_grant_lookup(tbl, r2.token)->weight, 1);
+	ck_assert_int_eq(rel(a, "t", 1, 0), PROTO_OK);
+	ck_assert_ptr_null(sem_grant_lookup(tbl, r2.token));
+	ck_assert_ptr_nonnull(sem_grant_lookup(tbl, r1.token));
+	check_invariants(tbl);
+
+	/* B waits for all 3; releasing r1 by token lets it in. */
+	r3 = acq(b, 7, "t", 3, 3, FOREVER, 0);
+	expect_queued(r3, 1);
+	ck_assert_int_eq(sem_release_token(b, r1.token, 0, name, &w),
+	    PROTO_E_NOT_HELD);
+	ck_assert_int_eq(sem_release_token(a, r1.token, 0, name, &w),
+	    PROTO_OK);
+	ck_assert_str_eq(name, "t");
+	ck_assert_uint_eq(w, 1);
+	ck_assert_int_eq(sem_release_token(a, r1.token, 0, name, &w),
+	    PROTO_E_NOT_HELD);
+	ck_assert_uint_eq(sem_flush(tbl), 1);
+	expect_ev(0, 'G', b, 7);
+	ck_assert(rec.v[0].token != 0 && rec.v[0].token != r1.token &&
+	    rec.v[0].token != r2.token);
+	ck_assert_ptr_eq(sem_grant_lookup(tbl, rec.v[0].token)->hold->owner,
+	    b);
+	check_invariants(tbl);
+
+	/* Serials go on from where they are set. */
+	ck_assert_int_eq(sem_release_token(b, rec.v[0].token, 0, name, &w),
+	    PROTO_OK);
+	sem_table_set_serial(tbl, 1000);
+	r1 = acq(a, 3, "t", 3, 1, FOREVER, 0);
+	ck_assert(r1.token == 1000);
+	ck_assert(sem_table_next_serial(tbl) == 1001);
+	sem_owner_drop(a, 0);
+	ck_assert_ptr_null(sem_grant_lookup(tbl, r1.token));
+	check_invariants(tbl);
+}
+END_TEST
 
 /* What o holds on name (0 if nothing), found by walking o->holds. */
 static uint32_t
@@ -1771,6 +1840,7 @@ sem_suite(void)
 	tc = tcase_create("rules");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_grant_immediate);
+	tcase_add_test(tc, test_tokens);
 	tcase_add_test(tc, test_fifo_many);
 	tcase_add_test(tc, test_heavy_head_blocks);
 	tcase_add_test(tc, test_heavy_head_withdraw_wakes);
