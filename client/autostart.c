@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "semd-int.h"
+#include "sockpath.h"
 
 #ifndef SEMD_SBINDIR
 #define SEMD_SBINDIR	"/usr/local/sbin"
@@ -45,47 +46,14 @@ static void	autostart_unreachable(const char *, int, int,
 		    struct semd_error *);
 
 /*
- * Connect to path once.  The socket is created blocking (a non-blocking
- * connect to a Unix socket whose backlog is full fails with EAGAIN instead
- * of waiting) and made non-blocking once connected; it is close-on-exec.
- * Returns the fd, or -1 with errno set.
+ * Connect to path once (sockpath_connect: close-on-exec, never on fds
+ * 0-2, non-blocking once connected).  Returns the fd, or -1 with errno
+ * set.
  */
 static int
 autostart_try(const char *path)
 {
-	struct sockaddr_un	sun;
-	int			fd, flags, saved;
-
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun.sun_path) {
-		errno = ENAMETOOLONG;
-		return (-1);
-	}
-	strncpy(sun.sun_path, path, sizeof sun.sun_path - 1);
-
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return (-1);
-	for (;;) {
-		if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0)
-			break;
-		if (errno == EINTR)
-			continue;
-		if (errno == EISCONN)
-			break;
-		goto fail;
-	}
-	flags = fcntl(fd, F_GETFL);
-	if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1)
-		goto fail;
-	return (fd);
-
-fail:
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return (-1);
+	return (sockpath_connect(path));
 }
 
 /* Is auto-start turned off by $SEMD_NO_AUTOSTART (set, not empty, not 0)? */

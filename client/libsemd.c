@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 
 #include "semd-int.h"
 
+static void	 semd_open_stdio(void);
 static int	 semd_check_name(const char *, int, struct semd_error *);
 static int	 semd_check_timeout(int64_t, struct semd_error *);
 static int	 semd_hello(struct semd *, const char *, int,
@@ -158,6 +160,28 @@ semd_hello(struct semd *sd, const char *client_name, int interruptible,
 }
 
 /*
+ * Make sure fds 0-2 are open (on /dev/null when they were closed), so that
+ * nothing this process or its children open later -- our connection
+ * included -- lands where stdin, stdout or stderr are expected: a child's
+ * stderr written into the protocol stream would break the connection and
+ * free its slots.  Costs three fcntl calls.
+ */
+static void
+semd_open_stdio(void)
+{
+	int	fd;
+
+	for (fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		/* open() returns the lowest free fd: this one. */
+		if (open("/dev/null", fd == STDIN_FILENO ? O_RDONLY :
+		    O_WRONLY) == -1)
+			return;
+	}
+}
+
+/*
  * Connect to the daemon (see semd.h for how the path is chosen and when a
  * daemon is started) and exchange HELLO.  Returns a connection the caller
  * frees with semd_close, or NULL with err filled.
@@ -179,6 +203,7 @@ semd_open(const char *path, const char *client_name, int flags,
 		    "unknown semd_open flags 0x%x", (unsigned int)flags);
 		return (NULL);
 	}
+	semd_open_stdio();
 	if (libsemd_resolve(path, buf, sizeof buf, &is_default, err) == -1)
 		return (NULL);
 

@@ -88,9 +88,11 @@ struct semd;
 
 /*
  * Connect.  path: an explicit socket path, or NULL for $SEMD_SOCKET, else
- * the per-user default ($XDG_RUNTIME_DIR/semd/semd.sock or
- * /tmp/semd-$UID/semd.sock), where a per-user daemon is started when
- * nothing listens (unless SEMD_OPEN_NO_AUTOSTART or $SEMD_NO_AUTOSTART=1).
+ * the system daemon /run/semd/semd.sock when it accepts, else the per-user
+ * default /tmp/semd-EUID/semd.sock, where a per-user daemon is started
+ * when nothing listens (unless SEMD_OPEN_NO_AUTOSTART or
+ * $SEMD_NO_AUTOSTART=1).  The connection is never on fds 0-2, and closed
+ * fds 0-2 are opened on /dev/null first.
  * client_name: free text sent in HELLO (may be NULL).
  * Returns a connection, or NULL with *err filled.
  */

@@ -23,6 +23,8 @@ struct sem_table;
 #define SEMD_DEF_MAX_SEMS		65536
 #define SEMD_DEF_MAX_OUTPUT		(1024 * 1024)
 #define SEMD_DEF_SOCKET_MODE		0600
+#define SEMD_SYSTEM_SOCKET_MODE		0666	/* --system */
+#define SEMD_WATCH_MS			2000	/* is the socket file there? */
 #define SEMD_MIN_MAX_FRAME		64
 #define SEMD_STATUS_MAX_PARTIES		4000	/* holders + waiters listed */
 #define SEMD_STATUS_MAX_SEMS		4000	/* semaphores listed */
@@ -45,6 +47,7 @@ struct semd_config {
 	size_t		 max_output;		/* unsent bytes per connection */
 	unsigned int	 idle_exit;		/* seconds, 0: never */
 	int		 foreground;
+	int		 system;		/* --system */
 	int		 verbose;
 };
 

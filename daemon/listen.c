@@ -13,6 +13,13 @@
  * or earlier when a connection closes, so the daemon never spins on a
  * listening socket that stays readable, and existing clients are served
  * meanwhile.
+ *
+ * Watching: a tmp cleaner may remove the socket file (or its directory)
+ * of a long-running daemon, after which no client could find it and the
+ * next one would auto-start a second daemon.  Every few seconds the path
+ * is checked; when nothing is there any more, the directory is made again
+ * (if we were told how) and a new socket is bound at the path, which
+ * replaces the old one.
  */
 
 #include "config.h"
@@ -32,6 +39,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "sockpath.h"
 #include "listen.h"
 #include "log.h"
 #include "daemon.h"
@@ -49,6 +57,16 @@ static char		 listen_path[sizeof ((struct sockaddr_un *)0)->sun_path];
 static int		 listen_have_path;
 static dev_t		 listen_dev;
 static ino_t		 listen_ino;
+
+/* What listen_watch() keeps an eye on. */
+static struct event	*listen_watch_ev;
+static char		 listen_watch_path[sizeof listen_path];
+static char		 listen_watch_dir[sizeof listen_path];	/* or "" */
+static mode_t		 listen_watch_dirmode;
+static mode_t		 listen_watch_mode;
+static int		 listen_watch_has_group;
+static gid_t		 listen_watch_gid;
+static int		 listen_watch_failing;	/* warned already */
 
 /*
  * Is a daemon accepting on the socket at sun?  Returns 1 if a connect()
@@ -347,6 +365,96 @@ listen_start(int fd)
 }
 
 /*
+ * The watch timer: when the socket file is gone, make its directory again
+ * if we know how, bind a new socket there and accept on it instead of the
+ * old one.  A failure is logged and retried at the next tick.
+ */
+static void
+listen_watch_cb(evutil_socket_t unused, short events, void *arg)
+{
+	struct stat	 st;
+	struct event	*ev;
+	char		 cause[512];
+	int		 fd;
+
+	if (lstat(listen_watch_path, &st) == 0 || errno != ENOENT)
+		return;
+	if (listen_watch_dir[0] != '\0' &&
+	    sockpath_check_dir(listen_watch_dir, listen_watch_dirmode,
+	    geteuid(), cause, sizeof cause) == -1)
+		goto fail;
+	listen_have_path = 0;	/* the old file is gone, not ours to unlink */
+	fd = listen_open(listen_watch_path, listen_watch_mode,
+	    listen_watch_has_group, listen_watch_gid, cause, sizeof cause);
+	if (fd == -1)
+		goto fail;
+	ev = event_new(semd_base, fd, EV_READ | EV_PERSIST, listen_accept_cb,
+	    NULL);
+	if (ev == NULL) {
+		log_warnx("socket %s was removed; out of memory", 
+		    listen_watch_path);
+		close(fd);
+		unlink(listen_watch_path);
+		listen_have_path = 0;
+		return;
+	}
+	if (listen_ev != NULL)
+		event_free(listen_ev);
+	if (listen_fd != -1)
+		close(listen_fd);
+	listen_fd = fd;
+	listen_ev = ev;
+	if (!listen_backing_off)
+		event_add(listen_ev, NULL);
+	listen_watch_failing = 0;
+	log_warnx("socket %s was removed (a tmp cleaner?); listening on a "
+	    "new one", listen_watch_path);
+	return;
+
+fail:
+	/* Say it once, not every tick. */
+	if (!listen_watch_failing)
+		log_warnx("socket %s was removed and cannot be made again: %s",
+		    listen_watch_path, cause);
+	listen_watch_failing = 1;
+}
+
+/*
+ * Check every interval_ms that path (where the daemon listens) still
+ * exists, and bind it again with mode and, if has_group, group gid when
+ * it is gone; dir, when not NULL, is the directory to make again first
+ * (with dirmode, owned by us).  Call after listen_start().  Returns 0, or
+ * -1 with errno ENOMEM or ENAMETOOLONG.
+ */
+int
+listen_watch(const char *path, const char *dir, mode_t dirmode,
+    mode_t mode, int has_group, gid_t gid, unsigned int interval_ms)
+{
+	struct timeval	 tv;
+
+	if ((size_t)snprintf(listen_watch_path, sizeof listen_watch_path,
+	    "%s", path) >= sizeof listen_watch_path ||
+	    (size_t)snprintf(listen_watch_dir, sizeof listen_watch_dir, "%s",
+	    dir != NULL ? dir : "") >= sizeof listen_watch_dir) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	listen_watch_dirmode = dirmode;
+	listen_watch_mode = mode;
+	listen_watch_has_group = has_group;
+	listen_watch_gid = gid;
+	listen_watch_ev = event_new(semd_base, -1, EV_PERSIST,
+	    listen_watch_cb, NULL);
+	tv.tv_sec = interval_ms / 1000;
+	tv.tv_usec = (interval_ms % 1000) * 1000;
+	if (listen_watch_ev == NULL || event_add(listen_watch_ev, &tv) == -1) {
+		errno = ENOMEM;
+		return (-1);
+	}
+	return (0);
+}
+
+/*
  * Stop accepting, close the listening socket, and remove its file if it
  * is still the one listen_open() created (a newer daemon may have
  * replaced it since).  Safe to call more than once.
@@ -363,6 +471,10 @@ listen_close(void)
 	if (listen_backoff_ev != NULL) {
 		event_free(listen_backoff_ev);
 		listen_backoff_ev = NULL;
+	}
+	if (listen_watch_ev != NULL) {
+		event_free(listen_watch_ev);
+		listen_watch_ev = NULL;
 	}
 	listen_backing_off = 0;
 	if (listen_fd != -1) {

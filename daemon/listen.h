@@ -14,6 +14,8 @@ int	listen_open(const char *path, mode_t mode, int has_group, gid_t gid,
 	    char *cause, size_t causelen);
 int	listen_start(int fd);
 void	listen_resume(void);
+int	listen_watch(const char *path, const char *dir, mode_t dirmode,
+	    mode_t mode, int has_group, gid_t gid, unsigned int interval_ms);
 void	listen_close(void);
 
 #endif /* SEMD_LISTEN_H */

@@ -40,6 +40,7 @@
 #include "proto.h"
 #include "sdaemon.h"
 #include "sem.h"
+#include "sockpath.h"
 #include "daemon.h"
 
 struct semd_config	 semd_conf;
@@ -52,6 +53,8 @@ static uint64_t		 semd_deadline_at;	/* valid if armed */
 static struct event	*semd_idle_ev;
 static int		 semd_idle_armed;
 static int		 semd_settling;
+static char		 semd_socket_dir[sizeof semd_conf.socket_path];
+static mode_t		 semd_socket_dirmode;
 
 enum {
 	OPT_SOCKET_MODE = 256,
@@ -65,6 +68,7 @@ enum {
 	OPT_MAX_FRAME,
 	OPT_MAX_OUTPUT,
 	OPT_IDLE_EXIT,
+	OPT_SYSTEM,
 };
 
 static const struct option semd_longopts[] = {
@@ -84,6 +88,7 @@ static const struct option semd_longopts[] = {
 	{ "max-frame",		required_argument,	NULL, OPT_MAX_FRAME },
 	{ "max-output",		required_argument,	NULL, OPT_MAX_OUTPUT },
 	{ "idle-exit",		required_argument,	NULL, OPT_IDLE_EXIT },
+	{ "system",		no_argument,		NULL, OPT_SYSTEM },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "version",		no_argument,		NULL, 'V' },
@@ -96,7 +101,8 @@ static void
 semd_synopsis(FILE *f)
 {
 	fprintf(f,
-"usage: semd [-fqvVh] [-S path] [--socket-mode octal] [--socket-group group]\n"
+"usage: semd [-fqvVh] [-S path | --system] [--socket-mode octal]\n"
+"            [--socket-group group]\n"
 "            [--max-connections n] [--max-pending n] [--max-holds n]\n"
 "            [--max-pending-per-uid n] [--max-holds-per-uid n]\n"
 "            [--max-sems n] [--max-frame bytes] [--max-output bytes]\n"
@@ -112,12 +118,14 @@ semd_help(FILE *f)
 "\n"
 "semd holds named counting semaphores for local processes (see semrun(1)).\n"
 "\n"
-"  -S, --socket PATH       listen on PATH; default $SEMD_SOCKET, else\n"
-"                          $XDG_RUNTIME_DIR/semd/semd.sock, else\n"
-"                          /tmp/semd-UID/semd.sock (/run/semd/semd.sock\n"
-"                          for root)\n"
+"  -S, --socket PATH       listen on PATH; default $SEMD_SOCKET, else the\n"
+"                          per-user /tmp/semd-UID/semd.sock\n"
+"      --system            be the system daemon: listen on\n"
+"                          /run/semd/semd.sock (creating /run/semd),\n"
+"                          socket mode 0666 unless --socket-mode\n"
 "  -f, --foreground        do not daemonize; log to stderr\n"
-"      --socket-mode OCTAL permissions of the socket (default 0600)\n"
+"      --socket-mode OCTAL permissions of the socket (default 0600;\n"
+"                          0666 with --system)\n"
 "      --socket-group GROUP\n"
 "                          group of the socket, a name or a number\n"
 "      --max-connections N clients at once; more are answered ERROR LIMIT\n"
@@ -239,62 +247,23 @@ semd_parse_group(const char *arg)
 }
 
 /*
- * Make sure dir exists as a directory owned by uid that neither group nor
- * others may write, creating it with mode if missing.  Returns 0, or -1
+ * Work out the socket path when there is no -S (DESIGN.md, "One limiter
+ * per caller", through proto/sockpath.c): $SEMD_SOCKET; else, with
+ * --system, /run/semd/semd.sock; else the per-user /tmp/semd-EUID/
+ * semd.sock.  The directory of the last two is created if missing and
+ * must belong to us; it is written to dir (dirlen bytes) and its mode to
+ * *dirmode, or dir is left empty for $SEMD_SOCKET.  Returns 0, or -1
  * with a sentence in cause.
  */
 static int
-semd_check_dir(const char *dir, mode_t mode, uid_t uid, char *cause,
-    size_t causelen)
-{
-	struct stat	 st;
-
-	if (mkdir(dir, mode) == -1 && errno != EEXIST) {
-		snprintf(cause, causelen, "cannot create directory %s: %s",
-		    dir, strerror(errno));
-		return (-1);
-	}
-	if (lstat(dir, &st) == -1) {
-		snprintf(cause, causelen, "%s: %s", dir, strerror(errno));
-		return (-1);
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(cause, causelen, "%s is not a directory; refusing to "
-		    "use it", dir);
-		return (-1);
-	}
-	if (st.st_uid != uid) {
-		snprintf(cause, causelen, "%s is owned by uid %lu, not by uid "
-		    "%lu; refusing to use it", dir, (unsigned long)st.st_uid,
-		    (unsigned long)uid);
-		return (-1);
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		snprintf(cause, causelen, "%s is writable by group or others "
-		    "(mode %04o); refusing to use it", dir,
-		    (unsigned int)(st.st_mode & 07777));
-		return (-1);
-	}
-	return (0);
-}
-
-/*
- * Work out the default socket path (DESIGN.md, "Where the socket is"):
- * $SEMD_SOCKET; else $XDG_RUNTIME_DIR/semd/semd.sock; else, for root,
- * /run/semd/semd.sock; else /tmp/semd-UID/semd.sock.  The directory of
- * the last three is created if missing and must belong to us.  Returns
- * 0, or -1 with a sentence in cause.
- */
-static int
-semd_default_socket(char *path, size_t len, char *cause, size_t causelen)
+semd_default_socket(char *path, size_t len, char *dir, size_t dirlen,
+    mode_t *dirmode, char *cause, size_t causelen)
 {
 	const char	*env;
-	char		 dir[sizeof semd_conf.socket_path];
-	uid_t		 uid = geteuid();
-	mode_t		 mode = 0700;
-	int		 n;
 
-	if ((env = getenv("SEMD_SOCKET")) != NULL && *env != '\0') {
+	*dir = '\0';
+	if (!semd_conf.system && (env = getenv("SEMD_SOCKET")) != NULL &&
+	    *env != '\0') {
 		if ((size_t)snprintf(path, len, "%s", env) >= len) {
 			snprintf(cause, causelen, "SEMD_SOCKET is too long "
 			    "(at most %zu bytes)", len - 1);
@@ -302,25 +271,20 @@ semd_default_socket(char *path, size_t len, char *cause, size_t causelen)
 		}
 		return (0);
 	}
-	env = getenv("XDG_RUNTIME_DIR");
-	if (env != NULL && *env == '/')
-		n = snprintf(dir, sizeof dir, "%s/semd", env);
-	else if (uid == 0) {
-		n = snprintf(dir, sizeof dir, "/run/semd");
-		mode = 0755;
-	} else
-		n = snprintf(dir, sizeof dir, "/tmp/semd-%lu",
-		    (unsigned long)uid);
-	if (n < 0 || (size_t)n + sizeof "/semd.sock" > len ||
-	    (size_t)n >= sizeof dir) {
-		snprintf(cause, causelen, "the default socket path in %s is "
-		    "too long (at most %zu bytes); use --socket",
-		    env != NULL && *env == '/' ? env : "/tmp", len - 1);
-		return (-1);
+	if (semd_conf.system) {
+		snprintf(dir, dirlen, "%s", SOCKPATH_SYSTEM_DIR);
+		snprintf(path, len, "%s", SOCKPATH_SYSTEM);
+		*dirmode = 0755;
+	} else {
+		if (sockpath_user(geteuid(), dir, dirlen, path, len) == -1) {
+			snprintf(cause, causelen, "the per-user socket path "
+			    "is too long; use --socket");
+			return (-1);
+		}
+		*dirmode = 0700;
 	}
-	memcpy(path, dir, (size_t)n);
-	memcpy(path + n, "/semd.sock", sizeof "/semd.sock");
-	return (semd_check_dir(dir, mode, uid, cause, causelen));
+	return (sockpath_check_dir(dir, *dirmode, geteuid(), cause,
+	    causelen));
 }
 
 /* Parse the command line into semd_conf; exits on errors. */
@@ -328,7 +292,7 @@ static void
 semd_parse_args(int argc, char **argv)
 {
 	const char	*socket_arg = NULL;
-	int		 ch;
+	int		 ch, has_mode = 0;
 
 	memset(&semd_conf, 0, sizeof semd_conf);
 	semd_conf.socket_mode = SEMD_DEF_SOCKET_MODE;
@@ -369,6 +333,7 @@ semd_parse_args(int argc, char **argv)
 			exit(0);
 		case OPT_SOCKET_MODE:
 			semd_conf.socket_mode = semd_parse_mode(optarg);
+			has_mode = 1;
 			break;
 		case OPT_SOCKET_GROUP:
 			semd_conf.socket_group = semd_parse_group(optarg);
@@ -408,6 +373,9 @@ semd_parse_args(int argc, char **argv)
 			    "--max-output", optarg,
 			    PROTO_HDR_LEN + PROTO_MAX_FRAME, SIZE_MAX / 2, 1);
 			break;
+		case OPT_SYSTEM:
+			semd_conf.system = 1;
+			break;
 		case OPT_IDLE_EXIT:
 			semd_conf.idle_exit = semd_parse_number(
 			    "--idle-exit", optarg, 0, 100000000, 0);
@@ -422,6 +390,13 @@ semd_parse_args(int argc, char **argv)
 		semd_usage();
 	}
 
+	if (semd_conf.system && socket_arg != NULL) {
+		fprintf(stderr, "semd: --system and --socket exclude each "
+		    "other\n");
+		semd_usage();
+	}
+	if (semd_conf.system && !has_mode)
+		semd_conf.socket_mode = SEMD_SYSTEM_SOCKET_MODE;
 	if (socket_arg != NULL) {
 		if (*socket_arg == '\0') {
 			fprintf(stderr, "semd: --socket: empty path\n");
@@ -618,7 +593,8 @@ semd_listen_fd(void)
 {
 	struct sockaddr_un	 sun;
 	socklen_t		 sunlen = sizeof sun;
-	char			 cause[512];
+	char			 cause[512], dir[sizeof sun.sun_path];
+	char			 path[sizeof sun.sun_path];
 	int			 fd;
 
 	fd = sdaemon_listen_fd(cause, sizeof cause);
@@ -633,6 +609,14 @@ semd_listen_fd(void)
 		else
 			snprintf(semd_conf.socket_path,
 			    sizeof semd_conf.socket_path, "(systemd socket)");
+		/* The user unit's socket: its directory can be made again. */
+		if (sockpath_user(geteuid(), dir, sizeof dir, path,
+		    sizeof path) == 0 &&
+		    strcmp(path, semd_conf.socket_path) == 0) {
+			snprintf(semd_socket_dir, sizeof semd_socket_dir, "%s",
+			    dir);
+			semd_socket_dirmode = 0700;
+		}
 		/* The accept loop runs until EAGAIN: the socket must not
 		 * block, and systemd passes it blocking. */
 		if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 ||
@@ -642,7 +626,9 @@ semd_listen_fd(void)
 	}
 	if (semd_conf.socket_path[0] == '\0' &&
 	    semd_default_socket(semd_conf.socket_path,
-	    sizeof semd_conf.socket_path, cause, sizeof cause) == -1)
+	    sizeof semd_conf.socket_path, semd_socket_dir,
+	    sizeof semd_socket_dir, &semd_socket_dirmode, cause,
+	    sizeof cause) == -1)
 		fatalx("%s", cause);
 	fd = listen_open(semd_conf.socket_path, semd_conf.socket_mode,
 	    semd_conf.has_socket_group, semd_conf.socket_group, cause,
@@ -764,6 +750,12 @@ main(int argc, char **argv)
 	}
 	if (listen_start(fd) == -1)
 		fatal("listen_start");
+	if (semd_conf.socket_path[0] == '/' &&
+	    listen_watch(semd_conf.socket_path, semd_socket_dir[0] != '\0' ?
+	    semd_socket_dir : NULL, semd_socket_dirmode, semd_conf.socket_mode,
+	    semd_conf.has_socket_group, semd_conf.socket_group,
+	    SEMD_WATCH_MS) == -1)
+		fatal("listen_watch");
 	semd_settle();		/* arms the idle timer */
 
 	log_info("listening on %s (pid %ld)", semd_conf.socket_path,

@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -23,6 +24,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +72,40 @@ semd_bin(void)
 	ck_assert_msg(bin != NULL && *bin != '\0',
 	    "SEMD_BIN must name the semd binary (make check sets it)");
 	return (bin);
+}
+
+/*
+ * Give the current test (one forked Check process) its own /tmp and /run:
+ * a private mount namespace with empty tmpfs on both, so that the
+ * per-user default /tmp/semd-UID and the system socket /run/semd/semd.sock
+ * are the test's alone and never the machine's.  Returns 0, or -1 when
+ * that cannot be done (not root, or not forked): the caller skips.
+ */
+static int
+private_tmp(void)
+{
+	const char	*fork_env = getenv("CK_FORK");
+
+	if (fork_env != NULL && strcmp(fork_env, "no") == 0)
+		return (-1);
+	if (unshare(CLONE_NEWNS) == -1) {
+		fprintf(stderr, "SKIP: no private mount namespace: %s\n",
+		    strerror(errno));
+		return (-1);
+	}
+	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL),
+	    0);
+	ck_assert_int_eq(mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777"), 0);
+	ck_assert_int_eq(mount("tmpfs", "/run", "tmpfs", 0, "mode=755"), 0);
+	return (0);
+}
+
+/* The per-user default socket of this process, in buf. */
+static void
+user_sock(char *buf, size_t len)
+{
+	ck_assert_int_lt(snprintf(buf, len, "/tmp/semd-%lu/semd.sock",
+	    (unsigned long)geteuid()), (int)len);
 }
 
 /* Temporary directories made by the current test, removed after it. */
@@ -455,6 +491,8 @@ START_TEST(test_unreachable)
 	struct semd		*sd;
 	char			 dir[PATH_MAX], path[PATH_MAX + 32];
 
+	if (private_tmp() == -1)
+		return;
 	make_tmpdir(dir, sizeof dir);
 	setenv("XDG_RUNTIME_DIR", dir, 1);
 	setenv("SEMD_NO_AUTOSTART", "1", 1);
@@ -463,7 +501,7 @@ START_TEST(test_unreachable)
 	ck_assert_ptr_null(sd);
 	ck_assert_int_eq(err.code, SEMD_E_UNREACHABLE);
 	ck_assert_int_eq(err.sys_errno, ENOENT);
-	snprintf(path, sizeof path, "%s/semd/semd.sock", dir);
+	user_sock(path, sizeof path);
 	ck_assert_msg(strstr(err.message, path) != NULL &&
 	    strstr(err.message, "is it running? try: semd") != NULL,
 	    "message: %s", err.message);
@@ -1143,28 +1181,38 @@ END_TEST
 
 /* ---- Paths and auto-start ---- */
 
-/* The socket path: explicit, $SEMD_SOCKET, per-user default. */
+/*
+ * The socket path: explicit, $SEMD_SOCKET, else the per-user default
+ * /tmp/semd-UID/semd.sock whatever XDG_RUNTIME_DIR says (DESIGN.md, "One
+ * limiter per caller"), whose directory must be ours alone.
+ */
 START_TEST(test_default_path)
 {
 	struct semd_error	 err;
 	struct stat		 sb;
 	char			 dir[PATH_MAX], buf[256];
-	char			 want[PATH_MAX + 32];
+	char			 want[PATH_MAX + 32], sock[PATH_MAX];
 	int			 dflt, fd;
 
+	if (private_tmp() == -1)
+		return;
 	make_tmpdir(dir, sizeof dir);
 	setenv("SEMD_SOCKET", "/some/where.sock", 1);
 	ck_assert_int_eq(semd_default_path(buf, sizeof buf, &dflt, &err), 0);
 	ck_assert_str_eq(buf, "/some/where.sock");
 	ck_assert_int_eq(dflt, 0);
 
+	/* The environment does not move the per-user default. */
 	unsetenv("SEMD_SOCKET");
+	user_sock(sock, sizeof sock);
 	setenv("XDG_RUNTIME_DIR", dir, 1);
 	ck_assert_int_eq(semd_default_path(buf, sizeof buf, &dflt, &err), 0);
-	snprintf(want, sizeof want, "%s/semd/semd.sock", dir);
-	ck_assert_str_eq(buf, want);
+	ck_assert_str_eq(buf, sock);
 	ck_assert_int_eq(dflt, 1);
-	snprintf(want, sizeof want, "%s/semd", dir);
+	unsetenv("XDG_RUNTIME_DIR");
+	ck_assert_int_eq(semd_default_path(buf, sizeof buf, &dflt, &err), 0);
+	ck_assert_str_eq(buf, sock);
+	snprintf(want, sizeof want, "/tmp/semd-%lu", (unsigned long)geteuid());
 	ck_assert_int_eq(lstat(want, &sb), 0);
 	ck_assert(S_ISDIR(sb.st_mode));
 	ck_assert_int_eq(sb.st_mode & 07777, 0700);
@@ -1199,14 +1247,6 @@ START_TEST(test_default_path)
 	    "message: %s", err.message);
 	unlink(want);
 
-	/* Without XDG_RUNTIME_DIR (or a relative one): /tmp/semd-UID. */
-	setenv("XDG_RUNTIME_DIR", "relative/dir", 1);
-	ck_assert_int_eq(semd_default_path(buf, sizeof buf, &dflt, &err), 0);
-	snprintf(want, sizeof want, "/tmp/semd-%lu/semd.sock",
-	    (unsigned long)getuid());
-	ck_assert_str_eq(buf, want);
-	ck_assert_int_eq(dflt, 1);
-
 	/* A path that cannot fit sun_path is refused with a reason. */
 	memset(want, 'x', 200);
 	want[0] = '/';
@@ -1216,6 +1256,48 @@ START_TEST(test_default_path)
 	ck_assert_msg(strstr(err.message, "too long") != NULL, "message: %s",
 	    err.message);
 	rmdir(dir);
+}
+END_TEST
+
+/*
+ * Close fds 0-2, then open a connection and run a child that writes to
+ * its stderr: the connection is not on 0-2 (so nothing the child prints
+ * reaches the daemon), 0-2 are open again, and the slot stays held.
+ */
+START_TEST(test_closed_stdio)
+{
+	struct semd		*sd, *probe;
+	struct semd_error	 err;
+	int			 fd, status;
+	pid_t			 pid;
+
+	close(STDIN_FILENO);
+	close(STDOUT_FILENO);
+	close(STDERR_FILENO);
+	sd = semd_open(sockpath, "stdio", 0, &err);
+	ck_assert_msg(sd != NULL, "semd_open: %s", err.message);
+	for (fd = 0; fd <= 2; fd++)
+		ck_assert_int_ne(fcntl(fd, F_GETFD), -1);
+	ck_assert_int_gt(semd_fd(sd), 2);
+	ck_assert_int_eq(semd_acquire(sd, "stdio", 1, 1, SEMD_TRY, NULL, NULL,
+	    &err), SEMD_OK);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		static const char junk[] = "\xff\xff\xff\xffgarbage\n";
+		ssize_t n;
+
+		n = write(STDERR_FILENO, junk, sizeof junk - 1);
+		n += write(STDOUT_FILENO, junk, sizeof junk - 1);
+		_exit(n > 0 ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	probe = open_ok();
+	ck_assert_int_eq(semd_acquire(probe, "stdio", 1, 1, SEMD_TRY, NULL,
+	    NULL, &err), SEMD_TIMEDOUT);
+	ck_assert_int_eq(semd_ping(sd, &err), SEMD_OK);
+	semd_close(probe);
+	semd_close(sd);
 }
 END_TEST
 
@@ -1233,6 +1315,17 @@ is_semd_for(pid_t pid, const char *bin_real, const char *path)
 		return (0);
 	exe[n] = '\0';
 	if (strcmp(exe, bin_real) != 0)
+		return (0);
+	/* Other tests may run a semd on this path in their own /tmp. */
+	snprintf(proc, sizeof proc, "/proc/%ld/ns/mnt", (long)pid);
+	n = readlink(proc, exe, sizeof exe - 1);
+	if (n == -1)
+		return (0);
+	exe[n] = '\0';
+	if ((n = readlink("/proc/self/ns/mnt", cmd, sizeof cmd - 1)) == -1)
+		return (0);
+	cmd[n] = '\0';
+	if (strcmp(exe, cmd) != 0)
 		return (0);
 	snprintf(proc, sizeof proc, "/proc/%ld/cmdline", (long)pid);
 	if ((fd = open(proc, O_RDONLY)) == -1)
@@ -1287,17 +1380,24 @@ stop_started(pid_t pid)
 	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
 }
 
-/* Set up the environment for auto-start into a fresh runtime dir. */
-static void
+/*
+ * Set up the environment for auto-start into a private /tmp: dir is a
+ * fresh temporary directory, sock the per-user default.  Returns 0, or
+ * -1 when the test must be skipped.
+ */
+static int
 autostart_env(char *dir, size_t len, char *sock, size_t slen)
 {
+	if (private_tmp() == -1)
+		return (-1);
 	make_tmpdir(dir, len);
-	snprintf(sock, slen, "%s/semd/semd.sock", dir);
+	user_sock(sock, slen);
 	setenv("XDG_RUNTIME_DIR", dir, 1);
 	unsetenv("SEMD_SOCKET");
 	unsetenv("SEMD_NO_AUTOSTART");
 	semd_bin();
 	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	return (0);
 }
 
 /* Nothing listens at the per-user default: one semd is started there. */
@@ -1310,7 +1410,8 @@ START_TEST(test_autostart)
 	char			 lock[PATH_MAX + 32];
 	pid_t			 server;
 
-	autostart_env(dir, sizeof dir, sock, sizeof sock);
+	if (autostart_env(dir, sizeof dir, sock, sizeof sock) == -1)
+		return;
 	sd = semd_open(NULL, "autostart", 0, &err);
 	ck_assert_msg(sd != NULL, "semd_open: %s", err.message);
 	server = semd_server_pid(sd);
@@ -1323,7 +1424,8 @@ START_TEST(test_autostart)
 
 	ck_assert_int_eq(stat(sock, &sb), 0);
 	ck_assert(S_ISSOCK(sb.st_mode));
-	snprintf(lock, sizeof lock, "%s/semd/semd.lock", dir);
+	snprintf(lock, sizeof lock, "/tmp/semd-%lu/semd.lock",
+	    (unsigned long)geteuid());
 	ck_assert_int_eq(stat(lock, &sb), 0);
 
 	ck_assert_int_eq(semd_acquire(sd, "auto", 1, 1, SEMD_TRY, NULL, NULL,
@@ -1346,7 +1448,8 @@ START_TEST(test_autostart_bad_bin)
 	struct semd_error	 err;
 	char			 dir[PATH_MAX], sock[PATH_MAX + 32];
 
-	autostart_env(dir, sizeof dir, sock, sizeof sock);
+	if (autostart_env(dir, sizeof dir, sock, sizeof sock) == -1)
+		return;
 	setenv("SEMD_BIN", "/nonexistent/semd", 1);
 	ck_assert_ptr_null(semd_open(NULL, NULL, 0, &err));
 	ck_assert_int_eq(err.code, SEMD_E_UNREACHABLE);
@@ -1388,7 +1491,8 @@ START_TEST(test_autostart_race)
 	int			 rp[2], gp[2], i, status, nstarts, ch;
 	pid_t			 pids[RACERS];
 
-	autostart_env(dir, sizeof dir, sock, sizeof sock);
+	if (autostart_env(dir, sizeof dir, sock, sizeof sock) == -1)
+		return;
 	/*
 	 * The daemon is started through a wrapper that logs each start, so
 	 * a start that failed because another daemon was already there
@@ -1564,6 +1668,7 @@ libsemd_suite(void)
 	tcase_add_test(tc, test_event_loop);
 	tcase_add_test(tc, test_eintr);
 	tcase_add_test(tc, test_example);
+	tcase_add_test(tc, test_closed_stdio);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fake");

@@ -43,7 +43,7 @@ done
 
 grep -q '^ListenStream=/run/semd/semd.sock$' "$tmp/system/semd.socket" ||
     fail "the system socket is not /run/semd/semd.sock"
-grep -q '^ListenStream=%t/semd/semd.sock$' "$tmp/user/semd.socket" ||
+grep -q '^ListenStream=/tmp/semd-%U/semd.sock$' "$tmp/user/semd.socket" ||
     fail "the user socket is not the per-user default path"
 grep -q '^Type=notify$' "$tmp/system/semd.service" ||
     fail "the system service is not Type=notify"
