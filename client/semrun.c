@@ -7,17 +7,22 @@
  * waits in line, runs CMD, releases the slot and exits with CMD's status.
  *
  * The connection is what holds the slot.  CMD inherits it (FD_CLOEXEC is
- * cleared, its number is in $SEMD_FD), so the slot stays held while CMD
- * runs even if semrun itself is killed with SIGKILL; when CMD exits
- * normally semrun sends RELEASE, so background children of CMD that kept
- * the descriptor do not keep the slot.
+ * cleared, its number is in $SEMD_FD), and a keeper process (keeper.c)
+ * holds another copy until CMD has exited, so the slot stays held while
+ * CMD runs even if semrun itself is killed with SIGKILL and CMD closes
+ * what it inherited; when CMD exits normally semrun sends RELEASE, so
+ * background children of CMD that kept the descriptor do not keep the
+ * slot.  fds 0-2 are opened on /dev/null first if they were closed, so
+ * the connection is never one of them.
  *
  * Signals are turned into records on a self-pipe by one handler; the
  * main loop reads them, so nothing but write(2) happens in the handler.
  * While waiting, a terminating signal withdraws the request and semrun
  * exits 128+N.  While CMD runs, signals sent to semrun alone are
  * forwarded to CMD; signals the terminal sends already reach CMD, which
- * is in the same process group, and are not sent twice.  Signals ignored
+ * is in the same process group, and are not sent twice.  Job-control
+ * stops (SIGTSTP, SIGTTIN, SIGTTOU) are forwarded likewise, then semrun
+ * stops itself.  Signals ignored
  * when semrun starts stay ignored, by semrun and by CMD, as shells do;
  * SIGCHLD excepted, which semrun must catch (see semrun_run()).
  *
@@ -52,6 +57,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "keeper.h"
 #include "semd.h"
 #include "tool.h"
 
@@ -72,6 +78,7 @@
 /* What to do with a caught signal, depending on the phase. */
 #define SIG_TERMINATES	0x1	/* while waiting: withdraw and exit */
 #define SIG_FORWARDS	0x2	/* while CMD runs: send it on to CMD */
+#define SIG_STOPS	0x4	/* job control: (forward, then) stop semrun */
 
 static const struct {
 	int	signo;
@@ -86,6 +93,9 @@ static const struct {
 	{ SIGALRM,	SIG_TERMINATES|SIG_FORWARDS },
 	{ SIGWINCH,	SIG_FORWARDS },
 	{ SIGCONT,	SIG_FORWARDS },
+	{ SIGTSTP,	SIG_FORWARDS|SIG_STOPS },
+	{ SIGTTIN,	SIG_FORWARDS|SIG_STOPS },
+	{ SIGTTOU,	SIG_FORWARDS|SIG_STOPS },
 };
 #define SEMRUN_NSIGNALS	(sizeof semrun_signals / sizeof semrun_signals[0])
 
@@ -110,6 +120,7 @@ struct semrun {
 	int64_t		 kill_after_ms;	/* -K: SIGKILL this long after SIGTERM */
 	char		**cmd;
 	int		 lost;		/* semd went away while CMD ran */
+	pid_t		 keeper;	/* holds the connection until CMD ends */
 	struct semd_grant grant;	/* what we hold, once granted */
 
 	struct semd	*semd;
@@ -122,6 +133,7 @@ static int	semrun_sigpipe[2] = { -1, -1 };
 extern char	**environ;	/* CMD's, with SEMD_FD set */
 
 static void	semrun_usage(FILE *);
+static void	semrun_stop(pid_t, const struct sigrec *);
 static void	semrun_msg(struct semrun *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static void	semrun_usage_error(const char *, ...)
@@ -643,6 +655,8 @@ semrun_acquire(struct semrun *sr)
 			return (EX_OSERR);
 		}
 		while (sig && semrun_signal_next(&rec)) {
+			if (semrun_signal_flags(rec.signo) & SIG_STOPS)
+				semrun_stop(0, &rec);
 			if (semrun_signal_flags(rec.signo) & SIG_TERMINATES) {
 				if (sr->verbose)
 					semrun_msg(sr, "%s: interrupted by "
@@ -827,6 +841,30 @@ semrun_forward(pid_t pid, const struct sigrec *rec)
 }
 
 /*
+ * A job-control stop (SIGTSTP, SIGTTIN, SIGTTOU) came: forward it to CMD
+ * (pid; 0 before CMD runs) when it was sent to semrun alone, then stop
+ * semrun itself, as the default action would have, until SIGCONT.  So a
+ * stopped semrun never leaves its CMD running (and then a zombie holding
+ * the slot); a stopped CMD keeps its slot, as a stopped process keeps a
+ * flock.
+ */
+static void
+semrun_stop(pid_t pid, const struct sigrec *rec)
+{
+	struct sigaction	sa, old;
+
+	if (pid > 0)
+		semrun_forward(pid, rec);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(rec->signo, &sa, &old) == -1)
+		return;
+	raise(rec->signo);	/* stopped here until SIGCONT */
+	sigaction(rec->signo, &old, NULL);
+}
+
+/*
  * While CMD (pid) runs, the connection became readable: nothing is asked
  * of the daemon then, so this is its end (the daemon exited or was
  * killed) or something to drop.  On the end, the slot no longer exists:
@@ -927,6 +965,11 @@ semrun_run(struct semrun *sr)
 			semrun_msg(sr, "%s: %s", sr->cmd[0], strerror(e));
 		return (e == ENOENT ? SEMRUN_NOT_FOUND : SEMRUN_CANNOT_EXEC);
 	}
+	/* From now on the slot stays held until CMD exits (keeper.c). */
+	sr->keeper = keeper_start(fd, pid);
+	if (sr->keeper == -1 && sr->verbose)
+		semrun_msg(sr, "warning: cannot start the keeper (%s); the "
+		    "slot is held by semrun and CMD only", strerror(errno));
 
 	for (;;) {
 		w = waitpid(pid, &status, WNOHANG);
@@ -960,7 +1003,9 @@ semrun_run(struct semrun *sr)
 			return (EX_OSERR);
 		}
 		while (semrun_signal_next(&rec)) {
-			if (rec.signo != SIGCHLD)
+			if (semrun_signal_flags(rec.signo) & SIG_STOPS)
+				semrun_stop(pid, &rec);
+			else if (rec.signo != SIGCHLD)
 				semrun_forward(pid, &rec);
 		}
 		if (watch && (pfd[1].revents & (POLLIN|POLLHUP|POLLERR)))
@@ -982,6 +1027,8 @@ main(int argc, char **argv)
 	struct sigrec		 rec;
 	int			 status;
 
+	/* Before anything opens a descriptor: see keeper_open_stdio(). */
+	keeper_open_stdio();
 	memset(&sr, 0, sizeof sr);
 	semrun_parse(&sr, argc, argv);
 	semrun_signals_init(&sr);
@@ -1021,5 +1068,6 @@ main(int argc, char **argv)
 		    *err.message != '\0' ? err.message :
 		    semd_strerror(err.code));
 	semd_close(sr.semd);
+	keeper_reap(sr.keeper);
 	return (status);
 }
