@@ -570,6 +570,8 @@ semd_status_from(const struct proto_reply *rep)
 		s->capacity = ps->capacity;
 		s->held = ps->held;
 		s->waiting = ps->waiting;
+		s->declared = ps->declared;
+		s->drained = ps->drained;
 		if (ps->nholders > 0) {
 			s->holders = calloc(ps->nholders, sizeof *s->holders);
 			if (s->holders == NULL)
@@ -647,6 +649,113 @@ semd_status(struct semd *sd, const char *name, struct semd_status **out,
 			r = SEMD_ERR;
 		} else
 			r = SEMD_OK;
+		break;
+	case PROTO_OP_ERROR:
+		libsemd_error_reply(&rep, err);
+		r = SEMD_ERR;
+		break;
+	default:
+		r = semd_unexpected(sd, &rep, err);
+		break;
+	}
+	proto_reply_free(&rep);
+	return (r);
+}
+
+/*
+ * Send one ADMIN request and wait for its answer; see semd.h.  Events
+ * for other requests that arrive meanwhile are dropped, as in the other
+ * blocking calls.
+ */
+int
+semd_admin(struct semd *sd, const struct semd_admin *a,
+    struct semd_admin_result *res, struct semd_error *err)
+{
+	struct semd_error	tmp;
+	struct proto_request	req;
+	struct proto_reply	rep;
+	int			r;
+
+	if (err == NULL)
+		err = &tmp;
+	memset(err, 0, sizeof *err);
+	if (a == NULL || res == NULL) {
+		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+		    "semd_admin needs a request and a result");
+		return (SEMD_ERR);
+	}
+	memset(res, 0, sizeof *res);
+	if (libsemd_fail(sd, err) == -1)
+		return (SEMD_ERR);
+	memset(&req, 0, sizeof req);
+	req.op = PROTO_OP_ADMIN;
+	req.id = libsemd_new_id(sd);
+	switch (a->action) {
+	case SEMD_ADMIN_RESIZE:
+		req.action = PROTO_ADMIN_RESIZE;
+		req.has_capacity = 1;
+		req.capacity = a->capacity;
+		break;
+	case SEMD_ADMIN_DRAIN:
+		req.action = PROTO_ADMIN_DRAIN;
+		req.wait = a->wait != 0;
+		break;
+	case SEMD_ADMIN_UNDRAIN:
+		req.action = PROTO_ADMIN_UNDRAIN;
+		break;
+	case SEMD_ADMIN_REVOKE:
+		req.action = PROTO_ADMIN_REVOKE;
+		if (a->has_token) {
+			req.has_token = 1;
+			req.token = a->token;
+		} else {
+			req.has_pid = 1;
+			req.pid = (uint32_t)a->pid;
+		}
+		break;
+	case SEMD_ADMIN_RELOAD:
+		req.action = PROTO_ADMIN_RELOAD;
+		break;
+	case SEMD_ADMIN_LIST:
+		req.action = PROTO_ADMIN_LIST;
+		break;
+	default:
+		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+		    "unknown administrative action %d", (int)a->action);
+		return (SEMD_ERR);
+	}
+	if (a->action != SEMD_ADMIN_RELOAD && a->action != SEMD_ADMIN_LIST) {
+		if (semd_check_name(a->name, 0, err) == -1)
+			return (SEMD_ERR);
+		req.has_sem = 1;
+		req.sem_len = strlen(a->name);
+		memcpy(req.sem, a->name, req.sem_len);
+	}
+	if (libsemd_queue(sd, &req, err) == -1)
+		return (SEMD_ERR);
+	r = semd_wait_id(sd, req.id, 1, &rep, err);
+	if (r == -2) {
+		libsemd_seterr(err, SEMD_E_INTERRUPTED, EINTR,
+		    "interrupted while waiting for semd to answer");
+		return (SEMD_ERR);
+	}
+	if (r == -1)
+		return (SEMD_ERR);
+	switch (rep.op) {
+	case PROTO_OP_ADMIN:
+		snprintf(res->message, sizeof res->message, "%s",
+		    rep.message);
+		res->capacity = rep.capacity;
+		res->held = rep.held;
+		res->waiting = rep.waiting;
+		res->revoked = rep.revoked;
+		r = SEMD_OK;
+		if (rep.action == PROTO_ADMIN_LIST &&
+		    (res->list = semd_status_from(&rep)) == NULL) {
+			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
+			    "cannot store the list: %s", strerror(errno));
+			r = SEMD_ERR;
+		}
 		break;
 	case PROTO_OP_ERROR:
 		libsemd_error_reply(&rep, err);
@@ -951,6 +1060,11 @@ semd_process(struct semd *sd, struct semd_event *ev, struct semd_error *err)
 	case PROTO_OP_ERROR:
 		ev->type = SEMD_EV_ERROR;
 		libsemd_error_reply(rep, &ev->error);
+		break;
+	case PROTO_OP_REVOKED:
+		ev->type = SEMD_EV_REVOKED;
+		ev->name = rep->sem;
+		ev->token = rep->token;
 		break;
 	default:
 		return (semd_unexpected(sd, rep, err));

@@ -187,6 +187,8 @@ struct semd_sem_status {
 	size_t			 nholders;
 	struct semd_party	*waiters;
 	size_t			 nwaiters;
+	int			 declared;	/* by the daemon's configuration */
+	int			 drained;	/* no grants until undrained */
 };
 
 struct semd_status {
@@ -240,6 +242,9 @@ enum semd_event_type {
 	SEMD_EV_RELEASED,	/* name, weight (token: if released by it) */
 	SEMD_EV_STATUS,		/* status (caller frees with semd_status_free) */
 	SEMD_EV_ERROR,		/* error.code, error.message */
+	SEMD_EV_REVOKED,	/* name (token, has_token): an administrator
+				   revoked this connection's grant; give the
+				   slots back (id is 0) */
 };
 
 struct semd_event {
@@ -251,7 +256,9 @@ struct semd_event {
 	struct semd_status	*status;
 	struct semd_error	 error;
 	uint64_t		 token;		/* ACQUIRED: the grant's (0:
-						   an older daemon) */
+						   an older daemon); REVOKED:
+						   the revoked grant's (0:
+						   not said) */
 };
 
 /*
@@ -263,6 +270,46 @@ struct semd_event {
  */
 int		 semd_process(struct semd *, struct semd_event *ev,
 		     struct semd_error *err);
+
+/* ---- Administration (semd(8), "ADMIN") ---- */
+
+enum semd_admin_action {
+	SEMD_ADMIN_RESIZE = 1,	/* name, capacity */
+	SEMD_ADMIN_DRAIN,	/* name, wait */
+	SEMD_ADMIN_UNDRAIN,	/* name */
+	SEMD_ADMIN_REVOKE,	/* name, pid */
+	SEMD_ADMIN_RELOAD,	/* (nothing) */
+	SEMD_ADMIN_LIST,	/* (nothing) */
+};
+
+struct semd_admin {
+	enum semd_admin_action	 action;
+	const char		*name;
+	uint32_t		 capacity;	/* resize */
+	pid_t			 pid;		/* revoke */
+	int			 has_token;	/* revoke by token */
+	uint64_t		 token;
+	int			 wait;		/* drain: until nothing is held */
+};
+
+struct semd_admin_result {
+	char			 message[256];	/* what semd did, a sentence */
+	uint32_t		 capacity;	/* resize, drain, undrain */
+	uint32_t		 held;
+	uint32_t		 waiting;
+	uint32_t		 revoked;	/* revoke: holders told */
+	struct semd_status	*list;		/* list: free with
+						   semd_status_free */
+};
+
+/*
+ * Send an ADMIN request and wait for its answer (a drain with wait
+ * answers when nothing is held any more; a signal interrupts the wait
+ * with SEMD_E_INTERRUPTED).  Refused: SEMD_E_DENIED.  Returns SEMD_OK
+ * with *res filled, or SEMD_ERR with err filled.
+ */
+int		 semd_admin(struct semd *, const struct semd_admin *,
+		     struct semd_admin_result *res, struct semd_error *err);
 
 /* Names for codes and a library version string. */
 const char	*semd_strerror(enum semd_errcode);

@@ -3,6 +3,11 @@
  *
  *	semdctl [-v] [-S PATH] status [--json] [NAME]
  *	semdctl [-v] [-S PATH] ping
+ *	semdctl [-S PATH] list [--json]
+ *	semdctl [-S PATH] resize NAME CAPACITY
+ *	semdctl [-S PATH] drain [--wait] NAME | undrain NAME
+ *	semdctl [-S PATH] revoke NAME PID
+ *	semdctl [-S PATH] reload
  *
  * semdctl never starts a daemon: asking an idle per-user daemon into
  * existence just to report that it holds nothing would be pointless, so
@@ -52,6 +57,19 @@ semdctl_usage(FILE *f)
 "  status [--json] [NAME]  show capacity, holders and waiters of each\n"
 "                          semaphore in use (or of NAME only)\n"
 "  ping                    exit 0 if semd answers, 69 if not\n"
+"  list [--json]           every semaphore: capacity, held, waiting,\n"
+"                          declared by the configuration, drained\n"
+"\n"
+"Administration (root, semd's own user, or an admin of the name in\n"
+"semd's configuration; see semd(8)):\n"
+"  resize NAME CAPACITY    change the capacity now: growing grants\n"
+"                          waiters at once, shrinking takes nothing back\n"
+"  drain [--wait] NAME     grant nothing more (waiters keep their place);\n"
+"                          --wait returns once nothing is held\n"
+"  undrain NAME            grant again\n"
+"  revoke NAME PID         tell the holder with process id PID that its\n"
+"                          grant is revoked (semrun stops its command)\n"
+"  reload                  read semd's configuration file again\n"
 "\n"
 "Options:\n"
 "  -S, --socket=PATH  semd socket (default: $SEMD_SOCKET, else the system\n"
@@ -62,8 +80,10 @@ semdctl_usage(FILE *f)
 "\n"
 "semdctl never starts semd.\n"
 "\n"
-"Exit status: 0 success, 64 usage error, 69 no semd answering,\n"
-"70 protocol or internal error, 74 output error, 77 denied by semd.\n", f);
+"Exit status: 0 success, 1 the action failed (no such semaphore,\n"
+"nothing held by PID, bad configuration file), 64 usage error, 69 no\n"
+"semd answering, 70 protocol or internal error, 74 output error, 77\n"
+"denied by semd.\n", f);
 }
 
 /* Report a usage error and exit EX_USAGE. */
@@ -92,6 +112,12 @@ semdctl_error_status(const struct semd_error *err)
 		return (EX_USAGE);
 	case SEMD_E_DENIED:
 		return (EX_NOPERM);
+	case SEMD_E_NO_CAPACITY:
+	case SEMD_E_NOT_HELD:
+	case SEMD_E_BAD_REQUEST:
+	case SEMD_E_BAD_NAME:
+	case SEMD_E_TOO_HEAVY:
+		return (1);
 	default:
 		return (EX_SOFTWARE);
 	}
@@ -266,7 +292,9 @@ semdctl_print_table(const struct semd_status *st, const char *name)
 		if (i > 0)
 			putchar('\n');
 		printf("%s: capacity %" PRIu32 ", held %" PRIu32 ", waiting %"
-		    PRIu32 "\n", s->name, s->capacity, s->held, s->waiting);
+		    PRIu32 "%s%s\n", s->name, s->capacity, s->held, s->waiting,
+		    s->declared ? ", declared" : "",
+		    s->drained ? ", drained" : "");
 		if (s->nholders == 0 && s->nwaiters == 0)
 			continue;
 		printf("  %-8s %8s  %-10s %6s  %7s  %s\n", "", "PID", "USER",
@@ -411,7 +439,9 @@ semdctl_print_json(const struct semd_status *st)
 		semdctl_json_parties(s->holders, s->nholders, "held_ms");
 		fputs(",\"waiters\":", stdout);
 		semdctl_json_parties(s->waiters, s->nwaiters, "waited_ms");
-		putchar('}');
+		printf(",\"declared\":%s,\"drained\":%s}",
+		    s->declared ? "true" : "false",
+		    s->drained ? "true" : "false");
 	}
 	printf("],\"truncated\":%s}\n", st->truncated ? "true" : "false");
 }
@@ -485,6 +515,159 @@ semdctl_ping(struct semdctl *sc, int argc, char **argv)
 	return (0);
 }
 
+/* Print the list of semaphores as a table, or as one line of JSON. */
+static void
+semdctl_print_list(const struct semd_status *st, int json)
+{
+	const struct semd_sem_status	*s;
+	size_t				 i;
+
+	if (json) {
+		fputs("{\"sems\":[", stdout);
+		for (i = 0; i < st->nsems; i++) {
+			s = &st->sems[i];
+			fputs(i > 0 ? ",{\"name\":" : "{\"name\":", stdout);
+			semdctl_json_string(s->name);
+			printf(",\"capacity\":%" PRIu32 ",\"held\":%" PRIu32
+			    ",\"waiting\":%" PRIu32 ",\"declared\":%s,"
+			    "\"drained\":%s}", s->capacity, s->held,
+			    s->waiting, s->declared ? "true" : "false",
+			    s->drained ? "true" : "false");
+		}
+		printf("],\"truncated\":%s}\n",
+		    st->truncated ? "true" : "false");
+		return;
+	}
+	if (st->nsems == 0) {
+		printf("no semaphores\n");
+		return;
+	}
+	printf("%-32s %10s %10s %10s  %s\n", "NAME", "CAPACITY", "HELD",
+	    "WAITING", "FLAGS");
+	for (i = 0; i < st->nsems; i++) {
+		s = &st->sems[i];
+		semdctl_print_text(s->name, 32);
+		printf("%*s %10" PRIu32 " %10" PRIu32 " %10" PRIu32 "  %s%s%s\n",
+		    strlen(s->name) < 32 ? (int)(32 - strlen(s->name)) : 0, "",
+		    s->capacity, s->held, s->waiting,
+		    s->declared ? "declared" : "",
+		    s->declared && s->drained ? "," : "",
+		    s->drained ? "drained" : "");
+	}
+	if (st->truncated)
+		printf("(semd shortened this list to fit its reply)\n");
+}
+
+/* Parse a PID or CAPACITY argument (1 .. max) or exit with usage. */
+static uint32_t
+semdctl_count(const char *cmd, const char *what, const char *s,
+    unsigned long max)
+{
+	unsigned long	 v;
+	char		*end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s < '0' || *s > '9' || *end != '\0' || errno != 0 || v == 0 ||
+	    v > max)
+		semdctl_usage_error("%s: %s must be a number from 1 to %lu: "
+		    "'%s'", cmd, what, max, s);
+	return ((uint32_t)v);
+}
+
+/*
+ * semdctl list | resize | drain | undrain | revoke | reload: one ADMIN
+ * request; print what semd says it did.
+ */
+static int
+semdctl_admin(struct semdctl *sc, const char *cmd, int argc, char **argv)
+{
+	struct semd_admin		 a;
+	struct semd_admin_result	 res;
+	struct semd_error		 err;
+	struct semd			*semd;
+	char				*pos[2];
+	int				 i, npos = 0, json = 0, opts = 1;
+	int				 want;
+
+	memset(&a, 0, sizeof a);
+	for (i = 0; i < argc; i++) {
+		if (opts && strcmp(argv[i], "--") == 0)
+			opts = 0;
+		else if (opts && strcmp(cmd, "drain") == 0 &&
+		    (strcmp(argv[i], "--wait") == 0 ||
+		    strcmp(argv[i], "-w") == 0))
+			a.wait = 1;
+		else if (opts && strcmp(cmd, "list") == 0 &&
+		    (strcmp(argv[i], "--json") == 0 ||
+		    strcmp(argv[i], "-j") == 0))
+			json = 1;
+		else if (opts && argv[i][0] == '-' && argv[i][1] != '\0')
+			semdctl_usage_error("%s: unknown option '%s'", cmd,
+			    argv[i]);
+		else if (npos == 2)
+			semdctl_usage_error("%s: unexpected argument '%s'",
+			    cmd, argv[i]);
+		else
+			pos[npos++] = argv[i];
+	}
+	if (strcmp(cmd, "resize") == 0) {
+		a.action = SEMD_ADMIN_RESIZE;
+		want = 2;
+	} else if (strcmp(cmd, "drain") == 0) {
+		a.action = SEMD_ADMIN_DRAIN;
+		want = 1;
+	} else if (strcmp(cmd, "undrain") == 0) {
+		a.action = SEMD_ADMIN_UNDRAIN;
+		want = 1;
+	} else if (strcmp(cmd, "revoke") == 0) {
+		a.action = SEMD_ADMIN_REVOKE;
+		want = 2;
+	} else if (strcmp(cmd, "reload") == 0) {
+		a.action = SEMD_ADMIN_RELOAD;
+		want = 0;
+	} else {
+		a.action = SEMD_ADMIN_LIST;
+		want = 0;
+	}
+	if (npos != want)
+		semdctl_usage_error("%s: %s", cmd, want == 0 ? "takes no NAME" :
+		    want == 1 ? "needs NAME" : a.action == SEMD_ADMIN_RESIZE ?
+		    "needs NAME and CAPACITY" : "needs NAME and PID");
+	if (want > 0) {
+		if (*pos[0] == '\0')
+			semdctl_usage_error("%s: empty NAME", cmd);
+		a.name = pos[0];
+	}
+	if (a.action == SEMD_ADMIN_RESIZE)
+		a.capacity = semdctl_count(cmd, "CAPACITY", pos[1],
+		    2147483647UL);
+	if (a.action == SEMD_ADMIN_REVOKE)
+		a.pid = (pid_t)semdctl_count(cmd, "PID", pos[1],
+		    4294967295UL);
+
+	if ((semd = semdctl_open(sc, &err)) == NULL)
+		return (semdctl_fail(sc, &err));
+	if (semd_admin(semd, &a, &res, &err) != SEMD_OK) {
+		semd_close(semd);
+		return (semdctl_fail(sc, &err));
+	}
+	semd_close(semd);
+	if (a.action == SEMD_ADMIN_LIST) {
+		semdctl_print_list(res.list, json);
+		semd_status_free(res.list);
+	} else if (res.message[0] != '\0')
+		printf("%s\n", res.message);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "semdctl: write error: %s\n", strerror(errno));
+		return (EX_IOERR);
+	}
+	/* drain --wait answered although something is still held. */
+	if (a.action == SEMD_ADMIN_DRAIN && a.wait && res.held != 0)
+		return (1);
+	return (0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -537,6 +720,11 @@ main(int argc, char **argv)
 		return (semdctl_status(&sc, argc - optind, argv + optind));
 	if (strcmp(cmd, "ping") == 0)
 		return (semdctl_ping(&sc, argc - optind, argv + optind));
+	if (strcmp(cmd, "list") == 0 || strcmp(cmd, "resize") == 0 ||
+	    strcmp(cmd, "drain") == 0 || strcmp(cmd, "undrain") == 0 ||
+	    strcmp(cmd, "revoke") == 0 || strcmp(cmd, "reload") == 0)
+		return (semdctl_admin(&sc, cmd, argc - optind,
+		    argv + optind));
 	if (strcmp(cmd, "help") == 0) {
 		semdctl_usage(stdout);
 		return (0);

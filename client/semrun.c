@@ -1,10 +1,17 @@
 /*
  * semrun.c -- run a command while holding slots of a semd semaphore.
  *
- *	semrun [options] NAME CAPACITY -- CMD [ARG...]
+ *	semrun [options] NAME [CAPACITY] -- CMD [ARG...]
  *
- * semrun connects to semd, asks for a slot of NAME (declaring CAPACITY),
+ * semrun connects to semd, asks for a slot of NAME (declaring CAPACITY,
+ * or joining at the capacity semd has for NAME when it is left out),
  * waits in line, runs CMD, releases the slot and exits with CMD's status.
+ *
+ * An administrator may revoke the slot while CMD runs (semdctl revoke):
+ * semd sends REVOKED, and semrun applies --on-revoke: by default it
+ * terminates CMD (SIGTERM, SIGKILL after --kill-after seconds) and gives
+ * the slot back once CMD has exited; with --on-revoke=ignore it only
+ * warns.
  *
  * The connection is what holds the slot.  CMD inherits it (FD_CLOEXEC is
  * cleared, its number is in $SEMD_FD), and a keeper process (keeper.c)
@@ -63,6 +70,7 @@
 
 #define SEMRUN_CONFLICT		75	/* EX_TEMPFAIL: not granted in time */
 #define SEMRUN_LOST		76	/* semd went away: CMD not run, or -K */
+#define SEMRUN_DENIED		77	/* EX_NOPERM: semd's rules refuse */
 #define SEMRUN_CANNOT_EXEC	126
 #define SEMRUN_NOT_FOUND	127
 #define SEMRUN_MAX_COUNT	2147483647UL	/* largest capacity/weight */
@@ -74,6 +82,7 @@
 /* Long options without a short form. */
 #define SEMRUN_OPT_ON_LOSS	256
 #define SEMRUN_OPT_KILL_AFTER	257
+#define SEMRUN_OPT_ON_REVOKE	258
 
 /* What to do with a caught signal, depending on the phase. */
 #define SIG_TERMINATES	0x1	/* while waiting: withdraw and exit */
@@ -118,6 +127,8 @@ struct semrun {
 	int		 quiet;
 	int		 terminate;	/* -K: terminate CMD if semd is lost */
 	int64_t		 kill_after_ms;	/* -K: SIGKILL this long after SIGTERM */
+	int		 revoke_ignore;	/* --on-revoke=ignore */
+	int		 revoked;	/* an administrator revoked the slot */
 	char		**cmd;
 	int		 lost;		/* semd went away while CMD ran */
 	pid_t		 keeper;	/* holds the connection until CMD ends */
@@ -173,10 +184,12 @@ static void
 semrun_usage(FILE *f)
 {
 	fputs(
-"Usage: semrun [OPTION]... NAME CAPACITY -- CMD [ARG]...\n"
+"Usage: semrun [OPTION]... NAME [CAPACITY] -- CMD [ARG]...\n"
 "Run CMD while holding a slot of the semd semaphore NAME, which has\n"
 "CAPACITY slots: at most CAPACITY such commands run at once, the others\n"
-"wait in line (first come, first served).\n"
+"wait in line (first come, first served).  Without CAPACITY, join NAME\n"
+"at the capacity semd has for it (declared in its configuration, or set\n"
+"by whoever uses it now).\n"
 "\n"
 "  -t, --timeout=SECONDS       give up after SECONDS (fractions allowed)\n"
 "  -n, --no-wait               give up at once if no slot is free\n"
@@ -189,8 +202,12 @@ semrun_usage(FILE *f)
 "                              if semd goes away while CMD runs, terminate\n"
 "                              CMD (SIGTERM, later SIGKILL) and exit 76;\n"
 "                              the default, 'continue', lets CMD finish\n"
-"      --kill-after=SECONDS    with -K, send SIGKILL SECONDS after SIGTERM\n"
-"                              if CMD still runs (default 5)\n"
+"      --on-revoke=ACTION      if an administrator revokes the slot while\n"
+"                              CMD runs: 'terminate' (the default) sends\n"
+"                              SIGTERM to CMD, later SIGKILL; 'ignore'\n"
+"                              only warns\n"
+"      --kill-after=SECONDS    with -K or a revoke, send SIGKILL SECONDS\n"
+"                              after SIGTERM if CMD still runs (default 5)\n"
 "  -v, --verbose               say when waiting (with the queue position)\n"
 "                              and when the slot is granted\n"
 "  -q, --quiet                 print no messages except usage errors\n"
@@ -210,7 +227,8 @@ semrun_usage(FILE *f)
 "                while CMD ran with -K (CMD was terminated)\n"
 "  64            usage error\n"
 "  65            semd refused the request (capacity mismatch, weight above\n"
-"                capacity, bad name, limit reached, access denied)\n"
+"                capacity, bad name, limit reached)\n"
+"  77            semd's access rules do not let this user take NAME\n"
 "  69            semd is unreachable\n"
 "  70            internal or protocol error\n"
 "  126           CMD was found but could not be executed\n"
@@ -381,6 +399,8 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 		    SEMRUN_OPT_ON_LOSS },
 		{ "kill-after",		required_argument,	NULL,
 		    SEMRUN_OPT_KILL_AFTER },
+		{ "on-revoke",		required_argument,	NULL,
+		    SEMRUN_OPT_ON_REVOKE },
 		{ "verbose",		no_argument,		NULL, 'v' },
 		{ "quiet",		no_argument,		NULL, 'q' },
 		{ "help",		no_argument,		NULL, 'h' },
@@ -438,6 +458,15 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 				semrun_usage_error("--on-daemon-loss must be "
 				    "'continue' or 'terminate': '%s'", optarg);
 			break;
+		case SEMRUN_OPT_ON_REVOKE:
+			if (strcmp(optarg, "terminate") == 0)
+				sr->revoke_ignore = 0;
+			else if (strcmp(optarg, "ignore") == 0)
+				sr->revoke_ignore = 1;
+			else
+				semrun_usage_error("--on-revoke must be "
+				    "'terminate' or 'ignore': '%s'", optarg);
+			break;
 		case SEMRUN_OPT_KILL_AFTER:
 			sr->kill_after_ms = semrun_parse_seconds(optarg,
 			    "--kill-after");
@@ -477,12 +506,15 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 	if (*sr->name == '\0')
 		semrun_usage_error("empty semaphore name");
 	if (optind >= argc)
-		semrun_usage_error("missing CAPACITY after NAME");
-	sr->capacity = semrun_parse_count(argv[optind++], "capacity");
+		semrun_usage_error("missing CAPACITY or -- after NAME");
+	/* NAME -- CMD: no capacity; join at the one semd has. */
+	if (strcmp(argv[optind], "--") != 0)
+		sr->capacity = semrun_parse_count(argv[optind++], "capacity");
 
 	end_arg = optind < argc ? argv[optind] : NULL;
 	if (end_arg == NULL || strcmp(end_arg, "--") != 0)
-		semrun_usage_error("expected -- after CAPACITY%s%s%s",
+		semrun_usage_error("expected -- after %s%s%s%s",
+		    sr->capacity != 0 ? "CAPACITY" : "NAME",
 		    end_arg != NULL ? ", found '" : "",
 		    end_arg != NULL ? end_arg : "",
 		    end_arg != NULL ? "'" : "");
@@ -499,12 +531,13 @@ semrun_error_status(const struct semd_error *err)
 	if (tool_unreachable(err))
 		return (EX_UNAVAILABLE);
 	switch (err->code) {
+	case SEMD_E_DENIED:
+		return (SEMRUN_DENIED);
 	case SEMD_E_BAD_NAME:
 	case SEMD_E_NO_CAPACITY:
 	case SEMD_E_CAPACITY_MISMATCH:
 	case SEMD_E_TOO_HEAVY:
 	case SEMD_E_LIMIT:
-	case SEMD_E_DENIED:
 		return (EX_DATAERR);
 	case SEMD_E_USAGE:
 		return (EX_USAGE);
@@ -691,11 +724,15 @@ semrun_acquire(struct semrun *sr)
 				sr->grant.capacity = sr->capacity;
 				sr->grant.weight = sr->weight;
 				sr->grant.token = ev.token;
-				if (sr->verbose)
+				if (sr->verbose && sr->capacity != 0)
 					semrun_msg(sr, "acquired %s (weight "
 					    "%" PRIu32 " of %" PRIu32 ")",
 					    sr->name, sr->weight,
 					    sr->capacity);
+				else if (sr->verbose)
+					semrun_msg(sr, "acquired %s (weight "
+					    "%" PRIu32 ")", sr->name,
+					    sr->weight);
 				return (SEMRUN_GRANTED);
 			case SEMD_EV_TIMEOUT:
 				return (semrun_conflict(sr));
@@ -865,6 +902,30 @@ semrun_stop(pid_t pid, const struct sigrec *rec)
 }
 
 /*
+ * An administrator revoked the slot while CMD (pid) runs: apply
+ * --on-revoke.  terminate: SIGTERM to CMD now, SIGKILL at *kill_at; the
+ * slot is given back as usual once CMD has exited.  ignore: warn only.
+ */
+static void
+semrun_revoked(struct semrun *sr, pid_t pid, int64_t *kill_at)
+{
+	if (sr->revoked)
+		return;
+	sr->revoked = 1;
+	if (sr->revoke_ignore) {
+		semrun_msg(sr, "warning: an administrator revoked the slot of "
+		    "%s; CMD (%s, pid %ld) continues (--on-revoke=ignore)",
+		    sr->name, sr->cmd[0], (long)pid);
+		return;
+	}
+	semrun_msg(sr, "an administrator revoked the slot of %s; terminating "
+	    "CMD (%s, pid %ld)", sr->name, sr->cmd[0], (long)pid);
+	kill(pid, SIGTERM);
+	if (*kill_at == -1)
+		*kill_at = semrun_now_ms() + sr->kill_after_ms;
+}
+
+/*
  * While CMD (pid) runs, the connection became readable: nothing is asked
  * of the daemon then, so this is its end (the daemon exited or was
  * killed) or something to drop.  On the end, the slot no longer exists:
@@ -883,6 +944,8 @@ semrun_watch(struct semrun *sr, pid_t pid, int *watch, int64_t *kill_at)
 	while ((n = semd_process(sr->semd, &ev, &err)) == 1) {
 		if (ev.type == SEMD_EV_STATUS)
 			semd_status_free(ev.status);
+		if (ev.type == SEMD_EV_REVOKED)
+			semrun_revoked(sr, pid, kill_at);
 	}
 	if (n == 0)
 		return;

@@ -39,10 +39,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "conn.h"
 #include "listen.h"
 #include "log.h"
 #include "proto.h"
+#include "rules.h"
 #include "sem.h"
 #include "daemon.h"
 
@@ -60,6 +62,9 @@ struct conn {
 	pid_t			 pid;		/* SO_PEERCRED; 0 if unknown */
 	uid_t			 uid;
 	gid_t			 gid;
+	gid_t			*groups;	/* supplementary, see conn_who */
+	size_t			 ngroups;
+	int			 groups_known;
 	int			 on_dropq;
 	char			 name[80];	/* "client 7 (pid 1, uid 0)" */
 	TAILQ_ENTRY(conn)	 entry;		/* on conn_list or conn_deadq */
@@ -78,11 +83,9 @@ static int		 conn_limit_warned;
 
 static void	conn_granted_cb(struct sem_waiter *, void *);
 static void	conn_expired_cb(struct sem_waiter *, void *);
+static void	conn_refused_cb(struct sem_waiter *, void *);
 static void	conn_lost(struct conn *, const char *, ...)
 		    __attribute__((__format__(__printf__, 2, 3)));
-static void	conn_error(struct conn *, uint64_t, enum proto_err,
-		    const char *, ...)
-		    __attribute__((__format__(__printf__, 4, 5)));
 
 /* The deferred reaper: free the connections that died, then settle. */
 static void
@@ -95,6 +98,7 @@ conn_reap_cb(evutil_socket_t fd, short events, void *arg)
 	while ((c = TAILQ_FIRST(&conn_deadq)) != NULL) {
 		TAILQ_REMOVE(&conn_deadq, c, entry);
 		bufferevent_free(c->bev);
+		free(c->groups);
 		free(c);
 	}
 	/* Descriptors were given back: accept again if we had to stop. */
@@ -112,6 +116,7 @@ conn_init(void)
 	static const struct sem_callbacks cb = {
 		.granted = conn_granted_cb,
 		.expired = conn_expired_cb,
+		.refused = conn_refused_cb,
 	};
 	struct sem_limits	 limits;
 
@@ -202,6 +207,7 @@ conn_lost(struct conn *c, const char *fmt, ...)
 	if (conn_nconns < semd_conf.max_connections)
 		conn_limit_warned = 0;	/* warn again next time it is hit */
 	c->state = CONN_DEAD;
+	admin_conn_gone(c);
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 	conn_queue_drop(c);
@@ -265,8 +271,8 @@ conn_write_out(struct conn *c)
 	}
 }
 
-/* Encode rep and queue it for c. */
-static void
+/* Encode rep and queue it for c; nothing happens unless c is open. */
+void
 conn_send(struct conn *c, const struct proto_reply *rep)
 {
 	if (c->state != CONN_OPEN)
@@ -280,7 +286,7 @@ conn_send(struct conn *c, const struct proto_reply *rep)
 }
 
 /* Send ERROR code for request id with a formatted sentence, and log it. */
-static void
+void
 conn_error(struct conn *c, uint64_t id, enum proto_err code,
     const char *fmt, ...)
 {
@@ -469,6 +475,14 @@ conn_acquire_error(struct conn *c, const struct proto_request *req,
 		    "exist; give its capacity to create it", req->sem);
 		break;
 	case PROTO_E_CAPACITY_MISMATCH:
+		if (rules_declared(req->sem, req->sem_len)) {
+			conn_error(c, req->id, res->code, "semaphore %s has "
+			    "capacity %" PRIu32 " (declared in %s), not %"
+			    PRIu32 "; leave the capacity out to use it",
+			    req->sem, res->capacity, rules_path(),
+			    req->capacity);
+			break;
+		}
 		conn_error(c, req->id, res->code, "semaphore %s has capacity "
 		    "%" PRIu32 ", not %" PRIu32 "; it keeps it until nobody "
 		    "holds or waits for it", req->sem, res->capacity,
@@ -508,6 +522,15 @@ conn_do_acquire(struct conn *c, const struct proto_request *req)
 	struct sem_acq_result	 res;
 	struct proto_reply	 rep;
 
+	struct rules_who	 who;
+	char			 why[PROTO_MAX_TEXT + 1];
+
+	conn_who(c, &who);
+	if (!rules_may_acquire(&who, req->sem, req->sem_len, why,
+	    sizeof why)) {
+		conn_error(c, req->id, PROTO_E_DENIED, "%s", why);
+		return;
+	}
 	memset(&res, 0, sizeof res);
 	if (sem_acquire(c->owner, req->id, req->sem, req->sem_len,
 	    req->has_capacity, req->capacity, req->weight, req->timeout_ms,
@@ -634,6 +657,8 @@ conn_status_sem(struct sem *s, struct proto_sem_status *st,
 	st->capacity = s->capacity;
 	st->held = s->held > UINT32_MAX ? UINT32_MAX : (uint32_t)s->held;
 	st->waiting = s->nwaiting;
+	st->declared = s->declared;
+	st->drained = s->drained;
 
 	st->holders = parties;
 	TAILQ_FOREACH(h, &s->holders, sem_entry) {
@@ -808,6 +833,9 @@ conn_dispatch(struct conn *c, const uint8_t *body, size_t len)
 	case PROTO_OP_STATUS:
 		conn_do_status(c, &req);
 		break;
+	case PROTO_OP_ADMIN:
+		admin_dispatch(c, &req);
+		break;
 	default:
 		conn_error(c, req.id, PROTO_E_UNKNOWN_OP, "%s is not a request "
 		    "semd understands", proto_op_name(req.op) != NULL ?
@@ -966,15 +994,18 @@ conn_shutdown(void)
 {
 	struct conn	*c;
 
+	admin_shutdown();
 	while ((c = TAILQ_FIRST(&conn_list)) != NULL) {
 		TAILQ_REMOVE(&conn_list, c, entry);
 		bufferevent_free(c->bev);
+		free(c->groups);
 		free(c);
 	}
 	conn_nconns = 0;
 	while ((c = TAILQ_FIRST(&conn_deadq)) != NULL) {
 		TAILQ_REMOVE(&conn_deadq, c, entry);
 		bufferevent_free(c->bev);
+		free(c->groups);
 		free(c);
 	}
 	TAILQ_INIT(&conn_dropq);
@@ -1021,4 +1052,61 @@ conn_expired_cb(struct sem_waiter *w, void *arg)
 	log_debug("%s: TIMEOUT id %" PRIu64 " %.*s", c->name, w->id,
 	    (int)w->sem->name_len, w->sem->name);
 	conn_send(c, &rep);
+}
+
+/* Engine event: a resize made a queued ACQUIRE of w's owner too heavy. */
+static void
+conn_refused_cb(struct sem_waiter *w, void *arg)
+{
+	struct conn	*c = w->owner->ctx;
+
+	conn_error(c, w->id, PROTO_E_TOO_HEAVY, "semaphore %.*s was resized "
+	    "to capacity %" PRIu32 ", below the weight %" PRIu32 " of this "
+	    "request; it could never be granted", (int)w->sem->name_len,
+	    w->sem->name, w->sem->capacity, w->weight);
+}
+
+/* The name of c for the log: "client 7 (pid 1, uid 0)". */
+const char *
+conn_name(const struct conn *c)
+{
+	return (c->name);
+}
+
+/*
+ * Fill who with c's credentials.  The supplementary groups are asked of
+ * the kernel (SO_PEERGROUPS: the groups the peer had when it connected)
+ * the first time a rule needs them, else left out.  A peer whose groups
+ * cannot be read is judged by uid and gid alone.
+ */
+void
+conn_who(struct conn *c, struct rules_who *who)
+{
+	socklen_t	 len;
+	gid_t		*g;
+	int		 fd;
+
+	if (!c->groups_known && rules_need_groups()) {
+		c->groups_known = 1;
+		fd = bufferevent_getfd(c->bev);
+		len = 0;
+		/* A buffer too small: ERANGE, and len says how much. */
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, NULL, &len) ==
+		    -1 && errno == ERANGE && len > 0) {
+			if ((g = malloc(len)) != NULL &&
+			    getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g,
+			    &len) == 0) {
+				c->groups = g;
+				c->ngroups = len / sizeof *g;
+			} else {
+				log_warn("%s: cannot read its groups",
+				    c->name);
+				free(g);
+			}
+		}
+	}
+	who->uid = c->uid;
+	who->gid = c->gid;
+	who->groups = c->groups;
+	who->ngroups = c->ngroups;
 }

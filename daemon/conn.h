@@ -9,11 +9,25 @@
 #define SEMD_CONN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-int	conn_init(void);
-void	conn_accept(int fd);
-size_t	conn_count(void);
-size_t	conn_drop_owners(void);
-void	conn_shutdown(void);
+#include "proto.h"
+
+struct conn;
+struct rules_who;
+
+int		 conn_init(void);
+void		 conn_accept(int fd);
+size_t		 conn_count(void);
+size_t		 conn_drop_owners(void);
+void		 conn_shutdown(void);
+
+/* For admin.c: answer c, name it in the log, say who it is. */
+void		 conn_send(struct conn *, const struct proto_reply *);
+void		 conn_error(struct conn *, uint64_t, enum proto_err,
+		     const char *, ...)
+		     __attribute__((__format__(__printf__, 4, 5)));
+const char	*conn_name(const struct conn *);
+void		 conn_who(struct conn *, struct rules_who *);
 
 #endif /* SEMD_CONN_H */

@@ -30,6 +30,10 @@ struct sem_table;
 #define SEMD_STATUS_MAX_SEMS		4000	/* semaphores listed */
 #define SEMD_ACCEPT_BACKOFF_MS		1000	/* after EMFILE/ENFILE */
 #define SEMD_CLOSE_LINGER_SEC		5	/* to flush a last ERROR */
+#define SEMD_SYSTEM_SOCKET		"/run/semd/semd.sock"
+#ifndef SEMD_CONFIG_FILE			/* set by the build: sysconfdir */
+#define SEMD_CONFIG_FILE		"/etc/semd/semd.conf"
+#endif
 
 /* The daemon's configuration, filled from the command line by main.c. */
 struct semd_config {

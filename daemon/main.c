@@ -34,10 +34,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
+#include "conf.h"
 #include "conn.h"
 #include "listen.h"
 #include "log.h"
 #include "proto.h"
+#include "rules.h"
 #include "sdaemon.h"
 #include "sem.h"
 #include "sockpath.h"
@@ -55,6 +58,8 @@ static int		 semd_idle_armed;
 static int		 semd_settling;
 static char		 semd_socket_dir[sizeof semd_conf.socket_path];
 static mode_t		 semd_socket_dirmode;
+static const char	*semd_config_path;	/* -c */
+static unsigned int	 semd_opts_given;	/* CONFIG_HAS_* set by options */
 
 enum {
 	OPT_SOCKET_MODE = 256,
@@ -73,6 +78,7 @@ enum {
 
 static const struct option semd_longopts[] = {
 	{ "socket",		required_argument,	NULL, 'S' },
+	{ "config",		required_argument,	NULL, 'c' },
 	{ "foreground",		no_argument,		NULL, 'f' },
 	{ "socket-mode",	required_argument,	NULL, OPT_SOCKET_MODE },
 	{ "socket-group",	required_argument,	NULL, OPT_SOCKET_GROUP },
@@ -101,8 +107,8 @@ static void
 semd_synopsis(FILE *f)
 {
 	fprintf(f,
-"usage: semd [-fqvVh] [-S path | --system] [--socket-mode octal]\n"
-"            [--socket-group group]\n"
+"usage: semd [-fqvVh] [-c file] [-S path | --system]\n"
+"            [--socket-mode octal] [--socket-group group]\n"
 "            [--max-connections n] [--max-pending n] [--max-holds n]\n"
 "            [--max-pending-per-uid n] [--max-holds-per-uid n]\n"
 "            [--max-sems n] [--max-frame bytes] [--max-output bytes]\n"
@@ -123,6 +129,11 @@ semd_help(FILE *f)
 "      --system            be the system daemon: listen on\n"
 "                          /run/semd/semd.sock (creating /run/semd),\n"
 "                          socket mode 0666 unless --socket-mode\n"
+"  -c, --config FILE       read declared semaphores, access rules and\n"
+"                          settings from FILE (see semd(8)); options\n"
+"                          given here win over the file's [semd] keys.\n"
+"                          The system daemon reads " SEMD_CONFIG_FILE "\n"
+"                          when present\n"
 "  -f, --foreground        do not daemonize; log to stderr\n"
 "      --socket-mode OCTAL permissions of the socket (default 0600;\n"
 "                          0666 with --system)\n"
@@ -306,11 +317,18 @@ semd_parse_args(int argc, char **argv)
 	semd_conf.max_output = SEMD_DEF_MAX_OUTPUT;
 	semd_conf.verbose = LOG_VERBOSE_WARN;
 
-	while ((ch = getopt_long(argc, argv, "S:fqvVh", semd_longopts,
+	while ((ch = getopt_long(argc, argv, "S:c:fqvVh", semd_longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'S':
 			socket_arg = optarg;
+			break;
+		case 'c':
+			if (*optarg == '\0') {
+				fprintf(stderr, "semd: --config: empty path\n");
+				semd_usage();
+			}
+			semd_config_path = optarg;
 			break;
 		case 'f':
 			semd_conf.foreground = 1;
@@ -342,36 +360,44 @@ semd_parse_args(int argc, char **argv)
 		case OPT_MAX_CONNECTIONS:
 			semd_conf.max_connections = semd_parse_number(
 			    "--max-connections", optarg, 0, 1000000, 0);
+			semd_opts_given |= CONFIG_HAS_MAX_CONNECTIONS;
 			break;
 		case OPT_MAX_PENDING:
 			semd_conf.max_pending = semd_parse_number(
 			    "--max-pending", optarg, 0, UINT32_MAX, 0);
+			semd_opts_given |= CONFIG_HAS_MAX_PENDING;
 			break;
 		case OPT_MAX_HOLDS:
 			semd_conf.max_holds = semd_parse_number(
 			    "--max-holds", optarg, 0, UINT32_MAX, 0);
+			semd_opts_given |= CONFIG_HAS_MAX_HOLDS;
 			break;
 		case OPT_MAX_PENDING_PER_UID:
 			semd_conf.max_pending_per_uid = semd_parse_number(
 			    "--max-pending-per-uid", optarg, 0, UINT32_MAX, 0);
+			semd_opts_given |= CONFIG_HAS_MAX_PENDING_PER_UID;
 			break;
 		case OPT_MAX_HOLDS_PER_UID:
 			semd_conf.max_holds_per_uid = semd_parse_number(
 			    "--max-holds-per-uid", optarg, 0, UINT32_MAX, 0);
+			semd_opts_given |= CONFIG_HAS_MAX_HOLDS_PER_UID;
 			break;
 		case OPT_MAX_SEMS:
 			semd_conf.max_sems = semd_parse_number(
 			    "--max-sems", optarg, 0, UINT32_MAX, 0);
+			semd_opts_given |= CONFIG_HAS_MAX_SEMS;
 			break;
 		case OPT_MAX_FRAME:
 			semd_conf.max_frame = semd_parse_number(
 			    "--max-frame", optarg, SEMD_MIN_MAX_FRAME,
 			    PROTO_MAX_FRAME, 0);
+			semd_opts_given |= CONFIG_HAS_MAX_FRAME;
 			break;
 		case OPT_MAX_OUTPUT:
 			semd_conf.max_output = semd_parse_number(
 			    "--max-output", optarg,
 			    PROTO_HDR_LEN + PROTO_MAX_FRAME, SIZE_MAX / 2, 1);
+			semd_opts_given |= CONFIG_HAS_MAX_OUTPUT;
 			break;
 		case OPT_SYSTEM:
 			semd_conf.system = 1;
@@ -379,6 +405,7 @@ semd_parse_args(int argc, char **argv)
 		case OPT_IDLE_EXIT:
 			semd_conf.idle_exit = semd_parse_number(
 			    "--idle-exit", optarg, 0, 100000000, 0);
+			semd_opts_given |= CONFIG_HAS_IDLE_EXIT;
 			break;
 		default:
 			semd_usage();
@@ -510,9 +537,10 @@ semd_settle(void)
 		return;
 	semd_settling = 1;
 	conn_drop_owners();
-	do
+	do {
 		sem_flush(semd_table);
-	while (conn_drop_owners() != 0);
+		admin_settle();
+	} while (conn_drop_owners() != 0);
 	semd_arm_deadline();
 	semd_check_idle();
 	semd_settling = 0;
@@ -540,13 +568,24 @@ semd_status_cb(evutil_socket_t fd, short events, void *arg)
 	sdaemon_status(line);
 }
 
-/* SIGTERM, SIGINT: leave the loop; SIGHUP: nothing to reload. */
+/* SIGTERM, SIGINT: leave the loop; SIGHUP: reload the configuration. */
 static void
 semd_signal_cb(evutil_socket_t sig, short events, void *arg)
 {
+	char	 msg[512];
+
 	switch (sig) {
 	case SIGHUP:
-		log_info("SIGHUP ignored (semd has nothing to reload)");
+		if (rules_path() == NULL) {
+			log_info("SIGHUP ignored (semd runs without a "
+			    "configuration file)");
+			break;
+		}
+		if (rules_reload(msg, sizeof msg) == -1)
+			log_warnx("SIGHUP: reload refused: %s", msg);
+		else
+			log_warnx("SIGHUP: %s", msg);
+		semd_settle();
 		break;
 	default:
 		log_info("%s received, exiting",
@@ -638,6 +677,46 @@ semd_listen_fd(void)
 	return (fd);
 }
 
+/*
+ * Load the configuration: -c FILE (which must load), else for the
+ * system daemon SEMD_CONFIG_FILE when it exists.  The [semd] settings
+ * fill what no option set.  Exits 1 on a bad file.
+ */
+static void
+semd_load_config(void)
+{
+	const struct config	*cf;
+	const char		*path = semd_config_path;
+	char			 err[512];
+
+	if (path == NULL) {
+		if ((!semd_conf.system &&
+		    strcmp(semd_conf.socket_path, SEMD_SYSTEM_SOCKET) != 0) ||
+		    access(SEMD_CONFIG_FILE, F_OK) == -1)
+			return;
+		path = SEMD_CONFIG_FILE;
+	}
+	if ((cf = rules_load(path, err, sizeof err)) == NULL)
+		fatalx("%s", err);
+#define TAKE(flag, field) do {						\
+	if ((cf->has & (flag)) && !(semd_opts_given & (flag)))		\
+		semd_conf.field = cf->field;				\
+} while (0)
+	TAKE(CONFIG_HAS_MAX_CONNECTIONS, max_connections);
+	TAKE(CONFIG_HAS_MAX_PENDING, max_pending);
+	TAKE(CONFIG_HAS_MAX_HOLDS, max_holds);
+	TAKE(CONFIG_HAS_MAX_PENDING_PER_UID, max_pending_per_uid);
+	TAKE(CONFIG_HAS_MAX_HOLDS_PER_UID, max_holds_per_uid);
+	TAKE(CONFIG_HAS_MAX_SEMS, max_sems);
+	TAKE(CONFIG_HAS_MAX_FRAME, max_frame);
+	TAKE(CONFIG_HAS_MAX_OUTPUT, max_output);
+	TAKE(CONFIG_HAS_IDLE_EXIT, idle_exit);
+#undef TAKE
+	log_info("configuration %s: %zu semaphores declared, undeclared "
+	    "names %s", path, cf->nsems, cf->undeclared_deny ? "denied" :
+	    "allowed");
+}
+
 /* At exit (also through fatal), remove the socket file if it is ours. */
 static void
 semd_atexit(void)
@@ -727,9 +806,13 @@ main(int argc, char **argv)
 	argv[0] = (char *)"semd";	/* getopt's messages say "semd: " */
 	semd_parse_args(argc, argv);
 	log_init(LOG_DEST_STDERR, semd_conf.verbose);
-	semd_raise_nofile();
 
+	if (semd_config_path != NULL)
+		semd_load_config();	/* before listening: a bad file stops */
 	fd = semd_listen_fd();
+	if (semd_config_path == NULL)
+		semd_load_config();	/* the system daemon's default file */
+	semd_raise_nofile();
 	atexit(semd_atexit);
 	if (!semd_conf.foreground)
 		ready_fd = semd_daemonize();
@@ -738,6 +821,7 @@ main(int argc, char **argv)
 		fatalx("cannot create the event loop");
 	if (conn_init() == -1)
 		fatal("conn_init");
+	rules_apply();
 	semd_deadline_ev = evtimer_new(semd_base, semd_deadline_cb, NULL);
 	semd_idle_ev = evtimer_new(semd_base, semd_idle_cb, NULL);
 	if (semd_deadline_ev == NULL || semd_idle_ev == NULL)
@@ -780,6 +864,7 @@ main(int argc, char **argv)
 		event_free(status_ev);
 
 	conn_shutdown();
+	rules_free();
 	listen_close();
 	for (i = 0; i < 3; i++)
 		event_free(sig_ev[i]);

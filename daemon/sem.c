@@ -291,6 +291,8 @@ sem_hold_sub(struct sem_table *t, struct sem_hold *h, uint32_t weight)
 	}
 	h->weight -= weight;
 	s->held -= weight;
+	if (s->held <= s->capacity)
+		s->shrunk = 0;
 	if (h->weight > 0)
 		return;
 	TAILQ_REMOVE(&s->holders, h, sem_entry);
@@ -343,6 +345,8 @@ sem_grant(struct sem_table *t, struct sem *s, uint64_t now_ms)
 {
 	struct sem_waiter	*w;
 
+	if (s->drained)
+		return;
 	while ((w = TAILQ_FIRST(&s->queue)) != NULL) {
 		if (s->held + w->weight > s->capacity)
 			break;
@@ -359,7 +363,8 @@ sem_grant(struct sem_table *t, struct sem *s, uint64_t now_ms)
 static void
 sem_forget_if_idle(struct sem_table *t, struct sem *s)
 {
-	if (s->nholders != 0 || s->nwaiting != 0 || s->npinned != 0)
+	if (s->nholders != 0 || s->nwaiting != 0 || s->npinned != 0 ||
+	    s->declared || s->drained)
 		return;
 	hash_remove(&t->by_name, s);
 	TAILQ_REMOVE(&t->sems, s, entry);
@@ -702,7 +707,8 @@ sem_acquire(struct sem_owner *o, uint64_t id, const char *name,
 	}
 
 	/* The grant rule for a newcomer: only into an empty queue. */
-	if (TAILQ_EMPTY(&s->queue) && s->held + weight <= s->capacity) {
+	if (TAILQ_EMPTY(&s->queue) && !s->drained &&
+	    s->held + weight <= s->capacity) {
 		if ((g = malloc(sizeof *g)) == NULL ||
 		    sem_hold_add(t, o, s, weight, now_ms, NULL, g,
 		    &res->token) == -1) {
@@ -716,7 +722,8 @@ sem_acquire(struct sem_owner *o, uint64_t id, const char *name,
 		return (0);
 	}
 
-	/* A new semaphore always grants above, so s existed before. */
+	/* A new semaphore always grants above, so s existed before
+	 * (it may be idle: declared or drained). */
 	if (timeout_ms == 0) {
 		res->status = SEM_ACQ_BUSY;
 		return (0);
@@ -914,6 +921,9 @@ sem_flush(struct sem_table *t)
 		if (w->state == SEM_W_GRANTED) {
 			if (t->cb.granted != NULL)
 				t->cb.granted(w, t->arg);
+		} else if (w->state == SEM_W_REFUSED) {
+			if (t->cb.refused != NULL)
+				t->cb.refused(w, t->arg);
 		} else {
 			if (t->cb.expired != NULL)
 				t->cb.expired(w, t->arg);
@@ -925,6 +935,107 @@ sem_flush(struct sem_table *t)
 		n++;
 	}
 	return (n);
+}
+
+/*
+ * Declare name with capacity: create it if need be (max_sems does not
+ * apply), mark it declared, resize it if its capacity differs.  Returns
+ * it, or NULL with errno ENOMEM.  O(1) expected plus the resize.
+ */
+struct sem *
+sem_declare(struct sem_table *t, const char *name, size_t name_len,
+    uint32_t capacity, uint64_t now_ms)
+{
+	struct sem	*s;
+
+	if (name_len == 0 || name_len > PROTO_MAX_NAME || capacity == 0) {
+		errno = EINVAL;
+		return (NULL);
+	}
+	if ((s = sem_lookup(t, name, name_len)) == NULL) {
+		if ((s = calloc(1, sizeof *s)) == NULL) {
+			errno = ENOMEM;
+			return (NULL);
+		}
+		memcpy(s->name, name, name_len);
+		s->name[name_len] = '\0';
+		s->name_len = name_len;
+		s->capacity = capacity;
+		TAILQ_INIT(&s->queue);
+		TAILQ_INIT(&s->holders);
+		hash_insert(&t->by_name, s);
+		TAILQ_INSERT_TAIL(&t->sems, s, entry);
+		t->nsems++;
+	}
+	s->declared = 1;
+	if (s->capacity != capacity)
+		sem_resize(t, s, capacity, now_ms);
+	return (s);
+}
+
+/* s is no longer declared: forget it once idle (maybe now).  O(1). */
+void
+sem_undeclare(struct sem_table *t, struct sem *s)
+{
+	s->declared = 0;
+	sem_forget_if_idle(t, s);
+}
+
+/*
+ * Set the capacity of s.  Shrinking refuses the queued requests that
+ * became too heavy (refused events) and takes nothing back; then the
+ * grant rule runs, which after growing grants at once.  O(waiters of s)
+ * when shrinking, plus O(1) and O(log n) per grant.
+ */
+void
+sem_resize(struct sem_table *t, struct sem *s, uint32_t capacity,
+    uint64_t now_ms)
+{
+	struct sem_waiter	*w, *next;
+
+	if (capacity == 0)
+		return;
+	if (capacity < s->capacity) {
+		for (w = TAILQ_FIRST(&s->queue); w != NULL; w = next) {
+			next = TAILQ_NEXT(w, sem_entry);
+			if (w->weight <= capacity)
+				continue;
+			sem_unqueue(t, w);
+			sem_spare_drop(t);
+			free(w->grant);
+			w->grant = NULL;
+			sem_event_push(t, w, SEM_W_REFUSED);
+		}
+	}
+	s->capacity = capacity;
+	s->shrunk = s->held > capacity;
+	sem_grant(t, s, now_ms);
+}
+
+/* Drain or undrain s; see sem.h.  O(1) plus the grants. */
+void
+sem_drain(struct sem_table *t, struct sem *s, int on, uint64_t now_ms)
+{
+	s->drained = on != 0;
+	if (on)
+		return;
+	sem_grant(t, s, now_ms);
+	sem_forget_if_idle(t, s);
+}
+
+/* The next hold on s after `after` owned by process pid, or NULL. */
+struct sem_hold *
+sem_hold_by_pid(struct sem *s, uint32_t pid, struct sem_hold *after)
+{
+	struct sem_hold	*h;
+
+	h = after != NULL ? TAILQ_NEXT(after, sem_entry) :
+	    TAILQ_FIRST(&s->holders);
+	for (; h != NULL; h = TAILQ_NEXT(h, sem_entry)) {
+		if (h->owner->pid == pid)
+			return (h);
+	}
+	return (NULL);
 }
 
 /* Return the live semaphore called name, or NULL.  O(1) expected. */
@@ -1050,7 +1161,7 @@ sem_check_sem(struct sem_table *t, struct sem *s, size_t *nholds,
 		    "but the holds add up to %llu in %zu", s->name,
 		    (unsigned long long)s->held, s->nholders,
 		    (unsigned long long)sum, cnt));
-	if (s->held > s->capacity)
+	if (s->held > s->capacity && !s->shrunk)
 		return (sem_broken(why, len, "%s: held %llu over capacity %u",
 		    s->name, (unsigned long long)s->held, s->capacity));
 	*nholds += cnt;
@@ -1085,11 +1196,12 @@ sem_check_sem(struct sem_table *t, struct sem *s, size_t *nholds,
 		    s->name, s->nwaiting, cnt));
 	*nqueued += cnt;
 	w = TAILQ_FIRST(&s->queue);
-	if (w != NULL && s->held + w->weight <= s->capacity)
+	if (w != NULL && !s->drained && s->held + w->weight <= s->capacity)
 		return (sem_broken(why, len, "%s: the head (weight %u) fits "
 		    "(held %llu of %u) but waits", s->name, w->weight,
 		    (unsigned long long)s->held, s->capacity));
-	if (s->nholders == 0 && s->nwaiting == 0 && s->npinned == 0)
+	if (s->nholders == 0 && s->nwaiting == 0 && s->npinned == 0 &&
+	    !s->declared && !s->drained)
 		return (sem_broken(why, len, "%s: idle but not forgotten",
 		    s->name));
 	*npinned += s->npinned;
@@ -1181,7 +1293,8 @@ sem_check_invariants(struct sem_table *t, char *why, size_t len)
 	size_t			 nspare = 0, nuids = 0, ngrants = 0, i;
 
 	TAILQ_FOREACH(w, &t->events, sem_entry) {
-		if ((w->state != SEM_W_GRANTED && w->state != SEM_W_EXPIRED) ||
+		if ((w->state != SEM_W_GRANTED && w->state != SEM_W_EXPIRED &&
+		    w->state != SEM_W_REFUSED) ||
 		    w->heap_idx != SIZE_MAX || w->grant != NULL)
 			return (sem_broken(why, len, "event for waiter %llu "
 			    "in state %d", (unsigned long long)w->id,

@@ -44,6 +44,12 @@ struct sem {
 	uint32_t		 nholders;	/* holds on holders */
 	uint32_t		 npinned;	/* undelivered events and work
 						   in progress naming it (sem.c) */
+	int			 declared;	/* by the configuration: kept
+						   while idle (sem_declare) */
+	int			 drained;	/* no grants (sem_drain); kept
+						   while idle */
+	int			 shrunk;	/* held > capacity after a
+						   resize, until releases */
 	TAILQ_HEAD(, sem_waiter) queue;		/* FIFO, head first */
 	TAILQ_HEAD(, sem_hold)	 holders;	/* oldest first */
 	struct sem		*hnext;		/* hash chain (sem.c) */
@@ -85,6 +91,8 @@ enum sem_waiter_state {
 	SEM_W_QUEUED,		/* on sem->queue */
 	SEM_W_GRANTED,		/* granted, event not yet flushed */
 	SEM_W_EXPIRED,		/* deadline passed, event not yet flushed */
+	SEM_W_REFUSED,		/* a resize made it too heavy, event not
+				   yet flushed */
 };
 
 /* One pending ACQUIRE. */
@@ -181,6 +189,12 @@ struct sem_callbacks {
 	void	(*grant_new)(struct sem_grant *, void *arg);
 	void	(*grant_weight)(struct sem_grant *, void *arg);
 	void	(*grant_end)(struct sem_grant *, void *arg);
+	/*
+	 * From sem_flush: a resize made the semaphore's capacity smaller
+	 * than a queued ACQUIRE's weight: it left the queue (TOO_HEAVY),
+	 * no grant.
+	 */
+	void	(*refused)(struct sem_waiter *, void *arg);
 };
 
 /* The outcome of sem_acquire. */
@@ -317,6 +331,56 @@ int			 sem_next_deadline(struct sem_table *,
  */
 size_t			 sem_flush(struct sem_table *);
 
+/*
+ * Declare name (name_len bytes, valid) with capacity: the semaphore is
+ * created if it is not alive (whatever max_sems says: declarations come
+ * from the configuration, not from clients), marked declared, so that it
+ * is kept while idle, and resized to capacity if it had another (see
+ * sem_resize).  Returns it, or NULL with errno ENOMEM (nothing changed).
+ * O(1) expected, plus what the resize costs.
+ */
+struct sem		*sem_declare(struct sem_table *, const char *name,
+			     size_t name_len, uint32_t capacity,
+			     uint64_t now_ms);
+
+/*
+ * The configuration no longer declares s: it becomes an ordinary
+ * semaphore, forgotten once idle (at once if it is idle now, unless it
+ * is drained).  s may be freed: do not use it afterwards.  O(1).
+ */
+void			 sem_undeclare(struct sem_table *, struct sem *s);
+
+/*
+ * Change the capacity of s (1..PROTO_MAX_CAPACITY) while it is in use.
+ * Growing grants waiters at once (as far as the grant rule allows).
+ * Shrinking never takes anything back: held may stay above the new
+ * capacity, and nothing is granted until held + weight <= capacity.
+ * Queued requests heavier than the new capacity could never be granted:
+ * they leave the queue with a refused event (TOO_HEAVY).  Events are
+ * queued for sem_flush.  O(waiters on s) when shrinking, else O(grants).
+ */
+void			 sem_resize(struct sem_table *, struct sem *s,
+			     uint32_t capacity, uint64_t now_ms);
+
+/*
+ * Drain (on = 1) or undrain (on = 0) s.  A drained semaphore grants
+ * nothing: new requests queue behind the waiters, who keep their place,
+ * and a try (timeout 0) is BUSY; holders keep their slots.  Undraining
+ * runs the grant rule.  A drained semaphore is kept while idle; after
+ * undraining, an idle undeclared one is forgotten at once (s may be
+ * freed: do not use it afterwards).  O(1) plus the grants.
+ */
+void			 sem_drain(struct sem_table *, struct sem *s, int on,
+			     uint64_t now_ms);
+
+/*
+ * The next hold on s after `after` (NULL: from the oldest) whose owner
+ * has process id pid, or NULL: how an administrator finds the holder to
+ * revoke.  O(holders of s).
+ */
+struct sem_hold		*sem_hold_by_pid(struct sem *s, uint32_t pid,
+			     struct sem_hold *after);
+
 /* Look up a semaphore by name: NULL if it is not alive.  O(1). */
 struct sem		*sem_lookup(struct sem_table *, const char *name,
 			     size_t name_len);
@@ -335,7 +399,8 @@ size_t			 sem_owner_count(struct sem_table *);
  * holds and within capacity, no head that fits is left waiting, the hash
  * tables find every element, the deadline heap is ordered, the spare
  * pool matches the queued waiters, the per-uid totals add up, and no
- * idle semaphore is kept.  Returns 0, or -1 with the first violation
+ * idle semaphore is kept unless declared or drained.  held may exceed
+ * capacity only after a shrinking resize, until releases bring it down.  Returns 0, or -1 with the first violation
  * described in why (len bytes; why may be NULL).  Cost: O(everything).
  */
 int			 sem_check_invariants(struct sem_table *, char *why,

@@ -129,6 +129,11 @@ example_read_cb(evutil_socket_t fd, short what, void *arg)
 		case SEMD_EV_STATUS:
 			semd_status_free(ev.status);
 			break;
+		case SEMD_EV_REVOKED:
+			/* An administrator wants the slot back: a real
+			 * program would stop its work and release now. */
+			printf("REVOKED sem=%s\n", ev.name);
+			break;
 		case SEMD_EV_HELLO:
 			break;
 		}

@@ -63,7 +63,12 @@ enum key {
 	K_UID,
 	K_HELD_MS,
 	K_WAITED_MS,
+	K_ACTION,
 	K_TOKEN,
+	K_WAIT,
+	K_DECLARED,
+	K_DRAINED,
+	K_REVOKED,
 	K_COUNT
 };
 
@@ -94,14 +99,19 @@ static const struct {
 	KEY(K_UID, "uid"),
 	KEY(K_HELD_MS, "held_ms"),
 	KEY(K_WAITED_MS, "waited_ms"),
+	KEY(K_ACTION, "action"),
 	KEY(K_TOKEN, "token"),
+	KEY(K_WAIT, "wait"),
+	KEY(K_DECLARED, "declared"),
+	KEY(K_DRAINED, "drained"),
+	KEY(K_REVOKED, "revoked"),
 #undef KEY
 };
 
 /* The known keys of one map: first value seen, and which appeared twice. */
 struct fields {
 	const msgpack_object	*val[K_COUNT];
-	uint32_t		 dup;
+	uint64_t		 dup;
 };
 
 static enum proto_err dec_fail(struct dec *, enum proto_err, const char *,
@@ -605,7 +615,7 @@ fields_scan(const msgpack_object *map, struct fields *f)
 		if (f->val[k] == NULL)
 			f->val[k] = &kv->val;
 		else
-			f->dup |= 1U << k;
+			f->dup |= (uint64_t)1 << k;
 	}
 }
 
@@ -620,7 +630,7 @@ field_get(struct dec *d, const struct fields *f, int k,
 	const msgpack_object	*o = f->val[k];
 
 	*out = NULL;
-	if (f->dup & (1U << k))
+	if (f->dup & ((uint64_t)1 << k))
 		return (dec_fail(d, PROTO_E_BAD_REQUEST,
 		    "'%s' is given more than once", keys[k].name));
 	if (o != NULL && o->type != MSGPACK_OBJECT_NIL)
@@ -761,6 +771,91 @@ get_text(struct dec *d, const struct fields *f, int k, int required,
 }
 
 /*
+ * Read boolean field k into *out (left alone when absent or nil).
+ */
+static enum proto_err
+get_bool(struct dec *d, const struct fields *f, int k, int *out)
+{
+	const msgpack_object	*o;
+	enum proto_err		 rc;
+
+	if ((rc = field_get(d, f, k, &o)) != PROTO_OK)
+		return (rc);
+	if (o == NULL)
+		return (PROTO_OK);
+	if (o->type != MSGPACK_OBJECT_BOOLEAN)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST,
+		    "'%s' must be true or false", keys[k].name));
+	*out = o->via.boolean;
+	return (PROTO_OK);
+}
+
+/*
+ * Read the "action" field of an ADMIN message into *action.  Missing,
+ * not a string or not an action: BAD_REQUEST.
+ */
+static enum proto_err
+get_action(struct dec *d, const struct fields *f, enum proto_admin *action)
+{
+	const msgpack_object	*o;
+	enum proto_err		 rc;
+	char			 ex[40];
+
+	if ((rc = field_get(d, f, K_ACTION, &o)) != PROTO_OK)
+		return (rc);
+	if (o == NULL || o->type != MSGPACK_OBJECT_STR)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST, "'action' is required:"
+		    " resize, drain, undrain, revoke, reload or list"));
+	*action = proto_admin_from_name(o->via.str.ptr, o->via.str.size);
+	if (*action == PROTO_ADMIN_NONE) {
+		dec_excerpt(ex, sizeof ex, o->via.str.ptr, o->via.str.size);
+		return (dec_fail(d, PROTO_E_BAD_REQUEST, "unknown action \"%s\":"
+		    " use resize, drain, undrain, revoke, reload or list", ex));
+	}
+	return (PROTO_OK);
+}
+
+/* Decode the fields of an ADMIN request (op and id known). */
+static enum proto_err
+admin_fields(struct dec *d, const struct fields *f, struct proto_request *req)
+{
+	enum proto_err	 rc;
+
+	if ((rc = get_action(d, f, &req->action)) != PROTO_OK)
+		return (rc);
+	switch (req->action) {
+	case PROTO_ADMIN_RESIZE:
+		if ((rc = get_name(d, f, K_SEM, 1, req->sem, &req->sem_len,
+		    &req->has_sem)) != PROTO_OK)
+			return (rc);
+		return (get_u32(d, f, K_CAPACITY, 1, 1, PROTO_MAX_CAPACITY,
+		    &req->capacity, &req->has_capacity));
+	case PROTO_ADMIN_DRAIN:
+		if ((rc = get_name(d, f, K_SEM, 1, req->sem, &req->sem_len,
+		    &req->has_sem)) != PROTO_OK)
+			return (rc);
+		return (get_bool(d, f, K_WAIT, &req->wait));
+	case PROTO_ADMIN_UNDRAIN:
+		return (get_name(d, f, K_SEM, 1, req->sem, &req->sem_len,
+		    &req->has_sem));
+	case PROTO_ADMIN_REVOKE:
+		if ((rc = get_name(d, f, K_SEM, 1, req->sem, &req->sem_len,
+		    &req->has_sem)) != PROTO_OK ||
+		    (rc = get_u32(d, f, K_PID, 0, 1, UINT32_MAX, &req->pid,
+		    &req->has_pid)) != PROTO_OK ||
+		    (rc = get_uint(d, f, K_TOKEN, 0, 0, UINT64_MAX,
+		    &req->token, &req->has_token)) != PROTO_OK)
+			return (rc);
+		if (req->has_pid == req->has_token)
+			return (dec_fail(d, PROTO_E_BAD_REQUEST, "revoke needs "
+			    "one of 'pid' and 'token'"));
+		return (PROTO_OK);
+	default:
+		return (PROTO_OK);
+	}
+}
+
+/*
  * Read the "op" and "id" every message carries.  *id is set as soon as a
  * usable id was seen, even if op is bad.  Returns the op or an error.
  */
@@ -842,6 +937,8 @@ request_fields(struct dec *d, const struct fields *f, void *msg)
 	case PROTO_OP_STATUS:
 		return (get_name(d, f, K_SEM, 0, req->sem, &req->sem_len,
 		    &req->has_sem));
+	case PROTO_OP_ADMIN:
+		return (admin_fields(d, f, req));
 	default:
 		return (dec_fail(d, PROTO_E_UNKNOWN_OP,
 		    "\"%s\" is a reply, not a request",
@@ -995,6 +1092,9 @@ sem_decode(struct dec *d, const msgpack_object *o,
 		w = h + s->nholders;
 	if ((rc = party_list(d, &f, K_WAITERS, w, &s->nwaiters)) != PROTO_OK)
 		return (rc);
+	if ((rc = get_bool(d, &f, K_DECLARED, &s->declared)) != PROTO_OK ||
+	    (rc = get_bool(d, &f, K_DRAINED, &s->drained)) != PROTO_OK)
+		return (rc);
 	if (parties != NULL) {
 		s->holders = s->nholders > 0 ? h : NULL;
 		s->waiters = s->nwaiters > 0 ? w : NULL;
@@ -1124,6 +1224,32 @@ reply_fields(struct dec *d, const struct fields *f, void *msg)
 			rep->truncated = o->via.boolean;
 		}
 		return (status_decode(d, f, rep));
+	case PROTO_OP_ADMIN:
+		if ((rc = get_action(d, f, &rep->action)) != PROTO_OK ||
+		    (rc = get_text(d, f, K_MESSAGE, 0, rep->message)) !=
+		    PROTO_OK ||
+		    (rc = get_name(d, f, K_SEM, 0, rep->sem, NULL, NULL)) !=
+		    PROTO_OK ||
+		    (rc = get_u32(d, f, K_CAPACITY, 0, 0, UINT32_MAX,
+		    &rep->capacity, NULL)) != PROTO_OK ||
+		    (rc = get_u32(d, f, K_HELD, 0, 0, UINT32_MAX, &rep->held,
+		    NULL)) != PROTO_OK ||
+		    (rc = get_u32(d, f, K_WAITING, 0, 0, UINT32_MAX,
+		    &rep->waiting, NULL)) != PROTO_OK ||
+		    (rc = get_u32(d, f, K_REVOKED, 0, 0, UINT32_MAX,
+		    &rep->revoked, NULL)) != PROTO_OK ||
+		    (rc = get_bool(d, f, K_TRUNCATED, &rep->truncated)) !=
+		    PROTO_OK)
+			return (rc);
+		if (rep->action == PROTO_ADMIN_LIST)
+			return (status_decode(d, f, rep));
+		return (PROTO_OK);
+	case PROTO_OP_REVOKED:
+		if ((rc = get_name(d, f, K_SEM, 1, rep->sem, NULL, NULL)) !=
+		    PROTO_OK)
+			return (rc);
+		return (get_uint(d, f, K_TOKEN, 0, 0, UINT64_MAX, &rep->token,
+		    NULL));
 	default:
 		return (dec_fail(d, PROTO_E_UNKNOWN_OP,
 		    "\"%s\" is a request, not a reply",

@@ -245,6 +245,40 @@ proto_encode_request(struct proto_buf *buf, const struct proto_request *req)
 			enc_str(&e, req->sem, name_len(req->sem));
 		}
 		break;
+	case PROTO_OP_ADMIN:
+		if (proto_admin_name(req->action) == NULL) {
+			errno = EINVAL;
+			return (-1);
+		}
+		n = 3 + (req->has_sem != 0) + (req->has_capacity != 0) +
+		    (req->has_pid != 0) + (req->has_token != 0) +
+		    (req->wait != 0);
+		enc_begin(&e, buf, 128 + PROTO_MAX_NAME);
+		enc_head(&e, n, req->op, req->id);
+		ENC_KEY(&e, "action");
+		enc_str(&e, proto_admin_name(req->action),
+		    strlen(proto_admin_name(req->action)));
+		if (req->has_sem) {
+			ENC_KEY(&e, "sem");
+			enc_str(&e, req->sem, name_len(req->sem));
+		}
+		if (req->has_capacity) {
+			ENC_KEY(&e, "capacity");
+			msgpack_pack_uint32(&e.pk, req->capacity);
+		}
+		if (req->has_pid) {
+			ENC_KEY(&e, "pid");
+			msgpack_pack_uint32(&e.pk, req->pid);
+		}
+		if (req->has_token) {
+			ENC_KEY(&e, "token");
+			msgpack_pack_uint64(&e.pk, req->token);
+		}
+		if (req->wait) {
+			ENC_KEY(&e, "wait");
+			msgpack_pack_true(&e.pk);
+		}
+		break;
 	default:
 		errno = EINVAL;
 		return (-1);
@@ -355,10 +389,16 @@ status_size(const struct proto_reply *rep, size_t k, size_t cap,
 
 	size = sz_cont(4) + sz_str(2) + sz_str(6) + sz_str(2) +
 	    sz_uint(rep->id) + sz_str(4) + sz_cont(k) + sz_str(9) + 1;
+	if (rep->op == PROTO_OP_ADMIN)
+		size += sz_str(6) + sz_str(4);		/* action: "list" */
 	for (i = 0; i < k && size <= limit; i++) {
 		s = &rep->sems[i];
 		nh = list_len(s->nholders, cap);
 		nw = list_len(s->nwaiters, cap);
+		if (s->declared)
+			size += sz_str(8) + 1;
+		if (s->drained)
+			size += sz_str(7) + 1;
 		size += sz_cont(6) + sz_str(3) + sz_str(name_len(s->sem)) +
 		    sz_str(8) + sz_uint(s->capacity) + sz_str(4) +
 		    sz_uint(s->held) + sz_str(7) + sz_uint(s->waiting) +
@@ -402,12 +442,18 @@ enc_status(struct enc *e, const struct proto_reply *rep, size_t k,
 	const struct proto_sem_status	*s;
 	size_t				 i;
 
-	enc_head(e, 4, PROTO_OP_STATUS, rep->id);
+	if (rep->op == PROTO_OP_ADMIN) {
+		enc_head(e, 5, PROTO_OP_ADMIN, rep->id);
+		ENC_KEY(e, "action");
+		ENC_KEY(e, "list");
+	} else
+		enc_head(e, 4, PROTO_OP_STATUS, rep->id);
 	ENC_KEY(e, "sems");
 	msgpack_pack_array(&e->pk, k);
 	for (i = 0; i < k; i++) {
 		s = &rep->sems[i];
-		msgpack_pack_map(&e->pk, 6);
+		msgpack_pack_map(&e->pk, 6 + (s->declared != 0) +
+		    (s->drained != 0));
 		ENC_KEY(e, "sem");
 		enc_str(e, s->sem, name_len(s->sem));
 		ENC_KEY(e, "capacity");
@@ -420,6 +466,14 @@ enc_status(struct enc *e, const struct proto_reply *rep, size_t k,
 		enc_parties(e, s->holders, list_len(s->nholders, cap), 1);
 		ENC_KEY(e, "waiters");
 		enc_parties(e, s->waiters, list_len(s->nwaiters, cap), 0);
+		if (s->declared) {
+			ENC_KEY(e, "declared");
+			msgpack_pack_true(&e->pk);
+		}
+		if (s->drained) {
+			ENC_KEY(e, "drained");
+			msgpack_pack_true(&e->pk);
+		}
 	}
 	ENC_KEY(e, "truncated");
 	if (truncated)
@@ -506,6 +560,54 @@ status_encode(struct proto_buf *buf, const struct proto_reply *rep)
 }
 
 /*
+ * Append an ADMIN reply: action and message, then what the action
+ * reports (sem, capacity, held, waiting; revoked), or for list the
+ * semaphores as STATUS lists them (shortened the same way).
+ */
+static int
+admin_encode(struct proto_buf *buf, const struct proto_reply *rep)
+{
+	struct enc	 e;
+	const char	*action = proto_admin_name(rep->action);
+	int		 counts, n;
+
+	if (action == NULL) {
+		errno = EINVAL;
+		return (-1);
+	}
+	if (rep->action == PROTO_ADMIN_LIST)
+		return (status_encode(buf, rep));
+	counts = rep->action == PROTO_ADMIN_RESIZE ||
+	    rep->action == PROTO_ADMIN_DRAIN ||
+	    rep->action == PROTO_ADMIN_UNDRAIN;
+	n = 4 + (rep->sem[0] != '\0') + 3 * counts +
+	    (rep->action == PROTO_ADMIN_REVOKE);
+	enc_begin(&e, buf, 160 + PROTO_MAX_NAME + PROTO_MAX_TEXT);
+	enc_head(&e, (size_t)n, rep->op, rep->id);
+	ENC_KEY(&e, "action");
+	enc_str(&e, action, strlen(action));
+	ENC_KEY(&e, "message");
+	enc_str(&e, rep->message, text_len(rep->message));
+	if (rep->sem[0] != '\0') {
+		ENC_KEY(&e, "sem");
+		enc_str(&e, rep->sem, name_len(rep->sem));
+	}
+	if (counts) {
+		ENC_KEY(&e, "capacity");
+		msgpack_pack_uint32(&e.pk, rep->capacity);
+		ENC_KEY(&e, "held");
+		msgpack_pack_uint32(&e.pk, rep->held);
+		ENC_KEY(&e, "waiting");
+		msgpack_pack_uint32(&e.pk, rep->waiting);
+	}
+	if (rep->action == PROTO_ADMIN_REVOKE) {
+		ENC_KEY(&e, "revoked");
+		msgpack_pack_uint32(&e.pk, rep->revoked);
+	}
+	return (enc_end(&e));
+}
+
+/*
  * Append one reply frame to buf.  Returns 0, or -1 with errno ENOMEM (buf
  * unchanged) or EINVAL (op is not a reply, or an ERROR's code is not a
  * wire code).  A STATUS reply is shortened to fit; see status_encode.
@@ -561,6 +663,18 @@ proto_encode_reply(struct proto_buf *buf, const struct proto_reply *rep)
 		break;
 	case PROTO_OP_STATUS:
 		return (status_encode(buf, rep));
+	case PROTO_OP_ADMIN:
+		return (admin_encode(buf, rep));
+	case PROTO_OP_REVOKED:
+		enc_begin(&e, buf, 64 + PROTO_MAX_NAME);
+		enc_head(&e, 3 + (rep->token != 0), rep->op, rep->id);
+		ENC_KEY(&e, "sem");
+		enc_str(&e, rep->sem, name_len(rep->sem));
+		if (rep->token != 0) {
+			ENC_KEY(&e, "token");
+			msgpack_pack_uint64(&e.pk, rep->token);
+		}
+		break;
 	default:
 		errno = EINVAL;
 		return (-1);

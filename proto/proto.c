@@ -22,6 +22,8 @@ static const char *const proto_op_names[] = {
 	[PROTO_OP_ACQUIRED] = "ACQUIRED",
 	[PROTO_OP_RELEASED] = "RELEASED",
 	[PROTO_OP_ERROR] = "ERROR",
+	[PROTO_OP_ADMIN] = "ADMIN",
+	[PROTO_OP_REVOKED] = "REVOKED",
 };
 #define PROTO_NOPS (sizeof proto_op_names / sizeof proto_op_names[0])
 
@@ -97,6 +99,41 @@ proto_err_from_name(const char *name, size_t len)
 			return ((enum proto_err)i);
 	}
 	return (PROTO_OK);
+}
+
+/* Wire names of ADMIN actions, indexed by enum proto_admin. */
+static const char *const proto_admin_names[] = {
+	[PROTO_ADMIN_NONE] = NULL,
+	[PROTO_ADMIN_RESIZE] = "resize",
+	[PROTO_ADMIN_DRAIN] = "drain",
+	[PROTO_ADMIN_UNDRAIN] = "undrain",
+	[PROTO_ADMIN_REVOKE] = "revoke",
+	[PROTO_ADMIN_RELOAD] = "reload",
+	[PROTO_ADMIN_LIST] = "list",
+};
+#define PROTO_NADMINS (sizeof proto_admin_names / sizeof proto_admin_names[0])
+
+/* Return the wire name of an ADMIN action, or NULL. */
+const char *
+proto_admin_name(enum proto_admin a)
+{
+	if ((unsigned int)a >= PROTO_NADMINS)
+		return (NULL);
+	return (proto_admin_names[a]);
+}
+
+/* Map an action name (len bytes) to its enum; PROTO_ADMIN_NONE if none. */
+enum proto_admin
+proto_admin_from_name(const char *name, size_t len)
+{
+	size_t	 i;
+
+	for (i = 1; i < PROTO_NADMINS; i++) {
+		if (strlen(proto_admin_names[i]) == len &&
+		    memcmp(proto_admin_names[i], name, len) == 0)
+			return ((enum proto_admin)i);
+	}
+	return (PROTO_ADMIN_NONE);
 }
 
 /*

@@ -37,6 +37,20 @@ enum proto_op {
 	PROTO_OP_ACQUIRED,	/* reply */
 	PROTO_OP_RELEASED,	/* reply */
 	PROTO_OP_ERROR,		/* reply */
+	PROTO_OP_ADMIN,		/* request and reply (v2) */
+	PROTO_OP_REVOKED,	/* event (v2): an administrator revoked a
+				   grant of this connection */
+};
+
+/* ADMIN actions (the "action" field). */
+enum proto_admin {
+	PROTO_ADMIN_NONE = 0,
+	PROTO_ADMIN_RESIZE,	/* sem, capacity */
+	PROTO_ADMIN_DRAIN,	/* sem, wait? */
+	PROTO_ADMIN_UNDRAIN,	/* sem */
+	PROTO_ADMIN_REVOKE,	/* sem, pid or token */
+	PROTO_ADMIN_RELOAD,	/* (nothing) */
+	PROTO_ADMIN_LIST,	/* (nothing) */
 };
 
 /* Error codes carried by ERROR replies.  PROTO_OK is never sent. */
@@ -84,10 +98,16 @@ struct proto_request {
 
 	/*
 	 * RELEASE (optional: then the whole grant goes, sem is optional
-	 * and weight ignored); RECLAIM (required)
+	 * and weight ignored); RECLAIM (required); ADMIN revoke (optional)
 	 */
 	int		 has_token;
 	uint64_t	 token;
+
+	/* ADMIN: action; sem (has_sem), capacity (has_capacity) reused */
+	enum proto_admin action;
+	int		 has_pid;
+	uint32_t	 pid;		/* revoke */
+	int		 wait;		/* drain: answer when held is 0 */
 };
 
 /* One holder or waiter in a STATUS reply. */
@@ -108,6 +128,8 @@ struct proto_sem_status {
 	size_t			 nholders;
 	struct proto_party	*waiters;
 	size_t			 nwaiters;
+	int			 declared;	/* by the configuration (v2) */
+	int			 drained;	/* no grants for now (v2) */
 };
 
 /*
@@ -141,10 +163,21 @@ struct proto_reply {
 	enum proto_err	 code;
 	char		 message[PROTO_MAX_TEXT + 1];
 
-	/* STATUS */
+	/* STATUS; ADMIN list */
 	struct proto_sem_status	*sems;
 	size_t			 nsems;
 	int			 truncated;	/* lists were cut to fit a frame */
+
+	/*
+	 * ADMIN: action, message (what was done, a sentence), sem (all but
+	 * reload and list), capacity, held, waiting (resize, drain,
+	 * undrain), revoked (revoke: holders told).  REVOKED: sem, token.
+	 */
+	enum proto_admin	 action;
+	uint32_t		 capacity;
+	uint32_t		 held;
+	uint32_t		 waiting;
+	uint32_t		 revoked;
 };
 
 /*
@@ -246,6 +279,10 @@ const char	*proto_op_name(enum proto_op);
 const char	*proto_err_name(enum proto_err);
 enum proto_op	 proto_op_from_name(const char *, size_t);
 enum proto_err	 proto_err_from_name(const char *, size_t);
+
+/* ADMIN action names: "resize", ...; NULL / PROTO_ADMIN_NONE if unknown. */
+const char	*proto_admin_name(enum proto_admin);
+enum proto_admin proto_admin_from_name(const char *, size_t);
 
 /*
  * Is name (len bytes) a valid semaphore name, that is 1..PROTO_MAX_NAME

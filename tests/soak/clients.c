@@ -451,6 +451,8 @@ fifo_type_name(enum semd_event_type type)
 		return ("STATUS");
 	case SEMD_EV_ERROR:
 		return ("ERROR");
+	case SEMD_EV_REVOKED:
+		return ("REVOKED");
 	}
 	return ("?");
 }

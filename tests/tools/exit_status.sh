@@ -54,7 +54,9 @@ expect_state x 0 0
 expect_status 64 "no arguments" "$SEMRUN"
 expect_status 64 "missing --" "$SEMRUN" x 1 true
 expect_status 64 "missing CMD" "$SEMRUN" x 1 --
-expect_status 64 "missing CAPACITY" "$SEMRUN" x -- true
+# CAPACITY left out joins an existing or declared semaphore; x is neither.
+expect_status 65 "no CAPACITY for an unknown name (NO_CAPACITY)" "$SEMRUN" x -- true
+grep -q "give its capacity" "$tmp/err" || fail "NO_CAPACITY message: $(cat "$tmp/err")"
 expect_status 64 "capacity 0" "$SEMRUN" x 0 -- true
 expect_status 64 "capacity abc" "$SEMRUN" x abc -- true
 expect_status 64 "capacity -1" "$SEMRUN" x -1 -- true

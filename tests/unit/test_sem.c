@@ -75,9 +75,19 @@ expired_cb(struct sem_waiter *w, void *arg)
 	rec_push(w, 'E');
 }
 
+static void
+refused_cb(struct sem_waiter *w, void *arg)
+{
+	ck_assert_ptr_eq(arg, &rec);
+	ck_assert_int_eq(w->state, SEM_W_REFUSED);
+	ck_assert_uint_gt(w->weight, w->sem->capacity);
+	rec_push(w, 'R');
+}
+
 static const struct sem_callbacks cbs = {
 	.granted = granted_cb,
 	.expired = expired_cb,
+	.refused = refused_cb,
 };
 
 static void
@@ -1829,6 +1839,163 @@ START_TEST(test_siphash)
 END_TEST
 
 /* Return the engine's test suite. */
+/* Growing a semaphore grants the waiters that now fit, in order, at once. */
+START_TEST(test_resize_grow)
+{
+	struct sem_owner	*a = owner(tbl, 1), *b = owner(tbl, 2);
+	struct sem_owner	*c = owner(tbl, 3);
+
+	expect_granted(acq(a, 1, "rz", 2, 2, FOREVER, 0));
+	expect_queued(acq(b, 1, "rz", NOCAP, 1, FOREVER, 0), 1);
+	expect_queued(acq(c, 1, "rz", NOCAP, 2, FOREVER, 0), 2);
+	sem_resize(tbl, look("rz"), 3, 1);
+	check_invariants(tbl);
+	ck_assert_uint_eq(sem_flush(tbl), 1);
+	expect_ev(0, 'G', b, 1);
+	/* The heavy one needs 2 more: 5 lets it in. */
+	sem_resize(tbl, look("rz"), 5, 2);
+	ck_assert_uint_eq(sem_flush(tbl), 1);
+	expect_ev(1, 'G', c, 1);
+	ck_assert_uint_eq(look("rz")->held, 5);
+	check_invariants(tbl);
+}
+END_TEST
+
+/*
+ * Shrinking takes nothing back and grants nothing until held + weight
+ * fits the new capacity; waiters heavier than it are refused.
+ */
+START_TEST(test_resize_shrink)
+{
+	struct sem_owner	*a = owner(tbl, 1), *b = owner(tbl, 2);
+	struct sem_owner	*c = owner(tbl, 3), *d = owner(tbl, 4);
+	struct sem		*s;
+
+	expect_granted(acq(a, 1, "rz", 4, 3, FOREVER, 0));
+	expect_granted(acq(b, 1, "rz", NOCAP, 1, FOREVER, 0));
+	expect_queued(acq(c, 1, "rz", NOCAP, 3, FOREVER, 0), 1);
+	expect_queued(acq(d, 1, "rz", NOCAP, 1, FOREVER, 0), 2);
+	s = look("rz");
+	sem_resize(tbl, s, 2, 1);
+	ck_assert_uint_eq(s->held, 4);
+	ck_assert(s->shrunk);
+	check_invariants(tbl);
+	/* c (weight 3) can never fit capacity 2: refused. */
+	ck_assert_uint_eq(sem_flush(tbl), 1);
+	expect_ev(0, 'R', c, 1);
+	/* A newcomer waits too, even a try fails. */
+	ck_assert_int_eq(acq(c, 2, "rz", NOCAP, 1, TRY, 2).status,
+	    SEM_ACQ_BUSY);
+	/* held 4 -> 1: d fits (1 + 1 <= 2). */
+	ck_assert_int_eq(rel(a, "rz", 3, 3), PROTO_OK);
+	ck_assert(!s->shrunk);
+	ck_assert_uint_eq(sem_flush(tbl), 1);
+	expect_ev(1, 'G', d, 1);
+	ck_assert_uint_eq(s->held, 2);
+	check_invariants(tbl);
+	/* A capacity other than 2 is now a mismatch. */
+	expect_error(acq(c, 3, "rz", 4, 1, TRY, 4),
+	    PROTO_E_CAPACITY_MISMATCH);
+}
+END_TEST
+
+/* A drained semaphore grants nothing; waiters keep their place. */
+START_TEST(test_drain)
+{
+	struct sem_owner	*a = owner(tbl, 1), *b = owner(tbl, 2);
+	struct sem_owner	*c = owner(tbl, 3);
+	struct sem		*s;
+
+	expect_granted(acq(a, 1, "dr", 2, 1, FOREVER, 0));
+	s = look("dr");
+	sem_drain(tbl, s, 1, 1);
+	expect_queued(acq(b, 1, "dr", NOCAP, 1, FOREVER, 1), 1);
+	ck_assert_int_eq(acq(c, 1, "dr", NOCAP, 1, TRY, 1).status,
+	    SEM_ACQ_BUSY);
+	expect_queued(acq(c, 2, "dr", NOCAP, 1, FOREVER, 1), 2);
+	check_invariants(tbl);
+	ck_assert_int_eq(rel(a, "dr", 1, 2), PROTO_OK);
+	ck_assert_uint_eq(sem_flush(tbl), 0);
+	ck_assert_uint_eq(s->held, 0);
+	sem_drain(tbl, s, 0, 3);
+	ck_assert_uint_eq(sem_flush(tbl), 2);
+	expect_ev(0, 'G', b, 1);
+	expect_ev(1, 'G', c, 2);
+	check_invariants(tbl);
+	/* Drained and idle: kept; undrained and idle: forgotten. */
+	ck_assert_int_eq(rel(b, "dr", 1, 4), PROTO_OK);
+	ck_assert_int_eq(rel(c, "dr", 1, 4), PROTO_OK);
+	ck_assert_ptr_null(look("dr"));
+	expect_granted(acq(a, 2, "dr", 2, 1, FOREVER, 5));
+	s = look("dr");
+	sem_drain(tbl, s, 1, 5);
+	ck_assert_int_eq(rel(a, "dr", 1, 6), PROTO_OK);
+	ck_assert_ptr_eq(look("dr"), s);
+	check_invariants(tbl);
+	sem_drain(tbl, s, 0, 7);
+	ck_assert_ptr_null(look("dr"));
+}
+END_TEST
+
+/* Declared semaphores exist while idle; undeclared, they are forgotten. */
+START_TEST(test_declare)
+{
+	struct sem_owner	*a = owner(tbl, 1);
+	struct sem		*s;
+	struct sem_limits	 lim;
+	struct sem_table	*t;
+
+	s = sem_declare(tbl, "dc", 2, 3, 0);
+	ck_assert_ptr_nonnull(s);
+	ck_assert(s->declared);
+	ck_assert_ptr_eq(look("dc"), s);
+	check_invariants(tbl);
+	/* Capacity may be left out, or repeated; another is refused. */
+	expect_granted(acq(a, 1, "dc", NOCAP, 1, FOREVER, 0));
+	expect_granted(acq(a, 2, "dc", 3, 1, FOREVER, 0));
+	expect_error(acq(a, 3, "dc", 4, 1, FOREVER, 0),
+	    PROTO_E_CAPACITY_MISMATCH);
+	ck_assert_int_eq(rel(a, "dc", 2, 1), PROTO_OK);
+	ck_assert_ptr_eq(look("dc"), s);
+	/* Declaring again with another capacity resizes. */
+	ck_assert_ptr_eq(sem_declare(tbl, "dc", 2, 5, 2), s);
+	ck_assert_uint_eq(s->capacity, 5);
+	sem_undeclare(tbl, s);
+	ck_assert_ptr_null(look("dc"));
+	check_invariants(tbl);
+
+	/* max_sems does not stop a declaration. */
+	memset(&lim, 0, sizeof lim);
+	lim.max_sems = 1;
+	t = table_new(&lim);
+	ck_assert_ptr_nonnull(sem_declare(t, "d1", 2, 1, 0));
+	ck_assert_ptr_nonnull(sem_declare(t, "d2", 2, 1, 0));
+	ck_assert_uint_eq(sem_count(t), 2);
+	sem_table_free(t);
+}
+END_TEST
+
+/* sem_hold_by_pid finds every hold of one process, oldest first. */
+START_TEST(test_hold_by_pid)
+{
+	struct sem_owner	*a = owner(tbl, 7), *b = owner(tbl, 8);
+	struct sem_owner	*a2 = owner(tbl, 7);
+	struct sem_hold		*h;
+	struct sem		*s;
+
+	expect_granted(acq(a, 1, "hp", 3, 1, FOREVER, 0));
+	expect_granted(acq(b, 1, "hp", 3, 1, FOREVER, 0));
+	expect_granted(acq(a2, 1, "hp", 3, 1, FOREVER, 0));
+	s = look("hp");
+	h = sem_hold_by_pid(s, 7, NULL);
+	ck_assert_ptr_eq(h->owner, a);
+	h = sem_hold_by_pid(s, 7, h);
+	ck_assert_ptr_eq(h->owner, a2);
+	ck_assert_ptr_null(sem_hold_by_pid(s, 7, h));
+	ck_assert_ptr_null(sem_hold_by_pid(s, 9, NULL));
+}
+END_TEST
+
 Suite *
 sem_suite(void)
 {
@@ -1836,6 +2003,15 @@ sem_suite(void)
 	TCase	*tc;
 
 	s = suite_create("sem");
+
+	tc = tcase_create("admin");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_resize_grow);
+	tcase_add_test(tc, test_resize_shrink);
+	tcase_add_test(tc, test_drain);
+	tcase_add_test(tc, test_declare);
+	tcase_add_test(tc, test_hold_by_pid);
+	suite_add_tcase(s, tc);
 
 	tc = tcase_create("rules");
 	tcase_add_checked_fixture(tc, setup, teardown);
