@@ -242,7 +242,7 @@ enum semd_event_type {
 	SEMD_EV_RELEASED,	/* name, weight (token: if released by it) */
 	SEMD_EV_STATUS,		/* status (caller frees with semd_status_free) */
 	SEMD_EV_ERROR,		/* error.code, error.message */
-	SEMD_EV_REVOKED,	/* name (token, has_token): an administrator
+	SEMD_EV_REVOKED,	/* name, token: an administrator
 				   revoked this connection's grant; give the
 				   slots back (id is 0) */
 };

@@ -6,7 +6,7 @@
  *	semdctl [-S PATH] list [--json]
  *	semdctl [-S PATH] resize NAME CAPACITY
  *	semdctl [-S PATH] drain [--wait] NAME | undrain NAME
- *	semdctl [-S PATH] revoke NAME PID
+ *	semdctl [-S PATH] revoke NAME PID | revoke NAME --token TOKEN
  *	semdctl [-S PATH] reload
  *
  * semdctl never starts a daemon: asking an idle per-user daemon into
@@ -69,6 +69,8 @@ semdctl_usage(FILE *f)
 "  undrain NAME            grant again\n"
 "  revoke NAME PID         tell the holder with process id PID that its\n"
 "                          grant is revoked (semrun stops its command)\n"
+"  revoke NAME --token T   the same for the grant with token T\n"
+"                          ($SEMD_TOKEN of the command)\n"
 "  reload                  read semd's configuration file again\n"
 "\n"
 "Options:\n"
@@ -586,7 +588,7 @@ semdctl_admin(struct semdctl *sc, const char *cmd, int argc, char **argv)
 	struct semd_admin_result	 res;
 	struct semd_error		 err;
 	struct semd			*semd;
-	char				*pos[2];
+	char				*pos[2], *end;
 	int				 i, npos = 0, json = 0, opts = 1;
 	int				 want;
 
@@ -598,6 +600,9 @@ semdctl_admin(struct semdctl *sc, const char *cmd, int argc, char **argv)
 		    (strcmp(argv[i], "--wait") == 0 ||
 		    strcmp(argv[i], "-w") == 0))
 			a.wait = 1;
+		else if (opts && strcmp(cmd, "revoke") == 0 &&
+		    strcmp(argv[i], "--token") == 0)
+			a.has_token = 1;
 		else if (opts && strcmp(cmd, "list") == 0 &&
 		    (strcmp(argv[i], "--json") == 0 ||
 		    strcmp(argv[i], "-j") == 0))
@@ -642,7 +647,14 @@ semdctl_admin(struct semdctl *sc, const char *cmd, int argc, char **argv)
 	if (a.action == SEMD_ADMIN_RESIZE)
 		a.capacity = semdctl_count(cmd, "CAPACITY", pos[1],
 		    2147483647UL);
-	if (a.action == SEMD_ADMIN_REVOKE)
+	if (a.action == SEMD_ADMIN_REVOKE && a.has_token) {
+		errno = 0;
+		a.token = strtoull(pos[1], &end, 10);
+		if (*pos[1] < '0' || *pos[1] > '9' || *end != '\0' ||
+		    errno != 0)
+			semdctl_usage_error("revoke: TOKEN must be a number: "
+			    "'%s'", pos[1]);
+	} else if (a.action == SEMD_ADMIN_REVOKE)
 		a.pid = (pid_t)semdctl_count(cmd, "PID", pos[1],
 		    4294967295UL);
 

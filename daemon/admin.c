@@ -189,35 +189,56 @@ admin_undrain(struct conn *c, const struct proto_request *req)
 		sem_drain(semd_table, s, 0, semd_now_ms());
 }
 
+/* Send REVOKED {sem, token} for grant g to its holder, and log it. */
+static void
+admin_revoke_grant(struct conn *c, struct sem *s, struct sem_grant *g)
+{
+	struct proto_reply	 ev;
+	struct sem_owner	*o = g->hold->owner;
+
+	memset(&ev, 0, sizeof ev);
+	ev.op = PROTO_OP_REVOKED;
+	ev.id = 0;
+	memcpy(ev.sem, s->name, s->name_len);
+	ev.token = g->token;
+	log_warnx("%s: revoke %s from %s (token %" PRIu64 ", weight %" PRIu32
+	    ")", conn_name(c), s->name, conn_name(o->ctx), g->token,
+	    g->weight);
+	conn_send(o->ctx, &ev);
+}
+
 /*
- * revoke: tell the holders with that pid that their grant is revoked
- * (REVOKED {sem}); their slots stay held until they give them back, as
- * semrun does once CMD has exited.
+ * revoke: tell the holders with that pid, or the holder of that grant
+ * token, that their grant is revoked (REVOKED {sem, token}, one per
+ * grant); their slots stay held until they give them back, as semrun
+ * does once CMD has exited.
  */
 static void
 admin_revoke(struct conn *c, const struct proto_request *req)
 {
-	struct proto_reply	 rep, ev;
+	struct proto_reply	 rep;
 	struct sem_hold		*h = NULL;
+	struct sem_grant	*g;
 	struct sem		*s;
 	uint32_t		 n = 0;
 
 	if ((s = admin_sem(c, req)) == NULL)
 		return;
-	if (!req->has_pid) {
-		conn_error(c, req->id, PROTO_E_BAD_REQUEST, "this semd revokes "
-		    "by pid only; give 'pid'");
-		return;
+	if (req->has_token) {
+		g = sem_grant_lookup(semd_table, req->token);
+		if (g == NULL || g->hold->sem != s) {
+			conn_error(c, req->id, PROTO_E_NOT_HELD, "no grant "
+			    "with token %" PRIu64 " is held on %s",
+			    req->token, s->name);
+			return;
+		}
+		admin_revoke_grant(c, s, g);
+		n = 1;
 	}
-	memset(&ev, 0, sizeof ev);
-	ev.op = PROTO_OP_REVOKED;
-	ev.id = 0;
-	memcpy(ev.sem, s->name, s->name_len);
-	while ((h = sem_hold_by_pid(s, req->pid, h)) != NULL) {
-		log_warnx("%s: revoke %s from %s (weight %" PRIu32 ")",
-		    conn_name(c), s->name, conn_name(h->owner->ctx),
-		    h->weight);
-		conn_send(h->owner->ctx, &ev);
+	while (!req->has_token &&
+	    (h = sem_hold_by_pid(s, req->pid, h)) != NULL) {
+		TAILQ_FOREACH(g, &h->grants, hold_entry)
+			admin_revoke_grant(c, s, g);
 		n++;
 	}
 	if (n == 0) {
@@ -227,11 +248,17 @@ admin_revoke(struct conn *c, const struct proto_request *req)
 	}
 	admin_reply_init(&rep, req, s);
 	rep.revoked = n;
-	snprintf(rep.message, sizeof rep.message, "told %" PRIu32 " holder%s "
-	    "of %s (pid %" PRIu32 ") that %s revoked; the slot%s free%s when "
-	    "%s", n, n == 1 ? "" : "s", s->name, req->pid,
-	    n == 1 ? "its grant is" : "their grants are", n == 1 ? " is" :
-	    "s are", "", n == 1 ? "it lets go" : "they let go");
+	if (req->has_token)
+		snprintf(rep.message, sizeof rep.message, "told the holder of "
+		    "grant %" PRIu64 " on %s that it is revoked; the slot is "
+		    "free when it lets go", req->token, s->name);
+	else
+		snprintf(rep.message, sizeof rep.message, "told %" PRIu32
+		    " holder%s of %s (pid %" PRIu32 ") that %s revoked; the "
+		    "slot%s free when %s", n, n == 1 ? "" : "s", s->name,
+		    req->pid, n == 1 ? "its grant is" : "their grants are",
+		    n == 1 ? " is" : "s are", n == 1 ? "it lets go" :
+		    "they let go");
 	conn_send(c, &rep);
 }
 
