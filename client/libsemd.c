@@ -28,6 +28,8 @@ static int	 semd_wait_id(struct semd *, uint64_t, int,
 static int	 semd_withdraw_wait(struct semd *, uint64_t, const char *,
 		     struct proto_reply *, struct semd_error *);
 static struct semd_status *semd_status_from(const struct proto_reply *);
+static void	 semd_party_from(struct semd_party *,
+		     const struct proto_party *);
 static int	 semd_unexpected(struct semd *, const struct proto_reply *,
 		     struct semd_error *);
 
@@ -135,6 +137,7 @@ semd_hello(struct semd *sd, const char *client_name, int interruptible,
 	if (client_name != NULL) {
 		strncpy(req.client, client_name, sizeof req.client - 1);
 		req.client[sizeof req.client - 1] = '\0';
+		memcpy(sd->client, req.client, sizeof sd->client);
 	}
 	if (libsemd_queue(sd, &req, err) == -1)
 		return (-1);
@@ -540,6 +543,22 @@ semd_release(struct semd *sd, const char *name, uint32_t weight,
 	return (r);
 }
 
+/* Copy one holder or waiter of a decoded STATUS. */
+static void
+semd_party_from(struct semd_party *p, const struct proto_party *pp)
+{
+	p->pid = (pid_t)pp->pid;
+	p->uid = (uid_t)pp->uid;
+	p->weight = pp->weight;
+	p->ms = pp->ms;
+	p->worker_pid = (pid_t)pp->worker_pid;
+	if (pp->client != NULL)
+		snprintf(p->client, sizeof p->client, "%s", pp->client);
+	if (pp->worker_cmd != NULL)
+		snprintf(p->worker_cmd, sizeof p->worker_cmd, "%s",
+		    pp->worker_cmd);
+}
+
 /*
  * Copy a decoded STATUS reply into a struct semd_status the caller owns.
  * Returns it, or NULL with errno ENOMEM.  Costs O(sems + parties).
@@ -580,10 +599,7 @@ semd_status_from(const struct proto_reply *rep)
 		}
 		for (j = 0; j < ps->nholders; j++) {
 			pp = &ps->holders[j];
-			s->holders[j].pid = (pid_t)pp->pid;
-			s->holders[j].uid = (uid_t)pp->uid;
-			s->holders[j].weight = pp->weight;
-			s->holders[j].ms = pp->ms;
+			semd_party_from(&s->holders[j], pp);
 		}
 		if (ps->nwaiters > 0) {
 			s->waiters = calloc(ps->nwaiters, sizeof *s->waiters);
@@ -593,10 +609,7 @@ semd_status_from(const struct proto_reply *rep)
 		}
 		for (j = 0; j < ps->nwaiters; j++) {
 			pp = &ps->waiters[j];
-			s->waiters[j].pid = (pid_t)pp->pid;
-			s->waiters[j].uid = (uid_t)pp->uid;
-			s->waiters[j].weight = pp->weight;
-			s->waiters[j].ms = pp->ms;
+			semd_party_from(&s->waiters[j], pp);
 		}
 	}
 	return (st);
@@ -816,6 +829,99 @@ int
 semd_fd(const struct semd *sd)
 {
 	return (sd->fd);
+}
+
+/* May c stand unquoted in a shell word? */
+static int
+semd_shell_safe(unsigned char c)
+{
+	return ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || strchr("_@%+=:,./-", c) != NULL);
+}
+
+/*
+ * Write argv to buf (len bytes, NUL-terminated) as one command line that
+ * a POSIX shell would split back into the same words: a word of safe
+ * characters as it is, any other in single quotes ('' for the empty
+ * word, '\'' for a quote).  A line that does not fit ends with "...".
+ * Returns the length written.
+ */
+size_t
+semd_shell_quote(char *buf, size_t len, char *const argv[])
+{
+	const char	*p;
+	size_t		 n = 0, need, i, safe;
+
+	if (len == 0)
+		return (0);
+	buf[0] = '\0';
+	for (i = 0; argv != NULL && argv[i] != NULL; i++) {
+		safe = argv[i][0] != '\0';
+		for (p = argv[i]; *p != '\0' && safe; p++)
+			safe = semd_shell_safe((unsigned char)*p);
+		/* Worst case first, so a word is never cut in the middle. */
+		need = (i > 0) + (safe ? strlen(argv[i]) : 2);
+		for (p = argv[i]; !safe && *p != '\0'; p++)
+			need += *p == '\'' ? 4 : 1;
+		if (n + need + 4 > len) {
+			if (n + 4 <= len) {
+				memcpy(buf + n, "...", 4);
+				n += 3;
+			}
+			return (n);
+		}
+		if (i > 0)
+			buf[n++] = ' ';
+		if (safe) {
+			memcpy(buf + n, argv[i], strlen(argv[i]));
+			n += strlen(argv[i]);
+		} else {
+			buf[n++] = '\'';
+			for (p = argv[i]; *p != '\0'; p++) {
+				if (*p == '\'') {
+					memcpy(buf + n, "'\\''", 4);
+					n += 4;
+				} else
+					buf[n++] = *p;
+			}
+			buf[n++] = '\'';
+		}
+		buf[n] = '\0';
+	}
+	return (n);
+}
+
+/*
+ * Tell the daemon who does the work for this connection's slots: pid and
+ * its argv (shell-quoted, cut to fit), for STATUS to show (semrun sends
+ * it once CMD runs).  A repeated HELLO carrying worker_pid and
+ * worker_cmd; the daemon's HELLO reply comes later through
+ * semd_process() and may be ignored.  Queues it and writes what the
+ * socket takes.  Returns 0, or -1 with err filled.
+ */
+int
+semd_submit_worker(struct semd *sd, pid_t pid, char *const argv[],
+    struct semd_error *err)
+{
+	struct proto_request	req;
+
+	if (libsemd_fail(sd, err) == -1)
+		return (-1);
+	if (pid <= 0) {
+		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+		    "semd_submit_worker needs a pid");
+		return (-1);
+	}
+	memset(&req, 0, sizeof req);
+	req.op = PROTO_OP_HELLO;
+	req.id = libsemd_new_id(sd);
+	req.version = PROTO_VERSION;
+	memcpy(req.client, sd->client, sizeof req.client);
+	req.worker_pid = (uint32_t)pid;
+	semd_shell_quote(req.worker_cmd, sizeof req.worker_cmd, argv);
+	if (libsemd_queue(sd, &req, err) == -1)
+		return (-1);
+	return (libsemd_flush(sd, err));
 }
 
 /*

@@ -46,6 +46,7 @@ struct semd {
 
 	uint32_t		 server_pid;
 	char			 server[PROTO_MAX_TEXT + 1];
+	char			 client[PROTO_MAX_TEXT + 1];	/* our HELLO's */
 };
 
 /* conn.c */

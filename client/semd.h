@@ -172,10 +172,13 @@ int		 semd_release_h(struct semd *, struct semd_grant *grant,
 
 /* One holder or waiter in a status report. */
 struct semd_party {
-	pid_t		 pid;
+	pid_t		 pid;		/* of the connection (semrun) */
 	uid_t		 uid;
 	uint32_t	 weight;
 	uint64_t	 ms;		/* held for / waiting for, milliseconds */
+	pid_t		 worker_pid;	/* who does the work (CMD), or 0 */
+	char		 client[256];	/* HELLO's client name, or "" */
+	char		 worker_cmd[256];	/* CMD's argv, shell-quoted, or "" */
 };
 
 struct semd_sem_status {
@@ -231,6 +234,22 @@ int		 semd_submit_status(struct semd *, uint64_t *id,
 
 /* Write queued bytes.  0 when all written or would block; -1 on error. */
 int		 semd_flush(struct semd *, struct semd_error *err);
+
+/*
+ * Tell the daemon which process does the work for this connection's
+ * slots, and its argv, for status to show (a repeated HELLO; its reply
+ * comes through semd_process as SEMD_EV_HELLO).  Returns 0, or -1 with
+ * err filled.
+ */
+int		 semd_submit_worker(struct semd *, pid_t pid,
+		     char *const argv[], struct semd_error *err);
+
+/*
+ * Write argv to buf (len bytes) as one line a POSIX shell splits back
+ * into the same words; cut with "..." when it does not fit.  Returns
+ * the length written.
+ */
+size_t		 semd_shell_quote(char *buf, size_t len, char *const argv[]);
 /* Is there queued output waiting for the fd to be writable? */
 int		 semd_want_write(const struct semd *);
 

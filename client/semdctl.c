@@ -160,24 +160,31 @@ semdctl_open(struct semdctl *sc, struct semd_error *err)
 }
 
 /*
- * Read /proc/pid/cmdline into buf (len bytes), arguments joined by
- * spaces.  Returns the length, or -1 when it is not readable or empty
- * (the process is gone, a kernel thread, or hidden from us).
+ * The command line of p into buf (len bytes), its arguments quoted as a
+ * shell would need: what the client said in HELLO (worker_cmd, CMD's
+ * argv for semrun), else /proc/PID/cmdline of the worker or of the
+ * connection's pid.  Returns the length, or -1 when there is none (the
+ * process is gone, a kernel thread, or hidden from us).
  */
 static ssize_t
-semdctl_cmdline(pid_t pid, char *buf, size_t len)
+semdctl_cmdline(const struct semd_party *p, char *buf, size_t len)
 {
-	char	path[64];
-	ssize_t	n, got = 0;
-	int	fd;
+	char	 raw[SEMDCTL_CMDLINE_MAX], path[64];
+	char	*argv[SEMDCTL_CMDLINE_MAX / 2 + 1];
+	ssize_t	 n, got = 0;
+	size_t	 argc = 0;
+	pid_t	 pid = p->worker_pid != 0 ? p->worker_pid : p->pid;
+	int	 fd;
 
+	if (p->worker_cmd[0] != '\0')
+		return ((ssize_t)snprintf(buf, len, "%s", p->worker_cmd));
 	if (pid <= 0 || len < 2)
 		return (-1);
 	snprintf(path, sizeof path, "/proc/%ld/cmdline", (long)pid);
 	if ((fd = open(path, O_RDONLY|O_CLOEXEC)) == -1)
 		return (-1);
-	while ((size_t)got < len - 1) {
-		n = read(fd, buf + got, len - 1 - got);
+	while ((size_t)got < sizeof raw - 1) {
+		n = read(fd, raw + got, sizeof raw - 1 - got);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -185,17 +192,19 @@ semdctl_cmdline(pid_t pid, char *buf, size_t len)
 		got += n;
 	}
 	close(fd);
-	/* Drop the trailing NUL(s), then join the arguments. */
-	while (got > 0 && buf[got - 1] == '\0')
+	/* Drop the trailing NUL(s), then split and quote the arguments. */
+	while (got > 0 && raw[got - 1] == '\0')
 		got--;
 	if (got == 0)
 		return (-1);
+	raw[got] = '\0';
+	argv[argc++] = raw;
 	for (n = 0; n < got; n++) {
-		if (buf[n] == '\0')
-			buf[n] = ' ';
+		if (raw[n] == '\0')
+			argv[argc++] = raw + n + 1;
 	}
-	buf[got] = '\0';
-	return (got);
+	argv[argc] = NULL;
+	return ((ssize_t)semd_shell_quote(buf, len, argv));
 }
 
 /* Write ms as a short human duration: 0.3s, 59.9s, 3m04s, 2h05m, 3d04h. */
@@ -265,9 +274,10 @@ semdctl_print_party(const struct semd_party *p, const char *tag)
 		user = uidbuf;
 	}
 	semdctl_duration(p->ms, dur, sizeof dur);
-	printf("  %-8s %8ld  %-10s %6" PRIu32 "  %7s  ", tag, (long)p->pid,
-	    user, p->weight, dur);
-	if (semdctl_cmdline(p->pid, cmd, sizeof cmd) == -1)
+	printf("  %-8s %8ld  %-10s %6" PRIu32 "  %7s  %-8s  ", tag,
+	    (long)(p->worker_pid != 0 ? p->worker_pid : p->pid), user,
+	    p->weight, dur, p->client[0] != '\0' ? p->client : "-");
+	if (semdctl_cmdline(p, cmd, sizeof cmd) == -1)
 		fputs("-", stdout);
 	else
 		semdctl_print_text(cmd, SEMDCTL_CMDLINE_SHOW);
@@ -299,8 +309,8 @@ semdctl_print_table(const struct semd_status *st, const char *name)
 		    s->drained ? ", drained" : "");
 		if (s->nholders == 0 && s->nwaiters == 0)
 			continue;
-		printf("  %-8s %8s  %-10s %6s  %7s  %s\n", "", "PID", "USER",
-		    "WEIGHT", "FOR", "COMMAND");
+		printf("  %-8s %8s  %-10s %6s  %7s  %-8s  %s\n", "", "PID",
+		    "USER", "WEIGHT", "FOR", "CLIENT", "COMMAND");
 		for (j = 0; j < s->nholders; j++)
 			semdctl_print_party(&s->holders[j], "holding");
 		for (j = 0; j < s->nwaiters; j++) {
@@ -412,10 +422,20 @@ semdctl_json_parties(const struct semd_party *v, size_t n, const char *key)
 			fputs("null", stdout);
 		printf(",\"weight\":%" PRIu32 ",\"%s\":%" PRIu64
 		    ",\"cmdline\":", v[i].weight, key, v[i].ms);
-		if (semdctl_cmdline(v[i].pid, cmd, sizeof cmd) == -1)
+		if (semdctl_cmdline(&v[i], cmd, sizeof cmd) == -1)
 			fputs("null", stdout);
 		else
 			semdctl_json_string(cmd);
+		fputs(",\"worker_pid\":", stdout);
+		if (v[i].worker_pid != 0)
+			printf("%ld", (long)v[i].worker_pid);
+		else
+			fputs("null", stdout);
+		fputs(",\"client\":", stdout);
+		if (v[i].client[0] != '\0')
+			semdctl_json_string(v[i].client);
+		else
+			fputs("null", stdout);
 		putchar('}');
 	}
 	putchar(']');

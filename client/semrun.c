@@ -978,6 +978,7 @@ semrun_watch(struct semrun *sr, pid_t pid, int *watch, int64_t *kill_at)
 static int
 semrun_run(struct semrun *sr)
 {
+	struct semd_error	 err;
 	struct sigaction	 sa;
 	struct sigrec		 rec;
 	struct pollfd		 pfd[2];
@@ -1028,6 +1029,11 @@ semrun_run(struct semrun *sr)
 			semrun_msg(sr, "%s: %s", sr->cmd[0], strerror(e));
 		return (e == ENOENT ? SEMRUN_NOT_FOUND : SEMRUN_CANNOT_EXEC);
 	}
+	/* Status shows who does the work: CMD, not semrun. */
+	memset(&err, 0, sizeof err);
+	if (semd_submit_worker(sr->semd, pid, sr->cmd, &err) == -1 &&
+	    sr->verbose)
+		semrun_msg(sr, "warning: %s", err.message);
 	/* From now on the slot stays held until CMD exits (keeper.c). */
 	sr->keeper = keeper_start(fd, pid);
 	if (sr->keeper == -1 && sr->verbose)

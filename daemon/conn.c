@@ -67,6 +67,9 @@ struct conn {
 	int			 groups_known;
 	int			 on_dropq;
 	char			 name[80];	/* "client 7 (pid 1, uid 0)" */
+	char			*client;	/* HELLO's client, or NULL */
+	uint32_t		 worker_pid;	/* HELLO's worker_pid, or 0 */
+	char			*worker_cmd;	/* HELLO's worker_cmd, or NULL */
 	TAILQ_ENTRY(conn)	 entry;		/* on conn_list or conn_deadq */
 	TAILQ_ENTRY(conn)	 drop_entry;	/* on conn_dropq */
 };
@@ -87,6 +90,16 @@ static void	conn_refused_cb(struct sem_waiter *, void *);
 static void	conn_lost(struct conn *, const char *, ...)
 		    __attribute__((__format__(__printf__, 2, 3)));
 
+/* Free c and what it owns (its bufferevent is freed by the caller). */
+static void
+conn_free(struct conn *c)
+{
+	free(c->groups);
+	free(c->client);
+	free(c->worker_cmd);
+	free(c);
+}
+
 /* The deferred reaper: free the connections that died, then settle. */
 static void
 conn_reap_cb(evutil_socket_t fd, short events, void *arg)
@@ -98,8 +111,7 @@ conn_reap_cb(evutil_socket_t fd, short events, void *arg)
 	while ((c = TAILQ_FIRST(&conn_deadq)) != NULL) {
 		TAILQ_REMOVE(&conn_deadq, c, entry);
 		bufferevent_free(c->bev);
-		free(c->groups);
-		free(c);
+		conn_free(c);
 	}
 	/* Descriptors were given back: accept again if we had to stop. */
 	listen_resume();
@@ -389,9 +401,25 @@ conn_do_hello(struct conn *c, const struct proto_request *req)
 		    "client", PROTO_VERSION, req->version);
 		return;
 	}
+	/*
+	 * HELLO may come again (semrun sends it once CMD runs): what it
+	 * says replaces what was said.  Shown by STATUS, for people only:
+	 * nothing is decided on it.  Out of memory, it is just not kept.
+	 */
 	if (req->client[0] != '\0') {
 		conn_clean_text(client, sizeof client, req->client);
 		log_info("%s: hello from \"%s\"", c->name, client);
+		free(c->client);
+		c->client = strdup(client);
+	}
+	if (req->worker_pid != 0)
+		c->worker_pid = req->worker_pid;
+	if (req->worker_cmd[0] != '\0') {
+		conn_clean_text(client, sizeof client, req->worker_cmd);
+		free(c->worker_cmd);
+		c->worker_cmd = strdup(client);
+		log_info("%s: works for pid %" PRIu32 ": %s", c->name,
+		    c->worker_pid, client);
 	}
 	memset(&rep, 0, sizeof rep);
 	rep.op = PROTO_OP_HELLO;
@@ -640,6 +668,24 @@ conn_do_withdraw(struct conn *c, const struct proto_request *req)
 }
 
 /*
+ * Fill who a STATUS party is from its owner: the peer's pid and uid, and
+ * what its connection said in HELLO (the strings stay the connection's).
+ */
+static void
+conn_party(struct proto_party *p, const struct sem_owner *o)
+{
+	const struct conn	*c = o->ctx;
+
+	p->pid = o->pid;
+	p->uid = o->uid;
+	if (c == NULL)
+		return;
+	p->worker_pid = c->worker_pid;
+	p->client = c->client;
+	p->worker_cmd = c->worker_cmd;
+}
+
+/*
  * Describe s in st, listing holders then waiters from parties (at most
  * room entries).  Returns the number of entries used; sets *cut when
  * some did not fit.
@@ -666,8 +712,7 @@ conn_status_sem(struct sem *s, struct proto_sem_status *st,
 			*cut = 1;
 			break;
 		}
-		parties[n].pid = h->owner->pid;
-		parties[n].uid = h->owner->uid;
+		conn_party(&parties[n], h->owner);
 		parties[n].weight = h->weight;
 		parties[n].ms = now > h->since_ms ? now - h->since_ms : 0;
 		n++;
@@ -680,8 +725,7 @@ conn_status_sem(struct sem *s, struct proto_sem_status *st,
 			*cut = 1;
 			break;
 		}
-		parties[n].pid = w->owner->pid;
-		parties[n].uid = w->owner->uid;
+		conn_party(&parties[n], w->owner);
 		parties[n].weight = w->weight;
 		parties[n].ms = now > w->since_ms ? now - w->since_ms : 0;
 		n++;
@@ -998,15 +1042,13 @@ conn_shutdown(void)
 	while ((c = TAILQ_FIRST(&conn_list)) != NULL) {
 		TAILQ_REMOVE(&conn_list, c, entry);
 		bufferevent_free(c->bev);
-		free(c->groups);
-		free(c);
+		conn_free(c);
 	}
 	conn_nconns = 0;
 	while ((c = TAILQ_FIRST(&conn_deadq)) != NULL) {
 		TAILQ_REMOVE(&conn_deadq, c, entry);
 		bufferevent_free(c->bev);
-		free(c->groups);
-		free(c);
+		conn_free(c);
 	}
 	TAILQ_INIT(&conn_dropq);
 	if (conn_reaper != NULL) {

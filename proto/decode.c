@@ -37,6 +37,8 @@ struct dec {
 	long		 sem_idx;	/* STATUS: sems[sem_idx], or -1 */
 	const char	*list;		/* STATUS: "holders", "waiters", NULL */
 	long		 party_idx;	/* STATUS: index in list */
+	size_t		 text;		/* STATUS: bytes of party texts */
+	char		*textp;		/* STATUS: where the next text goes */
 };
 
 /* Every key this module knows, in requests, replies and STATUS entries. */
@@ -69,6 +71,8 @@ enum key {
 	K_DECLARED,
 	K_DRAINED,
 	K_REVOKED,
+	K_WORKER_PID,
+	K_WORKER_CMD,
 	K_COUNT
 };
 
@@ -105,6 +109,8 @@ static const struct {
 	KEY(K_DECLARED, "declared"),
 	KEY(K_DRAINED, "drained"),
 	KEY(K_REVOKED, "revoked"),
+	KEY(K_WORKER_PID, "worker_pid"),
+	KEY(K_WORKER_CMD, "worker_cmd"),
 #undef KEY
 };
 
@@ -900,7 +906,11 @@ request_fields(struct dec *d, const struct fields *f, void *msg)
 	switch (req->op) {
 	case PROTO_OP_HELLO:
 		if ((rc = get_u32(d, f, K_VERSION, 1, 0, UINT32_MAX,
-		    &req->version, NULL)) != PROTO_OK)
+		    &req->version, NULL)) != PROTO_OK ||
+		    (rc = get_u32(d, f, K_WORKER_PID, 0, 1, UINT32_MAX,
+		    &req->worker_pid, NULL)) != PROTO_OK ||
+		    (rc = get_text(d, f, K_WORKER_CMD, 0, req->worker_cmd)) !=
+		    PROTO_OK)
 			return (rc);
 		return (get_text(d, f, K_CLIENT, 0, req->client));
 	case PROTO_OP_ACQUIRE:
@@ -958,7 +968,8 @@ decode_message(const uint8_t *body, size_t len, const char *kind,
     enum proto_err (*fields)(struct dec *, const struct fields *, void *),
     void *msg, char *errbuf, size_t errlen)
 {
-	struct dec		 d = { errbuf, errlen, kind, -1, NULL, 0 };
+	struct dec		 d = { errbuf, errlen, kind, -1, NULL, 0, 0,
+				     NULL };
 	struct fields		 f;
 	msgpack_zone		 zone;
 	msgpack_object		 root;
@@ -996,6 +1007,35 @@ proto_decode_request(const uint8_t *body, size_t len,
 }
 
 /*
+ * Decode the optional text k of a party.  While only counting (d->textp
+ * NULL) its size is added to d->text; else it is copied to d->textp,
+ * which moves on, and *dst points to it.  Absent: *dst stays NULL.
+ */
+static enum proto_err
+party_text(struct dec *d, const struct fields *f, int k, const char **dst)
+{
+	char		 buf[PROTO_MAX_TEXT + 1];
+	enum proto_err	 rc;
+	size_t		 n;
+
+	buf[0] = '\0';
+	*dst = NULL;
+	if ((rc = get_text(d, f, k, 0, buf)) != PROTO_OK)
+		return (rc);
+	if (buf[0] == '\0')
+		return (PROTO_OK);
+	n = strlen(buf) + 1;
+	if (d->textp == NULL) {
+		d->text += n;
+		return (PROTO_OK);
+	}
+	memcpy(d->textp, buf, n);
+	*dst = d->textp;
+	d->textp += n;
+	return (PROTO_OK);
+}
+
+/*
  * Decode one holder or waiter map into *p (ms_key: K_HELD_MS or
  * K_WAITED_MS).
  */
@@ -1016,7 +1056,13 @@ party_decode(struct dec *d, const msgpack_object *o, int ms_key,
 	    (rc = get_u32(d, &f, K_WEIGHT, 1, 1, PROTO_MAX_CAPACITY,
 	    &p->weight, NULL)) != PROTO_OK ||
 	    (rc = get_uint(d, &f, ms_key, 1, 0, UINT64_MAX, &p->ms,
-	    NULL)) != PROTO_OK)
+	    NULL)) != PROTO_OK ||
+	    (rc = get_u32(d, &f, K_WORKER_PID, 0, 0, UINT32_MAX,
+	    &p->worker_pid, NULL)) != PROTO_OK)
+		return (rc);
+	if ((rc = party_text(d, &f, K_CLIENT, &p->client)) != PROTO_OK ||
+	    (rc = party_text(d, &f, K_WORKER_CMD, &p->worker_cmd)) !=
+	    PROTO_OK)
 		return (rc);
 	return (PROTO_OK);
 }
@@ -1142,13 +1188,16 @@ status_decode(struct dec *d, const struct fields *f, struct proto_reply *rep)
 	if (n == 0)
 		return (PROTO_OK);
 
-	block = calloc(1, n * sizeof *rep->sems + nparties * sizeof *parties);
+	block = calloc(1, n * sizeof *rep->sems + nparties * sizeof *parties +
+	    d->text);
 	if (block == NULL)
 		return (dec_fail(d, PROTO_E_LIMIT,
 		    "out of memory decoding a STATUS reply"));
 	rep->sems = block;
 	rep->nsems = n;
 	parties = (struct proto_party *)(rep->sems + n);
+	/* The party texts go after the parties (d->text bytes). */
+	d->textp = (char *)(parties + nparties);
 	for (i = 0; i < n; i++) {
 		/* Validated above: cannot fail. */
 		rc = sem_decode(d, &o->via.array.ptr[i], &rep->sems[i],

@@ -192,14 +192,24 @@ proto_encode_request(struct proto_buf *buf, const struct proto_request *req)
 
 	switch (req->op) {
 	case PROTO_OP_HELLO:
-		n = req->client[0] != '\0' ? 4 : 3;
-		enc_begin(&e, buf, 64 + PROTO_MAX_TEXT);
+		n = 3 + (req->client[0] != '\0') + (req->worker_pid != 0) +
+		    (req->worker_cmd[0] != '\0');
+		enc_begin(&e, buf, 96 + 2 * PROTO_MAX_TEXT);
 		enc_head(&e, n, req->op, req->id);
 		ENC_KEY(&e, "version");
 		msgpack_pack_uint32(&e.pk, req->version);
 		if (req->client[0] != '\0') {
 			ENC_KEY(&e, "client");
 			enc_str(&e, req->client, text_len(req->client));
+		}
+		if (req->worker_pid != 0) {
+			ENC_KEY(&e, "worker_pid");
+			msgpack_pack_uint32(&e.pk, req->worker_pid);
+		}
+		if (req->worker_cmd[0] != '\0') {
+			ENC_KEY(&e, "worker_cmd");
+			enc_str(&e, req->worker_cmd,
+			    text_len(req->worker_cmd));
 		}
 		break;
 	case PROTO_OP_RELEASE:
@@ -358,13 +368,29 @@ sz_cont(size_t n)
 	return (5);
 }
 
+/* Is the optional party text s present? */
+static int
+party_has(const char *s)
+{
+	return (s != NULL && *s != '\0');
+}
+
 /* Encoded size of one holder (holder = 1) or waiter map. */
 static size_t
 party_size(const struct proto_party *p, int holder)
 {
-	return (sz_cont(4) + sz_str(3) + sz_uint(p->pid) + sz_str(3) +
+	size_t	size;
+
+	size = sz_cont(7) + sz_str(3) + sz_uint(p->pid) + sz_str(3) +
 	    sz_uint(p->uid) + sz_str(6) + sz_uint(p->weight) +
-	    sz_str(holder ? 7 : 9) + sz_uint(p->ms));
+	    sz_str(holder ? 7 : 9) + sz_uint(p->ms);
+	if (p->worker_pid != 0)
+		size += sz_str(10) + sz_uint(p->worker_pid);
+	if (party_has(p->client))
+		size += sz_str(6) + sz_str(text_len(p->client));
+	if (party_has(p->worker_cmd))
+		size += sz_str(10) + sz_str(text_len(p->worker_cmd));
+	return (size);
 }
 
 /* The lesser of n and cap. */
@@ -419,7 +445,8 @@ enc_parties(struct enc *e, const struct proto_party *p, size_t n, int holder)
 
 	msgpack_pack_array(&e->pk, n);
 	for (i = 0; i < n; i++) {
-		msgpack_pack_map(&e->pk, 4);
+		msgpack_pack_map(&e->pk, 4 + (p[i].worker_pid != 0) +
+		    party_has(p[i].client) + party_has(p[i].worker_cmd));
 		ENC_KEY(e, "pid");
 		msgpack_pack_uint32(&e->pk, p[i].pid);
 		ENC_KEY(e, "uid");
@@ -431,6 +458,18 @@ enc_parties(struct enc *e, const struct proto_party *p, size_t n, int holder)
 		else
 			ENC_KEY(e, "waited_ms");
 		msgpack_pack_uint64(&e->pk, p[i].ms);
+		if (p[i].worker_pid != 0) {
+			ENC_KEY(e, "worker_pid");
+			msgpack_pack_uint32(&e->pk, p[i].worker_pid);
+		}
+		if (party_has(p[i].client)) {
+			ENC_KEY(e, "client");
+			enc_str(e, p[i].client, text_len(p[i].client));
+		}
+		if (party_has(p[i].worker_cmd)) {
+			ENC_KEY(e, "worker_cmd");
+			enc_str(e, p[i].worker_cmd, text_len(p[i].worker_cmd));
+		}
 	}
 }
 

@@ -82,6 +82,8 @@ struct proto_request {
 	/* HELLO */
 	uint32_t	 version;
 	char		 client[PROTO_MAX_TEXT + 1];	/* "" if absent */
+	uint32_t	 worker_pid;	/* 0 if absent: who does the work */
+	char		 worker_cmd[PROTO_MAX_TEXT + 1];	/* "" if absent */
 
 	/* ACQUIRE, RELEASE; STATUS (optional: has_sem) */
 	int		 has_sem;
@@ -110,12 +112,19 @@ struct proto_request {
 	int		 wait;		/* drain: answer when held is 0 */
 };
 
-/* One holder or waiter in a STATUS reply. */
+/*
+ * One holder or waiter in a STATUS reply.  The optional texts are NULL or
+ * "" when absent; when encoding they belong to the caller, after decoding
+ * to the reply (freed by proto_reply_free).
+ */
 struct proto_party {
 	uint32_t	 pid;
 	uint32_t	 uid;
 	uint32_t	 weight;
 	uint64_t	 ms;		/* held_ms or waited_ms */
+	uint32_t	 worker_pid;	/* 0 if absent */
+	const char	*client;	/* HELLO's client */
+	const char	*worker_cmd;	/* HELLO's worker_cmd */
 };
 
 /* One semaphore in a STATUS reply. */

@@ -52,6 +52,11 @@ wait "$runner"
 sleep 0.2
 kill -0 "$cmd" || fail "CMD died with semrun"
 expect_state k 1 0
+# Status shows who does the work: CMD (not the dead semrun), its argv.
+[ "$(st "sem('k')['holders'][0]['worker_pid']")" = "$cmd" ] ||
+    fail "status does not show CMD's pid $cmd: $(cat "$tmp/status.json")"
+[ "$(st "sem('k')['holders'][0]['cmdline']")" = "$PY $tmp/closer.py $tmp/closer" ] ||
+    fail "status does not show CMD's command line: $(cat "$tmp/status.json")"
 expect_status 75 "SIGKILL + closerange: the slot is still held" \
     "$SEMRUN" -n k 1 -- true
 touch "$tmp/closer.go"

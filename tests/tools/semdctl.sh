@@ -41,6 +41,7 @@ expect_status 0 "status --json, idle" "$SEMDCTL" status --json
 # One holder and one waiter on x.
 hold x 1
 holder=$(cat "$tmp/hold.x.semrun")
+holdcmd=$(cat "$tmp/hold.x.pid")
 "$SEMRUN" x 1 -- true </dev/null &
 waiter=$!
 bg_pids="$bg_pids $waiter"
@@ -48,9 +49,10 @@ wait_until "the waiter is queued" is_state x 1 1
 hold other 4
 
 expect_status 0 "status --json" "$SEMDCTL" status --json
-python3 - "$tmp/out" "$holder" "$waiter" "$(id -u)" <<'PY' || fail "JSON: $(cat "$tmp/out")"
+python3 - "$tmp/out" "$holder" "$waiter" "$(id -u)" "$holdcmd" "$tmp" <<'PY' || fail "JSON: $(cat "$tmp/out")"
 import json, sys
 out, holder, waiter, uid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+holdcmd, tmp = int(sys.argv[5]), sys.argv[6]
 text = open(out, encoding="utf-8").read()
 assert text.endswith("}\n") and text.count("\n") == 1, "one line"
 d = json.loads(text)
@@ -66,7 +68,12 @@ assert h["uid"] == uid and w["uid"] == uid
 assert h["weight"] == 1 and w["weight"] == 1
 assert isinstance(h["held_ms"], int) and h["held_ms"] >= 0
 assert isinstance(w["waited_ms"], int) and "held_ms" not in w
-assert "semrun x 1 -- sh -c" in h["cmdline"], h["cmdline"]
+# Who does the work: CMD's pid and argv (quoted as a shell would need),
+# and the client's HELLO name; a waiter has no CMD yet.
+assert h["worker_pid"] == holdcmd and h["client"] == "semrun", h
+assert h["cmdline"] == ("sh -c 'echo $$ >\"$1.pid\"; while [ ! -e \"$1.go\" ]; "
+    "do sleep 0.05; done' sh " + tmp + "/hold.x"), h["cmdline"]
+assert w["worker_pid"] is None and w["client"] == "semrun", w
 assert w["cmdline"].endswith("semrun x 1 -- true"), w["cmdline"]
 assert h["user"] is None or isinstance(h["user"], str)
 o = sems["other"]
@@ -88,7 +95,7 @@ expect_status 0 "status (table)" "$SEMDCTL" status
 grep -q "^x: capacity 1, held 1, waiting 1$" "$tmp/out" || fail "table: $(cat "$tmp/out")"
 grep -q "^other: capacity 4, held 1, waiting 0$" "$tmp/out" || fail "table: $(cat "$tmp/out")"
 # (Command lines are cut to fit; the JSON test above checks them whole.)
-grep -q "^  holding *$holder  *[^ ][^ ]*  *1  *[0-9.hdms]*  [^ ]" "$tmp/out" ||
+grep -q "^  holding *$holdcmd  *[^ ][^ ]*  *1  *[0-9.hdms]*  semrun  *sh -c " "$tmp/out" ||
     fail "table lacks the holder: $(cat "$tmp/out")"
 grep -q "^  wait #1 *$waiter  *[^ ][^ ]*  *1  *[0-9.hdms]*  [^ ]" "$tmp/out" ||
     fail "table lacks the waiter: $(cat "$tmp/out")"
@@ -101,25 +108,27 @@ unhold x
 wait "$waiter"
 unhold other
 
-# Strings are escaped: a holder whose command line has quotes,
-# backslashes, control characters and bytes that are not UTF-8.
-"$SEMRUN" esc 1 -- sh -c 'echo $$ >"$0"; while [ ! -e "$0.go" ]; do sleep 0.05; done' \
-    "$tmp/esc.pid" 'a"b\c' "$(printf 'tab\there\nnl \001 \377 \303\251')" </dev/null &
+# Strings are escaped: a waiter whose command line (read from /proc, then
+# quoted) has quotes, backslashes, control characters and bytes that are
+# not UTF-8.  (A holder's CMD line comes through semd, which replaces
+# unprintable bytes.)
+hold esc 1
+"$SEMRUN" esc 1 -- sh -c 'exit 0' 'a"b\c' \
+    "$(printf 'tab\there\nnl \001 \377 \303\251')" </dev/null &
 escr=$!
 bg_pids="$bg_pids $escr"
-wait_until "the holder of esc runs" test -s "$tmp/esc.pid"
+wait_until "the waiter of esc is queued" is_state esc 1 1
 expect_status 0 "status --json with odd command lines" "$SEMDCTL" status --json esc
 python3 - "$tmp/out" <<'PY' || fail "escaping: $(cat "$tmp/out")"
 import json, sys
 raw = open(sys.argv[1], "rb").read()
 d = json.loads(raw.decode("utf-8"))  # strict: fails on bad UTF-8
-c = d["sems"][0]["holders"][0]["cmdline"]
-assert 'a"b\\c' in c, c
-assert "tab\there\nnl \x01 \ufffd \u00e9" in c, repr(c)
+c = d["sems"][0]["waiters"][0]["cmdline"]
+assert c.endswith(""" -- sh -c 'exit 0' 'a"b\\c' 'tab\there\nnl \x01 \ufffd \u00e9'"""), repr(c)
 assert b"\\u0001" in raw and b"\\ufffd" in raw
 PY
 expect_status 0 "table with odd command lines" "$SEMDCTL" status esc
-touch "$tmp/esc.pid.go"
+unhold esc
 wait "$escr"
 ok "JSON strings escaped, invalid UTF-8 replaced"
 

@@ -296,6 +296,11 @@ parties_eq(const struct proto_party *a, const struct proto_party *b, size_t n)
 		ck_assert_uint_eq(a[i].uid, b[i].uid);
 		ck_assert_uint_eq(a[i].weight, b[i].weight);
 		ck_assert(a[i].ms == b[i].ms);
+		ck_assert_uint_eq(a[i].worker_pid, b[i].worker_pid);
+		ck_assert_str_eq(a[i].client != NULL ? a[i].client : "",
+		    b[i].client != NULL ? b[i].client : "");
+		ck_assert_str_eq(a[i].worker_cmd != NULL ? a[i].worker_cmd : "",
+		    b[i].worker_cmd != NULL ? b[i].worker_cmd : "");
 	}
 }
 
@@ -406,6 +411,17 @@ START_TEST(test_request_roundtrip)
 	req_roundtrip(&q, &o);
 	ck_assert_str_eq(o.client, "");
 	ck_assert_uint_eq(o.version, UINT32_MAX);
+	ck_assert_uint_eq(o.worker_pid, 0);
+	ck_assert_str_eq(o.worker_cmd, "");
+
+	/* A repeated HELLO saying who does the work. */
+	strcpy(q.client, "semrun");
+	q.worker_pid = 4242;
+	strcpy(q.worker_cmd, "sh -c 'echo hi'");
+	req_roundtrip(&q, &o);
+	ck_assert_uint_eq(o.worker_pid, 4242);
+	ck_assert_str_eq(o.worker_cmd, "sh -c 'echo hi'");
+	ck_assert_str_eq(o.client, "semrun");
 
 	memset(&q, 0, sizeof q);
 	q.op = PROTO_OP_ACQUIRE;
@@ -546,11 +562,13 @@ END_TEST
 /* A small STATUS listing round-trips exactly and is not truncated. */
 START_TEST(test_status_roundtrip)
 {
-	struct proto_party	 h[2] = { { 10, 1000, 2, 1500 },
-				    { 11, 0, 1, UINT64_MAX } };
-	struct proto_party	 w[3] = { { 20, 1001, 1, 5 }, { 21, 1002, 3, 0 },
+	/* The first holder says who works for it (HELLO's fields). */
+	struct proto_party	 h[2] = { { 10, 1000, 2, 1500, 12, "semrun",
+				    "make -j4 'a b'" },
+				    { 11, 0, 1, UINT64_MAX, 0, NULL, NULL } };
+	struct proto_party	 w[3] = { { 20, 1001, 1, 5, 0, NULL, NULL }, { 21, 1002, 3, 0, 0, NULL, NULL },
 				    { UINT32_MAX, UINT32_MAX, PROTO_MAX_CAPACITY,
-				    1ULL << 33 } };
+				    1ULL << 33, 0, NULL, NULL } };
 	struct proto_sem_status	 s[3];
 	struct proto_reply	 r, o;
 	size_t			 i;
@@ -627,7 +645,8 @@ END_TEST
  */
 START_TEST(test_status_truncate_waiters)
 {
-	struct proto_party	*w, h[2] = { { 1, 2, 1, 3 }, { 4, 5, 1, 6 } };
+	struct proto_party	*w, h[2] = { { 1, 2, 1, 3, 0, NULL, NULL },
+				    { 4, 5, 1, 6, 0, NULL, NULL } };
 	struct proto_sem_status	 s[2];
 	struct proto_reply	 r, o;
 	struct proto_buf	 buf = { 0 };
@@ -757,7 +776,7 @@ END_TEST
 START_TEST(test_status_truncate_sems)
 {
 	struct proto_sem_status	*s;
-	struct proto_party	 h = { 1, 1, 1, 1 };
+	struct proto_party	 h = { 1, 1, 1, 1, 0, NULL, NULL };
 	struct proto_reply	 r, o;
 	struct proto_buf	 buf = { 0 };
 	uint32_t		 n;
@@ -1527,8 +1546,9 @@ START_TEST(test_mutations)
 	struct proto_buf	 buf = { 0 };
 	struct proto_request	 q, o;
 	struct proto_reply	 r, ro;
-	struct proto_party	 p[3] = { { 1, 2, 3, 4 }, { 5, 6, 7, 8 },
-				    { 9, 10, 11, 12 } };
+	struct proto_party	 p[3] = { { 1, 2, 3, 4, 0, NULL, NULL },
+				    { 5, 6, 7, 8, 0, NULL, NULL },
+				    { 9, 10, 11, 12, 0, NULL, NULL } };
 	struct proto_sem_status	 s;
 	uint8_t			 body[512];
 	unsigned int		 seed = 12345;
