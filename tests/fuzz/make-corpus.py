@@ -109,6 +109,41 @@ seeds = {
     raw(2, frame(mp({"op": "RELEASE", "id": 2 ** 64 - 1, "sem": "bad name",
                      "x-future": [1, {"a": None}]}))) +
     raw(2, frame(mp({"op": "STATUS", "id": 12}))) + cmd(READALL),
+    # ADMIN (v2): the fuzz clients are root, so every action runs.
+    "admin": NOLIMIT + holder_and_waiter() +
+    raw(2, frame(mp({"op": "ADMIN", "id": 1, "action": "list"}))) +
+    raw(2, frame(mp({"op": "ADMIN", "id": 2, "action": "resize",
+                     "sem": "a", "capacity": 3}))) +
+    raw(2, frame(mp({"op": "ADMIN", "id": 3, "action": "resize",
+                     "sem": "a", "capacity": 1}))) +
+    raw(2, frame(mp({"op": "ADMIN", "id": 4, "action": "drain",
+                     "sem": "a", "wait": True}))) +
+    raw(3, frame(mp({"op": "ADMIN", "id": 5, "action": "revoke",
+                     "sem": "a", "pid": 1}))) +
+    raw(3, frame(mp({"op": "ADMIN", "id": 6, "action": "revoke",
+                     "sem": "a", "token": 1}))) +
+    cmd(READALL) + req(0, REL, 0, 0, 1, FOREVER, 3) +
+    raw(2, frame(mp({"op": "ADMIN", "id": 7, "action": "undrain",
+                     "sem": "a"}))) + cmd(READALL),
+    "admin-bad": NOLIMIT + holder_and_waiter() +
+    raw(2, frame(mp({"op": "ADMIN", "id": 1}))) +
+    raw(2, frame(mp({"op": "ADMIN", "id": 2, "action": "explode"}))) +
+    raw(2, frame(mp({"op": "ADMIN", "id": 3, "action": "resize",
+                     "sem": "a"}))) +
+    raw(2, frame(mp({"op": "ADMIN", "id": 4, "action": "revoke",
+                     "sem": "a", "pid": 1, "token": 2}))) +
+    raw(2, frame(mp({"op": "ADMIN", "id": 5, "action": "drain",
+                     "sem": "nothere", "wait": 1}))) +
+    raw(2, frame(mp({"op": "ADMIN", "id": 6, "action": "reload"}))) +
+    raw(2, frame(mp({"op": "ADMIN", "id": 7, "action": "resize",
+                     "sem": "a", "capacity": 0}))) + cmd(READALL),
+    # drain --wait whose client leaves before the answer.
+    "admin-wait-gone": NOLIMIT + holder_and_waiter() +
+    raw(2, frame(mp({"op": "ADMIN", "id": 1, "action": "drain",
+                     "sem": "a", "wait": True}))) + cmd(CLOSE, 2) +
+    cmd(CLOSE, 0) + cmd(READALL) +
+    raw(3, frame(mp({"op": "ADMIN", "id": 2, "action": "undrain",
+                     "sem": "a"}))) + cmd(READALL),
 }
 
 # Hostile frames: each one must drop only its sender.
