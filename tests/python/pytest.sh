@@ -1,0 +1,11 @@
+#!/bin/sh
+# The Python client's tests (python/tests, pytest) against the build
+# tree's semd and semrun: make check runs them when configure found a
+# Python with msgpack and pytest ($SEMD_PYTHON).  Writes nothing into the
+# source tree (no bytecode, no pytest cache).
+set -eu
+: "${SEMD_SRCDIR:?run me from make check}"
+PYTHONDONTWRITEBYTECODE=1
+export PYTHONDONTWRITEBYTECODE
+exec "${SEMD_PYTHON:-/usr/bin/python3}" -m pytest -q -p no:cacheprovider \
+    -o addopts= "$SEMD_SRCDIR/python/tests"
