@@ -235,11 +235,21 @@ admin_revoke(struct conn *c, const struct proto_request *req)
 		admin_revoke_grant(c, s, g);
 		n = 1;
 	}
-	while (!req->has_token &&
-	    (h = sem_hold_by_pid(s, req->pid, h)) != NULL) {
-		TAILQ_FOREACH(g, &h->grants, hold_entry)
-			admin_revoke_grant(c, s, g);
-		n++;
+	/*
+	 * The pid of the connection (semrun's), or the worker pid it said
+	 * in HELLO (CMD's, which semdctl status shows first).  A client
+	 * could claim another's worker pid: then it is told to give up its
+	 * own slot, nothing more.
+	 */
+	if (!req->has_token) {
+		TAILQ_FOREACH(h, &s->holders, sem_entry) {
+			if (h->owner->pid != req->pid &&
+			    conn_worker_pid(h->owner->ctx) != req->pid)
+				continue;
+			TAILQ_FOREACH(g, &h->grants, hold_entry)
+				admin_revoke_grant(c, s, g);
+			n++;
+		}
 	}
 	if (n == 0) {
 		conn_error(c, req->id, PROTO_E_NOT_HELD, "pid %" PRIu32 " holds "

@@ -1152,3 +1152,10 @@ conn_who(struct conn *c, struct rules_who *who)
 	who->groups = c->groups;
 	who->ngroups = c->ngroups;
 }
+
+/* The worker pid c said in HELLO (CMD's, for semrun), or 0. */
+uint32_t
+conn_worker_pid(const struct conn *c)
+{
+	return (c->worker_pid);
+}

@@ -28,6 +28,7 @@ void		 conn_error(struct conn *, uint64_t, enum proto_err,
 		     const char *, ...)
 		     __attribute__((__format__(__printf__, 4, 5)));
 const char	*conn_name(const struct conn *);
+uint32_t	 conn_worker_pid(const struct conn *);
 void		 conn_who(struct conn *, struct rules_who *);
 
 #endif /* SEMD_CONN_H */

@@ -1023,21 +1023,6 @@ sem_drain(struct sem_table *t, struct sem *s, int on, uint64_t now_ms)
 	sem_forget_if_idle(t, s);
 }
 
-/* The next hold on s after `after` owned by process pid, or NULL. */
-struct sem_hold *
-sem_hold_by_pid(struct sem *s, uint32_t pid, struct sem_hold *after)
-{
-	struct sem_hold	*h;
-
-	h = after != NULL ? TAILQ_NEXT(after, sem_entry) :
-	    TAILQ_FIRST(&s->holders);
-	for (; h != NULL; h = TAILQ_NEXT(h, sem_entry)) {
-		if (h->owner->pid == pid)
-			return (h);
-	}
-	return (NULL);
-}
-
 /* Return the live semaphore called name, or NULL.  O(1) expected. */
 struct sem *
 sem_lookup(struct sem_table *t, const char *name, size_t name_len)

@@ -373,14 +373,6 @@ void			 sem_resize(struct sem_table *, struct sem *s,
 void			 sem_drain(struct sem_table *, struct sem *s, int on,
 			     uint64_t now_ms);
 
-/*
- * The next hold on s after `after` (NULL: from the oldest) whose owner
- * has process id pid, or NULL: how an administrator finds the holder to
- * revoke.  O(holders of s).
- */
-struct sem_hold		*sem_hold_by_pid(struct sem *s, uint32_t pid,
-			     struct sem_hold *after);
-
 /* Look up a semaphore by name: NULL if it is not alive.  O(1). */
 struct sem		*sem_lookup(struct sem_table *, const char *name,
 			     size_t name_len);

@@ -1975,26 +1975,6 @@ START_TEST(test_declare)
 }
 END_TEST
 
-/* sem_hold_by_pid finds every hold of one process, oldest first. */
-START_TEST(test_hold_by_pid)
-{
-	struct sem_owner	*a = owner(tbl, 7), *b = owner(tbl, 8);
-	struct sem_owner	*a2 = owner(tbl, 7);
-	struct sem_hold		*h;
-	struct sem		*s;
-
-	expect_granted(acq(a, 1, "hp", 3, 1, FOREVER, 0));
-	expect_granted(acq(b, 1, "hp", 3, 1, FOREVER, 0));
-	expect_granted(acq(a2, 1, "hp", 3, 1, FOREVER, 0));
-	s = look("hp");
-	h = sem_hold_by_pid(s, 7, NULL);
-	ck_assert_ptr_eq(h->owner, a);
-	h = sem_hold_by_pid(s, 7, h);
-	ck_assert_ptr_eq(h->owner, a2);
-	ck_assert_ptr_null(sem_hold_by_pid(s, 7, h));
-	ck_assert_ptr_null(sem_hold_by_pid(s, 9, NULL));
-}
-END_TEST
 
 Suite *
 sem_suite(void)
@@ -2010,7 +1990,6 @@ sem_suite(void)
 	tcase_add_test(tc, test_resize_shrink);
 	tcase_add_test(tc, test_drain);
 	tcase_add_test(tc, test_declare);
-	tcase_add_test(tc, test_hold_by_pid);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("rules");
