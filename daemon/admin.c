@@ -393,19 +393,25 @@ admin_conn_gone(struct conn *c)
 
 /*
  * After a settle: answer the drains waiting for a semaphore whose held
- * reached 0 (or that is gone, or was undrained).  O(waiting drains).
+ * reached 0 (or that is gone, or was undrained).  Answering may lose
+ * that client (its output overflowed), which drops its other waits: so
+ * the walk starts again after each answer.  O(waiting drains) per
+ * answer; there are seldom more than a few.
  */
 void
 admin_settle(void)
 {
-	struct admin_wait	*aw, *next;
-	struct sem		*s;
+	struct admin_wait	*aw;
+	struct sem		*s = NULL;
 
-	for (aw = TAILQ_FIRST(&admin_waits); aw != NULL; aw = next) {
-		next = TAILQ_NEXT(aw, entry);
-		s = sem_lookup(semd_table, aw->sem, aw->sem_len);
-		if (s != NULL && s->held != 0 && s->drained)
-			continue;
+	for (;;) {
+		TAILQ_FOREACH(aw, &admin_waits, entry) {
+			s = sem_lookup(semd_table, aw->sem, aw->sem_len);
+			if (s == NULL || s->held == 0 || !s->drained)
+				break;
+		}
+		if (aw == NULL)
+			return;
 		TAILQ_REMOVE(&admin_waits, aw, entry);
 		admin_wait_answer(aw, s);
 		free(aw);
