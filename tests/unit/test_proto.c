@@ -2113,6 +2113,181 @@ START_TEST(test_doc_frames)
 END_TEST
 
 /* The proto suite: everything above. */
+/* ADMIN requests round-trip, action by action; REVOKED and ADMIN replies. */
+START_TEST(test_admin_roundtrip)
+{
+	struct proto_request	 q, o;
+	struct proto_reply	 r, ro;
+
+	memset(&q, 0, sizeof q);
+	q.op = PROTO_OP_ADMIN;
+	q.id = 7;
+	q.action = PROTO_ADMIN_RESIZE;
+	q.has_sem = 1;
+	strcpy(q.sem, "api-x");
+	q.sem_len = 5;
+	q.has_capacity = 1;
+	q.capacity = 9;
+	req_roundtrip(&q, &o);
+	ck_assert_int_eq(o.action, PROTO_ADMIN_RESIZE);
+	ck_assert_str_eq(o.sem, "api-x");
+	ck_assert_uint_eq(o.capacity, 9);
+
+	q.action = PROTO_ADMIN_DRAIN;
+	q.has_capacity = 0;
+	q.wait = 1;
+	req_roundtrip(&q, &o);
+	ck_assert_int_eq(o.action, PROTO_ADMIN_DRAIN);
+	ck_assert_int_eq(o.wait, 1);
+
+	q.action = PROTO_ADMIN_REVOKE;
+	q.wait = 0;
+	q.has_pid = 1;
+	q.pid = 4242;
+	req_roundtrip(&q, &o);
+	ck_assert_int_eq(o.has_pid, 1);
+	ck_assert_uint_eq(o.pid, 4242);
+	ck_assert_int_eq(o.has_token, 0);
+	q.has_pid = 0;
+	q.has_token = 1;
+	q.token = UINT64_MAX;
+	req_roundtrip(&q, &o);
+	ck_assert_int_eq(o.has_token, 1);
+	ck_assert_uint_eq(o.token, UINT64_MAX);
+
+	memset(&q, 0, sizeof q);
+	q.op = PROTO_OP_ADMIN;
+	q.action = PROTO_ADMIN_RELOAD;
+	req_roundtrip(&q, &o);
+	ck_assert_int_eq(o.action, PROTO_ADMIN_RELOAD);
+	ck_assert_int_eq(o.has_sem, 0);
+
+	memset(&r, 0, sizeof r);
+	r.op = PROTO_OP_ADMIN;
+	r.id = 7;
+	r.action = PROTO_ADMIN_DRAIN;
+	strcpy(r.sem, "api-x");
+	strcpy(r.message, "api-x is drained");
+	r.capacity = 3;
+	r.held = 2;
+	r.waiting = 1;
+	rep_roundtrip(&r, &ro);
+	ck_assert_int_eq(ro.op, PROTO_OP_ADMIN);
+	ck_assert_int_eq(ro.action, PROTO_ADMIN_DRAIN);
+	ck_assert_str_eq(ro.sem, "api-x");
+	ck_assert_str_eq(ro.message, "api-x is drained");
+	ck_assert_uint_eq(ro.capacity, 3);
+	ck_assert_uint_eq(ro.held, 2);
+	ck_assert_uint_eq(ro.waiting, 1);
+	proto_reply_free(&ro);
+
+	r.action = PROTO_ADMIN_REVOKE;
+	r.revoked = 2;
+	rep_roundtrip(&r, &ro);
+	ck_assert_uint_eq(ro.revoked, 2);
+	proto_reply_free(&ro);
+
+	memset(&r, 0, sizeof r);
+	r.op = PROTO_OP_REVOKED;
+	strcpy(r.sem, "api-x");
+	r.token = 99;
+	rep_roundtrip(&r, &ro);
+	ck_assert_int_eq(ro.op, PROTO_OP_REVOKED);
+	ck_assert_uint_eq(ro.id, 0);
+	ck_assert_str_eq(ro.sem, "api-x");
+	ck_assert_uint_eq(ro.token, 99);
+	proto_reply_free(&ro);
+}
+END_TEST
+
+/* ADMIN requests that are missing or mixing fields are BAD_REQUEST. */
+START_TEST(test_admin_strict)
+{
+	static const char *const bad[] = {
+		/* {op: ADMIN, id: 1} */
+		"82a26f70a541444d494ea2696401",
+		/* action: "explode" */
+		"83a26f70a541444d494ea2696401a6616374696f6ea76578706c6f6465",
+		/* action: 1 */
+		"83a26f70a541444d494ea2696401a6616374696f6e01",
+		/* resize without capacity */
+		"84a26f70a541444d494ea2696401a6616374696f6ea6726573697a65"
+		"a373656da161",
+		/* revoke with neither pid nor token */
+		"84a26f70a541444d494ea2696401a6616374696f6ea67265766f6b65"
+		"a373656da161",
+		/* revoke with both */
+		"86a26f70a541444d494ea2696401a6616374696f6ea67265766f6b65"
+		"a373656da161a370696401a5746f6b656e02",
+		/* drain, wait: 1 (not a bool) */
+		"85a26f70a541444d494ea2696401a6616374696f6ea5647261696e"
+		"a373656da161a47761697401",
+	};
+	struct proto_request	 q;
+	struct mp		 m = { 0 };
+	size_t			 i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		m.n = 0;
+		mp_hex(&m, bad[i]);
+		ck_assert_msg(dreq(&m, &q) == PROTO_E_BAD_REQUEST,
+		    "case %zu: %s", i, err);
+		ck_assert_uint_eq(q.id, 1);
+	}
+	mp_free(&m);
+}
+END_TEST
+
+/*
+ * An ADMIN list of many declared, drained semaphores is sized exactly:
+ * cut to fit one frame, nearly full, flags and counts kept.
+ */
+START_TEST(test_admin_list_truncate)
+{
+	struct proto_sem_status	*s;
+	struct proto_reply	 r, o;
+	struct proto_buf	 buf = { 0 };
+	uint32_t		 n;
+	size_t			 i, count = 3000;
+
+	s = calloc(count, sizeof *s);
+	ck_assert_ptr_nonnull(s);
+	for (i = 0; i < count; i++) {
+		snprintf(s[i].sem, sizeof s[i].sem, "%0100zu", i);
+		s[i].capacity = 4;
+		s[i].held = 1;
+		s[i].waiting = 7;
+		s[i].declared = i % 2;
+		s[i].drained = i % 3 == 0;
+	}
+	memset(&r, 0, sizeof r);
+	r.op = PROTO_OP_ADMIN;
+	r.action = PROTO_ADMIN_LIST;
+	r.id = 1;
+	r.sems = s;
+	r.nsems = count;
+	ck_assert_int_eq(proto_encode_reply(&buf, &r), 0);
+	n = one_frame(&buf);
+	ck_assert_uint_le(n, PROTO_MAX_FRAME);
+	ck_assert_uint_gt(n, PROTO_MAX_FRAME - 200);
+	ck_assert_int_eq(proto_decode_reply(buf.data + PROTO_HDR_LEN, n, &o,
+	    err, sizeof err), PROTO_OK);
+	ck_assert_int_eq(o.op, PROTO_OP_ADMIN);
+	ck_assert_int_eq(o.action, PROTO_ADMIN_LIST);
+	ck_assert_int_eq(o.truncated, 1);
+	ck_assert_uint_gt(o.nsems, 100);
+	for (i = 0; i < o.nsems; i++) {
+		ck_assert_str_eq(o.sems[i].sem, s[i].sem);
+		ck_assert_int_eq(o.sems[i].declared, s[i].declared);
+		ck_assert_int_eq(o.sems[i].drained, s[i].drained);
+		ck_assert_uint_eq(o.sems[i].waiting, 7);
+	}
+	proto_reply_free(&o);
+	proto_buf_free(&buf);
+	free(s);
+}
+END_TEST
+
 Suite *
 proto_suite(void)
 {
@@ -2131,6 +2306,9 @@ proto_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("roundtrip");
+	tcase_add_test(tc, test_admin_roundtrip);
+	tcase_add_test(tc, test_admin_strict);
+	tcase_add_test(tc, test_admin_list_truncate);
 	tcase_add_test(tc, test_request_roundtrip);
 	tcase_add_test(tc, test_reply_roundtrip);
 	tcase_add_test(tc, test_status_roundtrip);
