@@ -84,8 +84,8 @@ semdctl_usage(FILE *f)
 "\n"
 "Exit status: 0 success, 1 the action failed (no such semaphore,\n"
 "nothing held by PID, bad configuration file), 64 usage error, 69 no\n"
-"semd answering, 70 protocol or internal error, 74 output error, 77\n"
-"denied by semd.\n", f);
+"semd answering, 70 protocol or internal error, 74 output error, 75\n"
+"a daemon limit (try again later), 77 denied by semd.\n", f);
 }
 
 /* Report a usage error and exit EX_USAGE. */
@@ -112,6 +112,8 @@ semdctl_error_status(const struct semd_error *err)
 	switch (err->code) {
 	case SEMD_E_USAGE:
 		return (EX_USAGE);
+	case SEMD_E_LIMIT:
+		return (EX_TEMPFAIL);
 	case SEMD_E_DENIED:
 		return (EX_NOPERM);
 	case SEMD_E_NO_CAPACITY:

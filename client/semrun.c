@@ -222,12 +222,13 @@ semrun_usage(FILE *f)
 "  CMD's status  CMD ran and exited\n"
 "  128+N         CMD was killed by signal N, or semrun got signal N while\n"
 "                waiting (the request is withdrawn)\n"
-"  75            not granted in time (-t, -n); see -E\n"
+"  75            not granted in time (-t, -n; see -E), or a daemon limit\n"
+"                was reached (too many connections...): try again later\n"
 "  76            semd went away while waiting (CMD was not run), or\n"
 "                while CMD ran with -K (CMD was terminated)\n"
 "  64            usage error\n"
 "  65            semd refused the request (capacity mismatch, weight above\n"
-"                capacity, bad name, limit reached)\n"
+"                capacity, bad name)\n"
 "  77            semd's access rules do not let this user take NAME\n"
 "  69            semd is unreachable\n"
 "  70            internal or protocol error\n"
@@ -524,7 +525,7 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 	sr->cmd = argv + optind;
 }
 
-/* Exit status for a library error: 65, 69, 70 or 64. */
+/* Exit status for a library error: 65, 69, 70, 75, 77 or 64. */
 static int
 semrun_error_status(const struct semd_error *err)
 {
@@ -537,8 +538,10 @@ semrun_error_status(const struct semd_error *err)
 	case SEMD_E_NO_CAPACITY:
 	case SEMD_E_CAPACITY_MISMATCH:
 	case SEMD_E_TOO_HEAVY:
-	case SEMD_E_LIMIT:
 		return (EX_DATAERR);
+	case SEMD_E_LIMIT:
+		/* A daemon limit: try again later, as after a timeout. */
+		return (EX_TEMPFAIL);
 	case SEMD_E_USAGE:
 		return (EX_USAGE);
 	default:

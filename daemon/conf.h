@@ -77,6 +77,8 @@ struct config_sem {
 #define CONFIG_HAS_MAX_OUTPUT		0x0080
 #define CONFIG_HAS_IDLE_EXIT		0x0100
 #define CONFIG_HAS_GRACE		0x0200
+#define CONFIG_HAS_MAX_OUTPUT_TOTAL	0x1000
+#define CONFIG_HAS_MAX_CONNECTIONS_PER_UID 0x2000
 
 /* A whole configuration file, as loaded. */
 struct config {
@@ -92,6 +94,8 @@ struct config {
 	uint32_t		 max_sems;
 	uint32_t		 max_frame;
 	uint64_t		 max_output;
+	uint64_t		 max_output_total;
+	uint32_t		 max_connections_per_uid;
 	uint32_t		 idle_exit;	/* seconds */
 	uint64_t		 grace_ms;
 	struct config_sem	*sems;		/* sorted by name */

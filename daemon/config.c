@@ -390,6 +390,10 @@ config_semd_key(struct config_parser *p, const char *key, const char *value)
 		{ "max-output", CONFIG_HAS_MAX_OUTPUT,
 		    PROTO_HDR_LEN + PROTO_MAX_FRAME, SIZE_MAX / 2, 1 },
 		{ "idle-exit", CONFIG_HAS_IDLE_EXIT, 0, 100000000, 0 },
+		{ "max-output-total", CONFIG_HAS_MAX_OUTPUT_TOTAL,
+		    PROTO_HDR_LEN + PROTO_MAX_FRAME, SIZE_MAX / 2, 1 },
+		{ "max-connections-per-uid",
+		    CONFIG_HAS_MAX_CONNECTIONS_PER_UID, 0, 1000000, 0 },
 	};
 	struct config	*cf = p->cf;
 	uint64_t	 v;
@@ -475,6 +479,12 @@ config_semd_key(struct config_parser *p, const char *key, const char *value)
 			break;
 		case CONFIG_HAS_IDLE_EXIT:
 			cf->idle_exit = (uint32_t)v;
+			break;
+		case CONFIG_HAS_MAX_OUTPUT_TOTAL:
+			cf->max_output_total = v;
+			break;
+		case CONFIG_HAS_MAX_CONNECTIONS_PER_UID:
+			cf->max_connections_per_uid = (uint32_t)v;
 			break;
 		}
 		return;

@@ -90,6 +90,69 @@ static void	conn_refused_cb(struct sem_waiter *, void *);
 static void	conn_lost(struct conn *, const char *, ...)
 		    __attribute__((__format__(__printf__, 2, 3)));
 
+/*
+ * Unsent replies of every connection together, kept by conn_outbuf_cb:
+ * what --max-output-total bounds.
+ */
+static size_t		 conn_out_total;
+
+/* An output buffer grew or shrank: keep conn_out_total. */
+static void
+conn_outbuf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	conn_out_total += info->n_added;
+	conn_out_total -= info->n_deleted;
+}
+
+/* Free c's bufferevent, its unsent output leaving conn_out_total. */
+static void
+conn_bev_free(struct conn *c)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+
+	evbuffer_drain(out, evbuffer_get_length(out));
+	bufferevent_free(c->bev);
+}
+
+/*
+ * The unsent output of all connections passed --max-output-total:
+ * disconnect the connections with the most unsent output, biggest
+ * first, until the total is within the budget again, and free their
+ * output at once.  The clients that read their replies have little
+ * unsent and are left alone.  Cost: O(connections) per connection cut.
+ */
+static void
+conn_trim_output(void)
+{
+	struct conn	*c, *big;
+	struct evbuffer	*out;
+	size_t		 len, max;
+
+	while (conn_out_total > semd_conf.max_output_total) {
+		big = NULL;
+		max = 0;
+		TAILQ_FOREACH(c, &conn_list, entry) {
+			len = evbuffer_get_length(bufferevent_get_output(
+			    c->bev));
+			if (len > max) {
+				max = len;
+				big = c;
+			}
+		}
+		if (big == NULL)
+			break;
+		log_warnx("%s: %zu bytes of replies unread, the most of all "
+		    "clients, which have %zu unread together (limit %zu, "
+		    "--max-output-total); disconnecting", big->name, max,
+		    conn_out_total, semd_conf.max_output_total);
+		out = bufferevent_get_output(big->bev);
+		conn_lost(big, "disconnected: the daemon's budget for unread "
+		    "replies is spent and this client has the most");
+		evbuffer_drain(out, evbuffer_get_length(out));
+	}
+}
+
 /* Free c and what it owns (its bufferevent is freed by the caller). */
 static void
 conn_free(struct conn *c)
@@ -110,7 +173,7 @@ conn_reap_cb(evutil_socket_t fd, short events, void *arg)
 	semd_settle();
 	while ((c = TAILQ_FIRST(&conn_deadq)) != NULL) {
 		TAILQ_REMOVE(&conn_deadq, c, entry);
-		bufferevent_free(c->bev);
+		conn_bev_free(c);
 		conn_free(c);
 	}
 	/* Descriptors were given back: accept again if we had to stop. */
@@ -280,7 +343,10 @@ conn_write_out(struct conn *c)
 		    "--max-output), disconnecting", c->name, pending,
 		    semd_conf.max_output);
 		conn_lost(c, "disconnected for not reading its replies");
-	}
+		evbuffer_drain(out, pending);
+	} else if (semd_conf.max_output_total != 0 &&
+	    conn_out_total > semd_conf.max_output_total)
+		conn_trim_output();
 }
 
 /* Encode rep and queue it for c; nothing happens unless c is open. */
@@ -938,12 +1004,26 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	semd_settle();
 }
 
-/* Refuse a connection over --max-connections with ERROR LIMIT. */
+/*
+ * Refuse a connection over --max-connections, or over
+ * --max-connections-per-uid when per_uid, with ERROR LIMIT.
+ */
 static void
-conn_refuse(int fd, pid_t pid)
+conn_refuse(int fd, pid_t pid, uid_t uid, int per_uid)
 {
 	char	 msg[PROTO_MAX_TEXT + 1];
 
+	if (per_uid) {
+		log_info("refused a connection from pid %ld: uid %ld has %"
+		    PRIu32 " connections (--max-connections-per-uid)",
+		    (long)pid, (long)(int)uid,
+		    semd_conf.max_connections_per_uid);
+		snprintf(msg, sizeof msg, "semd serves at most %" PRIu32
+		    " connections of one user at once "
+		    "(--max-connections-per-uid); try again later",
+		    semd_conf.max_connections_per_uid);
+		goto send;
+	}
 	if (!conn_limit_warned)
 		log_warnx("connection limit reached (%" PRIu32 "), refusing "
 		    "new connections", semd_conf.max_connections);
@@ -954,6 +1034,7 @@ conn_refuse(int fd, pid_t pid)
 	snprintf(msg, sizeof msg, "semd serves at most %" PRIu32 " "
 	    "connections at once (--max-connections); try again later",
 	    semd_conf.max_connections);
+send:
 	conn_out.len = 0;
 	if (proto_encode_error(&conn_out, 0, PROTO_E_LIMIT, msg) == 0)
 		(void)send(fd, conn_out.data, conn_out.len,
@@ -983,7 +1064,14 @@ conn_accept(int fd)
 	}
 	if (semd_conf.max_connections != 0 &&
 	    conn_nconns >= semd_conf.max_connections) {
-		conn_refuse(fd, uc.pid);
+		conn_refuse(fd, uc.pid, uc.uid, 0);
+		return;
+	}
+	/* So that one user cannot take every connection from the others. */
+	if (semd_conf.max_connections_per_uid != 0 &&
+	    sem_uid_owners(semd_table, (uint32_t)uc.uid) >=
+	    semd_conf.max_connections_per_uid) {
+		conn_refuse(fd, uc.pid, uc.uid, 1);
 		return;
 	}
 	if ((c = calloc(1, sizeof *c)) == NULL)
@@ -997,6 +1085,13 @@ conn_accept(int fd)
 	c->bev = bufferevent_socket_new(semd_base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL)
 		goto nomem;
+	if (evbuffer_add_cb(bufferevent_get_output(c->bev), conn_outbuf_cb,
+	    NULL) == NULL) {
+		bufferevent_free(c->bev);	/* closes fd */
+		free(c);
+		log_warnx("out of memory, refused a connection");
+		return;
+	}
 	c->owner = sem_owner_new(semd_table, c, (uint32_t)c->pid,
 	    (uint32_t)c->uid);
 	if (c->owner == NULL) {
@@ -1041,13 +1136,13 @@ conn_shutdown(void)
 	admin_shutdown();
 	while ((c = TAILQ_FIRST(&conn_list)) != NULL) {
 		TAILQ_REMOVE(&conn_list, c, entry);
-		bufferevent_free(c->bev);
+		conn_bev_free(c);
 		conn_free(c);
 	}
 	conn_nconns = 0;
 	while ((c = TAILQ_FIRST(&conn_deadq)) != NULL) {
 		TAILQ_REMOVE(&conn_deadq, c, entry);
-		bufferevent_free(c->bev);
+		conn_bev_free(c);
 		conn_free(c);
 	}
 	TAILQ_INIT(&conn_dropq);

@@ -22,6 +22,8 @@ struct sem_table;
 #define SEMD_DEF_MAX_HOLDS_PER_UID	16384
 #define SEMD_DEF_MAX_SEMS		65536
 #define SEMD_DEF_MAX_OUTPUT		(1024 * 1024)
+#define SEMD_DEF_MAX_OUTPUT_TOTAL	(64 * 1024 * 1024)
+#define SEMD_DEF_MAX_CONNECTIONS_PER_UID 1024
 #define SEMD_DEF_SOCKET_MODE		0600
 #define SEMD_SYSTEM_SOCKET_MODE		0666	/* --system */
 #define SEMD_WATCH_MS			2000	/* is the socket file there? */
@@ -49,6 +51,8 @@ struct semd_config {
 	uint32_t	 max_sems;		/* 0: unlimited */
 	uint32_t	 max_frame;		/* request body bytes */
 	size_t		 max_output;		/* unsent bytes per connection */
+	size_t		 max_output_total;	/* unsent bytes, all of them */
+	uint32_t	 max_connections_per_uid; /* 0: unlimited */
 	unsigned int	 idle_exit;		/* seconds, 0: never */
 	int		 foreground;
 	int		 system;		/* --system */

@@ -72,6 +72,8 @@ enum {
 	OPT_MAX_SEMS,
 	OPT_MAX_FRAME,
 	OPT_MAX_OUTPUT,
+	OPT_MAX_OUTPUT_TOTAL,
+	OPT_MAX_CONNECTIONS_PER_UID,
 	OPT_IDLE_EXIT,
 	OPT_SYSTEM,
 };
@@ -93,6 +95,10 @@ static const struct option semd_longopts[] = {
 	{ "max-sems",		required_argument,	NULL, OPT_MAX_SEMS },
 	{ "max-frame",		required_argument,	NULL, OPT_MAX_FRAME },
 	{ "max-output",		required_argument,	NULL, OPT_MAX_OUTPUT },
+	{ "max-output-total",	required_argument,	NULL,
+	    OPT_MAX_OUTPUT_TOTAL },
+	{ "max-connections-per-uid", required_argument,	NULL,
+	    OPT_MAX_CONNECTIONS_PER_UID },
 	{ "idle-exit",		required_argument,	NULL, OPT_IDLE_EXIT },
 	{ "system",		no_argument,		NULL, OPT_SYSTEM },
 	{ "verbose",		no_argument,		NULL, 'v' },
@@ -109,9 +115,11 @@ semd_synopsis(FILE *f)
 	fprintf(f,
 "usage: semd [-fqvVh] [-c file] [-S path | --system]\n"
 "            [--socket-mode octal] [--socket-group group]\n"
-"            [--max-connections n] [--max-pending n] [--max-holds n]\n"
+"            [--max-connections n] [--max-connections-per-uid n]\n"
+"            [--max-pending n] [--max-holds n]\n"
 "            [--max-pending-per-uid n] [--max-holds-per-uid n]\n"
 "            [--max-sems n] [--max-frame bytes] [--max-output bytes]\n"
+"            [--max-output-total bytes]\n"
 "            [--idle-exit secs]\n");
 }
 
@@ -141,6 +149,10 @@ semd_help(FILE *f)
 "                          group of the socket, a name or a number\n"
 "      --max-connections N clients at once; more are answered ERROR LIMIT\n"
 "                          and closed (default 4096, 0 = no limit)\n"
+"      --max-connections-per-uid N\n"
+"                          connections of one uid at once; more are\n"
+"                          answered ERROR LIMIT and closed (default 1024,\n"
+"                          0 = no limit)\n"
 "      --max-pending N     waiting ACQUIREs per connection (default 1024,\n"
 "                          0 = no limit)\n"
 "      --max-holds N       semaphores held per connection (default 1024,\n"
@@ -158,6 +170,11 @@ semd_help(FILE *f)
 "      --max-output BYTES  unread replies after which a client is\n"
 "                          disconnected (default 1M, at least 65540;\n"
 "                          K, M, G suffixes)\n"
+"      --max-output-total BYTES\n"
+"                          unread replies of all clients together; past\n"
+"                          it the clients with the most unread output are\n"
+"                          disconnected first (default 64M, at least\n"
+"                          65540; K, M, G suffixes)\n"
 "      --idle-exit SECS    exit after SECS without connections and\n"
 "                          semaphores (default 0 = never)\n"
 "  -v, --verbose           log connections and errors; twice: every request\n"
@@ -315,6 +332,8 @@ semd_parse_args(int argc, char **argv)
 	semd_conf.max_sems = SEMD_DEF_MAX_SEMS;
 	semd_conf.max_frame = PROTO_MAX_FRAME;
 	semd_conf.max_output = SEMD_DEF_MAX_OUTPUT;
+	semd_conf.max_output_total = SEMD_DEF_MAX_OUTPUT_TOTAL;
+	semd_conf.max_connections_per_uid = SEMD_DEF_MAX_CONNECTIONS_PER_UID;
 	semd_conf.verbose = LOG_VERBOSE_WARN;
 
 	while ((ch = getopt_long(argc, argv, "S:c:fqvVh", semd_longopts,
@@ -361,6 +380,17 @@ semd_parse_args(int argc, char **argv)
 			semd_conf.max_connections = semd_parse_number(
 			    "--max-connections", optarg, 0, 1000000, 0);
 			semd_opts_given |= CONFIG_HAS_MAX_CONNECTIONS;
+			break;
+		case OPT_MAX_CONNECTIONS_PER_UID:
+			semd_conf.max_connections_per_uid = semd_parse_number(
+			    "--max-connections-per-uid", optarg, 0, 1000000, 0);
+			semd_opts_given |= CONFIG_HAS_MAX_CONNECTIONS_PER_UID;
+			break;
+		case OPT_MAX_OUTPUT_TOTAL:
+			semd_conf.max_output_total = semd_parse_number(
+			    "--max-output-total", optarg,
+			    PROTO_HDR_LEN + PROTO_MAX_FRAME, SIZE_MAX / 2, 1);
+			semd_opts_given |= CONFIG_HAS_MAX_OUTPUT_TOTAL;
 			break;
 		case OPT_MAX_PENDING:
 			semd_conf.max_pending = semd_parse_number(
@@ -710,6 +740,8 @@ semd_load_config(void)
 	TAKE(CONFIG_HAS_MAX_SEMS, max_sems);
 	TAKE(CONFIG_HAS_MAX_FRAME, max_frame);
 	TAKE(CONFIG_HAS_MAX_OUTPUT, max_output);
+	TAKE(CONFIG_HAS_MAX_OUTPUT_TOTAL, max_output_total);
+	TAKE(CONFIG_HAS_MAX_CONNECTIONS_PER_UID, max_connections_per_uid);
 	TAKE(CONFIG_HAS_IDLE_EXIT, idle_exit);
 #undef TAKE
 	log_info("configuration %s: %zu semaphores declared, undeclared "

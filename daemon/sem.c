@@ -503,6 +503,16 @@ sem_grant_lookup(struct sem_table *t, uint64_t token)
 	return (NULL);
 }
 
+/* How many owners (connections) uid has now.  O(1). */
+uint32_t
+sem_uid_owners(struct sem_table *t, uint32_t uid)
+{
+	struct sem_uid	*u;
+
+	u = sem_find_uid(t, uid);
+	return (u != NULL ? u->nowners : 0);
+}
+
 /*
  * Create an owner for one client (ctx is the caller's, pid and uid are
  * shown by STATUS), sharing the totals of its uid with the other owners

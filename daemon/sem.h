@@ -383,6 +383,7 @@ struct sem		*sem_next(struct sem *);
 
 /* Number of live semaphores, and of owners. */
 size_t			 sem_count(struct sem_table *);
+uint32_t		 sem_uid_owners(struct sem_table *, uint32_t);
 size_t			 sem_owner_count(struct sem_table *);
 
 /*

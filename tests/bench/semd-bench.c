@@ -372,7 +372,8 @@ bench_start_semd(const char *path)
 {
 	static const char *const limits[] = { "--max-connections",
 	    "--max-pending", "--max-holds", "--max-sems",
-	    "--max-pending-per-uid", "--max-holds-per-uid" };
+	    "--max-pending-per-uid", "--max-holds-per-uid",
+	    "--max-connections-per-uid" };
 	const char	*argv[32];
 	size_t		 i, n = 0;
 	pid_t		 pid;

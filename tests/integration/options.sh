@@ -60,7 +60,7 @@ done
 for opt in $(grep -- '--max-' "$tmp/help.opts"); do
 	case $opt in
 	--max-frame) ok=64 ;;
-	--max-output) ok=1M ;;
+	--max-output|--max-output-total) ok=1M ;;
 	*) ok=0 ;;
 	esac
 	"$bin" "$opt" "$ok" -V >/dev/null ||

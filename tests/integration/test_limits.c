@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -639,12 +640,14 @@ START_TEST(test_many_refused)
 	c = calloc((size_t)n, sizeof *c);
 	pos = calloc((size_t)n + 1, 1);
 	ck_assert(c != NULL && pos != NULL);
+	/* One uid opens them all: no per-uid limit here. */
 	if (n >= 2 * max)
-		d = semd_start(NULL);		/* the default */
+		d = semd_start("--max-connections-per-uid", "0", NULL);
 	else {
 		max = n / 2;
 		snprintf(limit, sizeof limit, "%d", max);
-		d = semd_start("--max-connections", limit, NULL);
+		d = semd_start("--max-connections", limit,
+		    "--max-connections-per-uid", "0", NULL);
 	}
 	connect_many(d, c, n);
 	for (i = 0; i < n; i++) {
@@ -709,6 +712,179 @@ START_TEST(test_many_refused)
 END_TEST
 
 /*
+ * Pins --max-connections-per-uid: one uid's connections beyond the limit
+ * are answered ERROR LIMIT naming the option and closed, its connections
+ * inside the limit keep their slot and place, and once one leaves the
+ * next is served.
+ */
+/*
+ * Connect and say HELLO once the daemon has room for this uid: a probe
+ * closed just before may still count until the daemon notices it left;
+ * a refused client (ERROR LIMIT, EOF) retries.
+ */
+static struct tclient *
+connect_uid_room(struct semd_proc *d)
+{
+	struct tclient		*c;
+	struct proto_reply	 rep;
+	int64_t			 deadline = integ_now() + INTEG_REPLY_MS;
+
+	for (;;) {
+		c = tc_connect(d);
+		tc_hello(c, 99, 1);
+		ck_assert_int_eq(tc_next(c, &rep, INTEG_REPLY_MS), 1);
+		if (rep.op == PROTO_OP_HELLO) {
+			proto_reply_free(&rep);
+			return (c);
+		}
+		ck_assert_msg(rep.op == PROTO_OP_ERROR &&
+		    rep.code == PROTO_E_LIMIT, "expected HELLO or ERROR LIMIT");
+		proto_reply_free(&rep);
+		tc_close(c);
+		ck_assert_msg(integ_now() < deadline, "no room for a client");
+		poll(NULL, 0, 10);
+	}
+}
+
+START_TEST(test_max_connections_per_uid)
+{
+	struct semd_proc	*d;
+	struct tclient		*h, *q, *x, *y;
+	struct proto_reply	 rep;
+	char			 got[512];
+
+	/* Room for semd_stop's own connection at the end. */
+	d = semd_start("--max-connections-per-uid", "3", NULL);
+	h = connect_uid_room(d);
+	q = connect_uid_room(d);
+	tc_acquire_ok(h, 1, "pu", 1, 1);
+	tc_acquire_queued(q, 2, "pu", 1, 1, 1);
+	x = connect_uid_room(d);
+
+	/* The fourth connection of this uid is refused. */
+	y = tc_connect(d);
+	tc_recv(y, &rep);
+	integ_reply_str(&rep, got, sizeof got);
+	ck_assert_msg(rep.op == PROTO_OP_ERROR && rep.code == PROTO_E_LIMIT &&
+	    strstr(rep.message, "--max-connections-per-uid") != NULL,
+	    "fourth connection: expected ERROR LIMIT naming "
+	    "--max-connections-per-uid, got %s", got);
+	proto_reply_free(&rep);
+	tc_expect_eof(y);
+	tc_close(y);
+
+	tc_check_status(h, "pu", 1, 1, 1);
+	tc_expect_quiet(q);
+	tc_close(x);
+	tc_close(h);
+	tc_expect_acquired(q, 2, "pu", 1);
+	/* x and h are gone: room again. */
+	x = connect_uid_room(d);
+	tc_acquire_queued(x, 3, "pu", 1, 1, 1);
+	tc_close(q);
+	tc_expect_acquired(x, 3, "pu", 1);
+	tc_close(x);
+	semd_stop(d);
+}
+END_TEST
+
+/*
+ * Pins --max-output-total: 40 clients pipeline STATUS requests and never
+ * read.  Each may leave at most --max-output (1M) unread, 40M in all;
+ * with a 4M budget for all of them, the daemon disconnects those with the
+ * most unread output and frees it, so its peak resident memory grows by
+ * far less than 40M.  A client that reads its replies stays connected
+ * and served, and a holder keeps its slot.
+ */
+#define OUT_CLIENTS	40
+START_TEST(test_max_output_total)
+{
+	struct semd_proc	*d;
+	struct tclient		*h, *r, *s[OUT_CLIENTS];
+	struct proto_buf	 batch = { 0 };
+	struct pollfd		 pfd;
+	char			 name[PROTO_MAX_NAME + 1];
+	size_t			 off[OUT_CLIENTS];
+	unsigned long		 base, peak;
+	int64_t			 deadline;
+	ssize_t			 n;
+	int			 i, closed[OUT_CLIENTS], nclosed = 0;
+	uint8_t			 sink[4096];
+
+	d = semd_start("--max-output", "1M", "--max-output-total", "4M",
+	    NULL);
+	h = tc_connect(d);
+	r = tc_connect(d);
+	tc_acquire_ok(h, 1, "out", 1, 1);
+	/* Semaphores with long names make each STATUS reply large. */
+	for (i = 0; i < 16; i++) {
+		snprintf(name, sizeof name, "out-%02d-%0100d", i, 0);
+		tc_acquire_ok(h, 10 + i, name, 1, 1);
+	}
+	base = proc_status_kib(d->pid, "VmRSS");
+
+	for (i = 0; i < 64; i++)
+		enc_status(&batch, (uint64_t)i + 1, NULL);
+	for (i = 0; i < OUT_CLIENTS; i++) {
+		s[i] = tc_connect(d);
+		off[i] = 0;
+		closed[i] = 0;
+	}
+	/* Round robin until every client that never reads is cut off. */
+	deadline = integ_now() + 6 * INTEG_REPLY_MS;
+	while (nclosed < OUT_CLIENTS) {
+		ck_assert_msg(integ_now() < deadline, "%d of %d clients that "
+		    "never read are still connected", OUT_CLIENTS - nclosed,
+		    OUT_CLIENTS);
+		for (i = 0; i < OUT_CLIENTS; i++) {
+			if (closed[i])
+				continue;
+			n = send(s[i]->fd, batch.data + off[i],
+			    batch.len - off[i], MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n > 0) {
+				off[i] = (off[i] + (size_t)n) % batch.len;
+				continue;
+			}
+			if (n == -1 && (errno == EPIPE ||
+			    errno == ECONNRESET)) {
+				closed[i] = 1;
+				nclosed++;
+				continue;
+			}
+			ck_assert_msg(n == -1 && (errno == EAGAIN ||
+			    errno == EINTR), "send: %s", strerror(errno));
+			pfd.fd = s[i]->fd;
+			pfd.events = 0;
+			if (poll(&pfd, 1, 0) == 1 &&
+			    (pfd.revents & (POLLHUP | POLLERR)) != 0) {
+				closed[i] = 1;
+				nclosed++;
+			}
+		}
+		/* The reader reads: it is never the biggest. */
+		tc_check_status(r, "out", 1, 1, 0);
+		poll(NULL, 0, 5);
+	}
+	peak = proc_status_kib(d->pid, "VmHWM");
+	proto_buf_free(&batch);
+	for (i = 0; i < OUT_CLIENTS; i++) {
+		while ((n = read(s[i]->fd, sink, sizeof sink)) > 0)
+			continue;
+		tc_close(s[i]);
+	}
+	ck_assert_msg(peak < base + 16 * 1024, "semd's peak RSS grew from "
+	    "%lu KiB to %lu KiB with a 4M budget for unread replies", base,
+	    peak);
+
+	tc_check_status(r, "out", 1, 1, 0);
+	tc_check_status(h, "out", 1, 1, 0);
+	tc_close(r);
+	tc_close(h);
+	semd_stop(d);
+}
+END_TEST
+
+/*
  * Pins 10,000 connections served at once (--max-connections 0; fewer
  * connections if this process may not open that many): every client is
  * answered HELLO, then ACQUIRE puts them all in one FIFO queue, and
@@ -730,7 +906,8 @@ START_TEST(test_many_served)
 	order = calloc((size_t)n + 1, sizeof *order);
 	held = calloc((size_t)n, sizeof *held);
 	ck_assert(c != NULL && order != NULL && held != NULL);
-	d = semd_start("--max-connections", "0", NULL);
+	d = semd_start("--max-connections", "0",
+	    "--max-connections-per-uid", "0", NULL);
 	connect_many(d, c, n);
 	for (i = 0; i < n; i++)
 		tc_expect_hello(c[i], (uint64_t)i + 1);
@@ -794,6 +971,8 @@ limits_suite(void)
 	tcase_add_test(tc, test_max_holds_per_uid);
 	tcase_add_test(tc, test_max_frame_option);
 	tcase_add_test(tc, test_status_truncated);
+	tcase_add_test(tc, test_max_connections_per_uid);
+	tcase_add_test(tc, test_max_output_total);
 	suite_add_tcase(s, tc);
 
 	/*

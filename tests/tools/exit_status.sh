@@ -121,4 +121,36 @@ kill -0 "$(cat "$tmp/bgchild.pid")" || fail "the background child is gone"
 expect_state x 0 0
 expect_status 0 "slot free beside the background child" "$SEMRUN" -n x 1 -- true
 
+# A daemon limit is temporary: ERROR LIMIT exits 75 (EX_TEMPFAIL), not 65,
+# and the message names the option.  One uid may hold one connection.
+"$SEMD_BIN" -f -S "$tmp/lim.sock" --max-connections-per-uid 1 \
+    >"$tmp/lim.log" 2>&1 &
+bg_pids="$bg_pids $!"
+wait_until "the limited semd answers" "$SEMDCTL" -S "$tmp/lim.sock" ping
+rm -f "$tmp/lim.go" "$tmp/lim.pid"
+# ping's connection may not be gone yet when the holder connects: the
+# holder is then refused, and tried again.
+lim_holds()
+{
+	[ -s "$tmp/lim.pid" ] && return 0
+	if [ -z "${limr:-}" ] || ! kill -0 "$limr" 2>/dev/null; then
+		"$SEMRUN" -q -S "$tmp/lim.sock" lim 1 -- sh -c \
+		    'echo $$ >"$0.pid"; while [ ! -e "$0.go" ]; do sleep 0.05; done' \
+		    "$tmp/lim" </dev/null &
+		limr=$!
+		bg_pids="$bg_pids $limr"
+	fi
+	return 1
+}
+limr=
+wait_until "the holder runs" lim_holds
+expect_status 75 "connection refused for a limit" \
+    "$SEMRUN" -S "$tmp/lim.sock" -n other 1 -- true
+grep -q -- "--max-connections-per-uid" "$tmp/err" ||
+    fail "the LIMIT message does not name the option: $(cat "$tmp/err")"
+expect_status 75 "semdctl: connection refused for a limit" \
+    "$SEMDCTL" -S "$tmp/lim.sock" status
+touch "$tmp/lim.go"
+wait "$limr" || fail "the holder under the limit failed"
+
 exit 0
