@@ -276,6 +276,101 @@ on_queued(uint32_t position, void *arg)
 		_exit(99);
 }
 
+/*
+ * semd_admin: resize lets a waiter in, list shows the semaphore, revoke
+ * by pid reaches an event-loop holder as SEMD_EV_REVOKED with its grant's
+ * token, drain and undrain show in the status, and errors map to codes.
+ */
+START_TEST(test_admin)
+{
+	struct semd			*a, *b, *c;
+	struct semd_admin		 adm;
+	struct semd_admin_result	 res;
+	struct semd_status		*st;
+	struct semd_event		 ev;
+	struct semd_error		 err;
+	uint64_t			 id, token;
+
+	a = open_ok();
+	b = open_ok();
+	c = open_ok();
+	ck_assert_int_eq(semd_acquire(a, "adm", 1, 1, SEMD_FOREVER, NULL,
+	    NULL, &err), SEMD_OK);
+	ck_assert_int_eq(semd_submit_acquire(b, &id, "adm", 0, 1,
+	    SEMD_FOREVER, &err), SEMD_OK);
+	next_event(b, &ev);
+	ck_assert_int_eq(ev.type, SEMD_EV_QUEUED);
+
+	memset(&adm, 0, sizeof adm);
+	adm.action = SEMD_ADMIN_RESIZE;
+	adm.name = "adm";
+	adm.capacity = 2;
+	ck_assert_msg(semd_admin(c, &adm, &res, &err) == SEMD_OK, "%s",
+	    err.message);
+	ck_assert_uint_eq(res.capacity, 2);
+	ck_assert_ptr_nonnull(strstr(res.message, "resized from 1 to 2"));
+	next_event(b, &ev);
+	ck_assert_int_eq(ev.type, SEMD_EV_ACQUIRED);
+	ck_assert_uint_eq(ev.id, id);
+	token = ev.token;
+	ck_assert_uint_ne(token, 0);
+
+	memset(&adm, 0, sizeof adm);
+	adm.action = SEMD_ADMIN_LIST;
+	ck_assert_int_eq(semd_admin(c, &adm, &res, &err), SEMD_OK);
+	ck_assert_ptr_nonnull(res.list);
+	ck_assert_uint_eq(res.list->nsems, 1);
+	ck_assert_str_eq(res.list->sems[0].name, "adm");
+	ck_assert_uint_eq(res.list->sems[0].capacity, 2);
+	ck_assert_uint_eq(res.list->sems[0].held, 2);
+	ck_assert_int_eq(res.list->sems[0].declared, 0);
+	semd_status_free(res.list);
+
+	/* Both holders are this process: both are told. */
+	memset(&adm, 0, sizeof adm);
+	adm.action = SEMD_ADMIN_REVOKE;
+	adm.name = "adm";
+	adm.pid = getpid();
+	ck_assert_int_eq(semd_admin(c, &adm, &res, &err), SEMD_OK);
+	ck_assert_uint_eq(res.revoked, 2);
+	next_event(b, &ev);
+	ck_assert_int_eq(ev.type, SEMD_EV_REVOKED);
+	ck_assert_uint_eq(ev.id, 0);
+	ck_assert_str_eq(ev.name, "adm");
+	ck_assert_uint_eq(ev.token, token);
+	/* Revoked is not released: the slots stay until given back. */
+	st = status_of(c, "adm");
+	ck_assert_uint_eq(st->sems[0].held, 2);
+	semd_status_free(st);
+
+	adm.action = SEMD_ADMIN_DRAIN;
+	adm.pid = 0;
+	ck_assert_int_eq(semd_admin(c, &adm, &res, &err), SEMD_OK);
+	st = status_of(c, "adm");
+	ck_assert_int_eq(st->sems[0].drained, 1);
+	semd_status_free(st);
+	adm.action = SEMD_ADMIN_UNDRAIN;
+	ck_assert_int_eq(semd_admin(c, &adm, &res, &err), SEMD_OK);
+
+	adm.action = SEMD_ADMIN_REVOKE;
+	adm.pid = 1;
+	ck_assert_int_eq(semd_admin(c, &adm, &res, &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_NOT_HELD);
+	adm.action = SEMD_ADMIN_RESIZE;
+	adm.name = "nothere";
+	adm.capacity = 3;
+	ck_assert_int_eq(semd_admin(c, &adm, &res, &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_NO_CAPACITY);
+	adm.action = SEMD_ADMIN_RELOAD;
+	ck_assert_int_eq(semd_admin(c, &adm, &res, &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_BAD_REQUEST);
+	ck_assert_ptr_nonnull(strstr(err.message, "without a configuration"));
+	semd_close(a);
+	semd_close(b);
+	semd_close(c);
+}
+END_TEST
+
 /* Blocking API: ping, acquire, status shows us, release, forgotten. */
 START_TEST(test_blocking_basic)
 {
@@ -1659,6 +1754,7 @@ libsemd_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_blocking_basic);
+	tcase_add_test(tc, test_admin);
 	tcase_add_test(tc, test_handles);
 	tcase_add_test(tc, test_timeout);
 	tcase_add_test(tc, test_try);
