@@ -64,6 +64,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jobserver.h"
 #include "keeper.h"
 #include "semd.h"
 #include "tool.h"
@@ -83,6 +84,8 @@
 #define SEMRUN_OPT_ON_LOSS	256
 #define SEMRUN_OPT_KILL_AFTER	257
 #define SEMRUN_OPT_ON_REVOKE	258
+#define SEMRUN_OPT_JOBSERVER	259
+#define SEMRUN_OPT_JS_STYLE	260
 
 /* What to do with a caught signal, depending on the phase. */
 #define SIG_TERMINATES	0x1	/* while waiting: withdraw and exit */
@@ -133,6 +136,11 @@ struct semrun {
 	int		 lost;		/* semd went away while CMD ran */
 	pid_t		 keeper;	/* holds the connection until CMD ends */
 	struct semd_grant grant;	/* what we hold, once granted */
+	int		 jobserver;	/* --jobserver: JOBSERVER_PIPE/FIFO + 1 */
+	struct jobserver *js;		/* --jobserver: the top, for CMD */
+	struct jobserver *jsc;		/* make's, when we run in a recipe */
+	int		 interrupted;	/* a signal ended the wait */
+	int		 killed;	/* a signal ended CMD */
 
 	struct semd	*semd;
 	int		 caught[SEMRUN_NSIGNALS];	/* handler installed */
@@ -208,6 +216,10 @@ semrun_usage(FILE *f)
 "                              only warns\n"
 "      --kill-after=SECONDS    with -K or a revoke, send SIGKILL SECONDS\n"
 "                              after SIGTERM if CMD still runs (default 5)\n"
+"      --jobserver             run CMD (make, without -j) as the top of a\n"
+"                              jobserver whose job slots are slots of NAME\n"
+"      --jobserver-style=STYLE pipe (make 4.3 and later, the default) or\n"
+"                              fifo (make 4.4, ninja 1.13)\n"
 "  -v, --verbose               say when waiting (with the queue position)\n"
 "                              and when the slot is granted\n"
 "  -q, --quiet                 print no messages except usage errors\n"
@@ -217,6 +229,8 @@ semrun_usage(FILE *f)
 "CMD inherits the connection to semd as file descriptor $SEMD_FD, so the\n"
 "slot stays held until CMD exits even if semrun is killed.  $SEMD_TOKEN\n"
 "is the grant's token (what semdctl and the daemon's logs call it).\n"
+"Run in a make recipe, semrun lends its job slot back to make while it\n"
+"waits.\n"
 "\n"
 "Exit status:\n"
 "  CMD's status  CMD ran and exited\n"
@@ -402,6 +416,10 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 		    SEMRUN_OPT_KILL_AFTER },
 		{ "on-revoke",		required_argument,	NULL,
 		    SEMRUN_OPT_ON_REVOKE },
+		{ "jobserver",		no_argument,		NULL,
+		    SEMRUN_OPT_JOBSERVER },
+		{ "jobserver-style",	required_argument,	NULL,
+		    SEMRUN_OPT_JS_STYLE },
 		{ "verbose",		no_argument,		NULL, 'v' },
 		{ "quiet",		no_argument,		NULL, 'q' },
 		{ "help",		no_argument,		NULL, 'h' },
@@ -411,7 +429,7 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 	const char	*end_arg;
 	char		*end;
 	long		 code;
-	int		 ch, nowait = 0;
+	int		 ch, nowait = 0, style = JOBSERVER_PIPE;
 
 	sr->timeout_ms = SEMD_FOREVER;
 	sr->weight = 1;
@@ -472,6 +490,18 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 			sr->kill_after_ms = semrun_parse_seconds(optarg,
 			    "--kill-after");
 			break;
+		case SEMRUN_OPT_JOBSERVER:
+			sr->jobserver = 1;
+			break;
+		case SEMRUN_OPT_JS_STYLE:
+			if (strcmp(optarg, "pipe") == 0)
+				style = JOBSERVER_PIPE;
+			else if (strcmp(optarg, "fifo") == 0)
+				style = JOBSERVER_FIFO;
+			else
+				semrun_usage_error("--jobserver-style must be "
+				    "'pipe' or 'fifo': '%s'", optarg);
+			break;
 		case 'v':
 			sr->verbose = 1;
 			sr->quiet = 0;
@@ -500,6 +530,11 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 	}
 	if (nowait)
 		sr->timeout_ms = SEMD_TRY;
+	if (sr->jobserver && sr->weight != 1)
+		semrun_usage_error("--jobserver takes one slot per job: no "
+		    "--weight");
+	if (sr->jobserver)
+		sr->jobserver = style + 1;
 
 	if (optind >= argc)
 		semrun_usage_error("missing NAME, CAPACITY and -- CMD");
@@ -629,6 +664,7 @@ semrun_withdraw(struct semrun *sr, uint64_t id, int signo)
 	int64_t			deadline;
 	int			revents, sig, n, left;
 
+	sr->interrupted = 1;
 	if (semd_submit_withdraw(sr->semd, id, &err) != SEMD_OK)
 		return (128 + signo);
 	deadline = semrun_now_ms() + SEMRUN_WITHDRAW_MS;
@@ -716,6 +752,8 @@ semrun_acquire(struct semrun *sr)
 				continue;
 			switch (ev.type) {
 			case SEMD_EV_QUEUED:
+				if (sr->jsc != NULL)
+					jobserver_lend(sr->jsc);
 				if (sr->verbose)
 					semrun_msg(sr, "waiting for %s, "
 					    "position %" PRIu32, sr->name,
@@ -753,6 +791,40 @@ semrun_acquire(struct semrun *sr)
 		if (n == -1)
 			return (semrun_fail(sr, &err));
 	}
+}
+
+/*
+ * Take back the job slot lent to make while we waited (jobserver.c), so
+ * that make has as many tokens as before, whether CMD runs or not.  Waits
+ * until make has a token to spare; a terminating signal (or one that
+ * already ended the wait) limits the wait to SEMRUN_WITHDRAW_MS.
+ * Returns status (semrun_acquire()'s), or 128+N after signal N.
+ */
+static int
+semrun_unlend(struct semrun *sr, int status)
+{
+	struct sigrec	rec;
+	int		sig;
+
+	if (sr->jsc == NULL)
+		return (status);
+	while (!sr->interrupted && jobserver_lent(sr->jsc) &&
+	    jobserver_take(sr->jsc, semrun_sigpipe[0], -1) == -1) {
+		sig = 0;
+		while (semrun_signal_next(&rec)) {
+			if (semrun_signal_flags(rec.signo) & SIG_TERMINATES)
+				sig = rec.signo;
+		}
+		if (sig != 0) {
+			sr->interrupted = 1;
+			status = 128 + sig;
+		}
+	}
+	if (jobserver_lent(sr->jsc))
+		(void)jobserver_take(sr->jsc, -1, SEMRUN_WITHDRAW_MS);
+	jobserver_free(sr->jsc);
+	sr->jsc = NULL;
+	return (status);
 }
 
 /*
@@ -945,6 +1017,8 @@ semrun_watch(struct semrun *sr, pid_t pid, int *watch, int64_t *kill_at)
 
 	memset(&err, 0, sizeof err);
 	while ((n = semd_process(sr->semd, &ev, &err)) == 1) {
+		if (sr->js != NULL)
+			jobserver_event(sr->js, sr->semd, &ev);
 		if (ev.type == SEMD_EV_STATUS)
 			semd_status_free(ev.status);
 		if (ev.type == SEMD_EV_REVOKED)
@@ -985,7 +1059,8 @@ semrun_run(struct semrun *sr)
 	struct sigaction	 sa;
 	struct sigrec		 rec;
 	struct pollfd		 pfd[2];
-	char			 buf[32];
+	struct semd_error	 ferr;
+	char			 buf[32], cause[512];
 	int			 fd, fl, status, e;
 	int			 watch = 1, npfd, timeout;
 	int64_t			 kill_at = -1, left;
@@ -1022,8 +1097,15 @@ semrun_run(struct semrun *sr)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGCHLD, &sa, NULL);
 
+	if (sr->js != NULL &&
+	    jobserver_export(sr->js, cause, sizeof cause) == -1) {
+		semrun_msg(sr, "%s", cause);
+		return (EX_OSERR);
+	}
 	e = semrun_spawn(sr, &pid);
 	fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+	if (sr->js != NULL)
+		jobserver_spawned(sr->js);
 	if (e != 0) {
 		/* Also a failed clone (EAGAIN, ENOMEM): it looks the same. */
 		if (e == ENOENT && strchr(sr->cmd[0], '/') == NULL)
@@ -1060,6 +1142,10 @@ semrun_run(struct semrun *sr)
 			} else	/* Wake up hourly for long --kill-after. */
 				timeout = left > 3600000 ? 3600000 : (int)left;
 		}
+		/* --jobserver: look at the token pipe now and then. */
+		if (sr->js != NULL && watch &&
+		    (timeout == -1 || jobserver_timeout(sr->js) < timeout))
+			timeout = jobserver_timeout(sr->js);
 		pfd[0].fd = semrun_sigpipe[0];
 		pfd[0].events = POLLIN;
 		pfd[0].revents = 0;
@@ -1067,6 +1153,8 @@ semrun_run(struct semrun *sr)
 		if (watch) {
 			pfd[1].fd = fd;
 			pfd[1].events = POLLIN;
+			if (semd_want_write(sr->semd))
+				pfd[1].events |= POLLOUT;
 			pfd[1].revents = 0;
 			npfd = 2;
 		}
@@ -1080,14 +1168,20 @@ semrun_run(struct semrun *sr)
 			else if (rec.signo != SIGCHLD)
 				semrun_forward(pid, &rec);
 		}
+		if (watch && (pfd[1].revents & POLLOUT))
+			(void)semd_flush(sr->semd, &ferr);
 		if (watch && (pfd[1].revents & (POLLIN|POLLHUP|POLLERR)))
 			semrun_watch(sr, pid, &watch, &kill_at);
+		if (sr->js != NULL && watch)
+			jobserver_tick(sr->js, sr->semd);
 	}
 
 	if (sr->lost && sr->terminate)
 		return (SEMRUN_LOST);
-	if (WIFSIGNALED(status))
+	if (WIFSIGNALED(status)) {
+		sr->killed = 1;
 		return (128 + WTERMSIG(status));
+	}
 	return (WEXITSTATUS(status));
 }
 
@@ -1097,13 +1191,28 @@ main(int argc, char **argv)
 	struct semrun		 sr;
 	struct semd_error	 err;
 	struct sigrec		 rec;
+	char			 cause[512];
 	int			 status;
 
 	/* Before anything opens a descriptor: see keeper_open_stdio(). */
 	keeper_open_stdio();
 	memset(&sr, 0, sizeof sr);
 	semrun_parse(&sr, argc, argv);
+	/* Before semrun opens a descriptor, which make's could be mistaken for. */
+	if (sr.timeout_ms != SEMD_TRY)
+		sr.jsc = jobserver_find(sr.verbose);
 	semrun_signals_init(&sr);
+	if (sr.jobserver) {
+		if ((sr.js = jobserver_create(sr.jobserver - 1, sr.name,
+		    sr.capacity, sr.verbose, cause, sizeof cause)) == NULL) {
+			semrun_msg(&sr, "%s", cause);
+			return (EX_OSERR);
+		}
+		if (jobserver_make_j(sr.cmd))
+			semrun_msg(&sr, "warning: make given -j ignores the "
+			    "jobserver (\"resetting jobserver mode\"): leave -j "
+			    "out and let --jobserver set the job count");
+	}
 
 	memset(&err, 0, sizeof err);
 	sr.semd = semd_open(sr.socket, "semrun", 0, &err);
@@ -1118,8 +1227,10 @@ main(int argc, char **argv)
 	if (sr.semd == NULL)
 		return (semrun_fail(&sr, &err));
 
-	if ((status = semrun_acquire(&sr)) != SEMRUN_GRANTED) {
+	status = semrun_unlend(&sr, semrun_acquire(&sr));
+	if (status != SEMRUN_GRANTED) {
 		semd_close(sr.semd);
+		jobserver_free(sr.js);
 		return (status);
 	}
 
@@ -1133,7 +1244,14 @@ main(int argc, char **argv)
 	 * A daemon that went away has nothing left to give back.
 	 */
 	memset(&err, 0, sizeof err);
-	if (!sr.lost &&
+	/*
+	 * --jobserver: the slots behind tokens go back too, unless a signal
+	 * killed the build: its jobs may still run, and they inherited the
+	 * connection, so the slots stay held until they exit.
+	 */
+	if (sr.js != NULL && !sr.lost)
+		jobserver_finish(sr.js, sr.semd, !sr.killed);
+	if (!sr.lost && !(sr.js != NULL && sr.killed) &&
 	    semd_release_h(sr.semd, &sr.grant, &err) != SEMD_OK &&
 	    err.code != SEMD_E_INTERRUPTED && err.code != SEMD_E_DISCONNECTED)
 		semrun_msg(&sr, "warning: could not release %s: %s", sr.name,
@@ -1141,5 +1259,6 @@ main(int argc, char **argv)
 		    semd_strerror(err.code));
 	semd_close(sr.semd);
 	keeper_reap(sr.keeper);
+	jobserver_free(sr.js);
 	return (status);
 }
