@@ -67,7 +67,7 @@ def _run(fn: Callable[[], Awaitable[T]],
     box: list[asyncio.Task] = []
 
     def start() -> None:
-        if not cf.set_running_or_notify_cancel():
+        if cf.done():  # abandoned before it started
             return
         task = loop.create_task(fn())  # type: ignore[arg-type]
         box.append(task)
@@ -88,8 +88,12 @@ def _run(fn: Callable[[], Awaitable[T]],
                 cf.set_result(t.result())
         task.add_done_callback(done)
 
-    loop.call_soon_threadsafe(start)
+    # An exception may hit this thread anywhere from here on (a signal
+    # handler raising, as ^C does), even inside call_soon_threadsafe()
+    # or after cf has its result: give_up() then sorts it out on the
+    # loop thread, where start() and done() run too.
     try:
+        loop.call_soon_threadsafe(start)
         return cf.result()
     except BaseException:
         def give_up() -> None:

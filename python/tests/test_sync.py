@@ -116,10 +116,9 @@ def test_interrupted_waits_leak_nothing(sock):
                             holder.release).start()
             signal.setitimer(signal.ITIMER_REAL, 0.002 + (i % 7) * 0.0005)
             try:
-                waiter.acquire(timeout=10)
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                got += 1
-                waiter.release()
+                with waiter:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                    got += 1
             except Interrupt:
                 interrupted += 1
             signal.setitimer(signal.ITIMER_REAL, 0)
