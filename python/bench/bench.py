@@ -6,7 +6,8 @@
 A pair is one acquire and one release (`async with sem: pass`), as in
 semd-bench's throughput section: capacity 64, so nobody ever waits.
 Measured three ways, taking turns inside each window, median of the
-windows:
+windows; besides pairs/s, the client's CPU time per pair (getrusage of
+this process, all threads), which a busy machine disturbs less:
 
 * asyncio: one event loop, CONCURRENCY tasks, one shared connection
   (pipelined);
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -55,6 +57,20 @@ async def asyncio_pairs(path: str, tasks: int, seconds: float) -> float:
     t0 = time.monotonic()
     await asyncio.gather(*(one(i) for i in range(tasks)))
     return sum(counts) / (time.monotonic() - t0)
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def measured(fn, *args) -> tuple[float, float]:
+    """(pairs/s, client CPU us per pair) of one window."""
+    c0 = _cpu()
+    t0 = time.monotonic()
+    rate = fn(*args)
+    pairs = rate * (time.monotonic() - t0)
+    return rate, (_cpu() - c0) * 1e6 / max(pairs, 1)
 
 
 def sync_pairs(path: str, threads: int, seconds: float) -> float:
@@ -107,24 +123,26 @@ def main() -> int:
                 except OSError:
                     time.sleep(0.01)
     try:
-        res: dict[str, list[float]] = {"asyncio": [], "sync": [], "one": []}
-        for _ in range(a.windows):
-            res["asyncio"].append(asyncio.run(
-                asyncio_pairs(path, a.concurrency, a.seconds)))
-            res["sync"].append(sync_pairs(path, a.concurrency, a.seconds))
-            res["one"].append(asyncio.run(asyncio_pairs(path, 1,
-                                                        a.seconds)))
+        res: dict[str, list[tuple[float, float]]] = {
+            "asyncio": [], "sync": [], "one": []}
         load = os.getloadavg()[0]
-        print(f"Python {sys.version.split()[0]}, msgpack, load average "
-              f"{load:.2f} before; median of {a.windows} windows of "
-              f"{a.seconds} s")
-        print(f"  asyncio, {a.concurrency} tasks, one process: "
-              f"{statistics.median(res['asyncio']):9,.0f} pairs/s")
-        print(f"  semd.sync, {a.concurrency} threads:          "
-              f"{statistics.median(res['sync']):9,.0f} pairs/s")
-        one = statistics.median(res["one"])
-        print(f"  asyncio, 1 task:                   {one:9,.0f} pairs/s"
-              f"  ({1e6 / one:.0f} us a pair)")
+        for _ in range(a.windows):
+            res["asyncio"].append(measured(lambda: asyncio.run(
+                asyncio_pairs(path, a.concurrency, a.seconds))))
+            res["sync"].append(measured(sync_pairs, path, a.concurrency,
+                                        a.seconds))
+            res["one"].append(measured(lambda: asyncio.run(
+                asyncio_pairs(path, 1, a.seconds))))
+        print(f"Python {sys.version.split()[0]}, load average {load:.2f} "
+              f"before; median of {a.windows} windows of {a.seconds} s")
+        print("                                      pairs/s   client CPU/pair")
+        for key, what in (("asyncio", f"asyncio, {a.concurrency} tasks, one "
+                           f"process"),
+                          ("sync", f"semd.sync, {a.concurrency} threads"),
+                          ("one", "asyncio, 1 task")):
+            rate = statistics.median(r for r, _ in res[key])
+            cpu = statistics.median(c for _, c in res[key])
+            print(f"  {what:<34} {rate:9,.0f}   {cpu:7.1f} us")
     finally:
         if proc is not None:
             proc.terminate()
