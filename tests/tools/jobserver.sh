@@ -207,4 +207,49 @@ expect_state build 0 0
 expect_state x 0 0
 ok "fifo style: semrun in a recipe lends its slot while waiting"
 
+# --- 5. A recipe not marked '+': make 4.3 closes the jobserver pipe for
+# it, though MAKEFLAGS still names its descriptors.  semrun must not take
+# whatever has those numbers for make's pipe: it waits without lending,
+# says why with -v, and make's token count stays right.
+cat >"$tmp/N" <<'MK'
+all: W
+W:
+	$(SEMRUN) -v x 1 -- touch $(DIR)/W.done
+MK
+d=$tmp/noplus
+mkdir "$d"
+hold x 1
+(cd "$d" && exec make -j2 -f "$tmp/N" SEMRUN="$SEMRUN" DIR="$d") </dev/null \
+    >"$d.out" 2>&1 &
+runner=$!
+bg_pids="$bg_pids $runner"
+wait_until "the recipe's semrun waits for x" is_state x 1 1
+unhold x
+wait "$runner" || fail "make exited $?: $(cat "$d.out")"
+[ -e "$d/W.done" ] || fail "W did not run"
+grep -q "not make's pipe" "$d.out" || fail "no reason given: $(cat "$d.out")"
+! grep -q 'lent back\|INTERNAL' "$d.out" || fail "a slot was lent: $(cat "$d.out")"
+ok "a recipe without '+': no lending, and nothing mistaken for make's pipe"
+
+# --- 6. semrun killed with SIGKILL mid-build: the build goes on with the
+# tokens it has, and the slots stay held until make has exited.
+mkdir "$tmp/sk"
+(cd "$tmp/sk" && exec "$SEMRUN" --jobserver build 3 -- \
+    make -f "$tmp/K" B=sk DIR="$tmp/sk" LOG="$tmp/sklog") </dev/null \
+    >"$tmp/sk.out" 2>&1 &
+runner=$!
+bg_pids="$bg_pids $runner"
+wait_until "the build runs 3 recipes" is_state build 3 1
+kill -9 "$runner"
+wait "$runner"
+sleep 0.3
+# The connection lives on in make (and semrun's keeper): the 3 slots stay
+# held, and so does the request for a spare that nobody will serve.
+expect_state build 3 1
+touch "$tmp/sk/go"
+wait_until "the build ends and its slots are freed" is_state build 0 0
+[ "$(grep -c '^E sk' "$tmp/sklog")" -eq 8 ] ||
+    fail "the build did not finish all 8 recipes: $(cat "$tmp/sklog")"
+ok "SIGKILL of semrun --jobserver: the build finishes, slots held until then"
+
 exit 0
