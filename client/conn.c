@@ -104,6 +104,8 @@ libsemd_code(enum proto_err code)
 		return (SEMD_E_LIMIT);
 	case PROTO_E_DENIED:
 		return (SEMD_E_DENIED);
+	case PROTO_E_RATE_MISMATCH:
+		return (SEMD_E_RATE_MISMATCH);
 	case PROTO_OK:
 		break;
 	}

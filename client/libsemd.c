@@ -455,6 +455,110 @@ semd_acquire_h(struct semd *sd, const char *name, uint32_t capacity,
 }
 
 /*
+ * Acquire several semaphores at once, all or none.  See semd.h.  Waits
+ * as semd_acquire_h does; *token (may be NULL) receives the grant's
+ * token.  Returns SEMD_OK, SEMD_TIMEDOUT or SEMD_ERR with err filled.
+ */
+int
+semd_acquire_many(struct semd *sd, const struct semd_want *wv, size_t n,
+    int64_t timeout_ms, void (*on_queued)(uint32_t, void *), void *arg,
+    uint64_t *token, struct semd_error *err)
+{
+	struct semd_error	tmp;
+	struct proto_reply	rep;
+	const char		*name;
+	uint64_t		id;
+	int			r, queued = 0;
+
+	if (err == NULL)
+		err = &tmp;
+	memset(err, 0, sizeof *err);
+	if (token != NULL)
+		*token = 0;
+	if (semd_submit_acquire_many(sd, &id, wv, n, timeout_ms, err) == -1)
+		return (SEMD_ERR);
+	name = wv[0].name;
+	for (;;) {
+		r = semd_wait_id(sd, id, 1, &rep, err);
+		if (r == -2) {
+			r = semd_withdraw_wait(sd, id, name, &rep, err);
+			if (r != SEMD_OK)
+				return (r);
+		} else if (r == -1)
+			return (SEMD_ERR);
+		switch (rep.op) {
+		case PROTO_OP_QUEUED:
+			if (!queued && on_queued != NULL)
+				on_queued(rep.position, arg);
+			queued = 1;
+			proto_reply_free(&rep);
+			continue;
+		case PROTO_OP_ACQUIRED:
+			if (token != NULL)
+				*token = rep.token;
+			r = SEMD_OK;
+			break;
+		case PROTO_OP_TIMEOUT:
+			libsemd_seterr(err, SEMD_E_NONE, 0,
+			    "no slot of %s%s became free in time", name,
+			    n > 1 ? " and the others" : "");
+			r = SEMD_TIMEDOUT;
+			break;
+		case PROTO_OP_ERROR:
+			libsemd_error_reply(&rep, err);
+			r = SEMD_ERR;
+			break;
+		default:
+			r = semd_unexpected(sd, &rep, err);
+			break;
+		}
+		proto_reply_free(&rep);
+		return (r);
+	}
+}
+
+/*
+ * Give back all of the grant token (every semaphore of it).  Waits for
+ * the answer even if a signal arrives.  Returns SEMD_OK or SEMD_ERR with
+ * err filled (SEMD_E_NOT_HELD when this connection holds no such grant).
+ */
+int
+semd_release_token(struct semd *sd, uint64_t token, struct semd_error *err)
+{
+	struct semd_error	tmp;
+	struct proto_reply	rep;
+	uint64_t		id;
+	int			r;
+
+	if (err == NULL)
+		err = &tmp;
+	memset(err, 0, sizeof *err);
+	if (token == 0) {
+		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+		    "semd_release_token: token 0 names no grant");
+		return (SEMD_ERR);
+	}
+	if (semd_submit_release_token(sd, &id, token, err) == -1)
+		return (SEMD_ERR);
+	if (semd_wait_id(sd, id, 0, &rep, err) != 1)
+		return (SEMD_ERR);
+	switch (rep.op) {
+	case PROTO_OP_RELEASED:
+		r = SEMD_OK;
+		break;
+	case PROTO_OP_ERROR:
+		libsemd_error_reply(&rep, err);
+		r = SEMD_ERR;
+		break;
+	default:
+		r = semd_unexpected(sd, &rep, err);
+		break;
+	}
+	proto_reply_free(&rep);
+	return (r);
+}
+
+/*
  * Give back the whole of grant, by its token (by name and weight when
  * the daemon gave none), and clear it on success.  Waits for the answer
  * even if a signal arrives.  Returns SEMD_OK or SEMD_ERR with err filled
@@ -591,6 +695,9 @@ semd_status_from(const struct proto_reply *rep)
 		s->waiting = ps->waiting;
 		s->declared = ps->declared;
 		s->drained = ps->drained;
+		s->rate = ps->rate;
+		s->burst = ps->burst;
+		s->next_grant_ms = ps->next_grant_ms;
 		if (ps->nholders > 0) {
 			s->holders = calloc(ps->nholders, sizeof *s->holders);
 			if (s->holders == NULL)
@@ -1026,6 +1133,87 @@ semd_submit_release_token(struct semd *sd, uint64_t *id, uint64_t token,
 }
 
 /*
+ * Queue an ACQUIRE of several semaphores (one: the single form, so the
+ * request is the same as semd_submit_acquire's but for the rate) and
+ * write what the socket takes.  Returns 0, or -1 with err filled.
+ */
+int
+semd_submit_acquire_many(struct semd *sd, uint64_t *id,
+    const struct semd_want *wv, size_t n, int64_t timeout_ms,
+    struct semd_error *err)
+{
+	struct proto_request	 req;
+	struct proto_sem_req	*e;
+	size_t			 i, j;
+
+	if (libsemd_fail(sd, err) == -1 ||
+	    semd_check_timeout(timeout_ms, err) == -1)
+		return (-1);
+	if (wv == NULL || n == 0 || n > SEMD_MAX_SEMS) {
+		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+		    "give 1 to %d semaphores", SEMD_MAX_SEMS);
+		return (-1);
+	}
+	memset(&req, 0, sizeof req);
+	for (i = 0; i < n; i++) {
+		if (semd_check_name(wv[i].name, 0, err) == -1)
+			return (-1);
+		if (wv[i].capacity > PROTO_MAX_CAPACITY ||
+		    wv[i].weight > PROTO_MAX_CAPACITY ||
+		    wv[i].burst > PROTO_MAX_CAPACITY) {
+			libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+			    "capacity, weight and burst must be at most %u",
+			    PROTO_MAX_CAPACITY);
+			return (-1);
+		}
+		if (wv[i].rate != 0 && !(wv[i].rate >= PROTO_MIN_RATE &&
+		    wv[i].rate <= PROTO_MAX_RATE)) {
+			libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+			    "a rate must be from one a day (1/86400) to %.0f "
+			    "per second", PROTO_MAX_RATE);
+			return (-1);
+		}
+		for (j = 0; j < i; j++) {
+			if (strcmp(wv[i].name, wv[j].name) == 0) {
+				libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+				    "semaphore %s is named twice", wv[i].name);
+				return (-1);
+			}
+		}
+		e = &req.sems[i];
+		e->sem_len = strlen(wv[i].name);
+		memcpy(e->sem, wv[i].name, e->sem_len + 1);
+		e->has_capacity = wv[i].capacity != 0;
+		e->capacity = wv[i].capacity;
+		e->weight = wv[i].weight == 0 ? 1 : wv[i].weight;
+		e->has_rate = wv[i].rate > 0;
+		e->rate = wv[i].rate;
+		e->burst = e->has_rate ? wv[i].burst : 0;
+	}
+	req.op = PROTO_OP_ACQUIRE;
+	req.id = libsemd_new_id(sd);
+	req.timeout_ms = timeout_ms;
+	if (n == 1) {
+		e = &req.sems[0];
+		req.has_sem = 1;
+		req.sem_len = e->sem_len;
+		memcpy(req.sem, e->sem, e->sem_len + 1);
+		req.has_capacity = e->has_capacity;
+		req.capacity = e->capacity;
+		req.weight = e->weight;
+		req.has_rate = e->has_rate;
+		req.rate = e->rate;
+		req.burst = e->burst;
+	} else
+		req.nsems = n;
+	if (libsemd_queue(sd, &req, err) == -1)
+		return (-1);
+	if (id != NULL)
+		*id = req.id;
+	return (libsemd_flush(sd, err));
+}
+
+/*
  * Queue the withdrawal of the pending ACQUIRE acquire_id.  The answer
  * carries acquire_id: TIMEOUT if it was withdrawn, ERROR NOT_PENDING if it
  * had already been granted or had timed out (its ACQUIRED or TIMEOUT comes
@@ -1217,6 +1405,8 @@ semd_strerror(enum semd_errcode code)
 		return ("a limit of the daemon was reached");
 	case SEMD_E_DENIED:
 		return ("permission denied");
+	case SEMD_E_RATE_MISMATCH:
+		return ("semaphore exists with another rate");
 	case SEMD_E_SYSTEM:
 		return ("system error");
 	case SEMD_E_UNREACHABLE:

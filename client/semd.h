@@ -66,6 +66,7 @@ enum semd_errcode {
 	SEMD_E_DUPLICATE_ID,
 	SEMD_E_LIMIT,
 	SEMD_E_DENIED,
+	SEMD_E_RATE_MISMATCH,
 	/* Local. */
 	SEMD_E_SYSTEM = 100,	/* a system call failed: sys_errno */
 	SEMD_E_UNREACHABLE,	/* no daemon at the socket (and none started) */
@@ -132,6 +133,45 @@ int		 semd_acquire(struct semd *, const char *name,
 		     void (*on_queued)(uint32_t position, void *arg), void *arg,
 		     struct semd_error *err);
 
+/*
+ * One semaphore of a request (semd_acquire_many).  capacity 0: none
+ * declared (the semaphore must exist, or a rate is given: a new one then
+ * has no concurrency bound, only the rate).  weight 0 means 1.  rate:
+ * grants per second to declare (fractions allowed), 0 for none; burst:
+ * grants allowed at once after an idle spell, 0 for the default (1).
+ */
+struct semd_want {
+	const char	*name;
+	uint32_t	 capacity;
+	uint32_t	 weight;
+	double		 rate;
+	uint32_t	 burst;
+};
+
+#define SEMD_MAX_SEMS	16	/* names in one semd_acquire_many */
+
+/*
+ * Acquire several semaphores at once (n = 1..SEMD_MAX_SEMS distinct
+ * names): all of them or none.  The request waits in every queue with
+ * one place in line, so two programs taking x and y in opposite orders
+ * cannot deadlock.  timeout_ms, on_queued and the return value are as
+ * for semd_acquire; the position is the furthest back in any queue.
+ * *token (may be NULL) receives the grant's token, for
+ * semd_release_token.  A name given twice is SEMD_E_USAGE; a rate
+ * that differs from the semaphore's is SEMD_E_RATE_MISMATCH.
+ */
+int		 semd_acquire_many(struct semd *, const struct semd_want *,
+		     size_t n, int64_t timeout_ms,
+		     void (*on_queued)(uint32_t position, void *arg),
+		     void *arg, uint64_t *token, struct semd_error *err);
+
+/*
+ * Give back all of one grant (every semaphore of it) by its token.
+ * SEMD_E_NOT_HELD if this connection holds no such grant.
+ */
+int		 semd_release_token(struct semd *, uint64_t token,
+		     struct semd_error *err);
+
 /* Give back weight (0 means 1) slots of name.  SEMD_E_NOT_HELD if not held. */
 int		 semd_release(struct semd *, const char *name, uint32_t weight,
 		     struct semd_error *err);
@@ -183,7 +223,7 @@ struct semd_party {
 
 struct semd_sem_status {
 	char			 name[129];
-	uint32_t		 capacity;
+	uint32_t		 capacity;	/* 0: rate only */
 	uint32_t		 held;
 	uint32_t		 waiting;
 	struct semd_party	*holders;
@@ -192,6 +232,9 @@ struct semd_sem_status {
 	size_t			 nwaiters;
 	int			 declared;	/* by the daemon's configuration */
 	int			 drained;	/* no grants until undrained */
+	double			 rate;		/* grants/s, 0: no rate */
+	uint32_t		 burst;
+	uint64_t		 next_grant_ms;	/* until the rate allows one */
 };
 
 struct semd_status {
@@ -223,6 +266,10 @@ int		 semd_submit_acquire(struct semd *, uint64_t *id,
 		     int64_t timeout_ms, struct semd_error *err);
 int		 semd_submit_release(struct semd *, uint64_t *id,
 		     const char *name, uint32_t weight, struct semd_error *err);
+/* Acquire several at once (as semd_acquire_many); replies as ACQUIRE. */
+int		 semd_submit_acquire_many(struct semd *, uint64_t *id,
+		     const struct semd_want *, size_t n, int64_t timeout_ms,
+		     struct semd_error *err);
 /* Give back the whole grant with this token (reply: RELEASED or ERROR). */
 int		 semd_submit_release_token(struct semd *, uint64_t *id,
 		     uint64_t token, struct semd_error *err);

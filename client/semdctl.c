@@ -305,9 +305,19 @@ semdctl_print_table(const struct semd_status *st, const char *name)
 		s = &st->sems[i];
 		if (i > 0)
 			putchar('\n');
-		printf("%s: capacity %" PRIu32 ", held %" PRIu32 ", waiting %"
-		    PRIu32 "%s%s\n", s->name, s->capacity, s->held, s->waiting,
-		    s->declared ? ", declared" : "",
+		if (s->capacity != 0)
+			printf("%s: capacity %" PRIu32 ", held %" PRIu32
+			    ", waiting %" PRIu32, s->name, s->capacity,
+			    s->held, s->waiting);
+		else
+			printf("%s: no capacity bound, held %" PRIu32
+			    ", waiting %" PRIu32, s->name, s->held,
+			    s->waiting);
+		if (s->rate > 0)
+			printf(", rate %g/s burst %" PRIu32 ", next grant in "
+			    "%" PRIu64 " ms", s->rate, s->burst,
+			    s->next_grant_ms);
+		printf("%s%s\n", s->declared ? ", declared" : "",
 		    s->drained ? ", drained" : "");
 		if (s->nholders == 0 && s->nwaiters == 0)
 			continue;
@@ -458,8 +468,13 @@ semdctl_print_json(const struct semd_status *st)
 		fputs("{\"name\":", stdout);
 		semdctl_json_string(s->name);
 		printf(",\"capacity\":%" PRIu32 ",\"held\":%" PRIu32
-		    ",\"waiting\":%" PRIu32 ",\"holders\":", s->capacity,
-		    s->held, s->waiting);
+		    ",\"waiting\":%" PRIu32, s->capacity, s->held,
+		    s->waiting);
+		if (s->rate > 0)
+			printf(",\"rate\":%.17g,\"burst\":%" PRIu32
+			    ",\"next_grant_ms\":%" PRIu64, s->rate, s->burst,
+			    s->next_grant_ms);
+		fputs(",\"holders\":", stdout);
 		semdctl_json_parties(s->holders, s->nholders, "held_ms");
 		fputs(",\"waiters\":", stdout);
 		semdctl_json_parties(s->waiters, s->nwaiters, "waited_ms");

@@ -1,11 +1,13 @@
 /*
  * semrun.c -- run a command while holding slots of a semd semaphore.
  *
- *	semrun [options] NAME [CAPACITY] -- CMD [ARG...]
+ *	semrun [options] NAME [CAPACITY] [NAME [CAPACITY]]... -- CMD [ARG...]
  *
  * semrun connects to semd, asks for a slot of NAME (declaring CAPACITY,
- * or joining at the capacity semd has for NAME when it is left out),
- * waits in line, runs CMD, releases the slot and exits with CMD's status.
+ * or joining at the capacity semd has for NAME when it is left out; of
+ * every NAME at once, all or none, when there are several: see
+ * semrun_sems.c), waits in line, runs CMD, releases the slots and exits
+ * with CMD's status.
  *
  * An administrator may revoke the slot while CMD runs (semdctl revoke):
  * semd sends REVOKED, and semrun applies --on-revoke: by default it
@@ -67,6 +69,7 @@
 #include "jobserver.h"
 #include "keeper.h"
 #include "semd.h"
+#include "semrun_sems.h"
 #include "tool.h"
 
 #define SEMRUN_CONFLICT		75	/* EX_TEMPFAIL: not granted in time */
@@ -86,6 +89,8 @@
 #define SEMRUN_OPT_ON_REVOKE	258
 #define SEMRUN_OPT_JOBSERVER	259
 #define SEMRUN_OPT_JS_STYLE	260
+#define SEMRUN_OPT_RATE		261
+#define SEMRUN_OPT_BURST	262
 
 /* What to do with a caught signal, depending on the phase. */
 #define SIG_TERMINATES	0x1	/* while waiting: withdraw and exit */
@@ -119,9 +124,8 @@ struct sigrec {
 };
 
 struct semrun {
-	const char	*name;
-	uint32_t	 capacity;
-	uint32_t	 weight;
+	const char	*name;		/* all the names, for messages */
+	struct semrun_sems sems;	/* what to acquire */
 	int64_t		 timeout_ms;	/* SEMD_FOREVER, SEMD_TRY or ms */
 	const char	*timeout_arg;	/* as the user wrote it, for messages */
 	const char	*socket;	/* -S, or NULL */
@@ -192,16 +196,24 @@ static void
 semrun_usage(FILE *f)
 {
 	fputs(
-"Usage: semrun [OPTION]... NAME [CAPACITY] -- CMD [ARG]...\n"
+"Usage: semrun [OPTION]... NAME [CAPACITY] [NAME [CAPACITY]]... -- CMD [ARG]...\n"
 "Run CMD while holding a slot of the semd semaphore NAME, which has\n"
 "CAPACITY slots: at most CAPACITY such commands run at once, the others\n"
 "wait in line (first come, first served).  Without CAPACITY, join NAME\n"
 "at the capacity semd has for it (declared in its configuration, or set\n"
-"by whoever uses it now).\n"
+"by whoever uses it now).  With several NAMEs, CMD runs holding a slot\n"
+"of each, all taken at once (never one without the others, so commands\n"
+"naming them in any order cannot deadlock).\n"
 "\n"
 "  -t, --timeout=SECONDS       give up after SECONDS (fractions allowed)\n"
 "  -n, --no-wait               give up at once if no slot is free\n"
-"  -w, --weight=N              take N slots instead of 1\n"
+"  -w, --weight=[NAME=]N       take N slots instead of 1 (of NAME only)\n"
+"      --rate=[NAME=]RATE      declare a rate: at most RATE grants per\n"
+"                              second (10/s, 0.5/s, 30/min, 100/h); a\n"
+"                              NAME with a rate and no CAPACITY has no\n"
+"                              concurrency bound, only the rate\n"
+"      --burst=[NAME=]N        with --rate, N grants may pass at once\n"
+"                              after an idle spell (default 1)\n"
 "  -S, --socket=PATH           semd socket (default: $SEMD_SOCKET, else the\n"
 "                              system daemon if it runs, else the per-user\n"
 "                              daemon, started when needed)\n"
@@ -241,8 +253,8 @@ semrun_usage(FILE *f)
 "  76            semd went away while waiting (CMD was not run), or\n"
 "                while CMD ran with -K (CMD was terminated)\n"
 "  64            usage error\n"
-"  65            semd refused the request (capacity mismatch, weight above\n"
-"                capacity, bad name)\n"
+"  65            semd refused the request (capacity or rate mismatch,\n"
+"                weight above capacity, bad name)\n"
 "  77            semd's access rules do not let this user take NAME\n"
 "  69            semd is unreachable\n"
 "  70            internal or protocol error\n"
@@ -354,27 +366,6 @@ semrun_signal_next(struct sigrec *rec)
 	}
 }
 
-/* Parse a count (1..SEMRUN_MAX_COUNT) or exit with a usage error. */
-static uint32_t
-semrun_parse_count(const char *s, const char *what)
-{
-	unsigned long long	 v;
-	char			*end;
-
-	if (*s < '0' || *s > '9')
-		semrun_usage_error("%s must be a positive integer: '%s'",
-		    what, s);
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (*end != '\0')
-		semrun_usage_error("%s must be a positive integer: '%s'",
-		    what, s);
-	if (v == 0 || errno == ERANGE || v > SEMRUN_MAX_COUNT)
-		semrun_usage_error("%s must be between 1 and %lu: '%s'",
-		    what, SEMRUN_MAX_COUNT, s);
-	return ((uint32_t)v);
-}
-
 /* Parse SECONDS of option what into milliseconds (rounded up) or exit. */
 static int64_t
 semrun_parse_seconds(const char *s, const char *what)
@@ -420,19 +411,21 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 		    SEMRUN_OPT_JOBSERVER },
 		{ "jobserver-style",	required_argument,	NULL,
 		    SEMRUN_OPT_JS_STYLE },
+		{ "rate",		required_argument,	NULL,
+		    SEMRUN_OPT_RATE },
+		{ "burst",		required_argument,	NULL,
+		    SEMRUN_OPT_BURST },
 		{ "verbose",		no_argument,		NULL, 'v' },
 		{ "quiet",		no_argument,		NULL, 'q' },
 		{ "help",		no_argument,		NULL, 'h' },
 		{ "version",		no_argument,		NULL, 'V' },
 		{ NULL,			0,			NULL, 0 }
 	};
-	const char	*end_arg;
-	char		*end;
+	char		*end, why[256];
 	long		 code;
 	int		 ch, nowait = 0, style = JOBSERVER_PIPE;
 
 	sr->timeout_ms = SEMD_FOREVER;
-	sr->weight = 1;
 	sr->conflict = SEMRUN_CONFLICT;
 	sr->kill_after_ms = SEMRUN_KILL_AFTER_MS;
 
@@ -449,7 +442,12 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 			nowait = 1;
 			break;
 		case 'w':
-			sr->weight = semrun_parse_count(optarg, "weight");
+		case SEMRUN_OPT_RATE:
+		case SEMRUN_OPT_BURST:
+			if (semrun_sems_option(&sr->sems, ch == 'w' ? 'w' :
+			    ch == SEMRUN_OPT_RATE ? 'r' : 'b', optarg, why,
+			    sizeof why) == -1)
+				semrun_usage_error("%s", why);
 			break;
 		case 'S':
 			if (*optarg == '\0')
@@ -530,30 +528,23 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 	}
 	if (nowait)
 		sr->timeout_ms = SEMD_TRY;
-	if (sr->jobserver && sr->weight != 1)
-		semrun_usage_error("--jobserver takes one slot per job: no "
-		    "--weight");
 	if (sr->jobserver)
 		sr->jobserver = style + 1;
 
-	if (optind >= argc)
-		semrun_usage_error("missing NAME, CAPACITY and -- CMD");
-	sr->name = argv[optind++];
-	if (*sr->name == '\0')
-		semrun_usage_error("empty semaphore name");
-	if (optind >= argc)
-		semrun_usage_error("missing CAPACITY or -- after NAME");
-	/* NAME -- CMD: no capacity; join at the one semd has. */
-	if (strcmp(argv[optind], "--") != 0)
-		sr->capacity = semrun_parse_count(argv[optind++], "capacity");
+	if (semrun_sems_parse(&sr->sems, argc, argv, &optind, why,
+	    sizeof why) == -1)
+		semrun_usage_error("%s", why);
+	sr->name = sr->sems.label;
+	if (sr->jobserver && sr->sems.n != 1)
+		semrun_usage_error("--jobserver lends the slots of one NAME: "
+		    "give one");
+	if (sr->jobserver && sr->sems.v[0].weight != 1)
+		semrun_usage_error("--jobserver takes one slot per job: no "
+		    "--weight");
 
-	end_arg = optind < argc ? argv[optind] : NULL;
-	if (end_arg == NULL || strcmp(end_arg, "--") != 0)
-		semrun_usage_error("expected -- after %s%s%s%s",
-		    sr->capacity != 0 ? "CAPACITY" : "NAME",
-		    end_arg != NULL ? ", found '" : "",
-		    end_arg != NULL ? end_arg : "",
-		    end_arg != NULL ? "'" : "");
+	if (optind >= argc)
+		semrun_usage_error("expected -- after the names and "
+		    "capacities");
 	optind++;
 	if (optind >= argc)
 		semrun_usage_error("missing CMD after --");
@@ -572,6 +563,7 @@ semrun_error_status(const struct semd_error *err)
 	case SEMD_E_BAD_NAME:
 	case SEMD_E_NO_CAPACITY:
 	case SEMD_E_CAPACITY_MISMATCH:
+	case SEMD_E_RATE_MISMATCH:
 	case SEMD_E_TOO_HEAVY:
 		return (EX_DATAERR);
 	case SEMD_E_LIMIT:
@@ -702,6 +694,32 @@ semrun_withdraw(struct semrun *sr, uint64_t id, int signo)
 	return (128 + signo);
 }
 
+/* Say (-v) what was granted: weight of capacity for each name. */
+static void
+semrun_verbose_granted(struct semrun *sr)
+{
+	const struct semd_want	*w;
+	char			 buf[1024];
+	size_t			 i, used = 0;
+	int			 n;
+
+	buf[0] = '\0';
+	for (i = 0; i < sr->sems.n && used < sizeof buf; i++) {
+		w = &sr->sems.v[i];
+		if (w->capacity != 0)
+			n = snprintf(buf + used, sizeof buf - used, "%s%s "
+			    "(weight %" PRIu32 " of %" PRIu32 ")",
+			    i > 0 ? ", " : "", w->name, w->weight,
+			    w->capacity);
+		else
+			n = snprintf(buf + used, sizeof buf - used, "%s%s "
+			    "(weight %" PRIu32 ")", i > 0 ? ", " : "",
+			    w->name, w->weight);
+		used += n > 0 ? (size_t)n : 0;
+	}
+	semrun_msg(sr, "acquired %s", buf);
+}
+
 /*
  * Ask for the slot and wait.  Returns SEMRUN_GRANTED when it is held, or
  * the exit status semrun must end with (which may be 0, with -E 0).
@@ -716,8 +734,8 @@ semrun_acquire(struct semrun *sr)
 	int			revents, sig, n;
 
 	memset(&err, 0, sizeof err);
-	if (semd_submit_acquire(sr->semd, &id, sr->name, sr->capacity,
-	    sr->weight, sr->timeout_ms, &err) != SEMD_OK)
+	if (semd_submit_acquire_many(sr->semd, &id, sr->sems.v, sr->sems.n,
+	    sr->timeout_ms, &err) != SEMD_OK)
 		return (semrun_fail(sr, &err));
 
 	for (;;) {
@@ -760,20 +778,17 @@ semrun_acquire(struct semrun *sr)
 					    ev.position);
 				break;
 			case SEMD_EV_ACQUIRED:
+				/*
+				 * The handle of the grant: its token gives
+				 * back every semaphore of it at once.
+				 */
 				snprintf(sr->grant.name, sizeof sr->grant.name,
-				    "%s", sr->name);
-				sr->grant.capacity = sr->capacity;
-				sr->grant.weight = sr->weight;
+				    "%s", sr->sems.v[0].name);
+				sr->grant.capacity = sr->sems.v[0].capacity;
+				sr->grant.weight = sr->sems.v[0].weight;
 				sr->grant.token = ev.token;
-				if (sr->verbose && sr->capacity != 0)
-					semrun_msg(sr, "acquired %s (weight "
-					    "%" PRIu32 " of %" PRIu32 ")",
-					    sr->name, sr->weight,
-					    sr->capacity);
-				else if (sr->verbose)
-					semrun_msg(sr, "acquired %s (weight "
-					    "%" PRIu32 ")", sr->name,
-					    sr->weight);
+				if (sr->verbose)
+					semrun_verbose_granted(sr);
 				return (SEMRUN_GRANTED);
 			case SEMD_EV_TIMEOUT:
 				return (semrun_conflict(sr));
@@ -1203,8 +1218,9 @@ main(int argc, char **argv)
 		sr.jsc = jobserver_find(sr.verbose);
 	semrun_signals_init(&sr);
 	if (sr.jobserver) {
-		if ((sr.js = jobserver_create(sr.jobserver - 1, sr.name,
-		    sr.capacity, sr.verbose, cause, sizeof cause)) == NULL) {
+		if ((sr.js = jobserver_create(sr.jobserver - 1,
+		    sr.sems.v[0].name, sr.sems.v[0].capacity, sr.verbose, cause,
+		    sizeof cause)) == NULL) {
 			semrun_msg(&sr, "%s", cause);
 			return (EX_OSERR);
 		}

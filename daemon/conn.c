@@ -555,18 +555,66 @@ conn_limit_error(struct conn *c, const struct proto_request *req,
 	}
 }
 
-/* Reply to an ACQUIRE that sem_acquire() refused. */
+/*
+ * The name, capacity, weight and rate of want i of an ACQUIRE, which
+ * has either one sem or several (sems).
+ */
+static void
+conn_want(const struct proto_request *req, size_t i, struct sem_want *w)
+{
+	const struct proto_sem_req	*e;
+
+	memset(w, 0, sizeof *w);
+	if (req->nsems == 0) {
+		w->name = req->sem;
+		w->name_len = req->sem_len;
+		w->has_capacity = req->has_capacity;
+		w->capacity = req->capacity;
+		w->weight = req->weight;
+		w->has_rate = req->has_rate;
+		w->rate = req->rate;
+		w->burst = req->burst;
+		return;
+	}
+	e = &req->sems[i];
+	w->name = e->sem;
+	w->name_len = e->sem_len;
+	w->has_capacity = e->has_capacity;
+	w->capacity = e->capacity;
+	w->weight = e->weight;
+	w->has_rate = e->has_rate;
+	w->rate = e->rate;
+	w->burst = e->burst;
+}
+
+/* Write "10/s burst 5" or "no rate" for a rate and burst into buf. */
+static const char *
+conn_rate_text(char *buf, size_t len, double rate, uint32_t burst)
+{
+	if (rate <= 0)
+		snprintf(buf, len, "no rate");
+	else
+		snprintf(buf, len, "rate %g/s burst %" PRIu32, rate,
+		    burst == 0 ? 1 : burst);
+	return (buf);
+}
+
+/* Reply to an ACQUIRE that sem_acquire_many() refused. */
 static void
 conn_acquire_error(struct conn *c, const struct proto_request *req,
     const struct sem_acq_result *res)
 {
+	struct sem_want	 w;
 	struct sem	*s;
 	uint32_t	 cap;
+	char		 cur[64], want[64];
 
+	conn_want(req, res->index < (req->nsems ? req->nsems : 1) ?
+	    res->index : 0, &w);
 	switch (res->code) {
 	case PROTO_E_NO_CAPACITY:
 		conn_error(c, req->id, res->code, "semaphore %s does not "
-		    "exist; give its capacity to create it", req->sem);
+		    "exist; give its capacity to create it", w.name);
 		break;
 	case PROTO_E_CAPACITY_MISMATCH:
 		if (rules_declared(req->sem, req->sem_len)) {
@@ -579,20 +627,27 @@ conn_acquire_error(struct conn *c, const struct proto_request *req,
 		}
 		conn_error(c, req->id, res->code, "semaphore %s has capacity "
 		    "%" PRIu32 ", not %" PRIu32 "; it keeps it until nobody "
-		    "holds or waits for it", req->sem, res->capacity,
-		    req->capacity);
+		    "holds or waits for it", w.name, res->capacity,
+		    w.capacity);
+		break;
+	case PROTO_E_RATE_MISMATCH:
+		conn_error(c, req->id, res->code, "semaphore %s has %s, not "
+		    "%s; it keeps it until nobody holds or waits for it and "
+		    "its rate has recovered", w.name, conn_rate_text(cur,
+		    sizeof cur, res->rate, res->burst), conn_rate_text(want,
+		    sizeof want, w.rate, w.burst));
 		break;
 	case PROTO_E_TOO_HEAVY:
-		if (req->weight == 0) {
+		if (w.weight == 0) {
 			conn_error(c, req->id, res->code, "weight must be at "
 			    "least 1");
 			break;
 		}
-		s = sem_lookup(semd_table, req->sem, req->sem_len);
-		cap = s != NULL ? s->capacity : req->capacity;
+		s = sem_lookup(semd_table, w.name, w.name_len);
+		cap = s != NULL ? s->capacity : w.capacity;
 		conn_error(c, req->id, res->code, "weight %" PRIu32 " is more "
 		    "than the capacity %" PRIu32 " of semaphore %s; it could "
-		    "never be granted", req->weight, cap, req->sem);
+		    "never be granted", w.weight, cap, w.name);
 		break;
 	case PROTO_E_DUPLICATE_ID:
 		conn_error(c, req->id, res->code, "request id %" PRIu64 " is "
@@ -602,32 +657,76 @@ conn_acquire_error(struct conn *c, const struct proto_request *req,
 	case PROTO_E_LIMIT:
 		conn_limit_error(c, req, res->limit);
 		break;
+	case PROTO_E_BAD_REQUEST:
+		conn_error(c, req->id, res->code, "semaphore %s cannot be "
+		    "asked for like this (a name given twice, or a rate out "
+		    "of range)", w.name);
+		break;
 	default:
 		conn_error(c, req->id, res->code, "cannot acquire %s (%s)",
-		    req->sem, proto_err_name(res->code));
+		    w.name, proto_err_name(res->code));
 		break;
 	}
+}
+
+/*
+ * Set sem and weight of an ACQUIRED or RELEASED to those of its first
+ * semaphore, and with several, sems to all of them (rep->nparts), from
+ * the names and weights given (n of them).
+ */
+static void
+conn_reply_part(struct proto_reply *rep, size_t i, const struct sem *s,
+    uint32_t weight)
+{
+	if (i == 0) {
+		memcpy(rep->sem, s->name, s->name_len + 1);
+		rep->weight = weight;
+	}
+	if (i < PROTO_MAX_SEMS) {
+		memcpy(rep->parts[i].sem, s->name, s->name_len + 1);
+		rep->parts[i].weight = weight;
+	}
+}
+
+/* Describe the grant ring of g in rep (sems only for two or more). */
+static void
+conn_reply_grant(struct proto_reply *rep, struct sem_grant *g)
+{
+	struct sem_grant	*p = g;
+	size_t			 n = 0;
+
+	do {
+		conn_reply_part(rep, n++, p->hold->sem, p->weight);
+		p = p->gnext;
+	} while (p != g && n < PROTO_MAX_SEMS);
+	rep->nparts = n > 1 ? n : 0;
 }
 
 /* ACQUIRE: grant now, queue, refuse a try, or explain the error. */
 static void
 conn_do_acquire(struct conn *c, const struct proto_request *req)
 {
+	struct sem_want		 wv[PROTO_MAX_SEMS];
 	struct sem_acq_result	 res;
 	struct proto_reply	 rep;
+	size_t			 i, n = req->nsems ? req->nsems : 1;
 
 	struct rules_who	 who;
 	char			 why[PROTO_MAX_TEXT + 1];
 
+	for (i = 0; i < n; i++)
+		conn_want(req, i, &wv[i]);
+	/* Each name must be allowed: a refusal refuses the whole request. */
 	conn_who(c, &who);
-	if (!rules_may_acquire(&who, req->sem, req->sem_len, why,
-	    sizeof why)) {
-		conn_error(c, req->id, PROTO_E_DENIED, "%s", why);
-		return;
+	for (i = 0; i < n; i++) {
+		if (!rules_may_acquire(&who, wv[i].name, wv[i].name_len, why,
+		    sizeof why)) {
+			conn_error(c, req->id, PROTO_E_DENIED, "%s", why);
+			return;
+		}
 	}
 	memset(&res, 0, sizeof res);
-	if (sem_acquire(c->owner, req->id, req->sem, req->sem_len,
-	    req->has_capacity, req->capacity, req->weight, req->timeout_ms,
+	if (sem_acquire_many(c->owner, req->id, wv, n, req->timeout_ms,
 	    semd_now_ms(), &res) == -1) {
 		conn_error(c, req->id, PROTO_E_LIMIT, "semd is out of memory; "
 		    "try again later");
@@ -638,29 +737,55 @@ conn_do_acquire(struct conn *c, const struct proto_request *req)
 	switch (res.status) {
 	case SEM_ACQ_GRANTED:
 		rep.op = PROTO_OP_ACQUIRED;
-		memcpy(rep.sem, req->sem, req->sem_len);
-		rep.weight = req->weight;
 		rep.token = res.token;
+		conn_reply_grant(&rep, sem_grant_lookup(semd_table,
+		    res.token));
 		log_debug("%s: ACQUIRED id %" PRIu64 " %s weight %" PRIu32
-		    " token %" PRIu64, c->name, req->id, req->sem, req->weight,
-		    res.token);
+		    "%s token %" PRIu64, c->name, req->id, rep.sem,
+		    rep.weight, n > 1 ? " and more" : "", rep.token);
 		break;
 	case SEM_ACQ_QUEUED:
 		rep.op = PROTO_OP_QUEUED;
 		rep.position = res.position;
 		log_debug("%s: QUEUED id %" PRIu64 " %s position %" PRIu32,
-		    c->name, req->id, req->sem, res.position);
+		    c->name, req->id, wv[0].name, res.position);
 		break;
 	case SEM_ACQ_BUSY:
 		rep.op = PROTO_OP_TIMEOUT;
 		log_debug("%s: TIMEOUT id %" PRIu64 " %s (busy)", c->name,
-		    req->id, req->sem);
+		    req->id, wv[0].name);
 		break;
 	case SEM_ACQ_ERROR:
 	default:
 		conn_acquire_error(c, req, &res);
 		return;
 	}
+	conn_send(c, &rep);
+}
+
+/* RELEASE by token: give back a whole grant, or NOT_HELD. */
+static void
+conn_do_release_token(struct conn *c, const struct proto_request *req)
+{
+	struct proto_reply	 rep;
+	struct sem_grant	*g;
+	char			 name[PROTO_MAX_NAME + 1];
+	uint32_t		 weight;
+
+	g = sem_grant_lookup(semd_table, req->token);
+	if (g == NULL || g->hold->owner != c->owner) {
+		conn_error(c, req->id, PROTO_E_NOT_HELD, "this connection "
+		    "holds no grant with token %" PRIu64, req->token);
+		return;
+	}
+	memset(&rep, 0, sizeof rep);
+	rep.op = PROTO_OP_RELEASED;
+	rep.id = req->id;
+	rep.token = req->token;
+	/* Described before it goes: every semaphore of the grant. */
+	conn_reply_grant(&rep, g);
+	(void)sem_release_token(c->owner, req->token, semd_now_ms(), name,
+	    &weight);
 	conn_send(c, &rep);
 }
 
@@ -672,18 +797,7 @@ conn_do_release(struct conn *c, const struct proto_request *req)
 	enum proto_err		 e;
 
 	if (req->has_token) {
-		memset(&rep, 0, sizeof rep);
-		e = sem_release_token(c->owner, req->token, semd_now_ms(),
-		    rep.sem, &rep.weight);
-		if (e != PROTO_OK) {
-			conn_error(c, req->id, e, "this connection holds no "
-			    "grant with token %" PRIu64, req->token);
-			return;
-		}
-		rep.op = PROTO_OP_RELEASED;
-		rep.id = req->id;
-		rep.token = req->token;
-		conn_send(c, &rep);
+		conn_do_release_token(c, req);
 		return;
 	}
 	e = sem_release(c->owner, req->sem, req->sem_len, req->weight,
@@ -761,7 +875,7 @@ conn_status_sem(struct sem *s, struct proto_sem_status *st,
     struct proto_party *parties, size_t room, uint64_t now, int *cut)
 {
 	struct sem_hold		*h;
-	struct sem_waiter	*w;
+	struct sem_part		*p;
 	size_t			 n = 0;
 
 	memcpy(st->sem, s->name, s->name_len);
@@ -771,6 +885,11 @@ conn_status_sem(struct sem *s, struct proto_sem_status *st,
 	st->waiting = s->nwaiting;
 	st->declared = s->declared;
 	st->drained = s->drained;
+	if (s->rate > 0) {
+		st->rate = s->rate;
+		st->burst = s->burst;
+		st->next_grant_ms = sem_rate_next_ms(s, now) - now;
+	}
 
 	st->holders = parties;
 	TAILQ_FOREACH(h, &s->holders, sem_entry) {
@@ -785,15 +904,16 @@ conn_status_sem(struct sem *s, struct proto_sem_status *st,
 	}
 	st->nholders = n;
 
-	st->waiters = parties + n;
-	TAILQ_FOREACH(w, &s->queue, sem_entry) {
+	st->waiters = parties != NULL ? parties + n : NULL;
+	TAILQ_FOREACH(p, &s->queue, sem_entry) {
 		if (n == room) {
 			*cut = 1;
 			break;
 		}
-		conn_party(&parties[n], w->owner);
-		parties[n].weight = w->weight;
-		parties[n].ms = now > w->since_ms ? now - w->since_ms : 0;
+		conn_party(&parties[n], p->w->owner);
+		parties[n].weight = p->weight;
+		parties[n].ms = now > p->w->since_ms ? now - p->w->since_ms :
+		    0;
 		n++;
 	}
 	st->nwaiters = n - st->nholders;
@@ -848,8 +968,9 @@ conn_do_status(struct conn *c, const struct proto_request *req)
 	used = 0;
 	s = one != NULL ? one : (req->has_sem ? NULL : sem_first(semd_table));
 	for (i = 0; i < nsems && s != NULL; i++) {
-		used += conn_status_sem(s, &sems[i], parties + used,
-		    want - used, now, &cut);
+		/* No parties at all: idle semaphores kept for their rate. */
+		used += conn_status_sem(s, &sems[i], parties != NULL ?
+		    parties + used : NULL, want - used, now, &cut);
 		s = one != NULL ? NULL : sem_next(s);
 	}
 
@@ -1163,16 +1284,19 @@ conn_granted_cb(struct sem_waiter *w, void *arg)
 {
 	struct conn		*c = w->owner->ctx;
 	struct proto_reply	 rep;
+	uint32_t		 i;
 
 	memset(&rep, 0, sizeof rep);
 	rep.op = PROTO_OP_ACQUIRED;
 	rep.id = w->id;
-	memcpy(rep.sem, w->sem->name, w->sem->name_len);
-	rep.weight = w->weight;
 	rep.token = w->token;
+	/* A grant of several is answered with sems, in the order asked. */
+	for (i = 0; i < w->nparts; i++)
+		conn_reply_part(&rep, i, w->parts[i].sem, w->parts[i].weight);
+	rep.nparts = w->nparts > 1 ? w->nparts : 0;
 	log_debug("%s: ACQUIRED id %" PRIu64 " %s weight %" PRIu32
-	    " token %" PRIu64 " after waiting", c->name, w->id, rep.sem,
-	    w->weight, w->token);
+	    "%s token %" PRIu64 " after waiting", c->name, w->id, rep.sem,
+	    w->weight, w->nparts > 1 ? " and more" : "", w->token);
 	conn_send(c, &rep);
 }
 

@@ -2,28 +2,36 @@
  * sem.c -- the semaphore engine: named counting semaphores with strict
  * FIFO queues, weights, deadlines and ownership.  No I/O, no clock.
  *
- * Who owns what.  The table owns every semaphore, owner, hold and waiter;
- * only this file creates and frees them.  A waiter is on exactly one of
- * sem->queue (state QUEUED) or the table's event list (GRANTED, EXPIRED),
- * both through sem_entry, and on its owner's waiters list until its event
- * is delivered or discarded.  It stays in the (owner, id) hash for as long
- * as it is on owner->waiters: a client's id is pending until the client
- * has been told the outcome.
+ * Who owns what.  The table owns every semaphore, owner, hold, grant and
+ * waiter; only this file creates and frees them.  A waiter in state QUEUED
+ * has each of its parts on its semaphore's queue; in state GRANTED or
+ * EXPIRED it is on the table's event list (ev_entry) and its parts are on
+ * no queue.  It is on its owner's waiters list until its event is
+ * delivered or discarded, and in the (owner, id) hash for as long: a
+ * client's id is pending until the client has been told the outcome.
  *
- * Grants never fail for want of memory: every queued waiter has a spare
- * hold put aside in the table's pool when it was queued (pool size ==
- * queued waiters), which the grant uses if the owner holds nothing there
- * yet.  So the only allocations are in sem_acquire, before anything
- * changes.
+ * Grants never fail for want of memory: every part of a queued waiter
+ * has its grant allocated (p->grant) and a spare hold put aside in the
+ * table's pool (pool size == parts of queued waiters), which the grant
+ * uses where the owner holds nothing yet.  So the only allocations are
+ * in sem_acquire_many, before anything changes.
  *
  * Grants.  A hold is the sum of its owner's grants on one semaphore; each
- * grant (one ACQUIRE's slots) has its own token and is on its hold's
- * list and in the table's token hash.  A queued waiter carries the grant
- * it will need (w->grant), allocated when it was queued, for the same
- * reason as the spare holds.
+ * grant (one ACQUIRE's slots there) has a token and is on its hold's
+ * list and in the table's token hash.  The grants one ACQUIRE of several
+ * semaphores made share one token and are linked in a ring (gnext).
  *
- * A semaphore with nothing held, nobody queued and no pin (an undelivered
- * event about it, or sem_owner_drop at work) is forgotten at once.
+ * The grant rule runs on "dirty" semaphores: whatever may let a head in
+ * (a release, a head leaving, a rate wake-up) marks the semaphore dirty,
+ * and sem_settle() serves every dirty semaphore until none is left; a
+ * grant marks every semaphore of the granted request, since each of them
+ * has a new head.  Only sem_settle forgets semaphores, so a pointer to a
+ * semaphore stays valid until the end of the public call that holds it.
+ *
+ * A semaphore with nothing held, nobody queued, no pin (an undelivered
+ * event naming it) and no rate debt (its GCRA theoretical arrival time
+ * passed) is forgotten.  A rated one with debt stays, with a wake-up at
+ * the instant the debt is paid.
  */
 
 #ifdef HAVE_CONFIG_H
@@ -54,20 +62,26 @@ struct sem_table {
 	struct hash		 by_hold;	/* holds by (owner, sem) */
 	struct hash		 by_id;		/* waiters by (owner, id) */
 	struct hash		 by_uid;	/* per-uid totals by uid */
-	struct hash		 by_token;	/* grants by token */
 
 	TAILQ_HEAD(, sem)	 sems;		/* creation order */
 	size_t			 nsems;
 	TAILQ_HEAD(, sem_owner)	 owners;
 	size_t			 nowners;
 
+	struct hash		 by_token;	/* grants by token */
+
 	TAILQ_HEAD(, sem_waiter) events;	/* decision order */
+	TAILQ_HEAD(, sem)	 dirty;		/* the grant rule must run */
 	struct heap		 deadlines;
+	struct sem		**wake;		/* min-heap by wake_ms */
+	size_t			 nwake;
+	size_t			 wake_cap;
 
 	struct sem_hold		*spare;		/* pool, linked by hnext */
 	size_t			 nspare;
 	uint64_t		 seq;		/* next waiter's seq */
 	uint64_t		 serial;	/* next grant's serial */
+	uint64_t		 now_ms;	/* latest time passed in */
 };
 
 /* Hash of a semaphore by its name. */
@@ -100,6 +114,16 @@ sem_hash_id(const void *elem, const void *arg)
 	return (hash_sip2(&t->key, (uintptr_t)w->owner, w->id));
 }
 
+/* Hash of a grant by token. */
+static uint64_t
+sem_hash_token(const void *elem, const void *arg)
+{
+	const struct sem_grant	*g = elem;
+	const struct sem_table	*t = arg;
+
+	return (hash_sip2(&t->key, g->token, 0));
+}
+
 /* Hash of a uid's totals by uid. */
 static uint64_t
 sem_hash_uid(const void *elem, const void *arg)
@@ -108,16 +132,6 @@ sem_hash_uid(const void *elem, const void *arg)
 	const struct sem_table	*t = arg;
 
 	return (hash_sip2(&t->key, u->uid, 0));
-}
-
-/* Hash of a grant by its token. */
-static uint64_t
-sem_hash_token(const void *elem, const void *arg)
-{
-	const struct sem_grant	*g = elem;
-	const struct sem_table	*t = arg;
-
-	return (hash_sip2(&t->key, g->token, 0));
 }
 
 /* Find the totals of uid, or NULL.  O(1) expected. */
@@ -165,7 +179,7 @@ sem_find_waiter(struct sem_table *t, struct sem_owner *o, uint64_t id)
 	return (NULL);
 }
 
-/* Take one hold from the pool; there is one per queued waiter. */
+/* Take one hold from the pool; there is one per queued waiter's part. */
 static struct sem_hold *
 sem_spare_take(struct sem_table *t)
 {
@@ -195,30 +209,55 @@ sem_spare_put(struct sem_table *t, struct sem_hold *h)
 
 /*
  * Make grant g (allocated by the caller, not yet initialised) of weight
- * on hold h, give it its serial and token, and tell the grant_new hook.
+ * on hold h.  With first NULL it is a grant of its own (or the first of
+ * several): it gets its serial and token, and the grant_new hook may
+ * change them; else it joins the ring of first and takes its serial,
+ * token and cookie.  Either way grant_new is told.
  */
 static void
 sem_grant_make(struct sem_table *t, struct sem_hold *h, struct sem_grant *g,
-    uint32_t weight, uint64_t now_ms)
+    uint32_t weight, uint64_t now_ms, struct sem_grant *first)
 {
+	struct sem_grant	*p;
+
 	memset(g, 0, sizeof *g);
 	g->hold = h;
 	g->weight = weight;
 	g->since_ms = now_ms;
-	g->serial = t->serial++;
-	g->token = g->serial;
+	if (first == NULL) {
+		g->serial = t->serial++;
+		g->token = g->serial;
+		g->gnext = g;
+	} else {
+		/* At the end of the ring: it stays in the order asked. */
+		for (p = first; p->gnext != first; p = p->gnext)
+			;
+		g->serial = first->serial;
+		g->token = first->token;
+		g->cookie = first->cookie;
+		g->gnext = first;
+		p->gnext = g;
+	}
 	if (t->cb.grant_new != NULL)
 		t->cb.grant_new(g, t->arg);
 	TAILQ_INSERT_TAIL(&h->grants, g, hold_entry);
 	hash_insert(&t->by_token, g);
 }
 
-/* End grant g (its weight is already off its hold): tell, unlink, free. */
+/*
+ * End grant g (its weight is already off its hold): tell, take it out of
+ * its ring, unlink, free.  O(parts of its ACQUIRE).
+ */
 static void
 sem_grant_end(struct sem_table *t, struct sem_grant *g)
 {
+	struct sem_grant	*p;
+
 	if (t->cb.grant_end != NULL)
 		t->cb.grant_end(g, t->arg);
+	for (p = g; p->gnext != g; p = p->gnext)
+		;
+	p->gnext = g->gnext;
 	TAILQ_REMOVE(&g->hold->grants, g, hold_entry);
 	hash_remove(&t->by_token, g);
 	free(g);
@@ -227,14 +266,14 @@ sem_grant_end(struct sem_table *t, struct sem_grant *g)
 /*
  * Add a grant g of weight to what o holds on s, creating the hold (from
  * spare, or allocated when spare is NULL) if o holds nothing there.  An
- * unused spare is freed.  g is allocated by the caller and made here;
- * *tokenp receives its token.  Returns 0, or -1 with errno ENOMEM (only
- * when spare is NULL; nothing changed, g not used).
+ * unused spare is freed.  g is allocated by the caller and made here (in
+ * the ring of first, if not NULL).  Returns 0, or -1 with errno ENOMEM
+ * (only when spare is NULL; nothing changed, g not used).
  */
 static int
 sem_hold_add(struct sem_table *t, struct sem_owner *o, struct sem *s,
     uint32_t weight, uint64_t now_ms, struct sem_hold *spare,
-    struct sem_grant *g, uint64_t *tokenp)
+    struct sem_grant *g, struct sem_grant *first)
 {
 	struct sem_hold	*h;
 
@@ -242,8 +281,7 @@ sem_hold_add(struct sem_table *t, struct sem_owner *o, struct sem *s,
 		free(spare);
 		h->weight += weight;
 		s->held += weight;
-		sem_grant_make(t, h, g, weight, now_ms);
-		*tokenp = g->token;
+		sem_grant_make(t, h, g, weight, now_ms, first);
 		return (0);
 	}
 	if ((h = spare) == NULL && (h = malloc(sizeof *h)) == NULL) {
@@ -256,8 +294,6 @@ sem_hold_add(struct sem_table *t, struct sem_owner *o, struct sem *s,
 	h->weight = weight;
 	h->since_ms = now_ms;
 	TAILQ_INIT(&h->grants);
-	sem_grant_make(t, h, g, weight, now_ms);
-	*tokenp = g->token;
 	TAILQ_INSERT_TAIL(&s->holders, h, sem_entry);
 	TAILQ_INSERT_TAIL(&o->holds, h, owner_entry);
 	hash_insert(&t->by_hold, h);
@@ -265,12 +301,14 @@ sem_hold_add(struct sem_table *t, struct sem_owner *o, struct sem *s,
 	o->nholds++;
 	o->acct->nholds++;
 	s->held += weight;
+	sem_grant_make(t, h, g, weight, now_ms, first);
 	return (0);
 }
 
 /*
  * Take weight off hold h (which has at least that), from its newest
- * grants first, ending each grant that reaches 0; free h at zero.
+ * grants first, ending each grant that reaches 0; free h at zero.  The
+ * caller marks the semaphore (the grant rule must run).
  */
 static void
 sem_hold_sub(struct sem_table *t, struct sem_hold *h, uint32_t weight)
@@ -304,14 +342,196 @@ sem_hold_sub(struct sem_table *t, struct sem_hold *h, uint32_t weight)
 	free(h);
 }
 
-/* Take a queued waiter off its semaphore's queue and the deadline heap. */
+/* Milliseconds to nanoseconds, saturating. */
+static uint64_t
+sem_ms_to_ns(uint64_t ms)
+{
+	return (ms > UINT64_MAX / 1000000 ? UINT64_MAX : ms * 1000000);
+}
+
+/* Nanoseconds to milliseconds, rounded up. */
+static uint64_t
+sem_ns_to_ms_up(uint64_t ns)
+{
+	return (ns / 1000000 + (ns % 1000000 != 0));
+}
+
+/*
+ * The earliest instant (ns) the GCRA of s lets a grant pass: TAT minus
+ * the tolerance (burst-1)*T.  0 for a semaphore without a rate.
+ */
+static uint64_t
+sem_conform_ns(const struct sem *s)
+{
+	uint64_t	 tau;
+
+	if (s->rate <= 0)
+		return (0);
+	tau = (uint64_t)(s->burst - 1) * s->t_ns;
+	return (s->tat_ns > tau ? s->tat_ns - tau : 0);
+}
+
+/* Return the earliest ms at which the rate of s allows a grant. */
+uint64_t
+sem_rate_next_ms(const struct sem *s, uint64_t now_ms)
+{
+	uint64_t	 c = sem_ns_to_ms_up(sem_conform_ns(s));
+
+	return (c > now_ms ? c : now_ms);
+}
+
+/* Wake heap: is a due before b? */
+static int
+sem_wake_less(const struct sem *a, const struct sem *b)
+{
+	return (a->wake_ms < b->wake_ms);
+}
+
+/* Wake heap: put s at index i. */
+static void
+sem_wake_set(struct sem_table *t, size_t i, struct sem *s)
+{
+	t->wake[i] = s;
+	s->wake_idx = i;
+}
+
+/* Wake heap: sift the semaphore at i up, then down, to its place. */
+static void
+sem_wake_fix(struct sem_table *t, size_t i)
+{
+	struct sem	*s = t->wake[i];
+	size_t		 parent, child;
+
+	while (i > 0) {
+		parent = (i - 1) / 2;
+		if (!sem_wake_less(s, t->wake[parent]))
+			break;
+		sem_wake_set(t, i, t->wake[parent]);
+		i = parent;
+	}
+	for (;;) {
+		child = 2 * i + 1;
+		if (child >= t->nwake)
+			break;
+		if (child + 1 < t->nwake &&
+		    sem_wake_less(t->wake[child + 1], t->wake[child]))
+			child++;
+		if (!sem_wake_less(t->wake[child], s))
+			break;
+		sem_wake_set(t, i, t->wake[child]);
+		i = child;
+	}
+	sem_wake_set(t, i, s);
+}
+
+/* Wake heap: take s out (it must be in).  O(log n). */
+static void
+sem_wake_del(struct sem_table *t, struct sem *s)
+{
+	size_t		 i = s->wake_idx;
+	struct sem	*last;
+
+	s->wake_idx = SIZE_MAX;
+	last = t->wake[--t->nwake];
+	if (i < t->nwake) {
+		sem_wake_set(t, i, last);
+		sem_wake_fix(t, i);
+	}
+}
+
+/*
+ * Ask for sem_expire at at_ms for s (a head waiting for the rate, or an
+ * idle semaphore with rate debt).  Room was reserved when s was created
+ * (one slot per semaphore), so this cannot fail.  O(log n).
+ */
+static void
+sem_wake_at(struct sem_table *t, struct sem *s, uint64_t at_ms)
+{
+	if (s->wake_idx != SIZE_MAX) {
+		if (s->wake_ms == at_ms)
+			return;
+		s->wake_ms = at_ms;
+		sem_wake_fix(t, s->wake_idx);
+		return;
+	}
+	s->wake_ms = at_ms;
+	t->nwake++;
+	sem_wake_set(t, t->nwake - 1, s);
+	sem_wake_fix(t, t->nwake - 1);
+}
+
+/* Make room in the wake heap for one more semaphore; -1 ENOMEM. */
+static int
+sem_wake_reserve(struct sem_table *t, size_t more)
+{
+	struct sem	**v;
+	size_t		  cap;
+
+	if (t->nsems + more <= t->wake_cap)
+		return (0);
+	cap = t->wake_cap == 0 ? 16 : t->wake_cap;
+	while (cap < t->nsems + more)
+		cap *= 2;
+	if (cap > SIZE_MAX / sizeof *v ||
+	    (v = realloc(t->wake, cap * sizeof *v)) == NULL) {
+		errno = ENOMEM;
+		return (-1);
+	}
+	t->wake = v;
+	t->wake_cap = cap;
+	return (0);
+}
+
+/* The grant rule must run on s (at the next sem_settle). */
+static void
+sem_mark(struct sem_table *t, struct sem *s)
+{
+	if (s->dirty)
+		return;
+	s->dirty = 1;
+	TAILQ_INSERT_TAIL(&t->dirty, s, dirty_entry);
+}
+
+/*
+ * Take a queued waiter's parts off their queues (marking those
+ * semaphores) and the waiter off the deadline heap.
+ */
 static void
 sem_unqueue(struct sem_table *t, struct sem_waiter *w)
 {
-	TAILQ_REMOVE(&w->sem->queue, w, sem_entry);
-	w->sem->nwaiting--;
+	struct sem_part	*p;
+	uint32_t	 i;
+
+	for (i = 0; i < w->nparts; i++) {
+		p = &w->parts[i];
+		TAILQ_REMOVE(&p->sem->queue, p, sem_entry);
+		p->sem->nwaiting--;
+		sem_mark(t, p->sem);
+	}
 	if (w->heap_idx != SIZE_MAX)
 		heap_remove(&t->deadlines, w);
+}
+
+/* A queued waiter left without a grant: free its spare holds. */
+static void
+sem_spare_drop_parts(struct sem_table *t, struct sem_waiter *w)
+{
+	uint32_t	 i;
+
+	for (i = 0; i < w->nparts; i++)
+		sem_spare_drop(t);
+}
+
+/* Free the grants set aside for w's parts (it leaves without a grant). */
+static void
+sem_waiter_drop_grants(struct sem_waiter *w)
+{
+	uint32_t	 i;
+
+	for (i = 0; i < w->nparts; i++) {
+		free(w->parts[i].grant);
+		w->parts[i].grant = NULL;
+	}
 }
 
 /* Forget a waiter that is on no queue or event list, and free it. */
@@ -322,54 +542,148 @@ sem_waiter_free(struct sem_table *t, struct sem_waiter *w)
 	hash_remove(&t->by_id, w);
 	w->owner->npending--;
 	w->owner->acct->npending--;
+	sem_waiter_drop_grants(w);
 	free(w);
 }
 
-/* Queue an event about w (GRANTED or EXPIRED), pinning its semaphore. */
+/* Queue an event about w (GRANTED or EXPIRED), pinning its semaphores. */
 static void
 sem_event_push(struct sem_table *t, struct sem_waiter *w,
     enum sem_waiter_state state)
 {
+	uint32_t	 i;
+
 	w->state = state;
-	TAILQ_INSERT_TAIL(&t->events, w, sem_entry);
-	w->sem->npinned++;
+	TAILQ_INSERT_TAIL(&t->events, w, ev_entry);
+	for (i = 0; i < w->nparts; i++)
+		w->parts[i].sem->npinned++;
 }
 
-/*
- * The grant rule: grant from the head of the queue while the head fits.
- * A head that does not fit blocks everyone behind it.  Each grant is
- * queued as an event.  O(1) per grant plus O(log n) for the heap.
- */
+/* Undo sem_event_push's pins (the event was delivered or discarded). */
 static void
-sem_grant(struct sem_table *t, struct sem *s, uint64_t now_ms)
+sem_event_unpin(struct sem_table *t, struct sem_waiter *w)
 {
-	struct sem_waiter	*w;
+	uint32_t	 i;
 
-	if (s->drained)
-		return;
-	while ((w = TAILQ_FIRST(&s->queue)) != NULL) {
-		if (s->held + w->weight > s->capacity)
-			break;
-		sem_unqueue(t, w);
-		/* Cannot fail: a spare is supplied. */
-		(void)sem_hold_add(t, w->owner, s, w->weight, now_ms,
-		    sem_spare_take(t), w->grant, &w->token);
-		w->grant = NULL;
-		sem_event_push(t, w, SEM_W_GRANTED);
+	for (i = 0; i < w->nparts; i++) {
+		w->parts[i].sem->npinned--;
+		sem_mark(t, w->parts[i].sem);
 	}
 }
 
-/* Free s if nothing is held, nobody waits and nothing pins it. */
+/* Count one grant against the rate of s at now (ns). */
 static void
-sem_forget_if_idle(struct sem_table *t, struct sem *s)
+sem_rate_take(struct sem *s, uint64_t now_ns)
+{
+	if (s->rate <= 0)
+		return;
+	s->tat_ns = (s->tat_ns > now_ns ? s->tat_ns : now_ns) + s->t_ns;
+}
+
+/*
+ * Try to grant the queued waiter w at now: it must be the head of every
+ * one of its queues, fit every capacity and conform to every rate.  When
+ * only rates hold it back, wake-ups are set for the exact instants its
+ * rated semaphores conform.  On a grant every part leaves its queue (its
+ * semaphore is marked: it has a new head), the holds are added from the
+ * spare pool, the grant is recorded and an event queued.  Returns 1 if
+ * granted, else 0.  O(parts) plus O(log n) for the heaps.
+ */
+static int
+sem_try_grant(struct sem_table *t, struct sem_waiter *w, uint64_t now_ms)
+{
+	struct sem_part	*p;
+	struct sem	*s;
+	uint64_t	 now_ns = sem_ms_to_ns(now_ms), c;
+	uint32_t	 i;
+	int		 late = 0;
+
+	for (i = 0; i < w->nparts; i++) {
+		p = &w->parts[i];
+		s = p->sem;
+		if (TAILQ_FIRST(&s->queue) != p || s->drained)
+			return (0);
+		if (s->capacity != 0 && s->held + p->weight > s->capacity)
+			return (0);
+	}
+	for (i = 0; i < w->nparts; i++) {
+		s = w->parts[i].sem;
+		if ((c = sem_conform_ns(s)) > now_ns) {
+			sem_wake_at(t, s, sem_ns_to_ms_up(c));
+			late = 1;
+		}
+	}
+	if (late)
+		return (0);
+
+	sem_unqueue(t, w);
+	for (i = 0; i < w->nparts; i++) {
+		p = &w->parts[i];
+		/* Cannot fail: a spare is supplied. */
+		(void)sem_hold_add(t, w->owner, p->sem, p->weight, now_ms,
+		    sem_spare_take(t), p->grant, i == 0 ? NULL :
+		    w->parts[0].grant);
+		if (i == 0)
+			w->token = p->grant->token;
+		sem_rate_take(p->sem, now_ns);
+		if (p->sem->wake_idx != SIZE_MAX)
+			sem_wake_del(t, p->sem);
+	}
+	for (i = 0; i < w->nparts; i++)
+		w->parts[i].grant = NULL;
+	sem_event_push(t, w, SEM_W_GRANTED);
+	return (1);
+}
+
+/*
+ * Free s if nothing is held, nobody waits, nothing pins it and its rate
+ * has no debt at now; a rated semaphore with debt gets a wake-up for the
+ * instant it is paid instead.  Only sem_settle calls this.
+ */
+static void
+sem_forget_if_idle(struct sem_table *t, struct sem *s, uint64_t now_ms)
 {
 	if (s->nholders != 0 || s->nwaiting != 0 || s->npinned != 0 ||
 	    s->declared || s->drained)
 		return;
+	if (s->rate > 0 && s->tat_ns > sem_ms_to_ns(now_ms)) {
+		sem_wake_at(t, s, sem_ns_to_ms_up(s->tat_ns));
+		return;
+	}
+	if (s->wake_idx != SIZE_MAX)
+		sem_wake_del(t, s);
 	hash_remove(&t->by_name, s);
 	TAILQ_REMOVE(&t->sems, s, entry);
 	t->nsems--;
 	free(s);
+}
+
+/*
+ * The grant rule, on every marked semaphore: grant its head while the
+ * head's request can be granted (which marks the semaphores of that
+ * request in turn), then forget it if idle.  Each semaphore is served
+ * once per mark, each grant costs O(parts), so a call costs O(marks +
+ * grants * parts) plus the heaps.
+ */
+static void
+sem_settle(struct sem_table *t, uint64_t now_ms)
+{
+	struct sem_part	*p;
+	struct sem	*s;
+
+	if (now_ms > t->now_ms)
+		t->now_ms = now_ms;
+	while ((s = TAILQ_FIRST(&t->dirty)) != NULL) {
+		TAILQ_REMOVE(&t->dirty, s, dirty_entry);
+		s->dirty = 0;
+		while ((p = TAILQ_FIRST(&s->queue)) != NULL) {
+			if (!sem_try_grant(t, p->w, now_ms))
+				break;
+		}
+		/* A grant above marked s again: serve it then. */
+		if (!s->dirty)
+			sem_forget_if_idle(t, s, now_ms);
+	}
 }
 
 /*
@@ -396,6 +710,11 @@ sem_table_new(const struct sem_callbacks *cb, void *arg,
 	TAILQ_INIT(&t->sems);
 	TAILQ_INIT(&t->owners);
 	TAILQ_INIT(&t->events);
+	TAILQ_INIT(&t->dirty);
+	t->serial = 1;
+	if (hash_init(&t->by_token, offsetof(struct sem_grant, hnext),
+	    sem_hash_token, t) == -1)
+		goto fail;
 	if (hash_init(&t->by_name, offsetof(struct sem, hnext),
 	    sem_hash_name, t) == -1)
 		goto fail;
@@ -408,10 +727,6 @@ sem_table_new(const struct sem_callbacks *cb, void *arg,
 	if (hash_init(&t->by_uid, offsetof(struct sem_uid, hnext),
 	    sem_hash_uid, t) == -1)
 		goto fail;
-	if (hash_init(&t->by_token, offsetof(struct sem_grant, hnext),
-	    sem_hash_token, t) == -1)
-		goto fail;
-	t->serial = 1;
 	return (t);
 
 fail:
@@ -443,7 +758,7 @@ sem_table_free(struct sem_table *t)
 	while ((o = TAILQ_FIRST(&t->owners)) != NULL) {
 		while ((w = TAILQ_FIRST(&o->waiters)) != NULL) {
 			TAILQ_REMOVE(&o->waiters, w, owner_entry);
-			free(w->grant);
+			sem_waiter_drop_grants(w);
 			free(w);
 		}
 		while ((h = TAILQ_FIRST(&o->holds)) != NULL) {
@@ -466,11 +781,12 @@ sem_table_free(struct sem_table *t)
 	while (t->spare != NULL)
 		sem_spare_drop(t);
 	heap_free(&t->deadlines);
+	free(t->wake);
+	hash_free(&t->by_token);
 	hash_free(&t->by_name);
 	hash_free(&t->by_hold);
 	hash_free(&t->by_id);
 	hash_free(&t->by_uid);
-	hash_free(&t->by_token);
 	free(t);
 }
 
@@ -488,7 +804,7 @@ sem_table_next_serial(struct sem_table *t)
 	return (t->serial);
 }
 
-/* Return the live grant with this token, or NULL.  O(1) expected. */
+/* Return a live grant with this token, or NULL.  O(1) expected. */
 struct sem_grant *
 sem_grant_lookup(struct sem_table *t, uint64_t token)
 {
@@ -553,14 +869,16 @@ sem_owner_new(struct sem_table *t, void *ctx, uint32_t pid, uint32_t uid)
 
 /*
  * Drop an owner: its waiters leave their queues, its undelivered events
- * are discarded, its holds are released, the grant rule runs where that
- * frees room, idle semaphores are forgotten, and the owner is freed.
+ * are discarded, its holds and grants are released, then the grant rule
+ * runs where that frees room, idle semaphores are forgotten, and the
+ * owner is freed.
  *
- * All its waiters leave their queues before any hold is released, so
- * that releasing its holds cannot grant one of its own waiters.  Until
- * they are freed the waiters pin their semaphores, so none is forgotten
- * while a pointer to it is still in use here.
- * Cost: O(holds + waiters of this owner), plus the grants it causes.
+ * Everything of the owner is taken out before the grant rule runs, so
+ * that releasing its holds cannot grant one of its own waiters; the
+ * semaphores touched are only marked, and forgotten by sem_settle at the
+ * end, so none is freed while a pointer to it is still in use here.
+ * Cost: O(holds + grants + waiters of this owner), plus the grants it
+ * causes.
  */
 void
 sem_owner_drop(struct sem_owner *o, uint64_t now_ms)
@@ -570,31 +888,20 @@ sem_owner_drop(struct sem_owner *o, uint64_t now_ms)
 	struct sem_hold		*h;
 	struct sem		*s;
 
-	TAILQ_FOREACH(w, &o->waiters, owner_entry) {
+	while ((w = TAILQ_FIRST(&o->waiters)) != NULL) {
 		if (w->state == SEM_W_QUEUED) {
 			sem_unqueue(t, w);
-			sem_spare_drop(t);
-			free(w->grant);
-			w->grant = NULL;
-			w->sem->npinned++;
+			sem_spare_drop_parts(t, w);
 		} else {
-			/* Its pin stays until the waiter is freed below. */
-			TAILQ_REMOVE(&t->events, w, sem_entry);
+			TAILQ_REMOVE(&t->events, w, ev_entry);
+			sem_event_unpin(t, w);
 		}
+		sem_waiter_free(t, w);
 	}
 	while ((h = TAILQ_FIRST(&o->holds)) != NULL) {
 		s = h->sem;
 		sem_hold_sub(t, h, h->weight);
-		sem_grant(t, s, now_ms);
-		sem_forget_if_idle(t, s);
-	}
-	while ((w = TAILQ_FIRST(&o->waiters)) != NULL) {
-		s = w->sem;
-		sem_waiter_free(t, w);
-		s->npinned--;
-		/* The head may have left: those behind it may fit now. */
-		sem_grant(t, s, now_ms);
-		sem_forget_if_idle(t, s);
+		sem_mark(t, s);
 	}
 	TAILQ_REMOVE(&t->owners, o, entry);
 	t->nowners--;
@@ -603,6 +910,7 @@ sem_owner_drop(struct sem_owner *o, uint64_t now_ms)
 		free(o->acct);
 	}
 	free(o);
+	sem_settle(t, now_ms);
 }
 
 /* Fill *res with an error and return 0: sem_acquire's error exit. */
@@ -623,156 +931,268 @@ sem_acquire_limit(struct sem_acq_result *res, enum sem_limit which)
 }
 
 /*
- * Which hold limit, if any, stops o from taking a hold on a semaphore it
- * holds nothing on yet: SEM_LIMIT_NONE when none does.
- */
-static enum sem_limit
-sem_check_new_hold(const struct sem_limits *lim, const struct sem_owner *o)
-{
-	if (lim->max_holds != 0 && o->nholds >= lim->max_holds)
-		return (SEM_LIMIT_HOLDS);
-	if (lim->max_holds_per_uid != 0 &&
-	    o->acct->nholds >= lim->max_holds_per_uid)
-		return (SEM_LIMIT_UID_HOLDS);
-	return (SEM_LIMIT_NONE);
-}
-
-/*
- * Ask for weight on name for owner o, request id.  The outcome is in
- * *res: GRANTED (held now), QUEUED (position set; a granted or expired
- * event follows, or the owner withdraws), BUSY (a try that could not be
- * granted) or ERROR (code set; nothing changed).
- *
- * Checks, in order: DUPLICATE_ID; NO_CAPACITY or CAPACITY_MISMATCH;
- * TOO_HEAVY; LIMIT for max_sems (only when creating), max_holds and
- * max_holds_per_uid (when o does not hold this semaphore yet and already
- * holds max_holds others, or its uid has max_holds_per_uid holds),
- * max_pending and max_pending_per_uid (only when the request would be
- * queued); res->limit says which.  The hold limits are checked when the
- * request arrives: a waiter already queued is granted when its turn
- * comes even if its owner has reached them meanwhile, so an owner holds
- * at most max_holds + max_pending semaphores, and a uid has at most
- * max_holds_per_uid + max_pending_per_uid holds.
- *
- * Returns 0, or -1 with errno ENOMEM (nothing changed).  O(1) expected
- * plus O(log n) for a deadline.
+ * Ask for weight on one name for owner o: sem_acquire_many with one want.
+ * See sem.h.
  */
 int
 sem_acquire(struct sem_owner *o, uint64_t id, const char *name,
     size_t name_len, int has_capacity, uint32_t capacity, uint32_t weight,
     int64_t timeout_ms, uint64_t now_ms, struct sem_acq_result *res)
 {
+	struct sem_want	 want;
+
+	memset(&want, 0, sizeof want);
+	want.name = name;
+	want.name_len = name_len;
+	want.has_capacity = has_capacity;
+	want.capacity = capacity;
+	want.weight = weight;
+	return (sem_acquire_many(o, id, &want, 1, timeout_ms, now_ms, res));
+}
+
+/* The emission interval of a rate, in ns (at least 1). */
+static uint64_t
+sem_rate_interval(double rate)
+{
+	double	 ns = 1e9 / rate;
+
+	if (!(ns >= 1))
+		return (1);
+	if (ns >= 1.8e19)
+		return (UINT64_MAX / 2);
+	return ((uint64_t)(ns + 0.5));
+}
+
+/*
+ * Check one want against the semaphore it names (s, NULL if new): the
+ * declaration and the weight.  Returns PROTO_OK or the error, with
+ * res->capacity or res->rate/burst set for a mismatch.
+ */
+static enum proto_err
+sem_want_check(const struct sem_want *wt, const struct sem *s,
+    struct sem_acq_result *res)
+{
+	uint32_t	 burst = wt->burst == 0 ? 1 : wt->burst;
+
+	if (wt->name_len == 0 || wt->name_len > PROTO_MAX_NAME)
+		return (PROTO_E_BAD_NAME);
+	if (wt->has_rate && !(wt->rate >= PROTO_MIN_RATE &&
+	    wt->rate <= PROTO_MAX_RATE))
+		return (PROTO_E_BAD_REQUEST);
+	/* Capacity 0 bounds nothing only with a rate; else nothing fits. */
+	if (wt->has_capacity && wt->capacity == 0 && !wt->has_rate)
+		return (PROTO_E_TOO_HEAVY);
+	if (s == NULL) {
+		if (!wt->has_capacity && !wt->has_rate)
+			return (PROTO_E_NO_CAPACITY);
+		if (wt->weight == 0 || (wt->has_capacity &&
+		    wt->capacity != 0 && wt->weight > wt->capacity))
+			return (PROTO_E_TOO_HEAVY);
+		return (PROTO_OK);
+	}
+	if (wt->has_capacity && wt->capacity != s->capacity) {
+		res->capacity = s->capacity;
+		return (PROTO_E_CAPACITY_MISMATCH);
+	}
+	if (wt->has_rate && (wt->rate != s->rate || burst != s->burst)) {
+		res->capacity = s->capacity;
+		res->rate = s->rate;
+		res->burst = s->burst;
+		return (PROTO_E_RATE_MISMATCH);
+	}
+	if (wt->weight == 0 || (s->capacity != 0 && wt->weight > s->capacity))
+		return (PROTO_E_TOO_HEAVY);
+	return (PROTO_OK);
+}
+
+/* Make a new semaphore from want wt (not yet in the table), or NULL. */
+static struct sem *
+sem_new(const struct sem_want *wt)
+{
+	struct sem	*s;
+
+	if ((s = calloc(1, sizeof *s)) == NULL) {
+		errno = ENOMEM;
+		return (NULL);
+	}
+	memcpy(s->name, wt->name, wt->name_len);
+	s->name[wt->name_len] = '\0';
+	s->name_len = wt->name_len;
+	s->capacity = wt->has_capacity ? wt->capacity : 0;
+	if (wt->has_rate) {
+		s->rate = wt->rate;
+		s->burst = wt->burst == 0 ? 1 : wt->burst;
+		s->t_ns = sem_rate_interval(wt->rate);
+	}
+	s->wake_idx = SIZE_MAX;
+	TAILQ_INIT(&s->queue);
+	TAILQ_INIT(&s->holders);
+	return (s);
+}
+
+/* Put a semaphore made by sem_new into the table. */
+static void
+sem_insert(struct sem_table *t, struct sem *s)
+{
+	hash_insert(&t->by_name, s);
+	TAILQ_INSERT_TAIL(&t->sems, s, entry);
+	t->nsems++;
+}
+
+/*
+ * Ask for several semaphores at once for owner o, request id; see sem.h.
+ *
+ * Checks, in order: BAD_REQUEST for n outside 1..SEM_MAX_PARTS or a name
+ * given twice; DUPLICATE_ID; for each want in turn BAD_NAME, BAD_REQUEST
+ * (a rate out of range), NO_CAPACITY, TOO_HEAVY (capacity 0, no rate), CAPACITY_MISMATCH, RATE_MISMATCH, TOO_HEAVY (res->index
+ * says which want); LIMIT for max_sems (semaphores it would create),
+ * max_holds and max_holds_per_uid (semaphores it would newly hold), and
+ * max_pending and max_pending_per_uid when it would be queued.  The hold
+ * limits are checked when the request arrives: a queued request is
+ * granted in its turn even if its owner has reached them meanwhile.
+ *
+ * Everything that may fail to allocate is allocated before anything
+ * changes.  Returns 0, or -1 with errno ENOMEM (nothing changed).
+ */
+int
+sem_acquire_many(struct sem_owner *o, uint64_t id,
+    const struct sem_want *wv, size_t n, int64_t timeout_ms,
+    uint64_t now_ms, struct sem_acq_result *res)
+{
 	struct sem_table	*t = o->table;
 	const struct sem_limits	*lim = &t->limits;
+	struct sem		*sv[SEM_MAX_PARTS];
+	struct sem_hold		*holds[SEM_MAX_PARTS];
+	struct sem_grant	*grants[SEM_MAX_PARTS];
+	struct sem_waiter	*w = NULL;
 	struct sem		*s;
-	struct sem_waiter	*w;
-	struct sem_hold		*spare;
-	struct sem_grant	*g;
-	enum sem_limit		 which;
-	int			 created = 0;
+	enum proto_err		 e;
+	uint64_t		 now_ns = sem_ms_to_ns(now_ms);
+	uint32_t		 ncreate = 0, nnew = 0, pos;
+	size_t			 i, j;
+	int			 now_ok = 1;
 
 	memset(res, 0, sizeof *res);
 	res->code = PROTO_OK;
+	if (now_ms > t->now_ms)
+		t->now_ms = now_ms;
 
-	if (name_len == 0 || name_len > PROTO_MAX_NAME)
-		return (sem_acquire_error(res, PROTO_E_BAD_NAME));
+	if (n == 0 || n > SEM_MAX_PARTS)
+		return (sem_acquire_error(res, PROTO_E_BAD_REQUEST));
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < i; j++) {
+			if (wv[i].name_len == wv[j].name_len &&
+			    memcmp(wv[i].name, wv[j].name,
+			    wv[i].name_len) == 0) {
+				res->index = i;
+				return (sem_acquire_error(res,
+				    PROTO_E_BAD_REQUEST));
+			}
+		}
+	}
 	if (sem_find_waiter(t, o, id) != NULL)
 		return (sem_acquire_error(res, PROTO_E_DUPLICATE_ID));
 
-	if ((s = sem_lookup(t, name, name_len)) == NULL) {
-		if (!has_capacity)
-			return (sem_acquire_error(res, PROTO_E_NO_CAPACITY));
-		if (weight == 0 || weight > capacity)
-			return (sem_acquire_error(res, PROTO_E_TOO_HEAVY));
-		if (lim->max_sems != 0 && t->nsems >= lim->max_sems)
-			return (sem_acquire_limit(res, SEM_LIMIT_SEMS));
-		if ((which = sem_check_new_hold(lim, o)) != SEM_LIMIT_NONE)
-			return (sem_acquire_limit(res, which));
+	for (i = 0; i < n; i++) {
+		s = sem_lookup(t, wv[i].name, wv[i].name_len);
+		if ((e = sem_want_check(&wv[i], s, res)) != PROTO_OK) {
+			res->index = i;
+			return (sem_acquire_error(res, e));
+		}
+		sv[i] = s;
+		holds[i] = NULL;
+		grants[i] = NULL;
+		if (s == NULL) {
+			ncreate++;
+			nnew++;
+			continue;
+		}
+		if (sem_find_hold(t, o, s) == NULL)
+			nnew++;
+		/* The grant rule for a newcomer: only into empty queues. */
+		if (!TAILQ_EMPTY(&s->queue) || s->drained || (s->capacity != 0 &&
+		    s->held + wv[i].weight > s->capacity) ||
+		    sem_conform_ns(s) > now_ns)
+			now_ok = 0;
+	}
+	if (ncreate > 0 && lim->max_sems != 0 &&
+	    t->nsems + ncreate > lim->max_sems)
+		return (sem_acquire_limit(res, SEM_LIMIT_SEMS));
+	if (nnew > 0 && lim->max_holds != 0 &&
+	    o->nholds + nnew > lim->max_holds)
+		return (sem_acquire_limit(res, SEM_LIMIT_HOLDS));
+	if (nnew > 0 && lim->max_holds_per_uid != 0 &&
+	    o->acct->nholds + nnew > lim->max_holds_per_uid)
+		return (sem_acquire_limit(res, SEM_LIMIT_UID_HOLDS));
 
-		if ((s = calloc(1, sizeof *s)) == NULL) {
-			errno = ENOMEM;
-			return (-1);
+	if (!now_ok) {
+		if (timeout_ms == 0) {
+			res->status = SEM_ACQ_BUSY;
+			return (0);
 		}
-		memcpy(s->name, name, name_len);
-		s->name[name_len] = '\0';
-		s->name_len = name_len;
-		s->capacity = capacity;
-		TAILQ_INIT(&s->queue);
-		TAILQ_INIT(&s->holders);
-		hash_insert(&t->by_name, s);
-		TAILQ_INSERT_TAIL(&t->sems, s, entry);
-		t->nsems++;
-		created = 1;
-	} else {
-		if (has_capacity && capacity != s->capacity) {
-			res->capacity = s->capacity;
-			return (sem_acquire_error(res,
-			    PROTO_E_CAPACITY_MISMATCH));
-		}
-		if (weight == 0 || weight > s->capacity)
-			return (sem_acquire_error(res, PROTO_E_TOO_HEAVY));
-		if ((which = sem_check_new_hold(lim, o)) != SEM_LIMIT_NONE &&
-		    sem_find_hold(t, o, s) == NULL)
-			return (sem_acquire_limit(res, which));
+		if (lim->max_pending != 0 && o->npending >= lim->max_pending)
+			return (sem_acquire_limit(res, SEM_LIMIT_PENDING));
+		if (lim->max_pending_per_uid != 0 &&
+		    o->acct->npending >= lim->max_pending_per_uid)
+			return (sem_acquire_limit(res,
+			    SEM_LIMIT_UID_PENDING));
 	}
 
-	/* The grant rule for a newcomer: only into an empty queue. */
-	if (TAILQ_EMPTY(&s->queue) && !s->drained &&
-	    s->held + weight <= s->capacity) {
-		if ((g = malloc(sizeof *g)) == NULL ||
-		    sem_hold_add(t, o, s, weight, now_ms, NULL, g,
-		    &res->token) == -1) {
-			free(g);
-			if (created)
-				sem_forget_if_idle(t, s);
-			errno = ENOMEM;
-			return (-1);
+	/* Allocate everything; nothing has changed yet. */
+	if (sem_wake_reserve(t, ncreate) == -1)
+		return (-1);
+	if (!now_ok && timeout_ms > 0 && heap_reserve(&t->deadlines) == -1)
+		return (-1);
+	if (!now_ok && (w = calloc(1, sizeof *w + n * sizeof w->parts[0])) ==
+	    NULL)
+		goto nomem;
+	for (i = 0; i < n; i++) {
+		if ((holds[i] = malloc(sizeof *holds[i])) == NULL ||
+		    (grants[i] = malloc(sizeof *grants[i])) == NULL)
+			goto nomem;
+		if (sv[i] == NULL && (sv[i] = sem_new(&wv[i])) == NULL)
+			goto nomem;
+	}
+
+	/* Commit. */
+	for (i = 0; i < n; i++) {
+		if (sv[i]->name_len != 0 && sem_lookup(t, sv[i]->name,
+		    sv[i]->name_len) != sv[i])
+			sem_insert(t, sv[i]);
+	}
+	if (now_ok) {
+		for (i = 0; i < n; i++) {
+			/* Cannot fail: a spare is supplied. */
+			(void)sem_hold_add(t, o, sv[i], wv[i].weight, now_ms,
+			    holds[i], grants[i], i == 0 ? NULL : grants[0]);
+			sem_rate_take(sv[i], now_ns);
 		}
 		res->status = SEM_ACQ_GRANTED;
+		res->token = grants[0]->token;
 		return (0);
 	}
 
-	/* A new semaphore always grants above, so s existed before
-	 * (it may be idle: declared or drained). */
-	if (timeout_ms == 0) {
-		res->status = SEM_ACQ_BUSY;
-		return (0);
-	}
-	if (lim->max_pending != 0 && o->npending >= lim->max_pending)
-		return (sem_acquire_limit(res, SEM_LIMIT_PENDING));
-	if (lim->max_pending_per_uid != 0 &&
-	    o->acct->npending >= lim->max_pending_per_uid)
-		return (sem_acquire_limit(res, SEM_LIMIT_UID_PENDING));
-
-	if (timeout_ms > 0 && heap_reserve(&t->deadlines) == -1)
-		return (-1);
-	if ((w = calloc(1, sizeof *w)) == NULL) {
-		errno = ENOMEM;
-		return (-1);
-	}
-	if ((spare = malloc(sizeof *spare)) == NULL) {
-		free(w);
-		errno = ENOMEM;
-		return (-1);
-	}
-	if ((w->grant = malloc(sizeof *w->grant)) == NULL) {
-		free(spare);
-		free(w);
-		errno = ENOMEM;
-		return (-1);
-	}
-	sem_spare_put(t, spare);
-
-	w->sem = s;
 	w->owner = o;
 	w->id = id;
-	w->weight = weight;
 	w->state = SEM_W_QUEUED;
 	w->since_ms = now_ms;
 	w->seq = t->seq++;
 	w->heap_idx = SIZE_MAX;
-	TAILQ_INSERT_TAIL(&s->queue, w, sem_entry);
-	s->nwaiting++;
+	w->nparts = (uint32_t)n;
+	w->sem = sv[0];
+	w->weight = wv[0].weight;
+	pos = 0;
+	for (i = 0; i < n; i++) {
+		w->parts[i].sem = sv[i];
+		w->parts[i].w = w;
+		w->parts[i].weight = wv[i].weight;
+		w->parts[i].grant = grants[i];
+		TAILQ_INSERT_TAIL(&sv[i]->queue, &w->parts[i], sem_entry);
+		sv[i]->nwaiting++;
+		if (sv[i]->nwaiting > pos)
+			pos = sv[i]->nwaiting;
+		sem_spare_put(t, holds[i]);
+	}
 	TAILQ_INSERT_TAIL(&o->waiters, w, owner_entry);
 	o->npending++;
 	o->acct->npending++;
@@ -784,18 +1204,32 @@ sem_acquire(struct sem_owner *o, uint64_t id, const char *name,
 			w->deadline_ms = now_ms + (uint64_t)timeout_ms;
 		heap_push(&t->deadlines, w);
 	}
+	/* Held back by rates only: set the wake-ups.  Never grants here. */
+	(void)sem_try_grant(t, w, now_ms);
 	res->status = SEM_ACQ_QUEUED;
-	res->position = s->nwaiting;
+	res->position = pos;
 	return (0);
+
+nomem:
+	for (i = 0; i < n; i++) {
+		free(holds[i]);
+		free(grants[i]);
+		if (sv[i] != NULL && sem_lookup(t, sv[i]->name,
+		    sv[i]->name_len) != sv[i])
+			free(sv[i]);
+	}
+	free(w);
+	errno = ENOMEM;
+	return (-1);
 }
 
 /*
- * Give back weight on name from what o holds there, then run the grant
- * rule (granted events are queued for sem_flush) and forget the semaphore
- * if it went idle.  Returns PROTO_OK, or PROTO_E_NOT_HELD when o holds
- * nothing there or less than weight (nothing changes).  A weight of 0 on
- * a semaphore o holds is an accepted no-op.  O(1) expected plus the
- * grants.
+ * Give back weight on name from what o holds there (from its newest
+ * grants first), then run the grant rule (granted events are queued for
+ * sem_flush) and forget the semaphore if it went idle.  Returns PROTO_OK,
+ * or PROTO_E_NOT_HELD when o holds nothing there or less than weight
+ * (nothing changes).  A weight of 0 on a semaphore o holds is an
+ * accepted no-op.  O(grants ended) plus the grants it causes.
  */
 enum proto_err
 sem_release(struct sem_owner *o, const char *name, size_t name_len,
@@ -812,122 +1246,133 @@ sem_release(struct sem_owner *o, const char *name, size_t name_len,
 	if (weight == 0)
 		return (PROTO_OK);
 	sem_hold_sub(t, h, weight);
-	sem_grant(t, s, now_ms);
-	sem_forget_if_idle(t, s);
+	sem_mark(t, s);
+	sem_settle(t, now_ms);
 	return (PROTO_OK);
 }
 
 /*
- * Give back the whole grant token of o: its weight comes off its hold,
- * then the grant rule runs and the semaphore is forgotten if idle.
- * Returns PROTO_OK with *what set to a copy of the grant's semaphore name
- * and *weight to what was given back, or PROTO_E_NOT_HELD when o has no
- * live grant with that token (another owner's is NOT_HELD too; nothing
- * changes).  O(1) expected plus the grants.
+ * Give back the whole grant token of o, on every semaphore of it: each
+ * grant of its ring comes off its hold, then the grant rule runs and idle
+ * semaphores are forgotten.  Returns PROTO_OK with *name and *weight
+ * those of its first semaphore still held, or PROTO_E_NOT_HELD when o
+ * has no live grant with that token (another owner's is NOT_HELD too;
+ * nothing changes).  O(parts) expected plus the grants.
  */
 enum proto_err
 sem_release_token(struct sem_owner *o, uint64_t token, uint64_t now_ms,
     char *name, uint32_t *weight)
 {
 	struct sem_table	*t = o->table;
-	struct sem_grant	*g;
+	struct sem_grant	*g, *ring[SEM_MAX_PARTS];
 	struct sem_hold		*h;
-	struct sem		*s;
-	uint32_t		 w;
+	size_t			 n = 0, i;
 
 	if ((g = sem_grant_lookup(t, token)) == NULL || g->hold->owner != o)
 		return (PROTO_E_NOT_HELD);
-	h = g->hold;
-	s = h->sem;
-	w = g->weight;
-	memcpy(name, s->name, s->name_len + 1);
-	*weight = w;
-	/* Move g to the end, so that sem_hold_sub takes it first. */
-	TAILQ_REMOVE(&h->grants, g, hold_entry);
-	TAILQ_INSERT_TAIL(&h->grants, g, hold_entry);
-	sem_hold_sub(t, h, w);
-	sem_grant(t, s, now_ms);
-	sem_forget_if_idle(t, s);
+	do {
+		ring[n++] = g;
+		g = g->gnext;
+	} while (g != ring[0] && n < SEM_MAX_PARTS);
+	memcpy(name, ring[0]->hold->sem->name,
+	    ring[0]->hold->sem->name_len + 1);
+	*weight = ring[0]->weight;
+	for (i = 0; i < n; i++) {
+		g = ring[i];
+		h = g->hold;
+		sem_mark(t, h->sem);
+		/* Move g to the end, so that sem_hold_sub takes it first. */
+		TAILQ_REMOVE(&h->grants, g, hold_entry);
+		TAILQ_INSERT_TAIL(&h->grants, g, hold_entry);
+		sem_hold_sub(t, h, g->weight);
+	}
+	sem_settle(t, now_ms);
 	return (PROTO_OK);
 }
 
 /*
- * Withdraw o's queued request id: it leaves the queue with no event, and
- * if it was the head those behind it may be granted.  Returns PROTO_OK,
- * or PROTO_E_NOT_PENDING when id is not queued for o (unknown, or already
- * granted or expired even if not yet delivered).  O(1) expected plus
- * O(log n) for the heap and the grants.
+ * Withdraw o's queued request id: it leaves every queue with no event,
+ * and where it was the head those behind it may be granted.  Returns
+ * PROTO_OK, or PROTO_E_NOT_PENDING when id is not queued for o (unknown,
+ * or already granted or expired even if not yet delivered).  O(parts)
+ * plus O(log n) for the heap and the grants.
  */
 enum proto_err
 sem_withdraw(struct sem_owner *o, uint64_t id, uint64_t now_ms)
 {
 	struct sem_table	*t = o->table;
 	struct sem_waiter	*w;
-	struct sem		*s;
 
 	w = sem_find_waiter(t, o, id);
 	if (w == NULL || w->state != SEM_W_QUEUED)
 		return (PROTO_E_NOT_PENDING);
-	s = w->sem;
 	sem_unqueue(t, w);
-	sem_spare_drop(t);
-	free(w->grant);
-	w->grant = NULL;
+	sem_spare_drop_parts(t, w);
 	sem_waiter_free(t, w);
-	sem_grant(t, s, now_ms);
-	sem_forget_if_idle(t, s);
+	sem_settle(t, now_ms);
 	return (PROTO_OK);
 }
 
 /*
  * Expire every waiter whose deadline is <= now_ms, earliest first (equal
- * deadlines in arrival order).  Each one leaves its queue, an expired
- * event is queued, and the grant rule runs on its semaphore at once, so
- * a heavy head that expires lets the lighter waiters behind it in before
- * the next expiry is considered.  O(k log n) for k expired waiters.
+ * deadlines in arrival order).  Each one leaves its queues, an expired
+ * event is queued, and the grant rule runs at once, so a heavy head that
+ * expires lets the lighter waiters behind it in before the next expiry
+ * is considered.  Then the semaphores whose wake-up is due are served.
+ * O(k log n) for k expired waiters and wake-ups.
  */
 void
 sem_expire(struct sem_table *t, uint64_t now_ms)
 {
 	struct sem_waiter	*w;
+	struct sem		*s;
 
 	while ((w = heap_top(&t->deadlines)) != NULL &&
 	    w->deadline_ms <= now_ms) {
 		sem_unqueue(t, w);
-		sem_spare_drop(t);
-		free(w->grant);
-		w->grant = NULL;
+		sem_spare_drop_parts(t, w);
+		sem_waiter_drop_grants(w);
 		sem_event_push(t, w, SEM_W_EXPIRED);
-		sem_grant(t, w->sem, now_ms);
+		sem_settle(t, now_ms);
 	}
+	while (t->nwake > 0 && (s = t->wake[0])->wake_ms <= now_ms) {
+		sem_wake_del(t, s);
+		sem_mark(t, s);
+	}
+	sem_settle(t, now_ms);
 }
 
-/* Set *deadline_ms to the earliest deadline and return 1, or return 0. */
+/* Set *deadline_ms to the earliest deadline or wake-up; 0 if none. */
 int
 sem_next_deadline(struct sem_table *t, uint64_t *deadline_ms)
 {
 	struct sem_waiter	*w;
+	int			 any = 0;
 
-	if ((w = heap_top(&t->deadlines)) == NULL)
-		return (0);
-	*deadline_ms = w->deadline_ms;
-	return (1);
+	if ((w = heap_top(&t->deadlines)) != NULL) {
+		*deadline_ms = w->deadline_ms;
+		any = 1;
+	}
+	if (t->nwake > 0 && (!any || t->wake[0]->wake_ms < *deadline_ms)) {
+		*deadline_ms = t->wake[0]->wake_ms;
+		any = 1;
+	}
+	return (any);
 }
 
 /*
  * Deliver the queued events in decision order through the callbacks; each
- * waiter is freed after its callback returns, and its semaphore forgotten
- * if that left it idle.  Returns the number delivered.
+ * waiter is freed after its callback returns, and semaphores it leaves
+ * idle are forgotten.  Returns the number delivered.
  */
 size_t
 sem_flush(struct sem_table *t)
 {
 	struct sem_waiter	*w;
-	struct sem		*s;
 	size_t			 n = 0;
 
 	while ((w = TAILQ_FIRST(&t->events)) != NULL) {
-		TAILQ_REMOVE(&t->events, w, sem_entry);
+		TAILQ_REMOVE(&t->events, w, ev_entry);
 		if (w->state == SEM_W_GRANTED) {
 			if (t->cb.granted != NULL)
 				t->cb.granted(w, t->arg);
@@ -938,24 +1383,25 @@ sem_flush(struct sem_table *t)
 			if (t->cb.expired != NULL)
 				t->cb.expired(w, t->arg);
 		}
-		s = w->sem;
+		sem_event_unpin(t, w);
 		sem_waiter_free(t, w);
-		s->npinned--;
-		sem_forget_if_idle(t, s);
 		n++;
 	}
+	sem_settle(t, t->now_ms);
 	return (n);
 }
 
 /*
  * Declare name with capacity: create it if need be (max_sems does not
  * apply), mark it declared, resize it if its capacity differs.  Returns
- * it, or NULL with errno ENOMEM.  O(1) expected plus the resize.
+ * it, or NULL with errno ENOMEM (EINVAL for a bad name or capacity 0).
+ * O(1) expected plus the resize.
  */
 struct sem *
 sem_declare(struct sem_table *t, const char *name, size_t name_len,
     uint32_t capacity, uint64_t now_ms)
 {
+	struct sem_want	 wt;
 	struct sem	*s;
 
 	if (name_len == 0 || name_len > PROTO_MAX_NAME || capacity == 0) {
@@ -963,19 +1409,14 @@ sem_declare(struct sem_table *t, const char *name, size_t name_len,
 		return (NULL);
 	}
 	if ((s = sem_lookup(t, name, name_len)) == NULL) {
-		if ((s = calloc(1, sizeof *s)) == NULL) {
-			errno = ENOMEM;
+		memset(&wt, 0, sizeof wt);
+		wt.name = name;
+		wt.name_len = name_len;
+		wt.has_capacity = 1;
+		wt.capacity = capacity;
+		if (sem_wake_reserve(t, 1) == -1 || (s = sem_new(&wt)) == NULL)
 			return (NULL);
-		}
-		memcpy(s->name, name, name_len);
-		s->name[name_len] = '\0';
-		s->name_len = name_len;
-		s->capacity = capacity;
-		TAILQ_INIT(&s->queue);
-		TAILQ_INIT(&s->holders);
-		hash_insert(&t->by_name, s);
-		TAILQ_INSERT_TAIL(&t->sems, s, entry);
-		t->nsems++;
+		sem_insert(t, s);
 	}
 	s->declared = 1;
 	if (s->capacity != capacity)
@@ -988,38 +1429,43 @@ void
 sem_undeclare(struct sem_table *t, struct sem *s)
 {
 	s->declared = 0;
-	sem_forget_if_idle(t, s);
+	sem_mark(t, s);
+	sem_settle(t, t->now_ms);
 }
 
 /*
  * Set the capacity of s.  Shrinking refuses the queued requests that
- * became too heavy (refused events) and takes nothing back; then the
- * grant rule runs, which after growing grants at once.  O(waiters of s)
- * when shrinking, plus O(1) and O(log n) per grant.
+ * became too heavy there (refused events; they leave every queue) and
+ * takes nothing back; then the grant rule runs, which after growing
+ * grants at once.  O(waiters of s) when shrinking, plus the grants.
  */
 void
 sem_resize(struct sem_table *t, struct sem *s, uint32_t capacity,
     uint64_t now_ms)
 {
-	struct sem_waiter	*w, *next;
+	struct sem_part		*p, *next;
+	struct sem_waiter	*w;
 
 	if (capacity == 0)
 		return;
-	if (capacity < s->capacity) {
-		for (w = TAILQ_FIRST(&s->queue); w != NULL; w = next) {
-			next = TAILQ_NEXT(w, sem_entry);
-			if (w->weight <= capacity)
+	if (s->capacity == 0 || capacity < s->capacity) {
+		for (p = TAILQ_FIRST(&s->queue); p != NULL; p = next) {
+			next = TAILQ_NEXT(p, sem_entry);
+			if (p->weight <= capacity)
 				continue;
+			w = p->w;
+			/* next may be one of w's own parts?  Never: one
+			 * part per semaphore. */
 			sem_unqueue(t, w);
-			sem_spare_drop(t);
-			free(w->grant);
-			w->grant = NULL;
+			sem_spare_drop_parts(t, w);
+			sem_waiter_drop_grants(w);
 			sem_event_push(t, w, SEM_W_REFUSED);
 		}
 	}
 	s->capacity = capacity;
 	s->shrunk = s->held > capacity;
-	sem_grant(t, s, now_ms);
+	sem_mark(t, s);
+	sem_settle(t, now_ms);
 }
 
 /* Drain or undrain s; see sem.h.  O(1) plus the grants. */
@@ -1029,8 +1475,8 @@ sem_drain(struct sem_table *t, struct sem *s, int on, uint64_t now_ms)
 	s->drained = on != 0;
 	if (on)
 		return;
-	sem_grant(t, s, now_ms);
-	sem_forget_if_idle(t, s);
+	sem_mark(t, s);
+	sem_settle(t, now_ms);
 }
 
 /* Return the live semaphore called name, or NULL.  O(1) expected. */
@@ -1093,23 +1539,44 @@ sem_broken(char *why, size_t len, const char *fmt, ...)
 	return (-1);
 }
 
-/* Check the grants of hold h; adds their number to *ngrants. */
+/*
+ * Check the grants of hold h: each is found by its token (as itself or
+ * a grant of its ring), holds something, and they add up to the hold;
+ * each ring has at most SEM_MAX_PARTS grants of one owner, one token.
+ * Adds their number to *ngrants.
+ */
 static int
 sem_check_grants(struct sem_table *t, struct sem_hold *h, size_t *ngrants,
     char *why, size_t len)
 {
-	struct sem_grant	*g;
+	struct sem_grant	*g, *p, *found;
 	uint64_t		 sum = 0;
+	size_t			 n;
+	int			 seen;
 
 	TAILQ_FOREACH(g, &h->grants, hold_entry) {
 		if (g->hold != h || g->weight == 0 || g->token == 0)
 			return (sem_broken(why, len, "%s: grant %llu points "
 			    "elsewhere, is empty or has token 0", h->sem->name,
 			    (unsigned long long)g->token));
-		if (sem_grant_lookup(t, g->token) != g)
+		found = sem_grant_lookup(t, g->token);
+		seen = 0;
+		n = 0;
+		p = g;
+		do {
+			if (p->token != g->token || p->hold->owner != h->owner)
+				return (sem_broken(why, len, "%s: grant %llu "
+				    "is in a ring with another token or owner",
+				    h->sem->name,
+				    (unsigned long long)g->token));
+			if (p == found)
+				seen = 1;
+			p = p->gnext;
+		} while (p != g && ++n <= SEM_MAX_PARTS);
+		if (p != g || !seen)
 			return (sem_broken(why, len, "%s: grant %llu is not "
-			    "found by token", h->sem->name,
-			    (unsigned long long)g->token));
+			    "found by token, or its ring is broken",
+			    h->sem->name, (unsigned long long)g->token));
 		sum += g->weight;
 		(*ngrants)++;
 	}
@@ -1120,24 +1587,62 @@ sem_check_grants(struct sem_table *t, struct sem_hold *h, size_t *ngrants,
 	return (0);
 }
 
-/* Check one semaphore; adds its holds, grants, waiters, deadlines, pins. */
+/*
+ * Is the queued waiter w at the head of all its queues and within every
+ * capacity (so that only rates, if anything, may hold it back)?
+ */
+static int
+sem_head_fits(const struct sem_waiter *w)
+{
+	const struct sem_part	*p;
+	uint32_t		 i;
+
+	for (i = 0; i < w->nparts; i++) {
+		p = &w->parts[i];
+		if (TAILQ_FIRST(&p->sem->queue) != p || p->sem->drained)
+			return (0);
+		if (p->sem->capacity != 0 &&
+		    p->sem->held + p->weight > p->sem->capacity)
+			return (0);
+	}
+	return (1);
+}
+
+/*
+ * Check one semaphore; adds its holds, queued waiters (counted at their
+ * first part), queued parts, deadlines and pins.
+ */
 static int
 sem_check_sem(struct sem_table *t, struct sem *s, size_t *nholds,
-    size_t *ngrants, size_t *nqueued, size_t *ndeadline, size_t *npinned,
-    char *why, size_t len)
+    size_t *ngrants, size_t *nqueued, size_t *nparts, size_t *ndeadline,
+    size_t *npinned, char *why, size_t len)
 {
 	struct sem_hold		*h;
+	struct sem_part		*p;
 	struct sem_waiter	*w;
-	uint64_t		 sum = 0;
+	uint64_t		 sum = 0, seq = 0;
 	size_t			 cnt = 0;
+	uint32_t		 i;
+	int			 waked = 0;
 
 	if (s->name_len == 0 || s->name_len > PROTO_MAX_NAME ||
 	    s->name[s->name_len] != '\0')
 		return (sem_broken(why, len, "a semaphore has a bad name"));
 	if (sem_lookup(t, s->name, s->name_len) != s)
 		return (sem_broken(why, len, "%s: not found by name", s->name));
-	if (s->capacity == 0)
-		return (sem_broken(why, len, "%s: capacity 0", s->name));
+	if (s->capacity == 0 && s->rate <= 0)
+		return (sem_broken(why, len, "%s: capacity 0 and no rate",
+		    s->name));
+	if (s->rate > 0 && (s->burst == 0 || s->t_ns == 0))
+		return (sem_broken(why, len, "%s: rate with burst %u, "
+		    "interval %llu ns", s->name, s->burst,
+		    (unsigned long long)s->t_ns));
+	if (s->dirty)
+		return (sem_broken(why, len, "%s: left marked", s->name));
+	if (s->wake_idx != SIZE_MAX && (s->wake_idx >= t->nwake ||
+	    t->wake[s->wake_idx] != s))
+		return (sem_broken(why, len, "%s: not where the wake heap "
+		    "says", s->name));
 	TAILQ_FOREACH(h, &s->holders, sem_entry) {
 		if (h->sem != s || h->weight == 0)
 			return (sem_broken(why, len, "%s: a hold of weight %u "
@@ -1156,54 +1661,85 @@ sem_check_sem(struct sem_table *t, struct sem *s, size_t *nholds,
 		    "but the holds add up to %llu in %zu", s->name,
 		    (unsigned long long)s->held, s->nholders,
 		    (unsigned long long)sum, cnt));
-	if (s->held > s->capacity && !s->shrunk)
+	if (s->capacity != 0 && s->held > s->capacity && !s->shrunk)
 		return (sem_broken(why, len, "%s: held %llu over capacity %u",
 		    s->name, (unsigned long long)s->held, s->capacity));
 	*nholds += cnt;
 
 	cnt = 0;
-	TAILQ_FOREACH(w, &s->queue, sem_entry) {
-		if (w->sem != s || w->state != SEM_W_QUEUED ||
-		    w->grant == NULL)
-			return (sem_broken(why, len, "%s: queued waiter %llu "
-			    "points elsewhere, is not QUEUED or has no grant "
-			    "set aside", s->name, (unsigned long long)w->id));
-		if (w->weight == 0 || w->weight > s->capacity)
+	TAILQ_FOREACH(p, &s->queue, sem_entry) {
+		w = p->w;
+		if (p->sem != s || w == NULL || w->state != SEM_W_QUEUED ||
+		    p < &w->parts[0] || p >= &w->parts[w->nparts])
+			return (sem_broken(why, len, "%s: a queued part "
+			    "points elsewhere or is not QUEUED", s->name));
+		if (p->weight == 0 || (s->capacity != 0 &&
+		    p->weight > s->capacity))
 			return (sem_broken(why, len, "%s: waiter %llu has "
 			    "weight %u", s->name, (unsigned long long)w->id,
-			    w->weight));
+			    p->weight));
+		if (cnt > 0 && w->seq <= seq)
+			return (sem_broken(why, len, "%s: waiter %llu is out "
+			    "of arrival order", s->name,
+			    (unsigned long long)w->id));
+		seq = w->seq;
 		if (sem_find_waiter(t, w->owner, w->id) != w)
 			return (sem_broken(why, len, "%s: waiter %llu is not "
 			    "found by (owner, id)", s->name,
 			    (unsigned long long)w->id));
-		if (w->heap_idx != SIZE_MAX) {
-			if (w->heap_idx >= t->deadlines.len ||
-			    t->deadlines.v[w->heap_idx] != w)
-				return (sem_broken(why, len, "%s: waiter %llu "
-				    "is not where the heap says", s->name,
-				    (unsigned long long)w->id));
-			(*ndeadline)++;
+		if (p->grant == NULL || w->sem != w->parts[0].sem ||
+		    w->weight != w->parts[0].weight)
+			return (sem_broken(why, len, "%s: waiter %llu has no "
+			    "grant ready or a wrong first part", s->name,
+			    (unsigned long long)w->id));
+		if (p == &w->parts[0]) {
+			if (w->heap_idx != SIZE_MAX) {
+				if (w->heap_idx >= t->deadlines.len ||
+				    t->deadlines.v[w->heap_idx] != w)
+					return (sem_broken(why, len, "%s: "
+					    "waiter %llu is not where the heap "
+					    "says", s->name,
+					    (unsigned long long)w->id));
+				(*ndeadline)++;
+			}
+			(*nqueued)++;
 		}
 		cnt++;
 	}
 	if (cnt != s->nwaiting)
 		return (sem_broken(why, len, "%s: nwaiting %u, queue %zu",
 		    s->name, s->nwaiting, cnt));
-	*nqueued += cnt;
-	w = TAILQ_FIRST(&s->queue);
-	if (w != NULL && !s->drained && s->held + w->weight <= s->capacity)
-		return (sem_broken(why, len, "%s: the head (weight %u) fits "
-		    "(held %llu of %u) but waits", s->name, w->weight,
-		    (unsigned long long)s->held, s->capacity));
+	*nparts += cnt;
+	/*
+	 * No request that could be granted is left waiting: one at the head
+	 * of all its queues and within every capacity must be held back by
+	 * a rate, with a wake-up set for it.
+	 */
+	p = TAILQ_FIRST(&s->queue);
+	if (p != NULL && sem_head_fits(p->w)) {
+		w = p->w;
+		for (i = 0; i < w->nparts; i++) {
+			if (w->parts[i].sem->rate > 0 &&
+			    w->parts[i].sem->wake_idx != SIZE_MAX)
+				waked = 1;
+		}
+		if (!waked)
+			return (sem_broken(why, len, "%s: the head (waiter "
+			    "%llu, weight %u) fits (held %llu of %u) but "
+			    "waits", s->name, (unsigned long long)w->id,
+			    p->weight, (unsigned long long)s->held,
+			    s->capacity));
+	}
 	if (s->nholders == 0 && s->nwaiting == 0 && s->npinned == 0 &&
-	    !s->declared && !s->drained)
+	    !s->declared && !s->drained &&
+	    (s->rate <= 0 || s->wake_idx == SIZE_MAX))
 		return (sem_broken(why, len, "%s: idle but not forgotten",
 		    s->name));
 	*npinned += s->npinned;
 	return (0);
 }
 
-/* Check one owner and the totals of its uid. */
+/* Check one owner, its grants and the totals of its uid. */
 static int
 sem_check_owner(struct sem_table *t, struct sem_owner *o, size_t *nholds,
     size_t *nwaiters, size_t *nuids, char *why, size_t len)
@@ -1285,32 +1821,38 @@ sem_check_invariants(struct sem_table *t, char *why, size_t len)
 	size_t			 nsems = 0, nholds = 0, nqueued = 0;
 	size_t			 ndeadline = 0, npinned = 0, nevents = 0;
 	size_t			 nowners = 0, oholds = 0, owaiters = 0;
-	size_t			 nspare = 0, nuids = 0, ngrants = 0, i;
+	size_t			 nspare = 0, nuids = 0, nparts = 0, i;
+	size_t			 ngrants = 0, epins = 0;
 
-	TAILQ_FOREACH(w, &t->events, sem_entry) {
+	if (!TAILQ_EMPTY(&t->dirty))
+		return (sem_broken(why, len, "semaphores left marked"));
+	TAILQ_FOREACH(w, &t->events, ev_entry) {
 		if ((w->state != SEM_W_GRANTED && w->state != SEM_W_EXPIRED &&
-		    w->state != SEM_W_REFUSED) ||
-		    w->heap_idx != SIZE_MAX || w->grant != NULL)
+		    w->state != SEM_W_REFUSED) || w->heap_idx != SIZE_MAX)
 			return (sem_broken(why, len, "event for waiter %llu "
 			    "in state %d", (unsigned long long)w->id,
 			    (int)w->state));
+		for (i = 0; i < w->nparts; i++) {
+			if (w->parts[i].grant != NULL)
+				return (sem_broken(why, len, "event for waiter "
+				    "%llu still has a grant set aside",
+				    (unsigned long long)w->id));
+		}
 		nevents++;
+		epins += w->nparts;
 	}
 	TAILQ_FOREACH(s, &t->sems, entry) {
-		if (sem_check_sem(t, s, &nholds, &ngrants, &nqueued,
+		if (sem_check_sem(t, s, &nholds, &ngrants, &nqueued, &nparts,
 		    &ndeadline, &npinned, why, len) == -1)
 			return (-1);
 		nsems++;
 	}
-	if (ngrants != t->by_token.count)
-		return (sem_broken(why, len, "%zu grants on holds, %zu hashed",
-		    ngrants, t->by_token.count));
 	if (nsems != t->nsems || nsems != t->by_name.count)
 		return (sem_broken(why, len, "%zu semaphores listed, nsems "
 		    "%zu, %zu hashed", nsems, t->nsems, t->by_name.count));
-	if (npinned != nevents)
-		return (sem_broken(why, len, "%zu pins for %zu events",
-		    npinned, nevents));
+	if (npinned != epins)
+		return (sem_broken(why, len, "%zu pins for events naming %zu",
+		    npinned, epins));
 	if (ndeadline != t->deadlines.len)
 		return (sem_broken(why, len, "%zu queued waiters with a "
 		    "deadline, %zu in the heap", ndeadline, t->deadlines.len));
@@ -1323,11 +1865,20 @@ sem_check_invariants(struct sem_table *t, char *why, size_t len)
 			return (sem_broken(why, len, "the deadline heap is out "
 			    "of order at %zu", i));
 	}
+	if (t->nwake > t->nsems || t->nsems > t->wake_cap)
+		return (sem_broken(why, len, "%zu wake-ups, %zu semaphores, "
+		    "room for %zu", t->nwake, t->nsems, t->wake_cap));
+	for (i = 0; i < t->nwake; i++) {
+		if (t->wake[i]->wake_idx != i || (i > 0 &&
+		    t->wake[(i - 1) / 2]->wake_ms > t->wake[i]->wake_ms))
+			return (sem_broken(why, len, "the wake heap is out of "
+			    "order at %zu", i));
+	}
 	for (h = t->spare; h != NULL; h = h->hnext)
 		nspare++;
-	if (nspare != t->nspare || nspare != nqueued)
+	if (nspare != t->nspare || nspare != nparts)
 		return (sem_broken(why, len, "%zu spare holds (nspare %zu) for "
-		    "%zu queued waiters", nspare, t->nspare, nqueued));
+		    "%zu queued parts", nspare, t->nspare, nparts));
 
 	TAILQ_FOREACH(o, &t->owners, entry) {
 		if (sem_check_owner(t, o, &oholds, &owaiters, &nuids, why,
@@ -1345,9 +1896,57 @@ sem_check_invariants(struct sem_table *t, char *why, size_t len)
 		return (sem_broken(why, len, "owners have %zu holds, "
 		    "semaphores %zu, %zu hashed", oholds, nholds,
 		    t->by_hold.count));
+	if (ngrants != t->by_token.count)
+		return (sem_broken(why, len, "holds have %zu grants, %zu "
+		    "hashed", ngrants, t->by_token.count));
 	if (owaiters != nqueued + nevents || owaiters != t->by_id.count)
 		return (sem_broken(why, len, "owners have %zu waiters; %zu "
 		    "queued, %zu events, %zu hashed", owaiters, nqueued,
 		    nevents, t->by_id.count));
+	return (0);
+}
+
+/*
+ * Check progress at now_ms; see sem.h.  Queues ordered by arrival is
+ * what rules out a circular wait: the oldest queued request is at the
+ * head of all its queues, so it waits for no other waiter.
+ */
+int
+sem_check_progress(struct sem_table *t, uint64_t now_ms, char *why,
+    size_t len)
+{
+	struct sem		*s;
+	struct sem_part		*p;
+	struct sem_waiter	*w;
+	uint64_t		 now_ns = sem_ms_to_ns(now_ms), seq;
+	uint32_t		 i;
+	int			 first, late;
+
+	TAILQ_FOREACH(s, &t->sems, entry) {
+		first = 1;
+		seq = 0;
+		TAILQ_FOREACH(p, &s->queue, sem_entry) {
+			if (!first && p->w->seq <= seq)
+				return (sem_broken(why, len, "%s: queue out of "
+				    "arrival order", s->name));
+			first = 0;
+			seq = p->w->seq;
+		}
+		if ((p = TAILQ_FIRST(&s->queue)) == NULL)
+			continue;
+		w = p->w;
+		if (!sem_head_fits(w))
+			continue;
+		late = 0;
+		for (i = 0; i < w->nparts; i++) {
+			if (sem_conform_ns(w->parts[i].sem) > now_ns)
+				late = 1;
+		}
+		if (!late)
+			return (sem_broken(why, len, "%s: waiter %llu can be "
+			    "granted at %llu ms but waits", s->name,
+			    (unsigned long long)w->id,
+			    (unsigned long long)now_ms));
+	}
 	return (0);
 }

@@ -4,7 +4,28 @@
  * caller passes "now" (monotonic milliseconds) into every call that needs
  * it, so the engine is deterministic and unit-tested without sockets.
  *
- * Semantics are those of DESIGN.md §Semantics (strict FIFO grant rule).
+ * Semantics are those of DESIGN.md §Semantics (strict FIFO grant rule),
+ * §Several semaphores at once and §Rates.
+ *
+ * Several semaphores.  One request (a waiter) may name up to SEM_MAX_PARTS
+ * semaphores; it has one part on each of their queues, all with the same
+ * arrival number (seq), so every queue is ordered by one global order.
+ * A request is granted, all parts at once, when it is the head of every
+ * one of its queues, fits in every capacity and conforms to every rate.
+ * The oldest queued request is the head of each of its queues, so it
+ * never waits for another waiter, only for holders to release or for
+ * time to pass: no circular wait, no deadlock.  A part keeps its place
+ * (reserves) while the request waits for its other semaphores, so heavy
+ * and wide requests are not starved.
+ *
+ * Rates.  A semaphore may have a rate (grants per second) and a burst:
+ * GCRA with emission interval T = 1/rate and tolerance (burst-1)*T, kept
+ * in nanoseconds.  The head is granted only when the concurrency bound
+ * and the rate both allow it; when only the rate holds it back the engine
+ * records the exact instant (rounded up to the millisecond) it conforms,
+ * which sem_next_deadline() reports.  A semaphore with a rate is kept
+ * while idle until its theoretical arrival time has passed, so that
+ * forgetting it cannot give a fresh burst early.
  *
  * Decisions that concern another owner than the caller (a waiter granted
  * because someone released, a waiter whose deadline passed) are not
@@ -31,48 +52,40 @@
 
 #include "proto.h"
 
+#define SEM_MAX_PARTS	16	/* semaphores in one request */
+
 struct sem_table;
 struct sem_owner;
+struct sem_part;
 
 /* One semaphore.  Fields are read-only outside sem.c. */
 struct sem {
 	char			 name[PROTO_MAX_NAME + 1];
 	size_t			 name_len;
-	uint32_t		 capacity;
+	uint32_t		 capacity;	/* 0: no bound (rate only) */
 	uint64_t		 held;		/* total weight granted */
 	uint32_t		 nwaiting;	/* waiters on queue */
 	uint32_t		 nholders;	/* holds on holders */
 	uint32_t		 npinned;	/* undelivered events and work
 						   in progress naming it (sem.c) */
+	double			 rate;		/* grants/s; 0: no rate */
+	uint32_t		 burst;		/* >= 1 when rate > 0 */
+	uint64_t		 t_ns;		/* emission interval 1/rate */
+	uint64_t		 tat_ns;	/* GCRA theoretical arrival */
+	uint64_t		 wake_ms;	/* valid if wake_idx != SIZE_MAX */
+	size_t			 wake_idx;	/* in the wake heap (sem.c) */
+	int			 dirty;		/* on the table's dirty list */
 	int			 declared;	/* by the configuration: kept
 						   while idle (sem_declare) */
 	int			 drained;	/* no grants (sem_drain); kept
 						   while idle */
 	int			 shrunk;	/* held > capacity after a
 						   resize, until releases */
-	TAILQ_HEAD(, sem_waiter) queue;		/* FIFO, head first */
+	TAILQ_HEAD(, sem_part)	 queue;		/* FIFO by seq, head first */
 	TAILQ_HEAD(, sem_hold)	 holders;	/* oldest first */
 	struct sem		*hnext;		/* hash chain (sem.c) */
 	TAILQ_ENTRY(sem)	 entry;		/* on table's list */
-};
-
-/*
- * One grant: the slots one ACQUIRE was given, named by its token.  A
- * grant lives on its hold's list from the grant until the last of its
- * weight is given back.  token is unique among the grants of a table,
- * never 0; serial is the engine's count of grants made (see
- * sem_table_set_serial), which the grant_new hook may turn into another
- * token.  cookie is the caller's.
- */
-struct sem_grant {
-	struct sem_hold		*hold;
-	uint64_t		 token;
-	uint64_t		 serial;
-	uint32_t		 weight;	/* still held of this grant */
-	uint64_t		 since_ms;
-	uint64_t		 cookie;	/* the caller's; 0 at first */
-	TAILQ_ENTRY(sem_grant)	 hold_entry;	/* on hold->grants */
-	struct sem_grant	*hnext;		/* hash chain (sem.c) */
+	TAILQ_ENTRY(sem)	 dirty_entry;	/* on the dirty list (sem.c) */
 };
 
 /* What one owner holds on one semaphore (all its grants, summed). */
@@ -95,24 +108,59 @@ enum sem_waiter_state {
 				   yet flushed */
 };
 
-/* One pending ACQUIRE. */
-struct sem_waiter {
+/*
+ * One grant: the slots one ACQUIRE was given on one semaphore, named by
+ * its token.  A grant lives on its hold's list from the grant until the
+ * last of its weight is given back.  An ACQUIRE of several semaphores
+ * makes one grant on each, all with the same token and serial, linked in
+ * a ring by gnext (a grant of one semaphore is a ring of one); the
+ * token hash finds each of them.  serial is the engine's count of grants
+ * made (see sem_table_set_serial), which the grant_new hook may turn
+ * into another token.  cookie is the caller's.
+ */
+struct sem_grant {
+	struct sem_hold		*hold;
+	uint64_t		 token;
+	uint64_t		 serial;
+	uint32_t		 weight;	/* still held of this grant */
+	uint64_t		 since_ms;
+	uint64_t		 cookie;	/* the caller's; 0 at first */
+	struct sem_grant	*gnext;		/* the ring of one ACQUIRE */
+	TAILQ_ENTRY(sem_grant)	 hold_entry;	/* on hold->grants */
+	struct sem_grant	*hnext;		/* hash chain (sem.c) */
+};
+
+/* One semaphore of a pending ACQUIRE: its place on that queue. */
+struct sem_part {
 	struct sem		*sem;
+	struct sem_waiter	*w;
+	uint32_t		 weight;
+	struct sem_grant	*grant;		/* QUEUED: set aside for the
+						   grant (sem.c) */
+	TAILQ_ENTRY(sem_part)	 sem_entry;	/* on sem->queue */
+};
+
+/*
+ * One pending ACQUIRE, of one semaphore or several (parts; sem and
+ * weight repeat parts[0] for the callers that serve one name).
+ */
+struct sem_waiter {
+	struct sem		*sem;		/* parts[0].sem */
 	struct sem_owner	*owner;
 	uint64_t		 id;
-	uint32_t		 weight;
+	uint32_t		 weight;	/* parts[0].weight */
 	enum sem_waiter_state	 state;
+	uint64_t		 token;		/* GRANTED: the grant's token */
 	uint64_t		 since_ms;	/* when it was queued */
 	uint64_t		 deadline_ms;	/* valid if heap_idx != SIZE_MAX */
 	size_t			 heap_idx;	/* SIZE_MAX: no deadline */
 	uint64_t		 seq;		/* arrival order: breaks ties
 						   between equal deadlines */
-	uint64_t		 token;		/* GRANTED: the grant's */
-	struct sem_grant	*grant;		/* QUEUED: set aside for the
-						   grant (sem.c) */
-	TAILQ_ENTRY(sem_waiter)	 sem_entry;	/* on sem->queue or events */
+	TAILQ_ENTRY(sem_waiter)	 ev_entry;	/* on the events list */
 	TAILQ_ENTRY(sem_waiter)	 owner_entry;	/* on owner->waiters */
 	struct sem_waiter	*hnext;		/* hash chain (sem.c) */
+	uint32_t		 nparts;
+	struct sem_part		 parts[];
 };
 
 /*
@@ -183,16 +231,19 @@ struct sem_callbacks {
 	 * exactly.  They must not fail nor call into the engine.
 	 * grant_new: g was just made (hold, weight, serial set, token =
 	 * serial); it may replace g->token by another unique non-zero
-	 * value and set g->cookie.  grant_weight: g->weight went down but
-	 * not to 0.  grant_end: g is given back and freed after the call.
+	 * value and set g->cookie.  For an ACQUIRE of several semaphores it
+	 * is called once per semaphore, first for the first one; the others
+	 * come with the token (and cookie) the first one ended up with,
+	 * which they must keep.  grant_weight: g->weight went down but not
+	 * to 0.  grant_end: g is given back and freed after the call.
 	 */
 	void	(*grant_new)(struct sem_grant *, void *arg);
 	void	(*grant_weight)(struct sem_grant *, void *arg);
 	void	(*grant_end)(struct sem_grant *, void *arg);
 	/*
-	 * From sem_flush: a resize made the semaphore's capacity smaller
-	 * than a queued ACQUIRE's weight: it left the queue (TOO_HEAVY),
-	 * no grant.
+	 * From sem_flush: a resize made the capacity of one of the
+	 * semaphores of a queued ACQUIRE smaller than the weight it asks
+	 * there: it left every queue (TOO_HEAVY), no grant.
 	 */
 	void	(*refused)(struct sem_waiter *, void *arg);
 };
@@ -210,8 +261,29 @@ struct sem_acq_result {
 	uint32_t		 position;	/* QUEUED: 1 = head of line */
 	enum proto_err		 code;		/* ERROR */
 	uint32_t		 capacity;	/* CAPACITY_MISMATCH: the current */
+	double			 rate;		/* RATE_MISMATCH: the current */
+	uint32_t		 burst;		/* RATE_MISMATCH: the current */
+	size_t			 index;		/* ERROR: which name refused */
 	enum sem_limit		 limit;		/* LIMIT: which one */
-	uint64_t		 token;		/* GRANTED: the grant's */
+	uint64_t		 token;		/* GRANTED: the grant's token */
+};
+
+/*
+ * One semaphore asked for by an ACQUIRE (sem_acquire_many).  name is
+ * name_len bytes, already validated by proto.  has_capacity/capacity:
+ * the capacity declared (0 only with a rate: no concurrency bound).
+ * has_rate/rate/burst: the rate declared (rate > 0 grants per second,
+ * burst >= 1; burst 0 means the default, 1).
+ */
+struct sem_want {
+	const char		*name;
+	size_t			 name_len;
+	int			 has_capacity;
+	uint32_t		 capacity;
+	uint32_t		 weight;
+	int			 has_rate;
+	double			 rate;
+	uint32_t		 burst;
 };
 
 /*
@@ -237,7 +309,11 @@ void			 sem_table_set_serial(struct sem_table *,
 /* The serial the next grant will get. */
 uint64_t		 sem_table_next_serial(struct sem_table *);
 
-/* The live grant with this token, or NULL.  O(1) expected. */
+/*
+ * A live grant with this token, or NULL: for a grant of several
+ * semaphores, one of them (the others are on its gnext ring).  O(1)
+ * expected.
+ */
 struct sem_grant	*sem_grant_lookup(struct sem_table *, uint64_t token);
 
 /*
@@ -271,7 +347,6 @@ void			 sem_owner_drop(struct sem_owner *, uint64_t now_ms);
  * holds; max_pending and max_pending_per_uid when it would be queued.
  * The hold limits are checked on arrival only: a queued request is
  * granted in its turn even if its owner reached them meanwhile.
- * GRANTED sets res->token.
  * Always returns 0 (the outcome is in *res); -1 with errno ENOMEM only.
  */
 int			 sem_acquire(struct sem_owner *, uint64_t id,
@@ -281,25 +356,52 @@ int			 sem_acquire(struct sem_owner *, uint64_t id,
 			     uint64_t now_ms, struct sem_acq_result *res);
 
 /*
- * Give back weight on name from what this owner holds.  Returns PROTO_OK,
- * or PROTO_E_NOT_HELD (owner holds less than weight there, or nothing;
- * nothing changes).  Weight 0 on a semaphore the owner holds is an
- * accepted no-op.  The weight comes off the owner's newest grants there
- * first (a grant whose weight reaches 0 ends).  May queue granted events
- * for waiters; a semaphore left idle is forgotten.
+ * Ask for several semaphores at once, all granted together or none
+ * (n = 1..SEM_MAX_PARTS distinct names).  Errors as for sem_acquire,
+ * with res->index naming the refused want, plus BAD_REQUEST (n out of
+ * range, a name given twice, a rate outside PROTO_MIN_RATE..PROTO_MAX_RATE), TOO_HEAVY also for
+ * capacity 0 without a rate, and
+ * RATE_MISMATCH (a rate declared that differs from the semaphore's:
+ * res->rate and res->burst are the current ones, rate 0 for none).
+ * A semaphore is created only with a capacity or a rate (rate only:
+ * capacity 0).  GRANTED at once only when every queue is empty and every
+ * semaphore has room and conforms to its rate; res->token names the
+ * grant.  QUEUED: res->position is the furthest place in any queue.
+ * Nothing is created for a try that is BUSY.  Always returns 0 but for
+ * -1 with errno ENOMEM (nothing changed).  O(n) expected plus O(log n)
+ * for a deadline.
  */
-enum proto_err		 sem_release(struct sem_owner *, const char *name,
-			     size_t name_len, uint32_t weight, uint64_t now_ms);
+int			 sem_acquire_many(struct sem_owner *, uint64_t id,
+			     const struct sem_want *, size_t n,
+			     int64_t timeout_ms, uint64_t now_ms,
+			     struct sem_acq_result *res);
 
 /*
- * Give back the whole grant with this token, which this owner holds.
- * Returns PROTO_OK with the semaphore's name copied to name
- * (PROTO_MAX_NAME + 1 bytes) and the weight given back in *weight, or
- * PROTO_E_NOT_HELD (no such grant of this owner; nothing changes).  May
- * queue granted events; a semaphore left idle is forgotten.
+ * Give back the whole grant with this token, which this owner holds, on
+ * every semaphore it has.  Returns PROTO_OK with the name of its first
+ * semaphore still held copied to name (PROTO_MAX_NAME + 1 bytes) and the
+ * weight given back there in *weight, or PROTO_E_NOT_HELD (no such
+ * grant of this owner; nothing changes).  May queue granted events; a
+ * semaphore left idle is forgotten.  O(parts) expected plus the grants.
  */
 enum proto_err		 sem_release_token(struct sem_owner *, uint64_t token,
 			     uint64_t now_ms, char *name, uint32_t *weight);
+
+/*
+ * The earliest instant (ms) the rate of s allows a grant: now_ms when it
+ * does now or s has no rate.
+ */
+uint64_t		 sem_rate_next_ms(const struct sem *, uint64_t now_ms);
+
+/*
+ * Give back weight on name from what this owner holds.  Returns PROTO_OK,
+ * or PROTO_E_NOT_HELD (owner holds less than weight there, or nothing;
+ * nothing changes).  Weight 0 on a semaphore the owner holds is an
+ * accepted no-op.  May queue granted events for waiters; a semaphore left
+ * idle is forgotten.
+ */
+enum proto_err		 sem_release(struct sem_owner *, const char *name,
+			     size_t name_len, uint32_t weight, uint64_t now_ms);
 
 /*
  * Withdraw this owner's queued ACQUIRE id (client-side timeout, ^C).
@@ -313,14 +415,17 @@ enum proto_err		 sem_withdraw(struct sem_owner *, uint64_t id,
 
 /*
  * Expire every waiter whose deadline is <= now_ms: each leaves its queue
- * and an expired event is queued, then the grant rule runs.  Cost
- * O(k log n) for k expired waiters.
+ * and an expired event is queued, then the grant rule runs.  Also serve
+ * the semaphores whose rate wake-up is due (the head now conforms, or an
+ * idle rated semaphore may be forgotten).  Cost O(k log n) for k expired
+ * waiters and wake-ups.
  */
 void			 sem_expire(struct sem_table *, uint64_t now_ms);
 
 /*
- * The earliest pending deadline.  Returns 1 and sets *deadline_ms, or 0
- * when no waiter has a deadline.  O(1).
+ * When the engine next needs sem_expire: the earliest pending deadline or
+ * rate wake-up.  Returns 1 and sets *deadline_ms, or 0 when there is
+ * none.  O(1).
  */
 int			 sem_next_deadline(struct sem_table *,
 			     uint64_t *deadline_ms);
@@ -356,7 +461,7 @@ void			 sem_undeclare(struct sem_table *, struct sem *s);
  * Shrinking never takes anything back: held may stay above the new
  * capacity, and nothing is granted until held + weight <= capacity.
  * Queued requests heavier than the new capacity could never be granted:
- * they leave the queue with a refused event (TOO_HEAVY).  Events are
+ * they leave every queue with a refused event (TOO_HEAVY).  Events are
  * queued for sem_flush.  O(waiters on s) when shrinking, else O(grants).
  */
 void			 sem_resize(struct sem_table *, struct sem *s,
@@ -392,11 +497,22 @@ size_t			 sem_owner_count(struct sem_table *);
  * holds and within capacity, no head that fits is left waiting, the hash
  * tables find every element, the deadline heap is ordered, the spare
  * pool matches the queued waiters, the per-uid totals add up, and no
- * idle semaphore is kept unless declared or drained.  held may exceed
- * capacity only after a shrinking resize, until releases bring it down.  Returns 0, or -1 with the first violation
+ * idle semaphore is kept unless declared, drained or owed to its rate.
+ * held may exceed capacity only after a shrinking resize, until releases
+ * bring it down.  Returns 0, or -1 with the first violation
  * described in why (len bytes; why may be NULL).  Cost: O(everything).
  */
 int			 sem_check_invariants(struct sem_table *, char *why,
 			     size_t len);
+
+/*
+ * Check progress at now_ms (after the engine ran at now_ms): every queue
+ * is ordered by arrival (so no circular wait can form), and no request
+ * that is at the head of all its queues, fits every capacity and
+ * conforms to every rate at now_ms is left waiting.  Returns 0, or -1
+ * with the violation described in why.  O(everything).
+ */
+int			 sem_check_progress(struct sem_table *, uint64_t now_ms,
+			     char *why, size_t len);
 
 #endif /* SEMD_SEM_H */

@@ -73,6 +73,9 @@ enum key {
 	K_REVOKED,
 	K_WORKER_PID,
 	K_WORKER_CMD,
+	K_RATE,
+	K_BURST,
+	K_NEXT_GRANT_MS,
 	K_COUNT
 };
 
@@ -111,6 +114,9 @@ static const struct {
 	KEY(K_REVOKED, "revoked"),
 	KEY(K_WORKER_PID, "worker_pid"),
 	KEY(K_WORKER_CMD, "worker_cmd"),
+	KEY(K_RATE, "rate"),
+	KEY(K_BURST, "burst"),
+	KEY(K_NEXT_GRANT_MS, "next_grant_ms"),
 #undef KEY
 };
 
@@ -894,11 +900,104 @@ get_op_id(struct dec *d, const struct fields *f, uint64_t *id,
 	return (PROTO_OK);
 }
 
+/*
+ * Read the optional rate (a positive number of grants per second: an
+ * integer or a float, at most PROTO_MAX_RATE) and burst (1..
+ * PROTO_MAX_CAPACITY, only with a rate) of f.
+ */
+static enum proto_err
+get_rate(struct dec *d, const struct fields *f, int *has_rate, double *rate,
+    uint32_t *burst)
+{
+	const msgpack_object	*o;
+	enum proto_err		 rc;
+	double			 v;
+	int			 here;
+
+	*has_rate = 0;
+	*rate = 0;
+	if ((rc = field_get(d, f, K_RATE, &o)) != PROTO_OK)
+		return (rc);
+	if (o != NULL) {
+		if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+			v = (double)o->via.u64;
+		else if (o->type == MSGPACK_OBJECT_FLOAT32 ||
+		    o->type == MSGPACK_OBJECT_FLOAT64)
+			v = o->via.f64;
+		else
+			v = -1;
+		if (!(v >= PROTO_MIN_RATE && v <= PROTO_MAX_RATE))
+			return (dec_fail(d, PROTO_E_BAD_REQUEST,
+			    "'rate' must be a number of grants per second "
+			    "from 1/86400 (one a day) to %.0f",
+			    PROTO_MAX_RATE));
+		*has_rate = 1;
+		*rate = v;
+	}
+	if ((rc = get_u32(d, f, K_BURST, 0, 1, PROTO_MAX_CAPACITY, burst,
+	    &here)) != PROTO_OK)
+		return (rc);
+	if (here && !*has_rate)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST,
+		    "'burst' needs a 'rate'"));
+	return (PROTO_OK);
+}
+
+/*
+ * Decode the 'sems' array of an ACQUIRE: 1..PROTO_MAX_SEMS maps {sem,
+ * capacity?, weight?, rate?, burst?} with distinct names.
+ */
+static enum proto_err
+sems_decode(struct dec *d, const msgpack_object *o,
+    struct proto_request *req)
+{
+	struct proto_sem_req	*e;
+	struct fields		 f;
+	enum proto_err		 rc;
+	uint32_t		 i, j;
+
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size == 0 ||
+	    o->via.array.size > PROTO_MAX_SEMS)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST, "'sems' must be an "
+		    "array of 1..%d maps {sem, capacity, weight}",
+		    PROTO_MAX_SEMS));
+	for (i = 0; i < o->via.array.size; i++) {
+		d->sem_idx = i;
+		e = &req->sems[i];
+		e->weight = 1;
+		if (o->via.array.ptr[i].type != MSGPACK_OBJECT_MAP)
+			return (dec_fail(d, PROTO_E_BAD_REQUEST,
+			    "must be a map {sem, capacity, weight}"));
+		fields_scan(&o->via.array.ptr[i], &f);
+		if ((rc = get_name(d, &f, K_SEM, 1, e->sem, &e->sem_len,
+		    NULL)) != PROTO_OK ||
+		    (rc = get_rate(d, &f, &e->has_rate, &e->rate,
+		    &e->burst)) != PROTO_OK ||
+		    (rc = get_u32(d, &f, K_CAPACITY, 0, e->has_rate ? 0 : 1,
+		    PROTO_MAX_CAPACITY, &e->capacity, &e->has_capacity)) !=
+		    PROTO_OK ||
+		    (rc = get_u32(d, &f, K_WEIGHT, 0, 1, PROTO_MAX_CAPACITY,
+		    &e->weight, NULL)) != PROTO_OK)
+			return (rc);
+		for (j = 0; j < i; j++) {
+			if (req->sems[j].sem_len == e->sem_len &&
+			    memcmp(req->sems[j].sem, e->sem,
+			    e->sem_len) == 0)
+				return (dec_fail(d, PROTO_E_BAD_REQUEST,
+				    "semaphore %s is named twice", e->sem));
+		}
+	}
+	d->sem_idx = -1;
+	req->nsems = o->via.array.size;
+	return (PROTO_OK);
+}
+
 /* Decode the fields of a request whose op and id are known. */
 static enum proto_err
 request_fields(struct dec *d, const struct fields *f, void *msg)
 {
 	struct proto_request	*req = msg;
+	const msgpack_object	*o;
 	enum proto_err	 rc;
 	uint64_t	 t;
 	int		 here;
@@ -916,15 +1015,35 @@ request_fields(struct dec *d, const struct fields *f, void *msg)
 	case PROTO_OP_ACQUIRE:
 		req->weight = 1;
 		req->timeout_ms = -1;
-		if ((rc = get_name(d, f, K_SEM, 1, req->sem, &req->sem_len,
-		    &req->has_sem)) != PROTO_OK)
+		if ((rc = field_get(d, f, K_SEMS, &o)) != PROTO_OK)
 			return (rc);
-		if ((rc = get_u32(d, f, K_CAPACITY, 0, 1, PROTO_MAX_CAPACITY,
-		    &req->capacity, &req->has_capacity)) != PROTO_OK)
-			return (rc);
-		if ((rc = get_u32(d, f, K_WEIGHT, 0, 1, PROTO_MAX_CAPACITY,
-		    &req->weight, NULL)) != PROTO_OK)
-			return (rc);
+		if (o != NULL) {
+			if (f->val[K_SEM] != NULL ||
+			    f->val[K_CAPACITY] != NULL ||
+			    f->val[K_WEIGHT] != NULL ||
+			    f->val[K_RATE] != NULL || f->val[K_BURST] != NULL)
+				return (dec_fail(d, PROTO_E_BAD_REQUEST,
+				    "with 'sems', give 'sem', 'capacity', "
+				    "'weight', 'rate' and 'burst' in its "
+				    "entries, not beside it"));
+			if ((rc = sems_decode(d, o, req)) != PROTO_OK)
+				return (rc);
+		} else {
+			if ((rc = get_name(d, f, K_SEM, 1, req->sem,
+			    &req->sem_len, &req->has_sem)) != PROTO_OK)
+				return (rc);
+			if ((rc = get_rate(d, f, &req->has_rate, &req->rate,
+			    &req->burst)) != PROTO_OK)
+				return (rc);
+			if ((rc = get_u32(d, f, K_CAPACITY, 0,
+			    req->has_rate ? 0 : 1, PROTO_MAX_CAPACITY,
+			    &req->capacity, &req->has_capacity)) != PROTO_OK)
+				return (rc);
+			if ((rc = get_u32(d, f, K_WEIGHT, 0, 1,
+			    PROTO_MAX_CAPACITY, &req->weight, NULL)) !=
+			    PROTO_OK)
+				return (rc);
+		}
 		if ((rc = get_uint(d, f, K_TIMEOUT_MS, 0, 0,
 		    PROTO_MAX_TIMEOUT_MS, &t, &here)) != PROTO_OK)
 			return (rc);
@@ -1117,19 +1236,27 @@ sem_decode(struct dec *d, const msgpack_object *o,
 	struct fields	 f;
 	enum proto_err	 rc;
 	struct proto_party *h = NULL, *w = NULL;
+	int		 has_rate;
 
 	if (o->type != MSGPACK_OBJECT_MAP)
 		return (dec_fail(d, PROTO_E_BAD_REQUEST, "must be a map"));
 	fields_scan(o, &f);
 	if ((rc = get_name(d, &f, K_SEM, 1, s->sem, NULL, NULL)) !=
 	    PROTO_OK ||
-	    (rc = get_u32(d, &f, K_CAPACITY, 1, 1, PROTO_MAX_CAPACITY,
+	    (rc = get_u32(d, &f, K_CAPACITY, 1, 0, PROTO_MAX_CAPACITY,
 	    &s->capacity, NULL)) != PROTO_OK ||
+	    (rc = get_rate(d, &f, &has_rate, &s->rate, &s->burst)) !=
+	    PROTO_OK ||
+	    (rc = get_uint(d, &f, K_NEXT_GRANT_MS, 0, 0, UINT64_MAX,
+	    &s->next_grant_ms, NULL)) != PROTO_OK ||
 	    (rc = get_u32(d, &f, K_HELD, 1, 0, UINT32_MAX, &s->held,
 	    NULL)) != PROTO_OK ||
 	    (rc = get_u32(d, &f, K_WAITING, 1, 0, UINT32_MAX, &s->waiting,
 	    NULL)) != PROTO_OK)
 		return (rc);
+	if (s->capacity == 0 && !has_rate)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST, "'capacity' is 0 "
+		    "without a 'rate'"));
 	if (parties != NULL)
 		h = *parties;
 	if ((rc = party_list(d, &f, K_HOLDERS, h, &s->nholders)) != PROTO_OK)
@@ -1210,6 +1337,41 @@ status_decode(struct dec *d, const struct fields *f, struct proto_reply *rep)
 	return (PROTO_OK);
 }
 
+/*
+ * Decode the optional 'sems' of an ACQUIRED or RELEASED: the semaphores
+ * of a grant of several, 1..PROTO_MAX_SEMS maps {sem, weight}.
+ */
+static enum proto_err
+parts_decode(struct dec *d, const struct fields *f, struct proto_reply *rep)
+{
+	const msgpack_object	*o;
+	struct fields		 g;
+	enum proto_err		 rc;
+	uint32_t		 i;
+
+	if ((rc = field_get(d, f, K_SEMS, &o)) != PROTO_OK || o == NULL)
+		return (rc);
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size == 0 ||
+	    o->via.array.size > PROTO_MAX_SEMS)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST, "'sems' must be an "
+		    "array of 1..%d maps {sem, weight}", PROTO_MAX_SEMS));
+	for (i = 0; i < o->via.array.size; i++) {
+		d->sem_idx = i;
+		if (o->via.array.ptr[i].type != MSGPACK_OBJECT_MAP)
+			return (dec_fail(d, PROTO_E_BAD_REQUEST,
+			    "must be a map {sem, weight}"));
+		fields_scan(&o->via.array.ptr[i], &g);
+		if ((rc = get_name(d, &g, K_SEM, 1, rep->parts[i].sem, NULL,
+		    NULL)) != PROTO_OK ||
+		    (rc = get_u32(d, &g, K_WEIGHT, 1, 0, PROTO_MAX_CAPACITY,
+		    &rep->parts[i].weight, NULL)) != PROTO_OK)
+			return (rc);
+	}
+	d->sem_idx = -1;
+	rep->nparts = o->via.array.size;
+	return (PROTO_OK);
+}
+
 /* Decode the fields of a reply whose op and id are known. */
 static enum proto_err
 reply_fields(struct dec *d, const struct fields *f, void *msg)
@@ -1240,8 +1402,10 @@ reply_fields(struct dec *d, const struct fields *f, void *msg)
 		    &rep->weight, NULL)) != PROTO_OK)
 			return (rc);
 		/* Optional: a version 1 daemon sends none (0). */
-		return (get_uint(d, f, K_TOKEN, 0, 1, UINT64_MAX,
-		    &rep->token, NULL));
+		if ((rc = get_uint(d, f, K_TOKEN, 0, 1, UINT64_MAX,
+		    &rep->token, NULL)) != PROTO_OK)
+			return (rc);
+		return (parts_decode(d, f, rep));
 	case PROTO_OP_TIMEOUT:
 		return (PROTO_OK);
 	case PROTO_OP_ERROR:

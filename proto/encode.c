@@ -178,6 +178,40 @@ enc_head(struct enc *e, size_t nfields, enum proto_op op, uint64_t id)
 	msgpack_pack_uint64(&e->pk, id);
 }
 
+/* Pack rate (when has_rate) and burst (when also not 0), as map entries. */
+static void
+enc_rate(struct enc *e, int has_rate, double rate, uint32_t burst)
+{
+	if (!has_rate)
+		return;
+	ENC_KEY(e, "rate");
+	msgpack_pack_double(&e->pk, rate);
+	if (burst != 0) {
+		ENC_KEY(e, "burst");
+		msgpack_pack_uint32(&e->pk, burst);
+	}
+}
+
+/* Pack one entry of an ACQUIRE's sems. */
+static void
+enc_sem_req(struct enc *e, const struct proto_sem_req *r)
+{
+	msgpack_pack_map(&e->pk, 1 + (r->has_capacity != 0) +
+	    (r->weight != 0) + (r->has_rate != 0) +
+	    (r->has_rate && r->burst != 0));
+	ENC_KEY(e, "sem");
+	enc_str(e, r->sem, name_len(r->sem));
+	if (r->has_capacity) {
+		ENC_KEY(e, "capacity");
+		msgpack_pack_uint32(&e->pk, r->capacity);
+	}
+	if (r->weight != 0) {
+		ENC_KEY(e, "weight");
+		msgpack_pack_uint32(&e->pk, r->weight);
+	}
+	enc_rate(e, r->has_rate, r->rate, r->burst);
+}
+
 /*
  * Append one request frame to buf.  Fields the op does not use are not
  * sent; ACQUIRE/RELEASE weight 0 is sent as absent (the default, 1);
@@ -188,7 +222,7 @@ int
 proto_encode_request(struct proto_buf *buf, const struct proto_request *req)
 {
 	struct enc	 e;
-	size_t		 n;
+	size_t		 n, i;
 
 	switch (req->op) {
 	case PROTO_OP_HELLO:
@@ -213,32 +247,57 @@ proto_encode_request(struct proto_buf *buf, const struct proto_request *req)
 		}
 		break;
 	case PROTO_OP_RELEASE:
-		if (!req->has_token)
-			goto by_name;
-		/* A whole grant: its token says what. */
-		enc_begin(&e, buf, 48);
-		enc_head(&e, 3, req->op, req->id);
-		ENC_KEY(&e, "token");
-		msgpack_pack_uint64(&e.pk, req->token);
-		break;
-	case PROTO_OP_ACQUIRE:
-	by_name:
+		if (req->has_token) {
+			/* A whole grant: its token says what. */
+			enc_begin(&e, buf, 48);
+			enc_head(&e, 3, req->op, req->id);
+			ENC_KEY(&e, "token");
+			msgpack_pack_uint64(&e.pk, req->token);
+			break;
+		}
 		n = 3 + (req->weight != 0);
-		if (req->op == PROTO_OP_ACQUIRE)
-			n += (req->has_capacity != 0) + (req->timeout_ms >= 0);
 		enc_begin(&e, buf, 96 + PROTO_MAX_NAME);
 		enc_head(&e, n, req->op, req->id);
 		ENC_KEY(&e, "sem");
 		enc_str(&e, req->sem, name_len(req->sem));
-		if (req->op == PROTO_OP_ACQUIRE && req->has_capacity) {
-			ENC_KEY(&e, "capacity");
-			msgpack_pack_uint32(&e.pk, req->capacity);
-		}
 		if (req->weight != 0) {
 			ENC_KEY(&e, "weight");
 			msgpack_pack_uint32(&e.pk, req->weight);
 		}
-		if (req->op == PROTO_OP_ACQUIRE && req->timeout_ms >= 0) {
+		break;
+	case PROTO_OP_ACQUIRE:
+		if (req->nsems > 0) {
+			if (req->nsems > PROTO_MAX_SEMS) {
+				errno = EINVAL;
+				return (-1);
+			}
+			n = 3 + (req->timeout_ms >= 0);
+			enc_begin(&e, buf, 64 + req->nsems *
+			    (80 + PROTO_MAX_NAME));
+			enc_head(&e, n, req->op, req->id);
+			ENC_KEY(&e, "sems");
+			msgpack_pack_array(&e.pk, req->nsems);
+			for (i = 0; i < req->nsems; i++)
+				enc_sem_req(&e, &req->sems[i]);
+		} else {
+			n = 3 + (req->weight != 0) + (req->has_capacity != 0) +
+			    (req->timeout_ms >= 0) + (req->has_rate != 0) +
+			    (req->has_rate && req->burst != 0);
+			enc_begin(&e, buf, 128 + PROTO_MAX_NAME);
+			enc_head(&e, n, req->op, req->id);
+			ENC_KEY(&e, "sem");
+			enc_str(&e, req->sem, name_len(req->sem));
+			if (req->has_capacity) {
+				ENC_KEY(&e, "capacity");
+				msgpack_pack_uint32(&e.pk, req->capacity);
+			}
+			if (req->weight != 0) {
+				ENC_KEY(&e, "weight");
+				msgpack_pack_uint32(&e.pk, req->weight);
+			}
+			enc_rate(&e, req->has_rate, req->rate, req->burst);
+		}
+		if (req->timeout_ms >= 0) {
 			ENC_KEY(&e, "timeout_ms");
 			msgpack_pack_uint64(&e.pk, (uint64_t)req->timeout_ms);
 		}
@@ -425,6 +484,10 @@ status_size(const struct proto_reply *rep, size_t k, size_t cap,
 			size += sz_str(8) + 1;
 		if (s->drained)
 			size += sz_str(7) + 1;
+		if (s->rate > 0)
+			size += sz_str(4) + 9 + sz_str(5) +
+			    sz_uint(s->burst) + sz_str(13) +
+			    sz_uint(s->next_grant_ms);
 		size += sz_cont(6) + sz_str(3) + sz_str(name_len(s->sem)) +
 		    sz_str(8) + sz_uint(s->capacity) + sz_str(4) +
 		    sz_uint(s->held) + sz_str(7) + sz_uint(s->waiting) +
@@ -492,11 +555,16 @@ enc_status(struct enc *e, const struct proto_reply *rep, size_t k,
 	for (i = 0; i < k; i++) {
 		s = &rep->sems[i];
 		msgpack_pack_map(&e->pk, 6 + (s->declared != 0) +
-		    (s->drained != 0));
+		    (s->drained != 0) + (s->rate > 0 ? 3 : 0));
 		ENC_KEY(e, "sem");
 		enc_str(e, s->sem, name_len(s->sem));
 		ENC_KEY(e, "capacity");
 		msgpack_pack_uint32(&e->pk, s->capacity);
+		if (s->rate > 0) {
+			enc_rate(e, 1, s->rate, s->burst);
+			ENC_KEY(e, "next_grant_ms");
+			msgpack_pack_uint64(&e->pk, s->next_grant_ms);
+		}
 		ENC_KEY(e, "held");
 		msgpack_pack_uint32(&e->pk, s->held);
 		ENC_KEY(e, "waiting");
@@ -655,7 +723,7 @@ int
 proto_encode_reply(struct proto_buf *buf, const struct proto_reply *rep)
 {
 	struct enc	 e;
-	int		 has_token;
+	size_t		 i;
 
 	switch (rep->op) {
 	case PROTO_OP_HELLO:
@@ -676,16 +744,34 @@ proto_encode_reply(struct proto_buf *buf, const struct proto_reply *rep)
 		break;
 	case PROTO_OP_ACQUIRED:
 	case PROTO_OP_RELEASED:
-		has_token = rep->token != 0;
-		enc_begin(&e, buf, 80 + PROTO_MAX_NAME);
-		enc_head(&e, 4 + has_token, rep->op, rep->id);
+		if (rep->nparts > PROTO_MAX_SEMS) {
+			errno = EINVAL;
+			return (-1);
+		}
+		enc_begin(&e, buf, 80 + PROTO_MAX_NAME + rep->nparts *
+		    (24 + PROTO_MAX_NAME));
+		enc_head(&e, 4 + (rep->token != 0) + (rep->nparts != 0),
+		    rep->op, rep->id);
 		ENC_KEY(&e, "sem");
 		enc_str(&e, rep->sem, name_len(rep->sem));
 		ENC_KEY(&e, "weight");
 		msgpack_pack_uint32(&e.pk, rep->weight);
-		if (has_token) {
+		if (rep->token != 0) {
 			ENC_KEY(&e, "token");
 			msgpack_pack_uint64(&e.pk, rep->token);
+		}
+		if (rep->nparts != 0) {
+			ENC_KEY(&e, "sems");
+			msgpack_pack_array(&e.pk, rep->nparts);
+			for (i = 0; i < rep->nparts; i++) {
+				msgpack_pack_map(&e.pk, 2);
+				ENC_KEY(&e, "sem");
+				enc_str(&e, rep->parts[i].sem,
+				    name_len(rep->parts[i].sem));
+				ENC_KEY(&e, "weight");
+				msgpack_pack_uint32(&e.pk,
+				    rep->parts[i].weight);
+			}
 		}
 		break;
 	case PROTO_OP_TIMEOUT:

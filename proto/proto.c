@@ -43,6 +43,7 @@ static const char *const proto_err_names[] = {
 	[PROTO_E_DUPLICATE_ID] = "DUPLICATE_ID",
 	[PROTO_E_LIMIT] = "LIMIT",
 	[PROTO_E_DENIED] = "DENIED",
+	[PROTO_E_RATE_MISMATCH] = "RATE_MISMATCH",
 };
 #define PROTO_NERRS (sizeof proto_err_names / sizeof proto_err_names[0])
 

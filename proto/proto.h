@@ -24,6 +24,9 @@
 #define PROTO_MAX_CAPACITY	0x7fffffffU	/* largest capacity or weight */
 #define PROTO_MAX_TIMEOUT_MS	315360000000LL	/* ten years */
 #define PROTO_MAX_DEPTH		8		/* msgpack nesting accepted */
+#define PROTO_MAX_SEMS		16		/* names in one ACQUIRE */
+#define PROTO_MAX_RATE		1000000.0	/* grants per second */
+#define PROTO_MIN_RATE		(1.0 / 86400)	/* one grant a day */
 
 /* Operations: requests and replies share one namespace on the wire. */
 enum proto_op {
@@ -69,6 +72,23 @@ enum proto_err {
 	PROTO_E_DUPLICATE_ID,
 	PROTO_E_LIMIT,
 	PROTO_E_DENIED,
+	PROTO_E_RATE_MISMATCH,
+};
+
+/*
+ * One semaphore of an ACQUIRE that names several (`sems`), or the rate
+ * of one.  rate 0 (has_rate 0): none declared; burst 0: absent (1).
+ * capacity 0 is allowed only with a rate (no concurrency bound).
+ */
+struct proto_sem_req {
+	char		 sem[PROTO_MAX_NAME + 1];	/* NUL-terminated */
+	size_t		 sem_len;
+	int		 has_capacity;
+	uint32_t	 capacity;
+	uint32_t	 weight;	/* 1 if absent */
+	int		 has_rate;
+	double		 rate;		/* grants per second, > 0 */
+	uint32_t	 burst;		/* 0 if absent */
 };
 
 /*
@@ -110,6 +130,21 @@ struct proto_request {
 	int		 has_pid;
 	uint32_t	 pid;		/* revoke */
 	int		 wait;		/* drain: answer when held is 0 */
+
+	/* ACQUIRE of one sem: its rate (capacity may then be 0) */
+	int		 has_rate;
+	double		 rate;		/* grants per second */
+	uint32_t	 burst;		/* 0 if absent (1) */
+
+	/* ACQUIRE of several: sems instead of sem (has_sem 0, nsems > 0) */
+	struct proto_sem_req sems[PROTO_MAX_SEMS];
+	size_t		 nsems;
+};
+
+/* One semaphore of a grant, in ACQUIRED and RELEASED. */
+struct proto_grant_part {
+	char		 sem[PROTO_MAX_NAME + 1];
+	uint32_t	 weight;
 };
 
 /*
@@ -130,9 +165,13 @@ struct proto_party {
 /* One semaphore in a STATUS reply. */
 struct proto_sem_status {
 	char			 sem[PROTO_MAX_NAME + 1];
-	uint32_t		 capacity;
+	uint32_t		 capacity;	/* 0: rate only */
 	uint32_t		 held;
 	uint32_t		 waiting;
+	double			 rate;		/* 0: none */
+	uint32_t		 burst;		/* with a rate */
+	uint64_t		 next_grant_ms;	/* with a rate: ms until the
+						   rate allows a grant */
 	struct proto_party	*holders;
 	size_t			 nholders;
 	struct proto_party	*waiters;
@@ -161,6 +200,9 @@ struct proto_reply {
 	/* ACQUIRED, RELEASED */
 	char		 sem[PROTO_MAX_NAME + 1];
 	uint32_t	 weight;
+	/* several semaphores (sent as `sems`); sem, weight repeat parts[0] */
+	struct proto_grant_part	 parts[PROTO_MAX_SEMS];
+	size_t		 nparts;
 
 	/*
 	 * ACQUIRED, and RELEASED of a RELEASE by token: the grant's token

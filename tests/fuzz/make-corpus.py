@@ -29,7 +29,8 @@ def frame(body):
 
 
 def mp(v):
-    """A tiny MessagePack encoder: dict, list, str, int, None, bool."""
+    """A tiny MessagePack encoder: dict, list, str, int, float, None,
+    bool."""
     if v is None:
         return b"\xc0"
     if v is True or v is False:
@@ -42,12 +43,16 @@ def mp(v):
         if v >= 0:
             return b"\xcf" + struct.pack(">Q", v)
         return b"\xd3" + struct.pack(">q", v)
+    if isinstance(v, float):
+        return b"\xcb" + struct.pack(">d", v)
     if isinstance(v, str):
         b = v.encode()
         return (bytes([0xa0 | len(b)]) if len(b) < 32 else
                 b"\xd9" + bytes([len(b)])) + b
     if isinstance(v, list):
-        return bytes([0x90 | len(v)]) + b"".join(mp(x) for x in v)
+        return (bytes([0x90 | len(v)]) if len(v) < 16 else
+                b"\xdc" + struct.pack(">H", len(v))) + b"".join(
+            mp(x) for x in v)
     if isinstance(v, dict):
         return bytes([0x80 | len(v)]) + b"".join(
             mp(k) + mp(x) for k, x in v.items())
@@ -144,6 +149,46 @@ seeds = {
     cmd(CLOSE, 0) + cmd(READALL) +
     raw(3, frame(mp({"op": "ADMIN", "id": 2, "action": "undrain",
                      "sem": "a"}))) + cmd(READALL),
+    # Several semaphores at once: x/y against y/x, a name twice, too many,
+    # sem beside sems, release by token (tokens start at 1).
+    "multi": NOLIMIT + holder_and_waiter() +
+    raw(2, frame(mp({"op": "ACQUIRE", "id": 1, "sems": [
+        {"sem": "a"}, {"sem": "x", "capacity": 2, "weight": 2}]}))) +
+    raw(3, frame(mp({"op": "ACQUIRE", "id": 1, "timeout_ms": 5, "sems": [
+        {"sem": "x", "capacity": 2}, {"sem": "a", "capacity": 1}]}))) +
+    raw(3, frame(mp({"op": "ACQUIRE", "id": 2, "sems": [
+        {"sem": "y", "capacity": 1}, {"sem": "y", "capacity": 1}]}))) +
+    raw(3, frame(mp({"op": "ACQUIRE", "id": 3, "sem": "a", "sems": [
+        {"sem": "y", "capacity": 1}]}))) +
+    raw(3, frame(mp({"op": "ACQUIRE", "id": 4, "sems": [
+        {"sem": chr(97 + i)} for i in range(17)]}))) +
+    raw(3, frame(mp({"op": "ACQUIRE", "id": 5, "sems": [7, []]}))) +
+    cmd(READALL) + req(0, REL, 0, 0, 1, FOREVER, 3) + cmd(READALL) +
+    raw(2, frame(mp({"op": "RELEASE", "id": 9, "token": 2}))) +
+    raw(2, frame(mp({"op": "RELEASE", "id": 10, "token": 2, "sem": "a"}))) +
+    raw(1, frame(mp({"op": "RELEASE", "id": 11, "token": 0}))) +
+    cmd(TICK) + b"\x03" + cmd(READALL) + cmd(CLOSE, 2) + cmd(READALL),
+    # Rates: a declaration, waiters woken by the clock, a mismatch, rate
+    # only, bad rates and bursts.
+    "rate": NOLIMIT +
+    raw(0, frame(mp({"op": "ACQUIRE", "id": 1, "sem": "r", "capacity": 3,
+                     "rate": 50.0, "burst": 2}))) +
+    raw(1, frame(mp({"op": "ACQUIRE", "id": 1, "sem": "r", "rate": 50}))) +
+    raw(2, frame(mp({"op": "ACQUIRE", "id": 1, "sem": "r"}))) +
+    raw(3, frame(mp({"op": "ACQUIRE", "id": 1, "sem": "r",
+                     "rate": 0.5}))) +
+    raw(3, frame(mp({"op": "ACQUIRE", "id": 2, "sem": "q", "capacity": 0,
+                     "rate": 1000, "weight": 9}))) +
+    raw(3, frame(mp({"op": "ACQUIRE", "id": 3, "sem": "q", "capacity": 0}))) +
+    raw(3, frame(mp({"op": "ACQUIRE", "id": 4, "sem": "s", "capacity": 1,
+                     "rate": -1.0}))) +
+    raw(3, frame(mp({"op": "ACQUIRE", "id": 5, "sem": "s", "capacity": 1,
+                     "burst": 3}))) +
+    raw(3, frame(mp({"op": "ACQUIRE", "id": 6, "sems": [
+        {"sem": "r", "rate": 50, "burst": 2}, {"sem": "q"}]}))) +
+    req(3, STATUS, 0x80, rid=7) + cmd(READALL) +
+    cmd(TICK) + b"\x00" + cmd(READALL) + cmd(TICK) + b"\x00" +
+    cmd(READALL) + cmd(TICK) + b"\x05" + cmd(READALL),
 }
 
 # Hostile frames: each one must drop only its sender.

@@ -221,5 +221,6 @@ void	mp_int(struct proto_buf *, int64_t);
 Suite	*core_suite(void);
 Suite	*hostile_suite(void);
 Suite	*limits_suite(void);
+Suite	*engine2_suite(void);
 
 #endif /* SEMD_INTEG_H */

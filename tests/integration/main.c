@@ -43,6 +43,7 @@ main(void)
 	sr = srunner_create(core_suite());
 	srunner_add_suite(sr, hostile_suite());
 	srunner_add_suite(sr, limits_suite());
+	srunner_add_suite(sr, engine2_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -58,9 +58,19 @@ expect_status 64 "missing CMD" "$SEMRUN" x 1 --
 expect_status 65 "no CAPACITY for an unknown name (NO_CAPACITY)" "$SEMRUN" x -- true
 grep -q "give its capacity" "$tmp/err" || fail "NO_CAPACITY message: $(cat "$tmp/err")"
 expect_status 64 "capacity 0" "$SEMRUN" x 0 -- true
-expect_status 64 "capacity abc" "$SEMRUN" x abc -- true
-expect_status 64 "capacity -1" "$SEMRUN" x -1 -- true
-expect_status 64 "capacity 1x" "$SEMRUN" x 1x -- true
+expect_status 65 "capacity abc is a NAME" "$SEMRUN" x abc -- true
+expect_status 65 "capacity -1 is a NAME" "$SEMRUN" x -1 -- true
+expect_status 65 "capacity 1x is a NAME" "$SEMRUN" x 1x -- true
+expect_status 64 "digits before any NAME" "$SEMRUN" 1 x -- true
+expect_status 64 "a NAME twice" "$SEMRUN" x 1 y 1 x 1 -- true
+expect_status 64 "17 NAMEs" "$SEMRUN" a b c d e f g h i j k l m n o p q -- true
+expect_status 64 "weight of no NAME given" "$SEMRUN" -w y=2 x 1 -- true
+expect_status 64 "weight NAME=0" "$SEMRUN" -w x=0 x 1 -- true
+expect_status 64 "burst without rate" "$SEMRUN" --burst 2 x 1 -- true
+expect_status 64 "rate 0/s" "$SEMRUN" --rate 0/s x 1 -- true
+expect_status 64 "rate 10/d" "$SEMRUN" --rate 10/d x 1 -- true
+expect_status 64 "rate 1e3" "$SEMRUN" --rate 1e3 x 1 -- true
+expect_status 64 "rate nan" "$SEMRUN" --rate nan x 1 -- true
 expect_status 64 "capacity too big" "$SEMRUN" x 4294967296 -- true
 expect_status 64 "weight 0" "$SEMRUN" -w 0 x 1 -- true
 expect_status 64 "timeout -1" "$SEMRUN" -t -1 x 1 -- true

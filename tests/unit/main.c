@@ -16,6 +16,7 @@ main(void)
 	sr = srunner_create(proto_suite());
 	srunner_add_suite(sr, sem_suite());
 	srunner_add_suite(sr, conf_suite());
+	srunner_add_suite(sr, sem2_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
