@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "cluster.h"
 #include "conn.h"
 #include "listen.h"
 #include "log.h"
@@ -250,6 +251,7 @@ conn_drop_owners(void)
 		TAILQ_REMOVE(&conn_dropq, c, drop_entry);
 		c->on_dropq = 0;
 		if (c->owner != NULL) {
+			cluster_drop(c);
 			sem_owner_drop(c->owner, now);
 			c->owner = NULL;
 			n++;
@@ -725,6 +727,16 @@ conn_do_acquire(struct conn *c, const struct proto_request *req)
 			return;
 		}
 	}
+	if (cluster_scoped(req->sem, req->sem_len)) {
+		cluster_acquire(c, c->pid, c->uid, req);
+		return;
+	}
+	if (cluster_pending(c, req->id)) {
+		conn_error(c, req->id, PROTO_E_DUPLICATE_ID, "request id %"
+		    PRIu64 " is already pending on this connection; use a new "
+		    "id", req->id);
+		return;
+	}
 	memset(&res, 0, sizeof res);
 	if (sem_acquire_many(c->owner, req->id, wv, n, req->timeout_ms,
 	    semd_now_ms(), &res) == -1) {
@@ -796,6 +808,8 @@ conn_do_release(struct conn *c, const struct proto_request *req)
 	struct proto_reply	 rep;
 	enum proto_err		 e;
 
+	if (cluster_release(c, req))
+		return;
 	if (req->has_token) {
 		conn_do_release_token(c, req);
 		return;
@@ -829,6 +843,8 @@ conn_do_withdraw(struct conn *c, const struct proto_request *req)
 	struct proto_reply	 rep;
 	enum proto_err		 e;
 
+	if (cluster_withdraw(c, req->id))
+		return;
 	e = sem_withdraw(c->owner, req->id, semd_now_ms());
 	if (e == PROTO_E_NOT_PENDING) {
 		conn_error(c, req->id, e, "no ACQUIRE with id %" PRIu64
@@ -934,7 +950,7 @@ conn_do_status(struct conn *c, const struct proto_request *req)
 	struct proto_sem_status	*sems = NULL;
 	struct proto_party	*parties = NULL;
 	struct sem		*s, *one = NULL;
-	size_t			 nsems, want, used, i;
+	size_t			 nsems, want, used, i, ncl, clroom;
 	uint64_t		 now = semd_now_ms();
 	int			 cut = 0;
 
@@ -960,9 +976,17 @@ conn_do_status(struct conn *c, const struct proto_request *req)
 		}
 		s = one != NULL ? NULL : sem_next(s);
 	}
-	if (nsems != 0 && (sems = calloc(nsems, sizeof *sems)) == NULL)
+	/* Cluster pools follow the local ones, with their own room. */
+	ncl = cluster_status_count(req->has_sem ? req->sem : NULL,
+	    req->sem_len);
+	if (ncl > SEMD_STATUS_MAX_SEMS)
+		ncl = SEMD_STATUS_MAX_SEMS;
+	clroom = ncl != 0 ? SEMD_STATUS_MAX_PARTIES : 0;
+	if (nsems + ncl != 0 &&
+	    (sems = calloc(nsems + ncl, sizeof *sems)) == NULL)
 		goto nomem;
-	if (want != 0 && (parties = calloc(want, sizeof *parties)) == NULL)
+	if (want + clroom != 0 &&
+	    (parties = calloc(want + clroom, sizeof *parties)) == NULL)
 		goto nomem;
 
 	used = 0;
@@ -973,6 +997,9 @@ conn_do_status(struct conn *c, const struct proto_request *req)
 		    parties + used : NULL, want - used, now, &cut);
 		s = one != NULL ? NULL : sem_next(s);
 	}
+	if (ncl != 0)
+		i += cluster_status(req->has_sem ? req->sem : NULL,
+		    req->sem_len, sems + i, ncl, parties + used, clroom, &cut);
 
 	memset(&rep, 0, sizeof rep);
 	rep.op = PROTO_OP_STATUS;
@@ -1276,6 +1303,34 @@ conn_shutdown(void)
 		sem_table_free(semd_table);
 		semd_table = NULL;
 	}
+}
+
+/* Send a cluster reply (cluster.c) to c, unless c is closing or dead. */
+void
+conn_cluster_reply(struct conn *c, const struct proto_reply *rep)
+{
+	conn_send(c, rep);
+}
+
+/* Send a cluster ERROR (cluster.c) to c, and log it. */
+void
+conn_cluster_error(struct conn *c, uint64_t id, enum proto_err code,
+    const char *fmt, ...)
+{
+	char	 msg[PROTO_MAX_TEXT + 1];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	conn_error(c, id, code, "%s", msg);
+}
+
+/* c's name for the log: "client 7 (pid 1, uid 0)". */
+const char *
+conn_cluster_name(struct conn *c)
+{
+	return (c->name);
 }
 
 /* Engine event: a queued ACQUIRE of w's owner was granted. */

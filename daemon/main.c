@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "cluster.h"
 #include "conf.h"
 #include "conn.h"
 #include "listen.h"
@@ -76,6 +77,12 @@ enum {
 	OPT_MAX_CONNECTIONS_PER_UID,
 	OPT_IDLE_EXIT,
 	OPT_SYSTEM,
+	OPT_CLUSTER_ENDPOINTS,
+	OPT_CLUSTER_PREFIX,
+	OPT_CLUSTER_TTL,
+	OPT_CLUSTER_HOST,
+	OPT_CLUSTER_SEM,
+	OPT_CLUSTER_NAMES,
 };
 
 static const struct option semd_longopts[] = {
@@ -100,6 +107,13 @@ static const struct option semd_longopts[] = {
 	{ "max-connections-per-uid", required_argument,	NULL,
 	    OPT_MAX_CONNECTIONS_PER_UID },
 	{ "idle-exit",		required_argument,	NULL, OPT_IDLE_EXIT },
+	{ "cluster-endpoints",	required_argument,	NULL,
+	    OPT_CLUSTER_ENDPOINTS },
+	{ "cluster-prefix",	required_argument,	NULL, OPT_CLUSTER_PREFIX },
+	{ "cluster-lease-ttl",	required_argument,	NULL, OPT_CLUSTER_TTL },
+	{ "cluster-host-id",	required_argument,	NULL, OPT_CLUSTER_HOST },
+	{ "cluster-sem",	required_argument,	NULL, OPT_CLUSTER_SEM },
+	{ "cluster-names",	required_argument,	NULL, OPT_CLUSTER_NAMES },
 	{ "system",		no_argument,		NULL, OPT_SYSTEM },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
@@ -120,7 +134,10 @@ semd_synopsis(FILE *f)
 "            [--max-pending-per-uid n] [--max-holds-per-uid n]\n"
 "            [--max-sems n] [--max-frame bytes] [--max-output bytes]\n"
 "            [--max-output-total bytes]\n"
-"            [--idle-exit secs]\n");
+"            [--idle-exit secs]\n"
+"            [--cluster-endpoints urls [--cluster-prefix key]\n"
+"             [--cluster-lease-ttl secs] [--cluster-host-id id]\n"
+"             [--cluster-sem name]... [--cluster-names prefix]]\n");
 }
 
 /* Print the help text to f. */
@@ -177,6 +194,20 @@ semd_help(FILE *f)
 "                          65540; K, M, G suffixes)\n"
 "      --idle-exit SECS    exit after SECS without connections and\n"
 "                          semaphores (default 0 = never)\n"
+"      --cluster-endpoints URLS\n"
+"                          etcd v3 endpoints, comma-separated\n"
+"                          (http://HOST:PORT): turns on cluster semaphores\n"
+"      --cluster-prefix KEY\n"
+"                          etcd key prefix of the pools (default /semd)\n"
+"      --cluster-lease-ttl SECS\n"
+"                          TTL of this semd's etcd lease: how long a dead\n"
+"                          host's slots stay taken (default 10)\n"
+"      --cluster-host-id ID\n"
+"                          this host in etcd (default /etc/machine-id)\n"
+"      --cluster-sem NAME  NAME is a cluster semaphore (repeatable)\n"
+"      --cluster-names PREFIX\n"
+"                          every name starting with PREFIX is a cluster\n"
+"                          semaphore\n"
 "  -v, --verbose           log connections and errors; twice: every request\n"
 "  -q, --quiet             log only fatal errors\n"
 "  -V, --version           print the version and exit\n"
@@ -320,6 +351,9 @@ static void
 semd_parse_args(int argc, char **argv)
 {
 	const char	*socket_arg = NULL;
+	const char	*cl_endpoints = NULL, *cl_prefix = NULL, *cl_host = NULL;
+	unsigned int	 cl_ttl = 0;
+	char		*cause;
 	int		 ch, has_mode = 0;
 
 	memset(&semd_conf, 0, sizeof semd_conf);
@@ -437,6 +471,27 @@ semd_parse_args(int argc, char **argv)
 			    "--idle-exit", optarg, 0, 100000000, 0);
 			semd_opts_given |= CONFIG_HAS_IDLE_EXIT;
 			break;
+		case OPT_CLUSTER_ENDPOINTS:
+			cl_endpoints = optarg;
+			break;
+		case OPT_CLUSTER_PREFIX:
+			cl_prefix = optarg;
+			break;
+		case OPT_CLUSTER_TTL:
+			cl_ttl = (unsigned int)semd_parse_number(
+			    "--cluster-lease-ttl", optarg, 2, 3600, 0);
+			break;
+		case OPT_CLUSTER_HOST:
+			cl_host = optarg;
+			break;
+		case OPT_CLUSTER_SEM:
+		case OPT_CLUSTER_NAMES:
+			if (cluster_declare(optarg, ch == OPT_CLUSTER_NAMES,
+			    &cause) == -1) {
+				fprintf(stderr, "semd: %s\n", cause);
+				semd_usage();
+			}
+			break;
 		default:
 			semd_usage();
 		}
@@ -444,6 +499,11 @@ semd_parse_args(int argc, char **argv)
 	if (optind != argc) {
 		fprintf(stderr, "semd: unexpected argument '%s'\n",
 		    argv[optind]);
+		semd_usage();
+	}
+	if (cluster_configure(cl_endpoints, cl_prefix, cl_ttl, cl_host,
+	    &cause) == -1) {
+		fprintf(stderr, "semd: %s\n", cause);
 		semd_usage();
 	}
 
@@ -831,7 +891,7 @@ main(int argc, char **argv)
 	static const int	 sigs[3] = { SIGTERM, SIGINT, SIGHUP };
 	struct event		*status_ev = NULL;
 	struct timeval		 status_tv = { 5, 0 };
-	char			 line[256];
+	char			 line[256], *line_cause;
 	int			 fd, ready_fd = -1, i;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -854,6 +914,8 @@ main(int argc, char **argv)
 	if (conn_init() == -1)
 		fatal("conn_init");
 	rules_apply();
+	if (cluster_init(&line_cause) == -1)
+		fatalx("cluster: %s", line_cause);
 	semd_deadline_ev = evtimer_new(semd_base, semd_deadline_cb, NULL);
 	semd_idle_ev = evtimer_new(semd_base, semd_idle_cb, NULL);
 	if (semd_deadline_ev == NULL || semd_idle_ev == NULL)
@@ -895,6 +957,7 @@ main(int argc, char **argv)
 	if (status_ev != NULL)
 		event_free(status_ev);
 
+	cluster_shutdown();
 	conn_shutdown();
 	rules_free();
 	listen_close();
