@@ -91,11 +91,18 @@ class SemStatus:
 
     @property
     def rate(self) -> float | None:
+        """Grants per second, for a semaphore with a rate."""
         return self.extra.get("rate")
 
     @property
     def burst(self) -> int | None:
         return self.extra.get("burst")
+
+    @property
+    def next_grant_ms(self) -> int:
+        """Milliseconds until the rate allows the next grant (0: now)."""
+        v = self.extra.get("next_grant_ms")
+        return v if isinstance(v, int) else 0
 
 
 @dataclass(frozen=True)

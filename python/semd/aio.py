@@ -722,7 +722,7 @@ class Semaphore:
             cur = st.get(s.name)
             if cur is None:
                 continue
-            if cur.waiting > 0:
+            if cur.waiting > 0 or cur.next_grant_ms > 0:
                 return True
             if cur.capacity > 0 and cur.held + s.weight > cur.capacity:
                 return True
@@ -730,7 +730,8 @@ class Semaphore:
 
     def locked(self) -> bool:
         """True when an acquire() now would have to wait: someone is in
-        line, or the free slots are fewer than the weight.  A round trip
+        line, the free slots are fewer than the weight, or the rate does
+        not allow a grant yet.  A round trip
         to semd (blocking, well under a millisecond on a local socket);
         ``await sem.alocked()`` does it without blocking the loop."""
         from . import sync
