@@ -150,6 +150,7 @@ class _Conn(asyncio.Protocol):
         self.server: str | None = None
         self.daemon_pid: int | None = None
         self.release_errors = 0
+        self.closer: Any = None
         self.raced = 0
         """Grants that came for a withdrawn acquire and were given back."""
 
@@ -358,8 +359,10 @@ class _Conn(asyncio.Protocol):
         _untokened_lost(self)
 
     def close(self) -> None:
+        """Close the connection: the daemon gives back everything it held
+        or waited for."""
         if self.transport is not None:
-            self.transport.close()
+            self.transport.abort()
 
 
 # Grants without a token (a v1 daemon) are found through their semaphores.
@@ -375,6 +378,18 @@ def _untokened_lost(conn: _Conn) -> None:
 
 _registry: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, " \
     "dict[str | None, Any]]" = weakref.WeakKeyDictionary()
+
+
+async def _closer(conn: _Conn) -> Any:
+    """An async generator whose only job is to be closed: the loop
+    registers it, and asyncio.run() (any loop's shutdown_asyncgens())
+    closes it on the way out, which closes the connection, so its slots
+    go back when the loop ends, not when the garbage collector gets to
+    it."""
+    try:
+        yield
+    finally:
+        conn.close()
 
 
 async def _open(loop: asyncio.AbstractEventLoop, key: str | None) -> _Conn:
@@ -393,6 +408,8 @@ async def _open(loop: asyncio.AbstractEventLoop, key: str | None) -> _Conn:
         raise from_reply(reply)
     conn.server = reply.get("server")
     conn.daemon_pid = reply.get("pid")
+    conn.closer = _closer(conn)
+    await conn.closer.__anext__()
     return conn
 
 

@@ -443,3 +443,20 @@ def test_declared_and_denied(tmpdir_short):
         run(main())
     finally:
         d.stop()
+
+
+def test_loop_end_gives_back(sock):
+    """A grant never released goes back when asyncio.run() ends, not when
+    the garbage collector gets to the connection."""
+    import gc
+    gc.disable()
+    try:
+        async def forget():
+            await semd.Semaphore("forgot", 1, socket=sock).acquire()
+        run(forget())
+
+        async def check():
+            await wait_status(sock, "forgot", idle, timeout=0.5)
+        run(check())
+    finally:
+        gc.enable()
