@@ -189,9 +189,16 @@ def format_table(st: Status, name: str | None) -> str:
     for i, s in enumerate(st.sems):
         if i > 0:
             lines.append("")
-        lines.append(f"{s.name}: capacity {s.capacity}, held {s.held}, "
-                     f"waiting {s.waiting}"
-                     f"{', declared' if s.declared else ''}"
+        if s.capacity != 0:
+            line = (f"{s.name}: capacity {s.capacity}, held {s.held}, "
+                    f"waiting {s.waiting}")
+        else:
+            line = f"{s.name}: no capacity bound, held {s.held}, " \
+                f"waiting {s.waiting}"
+        if s.rate:
+            line += (f", rate {'%g' % s.rate}/s burst {s.burst or 0}, "
+                     f"next grant in {s.next_grant_ms} ms")
+        lines.append(line + f"{', declared' if s.declared else ''}"
                      f"{', drained' if s.drained else ''}")
         if not s.holders and not s.waiters:
             continue
@@ -254,8 +261,10 @@ def format_json(st: Status) -> str:
     """The status as semdctl --json prints it (one line)."""
     sems = []
     for s in st.sems:
+        rate = (f',"rate":{"%.17g" % s.rate},"burst":{s.burst or 0},'
+                f'"next_grant_ms":{s.next_grant_ms}' if s.rate else "")
         sems.append(f'{{"name":{_jstr(s.name)},"capacity":{s.capacity},'
-                    f'"held":{s.held},"waiting":{s.waiting},"holders":'
+                    f'"held":{s.held},"waiting":{s.waiting}{rate},"holders":'
                     f'{_jparties(s.holders, "held_ms")},"waiters":'
                     f'{_jparties(s.waiters, "waited_ms")},"declared":'
                     f'{"true" if s.declared else "false"},"drained":'

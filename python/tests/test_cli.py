@@ -26,6 +26,8 @@ def ctl(*args: str) -> subprocess.CompletedProcess:
 def durations(b: bytes) -> bytes:
     """Blank what differs between two looks a moment apart."""
     b = re.sub(rb" +[0-9]+\.[0-9]s  ", b" D  ", b)
+    b = re.sub(rb"next grant in [0-9]+ ms", b"next grant in N ms", b)
+    b = re.sub(rb'"next_grant_ms":[0-9]+', b'"next_grant_ms":0', b)
     return re.sub(rb'"(held|waited)_ms":[0-9]+', rb'"\1_ms":0', b)
 
 
@@ -41,13 +43,25 @@ def test_status_same_as_semdctl(sock):
                 break
             assert time.monotonic() < deadline
             time.sleep(0.02)
+        rated = semd.sync.Semaphore("rated", 2, rate=0.5, burst=1,
+                                    socket=sock)
+        rated.acquire()
+        unbound = semd.sync.Semaphore("unbound", 0, rate=1000, burst=3,
+                                      socket=sock)
+        unbound.acquire()
         for args in (["status"], ["status", "busy"], ["status", "--json"],
-                     ["status", "nothing"], ["status", "--json", "busy"]):
+                     ["status", "nothing"], ["status", "--json", "busy"],
+                     ["status", "rated"], ["status", "--json", "rated"]):
             a, b = pym("-S", sock, *args), ctl("-S", sock, *args)
             assert a.returncode == b.returncode == 0, (a, b)
             assert durations(a.stdout) == durations(b.stdout), args
         j = json.loads(pym("-S", sock, "status", "--json").stdout)
-        assert j["sems"][0]["waiting"] == 1
+        by = {x["name"]: x for x in j["sems"]}
+        assert by["busy"]["waiting"] == 1
+        assert by["rated"]["rate"] == 0.5 and by["unbound"]["capacity"] == 0
+        assert b"no capacity bound" in pym("-S", sock, "status").stdout
+        rated.release()
+        unbound.release()
         assert pym("-S", sock, "ping").returncode == 0
     finally:
         for p in procs:
