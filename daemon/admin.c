@@ -205,6 +205,7 @@ admin_revoke_grant(struct conn *c, struct sem *s, struct sem_grant *g)
 	    ")", conn_name(c), s->name, conn_name(o->ctx), g->token,
 	    g->weight);
 	conn_send(o->ctx, &ev);
+	sem_revoked(semd_table, g, semd_now_ms());
 }
 
 /*

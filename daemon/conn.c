@@ -88,6 +88,7 @@ static int		 conn_limit_warned;
 static void	conn_granted_cb(struct sem_waiter *, void *);
 static void	conn_expired_cb(struct sem_waiter *, void *);
 static void	conn_refused_cb(struct sem_waiter *, void *);
+static void	conn_observe_cb(const struct sem_obs *, void *);
 static void	conn_lost(struct conn *, const char *, ...)
 		    __attribute__((__format__(__printf__, 2, 3)));
 
@@ -193,6 +194,7 @@ conn_init(void)
 		.granted = conn_granted_cb,
 		.expired = conn_expired_cb,
 		.refused = conn_refused_cb,
+		.observe = conn_observe_cb,
 	};
 	struct sem_limits	 limits;
 
@@ -1019,6 +1021,80 @@ nomem:
 	    "again later");
 }
 
+/* Copy what the engine knows of s into st, for a STATS reply. */
+static void
+conn_stats_sem(const struct sem *s, struct proto_sem_stats *st)
+{
+	const struct sem_stats	*ss = sem_stats(s);
+
+	memcpy(st->sem, s->name, s->name_len);
+	st->sem[s->name_len] = '\0';
+	st->capacity = s->capacity;
+	st->held = s->held > UINT32_MAX ? UINT32_MAX : (uint32_t)s->held;
+	st->waiting = s->nwaiting;
+	st->grants = ss->grants;
+	st->timeouts = ss->timeouts;
+	st->withdrawals = ss->withdrawals;
+	st->releases = ss->releases;
+	st->disconnects = ss->disconnects;
+	st->revokes = ss->revokes;
+	st->max_waiting = ss->max_waiting;
+	st->recent_hold_ms = ss->recent_hold_ms;
+	memcpy(st->wait.count, ss->wait.count, sizeof st->wait.count);
+	st->wait.sum_ms = ss->wait.sum_ms;
+	memcpy(st->hold.count, ss->hold.count, sizeof st->hold.count);
+	st->hold.sum_ms = ss->hold.sum_ms;
+}
+
+/*
+ * STATS: the figures of one semaphore (an unknown name gives an empty
+ * list) or of all of them in creation order, and the daemon's own.  At
+ * most SEMD_STATS_MAX_SEMS are collected; the encoder lists as many as
+ * fit in a frame, and says truncated when some are left out.  Cost:
+ * O(semaphores listed); one allocation per request, none per grant.
+ */
+static void
+conn_do_stats(struct conn *c, const struct proto_request *req)
+{
+	struct proto_reply	 rep;
+	struct proto_sem_stats	*stats = NULL;
+	struct sem		*s;
+	size_t			 n = 0, want;
+
+	memset(&rep, 0, sizeof rep);
+	if (req->has_sem) {
+		s = sem_lookup(semd_table, req->sem, req->sem_len);
+		want = s != NULL ? 1 : 0;
+	} else {
+		s = sem_first(semd_table);
+		want = sem_count(semd_table);
+		if (want > SEMD_STATS_MAX_SEMS) {
+			want = SEMD_STATS_MAX_SEMS;
+			rep.truncated = 1;
+		}
+	}
+	if (want != 0 && (stats = calloc(want, sizeof *stats)) == NULL) {
+		conn_error(c, req->id, PROTO_E_LIMIT, "semd is out of memory; "
+		    "try again later");
+		return;
+	}
+	for (; s != NULL && n < want; n++) {
+		conn_stats_sem(s, &stats[n]);
+		s = req->has_sem ? NULL : sem_next(s);
+	}
+	rep.op = PROTO_OP_STATS;
+	rep.id = req->id;
+	rep.stats = stats;
+	rep.nstats = n;
+	rep.uptime_ms = semd_uptime_ms();
+	rep.connections = conn_nconns > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)conn_nconns;
+	rep.semaphores = sem_count(semd_table) > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)sem_count(semd_table);
+	conn_send(c, &rep);
+	free(stats);
+}
+
 /* Log a request at debug level. */
 static void
 conn_log_request(struct conn *c, const struct proto_request *req)
@@ -1042,7 +1118,9 @@ conn_log_request(struct conn *c, const struct proto_request *req)
 		    c->name, req->id, req->sem, req->weight);
 		break;
 	case PROTO_OP_STATUS:
-		log_debug("%s: STATUS id %" PRIu64 " %s", c->name, req->id,
+	case PROTO_OP_STATS:
+		log_debug("%s: %s id %" PRIu64 " %s", c->name,
+		    proto_op_name(req->op), req->id,
 		    req->has_sem ? req->sem : "(all)");
 		break;
 	default:
@@ -1093,6 +1171,9 @@ conn_dispatch(struct conn *c, const uint8_t *body, size_t len)
 		break;
 	case PROTO_OP_ADMIN:
 		admin_dispatch(c, &req);
+		break;
+	case PROTO_OP_STATS:
+		conn_do_stats(c, &req);
 		break;
 	default:
 		conn_error(c, req.id, PROTO_E_UNKNOWN_OP, "%s is not a request "
@@ -1432,4 +1513,61 @@ uint32_t
 conn_worker_pid(const struct conn *c)
 {
 	return (c->worker_pid);
+}
+
+/*
+ * Engine observation: log a grant, release, timeout, withdrawal or
+ * revoke as one line of key=value pairs (log level events and up), with
+ * who (uid, pid, client serial), how much and how long.  Lines with the
+ * same keys in the same order, so that they are easy to grep and to
+ * parse (journalctl, awk).
+ */
+static void
+conn_observe_cb(const struct sem_obs *ob, void *arg)
+{
+	const struct sem_owner	*o = ob->owner;
+	const struct conn	*c = o->ctx;
+	const char		*what, *how = "";
+	const char		*dur = "waited_ms";
+	uint64_t		 ms = ob->waited_ms;
+
+	if (!log_events_wanted())
+		return;
+	switch (ob->kind) {
+	case SEM_OBS_GRANT:
+		what = "grant";
+		break;
+	case SEM_OBS_RELEASE:
+		what = "release";
+		dur = "held_ms";
+		ms = ob->held_ms;
+		break;
+	case SEM_OBS_DISCONNECT:
+		what = "release";
+		how = " reason=disconnect";
+		dur = "held_ms";
+		ms = ob->held_ms;
+		break;
+	case SEM_OBS_TIMEOUT:
+		what = "timeout";
+		if (ob->try_refused)
+			how = " reason=try";
+		break;
+	case SEM_OBS_WITHDRAW:
+		what = "withdraw";
+		if (ob->disconnect)
+			how = " reason=disconnect";
+		break;
+	case SEM_OBS_REVOKE:
+		what = "revoke";
+		dur = "held_ms";
+		ms = ob->held_ms;
+		break;
+	default:
+		return;
+	}
+	log_event("event=%s sem=%.*s uid=%" PRIu32 " pid=%" PRIu32
+	    " weight=%" PRIu32 " %s=%" PRIu64 " client=%" PRIu64 "%s", what,
+	    (int)ob->sem->name_len, ob->sem->name, o->uid, o->pid, ob->weight,
+	    dur, ms, c != NULL ? c->serial : 0, how);
 }

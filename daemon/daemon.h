@@ -30,6 +30,8 @@ struct sem_table;
 #define SEMD_MIN_MAX_FRAME		64
 #define SEMD_STATUS_MAX_PARTIES		4000	/* holders + waiters listed */
 #define SEMD_STATUS_MAX_SEMS		4000	/* semaphores listed */
+#define SEMD_STATS_MAX_SEMS		1000	/* collected for STATS (fewer
+						   fit in one frame) */
 #define SEMD_ACCEPT_BACKOFF_MS		1000	/* after EMFILE/ENFILE */
 #define SEMD_CLOSE_LINGER_SEC		5	/* to flush a last ERROR */
 #define SEMD_SYSTEM_SOCKET		"/run/semd/semd.sock"
@@ -57,6 +59,7 @@ struct semd_config {
 	int		 foreground;
 	int		 system;		/* --system */
 	int		 verbose;
+	char		 log_file[4096];	/* --log-file, or "" */
 };
 
 extern struct semd_config	 semd_conf;
@@ -65,6 +68,7 @@ extern struct sem_table		*semd_table;
 
 /* main.c */
 uint64_t	semd_now_ms(void);
+uint64_t	semd_uptime_ms(void);
 void		semd_settle(void);
 
 #endif /* SEMD_DAEMON_H */

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +20,14 @@
 
 static void	log_with_errno(int, int, const char *, va_list)
 		    __attribute__((__format__(__printf__, 3, 0)));
+static void	log_line(int, int, const char *, va_list)
+		    __attribute__((__format__(__printf__, 3, 0)));
 
 static enum log_dest	 log_dest = LOG_DEST_STDERR;
 static int		 log_verbose = LOG_VERBOSE_WARN;
+static int		 log_fd = -1;		/* LOG_DEST_FILE */
+static off_t		 log_size;		/* bytes in the file */
+static char		 log_path[4096];
 
 /*
  * Start logging to dest with the given verbosity.  May be called again
@@ -31,10 +38,71 @@ log_init(enum log_dest dest, int verbose)
 {
 	if (log_dest == LOG_DEST_SYSLOG && dest != LOG_DEST_SYSLOG)
 		closelog();
+	if (dest != LOG_DEST_FILE && log_fd != -1) {
+		close(log_fd);
+		log_fd = -1;
+	}
 	log_dest = dest;
 	log_verbose = verbose;
 	if (dest == LOG_DEST_SYSLOG)
 		openlog("semd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+/*
+ * Open path (created 0600, appended to) as the log file and make it the
+ * destination; the verbosity stays.  A file above LOG_FILE_MAX bytes is
+ * renamed to path.1 (replacing the older one) and started afresh, so the
+ * log takes at most twice that.  Returns 0, or -1 with a sentence in
+ * cause.
+ */
+int
+log_open_file(const char *path, char *cause, size_t causelen)
+{
+	struct stat	 st;
+	int		 fd;
+
+	if (strlen(path) >= sizeof log_path) {
+		snprintf(cause, causelen, "log file path too long");
+		return (-1);
+	}
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	    0600);
+	if (fd == -1 || fstat(fd, &st) == -1) {
+		snprintf(cause, causelen, "cannot open log file %s: %s", path,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return (-1);
+	}
+	if (log_dest == LOG_DEST_SYSLOG)
+		closelog();
+	if (log_fd != -1)
+		close(log_fd);
+	log_fd = fd;
+	log_size = st.st_size;
+	if (log_path != path)
+		snprintf(log_path, sizeof log_path, "%s", path);
+	log_dest = LOG_DEST_FILE;
+	return (0);
+}
+
+/* The log file in use, or NULL when the log does not go to a file. */
+const char *
+log_file_path(void)
+{
+	return (log_dest == LOG_DEST_FILE ? log_path : NULL);
+}
+
+/*
+ * Is there a syslog daemon to write to?  syslog(3) sends to the socket
+ * /dev/log; without it every line would be lost.
+ */
+int
+log_syslog_available(void)
+{
+	struct stat	 st;
+
+	return (stat("/dev/log", &st) == 0 && S_ISSOCK(st.st_mode));
 }
 
 /* Change the verbosity (LOG_VERBOSE_QUIET .. LOG_VERBOSE_DEBUG). */
@@ -110,25 +178,78 @@ log_emit_stderr(int pri, const char *msg)
 	fflush(stderr);
 }
 
+/*
+ * Append one line to the log file: "2026-12-02T00:40:00.123Z semd[42]:
+ * message" (UTC; there is no syslog to add time and pid).  Rotates the
+ * file when it passes LOG_FILE_MAX bytes.  Errors are ignored: a full
+ * disk must not stop semd.
+ */
+static void
+log_emit_file(const char *msg)
+{
+	struct timespec	 ts;
+	struct tm	 tm;
+	char		 buf[1200], old[sizeof log_path + 2], cause[64];
+	int		 n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ "
+	    "semd[%ld]: %s\n", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	    tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+	    (long)getpid(), msg);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof buf) {
+		n = sizeof buf - 1;
+		buf[n - 1] = '\n';
+	}
+	if (log_size + n > LOG_FILE_MAX) {
+		snprintf(old, sizeof old, "%s.1", log_path);
+		if (rename(log_path, old) == 0)
+			(void)log_open_file(log_path, cause, sizeof cause);
+		else
+			log_size = 0;	/* keep appending; try again later */
+	}
+	if (write(log_fd, buf, (size_t)n) == n)
+		log_size += n;
+}
+
+/* Write a finished line to the destination at syslog priority pri. */
+static void
+log_emit(int pri, const char *line)
+{
+	if (log_dest == LOG_DEST_SYSLOG)
+		syslog(pri, "%s", line);
+	else if (log_dest == LOG_DEST_FILE && log_fd != -1)
+		log_emit_file(line);
+	else
+		log_emit_stderr(pri, line);
+}
+
 /* Log at pri one line made of fmt, then ": strerror(err)" unless err is 0. */
 static void
 log_with_errno(int pri, int err, const char *fmt, va_list ap)
+{
+	if (!log_wanted(pri))
+		return;
+	log_line(pri, err, fmt, ap);
+}
+
+/* Format and write one line, whatever the verbosity.  Keeps errno. */
+static void
+log_line(int pri, int err, const char *fmt, va_list ap)
 {
 	char	 line[1024];
 	size_t	 len;
 	int	 saved_errno = errno;
 
-	if (!log_wanted(pri))
-		return;
 	vsnprintf(line, sizeof line, fmt, ap);
 	if (err != 0) {
 		len = strlen(line);
 		snprintf(line + len, sizeof line - len, ": %s", strerror(err));
 	}
-	if (log_dest == LOG_DEST_SYSLOG)
-		syslog(pri, "%s", line);
-	else
-		log_emit_stderr(pri, line);
+	log_emit(pri, line);
 	errno = saved_errno;
 }
 
@@ -183,6 +304,30 @@ log_debug(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	vlog(LOG_DEBUG, fmt, ap);
+	va_end(ap);
+}
+
+/* Are events (log_event) written at the current verbosity? */
+int
+log_events_wanted(void)
+{
+	return (log_verbose >= LOG_VERBOSE_EVENTS);
+}
+
+/*
+ * Log an event: a grant, release, timeout, withdrawal or revoke, as one
+ * line of key=value pairs (verbosity 1 and up, priority info).  Keeps
+ * errno.
+ */
+void
+log_event(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (!log_events_wanted())
+		return;
+	va_start(ap, fmt);
+	log_line(LOG_INFO, 0, fmt, ap);
 	va_end(ap);
 }
 

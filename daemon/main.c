@@ -83,6 +83,7 @@ enum {
 	OPT_CLUSTER_HOST,
 	OPT_CLUSTER_SEM,
 	OPT_CLUSTER_NAMES,
+	OPT_LOG_FILE,
 };
 
 static const struct option semd_longopts[] = {
@@ -115,6 +116,8 @@ static const struct option semd_longopts[] = {
 	{ "cluster-sem",	required_argument,	NULL, OPT_CLUSTER_SEM },
 	{ "cluster-names",	required_argument,	NULL, OPT_CLUSTER_NAMES },
 	{ "system",		no_argument,		NULL, OPT_SYSTEM },
+	{ "log-level",		required_argument,	NULL, 'l' },
+	{ "log-file",		required_argument,	NULL, OPT_LOG_FILE },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "version",		no_argument,		NULL, 'V' },
@@ -134,7 +137,7 @@ semd_synopsis(FILE *f)
 "            [--max-pending-per-uid n] [--max-holds-per-uid n]\n"
 "            [--max-sems n] [--max-frame bytes] [--max-output bytes]\n"
 "            [--max-output-total bytes]\n"
-"            [--idle-exit secs]\n"
+"            [--idle-exit secs] [-l level] [--log-file path]\n"
 "            [--cluster-endpoints urls [--cluster-prefix key]\n"
 "             [--cluster-lease-ttl secs] [--cluster-host-id id]\n"
 "             [--cluster-sem name]... [--cluster-names prefix]]\n");
@@ -208,7 +211,15 @@ semd_help(FILE *f)
 "      --cluster-names PREFIX\n"
 "                          every name starting with PREFIX is a cluster\n"
 "                          semaphore\n"
-"  -v, --verbose           log connections and errors; twice: every request\n"
+"  -l, --log-level LEVEL   what to log: quiet, warning (the default),\n"
+"                          events (also each grant, release, timeout,\n"
+"                          withdrawal and revoke, one key=value line each),\n"
+"                          info (also connections and errors sent to\n"
+"                          clients), debug (also every request)\n"
+"      --log-file PATH     log to PATH instead of syslog once daemonized\n"
+"                          (default without syslog: semd.log next to the\n"
+"                          socket)\n"
+"  -v, --verbose           log level info; twice: debug\n"
 "  -q, --quiet             log only fatal errors\n"
 "  -V, --version           print the version and exit\n"
 "  -h, --help              print this help and exit\n",
@@ -270,6 +281,31 @@ bad:
 	fprintf(stderr, "semd: %s: invalid value '%s' (a number from %" PRIu64
 	    " to %" PRIu64 "%s)\n", opt, arg, min, max,
 	    suffixes ? ", optionally with K, M or G" : "");
+	exit(EX_USAGE);
+}
+
+/* Parse --log-level: a level name (or its number, -1 to 3). */
+static int
+semd_parse_level(const char *arg)
+{
+	static const struct {
+		const char	*name;
+		int		 level;
+	} levels[] = {
+		{ "quiet",	LOG_VERBOSE_QUIET },
+		{ "warning",	LOG_VERBOSE_WARN },
+		{ "events",	LOG_VERBOSE_EVENTS },
+		{ "info",	LOG_VERBOSE_INFO },
+		{ "debug",	LOG_VERBOSE_DEBUG },
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof levels / sizeof levels[0]; i++) {
+		if (strcmp(arg, levels[i].name) == 0)
+			return (levels[i].level);
+	}
+	fprintf(stderr, "semd: --log-level: invalid level '%s' (quiet, "
+	    "warning, events, info or debug)\n", arg);
 	exit(EX_USAGE);
 }
 
@@ -370,7 +406,7 @@ semd_parse_args(int argc, char **argv)
 	semd_conf.max_connections_per_uid = SEMD_DEF_MAX_CONNECTIONS_PER_UID;
 	semd_conf.verbose = LOG_VERBOSE_WARN;
 
-	while ((ch = getopt_long(argc, argv, "S:c:fqvVh", semd_longopts,
+	while ((ch = getopt_long(argc, argv, "S:c:fqvVhl:", semd_longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'S':
@@ -390,10 +426,23 @@ semd_parse_args(int argc, char **argv)
 			semd_conf.verbose = LOG_VERBOSE_QUIET;
 			break;
 		case 'v':
-			if (semd_conf.verbose < LOG_VERBOSE_WARN)
-				semd_conf.verbose = LOG_VERBOSE_WARN;
-			if (semd_conf.verbose < LOG_VERBOSE_DEBUG)
-				semd_conf.verbose++;
+			if (semd_conf.verbose < LOG_VERBOSE_INFO)
+				semd_conf.verbose = LOG_VERBOSE_INFO;
+			else
+				semd_conf.verbose = LOG_VERBOSE_DEBUG;
+			break;
+		case 'l':
+			semd_conf.verbose = semd_parse_level(optarg);
+			break;
+		case OPT_LOG_FILE:
+			if (*optarg == '\0' || strlen(optarg) >=
+			    sizeof semd_conf.log_file) {
+				fprintf(stderr, "semd: --log-file: empty or "
+				    "too long path\n");
+				semd_usage();
+			}
+			snprintf(semd_conf.log_file, sizeof semd_conf.log_file,
+			    "%s", optarg);
 			break;
 		case 'V':
 			printf("semd %s (protocol %d)\n", PACKAGE_VERSION,
@@ -530,6 +579,17 @@ semd_parse_args(int argc, char **argv)
 	}
 	/* Without -S the default path is worked out in semd_listen_fd,
 	 * unless systemd hands over a socket. */
+}
+
+static uint64_t		 semd_started_ms;
+
+/* Milliseconds since semd started serving. */
+uint64_t
+semd_uptime_ms(void)
+{
+	uint64_t	 now = semd_now_ms();
+
+	return (now > semd_started_ms ? now - semd_started_ms : 0);
 }
 
 /* Monotonic time in milliseconds, the engine's clock. */
@@ -862,7 +922,37 @@ semd_daemonize(void)
 static void
 semd_detach(int ready_fd)
 {
+	char	 path[4096], cwd[2048], abspath[6200], cause[512];
+	char	*slash;
 	int	 fd;
+
+	/*
+	 * Where the log goes: --log-file, else syslog, else (no /dev/log, as
+	 * in many containers) semd.log next to the socket, in the daemon's
+	 * runtime directory.  Worked out before chdir, for relative paths.
+	 */
+	path[0] = '\0';
+	if (semd_conf.log_file[0] != '\0')
+		snprintf(path, sizeof path, "%s", semd_conf.log_file);
+	else if (!log_syslog_available() && semd_conf.socket_path[0] != '(') {
+		snprintf(path, sizeof path, "%s", semd_conf.socket_path);
+		if ((slash = strrchr(path, '/')) != NULL)
+			snprintf(slash + 1, sizeof path - (slash + 1 - path),
+			    "semd.log");
+		else
+			snprintf(path, sizeof path, "semd.log");
+	}
+	if (path[0] != '\0' && path[0] != '/') {
+		/* The file is reopened when rotated, after chdir. */
+		if (getcwd(cwd, sizeof cwd) == NULL)
+			fatal("getcwd");
+		snprintf(abspath, sizeof abspath, "%s/%s", cwd, path);
+		if (strlen(abspath) >= sizeof path)
+			fatalx("log file path too long");
+		memcpy(path, abspath, strlen(abspath) + 1);
+	}
+	if (path[0] != '\0' && log_open_file(path, cause, sizeof cause) == -1)
+		fatalx("%s", cause);
 
 	if (chdir("/") == -1)
 		fatal("chdir /");
@@ -873,7 +963,8 @@ semd_detach(int ready_fd)
 		fatal("dup2");
 	if (fd > STDERR_FILENO)
 		close(fd);
-	log_init(LOG_DEST_SYSLOG, semd_conf.verbose);
+	if (path[0] == '\0')
+		log_init(LOG_DEST_SYSLOG, semd_conf.verbose);
 	if (write(ready_fd, "R", 1) != 1)
 		fatal("cannot tell the parent we are ready");
 	close(ready_fd);
@@ -934,6 +1025,7 @@ main(int argc, char **argv)
 	    semd_conf.has_socket_group, semd_conf.socket_group,
 	    SEMD_WATCH_MS) == -1)
 		fatal("listen_watch");
+	semd_started_ms = semd_now_ms();
 	semd_settle();		/* arms the idle timer */
 
 	log_info("listening on %s (pid %ld)", semd_conf.socket_path,

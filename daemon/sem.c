@@ -179,6 +179,105 @@ sem_find_waiter(struct sem_table *t, struct sem_owner *o, uint64_t id)
 	return (NULL);
 }
 
+/* Milliseconds from since to now (0 if the clock seems to go back). */
+static uint64_t
+sem_elapsed(uint64_t since, uint64_t now)
+{
+	return (now > since ? now - since : 0);
+}
+
+/* Count a duration in a histogram.  O(1), no allocation. */
+static void
+sem_hist_add(struct sem_hist *h, uint64_t ms)
+{
+	h->count[proto_hist_bucket(ms)]++;
+	h->sum_ms += ms;
+}
+
+/*
+ * Grant g of s ended at now_ms: count its hold time in the histogram, and
+ * move the moving average of recent hold times an eighth of the way to
+ * it.  O(1), no allocation.
+ */
+static void
+sem_hold_time(struct sem *s, const struct sem_grant *g, uint64_t now_ms)
+{
+	struct sem_stats	*st = &s->stats;
+	uint64_t		 held_ms = sem_elapsed(g->since_ms, now_ms);
+	int64_t			 avg;
+
+	st->hold.count[proto_hist_bucket(held_ms)]++;
+	if (st->recent_hold_ms == 0)
+		st->recent_hold_ms = held_ms;	/* the first (or all 0) */
+	else {
+		avg = (int64_t)st->recent_hold_ms;
+		avg += ((int64_t)held_ms - avg) / 8;
+		st->recent_hold_ms = avg < 0 ? 0 : (uint64_t)avg;
+	}
+	st->hold.sum_ms += held_ms;
+}
+
+/*
+ * Something happened on s: count it in s's figures, then tell the
+ * observer, if there is one.  how: 1 for a withdrawal by disconnect, 2
+ * for a try refused, else 0.  O(1).
+ */
+static void
+sem_observe(struct sem_table *t, enum sem_obs_kind kind, struct sem *s,
+    struct sem_owner *o, uint32_t weight, uint64_t waited_ms,
+    uint64_t held_ms, int how)
+{
+	struct sem_stats	*st = &s->stats;
+	struct sem_obs		 ob;
+
+	switch (kind) {
+	case SEM_OBS_GRANT:
+		st->grants++;
+		sem_hist_add(&st->wait, waited_ms);
+		break;
+	case SEM_OBS_TIMEOUT:
+		st->timeouts++;
+		break;
+	case SEM_OBS_WITHDRAW:
+		st->withdrawals++;
+		break;
+	case SEM_OBS_RELEASE:
+		st->releases++;
+		break;
+	case SEM_OBS_DISCONNECT:
+		st->disconnects++;
+		break;
+	case SEM_OBS_REVOKE:
+		st->revokes++;
+		break;
+	}
+	if (t->cb.observe == NULL)
+		return;
+	memset(&ob, 0, sizeof ob);
+	ob.kind = kind;
+	ob.sem = s;
+	ob.owner = o;
+	ob.weight = weight;
+	ob.waited_ms = waited_ms;
+	ob.held_ms = held_ms;
+	ob.disconnect = how == 1;
+	ob.try_refused = how == 2;
+	t->cb.observe(&ob, t->arg);
+}
+
+/* Observe kind on every semaphore of waiter w (how: see sem_observe). */
+static void
+sem_observe_parts(struct sem_table *t, enum sem_obs_kind kind,
+    struct sem_waiter *w, uint64_t now_ms, int how)
+{
+	uint32_t	 i;
+
+	for (i = 0; i < w->nparts; i++)
+		sem_observe(t, kind, w->parts[i].sem, w->owner,
+		    w->parts[i].weight, sem_elapsed(w->since_ms, now_ms), 0,
+		    how);
+}
+
 /* Take one hold from the pool; there is one per queued waiter's part. */
 static struct sem_hold *
 sem_spare_take(struct sem_table *t)
@@ -307,11 +406,13 @@ sem_hold_add(struct sem_table *t, struct sem_owner *o, struct sem *s,
 
 /*
  * Take weight off hold h (which has at least that), from its newest
- * grants first, ending each grant that reaches 0; free h at zero.  The
- * caller marks the semaphore (the grant rule must run).
+ * grants first, ending each grant that reaches 0 (its hold time counted
+ * at now_ms); free h at zero.  The caller marks the semaphore (the grant
+ * rule must run).
  */
 static void
-sem_hold_sub(struct sem_table *t, struct sem_hold *h, uint32_t weight)
+sem_hold_sub(struct sem_table *t, struct sem_hold *h, uint32_t weight,
+    uint64_t now_ms)
 {
 	struct sem		*s = h->sem;
 	struct sem_grant	*g;
@@ -322,9 +423,10 @@ sem_hold_sub(struct sem_table *t, struct sem_hold *h, uint32_t weight)
 		n = g->weight < left ? g->weight : left;
 		g->weight -= n;
 		left -= n;
-		if (g->weight == 0)
+		if (g->weight == 0) {
+			sem_hold_time(s, g, now_ms);
 			sem_grant_end(t, g);
-		else if (t->cb.grant_weight != NULL)
+		} else if (t->cb.grant_weight != NULL)
 			t->cb.grant_weight(g, t->arg);
 	}
 	h->weight -= weight;
@@ -626,6 +728,8 @@ sem_try_grant(struct sem_table *t, struct sem_waiter *w, uint64_t now_ms)
 		if (i == 0)
 			w->token = p->grant->token;
 		sem_rate_take(p->sem, now_ns);
+		sem_observe(t, SEM_OBS_GRANT, p->sem, w->owner, p->weight,
+		    sem_elapsed(w->since_ms, now_ms), 0, 0);
 		if (p->sem->wake_idx != SIZE_MAX)
 			sem_wake_del(t, p->sem);
 	}
@@ -892,6 +996,7 @@ sem_owner_drop(struct sem_owner *o, uint64_t now_ms)
 		if (w->state == SEM_W_QUEUED) {
 			sem_unqueue(t, w);
 			sem_spare_drop_parts(t, w);
+			sem_observe_parts(t, SEM_OBS_WITHDRAW, w, now_ms, 1);
 		} else {
 			TAILQ_REMOVE(&t->events, w, ev_entry);
 			sem_event_unpin(t, w);
@@ -900,7 +1005,9 @@ sem_owner_drop(struct sem_owner *o, uint64_t now_ms)
 	}
 	while ((h = TAILQ_FIRST(&o->holds)) != NULL) {
 		s = h->sem;
-		sem_hold_sub(t, h, h->weight);
+		sem_observe(t, SEM_OBS_DISCONNECT, s, o, h->weight, 0,
+		    sem_elapsed(h->since_ms, now_ms), 0);
+		sem_hold_sub(t, h, h->weight, now_ms);
 		sem_mark(t, s);
 	}
 	TAILQ_REMOVE(&t->owners, o, entry);
@@ -1127,6 +1234,12 @@ sem_acquire_many(struct sem_owner *o, uint64_t id,
 
 	if (!now_ok) {
 		if (timeout_ms == 0) {
+			/* Only semaphores that exist can count it. */
+			for (i = 0; i < n; i++) {
+				if (sv[i] != NULL)
+					sem_observe(t, SEM_OBS_TIMEOUT, sv[i],
+					    o, wv[i].weight, 0, 0, 2);
+			}
 			res->status = SEM_ACQ_BUSY;
 			return (0);
 		}
@@ -1166,6 +1279,8 @@ sem_acquire_many(struct sem_owner *o, uint64_t id,
 			(void)sem_hold_add(t, o, sv[i], wv[i].weight, now_ms,
 			    holds[i], grants[i], i == 0 ? NULL : grants[0]);
 			sem_rate_take(sv[i], now_ns);
+			sem_observe(t, SEM_OBS_GRANT, sv[i], o, wv[i].weight,
+			    0, 0, 0);
 		}
 		res->status = SEM_ACQ_GRANTED;
 		res->token = grants[0]->token;
@@ -1189,6 +1304,8 @@ sem_acquire_many(struct sem_owner *o, uint64_t id,
 		w->parts[i].grant = grants[i];
 		TAILQ_INSERT_TAIL(&sv[i]->queue, &w->parts[i], sem_entry);
 		sv[i]->nwaiting++;
+		if (sv[i]->nwaiting > sv[i]->stats.max_waiting)
+			sv[i]->stats.max_waiting = sv[i]->nwaiting;
 		if (sv[i]->nwaiting > pos)
 			pos = sv[i]->nwaiting;
 		sem_spare_put(t, holds[i]);
@@ -1238,6 +1355,7 @@ sem_release(struct sem_owner *o, const char *name, size_t name_len,
 	struct sem_table	*t = o->table;
 	struct sem		*s;
 	struct sem_hold		*h;
+	struct sem_grant	*g;
 
 	if ((s = sem_lookup(t, name, name_len)) == NULL)
 		return (PROTO_E_NOT_HELD);
@@ -1245,7 +1363,11 @@ sem_release(struct sem_owner *o, const char *name, size_t name_len,
 		return (PROTO_E_NOT_HELD);
 	if (weight == 0)
 		return (PROTO_OK);
-	sem_hold_sub(t, h, weight);
+	/* The newest grant goes first: its age is how long this was held. */
+	g = TAILQ_LAST(&h->grants, sem_grant_list);
+	sem_observe(t, SEM_OBS_RELEASE, s, o, weight, 0,
+	    sem_elapsed(g != NULL ? g->since_ms : h->since_ms, now_ms), 0);
+	sem_hold_sub(t, h, weight, now_ms);
 	sem_mark(t, s);
 	sem_settle(t, now_ms);
 	return (PROTO_OK);
@@ -1284,7 +1406,9 @@ sem_release_token(struct sem_owner *o, uint64_t token, uint64_t now_ms,
 		/* Move g to the end, so that sem_hold_sub takes it first. */
 		TAILQ_REMOVE(&h->grants, g, hold_entry);
 		TAILQ_INSERT_TAIL(&h->grants, g, hold_entry);
-		sem_hold_sub(t, h, g->weight);
+		sem_observe(t, SEM_OBS_RELEASE, h->sem, o, g->weight, 0,
+		    sem_elapsed(g->since_ms, now_ms), 0);
+		sem_hold_sub(t, h, g->weight, now_ms);
 	}
 	sem_settle(t, now_ms);
 	return (PROTO_OK);
@@ -1308,6 +1432,7 @@ sem_withdraw(struct sem_owner *o, uint64_t id, uint64_t now_ms)
 		return (PROTO_E_NOT_PENDING);
 	sem_unqueue(t, w);
 	sem_spare_drop_parts(t, w);
+	sem_observe_parts(t, SEM_OBS_WITHDRAW, w, now_ms, 0);
 	sem_waiter_free(t, w);
 	sem_settle(t, now_ms);
 	return (PROTO_OK);
@@ -1333,6 +1458,7 @@ sem_expire(struct sem_table *t, uint64_t now_ms)
 		sem_spare_drop_parts(t, w);
 		sem_waiter_drop_grants(w);
 		sem_event_push(t, w, SEM_W_EXPIRED);
+		sem_observe_parts(t, SEM_OBS_TIMEOUT, w, now_ms, 0);
 		sem_settle(t, now_ms);
 	}
 	while (t->nwake > 0 && (s = t->wake[0])->wake_ms <= now_ms) {
@@ -1495,6 +1621,24 @@ sem_lookup(struct sem_table *t, const char *name, size_t name_len)
 			return (s);
 	}
 	return (NULL);
+}
+
+/*
+ * An administrator revoked grant g (the daemon told its holder): count
+ * it and tell the observer.  The grant stays held until given back.
+ */
+void
+sem_revoked(struct sem_table *t, struct sem_grant *g, uint64_t now_ms)
+{
+	sem_observe(t, SEM_OBS_REVOKE, g->hold->sem, g->hold->owner,
+	    g->weight, 0, sem_elapsed(g->since_ms, now_ms), 0);
+}
+
+/* Return the figures of s, which live as long as s.  O(1). */
+const struct sem_stats *
+sem_stats(const struct sem *s)
+{
+	return (&s->stats);
 }
 
 /* Return the oldest live semaphore, or NULL. */

@@ -58,6 +58,36 @@ struct sem_table;
 struct sem_owner;
 struct sem_part;
 
+/* A histogram of durations in the buckets of proto.h (1 ms .. 1 h). */
+struct sem_hist {
+	uint64_t	 count[PROTO_HIST_BUCKETS];	/* not cumulative */
+	uint64_t	 sum_ms;
+};
+
+/*
+ * What happened on one semaphore since it was created: filled by sem.c
+ * as things happen (no allocation, O(1) per event), read through
+ * sem_stats().  A semaphore that is forgotten (idle and not declared)
+ * takes its figures with it; the next one of that name starts at zero.
+ */
+struct sem_stats {
+	uint64_t	 grants;	/* at once or from the queue */
+	uint64_t	 timeouts;	/* deadline passed in line, or a try
+					   refused (TIMEOUT from the daemon) */
+	uint64_t	 withdrawals;	/* left the line: TIMEOUT from the
+					   client, or its connection closed */
+	uint64_t	 releases;	/* RELEASE requests */
+	uint64_t	 disconnects;	/* holds given back because their
+					   connection closed */
+	uint64_t	 revokes;	/* holds revoked by an administrator */
+	uint32_t	 max_waiting;	/* longest line seen */
+	uint64_t	 recent_hold_ms; /* moving average of hold times
+					   (weight 1/8 for the newest) */
+	struct sem_hist	 wait;		/* queued -> granted (0 at once) */
+	struct sem_hist	 hold;		/* each grant: made -> all of its
+					   weight given back */
+};
+
 /* One semaphore.  Fields are read-only outside sem.c. */
 struct sem {
 	char			 name[PROTO_MAX_NAME + 1];
@@ -83,6 +113,7 @@ struct sem {
 						   resize, until releases */
 	TAILQ_HEAD(, sem_part)	 queue;		/* FIFO by seq, head first */
 	TAILQ_HEAD(, sem_hold)	 holders;	/* oldest first */
+	struct sem_stats	 stats;		/* through sem_stats() */
 	struct sem		*hnext;		/* hash chain (sem.c) */
 	TAILQ_ENTRY(sem)	 entry;		/* on table's list */
 	TAILQ_ENTRY(sem)	 dirty_entry;	/* on the dirty list (sem.c) */
@@ -214,6 +245,31 @@ enum sem_limit {
 	SEM_LIMIT_UID_PENDING,	/* max_pending_per_uid */
 };
 
+/* What an observation (sem_callbacks.observe) reports. */
+enum sem_obs_kind {
+	SEM_OBS_GRANT,		/* weight granted; waited_ms in line */
+	SEM_OBS_RELEASE,	/* weight given back by RELEASE; held_ms
+				   (of the newest grant given back) */
+	SEM_OBS_DISCONNECT,	/* a hold given back as its connection
+				   closed; held_ms (since its first grant) */
+	SEM_OBS_TIMEOUT,	/* left the line at its deadline, or a try
+				   refused; waited_ms */
+	SEM_OBS_WITHDRAW,	/* left the line: withdrawn, or its
+				   connection closed (disconnect set) */
+	SEM_OBS_REVOKE,		/* a grant revoked (still held); held_ms */
+};
+
+struct sem_obs {
+	enum sem_obs_kind	 kind;
+	const struct sem	*sem;
+	const struct sem_owner	*owner;
+	uint32_t		 weight;
+	uint64_t		 waited_ms;	/* GRANT, TIMEOUT, WITHDRAW */
+	uint64_t		 held_ms;	/* RELEASE, DISCONNECT, REVOKE */
+	int			 disconnect;	/* WITHDRAW by disconnect */
+	int			 try_refused;	/* TIMEOUT of a try */
+};
+
 /*
  * Event delivery, from sem_flush().  The waiter's fields (owner, id, sem,
  * weight) are valid during the call; the engine frees the waiter after
@@ -246,6 +302,13 @@ struct sem_callbacks {
 	 * there: it left every queue (TOO_HEAVY), no grant.
 	 */
 	void	(*refused)(struct sem_waiter *, void *arg);
+	/*
+	 * Optional, for the log: called at once, while the engine is at
+	 * work, for every grant, release, timeout, withdrawal and revoke,
+	 * in the order they happen.  Must only look (and not keep
+	 * pointers): no call back into the engine.
+	 */
+	void	(*observe)(const struct sem_obs *, void *arg);
 };
 
 /* The outcome of sem_acquire. */
@@ -481,6 +544,16 @@ void			 sem_drain(struct sem_table *, struct sem *s, int on,
 /* Look up a semaphore by name: NULL if it is not alive.  O(1). */
 struct sem		*sem_lookup(struct sem_table *, const char *name,
 			     size_t name_len);
+
+/*
+ * Count a revoke of grant g (the daemon told its holder) in its
+ * semaphore's figures, and report it to the observer.  O(1).
+ */
+void			 sem_revoked(struct sem_table *, struct sem_grant *,
+			     uint64_t now_ms);
+
+/* The figures of a live semaphore (see struct sem_stats).  O(1). */
+const struct sem_stats	*sem_stats(const struct sem *);
 
 /* Iterate live semaphores in creation order (for STATUS). */
 struct sem		*sem_first(struct sem_table *);

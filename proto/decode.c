@@ -76,6 +76,21 @@ enum key {
 	K_RATE,
 	K_BURST,
 	K_NEXT_GRANT_MS,
+	K_GRANTS,
+	K_TIMEOUTS,
+	K_WITHDRAWALS,
+	K_RELEASES,
+	K_DISCONNECTS,
+	K_REVOKES,
+	K_MAX_WAITING,
+	K_RECENT_HOLD_MS,
+	K_WAIT_SUM_MS,
+	K_HOLD,
+	K_HOLD_SUM_MS,
+	K_BUCKET_MS,
+	K_UPTIME_MS,
+	K_CONNECTIONS,
+	K_SEMAPHORES,
 	K_COUNT
 };
 
@@ -117,6 +132,21 @@ static const struct {
 	KEY(K_RATE, "rate"),
 	KEY(K_BURST, "burst"),
 	KEY(K_NEXT_GRANT_MS, "next_grant_ms"),
+	KEY(K_GRANTS, "grants"),
+	KEY(K_TIMEOUTS, "timeouts"),
+	KEY(K_WITHDRAWALS, "withdrawals"),
+	KEY(K_RELEASES, "releases"),
+	KEY(K_DISCONNECTS, "disconnects"),
+	KEY(K_REVOKES, "revokes"),
+	KEY(K_MAX_WAITING, "max_waiting"),
+	KEY(K_RECENT_HOLD_MS, "recent_hold_ms"),
+	KEY(K_WAIT_SUM_MS, "wait_sum_ms"),
+	KEY(K_HOLD, "hold"),
+	KEY(K_HOLD_SUM_MS, "hold_sum_ms"),
+	KEY(K_BUCKET_MS, "bucket_ms"),
+	KEY(K_UPTIME_MS, "uptime_ms"),
+	KEY(K_CONNECTIONS, "connections"),
+	KEY(K_SEMAPHORES, "semaphores"),
 #undef KEY
 };
 
@@ -1064,6 +1094,7 @@ request_fields(struct dec *d, const struct fields *f, void *msg)
 	case PROTO_OP_TIMEOUT:
 		return (PROTO_OK);
 	case PROTO_OP_STATUS:
+	case PROTO_OP_STATS:
 		return (get_name(d, f, K_SEM, 0, req->sem, &req->sem_len,
 		    &req->has_sem));
 	case PROTO_OP_ADMIN:
@@ -1372,6 +1403,135 @@ parts_decode(struct dec *d, const struct fields *f, struct proto_reply *rep)
 	return (PROTO_OK);
 }
 
+/*
+ * Decode histogram field k (K_WAIT, K_HOLD) of a STATS entry, an array of
+ * exactly PROTO_HIST_BUCKETS counts, and its sum field sum_k.
+ */
+static enum proto_err
+hist_decode(struct dec *d, const struct fields *f, int k, int sum_k,
+    struct proto_hist *h)
+{
+	const msgpack_object	*o, *e;
+	enum proto_err		 rc;
+	uint32_t		 i;
+
+	if ((rc = field_get(d, f, k, &o)) != PROTO_OK)
+		return (rc);
+	if (o == NULL || o->type != MSGPACK_OBJECT_ARRAY ||
+	    o->via.array.size != PROTO_HIST_BUCKETS)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST, "'%s' must be an "
+		    "array of %d counts", keys[k].name, PROTO_HIST_BUCKETS));
+	for (i = 0; i < PROTO_HIST_BUCKETS; i++) {
+		e = &o->via.array.ptr[i];
+		if (e->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+			return (dec_fail(d, PROTO_E_BAD_REQUEST, "'%s' must "
+			    "hold non-negative integers", keys[k].name));
+		h->count[i] = e->via.u64;
+	}
+	return (get_uint(d, f, sum_k, 1, 0, UINT64_MAX, &h->sum_ms, NULL));
+}
+
+/* Decode one entry of a STATS reply's sems array into *s. */
+static enum proto_err
+stats_entry_decode(struct dec *d, const msgpack_object *o,
+    struct proto_sem_stats *s)
+{
+	struct fields	 f;
+	enum proto_err	 rc;
+
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST, "must be a map"));
+	fields_scan(o, &f);
+	if ((rc = get_name(d, &f, K_SEM, 1, s->sem, NULL, NULL)) !=
+	    PROTO_OK ||
+	    (rc = get_u32(d, &f, K_CAPACITY, 1, 0, PROTO_MAX_CAPACITY,
+	    &s->capacity, NULL)) != PROTO_OK ||
+	    (rc = get_u32(d, &f, K_HELD, 1, 0, UINT32_MAX, &s->held,
+	    NULL)) != PROTO_OK ||
+	    (rc = get_u32(d, &f, K_WAITING, 1, 0, UINT32_MAX, &s->waiting,
+	    NULL)) != PROTO_OK ||
+	    (rc = get_uint(d, &f, K_GRANTS, 1, 0, UINT64_MAX, &s->grants,
+	    NULL)) != PROTO_OK ||
+	    (rc = get_uint(d, &f, K_TIMEOUTS, 1, 0, UINT64_MAX,
+	    &s->timeouts, NULL)) != PROTO_OK ||
+	    (rc = get_uint(d, &f, K_WITHDRAWALS, 1, 0, UINT64_MAX,
+	    &s->withdrawals, NULL)) != PROTO_OK ||
+	    (rc = get_uint(d, &f, K_RELEASES, 1, 0, UINT64_MAX,
+	    &s->releases, NULL)) != PROTO_OK ||
+	    (rc = get_uint(d, &f, K_DISCONNECTS, 1, 0, UINT64_MAX,
+	    &s->disconnects, NULL)) != PROTO_OK ||
+	    (rc = get_uint(d, &f, K_REVOKES, 0, 0, UINT64_MAX,
+	    &s->revokes, NULL)) != PROTO_OK ||
+	    (rc = get_u32(d, &f, K_MAX_WAITING, 1, 0, UINT32_MAX,
+	    &s->max_waiting, NULL)) != PROTO_OK ||
+	    (rc = get_uint(d, &f, K_RECENT_HOLD_MS, 0, 0, UINT64_MAX,
+	    &s->recent_hold_ms, NULL)) != PROTO_OK)
+		return (rc);
+	if ((rc = hist_decode(d, &f, K_WAIT, K_WAIT_SUM_MS, &s->wait)) !=
+	    PROTO_OK)
+		return (rc);
+	return (hist_decode(d, &f, K_HOLD, K_HOLD_SUM_MS, &s->hold));
+}
+
+/*
+ * Decode a STATS reply: the daemon's figures, the bucket bounds (which
+ * must be ours: a client cannot read histograms with other buckets), and
+ * the sems list into one block, rep->stats, freed by proto_reply_free.
+ * Valid entries take well over 100 body bytes, so the block is at most a
+ * few times the body size.
+ */
+static enum proto_err
+stats_decode(struct dec *d, const struct fields *f, struct proto_reply *rep)
+{
+	const msgpack_object	*o, *b;
+	enum proto_err		 rc;
+	uint32_t		 i, n;
+
+	if ((rc = get_uint(d, f, K_UPTIME_MS, 1, 0, UINT64_MAX,
+	    &rep->uptime_ms, NULL)) != PROTO_OK ||
+	    (rc = get_u32(d, f, K_CONNECTIONS, 1, 0, UINT32_MAX,
+	    &rep->connections, NULL)) != PROTO_OK ||
+	    (rc = get_u32(d, f, K_SEMAPHORES, 1, 0, UINT32_MAX,
+	    &rep->semaphores, NULL)) != PROTO_OK)
+		return (rc);
+	if ((rc = field_get(d, f, K_BUCKET_MS, &o)) != PROTO_OK)
+		return (rc);
+	if (o == NULL || o->type != MSGPACK_OBJECT_ARRAY ||
+	    o->via.array.size != PROTO_HIST_BOUNDS)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST, "'bucket_ms' must be "
+		    "an array of %d bounds", PROTO_HIST_BOUNDS));
+	for (i = 0; i < PROTO_HIST_BOUNDS; i++) {
+		b = &o->via.array.ptr[i];
+		if (b->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+		    b->via.u64 != proto_hist_bounds_ms[i])
+			return (dec_fail(d, PROTO_E_BAD_REQUEST, "'bucket_ms' "
+			    "are not the buckets this client knows"));
+	}
+	if ((rc = field_get(d, f, K_SEMS, &o)) != PROTO_OK)
+		return (rc);
+	if (o == NULL || o->type != MSGPACK_OBJECT_ARRAY)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST,
+		    "'sems' is required (an array)"));
+	n = o->via.array.size;
+	if (n == 0)
+		return (PROTO_OK);
+	if ((rep->stats = calloc(n, sizeof *rep->stats)) == NULL)
+		return (dec_fail(d, PROTO_E_LIMIT,
+		    "out of memory decoding a STATS reply"));
+	rep->nstats = n;
+	for (i = 0; i < n; i++) {
+		d->sem_idx = i;
+		rc = stats_entry_decode(d, &o->via.array.ptr[i],
+		    &rep->stats[i]);
+		if (rc != PROTO_OK) {
+			proto_reply_free(rep);
+			return (rc);
+		}
+	}
+	d->sem_idx = -1;
+	return (PROTO_OK);
+}
+
 /* Decode the fields of a reply whose op and id are known. */
 static enum proto_err
 reply_fields(struct dec *d, const struct fields *f, void *msg)
@@ -1463,6 +1623,16 @@ reply_fields(struct dec *d, const struct fields *f, void *msg)
 			return (rc);
 		return (get_uint(d, f, K_TOKEN, 0, 0, UINT64_MAX, &rep->token,
 		    NULL));
+	case PROTO_OP_STATS:
+		if ((rc = field_get(d, f, K_TRUNCATED, &o)) != PROTO_OK)
+			return (rc);
+		if (o != NULL) {
+			if (o->type != MSGPACK_OBJECT_BOOLEAN)
+				return (dec_fail(d, PROTO_E_BAD_REQUEST,
+				    "'truncated' must be true or false"));
+			rep->truncated = o->via.boolean;
+		}
+		return (stats_decode(d, f, rep));
 	default:
 		return (dec_fail(d, PROTO_E_UNKNOWN_OP,
 		    "\"%s\" is a request, not a reply",
@@ -1495,4 +1665,7 @@ proto_reply_free(struct proto_reply *rep)
 	free(rep->sems);
 	rep->sems = NULL;
 	rep->nsems = 0;
+	free(rep->stats);
+	rep->stats = NULL;
+	rep->nstats = 0;
 }

@@ -307,6 +307,7 @@ proto_encode_request(struct proto_buf *buf, const struct proto_request *req)
 		enc_head(&e, 2, req->op, req->id);
 		break;
 	case PROTO_OP_STATUS:
+	case PROTO_OP_STATS:
 		enc_begin(&e, buf, 32 + PROTO_MAX_NAME);
 		enc_head(&e, req->has_sem ? 3 : 2, req->op, req->id);
 		if (req->has_sem) {
@@ -666,6 +667,116 @@ status_encode(struct proto_buf *buf, const struct proto_reply *rep)
 	}
 }
 
+/* Pack one histogram as key (counts) and sum_key (their sum). */
+static void
+enc_hist(struct enc *e, const char *key, const char *sum_key,
+    const struct proto_hist *h)
+{
+	size_t	 i;
+
+	enc_str(e, key, strlen(key));
+	msgpack_pack_array(&e->pk, PROTO_HIST_BUCKETS);
+	for (i = 0; i < PROTO_HIST_BUCKETS; i++)
+		msgpack_pack_uint64(&e->pk, h->count[i]);
+	enc_str(e, sum_key, strlen(sum_key));
+	msgpack_pack_uint64(&e->pk, h->sum_ms);
+}
+
+/* Pack one entry of a STATS reply's sems list. */
+static void
+enc_stats_entry(struct enc *e, const struct proto_sem_stats *s)
+{
+	msgpack_pack_map(&e->pk, 16);
+	ENC_KEY(e, "sem");
+	enc_str(e, s->sem, name_len(s->sem));
+	ENC_KEY(e, "capacity");
+	msgpack_pack_uint32(&e->pk, s->capacity);
+	ENC_KEY(e, "held");
+	msgpack_pack_uint32(&e->pk, s->held);
+	ENC_KEY(e, "waiting");
+	msgpack_pack_uint32(&e->pk, s->waiting);
+	ENC_KEY(e, "grants");
+	msgpack_pack_uint64(&e->pk, s->grants);
+	ENC_KEY(e, "timeouts");
+	msgpack_pack_uint64(&e->pk, s->timeouts);
+	ENC_KEY(e, "withdrawals");
+	msgpack_pack_uint64(&e->pk, s->withdrawals);
+	ENC_KEY(e, "releases");
+	msgpack_pack_uint64(&e->pk, s->releases);
+	ENC_KEY(e, "disconnects");
+	msgpack_pack_uint64(&e->pk, s->disconnects);
+	ENC_KEY(e, "revokes");
+	msgpack_pack_uint64(&e->pk, s->revokes);
+	ENC_KEY(e, "max_waiting");
+	msgpack_pack_uint32(&e->pk, s->max_waiting);
+	ENC_KEY(e, "recent_hold_ms");
+	msgpack_pack_uint64(&e->pk, s->recent_hold_ms);
+	enc_hist(e, "wait", "wait_sum_ms", &s->wait);
+	enc_hist(e, "hold", "hold_sum_ms", &s->hold);
+}
+
+/*
+ * Append a STATS frame listing as many of rep's semaphores as fit in
+ * PROTO_MAX_FRAME, in order; if some are left out, truncated is true.
+ * The sems array gets a 32-bit header whose count is written once the
+ * entries are in (a valid, if not the shortest, msgpack encoding), and an
+ * entry that overflows the frame is cut off again.  O(entries listed).
+ */
+static int
+stats_encode(struct proto_buf *buf, const struct proto_reply *rep)
+{
+	static const uint8_t	 arr32[5] = { 0xdd, 0, 0, 0, 0 };
+	struct enc		 e;
+	size_t			 i, hdr_at, before, hint, tail;
+	uint32_t		 n = 0;
+	uint8_t			*p;
+	int			 truncated = rep->truncated;
+
+	tail = sizeof("truncated") + 1;		/* key and a bool */
+	hint = 256 + rep->nstats * 300;
+	enc_begin(&e, buf, hint < PROTO_MAX_FRAME ? hint : PROTO_MAX_FRAME);
+	enc_head(&e, 8, PROTO_OP_STATS, rep->id);
+	ENC_KEY(&e, "uptime_ms");
+	msgpack_pack_uint64(&e.pk, rep->uptime_ms);
+	ENC_KEY(&e, "connections");
+	msgpack_pack_uint32(&e.pk, rep->connections);
+	ENC_KEY(&e, "semaphores");
+	msgpack_pack_uint32(&e.pk, rep->semaphores);
+	ENC_KEY(&e, "bucket_ms");
+	msgpack_pack_array(&e.pk, PROTO_HIST_BOUNDS);
+	for (i = 0; i < PROTO_HIST_BOUNDS; i++)
+		msgpack_pack_uint32(&e.pk, proto_hist_bounds_ms[i]);
+	ENC_KEY(&e, "sems");
+	hdr_at = buf->len;
+	enc_write(&e, (const char *)arr32, sizeof arr32);
+	for (i = 0; i < rep->nstats && !e.failed; i++) {
+		before = buf->len;
+		enc_stats_entry(&e, &rep->stats[i]);
+		if (e.failed)
+			break;
+		if (buf->len - e.start - PROTO_HDR_LEN + tail >
+		    PROTO_MAX_FRAME) {
+			buf->len = before;
+			truncated = 1;
+			break;
+		}
+		n++;
+	}
+	if (!e.failed) {
+		p = buf->data + hdr_at + 1;
+		p[0] = (uint8_t)(n >> 24);
+		p[1] = (uint8_t)(n >> 16);
+		p[2] = (uint8_t)(n >> 8);
+		p[3] = (uint8_t)n;
+	}
+	ENC_KEY(&e, "truncated");
+	if (truncated)
+		msgpack_pack_true(&e.pk);
+	else
+		msgpack_pack_false(&e.pk);
+	return (enc_end(&e));
+}
+
 /*
  * Append an ADMIN reply: action and message, then what the action
  * reports (sem, capacity, held, waiting; revoked), or for list the
@@ -800,6 +911,8 @@ proto_encode_reply(struct proto_buf *buf, const struct proto_reply *rep)
 			msgpack_pack_uint64(&e.pk, rep->token);
 		}
 		break;
+	case PROTO_OP_STATS:
+		return (stats_encode(buf, rep));
 	default:
 		errno = EINVAL;
 		return (-1);

@@ -24,8 +24,67 @@ static const char *const proto_op_names[] = {
 	[PROTO_OP_ERROR] = "ERROR",
 	[PROTO_OP_ADMIN] = "ADMIN",
 	[PROTO_OP_REVOKED] = "REVOKED",
+	[PROTO_OP_STATS] = "STATS",
 };
 #define PROTO_NOPS (sizeof proto_op_names / sizeof proto_op_names[0])
+
+/* Upper bounds of the histogram buckets, ms: 1-2-5 steps, 1 ms .. 1 h. */
+const uint32_t proto_hist_bounds_ms[PROTO_HIST_BOUNDS] = {
+	1, 2, 5, 10, 20, 50, 100, 200, 500,
+	1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000, 500000,
+	1000000, 2000000, 3600000,
+};
+
+/*
+ * Return the histogram bucket of a duration: the first whose bound is at
+ * least ms, or PROTO_HIST_BOUNDS above one hour.  A binary search: five
+ * comparisons, no allocation.
+ */
+unsigned int
+proto_hist_bucket(uint64_t ms)
+{
+	unsigned int	 lo = 0, hi = PROTO_HIST_BOUNDS, mid;
+
+	/* The answer is in [lo, hi]: bound[hi - 1] < ms is not known. */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (ms <= proto_hist_bounds_ms[mid])
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return (lo);
+}
+
+/*
+ * The value at quantile q of a histogram, interpolated inside its bucket
+ * (see proto.h).  O(buckets).
+ */
+double
+proto_hist_quantile(const uint64_t *count, double q)
+{
+	uint64_t	 total = 0, seen = 0;
+	double		 rank, lo, hi;
+	unsigned int	 i;
+
+	for (i = 0; i < PROTO_HIST_BUCKETS; i++)
+		total += count[i];
+	if (total == 0 || q <= 0)
+		return (0);
+	if (q > 1)
+		q = 1;
+	rank = q * (double)total;
+	for (i = 0; i < PROTO_HIST_BUCKETS; i++) {
+		if (count[i] != 0 && (double)(seen + count[i]) >= rank)
+			break;
+		seen += count[i];
+	}
+	if (i >= PROTO_HIST_BOUNDS)
+		return (proto_hist_bounds_ms[PROTO_HIST_BOUNDS - 1]);
+	lo = i == 0 ? 0 : proto_hist_bounds_ms[i - 1];
+	hi = proto_hist_bounds_ms[i];
+	return (lo + (hi - lo) * (rank - (double)seen) / (double)count[i]);
+}
 
 /* Wire names of error codes, indexed by enum proto_err. */
 static const char *const proto_err_names[] = {

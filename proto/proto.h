@@ -43,6 +43,7 @@ enum proto_op {
 	PROTO_OP_ADMIN,		/* request and reply (v2) */
 	PROTO_OP_REVOKED,	/* event (v2): an administrator revoked a
 				   grant of this connection */
+	PROTO_OP_STATS,		/* request and reply (v2) */
 };
 
 /* ADMIN actions (the "action" field). */
@@ -89,6 +90,53 @@ struct proto_sem_req {
 	int		 has_rate;
 	double		 rate;		/* grants per second, > 0 */
 	uint32_t	 burst;		/* 0 if absent */
+};
+
+/*
+ * Histograms of wait and hold times (STATS): fixed buckets on a log
+ * scale from 1 ms to 1 h.  Bucket i (0 <= i < PROTO_HIST_BOUNDS) counts
+ * the times t with bound[i-1] < t <= bound[i] milliseconds (bucket 0:
+ * t <= 1 ms); the last bucket, PROTO_HIST_BOUNDS, counts those above one
+ * hour.
+ */
+#define PROTO_HIST_BOUNDS	21
+#define PROTO_HIST_BUCKETS	(PROTO_HIST_BOUNDS + 1)
+extern const uint32_t	 proto_hist_bounds_ms[PROTO_HIST_BOUNDS];
+
+/* The bucket of a duration of ms milliseconds.  O(log buckets). */
+unsigned int	 proto_hist_bucket(uint64_t ms);
+
+/*
+ * The value at quantile q (0 < q <= 1) of the PROTO_HIST_BUCKETS counts
+ * of a histogram, in ms, interpolated linearly inside its bucket as
+ * Prometheus' histogram_quantile() does (bucket 0 spans 0 .. 1 ms); 0
+ * for an empty histogram.  In the last bucket, above one hour, it
+ * answers one hour.  O(buckets).
+ */
+double		 proto_hist_quantile(const uint64_t *count, double q);
+
+/* One histogram: counts per bucket (not cumulative), their sum. */
+struct proto_hist {
+	uint64_t	 count[PROTO_HIST_BUCKETS];
+	uint64_t	 sum_ms;	/* total of the times counted */
+};
+
+/* One semaphore in a STATS reply. */
+struct proto_sem_stats {
+	char			 sem[PROTO_MAX_NAME + 1];
+	uint32_t		 capacity;
+	uint32_t		 held;
+	uint32_t		 waiting;
+	uint64_t		 grants;
+	uint64_t		 timeouts;
+	uint64_t		 withdrawals;
+	uint64_t		 releases;
+	uint64_t		 disconnects;
+	uint64_t		 revokes;
+	uint32_t		 max_waiting;
+	uint64_t		 recent_hold_ms;
+	struct proto_hist	 wait;
+	struct proto_hist	 hold;
 };
 
 /*
@@ -217,7 +265,15 @@ struct proto_reply {
 	/* STATUS; ADMIN list */
 	struct proto_sem_status	*sems;
 	size_t			 nsems;
-	int			 truncated;	/* lists were cut to fit a frame */
+	int			 truncated;	/* lists were cut to fit a frame;
+						   STATS: semaphores left out */
+
+	/* STATS (truncated above) */
+	struct proto_sem_stats	*stats;
+	size_t			 nstats;
+	uint64_t		 uptime_ms;
+	uint32_t		 connections;
+	uint32_t		 semaphores;	/* alive, listed or not */
 
 	/*
 	 * ADMIN: action, message (what was done, a sentence), sem (all but
@@ -283,7 +339,8 @@ enum proto_err	 proto_decode_request(const uint8_t *body, size_t len,
 /*
  * Decode one reply body.  Same contract as proto_decode_request; on
  * success a STATUS reply owns one heap block (rep->sems, and the holders
- * and waiters arrays inside it): call proto_reply_free.  On error nothing
+ * and waiters arrays inside it), and a STATS reply one (rep->stats):
+ * call proto_reply_free.  On error nothing
  * is owned.  A reply op this version does not know is PROTO_E_UNKNOWN_OP
  * with rep->id set (a client may ignore it); an ERROR with an unknown code
  * is PROTO_E_BAD_REQUEST with rep->op, rep->id and rep->message set.
@@ -292,8 +349,9 @@ enum proto_err	 proto_decode_reply(const uint8_t *body, size_t len,
 		     struct proto_reply *rep, char *errbuf, size_t errlen);
 
 /*
- * Free the arrays a decoded STATUS reply owns; safe on any decoded or
- * zeroed reply, and twice.  Not for a reply whose sems the caller built.
+ * Free the arrays a decoded STATUS or STATS reply owns; safe on any
+ * decoded or zeroed reply, and twice.  Not for a reply whose sems or
+ * stats the caller built.
  */
 void		 proto_reply_free(struct proto_reply *);
 
@@ -308,7 +366,8 @@ void		 proto_reply_free(struct proto_reply *);
  * reply that would not fit in PROTO_MAX_FRAME is shortened (the first
  * holders/waiters of each semaphore kept, as many as fit, then fewer
  * semaphores) and sent with truncated = true; held and waiting counts
- * stay exact.
+ * stay exact.  A STATS reply that would not fit lists the first
+ * semaphores that do, with truncated = true.  STATS sem only if has_sem.
  */
 int		 proto_encode_request(struct proto_buf *,
 		     const struct proto_request *);

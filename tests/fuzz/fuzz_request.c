@@ -115,6 +115,13 @@ semd_now_ms(void)
 	return (fuzz_now);
 }
 
+/* The daemon's uptime, for STATS: the fake clock. */
+uint64_t
+semd_uptime_ms(void)
+{
+	return (fuzz_now);
+}
+
 /*
  * main.c's semd_settle without its timers: drop the owners of dead
  * connections and deliver the engine's events until nothing changes.
@@ -343,7 +350,8 @@ fuzz_request(int i, struct fuzz_in *in)
 		req.op = PROTO_OP_TIMEOUT;
 		break;
 	case 6:
-		req.op = PROTO_OP_STATUS;
+		/* The two listings: STATUS, or STATS when bit 6 is set. */
+		req.op = (kind & 0x40) ? PROTO_OP_STATS : PROTO_OP_STATUS;
 		break;
 	default:
 		req.op = PROTO_OP_HELLO;
@@ -355,7 +363,8 @@ fuzz_request(int i, struct fuzz_in *in)
 	if (id >= 0xf0)
 		req.id = UINT64_MAX - (id & 0xf);
 	name = fuzz_names[nm % (sizeof fuzz_names / sizeof fuzz_names[0])];
-	if (req.op != PROTO_OP_STATUS || (nm & 0x80)) {
+	if ((req.op != PROTO_OP_STATUS && req.op != PROTO_OP_STATS) ||
+	    (nm & 0x80)) {
 		req.has_sem = 1;
 		req.sem_len = strlen(name);
 		memcpy(req.sem, name, req.sem_len + 1);

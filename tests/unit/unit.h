@@ -9,5 +9,6 @@ Suite	*proto_suite(void);
 Suite	*sem_suite(void);
 Suite	*conf_suite(void);
 Suite	*sem2_suite(void);
+Suite	*stats_suite(void);
 
 #endif /* SEMD_UNIT_H */
