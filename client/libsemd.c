@@ -1360,6 +1360,16 @@ semd_process(struct semd *sd, struct semd_event *ev, struct semd_error *err)
 		ev->name = rep->sem;
 		ev->token = rep->token;
 		break;
+	case PROTO_OP_STATS:
+		ev->type = SEMD_EV_STATS;
+		if ((ev->stats = libsemd_stats_from(rep)) == NULL) {
+			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
+			    "cannot store the statistics: %s",
+			    strerror(errno));
+			return (-1);
+		}
+		proto_reply_free(rep);
+		break;
 	default:
 		return (semd_unexpected(sd, rep, err));
 	}

@@ -67,6 +67,9 @@ void		 libsemd_error_reply(const struct proto_reply *,
 		     struct semd_error *);
 enum semd_errcode libsemd_code(enum proto_err);
 
+/* stats.c */
+struct semd_stats *libsemd_stats_from(const struct proto_reply *);
+
 /* path.c */
 int		 libsemd_resolve(const char *, char *, size_t, int *,
 		     struct semd_error *);

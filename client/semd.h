@@ -248,6 +248,61 @@ int		 semd_status(struct semd *, const char *name,
 		     struct semd_status **out, struct semd_error *err);
 void		 semd_status_free(struct semd_status *);
 
+/*
+ * Statistics (STATS): what happened on each semaphore since the daemon
+ * created it.  Histograms of wait and hold times have SEMD_HIST_BUCKETS
+ * buckets: bucket i counts the times t with bound[i-1] < t <= bound[i]
+ * ms (see semd_hist_bounds; bucket 0: t <= 1 ms), the last one those
+ * above an hour.
+ */
+#define SEMD_HIST_BUCKETS	22
+
+struct semd_hist {
+	uint64_t	 count[SEMD_HIST_BUCKETS];	/* not cumulative */
+	uint64_t	 sum_ms;
+};
+
+struct semd_sem_stats {
+	char		 name[129];
+	uint32_t	 capacity;
+	uint32_t	 held;
+	uint32_t	 waiting;
+	uint64_t	 grants;	/* at once or after waiting */
+	uint64_t	 timeouts;	/* deadline passed, or a try refused */
+	uint64_t	 withdrawals;	/* gave up waiting (or disconnected) */
+	uint64_t	 releases;	/* RELEASE requests */
+	uint64_t	 disconnects;	/* holds given back by a disconnection */
+	uint64_t	 revokes;
+	uint32_t	 max_waiting;	/* longest line seen */
+	uint64_t	 recent_hold_ms; /* moving average of hold times */
+	struct semd_hist wait;		/* time in line of each grant */
+	struct semd_hist hold;		/* time each hold was held */
+};
+
+struct semd_stats {
+	struct semd_sem_stats	*sems;
+	size_t			 nsems;
+	int			 truncated;	/* some semaphores left out */
+	uint64_t		 uptime_ms;	/* of the daemon */
+	uint32_t		 connections;
+	uint32_t		 semaphores;	/* alive, listed or not */
+};
+
+/* Ask for the figures of name (NULL: all).  Free with semd_stats_free. */
+int		 semd_stats(struct semd *, const char *name,
+		     struct semd_stats **out, struct semd_error *err);
+void		 semd_stats_free(struct semd_stats *);
+
+/* The SEMD_HIST_BUCKETS - 1 bucket bounds, in ms (1 ms .. 1 h). */
+const uint32_t	*semd_hist_bounds(void);
+
+/*
+ * The value at quantile q (0 < q <= 1) of a histogram in ms, interpolated
+ * inside its bucket (as Prometheus' histogram_quantile does); 0 when it
+ * is empty, one hour when it falls above the last bound.
+ */
+double		 semd_hist_quantile(const struct semd_hist *, double q);
+
 /* Answer whether the daemon is alive: a HELLO round trip. */
 int		 semd_ping(struct semd *, struct semd_error *err);
 
@@ -277,6 +332,8 @@ int		 semd_submit_release_token(struct semd *, uint64_t *id,
 int		 semd_submit_withdraw(struct semd *, uint64_t acquire_id,
 		     struct semd_error *err);
 int		 semd_submit_status(struct semd *, uint64_t *id,
+		     const char *name, struct semd_error *err);
+int		 semd_submit_stats(struct semd *, uint64_t *id,
 		     const char *name, struct semd_error *err);
 
 /* Write queued bytes.  0 when all written or would block; -1 on error. */
@@ -311,6 +368,7 @@ enum semd_event_type {
 	SEMD_EV_REVOKED,	/* name, token: an administrator
 				   revoked this connection's grant; give the
 				   slots back (id is 0) */
+	SEMD_EV_STATS,		/* stats (caller frees with semd_stats_free) */
 };
 
 struct semd_event {
@@ -325,6 +383,7 @@ struct semd_event {
 						   an older daemon); REVOKED:
 						   the revoked grant's (0:
 						   not said) */
+	struct semd_stats	*stats;
 };
 
 /*

@@ -32,19 +32,10 @@
 #include <unistd.h>
 
 #include "semd.h"
+#include "semdctl.h"
 #include "tool.h"
 
-#define SEMDCTL_CMDLINE_MAX	4096	/* bytes of /proc/PID/cmdline read */
 #define SEMDCTL_CMDLINE_SHOW	100	/* columns of it shown in the table */
-
-struct semdctl {
-	const char	*socket;	/* -S, or NULL */
-	int		 verbose;
-	char		 path[512];	/* the socket actually used */
-};
-
-static void	semdctl_usage_error(const char *, ...)
-		    __attribute__((format(printf, 1, 2), noreturn));
 
 static void
 semdctl_usage(FILE *f)
@@ -56,6 +47,12 @@ semdctl_usage(FILE *f)
 "Commands:\n"
 "  status [--json] [NAME]  show capacity, holders and waiters of each\n"
 "                          semaphore in use (or of NAME only)\n"
+"  stats [--json] [NAME]   show grants, timeouts, withdrawals and the\n"
+"                          p50/p90/p99 of wait and hold times\n"
+"  metrics [--http]        print the figures in the Prometheus text\n"
+"                          format; --http: serve them over HTTP on the\n"
+"                          socket systemd passes (semd-metrics.socket)\n"
+"  watch [-n SECS] [NAME]  a live view, like top; q or ^C quits\n"
 "  ping                    exit 0 if semd answers, 69 if not\n"
 "  list [--json]           every semaphore: capacity, held, waiting,\n"
 "                          declared by the configuration, drained\n"
@@ -89,7 +86,7 @@ semdctl_usage(FILE *f)
 }
 
 /* Report a usage error and exit EX_USAGE. */
-static void
+void
 semdctl_usage_error(const char *fmt, ...)
 {
 	va_list	ap;
@@ -128,7 +125,7 @@ semdctl_error_status(const struct semd_error *err)
 }
 
 /* Print err and return its exit status. */
-static int
+int
 semdctl_fail(struct semdctl *sc, const struct semd_error *err)
 {
 	const char	*msg = err->message;
@@ -146,7 +143,7 @@ semdctl_fail(struct semdctl *sc, const struct semd_error *err)
 }
 
 /* Connect without starting a daemon.  Returns NULL with *err filled. */
-static struct semd *
+struct semd *
 semdctl_open(struct semdctl *sc, struct semd_error *err)
 {
 	struct semd_error	 perr;
@@ -168,7 +165,7 @@ semdctl_open(struct semdctl *sc, struct semd_error *err)
  * connection's pid.  Returns the length, or -1 when there is none (the
  * process is gone, a kernel thread, or hidden from us).
  */
-static ssize_t
+ssize_t
 semdctl_cmdline(const struct semd_party *p, char *buf, size_t len)
 {
 	char	 raw[SEMDCTL_CMDLINE_MAX], path[64];
@@ -210,7 +207,7 @@ semdctl_cmdline(const struct semd_party *p, char *buf, size_t len)
 }
 
 /* Write ms as a short human duration: 0.3s, 59.9s, 3m04s, 2h05m, 3d04h. */
-static void
+void
 semdctl_duration(uint64_t ms, char *buf, size_t len)
 {
 	uint64_t	s = ms / 1000;
@@ -230,7 +227,7 @@ semdctl_duration(uint64_t ms, char *buf, size_t len)
 }
 
 /* The user name of uid, or NULL when it has none. */
-static const char *
+const char *
 semdctl_user(uid_t uid)
 {
 	struct passwd	*pw;
@@ -371,7 +368,7 @@ semdctl_utf8_len(const unsigned char *p)
  * Print s as a JSON string: quotes, backslashes and control characters
  * escaped, bytes that are not UTF-8 replaced by U+FFFD.
  */
-static void
+void
 semdctl_json_string(const char *s)
 {
 	const unsigned char	*p = (const unsigned char *)s;
@@ -774,6 +771,12 @@ main(int argc, char **argv)
 	    strcmp(cmd, "revoke") == 0 || strcmp(cmd, "reload") == 0)
 		return (semdctl_admin(&sc, cmd, argc - optind,
 		    argv + optind));
+	if (strcmp(cmd, "stats") == 0)
+		return (semdctl_stats(&sc, argc - optind, argv + optind));
+	if (strcmp(cmd, "metrics") == 0)
+		return (semdctl_metrics(&sc, argc - optind, argv + optind));
+	if (strcmp(cmd, "watch") == 0)
+		return (semdctl_watch(&sc, argc - optind, argv + optind));
 	if (strcmp(cmd, "help") == 0) {
 		semdctl_usage(stdout);
 		return (0);

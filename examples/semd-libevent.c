@@ -134,6 +134,9 @@ example_read_cb(evutil_socket_t fd, short what, void *arg)
 			 * program would stop its work and release now. */
 			printf("REVOKED sem=%s\n", ev.name);
 			break;
+		case SEMD_EV_STATS:
+			semd_stats_free(ev.stats);
+			break;
 		case SEMD_EV_HELLO:
 			break;
 		}

@@ -449,6 +449,8 @@ fifo_type_name(enum semd_event_type type)
 		return ("RELEASED");
 	case SEMD_EV_STATUS:
 		return ("STATUS");
+	case SEMD_EV_STATS:
+		return ("STATS");
 	case SEMD_EV_ERROR:
 		return ("ERROR");
 	case SEMD_EV_REVOKED:

@@ -1,0 +1,41 @@
+/*
+ * semdctl.h -- what the commands of semdctl share: semdctl.c (status,
+ * ping, the helpers), semdctl-stats.c (stats,
+ * metrics) and the live view in semdctl-watch.c.
+ */
+
+#ifndef SEMD_SEMDCTL_H
+#define SEMD_SEMDCTL_H
+
+#include <sys/types.h>
+#include <stdint.h>
+
+#include "semd.h"
+
+#define SEMDCTL_CMDLINE_MAX	4096	/* bytes of /proc/PID/cmdline read */
+
+struct semdctl {
+	const char	*socket;	/* -S, or NULL */
+	int		 verbose;
+	char		 path[512];	/* the socket actually used */
+};
+
+/* semdctl.c */
+void		 semdctl_usage_error(const char *, ...)
+		     __attribute__((format(printf, 1, 2), noreturn));
+int		 semdctl_fail(struct semdctl *, const struct semd_error *);
+struct semd	*semdctl_open(struct semdctl *, struct semd_error *);
+ssize_t		 semdctl_cmdline(const struct semd_party *, char *, size_t);
+void		 semdctl_duration(uint64_t, char *, size_t);
+const char	*semdctl_user(uid_t);
+void		 semdctl_json_string(const char *);
+
+/* semdctl-stats.c */
+int		 semdctl_stats(struct semdctl *, int, char **);
+int		 semdctl_metrics(struct semdctl *, int, char **);
+void		 semdctl_ms(double, char *, size_t);
+
+/* semdctl-watch.c */
+int		 semdctl_watch(struct semdctl *, int, char **);
+
+#endif /* SEMD_SEMDCTL_H */
