@@ -47,7 +47,7 @@ class Grant:
     """
 
     __slots__ = ("sems", "token", "released", "lost", "revoked",
-                 "_conn", "_owner", "_callbacks", "_on_revoke",
+                 "_conn", "_owner", "_callbacks", "_on_revoke", "_reconnect",
                  "__weakref__")
 
     def __init__(self, conn: "_Conn", sems: tuple[Sem, ...],
@@ -66,6 +66,7 @@ class Grant:
         self._owner: Any = None
         self._callbacks: list[Any] = []
         self._on_revoke: Any = "cancel"
+        self._reconnect = False
 
     @property
     def name(self) -> str:
@@ -122,13 +123,39 @@ class Grant:
 
 
 class _Req:
-    __slots__ = ("fut", "sems", "position", "withdrawn")
+    __slots__ = ("fut", "sems", "position", "withdrawn", "fields", "conn",
+                 "id", "reconnect", "deadline")
 
-    def __init__(self, fut: asyncio.Future, sems: tuple[Sem, ...]) -> None:
+    def __init__(self, fut: asyncio.Future, sems: tuple[Sem, ...],
+                 fields: dict[str, Any], reconnect: bool) -> None:
         self.fut = fut
         self.sems = sems
         self.position: int | None = None
         self.withdrawn = False
+        self.fields = fields
+        self.conn: _Conn | None = None
+        self.id = 0
+        self.reconnect = reconnect
+        t = fields.get("timeout_ms")
+        self.deadline = None if t is None else \
+            fut.get_loop().time() + t / 1000
+
+    def send(self, conn: "_Conn") -> None:
+        """(Re)send the ACQUIRE on conn, with what is left of its
+        timeout."""
+        fields = self.fields
+        if self.deadline is not None:
+            left = max(0, math.ceil((self.deadline - conn.loop.time()) *
+                                    1000))
+            fields = {**fields, "timeout_ms": left}
+        i = conn._next()
+        conn.reqs[i] = self
+        try:
+            conn._send({"op": "ACQUIRE", "id": i, **fields})
+        except BaseException:
+            del conn.reqs[i]
+            raise
+        self.conn, self.id = conn, i
 
 
 class _Conn(asyncio.Protocol):
@@ -150,6 +177,10 @@ class _Conn(asyncio.Protocol):
         self.server: str | None = None
         self.daemon_pid: int | None = None
         self.release_errors = 0
+        self.closing = False
+        self.reclaimed = 0
+        """Grants taken back from a restarted daemon (RECLAIM)."""
+        self.grace_ms = 0
         self.closer: Any = None
         self.raced = 0
         """Grants that came for a withdrawn acquire and were given back."""
@@ -218,31 +249,30 @@ class _Conn(asyncio.Protocol):
         return await fut
 
     async def acquire(self, fields: dict[str, Any],
-                      sems: tuple[Sem, ...]) -> Grant:
+                      sems: tuple[Sem, ...], reconnect: bool = False
+                      ) -> Grant:
         """ACQUIRE and wait for the grant.  Cancelled while waiting, it
         withdraws the request (TIMEOUT); a grant that raced the
-        withdrawal is given back as soon as it arrives."""
-        i = self._next()
+        withdrawal is given back as soon as it arrives.  With reconnect,
+        a request the daemon lost is sent again to the next one (it may
+        be on another connection then: req.conn)."""
         fut = self.loop.create_future()
-        req = _Req(fut, sems)
-        self.reqs[i] = req
-        try:
-            self._send({"op": "ACQUIRE", "id": i, **fields})
-        except BaseException:
-            del self.reqs[i]
-            raise
+        req = _Req(fut, sems, fields, reconnect)
+        req.send(self)
         try:
             return await fut
         except asyncio.CancelledError:
+            conn = req.conn
             if fut.done() and not fut.cancelled():
                 # The answer came, but we were cancelled before we could
                 # take it: give a grant back at once.
                 if fut.exception() is None:
                     self.raced += 1
                     fut.result()._release()
-            elif i in self.reqs and not self.closed:
+            elif conn is not None and conn.reqs.get(req.id) is req and \
+                    not conn.closed:
                 req.withdrawn = True
-                self._send({"op": "TIMEOUT", "id": i})
+                conn._send({"op": "TIMEOUT", "id": req.id})
             raise
 
     def give_back(self, g: Grant) -> None:
@@ -285,6 +315,7 @@ class _Conn(asyncio.Protocol):
                 if not isinstance(token, int) or isinstance(token, bool):
                     token = None
                 g = Grant(self, req.sems, token)
+                g._reconnect = req.reconnect
                 if token is not None:
                     self.grants[token] = g
                 if fut.done():
@@ -345,22 +376,44 @@ class _Conn(asyncio.Protocol):
         conns = _registry.get(self.loop)
         if conns is not None and conns.get(self.key) is self:
             del conns[self.key]
+        # Reconnect only when the daemon went away, not when we closed.
+        again = isinstance(err, DaemonLost) and not self.closing
         reqs, self.reqs = self.reqs, {}
+        resend = []
         for req in reqs.values():
-            if not req.fut.done():
+            if req.fut.done():
+                continue
+            if req.reconnect and not req.withdrawn and again:
+                req.conn = None
+                resend.append(req)
+            else:
                 req.fut.set_exception(err)
         calls, self.calls = self.calls, {}
         for fut in calls.values():
             if fut is not None and not fut.done():
                 fut.set_exception(err)
         grants, self.grants = self.grants, {}
+        reclaim = []
         for g in grants.values():
-            g._set_lost()
+            if g.released or g.revoked:
+                continue
+            if g._reconnect and len(g.sems) == 1 and again:
+                g._conn = None
+                reclaim.append(g)
+            else:
+                g._set_lost()
         _untokened_lost(self)
+        if reclaim or resend:
+            t = self.loop.create_task(_reconnect(
+                self.loop, self.key, reclaim, resend, err,
+                (self.grace_ms or DEFAULT_GRACE_MS) / 1000 + RECONNECT_MARGIN))
+            _tasks.add(t)
+            t.add_done_callback(_tasks.discard)
 
     def close(self) -> None:
         """Close the connection: the daemon gives back everything it held
         or waited for."""
+        self.closing = True
         if self.transport is not None:
             self.transport.abort()
 
@@ -408,9 +461,71 @@ async def _open(loop: asyncio.AbstractEventLoop, key: str | None) -> _Conn:
         raise from_reply(reply)
     conn.server = reply.get("server")
     conn.daemon_pid = reply.get("pid")
+    g = reply.get("grace_ms")
+    conn.grace_ms = g if isinstance(g, int) and not isinstance(g, bool) \
+        else 0
     conn.closer = _closer(conn)
     await conn.closer.__anext__()
     return conn
+
+
+DEFAULT_GRACE_MS = 5000
+"""The grace period assumed when the daemon announced none (libsemd's)."""
+RECONNECT_MARGIN = 5.0
+"""Seconds of reconnecting beyond the grace period (libsemd's)."""
+_tasks: set[asyncio.Task] = set()
+
+
+async def _reconnect(loop: asyncio.AbstractEventLoop, key: str | None,
+                     grants: list[Grant], reqs: list[_Req], err: Error,
+                     wait: float) -> None:
+    """After the daemon went away: connect again (with backoff, for the
+    grace period it announced plus a margin, starting a per-user daemon
+    as any acquire would), RECLAIM the grants under their tokens, and
+    send the waiting requests again (they lose their place in line).  A
+    grant the new daemon refuses is lost; if no daemon comes back, the
+    grants are lost and the requests fail with err."""
+    deadline = loop.time() + wait
+    delay = 0.02
+    while True:
+        try:
+            conn = await _connection(key)
+            break
+        except Error:
+            if loop.time() >= deadline:
+                for g in grants:
+                    if not g.released:
+                        g._set_lost()
+                for req in reqs:
+                    if not req.fut.done():
+                        req.fut.set_exception(err)
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+    for g in grants:
+        if g.released:
+            continue  # given back meanwhile: let the grace period end it
+        name, weight = g.sems[0]
+        try:
+            reply = await conn.call("RECLAIM", {"token": g.token,
+                                                "sem": name,
+                                                "weight": weight})
+        except Error:
+            reply = {}
+        if reply.get("op") == "ACQUIRED":
+            g._conn = conn
+            conn.grants[g.token] = g  # type: ignore[index]
+            conn.reclaimed += 1
+            if g.released:
+                conn.give_back(g)
+        else:
+            g._set_lost()
+    for req in reqs:
+        if not req.fut.done():
+            try:
+                req.send(conn)
+            except Error as e:
+                req.fut.set_exception(e)
 
 
 async def _connection(key: str | None) -> _Conn:
@@ -614,6 +729,14 @@ class Semaphore:
     :param rate: grants per second (with ``burst``), declared like the
         capacity.
     :param socket: the daemon's socket; default as libsemd resolves it.
+    :param reconnect: when semd restarts (crash, upgrade, idle exit and
+        auto-start), connect again and RECLAIM the grants under their
+        tokens during the new daemon's grace period, and send waiting
+        requests again (they lose their place in line), as libsemd's
+        SEMD_OPEN_RECONNECT.  Without it, grants are lost
+        (``grant.lost``) and waiting acquires raise
+        :class:`~semd.DaemonLost`.  Several semaphores in one grant are
+        not reclaimed (lost).
     :param on_revoke: what happens when an administrator revokes a grant
         (``semdctl revoke``): ``"cancel"`` (default) cancels the task that
         holds it, so its ``async with`` gives it back, as semrun stops its
@@ -632,7 +755,8 @@ class Semaphore:
                  weight: int = 1, timeout: float | None = None,
                  rate: float | None = None, burst: int | None = None,
                  socket: str | None = None,
-                 on_revoke: Any = "cancel") -> None:
+                 on_revoke: Any = "cancel", reconnect: bool = False) -> None:
+        self._reconnect = bool(reconnect)
         if not callable(on_revoke) and on_revoke not in ("cancel", "keep"):
             raise ValueError(f"on_revoke must be 'cancel', 'keep' or a "
                              f"callable, not {on_revoke!r}")
@@ -689,7 +813,7 @@ class Semaphore:
         fields = self._fields if timeout is _UNSET else \
             _fields(self._sems, _timeout_ms(timeout))
         conn = await _connection(self._socket)
-        g = await conn.acquire(fields, self._sems)
+        g = await conn.acquire(fields, self._sems, self._reconnect)
         g._owner = owner
         g._on_revoke = self._on_revoke
         self._grants.append(g)

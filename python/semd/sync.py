@@ -137,13 +137,14 @@ class Semaphore:
                  weight: int = 1, timeout: float | None = None,
                  rate: float | None = None, burst: int | None = None,
                  socket: str | None = None,
-                 on_revoke: Any = "keep") -> None:
+                 on_revoke: Any = "keep", reconnect: bool = False) -> None:
         if on_revoke == "cancel":
             raise ValueError("semd.sync cannot cancel a thread: on_revoke "
                              "is 'keep' or a callable")
         self._aio = self._aio_class(name, capacity, weight=weight,
                                     timeout=timeout, rate=rate, burst=burst,
-                                    socket=socket, on_revoke=on_revoke)
+                                    socket=socket, on_revoke=on_revoke,
+                                    reconnect=reconnect)
 
     def __repr__(self) -> str:
         return repr(self._aio).replace("<semd.", "<semd.sync.", 1)

@@ -21,13 +21,19 @@ def run(coro):
     return asyncio.run(coro)
 
 
-async def wait_status(sock, name, pred, timeout=30.0):
-    """Poll STATUS until pred(SemStatus or None) holds."""
+async def wait_status(sock, name, pred, timeout=30.0, retry=False):
+    """Poll STATUS until pred(SemStatus or None) holds (with retry, also
+    through a daemon being restarted)."""
     deadline = time.monotonic() + timeout
     while True:
-        st = (await semd.status(name, socket=sock)).get(name)
-        if pred(st):
-            return st
+        try:
+            st = (await semd.status(name, socket=sock)).get(name)
+            if pred(st):
+                return st
+        except semd.Unreachable:
+            if not retry:
+                raise
+            st = "(unreachable)"
         if time.monotonic() > deadline:
             raise AssertionError(f"status of {name} never matched: {st}")
         await asyncio.sleep(0.01)
@@ -460,3 +466,54 @@ def test_loop_end_gives_back(sock):
         run(check())
     finally:
         gc.enable()
+
+
+def _has_reclaim() -> bool:
+    from conftest import SEMD_BIN
+    p = subprocess.run([SEMD_BIN, "--help"], capture_output=True)
+    return b"--grace" in p.stdout + p.stderr
+
+
+def test_reconnect_reclaims_after_restart(tmpdir_short):
+    """kill -9 of semd and a new one on the same socket: with
+    reconnect=True the grant is reclaimed under its token and the waiter
+    is sent again; without it the grant is lost."""
+    if not _has_reclaim():
+        pytest.skip("this semd has no grace period / RECLAIM")
+    path = os.path.join(tmpdir_short, "r.sock")
+    state = os.path.join(tmpdir_short, "state")
+    os.mkdir(state, 0o700)
+    d = Daemon(path, ["--state-dir", state, "--grace", "20"]).start()
+
+    async def main():
+        s = semd.Semaphore("rc", 1, socket=path, reconnect=True)
+        g = await s.acquire()
+        token = g.token
+        waiter = asyncio.create_task(
+            semd.Semaphore("rc", 1, socket=path, reconnect=True).acquire())
+        await wait_status(path, "rc", lambda st: st.waiting == 1)
+        plain = await semd.Semaphore("rc2", 1, socket=path).acquire()
+        d.kill()
+        d.start()
+        # Reclaimed: held by this process again, same token; the waiter
+        # is back in line; the plain grant is gone.
+        st = await wait_status(path, "rc", lambda st: st is not None and
+                               st.holders and st.holders[0].pid ==
+                               os.getpid() and st.waiting == 1, retry=True)
+        assert st.held == 1
+        assert g.held and g.token == token and not g.lost
+        for _ in range(1000):
+            if plain.lost:
+                break
+            await asyncio.sleep(0.01)
+        assert plain.lost
+        assert not waiter.done()
+        s.release()
+        g2 = await asyncio.wait_for(waiter, 30)
+        assert g2.held
+        g2._release()
+        await wait_status(path, "rc", idle)
+    try:
+        run(main())
+    finally:
+        d.stop()

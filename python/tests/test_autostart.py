@@ -18,6 +18,10 @@ from conftest import HERE, SEMD_BIN, child_env, tool
 def in_namespace(*argv: str) -> subprocess.CompletedProcess:
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         pytest.skip("needs root and unshare(1)")
+    for f in (SEMD_BIN, str(HERE), *argv):
+        if os.path.isabs(f) and f.startswith(("/tmp/", "/run/")):
+            pytest.skip(f"{f} would be hidden by the namespace's fresh "
+                        f"/tmp and /run")
     script = ('mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /run && '
               'exec "$@"')
     env = child_env()
