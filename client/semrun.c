@@ -70,6 +70,7 @@
 #include "keeper.h"
 #include "semd.h"
 #include "semrun_sems.h"
+#include "semrun_wait.h"
 #include "tool.h"
 
 #define SEMRUN_CONFLICT		75	/* EX_TEMPFAIL: not granted in time */
@@ -147,6 +148,7 @@ struct semrun {
 	int		 killed;	/* a signal ended CMD */
 
 	struct semd	*semd;
+	struct semrun_wait wait;	/* -v: position and estimate */
 	int		 caught[SEMRUN_NSIGNALS];	/* handler installed */
 	sigset_t	 oldmask;
 };
@@ -232,7 +234,9 @@ semrun_usage(FILE *f)
 "                              jobserver whose job slots are slots of NAME\n"
 "      --jobserver-style=STYLE pipe (make 4.3 and later, the default) or\n"
 "                              fifo (make 4.4, ninja 1.13)\n"
-"  -v, --verbose               say when waiting (with the queue position)\n"
+"  -v, --verbose               say when waiting: the queue position, and\n"
+"                              about how long from recent hold times,\n"
+"                              again when the position changes\n"
 "                              and when the slot is granted\n"
 "  -q, --quiet                 print no messages except usage errors\n"
 "  -h, --help                  show this help and exit\n"
@@ -674,6 +678,8 @@ semrun_withdraw(struct semrun *sr, uint64_t id, int signo)
 		if ((revents & (POLLIN|POLLHUP|POLLERR)) == 0)
 			continue;
 		while ((n = semd_process(sr->semd, &ev, &err)) == 1) {
+			if (semrun_wait_event(&sr->wait, &ev))
+				continue;
 			if (ev.type == SEMD_EV_STATUS)
 				semd_status_free(ev.status);
 			if (ev.id != id)
@@ -739,15 +745,18 @@ semrun_acquire(struct semrun *sr)
 		return (semrun_fail(sr, &err));
 
 	for (;;) {
-		revents = semrun_poll(sr, -1, &sig);
+		revents = semrun_poll(sr, semrun_wait_timeout(&sr->wait,
+		    semrun_now_ms()), &sig);
 		if (revents == -1) {
 			semrun_msg(sr, "poll: %s", strerror(errno));
 			return (EX_OSERR);
 		}
+		semrun_wait_tick(&sr->wait, semrun_now_ms());
 		while (sig && semrun_signal_next(&rec)) {
 			if (semrun_signal_flags(rec.signo) & SIG_STOPS)
 				semrun_stop(0, &rec);
 			if (semrun_signal_flags(rec.signo) & SIG_TERMINATES) {
+				semrun_wait_stop(&sr->wait);
 				if (sr->verbose)
 					semrun_msg(sr, "%s: interrupted by "
 					    "signal %d, withdrawing", sr->name,
@@ -762,6 +771,8 @@ semrun_acquire(struct semrun *sr)
 		if ((revents & (POLLIN|POLLHUP|POLLERR)) == 0)
 			continue;
 		while ((n = semd_process(sr->semd, &ev, &err)) == 1) {
+			if (semrun_wait_event(&sr->wait, &ev))
+				continue;
 			if (ev.type == SEMD_EV_STATUS)
 				semd_status_free(ev.status);
 			/* An ERROR with id 0 is about the whole connection. */
@@ -772,7 +783,14 @@ semrun_acquire(struct semrun *sr)
 			case SEMD_EV_QUEUED:
 				if (sr->jsc != NULL)
 					jobserver_lend(sr->jsc);
-				if (sr->verbose)
+				/* One name: follow the position (-v). */
+				if (sr->verbose && !sr->quiet &&
+				    sr->sems.n == 1)
+					semrun_wait_start(&sr->wait, stderr,
+					    sr->semd, sr->sems.v[0].name,
+					    sr->sems.v[0].weight, ev.position,
+					    semrun_now_ms());
+				else if (sr->verbose)
 					semrun_msg(sr, "waiting for %s, "
 					    "position %" PRIu32, sr->name,
 					    ev.position);
@@ -787,6 +805,7 @@ semrun_acquire(struct semrun *sr)
 				sr->grant.capacity = sr->sems.v[0].capacity;
 				sr->grant.weight = sr->sems.v[0].weight;
 				sr->grant.token = ev.token;
+				semrun_wait_stop(&sr->wait);
 				if (sr->verbose)
 					semrun_verbose_granted(sr);
 				return (SEMRUN_GRANTED);
@@ -1032,6 +1051,9 @@ semrun_watch(struct semrun *sr, pid_t pid, int *watch, int64_t *kill_at)
 
 	memset(&err, 0, sizeof err);
 	while ((n = semd_process(sr->semd, &ev, &err)) == 1) {
+		/* A late answer to -v's questions while we waited. */
+		if (semrun_wait_event(&sr->wait, &ev))
+			continue;
 		if (sr->js != NULL)
 			jobserver_event(sr->js, sr->semd, &ev);
 		if (ev.type == SEMD_EV_STATUS)
