@@ -1048,7 +1048,9 @@ conn_stats_sem(const struct sem *s, struct proto_sem_stats *st)
 
 /*
  * STATS: the figures of one semaphore (an unknown name gives an empty
- * list) or of all of them in creation order, and the daemon's own.  At
+ * list) or of all of them, and the daemon's own.  The live ones come
+ * first, in creation order, then the forgotten ones whose figures the
+ * engine keeps (held and waiting 0), most recently forgotten first.  At
  * most SEMD_STATS_MAX_SEMS are collected; the encoder lists as many as
  * fit in a frame, and says truncated when some are left out.  Cost:
  * O(semaphores listed); one allocation per request, none per grant.
@@ -1058,29 +1060,38 @@ conn_do_stats(struct conn *c, const struct proto_request *req)
 {
 	struct proto_reply	 rep;
 	struct proto_sem_stats	*stats = NULL;
-	struct sem		*s;
+	struct sem		*s = NULL;
 	size_t			 n = 0, want;
 
 	memset(&rep, 0, sizeof rep);
 	if (req->has_sem) {
 		s = sem_lookup(semd_table, req->sem, req->sem_len);
+		if (s == NULL)
+			s = sem_retired_lookup(semd_table, req->sem,
+			    req->sem_len);
 		want = s != NULL ? 1 : 0;
 	} else {
-		s = sem_first(semd_table);
-		want = sem_count(semd_table);
-		if (want > SEMD_STATS_MAX_SEMS) {
+		want = sem_count(semd_table) + sem_retired_count(semd_table);
+		if (want > SEMD_STATS_MAX_SEMS)
 			want = SEMD_STATS_MAX_SEMS;
-			rep.truncated = 1;
-		}
 	}
 	if (want != 0 && (stats = calloc(want, sizeof *stats)) == NULL) {
 		conn_error(c, req->id, PROTO_E_LIMIT, "semd is out of memory; "
 		    "try again later");
 		return;
 	}
-	for (; s != NULL && n < want; n++) {
-		conn_stats_sem(s, &stats[n]);
-		s = req->has_sem ? NULL : sem_next(s);
+	if (req->has_sem) {
+		if (s != NULL)
+			conn_stats_sem(s, &stats[n++]);
+	} else {
+		for (s = sem_first(semd_table); s != NULL && n < want;
+		    s = sem_next(s))
+			conn_stats_sem(s, &stats[n++]);
+		for (s = sem_retired_first(semd_table); s != NULL &&
+		    n < want; s = sem_retired_next(s))
+			conn_stats_sem(s, &stats[n++]);
+		if (s != NULL)
+			rep.truncated = 1;
 	}
 	rep.op = PROTO_OP_STATS;
 	rep.id = req->id;

@@ -65,6 +65,9 @@ struct sem_table {
 
 	TAILQ_HEAD(, sem)	 sems;		/* creation order */
 	size_t			 nsems;
+	struct hash		 by_retired;	/* forgotten sems by name */
+	TAILQ_HEAD(sem_list, sem) retired;	/* newest first */
+	size_t			 nretired;
 	TAILQ_HEAD(, sem_owner)	 owners;
 	size_t			 nowners;
 
@@ -739,6 +742,53 @@ sem_try_grant(struct sem_table *t, struct sem_waiter *w, uint64_t now_ms)
 	return (1);
 }
 
+/* The forgotten semaphore called name whose figures are kept, or NULL. */
+struct sem *
+sem_retired_lookup(struct sem_table *t, const char *name, size_t name_len)
+{
+	struct sem	*s;
+	uint64_t	 hv;
+
+	if (name_len == 0 || name_len > PROTO_MAX_NAME)
+		return (NULL);
+	hv = hash_sip(&t->key, name, name_len);
+	for (s = hash_bucket(&t->by_retired, hv); s != NULL; s = s->hnext) {
+		if (s->name_len == name_len &&
+		    memcmp(s->name, name, name_len) == 0)
+			return (s);
+	}
+	return (NULL);
+}
+
+/*
+ * s was just forgotten (it is in no list and no hash): keep it, for its
+ * figures, among the SEM_MAX_RETIRED most recently forgotten, dropping
+ * the oldest beyond them; one that never granted anything is freed.  A
+ * new semaphore of that name takes the figures back (sem_insert).  No
+ * allocation: the struct itself is kept.  O(1) expected.
+ */
+static void
+sem_retire(struct sem_table *t, struct sem *s)
+{
+	struct sem	*old;
+
+	if (s->stats.grants == 0 && s->stats.timeouts == 0 &&
+	    s->stats.withdrawals == 0) {
+		free(s);
+		return;
+	}
+	s->hnext = NULL;
+	hash_insert(&t->by_retired, s);
+	TAILQ_INSERT_HEAD(&t->retired, s, entry);
+	if (++t->nretired <= SEM_MAX_RETIRED)
+		return;
+	old = TAILQ_LAST(&t->retired, sem_list);
+	TAILQ_REMOVE(&t->retired, old, entry);
+	hash_remove(&t->by_retired, old);
+	t->nretired--;
+	free(old);
+}
+
 /*
  * Free s if nothing is held, nobody waits, nothing pins it and its rate
  * has no debt at now; a rated semaphore with debt gets a wake-up for the
@@ -759,7 +809,7 @@ sem_forget_if_idle(struct sem_table *t, struct sem *s, uint64_t now_ms)
 	hash_remove(&t->by_name, s);
 	TAILQ_REMOVE(&t->sems, s, entry);
 	t->nsems--;
-	free(s);
+	sem_retire(t, s);
 }
 
 /*
@@ -812,6 +862,7 @@ sem_table_new(const struct sem_callbacks *cb, void *arg,
 		t->limits = *limits;
 	hash_key_init(&t->key);
 	TAILQ_INIT(&t->sems);
+	TAILQ_INIT(&t->retired);
 	TAILQ_INIT(&t->owners);
 	TAILQ_INIT(&t->events);
 	TAILQ_INIT(&t->dirty);
@@ -820,6 +871,9 @@ sem_table_new(const struct sem_callbacks *cb, void *arg,
 	    sem_hash_token, t) == -1)
 		goto fail;
 	if (hash_init(&t->by_name, offsetof(struct sem, hnext),
+	    sem_hash_name, t) == -1)
+		goto fail;
+	if (hash_init(&t->by_retired, offsetof(struct sem, hnext),
 	    sem_hash_name, t) == -1)
 		goto fail;
 	if (hash_init(&t->by_hold, offsetof(struct sem_hold, hnext),
@@ -836,6 +890,7 @@ sem_table_new(const struct sem_callbacks *cb, void *arg,
 fail:
 	hash_free(&t->by_token);
 	hash_free(&t->by_name);
+	hash_free(&t->by_retired);
 	hash_free(&t->by_hold);
 	hash_free(&t->by_id);
 	hash_free(&t->by_uid);
@@ -882,6 +937,11 @@ sem_table_free(struct sem_table *t)
 		TAILQ_REMOVE(&t->sems, s, entry);
 		free(s);
 	}
+	while ((s = TAILQ_FIRST(&t->retired)) != NULL) {
+		TAILQ_REMOVE(&t->retired, s, entry);
+		free(s);
+	}
+	hash_free(&t->by_retired);
 	while (t->spare != NULL)
 		sem_spare_drop(t);
 	heap_free(&t->deadlines);
@@ -1141,6 +1201,16 @@ sem_new(const struct sem_want *wt)
 static void
 sem_insert(struct sem_table *t, struct sem *s)
 {
+	struct sem	*old;
+
+	/* Its figures, if one of that name was forgotten not long ago. */
+	if ((old = sem_retired_lookup(t, s->name, s->name_len)) != NULL) {
+		s->stats = old->stats;
+		TAILQ_REMOVE(&t->retired, old, entry);
+		hash_remove(&t->by_retired, old);
+		t->nretired--;
+		free(old);
+	}
 	hash_insert(&t->by_name, s);
 	TAILQ_INSERT_TAIL(&t->sems, s, entry);
 	t->nsems++;
@@ -1641,6 +1711,27 @@ sem_stats(const struct sem *s)
 	return (&s->stats);
 }
 
+/* The most recently forgotten semaphore whose figures are kept, or NULL. */
+struct sem *
+sem_retired_first(struct sem_table *t)
+{
+	return (TAILQ_FIRST(&t->retired));
+}
+
+/* The number of forgotten semaphores whose figures are kept. */
+size_t
+sem_retired_count(struct sem_table *t)
+{
+	return (t->nretired);
+}
+
+/* The one forgotten before s, or NULL. */
+struct sem *
+sem_retired_next(struct sem *s)
+{
+	return (TAILQ_NEXT(s, entry));
+}
+
 /* Return the oldest live semaphore, or NULL. */
 struct sem *
 sem_first(struct sem_table *t)
@@ -1994,6 +2085,20 @@ sem_check_invariants(struct sem_table *t, char *why, size_t len)
 	if (nsems != t->nsems || nsems != t->by_name.count)
 		return (sem_broken(why, len, "%zu semaphores listed, nsems "
 		    "%zu, %zu hashed", nsems, t->nsems, t->by_name.count));
+	nsems = 0;
+	TAILQ_FOREACH(s, &t->retired, entry) {
+		if (sem_retired_lookup(t, s->name, s->name_len) != s ||
+		    sem_lookup(t, s->name, s->name_len) != NULL ||
+		    s->nholders != 0 || s->nwaiting != 0)
+			return (sem_broken(why, len, "%s: a forgotten semaphore "
+			    "is not kept as one", s->name));
+		nsems++;
+	}
+	if (nsems != t->nretired || nsems != t->by_retired.count ||
+	    nsems > SEM_MAX_RETIRED)
+		return (sem_broken(why, len, "%zu forgotten semaphores kept, "
+		    "nretired %zu, %zu hashed", nsems, t->nretired,
+		    t->by_retired.count));
 	if (npinned != epins)
 		return (sem_broken(why, len, "%zu pins for events naming %zu",
 		    npinned, epins));

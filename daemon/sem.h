@@ -65,11 +65,14 @@ struct sem_hist {
 };
 
 /*
- * What happened on one semaphore since it was created: filled by sem.c
- * as things happen (no allocation, O(1) per event), read through
+ * What happened on one semaphore since it was first created: filled by
+ * sem.c as things happen (no allocation, O(1) per event), read through
  * sem_stats().  A semaphore that is forgotten (idle and not declared)
- * takes its figures with it; the next one of that name starts at zero.
+ * keeps its figures among the SEM_MAX_RETIRED most recently forgotten
+ * (sem_retired_*), and a new one of that name takes them back; beyond
+ * those, the oldest figures are dropped.
  */
+#define SEM_MAX_RETIRED	1024
 struct sem_stats {
 	uint64_t	 grants;	/* at once or from the queue */
 	uint64_t	 timeouts;	/* deadline passed in line, or a try
@@ -551,6 +554,17 @@ struct sem		*sem_lookup(struct sem_table *, const char *name,
  */
 void			 sem_revoked(struct sem_table *, struct sem_grant *,
 			     uint64_t now_ms);
+
+/*
+ * Forgotten semaphores whose figures are kept (see struct sem_stats),
+ * most recently forgotten first: only name, capacity (the last) and
+ * stats mean anything.  Lookup O(1) expected.
+ */
+struct sem		*sem_retired_lookup(struct sem_table *,
+			     const char *name, size_t name_len);
+struct sem		*sem_retired_first(struct sem_table *);
+struct sem		*sem_retired_next(struct sem *);
+size_t			 sem_retired_count(struct sem_table *);
 
 /* The figures of a live semaphore (see struct sem_stats).  O(1). */
 const struct sem_stats	*sem_stats(const struct sem *);

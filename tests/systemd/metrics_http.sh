@@ -79,8 +79,10 @@ ok "GET /metrics through the socket-activated server: 200, the figures"
 unhold web
 code=$(curl -s -o "$tmp/metrics2.txt" -w '%{http_code}' "$url/metrics")
 [ "$code" = 200 ] || fail "second GET /metrics: $code"
-grep -q 'sem="web"' "$tmp/metrics2.txt" &&
-    fail "web is gone but still scraped: $(grep web "$tmp/metrics2.txt")"
+grep -q '^semd_held{sem="web"} 0$' "$tmp/metrics2.txt" ||
+    fail "web is released but: $(grep web "$tmp/metrics2.txt")"
+grep -q '^semd_hold_seconds_count{sem="web"} 1$' "$tmp/metrics2.txt" ||
+    fail "web's hold is not counted: $(grep web "$tmp/metrics2.txt")"
 ok "each scrape asks semd afresh"
 
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/nothing")" = 404 ] ||

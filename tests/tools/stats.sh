@@ -44,11 +44,23 @@ hold st 1
 "$SEMRUN" -t 0.2 st 1 -- true </dev/null
 kill -9 "$(cat "$tmp/hold.st.semrun")" "$(cat "$tmp/hold.st.pid")"
 wait_until "the killed holder's slot is back" is_state st 0 0
-# st is gone now (idle and not declared); keep one alive for the figures.
+# st is forgotten now (idle and not declared), but its figures are kept:
+# three grants (a holder, the waiter, a holder), a try refused and a
+# timeout, one release on disconnect.
+[ "$(js '(s("st")["held"], s("st")["waiting"], d["semaphores"])')" = \
+    "(0, 0, 0)" ] || fail "forgotten st: $(cat "$tmp/stats.json")"
+[ "$(js '(s("st")["grants"], s("st")["timeouts"], s("st")["disconnects"])')" = \
+    "(3, 2, 1)" ] || fail "forgotten st's figures: $(cat "$tmp/stats.json")"
+[ "$(js 's("st")["hold"]["count"]')" = 3 ] || fail "st hold count"
+expect_status 0 "stats of a forgotten name" "$SEMDCTL" stats st
+grep -q "^st: capacity 1, held 0, waiting 0" "$tmp/out" ||
+    fail "stats st: $(cat "$tmp/out")"
+# A new st takes them back.
 hold st 1
-[ "$(js 's("st")["grants"]')" = 1 ] ||
-    fail "a new st should start from zero: $(cat "$tmp/stats.json")"
+[ "$(js 's("st")["grants"]')" = 4 ] ||
+    fail "a new st should go on from 3 grants: $(cat "$tmp/stats.json")"
 unhold st
+ok "a forgotten semaphore's figures are kept, and taken back"
 
 # Now on a semaphore that stays alive throughout.
 hold keep 5

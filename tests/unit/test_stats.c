@@ -33,7 +33,10 @@ expired_cb(struct sem_waiter *w, void *arg)
 static void
 observe_cb(const struct sem_obs *ob, void *arg)
 {
-	ck_assert_uint_lt(nobs, 64);
+	if (nobs >= 64) {		/* only the first are kept */
+		nobs++;
+		return;
+	}
 	obs[nobs] = *ob;
 	memcpy(obs_sem[nobs], ob->sem->name, ob->sem->name_len + 1);
 	obs[nobs].sem = NULL;		/* it may be gone later */
@@ -251,13 +254,20 @@ START_TEST(test_stats_paths)
 	sem_owner_drop(a, 4000);
 	sem_owner_drop(c, 4000);
 	sem_flush(tbl);
-	/* x was forgotten with its figures: a new x starts from zero. */
+	/* x was forgotten, its figures kept; a new x takes them back. */
 	ck_assert_ptr_null(sem_lookup(tbl, "x", 1));
+	ck_assert_ptr_nonnull(sem_retired_lookup(tbl, "x", 1));
+	ck_assert_uint_eq(sem_stats(sem_retired_lookup(tbl, "x", 1))->grants,
+	    3);
+	ck_assert_uint_eq(sem_retired_count(tbl), 1);
 	a = sem_owner_new(tbl, NULL, 20, 1000);
 	r = acq(a, 1, "x", 2, 1, -1, 5000);
 	ck_assert_int_eq(r.status, SEM_ACQ_GRANTED);
-	ck_assert_uint_eq(stats_of("x")->grants, 1);
-	ck_assert_uint_eq(stats_of("x")->releases, 0);
+	ck_assert_uint_eq(stats_of("x")->grants, 4);
+	ck_assert_uint_eq(stats_of("x")->releases, 1);
+	ck_assert_uint_eq(stats_of("x")->disconnects, 2);
+	ck_assert_ptr_null(sem_retired_lookup(tbl, "x", 1));
+	ck_assert_uint_eq(sem_retired_count(tbl), 0);
 }
 END_TEST
 
@@ -329,6 +339,45 @@ START_TEST(test_stats_hold_per_grant)
 }
 END_TEST
 
+/*
+ * Forgotten semaphores keep their figures, at most SEM_MAX_RETIRED of
+ * them, the oldest dropped first; one that never counted anything keeps
+ * nothing; and they never show as live.
+ */
+START_TEST(test_stats_retired_bounded)
+{
+	struct sem_owner	*a;
+	struct sem_acq_result	 r;
+	char			 name[32];
+	size_t			 i;
+	uint64_t		 id = 1;
+
+	a = sem_owner_new(tbl, NULL, 10, 1000);
+	for (i = 0; i < SEM_MAX_RETIRED + 10; i++) {
+		snprintf(name, sizeof name, "n%zu", i);
+		r = acq(a, id++, name, 1, 1, -1, i);
+		ck_assert_int_eq(r.status, SEM_ACQ_GRANTED);
+		ck_assert_int_eq(sem_release(a, name, strlen(name), 1, i + 1),
+		    PROTO_OK);
+	}
+	ck_assert_uint_eq(sem_count(tbl), 0);
+	ck_assert_uint_eq(sem_retired_count(tbl), SEM_MAX_RETIRED);
+	ck_assert_ptr_null(sem_retired_lookup(tbl, "n0", 2));
+	ck_assert_ptr_null(sem_retired_lookup(tbl, "n9", 2));
+	ck_assert_ptr_nonnull(sem_retired_lookup(tbl, "n10", 3));
+	snprintf(name, sizeof name, "n%d", SEM_MAX_RETIRED + 9);
+	ck_assert_ptr_eq(sem_retired_first(tbl),
+	    sem_retired_lookup(tbl, name, strlen(name)));
+	ck_assert_ptr_null(sem_lookup(tbl, name, strlen(name)));
+	/* Nothing counted on it (an error is not an event): not kept. */
+	ck_assert_int_eq(sem_declare(tbl, "d", 1, 2, 0) != NULL, 1);
+	sem_undeclare(tbl, sem_lookup(tbl, "d", 1));
+	ck_assert_ptr_null(sem_lookup(tbl, "d", 1));
+	ck_assert_ptr_null(sem_retired_lookup(tbl, "d", 1));
+	ck_assert_uint_eq(sem_retired_count(tbl), SEM_MAX_RETIRED);
+}
+END_TEST
+
 /* A partial release observes the hold's age and keeps the hold. */
 START_TEST(test_stats_partial_release)
 {
@@ -348,7 +397,8 @@ START_TEST(test_stats_partial_release)
 	ck_assert_int_eq(acq(a, 2, "y", 5, 3, -1, 8000).status,
 	    SEM_ACQ_GRANTED);
 	st = stats_of("y");
-	ck_assert_uint_eq(st->releases, 0);	/* a new y */
+	ck_assert_uint_eq(st->releases, 2);	/* the figures came back */
+	ck_assert_uint_eq(st->grants, 2);
 }
 END_TEST
 
@@ -540,6 +590,7 @@ stats_suite(void)
 	tcase_add_test(tc, test_hist_quantile);
 	tcase_add_test(tc, test_stats_paths);
 	tcase_add_test(tc, test_stats_partial_release);
+	tcase_add_test(tc, test_stats_retired_bounded);
 	tcase_add_test(tc, test_stats_revoke_per_grant);
 	tcase_add_test(tc, test_stats_hold_per_grant);
 	tcase_add_test(tc, test_stats_request);
