@@ -760,7 +760,8 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		semdctl_usage_error("missing command (status or ping)");
+		semdctl_usage_error("missing command (status, ping, list, "
+		    "resize, drain, undrain, revoke or reload)");
 	cmd = argv[optind++];
 	if (strcmp(cmd, "status") == 0)
 		return (semdctl_status(&sc, argc - optind, argv + optind));
