@@ -566,9 +566,13 @@ semdctl_print_list(const struct semd_status *st, int json)
 			semdctl_json_string(s->name);
 			printf(",\"capacity\":%" PRIu32 ",\"held\":%" PRIu32
 			    ",\"waiting\":%" PRIu32 ",\"declared\":%s,"
-			    "\"drained\":%s}", s->capacity, s->held,
+			    "\"drained\":%s", s->capacity, s->held,
 			    s->waiting, s->declared ? "true" : "false",
 			    s->drained ? "true" : "false");
+			if (s->rate > 0)
+				printf(",\"rate\":%.17g,\"burst\":%" PRIu32,
+				    s->rate, s->burst);
+			putchar('}');
 		}
 		printf("],\"truncated\":%s}\n",
 		    st->truncated ? "true" : "false");
@@ -580,15 +584,25 @@ semdctl_print_list(const struct semd_status *st, int json)
 	}
 	printf("%-32s %10s %10s %10s  %s\n", "NAME", "CAPACITY", "HELD",
 	    "WAITING", "FLAGS");
+	/* CAPACITY "-": no bound, only a rate (shown in FLAGS). */
 	for (i = 0; i < st->nsems; i++) {
 		s = &st->sems[i];
 		semdctl_print_text(s->name, 32);
-		printf("%*s %10" PRIu32 " %10" PRIu32 " %10" PRIu32 "  %s%s%s\n",
-		    strlen(s->name) < 32 ? (int)(32 - strlen(s->name)) : 0, "",
-		    s->capacity, s->held, s->waiting,
-		    s->declared ? "declared" : "",
+		printf("%*s ", strlen(s->name) < 32 ?
+		    (int)(32 - strlen(s->name)) : 0, "");
+		if (s->capacity != 0)
+			printf("%10" PRIu32, s->capacity);
+		else
+			printf("%10s", "-");
+		printf(" %10" PRIu32 " %10" PRIu32 "  %s%s%s", s->held,
+		    s->waiting, s->declared ? "declared" : "",
 		    s->declared && s->drained ? "," : "",
 		    s->drained ? "drained" : "");
+		if (s->rate > 0)
+			printf("%srate %g/s burst %" PRIu32,
+			    s->declared || s->drained ? "," : "", s->rate,
+			    s->burst);
+		putchar('\n');
 	}
 	if (st->truncated)
 		printf("(semd shortened this list to fit its reply)\n");

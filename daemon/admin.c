@@ -303,6 +303,7 @@ admin_list(struct conn *c, const struct proto_request *req)
 	struct proto_reply	 rep;
 	struct proto_sem_status	*sems = NULL;
 	struct sem		*s;
+	uint64_t		 now = semd_now_ms();
 	size_t			 n, i;
 
 	admin_reply_init(&rep, req, NULL);
@@ -326,6 +327,11 @@ admin_list(struct conn *c, const struct proto_request *req)
 		sems[i].waiting = s->nwaiting;
 		sems[i].declared = s->declared;
 		sems[i].drained = s->drained;
+		if (s->rate > 0) {
+			sems[i].rate = s->rate;
+			sems[i].burst = s->burst;
+			sems[i].next_grant_ms = sem_rate_next_ms(s, now) - now;
+		}
 	}
 	rep.sems = sems;
 	rep.nsems = i;

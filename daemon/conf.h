@@ -16,7 +16,7 @@
  *	max-connections = 4096		... the limits of semd(8)
  *
  *	[sem NAME]
- *	capacity = 3			required
+ *	capacity = 3			required, but for 0 with a rate
  *	rate = 10/s			grants per second (also /min, /h)
  *	burst = 5
  *	allow = alice @deploy		who may acquire (default: everyone)
@@ -55,7 +55,7 @@ struct config_sem {
 	char			 name[PROTO_MAX_NAME + 1];
 	size_t			 name_len;
 	unsigned int		 line;		/* of its [sem NAME] header */
-	uint32_t		 capacity;
+	uint32_t		 capacity;	/* 0: none (only with a rate) */
 	int			 has_rate;
 	double			 rate;		/* grants per second */
 	int			 has_burst;
@@ -145,8 +145,8 @@ char			*config_who_str(const struct config_who *, char *buf,
 
 /*
  * Parse a rate: "10/s", "0.5/s", "30/min", "2/h", or a plain number of
- * grants per second.  Returns 0 with *rate set (grants per second, > 0),
- * or -1.
+ * grants per second.  Returns 0 with *rate set (grants per second,
+ * PROTO_MIN_RATE to PROTO_MAX_RATE), or -1.
  */
 int			 config_parse_rate(const char *, double *rate);
 

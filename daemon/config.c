@@ -35,7 +35,6 @@
 
 /* What libinih's line buffer holds, its terminator and "\r\n" included. */
 #define CONFIG_INI_LINE		200
-#define CONFIG_MAX_RATE		1e9		/* grants per second */
 #define CONFIG_MAX_GRACE_MS	86400000ULL	/* a day */
 
 /* Keys seen in the current section, to refuse repeats. */
@@ -66,6 +65,7 @@ struct config_parser {
 	enum config_section	 section;
 	struct config_sem	*sem;		/* SECTION_SEM */
 	int			 sem_has_capacity;
+	unsigned int		 sem_capacity_line;
 	unsigned int		 seen;		/* SEEN_* in this section */
 	unsigned int		 seen_limits;	/* CONFIG_HAS_* here */
 	unsigned int		 semd_line;	/* of [semd], 0 if none yet */
@@ -264,7 +264,7 @@ config_parse_rate(const char *s, double *rate)
 	} else if (*end != '\0')
 		return (-1);
 	v /= per;
-	if (!(v > 0) || v > CONFIG_MAX_RATE)
+	if (!(v >= PROTO_MIN_RATE) || v > PROTO_MAX_RATE)
 		return (-1);
 	*rate = v;
 	return (0);
@@ -510,18 +510,21 @@ config_sem_key(struct config_parser *p, const char *key, const char *value)
 
 	if (strcmp(key, "capacity") == 0) {
 		ONCE(SEEN_CAPACITY);
-		if (config_number(value, 1, PROTO_MAX_CAPACITY, 0, &v) == -1) {
+		if (config_number(value, 0, PROTO_MAX_CAPACITY, 0, &v) == -1) {
 			config_fail(p, "capacity must be a number from 1 to "
-			    "%u, not '%s'", PROTO_MAX_CAPACITY, value);
+			    "%u (0 with a rate), not '%s'", PROTO_MAX_CAPACITY,
+			    value);
 			return;
 		}
 		s->capacity = (uint32_t)v;
 		p->sem_has_capacity = 1;
+		p->sem_capacity_line = p->line;
 	} else if (strcmp(key, "rate") == 0) {
 		ONCE(SEEN_RATE);
 		if (config_parse_rate(value, &s->rate) == -1) {
 			config_fail(p, "rate must be grants per time, such as "
-			    "10/s, 0.5/s, 30/min or 2/h, not '%s'", value);
+			    "10/s, 0.5/s, 30/min or 2/h (at most %g/s, at "
+			    "least 1/day), not '%s'", PROTO_MAX_RATE, value);
 			return;
 		}
 		s->has_rate = 1;
@@ -587,9 +590,18 @@ config_end_section(struct config_parser *p)
 {
 	unsigned int	 line = p->line;
 
-	if (p->section == SECTION_SEM && !p->sem_has_capacity) {
+	if (p->section == SECTION_SEM && !p->sem_has_capacity &&
+	    !p->sem->has_rate) {
 		p->line = p->sem->line;
-		config_fail(p, "[sem %s] has no capacity", p->sem->name);
+		config_fail(p, "[sem %s] has no capacity (nor rate)",
+		    p->sem->name);
+		p->line = line;
+	}
+	if (p->section == SECTION_SEM && p->sem_has_capacity &&
+	    p->sem->capacity == 0 && !p->sem->has_rate) {
+		p->line = p->sem_capacity_line;
+		config_fail(p, "capacity 0 bounds nothing: give [sem %s] a "
+		    "rate too, or a capacity of at least 1", p->sem->name);
 		p->line = line;
 	}
 	if (p->section == SECTION_SEM && p->sem->has_burst &&

@@ -81,8 +81,17 @@ rules_sync(const struct config *old, const struct config *cf)
 			log_warnx("%s: capacity %" PRIu32 " -> %" PRIu32
 			    " (%s)", cs->name, s->capacity, cs->capacity,
 			    cf->path);
+		if (s != NULL && (s->rate != (cs->has_rate ? cs->rate : 0) ||
+		    (cs->has_rate && s->burst != (cs->has_burst ?
+		    cs->burst : 1))))
+			log_warnx("%s: rate %g/s burst %" PRIu32 " -> %g/s "
+			    "burst %" PRIu32 " (%s)", cs->name, s->rate,
+			    s->burst, cs->has_rate ? cs->rate : 0,
+			    cs->has_rate ? (cs->has_burst ? cs->burst : 1) :
+			    0, cf->path);
 		if (sem_declare(semd_table, cs->name, cs->name_len,
-		    cs->capacity, now) == NULL) {
+		    cs->capacity, cs->has_rate ? cs->rate : 0,
+		    cs->has_burst ? cs->burst : 1, now) == NULL) {
 			log_warn("%s: cannot declare", cs->name);
 			failed++;
 		}

@@ -1595,12 +1595,16 @@ sem_flush(struct sem_table *t)
  */
 struct sem *
 sem_declare(struct sem_table *t, const char *name, size_t name_len,
-    uint32_t capacity, uint64_t now_ms)
+    uint32_t capacity, double rate, uint32_t burst, uint64_t now_ms)
 {
 	struct sem_want	 wt;
 	struct sem	*s;
 
-	if (name_len == 0 || name_len > PROTO_MAX_NAME || capacity == 0) {
+	if (burst == 0)
+		burst = 1;
+	if (name_len == 0 || name_len > PROTO_MAX_NAME ||
+	    (capacity == 0 && rate <= 0) || (rate != 0 &&
+	    !(rate >= PROTO_MIN_RATE && rate <= PROTO_MAX_RATE))) {
 		errno = EINVAL;
 		return (NULL);
 	}
@@ -1610,14 +1614,73 @@ sem_declare(struct sem_table *t, const char *name, size_t name_len,
 		wt.name_len = name_len;
 		wt.has_capacity = 1;
 		wt.capacity = capacity;
+		wt.has_rate = rate > 0;
+		wt.rate = rate;
+		wt.burst = burst;
 		if (sem_wake_reserve(t, 1) == -1 || (s = sem_new(&wt)) == NULL)
 			return (NULL);
 		sem_insert(t, s);
 	}
 	s->declared = 1;
-	if (s->capacity != capacity)
-		sem_resize(t, s, capacity, now_ms);
+	/* A rate first when the capacity goes to 0, else the capacity. */
+	if (rate > 0 && (s->rate != rate || s->burst != burst))
+		(void)sem_set_rate(t, s, rate, burst, now_ms);
+	if (s->capacity != capacity) {
+		if (capacity == 0) {
+			/* Unbounded but for the rate: the grant rule runs. */
+			s->capacity = 0;
+			s->shrunk = 0;
+			sem_mark(t, s);
+			sem_settle(t, now_ms);
+		} else
+			sem_resize(t, s, capacity, now_ms);
+	}
+	if (rate <= 0 && s->rate > 0)
+		(void)sem_set_rate(t, s, 0, 0, now_ms);
 	return (s);
+}
+
+/* Set or remove the rate of s; see sem.h.  O(1) plus the grants. */
+int
+sem_set_rate(struct sem_table *t, struct sem *s, double rate,
+    uint32_t burst, uint64_t now_ms)
+{
+	uint64_t	 now_ns = sem_ms_to_ns(now_ms), t_new;
+	double		 debt;
+
+	if (rate <= 0) {
+		if (s->capacity == 0) {
+			errno = EINVAL;
+			return (-1);
+		}
+		s->rate = 0;
+		s->burst = 0;
+		s->t_ns = 0;
+		s->tat_ns = 0;
+	} else {
+		if (!(rate >= PROTO_MIN_RATE && rate <= PROTO_MAX_RATE)) {
+			errno = EINVAL;
+			return (-1);
+		}
+		t_new = sem_rate_interval(rate);
+		/*
+		 * Grants still owed to the old rate are owed to the new one:
+		 * the debt (TAT - now) counts grants of the old interval, so
+		 * it is rescaled to the new interval.
+		 */
+		if (s->rate > 0 && s->tat_ns > now_ns && s->t_ns > 0) {
+			debt = (double)(s->tat_ns - now_ns) * (double)t_new /
+			    (double)s->t_ns;
+			s->tat_ns = debt >= 9e18 ? UINT64_MAX / 2 :
+			    now_ns + (uint64_t)debt;
+		}
+		s->rate = rate;
+		s->burst = burst == 0 ? 1 : burst;
+		s->t_ns = t_new;
+	}
+	sem_mark(t, s);
+	sem_settle(t, now_ms);
+	return (0);
 }
 
 /* s is no longer declared: forget it once idle (maybe now).  O(1). */

@@ -503,16 +503,31 @@ int			 sem_next_deadline(struct sem_table *,
 size_t			 sem_flush(struct sem_table *);
 
 /*
- * Declare name (name_len bytes, valid) with capacity: the semaphore is
- * created if it is not alive (whatever max_sems says: declarations come
- * from the configuration, not from clients), marked declared, so that it
- * is kept while idle, and resized to capacity if it had another (see
- * sem_resize).  Returns it, or NULL with errno ENOMEM (nothing changed).
- * O(1) expected, plus what the resize costs.
+ * Declare name (name_len bytes, valid) with capacity and rate (grants
+ * per second, 0 for none; burst 0 means 1): the semaphore is created if
+ * it is not alive (whatever max_sems says: declarations come from the
+ * configuration, not from clients), marked declared, so that it is kept
+ * while idle, resized to capacity if it had another (see sem_resize) and
+ * given the rate if it had another (see sem_set_rate).  capacity 0 is
+ * allowed only with a rate.  Returns it, or NULL with errno ENOMEM, or
+ * EINVAL for a bad name, capacity or rate (nothing changed).  O(1)
+ * expected, plus what a resize costs.
  */
 struct sem		*sem_declare(struct sem_table *, const char *name,
-			     size_t name_len, uint32_t capacity,
-			     uint64_t now_ms);
+			     size_t name_len, uint32_t capacity, double rate,
+			     uint32_t burst, uint64_t now_ms);
+
+/*
+ * Give s the rate (grants per second, PROTO_MIN_RATE..PROTO_MAX_RATE;
+ * 0: no rate) and burst (0 means 1) while it is in use.  The GCRA state
+ * carries over: grants still owed (a TAT ahead of now) stay owed,
+ * counted at the new interval.
+ * The grant rule runs (a faster rate or none may grant at once).  A rate
+ * cannot be taken from a semaphore of capacity 0 (nothing would bound
+ * it): then nothing changes and -1 is returned with errno EINVAL; else 0.
+ */
+int			 sem_set_rate(struct sem_table *, struct sem *s,
+			     double rate, uint32_t burst, uint64_t now_ms);
 
 /*
  * The configuration no longer declares s: it becomes an ordinary

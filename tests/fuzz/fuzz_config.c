@@ -48,10 +48,12 @@ fuzz_check(const struct config *cf)
 			fuzz_fail("a name is declared twice", s->name);
 		if (config_find(cf, s->name, s->name_len) != s)
 			fuzz_fail("config_find does not find", s->name);
-		if (s->capacity == 0 || s->capacity > PROTO_MAX_CAPACITY)
+		if ((s->capacity == 0 && !s->has_rate) ||
+		    s->capacity > PROTO_MAX_CAPACITY)
 			fuzz_fail("capacity out of range", s->name);
-		if (s->has_rate && !(s->rate > 0))
-			fuzz_fail("rate not positive", s->name);
+		if (s->has_rate && !(s->rate >= PROTO_MIN_RATE &&
+		    s->rate <= PROTO_MAX_RATE))
+			fuzz_fail("rate out of range", s->name);
 		if (s->has_burst && (s->burst == 0 || !s->has_rate))
 			fuzz_fail("burst without rate or 0", s->name);
 		if (s->line == 0)

@@ -20,6 +20,8 @@ cat >"$tmp/semd.conf" <<EOF
 capacity = 2
 [sem d]
 capacity = 1
+[sem paced]
+rate = 1/h
 EOF
 "$SEMD_BIN" -f -S "$SOCK" -c "$tmp/semd.conf" >"$tmp/semd.log" 2>&1 &
 semd_pid=$!
@@ -174,12 +176,27 @@ touch "$tmp/v.go"
 wait "$victim"
 ok "--on-revoke=ignore"
 
+# A declared rate: one grant an hour, then a reload to a million a
+# second lets the next one in at once (the debt is rescaled).
+expect_status 0 "the first grant of a rate-only semaphore" "$SEMRUN" -n paced -- true
+expect_status 75 "the rate holds back the second" "$SEMRUN" -n paced -- true
+sed 's|^rate = 1/h$|rate = 1000000/s|' "$tmp/semd.conf" >"$tmp/semd.conf.new"
+mv "$tmp/semd.conf.new" "$tmp/semd.conf"
+expect_status 0 "reload with a faster rate" "$SEMDCTL" reload
+grep -q "paced: rate 0.000277778/s burst 1 -> 1e+06/s burst 1" "$tmp/semd.log" ||
+    fail "the rate change is not logged: $(grep paced "$tmp/semd.log")"
+expect_status 0 "the faster rate grants at once" "$SEMRUN" -n paced -- true
+ok "declared rates, changed by a reload"
+
 expect_status 0 "list" "$SEMDCTL" list --json
 python3 - "$tmp/out" <<'PY' || fail "list --json: $(cat "$tmp/out")"
 import json, sys
 d = json.load(open(sys.argv[1]))
 s = {x["name"]: x for x in d["sems"]}
-assert s["load"]["declared"] and s["load"]["capacity"] == 3, s
+# The reload put back the file's capacity of load (resized to 3 before).
+assert s["load"]["declared"] and s["load"]["capacity"] == 2, s
+assert s["paced"]["declared"] and s["paced"]["capacity"] == 0, s
+assert s["paced"]["rate"] == 1e6 and s["paced"]["burst"] == 1, s
 assert s["d"]["declared"] and not s["d"]["drained"], s
 PY
 kill -0 "$semd_pid" || fail "semd died"

@@ -100,6 +100,17 @@ START_TEST(test_conf_good)
 	s = config_find(cf, "alpha", 5);
 	ck_assert_ptr_nonnull(s);
 	ck_assert(!s->has_allow);
+	config_free(cf);
+
+	/* A rate alone: capacity 0 (no bound), or left out. */
+	cf = parse_ok("[sem r0]\ncapacity = 0\nrate = 5/s\n"
+	    "[sem r1]\nrate = 1/s\nburst = 3\n");
+	s = config_find(cf, "r0", 2);
+	ck_assert_uint_eq(s->capacity, 0);
+	ck_assert_double_eq_tol(s->rate, 5, 1e-9);
+	s = config_find(cf, "r1", 2);
+	ck_assert_uint_eq(s->capacity, 0);
+	ck_assert_uint_eq(s->burst, 3);
 	ck_assert_ptr_null(config_find(cf, "alph", 4));
 	ck_assert_ptr_null(config_find(cf, "zeta2", 5));
 	config_free(cf);
@@ -121,6 +132,9 @@ START_TEST(test_conf_rate)
 	ck_assert_double_eq_tol(r, 0.01, 1e-9);
 	ck_assert_int_eq(config_parse_rate("7", &r), 0);
 	ck_assert_int_eq(config_parse_rate("0/s", &r), -1);
+	ck_assert_int_eq(config_parse_rate("1000001/s", &r), -1);
+	ck_assert_int_eq(config_parse_rate("1/h", &r), 0);
+	ck_assert_int_eq(config_parse_rate("0.001/h", &r), -1);
 	ck_assert_int_eq(config_parse_rate("-1/s", &r), -1);
 	ck_assert_int_eq(config_parse_rate("10/fortnight", &r), -1);
 	ck_assert_int_eq(config_parse_rate("nan/s", &r), -1);
@@ -138,7 +152,12 @@ START_TEST(test_conf_bad)
 	    "t.conf:2: unknown key 'colour' in [semd]");
 	parse_bad("[sem a]\ncapacity = 1\nweight = 2\n",
 	    "t.conf:3: unknown key 'weight' in [sem a]");
-	parse_bad("[sem a]\ncapacity = 0\n", "t.conf:2: capacity must be");
+	parse_bad("[sem a]\ncapacity = 0\n", "t.conf:2: capacity 0 bounds "
+	    "nothing");
+	parse_bad("[sem a]\nallow = root\n\ncapacity = 0\n[sem b]\n",
+	    "t.conf:4: capacity 0 bounds nothing");
+	parse_bad("[sem a]\ncapacity = 1\nrate = 2000000/s\n",
+	    "t.conf:3: rate must be");
 	parse_bad("[sem a]\ncapacity = 2147483648\n", "t.conf:2: capacity");
 	parse_bad("[sem a]\ncapacity = 1x\n", "t.conf:2: capacity");
 	parse_bad("[sem a]\ncapacity = 1\ncapacity = 2\n",
@@ -151,6 +170,7 @@ START_TEST(test_conf_bad)
 	    "t.conf:1: [sem a] has no capacity");
 	parse_bad("[sem a]\ncapacity = 1\n[sem b]\n",
 	    "t.conf:3: [sem b] has no capacity");
+	parse_bad("[sem a]\ncapacity = -1\n", "t.conf:2: capacity must be");
 	parse_bad("capacity = 1\n", "t.conf:1: 'capacity' is outside");
 	parse_bad("[sems a]\n", "t.conf:1: unknown section [sems a]");
 	parse_bad("[sem bad name!]\n", "t.conf:1: [sem bad name!]");

@@ -1946,7 +1946,7 @@ START_TEST(test_declare)
 	struct sem_limits	 lim;
 	struct sem_table	*t;
 
-	s = sem_declare(tbl, "dc", 2, 3, 0);
+	s = sem_declare(tbl, "dc", 2, 3, 0, 0, 0);
 	ck_assert_ptr_nonnull(s);
 	ck_assert(s->declared);
 	ck_assert_ptr_eq(look("dc"), s);
@@ -1959,7 +1959,7 @@ START_TEST(test_declare)
 	ck_assert_int_eq(rel(a, "dc", 2, 1), PROTO_OK);
 	ck_assert_ptr_eq(look("dc"), s);
 	/* Declaring again with another capacity resizes. */
-	ck_assert_ptr_eq(sem_declare(tbl, "dc", 2, 5, 2), s);
+	ck_assert_ptr_eq(sem_declare(tbl, "dc", 2, 5, 0, 0, 2), s);
 	ck_assert_uint_eq(s->capacity, 5);
 	sem_undeclare(tbl, s);
 	ck_assert_ptr_null(look("dc"));
@@ -1969,13 +1969,67 @@ START_TEST(test_declare)
 	memset(&lim, 0, sizeof lim);
 	lim.max_sems = 1;
 	t = table_new(&lim);
-	ck_assert_ptr_nonnull(sem_declare(t, "d1", 2, 1, 0));
-	ck_assert_ptr_nonnull(sem_declare(t, "d2", 2, 1, 0));
+	ck_assert_ptr_nonnull(sem_declare(t, "d1", 2, 1, 0, 0, 0));
+	ck_assert_ptr_nonnull(sem_declare(t, "d2", 2, 1, 0, 0, 0));
 	ck_assert_uint_eq(sem_count(t), 2);
 	sem_table_free(t);
 }
 END_TEST
 
+
+/*
+ * A declared rate paces grants (GCRA): burst 2 at once, then one per
+ * second; re-declaring without a rate lets the waiter in at once, and a
+ * rate cannot be taken from a semaphore with no capacity.
+ */
+START_TEST(test_declare_rate)
+{
+	struct sem_owner	*a = owner(tbl, 1);
+	struct sem		*s;
+	uint64_t		 at;
+
+	s = sem_declare(tbl, "dr", 2, 0, 1.0, 2, 0);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(s->capacity, 0);
+	ck_assert_double_eq_tol(s->rate, 1.0, 1e-9);
+	ck_assert_uint_eq(s->burst, 2);
+	expect_granted(acq(a, 1, "dr", NOCAP, 1, FOREVER, 0));
+	expect_granted(acq(a, 2, "dr", NOCAP, 1, FOREVER, 0));
+	expect_queued(acq(a, 3, "dr", NOCAP, 1, FOREVER, 0), 1);
+	check_invariants(tbl);
+	ck_assert(sem_next_deadline(tbl, &at));
+	ck_assert_uint_eq(at, 1000);
+	sem_expire(tbl, 999);
+	ck_assert_uint_eq(sem_flush(tbl), 0);
+	sem_expire(tbl, 1000);
+	ck_assert_uint_eq(sem_flush(tbl), 1);
+	expect_ev(0, 'G', a, 3);
+	expect_queued(acq(a, 4, "dr", NOCAP, 1, FOREVER, 1000), 1);
+	/*
+	 * TAT is 3 s: 2 s of debt at 1/s.  At 1000/s the debt is 2 grants
+	 * of 1 ms: the waiter conforms at 1001 ms (TAT 1002 minus the
+	 * tolerance of 1 ms), not after the old pace's 2 s.
+	 */
+	ck_assert_int_eq(sem_set_rate(tbl, s, 1000.0, 2, 1000), 0);
+	ck_assert_uint_eq(sem_flush(tbl), 0);
+	ck_assert(sem_next_deadline(tbl, &at));
+	ck_assert_uint_eq(at, 1001);
+	sem_expire(tbl, 1001);
+	ck_assert_uint_eq(sem_flush(tbl), 1);
+	expect_ev(1, 'G', a, 4);
+	expect_queued(acq(a, 5, "dr", NOCAP, 1, FOREVER, 1001), 1);
+	/* No rate, but then a capacity: it must have one. */
+	ck_assert_int_eq(sem_set_rate(tbl, s, 0, 0, 1000), -1);
+	ck_assert_ptr_eq(sem_declare(tbl, "dr", 2, 10, 0, 0, 1000), s);
+	ck_assert_double_eq_tol(s->rate, 0, 1e-9);
+	ck_assert_uint_eq(s->capacity, 10);
+	ck_assert_uint_eq(sem_flush(tbl), 1);
+	expect_ev(2, 'G', a, 5);
+	check_invariants(tbl);
+	ck_assert_ptr_null(sem_declare(tbl, "bad", 3, 0, 0, 0, 0));
+	ck_assert_ptr_null(sem_declare(tbl, "bad", 3, 1, 1e9, 0, 0));
+}
+END_TEST
 
 Suite *
 sem_suite(void)
@@ -1991,6 +2045,7 @@ sem_suite(void)
 	tcase_add_test(tc, test_resize_shrink);
 	tcase_add_test(tc, test_drain);
 	tcase_add_test(tc, test_declare);
+	tcase_add_test(tc, test_declare_rate);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("rules");
