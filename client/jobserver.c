@@ -769,6 +769,18 @@ jobserver_take(struct jobserver *js, int sigfd, int timeout_ms)
 }
 
 /*
+ * Give up a lent token without taking it back (semrun is interrupted):
+ * make keeps one token too many, which matters only if it goes on.
+ */
+void
+jobserver_abandon(struct jobserver *js)
+{
+	if (js->lent)
+		jobserver_msg(js, 0, "job slot not taken back (interrupted)");
+	js->lent = 0;
+}
+
+/*
  * Free js: close our descriptors (not make's), remove a fifo we created.
  * A client that still has a token lent is freed as it is: make then has
  * one token too many (say so).

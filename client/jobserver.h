@@ -44,6 +44,7 @@ struct jobserver *jobserver_find(int verbose);
 int		 jobserver_lend(struct jobserver *);
 int		 jobserver_lent(const struct jobserver *);
 int		 jobserver_take(struct jobserver *, int sigfd, int timeout_ms);
+void		 jobserver_abandon(struct jobserver *);
 
 void		 jobserver_free(struct jobserver *);
 

@@ -830,9 +830,9 @@ semrun_acquire(struct semrun *sr)
 /*
  * Take back the job slot lent to make while we waited (jobserver.c), so
  * that make has as many tokens as before, whether CMD runs or not.  Waits
- * until make has a token to spare; a terminating signal (or one that
- * already ended the wait) limits the wait to SEMRUN_WITHDRAW_MS.
- * Returns status (semrun_acquire()'s), or 128+N after signal N.
+ * until make has a token to spare, unless a terminating signal ended the
+ * wait or comes now: then only a token there already is taken.  Returns
+ * status (semrun_acquire()'s), or 128+N after signal N.
  */
 static int
 semrun_unlend(struct semrun *sr, int status)
@@ -854,8 +854,14 @@ semrun_unlend(struct semrun *sr, int status)
 			status = 128 + sig;
 		}
 	}
-	if (jobserver_lent(sr->jsc))
-		(void)jobserver_take(sr->jsc, -1, SEMRUN_WITHDRAW_MS);
+	/*
+	 * After a signal, do not wait for make to have a token to spare:
+	 * mostly make is being interrupted too (^C reaches the whole
+	 * process group), and it waits for us before it exits.
+	 */
+	if (sr->interrupted && jobserver_lent(sr->jsc) &&
+	    jobserver_take(sr->jsc, -1, 0) != 1)
+		jobserver_abandon(sr->jsc);
 	jobserver_free(sr->jsc);
 	sr->jsc = NULL;
 	return (status);

@@ -252,4 +252,42 @@ wait_until "the build ends and its slots are freed" is_state build 0 0
     fail "the build did not finish all 8 recipes: $(cat "$tmp/sklog")"
 ok "SIGKILL of semrun --jobserver: the build finishes, slots held until then"
 
+# --- 7. A signal to a waiting semrun that has lent its slot: it exits
+# at once (128+N), taking a token back only if one is there, and does
+# not wait for make's other jobs to return one.
+cat >"$tmp/S" <<'MK'
+all: W P1 P2
+W:
+	+@echo $$$$ >$(DIR)/w.pid; exec $(SEMRUN) x 1 -- true
+P1 P2:
+	@touch $(DIR)/$@.running; while [ ! -e $(DIR)/go ]; do sleep 0.05; done
+MK
+d=$tmp/sig
+mkdir "$d"
+hold x 1
+(cd "$d" && exec make -j2 -f "$tmp/S" SEMRUN="$SEMRUN" DIR="$d") </dev/null \
+    >"$d.out" 2>&1 &
+runner=$!
+bg_pids="$bg_pids $runner"
+# P2 runs on the slot W lent: both P recipes hold make's tokens now.
+wait_until "P1 and P2 run while W waits" \
+    test -e "$d/P1.running" -a -e "$d/P2.running"
+expect_state x 1 1
+w=$(cat "$d/w.pid")
+kill -TERM "$w"
+# P1 and P2 keep their tokens until $d/go exists: semrun must not wait
+# for one of them to come back.
+wait_until "W's semrun has exited" sh -c "! kill -0 $w 2>/dev/null"
+expect_state x 1 0
+[ ! -e "$d/go" ] || fail "the test went wrong"
+touch "$d/go"
+unhold x
+wait "$runner"
+st=$?
+[ "$st" -eq 2 ] || fail "make exited $st, wanted 2 (W failed): $(cat "$d.out")"
+grep -q 'W.*143\|W.*Terminated\|Error 143' "$d.out" ||
+    fail "W did not end by SIGTERM: $(cat "$d.out")"
+cat "$d.out"
+ok "SIGTERM to a waiting semrun with a lent slot: it exits without waiting for a token"
+
 exit 0
