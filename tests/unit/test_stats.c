@@ -370,7 +370,7 @@ START_TEST(test_stats_retired_bounded)
 	    sem_retired_lookup(tbl, name, strlen(name)));
 	ck_assert_ptr_null(sem_lookup(tbl, name, strlen(name)));
 	/* Nothing counted on it (an error is not an event): not kept. */
-	ck_assert_int_eq(sem_declare(tbl, "d", 1, 2, 0) != NULL, 1);
+	ck_assert_int_eq(sem_declare(tbl, "d", 1, 2, 0, 0, 0) != NULL, 1);
 	sem_undeclare(tbl, sem_lookup(tbl, "d", 1));
 	ck_assert_ptr_null(sem_lookup(tbl, "d", 1));
 	ck_assert_ptr_null(sem_retired_lookup(tbl, "d", 1));
