@@ -227,7 +227,8 @@ admin_revoke(struct conn *c, const struct proto_request *req)
 		return;
 	if (req->has_token) {
 		g = sem_grant_lookup(semd_table, req->token);
-		if (g == NULL || g->hold->sem != s) {
+		if (g == NULL || g->hold->sem != s ||
+		    g->hold->owner->ctx == NULL) {
 			conn_error(c, req->id, PROTO_E_NOT_HELD, "no grant "
 			    "with token %" PRIu64 " is held on %s",
 			    req->token, s->name);
@@ -244,6 +245,10 @@ admin_revoke(struct conn *c, const struct proto_request *req)
 	 */
 	if (!req->has_token) {
 		TAILQ_FOREACH(h, &s->holders, sem_entry) {
+			/* Grants of a dead semd waiting to be reclaimed
+			 * (pid 0) have no connection to tell. */
+			if (h->owner->ctx == NULL)
+				continue;
 			if (h->owner->pid != req->pid &&
 			    conn_worker_pid(h->owner->ctx) != req->pid)
 				continue;

@@ -42,6 +42,8 @@
 #include "admin.h"
 #include "cluster.h"
 #include "conn.h"
+#include "grace.h"
+#include "state.h"
 #include "listen.h"
 #include "log.h"
 #include "proto.h"
@@ -190,7 +192,7 @@ conn_reap_cb(evutil_socket_t fd, short events, void *arg)
 int
 conn_init(void)
 {
-	static const struct sem_callbacks cb = {
+	struct sem_callbacks	 cb = {
 		.granted = conn_granted_cb,
 		.expired = conn_expired_cb,
 		.refused = conn_refused_cb,
@@ -204,7 +206,13 @@ conn_init(void)
 	limits.max_holds = semd_conf.max_holds;
 	limits.max_pending_per_uid = semd_conf.max_pending_per_uid;
 	limits.max_holds_per_uid = semd_conf.max_holds_per_uid;
-	if ((semd_table = sem_table_new(&cb, NULL, &limits)) == NULL)
+	/* With a state file, every grant is recorded there (state.h). */
+	if (semd_state != NULL) {
+		cb.grant_new = state_grant_new;
+		cb.grant_weight = state_grant_weight;
+		cb.grant_end = state_grant_end;
+	}
+	if ((semd_table = sem_table_new(&cb, semd_state, &limits)) == NULL)
 		return (-1);
 	conn_reaper = event_new(semd_base, -1, 0, conn_reap_cb, NULL);
 	if (conn_reaper == NULL) {
@@ -497,6 +505,32 @@ conn_do_hello(struct conn *c, const struct proto_request *req)
 	rep.version = PROTO_VERSION;
 	snprintf(rep.server, sizeof rep.server, "semd %s", PACKAGE_VERSION);
 	rep.pid = (uint32_t)getpid();
+	rep.grace_ms = semd_conf.grace_ms;
+	conn_send(c, &rep);
+}
+
+/*
+ * RECLAIM: a client whose connection to an earlier daemon broke asks
+ * for its grant back; grace.c verifies it.  Answered ACQUIRED (with the
+ * same token) or DENIED.
+ */
+static void
+conn_do_reclaim(struct conn *c, const struct proto_request *req)
+{
+	struct proto_reply	 rep;
+	char			 msg[PROTO_MAX_TEXT + 1];
+	enum proto_err		 e;
+
+	e = grace_reclaim(c->owner, req->token, req->sem, req->sem_len,
+	    req->weight, &rep, msg, sizeof msg);
+	if (e != PROTO_OK) {
+		conn_error(c, req->id, e, "%s", msg);
+		return;
+	}
+	rep.op = PROTO_OP_ACQUIRED;
+	rep.id = req->id;
+	log_info("%s: reclaimed %s weight %" PRIu32 " token %" PRIu64,
+	    c->name, rep.sem, rep.weight, rep.token);
 	conn_send(c, &rep);
 }
 
@@ -1185,6 +1219,9 @@ conn_dispatch(struct conn *c, const uint8_t *body, size_t len)
 		break;
 	case PROTO_OP_STATS:
 		conn_do_stats(c, &req);
+		break;
+	case PROTO_OP_RECLAIM:
+		conn_do_reclaim(c, &req);
 		break;
 	default:
 		conn_error(c, req.id, PROTO_E_UNKNOWN_OP, "%s is not a request "

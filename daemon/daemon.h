@@ -14,6 +14,7 @@
 
 struct event_base;
 struct sem_table;
+struct state;
 
 #define SEMD_DEF_MAX_CONNECTIONS	4096
 #define SEMD_DEF_MAX_PENDING		1024
@@ -38,6 +39,8 @@ struct sem_table;
 #ifndef SEMD_CONFIG_FILE			/* set by the build: sysconfdir */
 #define SEMD_CONFIG_FILE		"/etc/semd/semd.conf"
 #endif
+#define SEMD_DEF_GRACE_MS		5000	/* --grace */
+#define SEMD_MAX_GRACE_MS		3600000
 
 /* The daemon's configuration, filled from the command line by main.c. */
 struct semd_config {
@@ -56,6 +59,8 @@ struct semd_config {
 	size_t		 max_output_total;	/* unsent bytes, all of them */
 	uint32_t	 max_connections_per_uid; /* 0: unlimited */
 	unsigned int	 idle_exit;		/* seconds, 0: never */
+	uint64_t	 grace_ms;		/* --grace, 0: off */
+	const char	*state_dir;		/* --state-dir, or NULL */
 	int		 foreground;
 	int		 system;		/* --system */
 	int		 verbose;
@@ -65,6 +70,7 @@ struct semd_config {
 extern struct semd_config	 semd_conf;
 extern struct event_base	*semd_base;
 extern struct sem_table		*semd_table;
+extern struct state		*semd_state;	/* NULL: no state file */
 
 /* main.c */
 uint64_t	semd_now_ms(void);

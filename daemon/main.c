@@ -46,10 +46,13 @@
 #include "sem.h"
 #include "sockpath.h"
 #include "daemon.h"
+#include "grace.h"
+#include "state.h"
 
 struct semd_config	 semd_conf;
 struct event_base	*semd_base;
 struct sem_table	*semd_table;
+struct state		*semd_state;
 
 static struct event	*semd_deadline_ev;
 static int		 semd_deadline_armed;
@@ -84,6 +87,8 @@ enum {
 	OPT_CLUSTER_SEM,
 	OPT_CLUSTER_NAMES,
 	OPT_LOG_FILE,
+	OPT_GRACE,
+	OPT_STATE_DIR,
 };
 
 static const struct option semd_longopts[] = {
@@ -118,6 +123,8 @@ static const struct option semd_longopts[] = {
 	{ "system",		no_argument,		NULL, OPT_SYSTEM },
 	{ "log-level",		required_argument,	NULL, 'l' },
 	{ "log-file",		required_argument,	NULL, OPT_LOG_FILE },
+	{ "grace",		required_argument,	NULL, OPT_GRACE },
+	{ "state-dir",		required_argument,	NULL, OPT_STATE_DIR },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "version",		no_argument,		NULL, 'V' },
@@ -138,6 +145,7 @@ semd_synopsis(FILE *f)
 "            [--max-sems n] [--max-frame bytes] [--max-output bytes]\n"
 "            [--max-output-total bytes]\n"
 "            [--idle-exit secs] [-l level] [--log-file path]\n"
+"            [--grace secs] [--state-dir dir]\n"
 "            [--cluster-endpoints urls [--cluster-prefix key]\n"
 "             [--cluster-lease-ttl secs] [--cluster-host-id id]\n"
 "             [--cluster-sem name]... [--cluster-names prefix]]\n");
@@ -211,6 +219,11 @@ semd_help(FILE *f)
 "      --cluster-names PREFIX\n"
 "                          every name starting with PREFIX is a cluster\n"
 "                          semaphore\n"
+"      --grace SECS        after a restart, keep the grants of the previous\n"
+"                          semd for SECS so that their holders can reclaim\n"
+"                          them (default 5; 500ms also works; 0 = off)\n"
+"      --state-dir DIR     keep the state file there (default\n"
+"                          $RUNTIME_DIRECTORY, else beside the socket)\n"
 "  -l, --log-level LEVEL   what to log: quiet, warning (the default),\n"
 "                          events (also each grant, release, timeout,\n"
 "                          withdrawal and revoke, one key=value line each),\n"
@@ -232,6 +245,39 @@ semd_usage(void)
 {
 	semd_synopsis(stderr);
 	fprintf(stderr, "Try 'semd --help' for more information.\n");
+	exit(EX_USAGE);
+}
+
+/*
+ * Parse a duration for option opt: whole seconds ("5", "5s") or
+ * milliseconds ("500ms"), at most max_ms.  Returns milliseconds; exits
+ * EX_USAGE on a bad value.
+ */
+static uint64_t
+semd_parse_duration(const char *opt, const char *arg, uint64_t max_ms)
+{
+	unsigned long long	 v;
+	uint64_t		 mult = 1000;
+	char			*end;
+
+	if (!isdigit((unsigned char)arg[0]))
+		goto bad;
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (errno != 0)
+		goto bad;
+	if (strcmp(end, "ms") == 0)
+		mult = 1;
+	else if (*end != '\0' && strcmp(end, "s") != 0)
+		goto bad;
+	if (v > max_ms / mult)
+		goto bad;
+	return (v * mult);
+
+bad:
+	fprintf(stderr, "semd: %s: invalid value '%s' (seconds, or "
+	    "milliseconds with ms, at most %" PRIu64 " s)\n", opt, arg,
+	    max_ms / 1000);
 	exit(EX_USAGE);
 }
 
@@ -404,6 +450,7 @@ semd_parse_args(int argc, char **argv)
 	semd_conf.max_output = SEMD_DEF_MAX_OUTPUT;
 	semd_conf.max_output_total = SEMD_DEF_MAX_OUTPUT_TOTAL;
 	semd_conf.max_connections_per_uid = SEMD_DEF_MAX_CONNECTIONS_PER_UID;
+	semd_conf.grace_ms = SEMD_DEF_GRACE_MS;
 	semd_conf.verbose = LOG_VERBOSE_WARN;
 
 	while ((ch = getopt_long(argc, argv, "S:c:fqvVhl:", semd_longopts,
@@ -541,6 +588,19 @@ semd_parse_args(int argc, char **argv)
 				semd_usage();
 			}
 			break;
+		case OPT_GRACE:
+			semd_conf.grace_ms = semd_parse_duration("--grace",
+			    optarg, SEMD_MAX_GRACE_MS);
+			semd_opts_given |= CONFIG_HAS_GRACE;
+			break;
+		case OPT_STATE_DIR:
+			if (*optarg != '/') {
+				fprintf(stderr, "semd: --state-dir: '%s' is not "
+				    "an absolute path\n", optarg);
+				semd_usage();
+			}
+			semd_conf.state_dir = optarg;
+			break;
 		default:
 			semd_usage();
 		}
@@ -590,6 +650,36 @@ semd_uptime_ms(void)
 	uint64_t	 now = semd_now_ms();
 
 	return (now > semd_started_ms ? now - semd_started_ms : 0);
+}
+
+/*
+ * Open the state file that lets this daemon take over from an earlier
+ * one on the same socket (state.h).  Without one semd still runs, but a
+ * restart can then break the bound: say so.
+ */
+static void
+semd_state_open(void)
+{
+	char	 path[PATH_MAX], cause[512];
+
+	if (semd_conf.state_dir == NULL &&
+	    getenv("RUNTIME_DIRECTORY") == NULL &&
+	    semd_conf.socket_path[0] != '/') {
+		log_warnx("no state file (unnamed socket, no $RUNTIME_DIRECTORY "
+		    "or --state-dir): holders cannot reclaim after a restart");
+		return;
+	}
+	if (state_path(path, sizeof path, semd_conf.state_dir,
+	    semd_conf.socket_path) == -1) {
+		log_warnx("the state file's path is too long: holders cannot "
+		    "reclaim after a restart");
+		return;
+	}
+	if ((semd_state = state_open(path, semd_conf.socket_path, cause,
+	    sizeof cause)) == NULL)
+		log_warnx("%s: holders cannot reclaim after a restart", cause);
+	else
+		log_debug("state file %s", path);
 }
 
 /* Monotonic time in milliseconds, the engine's clock. */
@@ -863,6 +953,7 @@ semd_load_config(void)
 	TAKE(CONFIG_HAS_MAX_OUTPUT_TOTAL, max_output_total);
 	TAKE(CONFIG_HAS_MAX_CONNECTIONS_PER_UID, max_connections_per_uid);
 	TAKE(CONFIG_HAS_IDLE_EXIT, idle_exit);
+	TAKE(CONFIG_HAS_GRACE, grace_ms);
 #undef TAKE
 	log_info("configuration %s: %zu semaphores declared, undeclared "
 	    "names %s", path, cf->nsems, cf->undeclared_deny ? "denied" :
@@ -997,6 +1088,7 @@ main(int argc, char **argv)
 		semd_load_config();	/* the system daemon's default file */
 	semd_raise_nofile();
 	atexit(semd_atexit);
+	semd_state_open();
 	if (!semd_conf.foreground)
 		ready_fd = semd_daemonize();
 
@@ -1007,6 +1099,9 @@ main(int argc, char **argv)
 	rules_apply();
 	if (cluster_init(&line_cause) == -1)
 		fatalx("cluster: %s", line_cause);
+	if (semd_state != NULL &&
+	    grace_start(semd_state, semd_table, semd_conf.grace_ms) == -1)
+		fatal("cannot take over the grants of the previous semd");
 	semd_deadline_ev = evtimer_new(semd_base, semd_deadline_cb, NULL);
 	semd_idle_ev = evtimer_new(semd_base, semd_idle_cb, NULL);
 	if (semd_deadline_ev == NULL || semd_idle_ev == NULL)
@@ -1050,8 +1145,11 @@ main(int argc, char **argv)
 		event_free(status_ev);
 
 	cluster_shutdown();
+	grace_shutdown();
 	conn_shutdown();
 	rules_free();
+	state_close(semd_state);
+	semd_state = NULL;
 	listen_close();
 	for (i = 0; i < 3; i++)
 		event_free(sig_ev[i]);

@@ -1443,6 +1443,222 @@ sem_release(struct sem_owner *o, const char *name, size_t name_len,
 	return (PROTO_OK);
 }
 
+/* Link a new, empty hold h of o on s (weight 0, no grants yet). */
+static void
+sem_hold_link(struct sem_table *t, struct sem_hold *h, struct sem_owner *o,
+    struct sem *s, uint64_t now_ms)
+{
+	memset(h, 0, sizeof *h);
+	h->sem = s;
+	h->owner = o;
+	h->since_ms = now_ms;
+	TAILQ_INIT(&h->grants);
+	TAILQ_INSERT_TAIL(&s->holders, h, sem_entry);
+	TAILQ_INSERT_TAIL(&o->holds, h, owner_entry);
+	hash_insert(&t->by_hold, h);
+	s->nholders++;
+	o->nholds++;
+	o->acct->nholds++;
+}
+
+/* Unlink and free hold h, whose weight is 0 and which has no grants. */
+static void
+sem_hold_unlink(struct sem_table *t, struct sem_hold *h)
+{
+	TAILQ_REMOVE(&h->sem->holders, h, sem_entry);
+	TAILQ_REMOVE(&h->owner->holds, h, owner_entry);
+	hash_remove(&t->by_hold, h);
+	h->sem->nholders--;
+	h->owner->nholds--;
+	h->owner->acct->nholds--;
+	free(h);
+}
+
+/*
+ * Give o a grant an earlier daemon made: weight on name with this token,
+ * serial and cookie, made as is (the grant_new hook is not called: the
+ * grant is already on record).  A grant of o with the same token already
+ * adopted makes this one a part of the same ACQUIRE (its ring).  The
+ * semaphore is created with capacity, rate and burst if it does not
+ * exist; if it exists (declared by the configuration, or by an earlier
+ * record) and held + weight passes its capacity, it is over capacity as
+ * after a shrinking resize: nothing is granted there until enough is
+ * given back.  No limit applies and no queue is looked at: these slots
+ * were held before anyone now waiting arrived.  Later serials go on after
+ * this one.  Returns 0, or -1 with errno EEXIST (the token is live for
+ * another owner, or with another serial, or on this semaphore), EINVAL
+ * (a name, capacity, rate or weight out of range) or ENOMEM; nothing
+ * changes then.
+ */
+int
+sem_adopt(struct sem_owner *o, const char *name, size_t name_len,
+    uint32_t capacity, double rate, uint32_t burst, uint32_t weight,
+    uint64_t token, uint64_t serial, uint64_t cookie, uint64_t now_ms)
+{
+	struct sem_table	*t = o->table;
+	struct sem_want		 wt;
+	struct sem		*s;
+	struct sem_hold		*h, *nh = NULL;
+	struct sem_grant	*g, *first, *p;
+	int			 created = 0;
+
+	if (name_len == 0 || name_len > PROTO_MAX_NAME ||
+	    capacity > PROTO_MAX_CAPACITY || !(rate >= 0) ||
+	    (capacity == 0 && rate == 0) || weight == 0 ||
+	    weight > PROTO_MAX_CAPACITY || token == 0 || serial == 0) {
+		errno = EINVAL;
+		return (-1);
+	}
+	if ((first = sem_grant_lookup(t, token)) != NULL) {
+		if (first->hold->owner != o || first->serial != serial) {
+			errno = EEXIST;
+			return (-1);
+		}
+		p = first;
+		do {
+			if (p->hold->sem->name_len == name_len &&
+			    memcmp(p->hold->sem->name, name, name_len) == 0) {
+				errno = EEXIST;
+				return (-1);
+			}
+			p = p->gnext;
+		} while (p != first);
+	}
+	if ((g = malloc(sizeof *g)) == NULL) {
+		errno = ENOMEM;
+		return (-1);
+	}
+	if ((s = sem_lookup(t, name, name_len)) == NULL) {
+		memset(&wt, 0, sizeof wt);
+		wt.name = name;
+		wt.name_len = name_len;
+		wt.has_capacity = capacity != 0;
+		wt.capacity = capacity;
+		wt.has_rate = rate > 0;
+		wt.rate = rate;
+		wt.burst = burst;
+		if ((s = sem_new(&wt)) == NULL) {
+			free(g);
+			return (-1);
+		}
+		sem_insert(t, s);
+		created = 1;
+	}
+	if ((h = sem_find_hold(t, o, s)) == NULL) {
+		if ((nh = malloc(sizeof *nh)) == NULL) {
+			free(g);
+			if (created) {
+				sem_mark(t, s);
+				sem_settle(t, now_ms);
+			}
+			errno = ENOMEM;
+			return (-1);
+		}
+		sem_hold_link(t, nh, o, s, now_ms);
+		h = nh;
+	}
+	/* Over capacity, as after a shrinking resize: no grant until
+	 * enough is given back. */
+	if (s->capacity != 0 && s->held + weight > s->capacity)
+		s->shrunk = 1;
+	memset(g, 0, sizeof *g);
+	g->hold = h;
+	g->weight = weight;
+	g->since_ms = now_ms;
+	g->serial = serial;
+	g->token = token;
+	g->cookie = cookie;
+	if (first == NULL)
+		g->gnext = g;
+	else {
+		for (p = first; p->gnext != first; p = p->gnext)
+			;
+		g->gnext = first;
+		p->gnext = g;
+	}
+	TAILQ_INSERT_TAIL(&h->grants, g, hold_entry);
+	hash_insert(&t->by_token, g);
+	h->weight += weight;
+	s->held += weight;
+	if (serial >= t->serial)
+		t->serial = serial + 1;
+	return (0);
+}
+
+/*
+ * Move grant g and every other part of its ACQUIRE (its ring), tokens
+ * and all, to owner to (not their owner).  For a grant of one semaphore,
+ * keep weight of it (1 .. g->weight) and give back the rest, which may
+ * grant waiters; a grant of several semaphores moves whole (weight must
+ * be g->weight).  Used to hand adopted grants to the client that
+ * reclaims them.  Returns 0, or -1 with errno EINVAL (bad weight, or to
+ * already owns it) or ENOMEM (nothing changed).  O(parts) expected.
+ */
+int
+sem_grant_transfer(struct sem_grant *g, struct sem_owner *to,
+    uint32_t weight, uint64_t now_ms)
+{
+	struct sem_table	*t = to->table;
+	struct sem_grant	*ring[SEM_MAX_PARTS], *p;
+	struct sem_hold		*spare[SEM_MAX_PARTS], *from, *h;
+	struct sem		*s;
+	size_t			 n = 0, i, k;
+	uint32_t		 d;
+
+	p = g;
+	do {
+		ring[n++] = p;
+		p = p->gnext;
+	} while (p != g && n < SEM_MAX_PARTS);
+	if (weight == 0 || weight > g->weight || g->hold->owner == to ||
+	    (n > 1 && weight != g->weight)) {
+		errno = EINVAL;
+		return (-1);
+	}
+	/* Every hold to need is allocated first: nothing fails later. */
+	for (i = 0; i < n; i++) {
+		spare[i] = NULL;
+		if (sem_find_hold(t, to, ring[i]->hold->sem) != NULL)
+			continue;
+		if ((spare[i] = malloc(sizeof *spare[i])) == NULL) {
+			for (k = 0; k < i; k++)
+				free(spare[k]);
+			errno = ENOMEM;
+			return (-1);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		p = ring[i];
+		from = p->hold;
+		s = from->sem;
+		if ((h = sem_find_hold(t, to, s)) == NULL) {
+			h = spare[i];
+			sem_hold_link(t, h, to, s, now_ms);
+		}
+		TAILQ_REMOVE(&from->grants, p, hold_entry);
+		from->weight -= p->weight;
+		if (from->weight == 0)
+			sem_hold_unlink(t, from);
+		TAILQ_INSERT_TAIL(&h->grants, p, hold_entry);
+		p->hold = h;
+		h->weight += p->weight;
+	}
+	if (weight < g->weight) {
+		s = g->hold->sem;
+		d = g->weight - weight;
+		g->weight = weight;
+		g->hold->weight -= d;
+		s->held -= d;
+		if (s->held <= s->capacity)
+			s->shrunk = 0;
+		if (t->cb.grant_weight != NULL)
+			t->cb.grant_weight(g, t->arg);
+		sem_mark(t, s);
+		sem_settle(t, now_ms);
+	}
+	return (0);
+}
+
 /*
  * Give back the whole grant token of o, on every semaphore of it: each
  * grant of its ring comes off its hold, then the grant rule runs and idle

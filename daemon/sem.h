@@ -443,6 +443,31 @@ int			 sem_acquire_many(struct sem_owner *, uint64_t id,
 			     struct sem_acq_result *res);
 
 /*
+ * Give o a grant recorded by an earlier daemon: weight on name (created
+ * with capacity, rate and burst if need be; left over capacity, as after
+ * a shrinking resize, if the records overfill it), with this token,
+ * serial and cookie; o's grants with the same token form one ACQUIRE.
+ * The grant_new hook is not called.  Ignores limits and queues.  Returns
+ * 0, or -1 with errno EEXIST (token live elsewhere), EINVAL or ENOMEM
+ * (nothing changed).
+ */
+int			 sem_adopt(struct sem_owner *, const char *name,
+			     size_t name_len, uint32_t capacity, double rate,
+			     uint32_t burst, uint32_t weight, uint64_t token,
+			     uint64_t serial, uint64_t cookie, uint64_t now_ms);
+
+/*
+ * Move grant g, with the other semaphores of its ACQUIRE, to owner to;
+ * a grant of one semaphore keeps weight of it (1 .. g->weight) and gives
+ * back the rest (which may grant waiters: call sem_flush); one of
+ * several moves whole.  Returns 0, or -1 with errno EINVAL or ENOMEM
+ * (nothing changed).
+ */
+int			 sem_grant_transfer(struct sem_grant *,
+			     struct sem_owner *to, uint32_t weight,
+			     uint64_t now_ms);
+
+/*
  * Give back the whole grant with this token, which this owner holds, on
  * every semaphore it has.  Returns PROTO_OK with the name of its first
  * semaphore still held copied to name (PROTO_MAX_NAME + 1 bytes) and the

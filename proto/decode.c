@@ -91,6 +91,7 @@ enum key {
 	K_UPTIME_MS,
 	K_CONNECTIONS,
 	K_SEMAPHORES,
+	K_GRACE_MS,
 	K_COUNT
 };
 
@@ -147,6 +148,7 @@ static const struct {
 	KEY(K_UPTIME_MS, "uptime_ms"),
 	KEY(K_CONNECTIONS, "connections"),
 	KEY(K_SEMAPHORES, "semaphores"),
+	KEY(K_GRACE_MS, "grace_ms"),
 #undef KEY
 };
 
@@ -1091,6 +1093,19 @@ request_fields(struct dec *d, const struct fields *f, void *msg)
 			return (rc);
 		return (get_u32(d, f, K_WEIGHT, 0, 1, PROTO_MAX_CAPACITY,
 		    &req->weight, NULL));
+	case PROTO_OP_RECLAIM:
+		req->weight = 1;
+		if ((rc = get_uint(d, f, K_TOKEN, 1, 1, UINT64_MAX,
+		    &req->token, &req->has_token)) != PROTO_OK)
+			return (rc);
+		if ((rc = get_name(d, f, K_SEM, 1, req->sem, &req->sem_len,
+		    &req->has_sem)) != PROTO_OK)
+			return (rc);
+		if ((rc = get_u32(d, f, K_CAPACITY, 0, 1, PROTO_MAX_CAPACITY,
+		    &req->capacity, &req->has_capacity)) != PROTO_OK)
+			return (rc);
+		return (get_u32(d, f, K_WEIGHT, 0, 1, PROTO_MAX_CAPACITY,
+		    &req->weight, NULL));
 	case PROTO_OP_TIMEOUT:
 		return (PROTO_OK);
 	case PROTO_OP_STATUS:
@@ -1548,8 +1563,11 @@ reply_fields(struct dec *d, const struct fields *f, void *msg)
 		    (rc = get_text(d, f, K_SERVER, 1, rep->server)) !=
 		    PROTO_OK)
 			return (rc);
-		return (get_u32(d, f, K_PID, 1, 0, UINT32_MAX, &rep->pid,
-		    NULL));
+		if ((rc = get_u32(d, f, K_PID, 1, 0, UINT32_MAX, &rep->pid,
+		    NULL)) != PROTO_OK)
+			return (rc);
+		return (get_uint(d, f, K_GRACE_MS, 0, 0, UINT64_MAX,
+		    &rep->grace_ms, NULL));
 	case PROTO_OP_QUEUED:
 		return (get_u32(d, f, K_POSITION, 1, 1, UINT32_MAX,
 		    &rep->position, NULL));

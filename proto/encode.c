@@ -247,7 +247,8 @@ proto_encode_request(struct proto_buf *buf, const struct proto_request *req)
 		}
 		break;
 	case PROTO_OP_RELEASE:
-		if (req->has_token) {
+	case PROTO_OP_RECLAIM:
+		if (req->op == PROTO_OP_RELEASE && req->has_token) {
 			/* A whole grant: its token says what. */
 			enc_begin(&e, buf, 48);
 			enc_head(&e, 3, req->op, req->id);
@@ -256,10 +257,20 @@ proto_encode_request(struct proto_buf *buf, const struct proto_request *req)
 			break;
 		}
 		n = 3 + (req->weight != 0);
-		enc_begin(&e, buf, 96 + PROTO_MAX_NAME);
+		if (req->op == PROTO_OP_RECLAIM)
+			n += (req->has_capacity != 0) + 1;
+		enc_begin(&e, buf, 112 + PROTO_MAX_NAME);
 		enc_head(&e, n, req->op, req->id);
+		if (req->op == PROTO_OP_RECLAIM) {
+			ENC_KEY(&e, "token");
+			msgpack_pack_uint64(&e.pk, req->token);
+		}
 		ENC_KEY(&e, "sem");
 		enc_str(&e, req->sem, name_len(req->sem));
+		if (req->op == PROTO_OP_RECLAIM && req->has_capacity) {
+			ENC_KEY(&e, "capacity");
+			msgpack_pack_uint32(&e.pk, req->capacity);
+		}
 		if (req->weight != 0) {
 			ENC_KEY(&e, "weight");
 			msgpack_pack_uint32(&e.pk, req->weight);
@@ -839,13 +850,17 @@ proto_encode_reply(struct proto_buf *buf, const struct proto_reply *rep)
 	switch (rep->op) {
 	case PROTO_OP_HELLO:
 		enc_begin(&e, buf, 64 + PROTO_MAX_TEXT);
-		enc_head(&e, 5, rep->op, rep->id);
+		enc_head(&e, 5 + (rep->grace_ms != 0), rep->op, rep->id);
 		ENC_KEY(&e, "version");
 		msgpack_pack_uint32(&e.pk, rep->version);
 		ENC_KEY(&e, "server");
 		enc_str(&e, rep->server, text_len(rep->server));
 		ENC_KEY(&e, "pid");
 		msgpack_pack_uint32(&e.pk, rep->pid);
+		if (rep->grace_ms != 0) {
+			ENC_KEY(&e, "grace_ms");
+			msgpack_pack_uint64(&e.pk, rep->grace_ms);
+		}
 		break;
 	case PROTO_OP_QUEUED:
 		enc_begin(&e, buf, 48);

@@ -25,6 +25,7 @@ static const char *const proto_op_names[] = {
 	[PROTO_OP_ADMIN] = "ADMIN",
 	[PROTO_OP_REVOKED] = "REVOKED",
 	[PROTO_OP_STATS] = "STATS",
+	[PROTO_OP_RECLAIM] = "RECLAIM",
 };
 #define PROTO_NOPS (sizeof proto_op_names / sizeof proto_op_names[0])
 

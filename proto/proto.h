@@ -44,6 +44,7 @@ enum proto_op {
 	PROTO_OP_REVOKED,	/* event (v2): an administrator revoked a
 				   grant of this connection */
 	PROTO_OP_STATS,		/* request and reply (v2) */
+	PROTO_OP_RECLAIM,	/* request: a grant back after a restart */
 };
 
 /* ADMIN actions (the "action" field). */
@@ -153,17 +154,17 @@ struct proto_request {
 	uint32_t	 worker_pid;	/* 0 if absent: who does the work */
 	char		 worker_cmd[PROTO_MAX_TEXT + 1];	/* "" if absent */
 
-	/* ACQUIRE, RELEASE; STATUS (optional: has_sem) */
+	/* ACQUIRE, RELEASE, RECLAIM; STATUS (optional: has_sem) */
 	int		 has_sem;
 	char		 sem[PROTO_MAX_NAME + 1];	/* NUL-terminated */
 	size_t		 sem_len;
 
-	/* ACQUIRE */
+	/* ACQUIRE, RECLAIM */
 	int		 has_capacity;
 	uint32_t	 capacity;
 	int64_t		 timeout_ms;	/* -1: wait forever (absent) */
 
-	/* ACQUIRE, RELEASE */
+	/* ACQUIRE, RELEASE, RECLAIM */
 	uint32_t	 weight;	/* 1 if absent */
 
 	/*
@@ -241,6 +242,7 @@ struct proto_reply {
 	uint32_t	 version;
 	char		 server[PROTO_MAX_TEXT + 1];
 	uint32_t	 pid;
+	uint64_t	 grace_ms;	/* the daemon's --grace (0: absent) */
 
 	/* QUEUED */
 	uint32_t	 position;	/* 1 = first in line */

@@ -76,6 +76,7 @@ int	LLVMFuzzerInitialize(int *, char ***);
 struct semd_config	 semd_conf;
 struct event_base	*semd_base;
 struct sem_table	*semd_table;
+struct state		*semd_state;	/* none: RECLAIM is DENIED */
 
 /* One client: our end of a socketpair, and what the daemon sent it. */
 struct fuzz_client {

@@ -47,6 +47,11 @@ grep -q '^ListenStream=/tmp/semd-%U/semd.sock$' "$tmp/user/semd.socket" ||
     fail "the user socket is not the per-user default path"
 grep -q '^Type=notify$' "$tmp/system/semd.service" ||
     fail "the system service is not Type=notify"
+for kind in system user; do
+	grep -q '^RuntimeDirectory=semd-state$' "$tmp/$kind/semd.service" &&
+	    grep -q '^RuntimeDirectoryPreserve=yes$' "$tmp/$kind/semd.service" ||
+	    fail "the $kind service keeps no state directory across restarts"
+done
 
 # Exposure, as systemd-analyze rates it (0 = locked down, 10 = exposed).
 out=$(systemd-analyze security --offline=true --no-pager \

@@ -18,6 +18,7 @@ main(void)
 	srunner_add_suite(sr, conf_suite());
 	srunner_add_suite(sr, sem2_suite());
 	srunner_add_suite(sr, stats_suite());
+	srunner_add_suite(sr, state_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -468,6 +468,29 @@ START_TEST(test_request_roundtrip)
 	ck_assert_uint_eq(o.weight, 3);
 	ck_assert(o.timeout_ms == 0);	/* unused by RELEASE: zeroed */
 
+	/* RECLAIM: token and sem required, capacity and weight not. */
+	memset(&q, 0, sizeof q);
+	q.op = PROTO_OP_RECLAIM;
+	q.id = 78;
+	strcpy(q.sem, "x");
+	q.token = UINT64_MAX;
+	q.has_capacity = 1;
+	q.capacity = 4;
+	q.weight = 2;
+	req_roundtrip(&q, &o);
+	ck_assert_int_eq(o.op, PROTO_OP_RECLAIM);
+	ck_assert_str_eq(o.sem, "x");
+	ck_assert_int_eq(o.has_token, 1);
+	ck_assert(o.token == UINT64_MAX);
+	ck_assert_int_eq(o.has_capacity, 1);
+	ck_assert_uint_eq(o.capacity, 4);
+	ck_assert_uint_eq(o.weight, 2);
+	q.has_capacity = 0;
+	q.weight = 0;
+	req_roundtrip(&q, &o);
+	ck_assert_int_eq(o.has_capacity, 0);
+	ck_assert_uint_eq(o.weight, 1);
+
 	memset(&q, 0, sizeof q);
 	q.op = PROTO_OP_TIMEOUT;
 	q.id = 1ULL << 40;

@@ -10,5 +10,6 @@ Suite	*sem_suite(void);
 Suite	*conf_suite(void);
 Suite	*sem2_suite(void);
 Suite	*stats_suite(void);
+Suite	*state_suite(void);
 
 #endif /* SEMD_UNIT_H */

@@ -1,0 +1,334 @@
+/*
+ * reclaim.c -- libsemd across daemon restarts: the list of grants a
+ * connection holds (kept from the replies themselves), and
+ * semd_reconnect(), which connects again (with backoff, for as long as
+ * the daemon's grace period plus a margin) and reclaims them.
+ *
+ * The list mirrors what the daemon does with each reply: ACQUIRED adds a
+ * grant (with its token), RELEASED by token removes that grant, RELEASED
+ * by name takes the weight off the newest grants of that name first, as
+ * the daemon does (PROTOCOL.md, RELEASE).
+ */
+
+#include "config.h"
+
+#include <sys/types.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "semd-int.h"
+
+/* Monotonic milliseconds. */
+static int64_t
+reclaim_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* Sleep ms milliseconds (a signal may cut it short). */
+static void
+reclaim_sleep_ms(int64_t ms)
+{
+	struct timespec	 ts;
+
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000;
+	nanosleep(&ts, NULL);
+}
+
+/* Append a grant to the list.  Returns 0, or -1 (ENOMEM: not tracked). */
+static int
+reclaim_push(struct semd *sd, const char *name, uint32_t weight,
+    uint64_t token)
+{
+	struct libsemd_held	*h;
+	size_t			 cap;
+
+	if (sd->nheld == sd->capheld) {
+		cap = sd->capheld == 0 ? 4 : sd->capheld * 2;
+		if ((h = realloc(sd->held, cap * sizeof *h)) == NULL)
+			return (-1);
+		sd->held = h;
+		sd->capheld = cap;
+	}
+	h = &sd->held[sd->nheld++];
+	memset(h, 0, sizeof *h);
+	snprintf(h->name, sizeof h->name, "%s", name);
+	h->weight = weight;
+	h->token = token;
+	return (0);
+}
+
+/* Remove entry i, keeping the order of the others. */
+static void
+reclaim_remove(struct semd *sd, size_t i)
+{
+	memmove(&sd->held[i], &sd->held[i + 1],
+	    (sd->nheld - i - 1) * sizeof sd->held[0]);
+	sd->nheld--;
+}
+
+/*
+ * Keep the list of held grants up to date with one decoded reply (called
+ * for every reply the connection takes in).  Cost: O(grants held) for a
+ * release, O(1) otherwise.
+ */
+void
+libsemd_track(struct semd *sd, const struct proto_reply *rep)
+{
+	uint32_t	 left, n;
+	size_t		 i;
+
+	switch (rep->op) {
+	case PROTO_OP_ACQUIRED:
+		(void)reclaim_push(sd, rep->sem, rep->weight, rep->token);
+		break;
+	case PROTO_OP_RELEASED:
+		if (rep->token != 0) {
+			for (i = 0; i < sd->nheld; i++) {
+				if (sd->held[i].token == rep->token) {
+					reclaim_remove(sd, i);
+					break;
+				}
+			}
+			break;
+		}
+		left = rep->weight;
+		for (i = sd->nheld; i-- > 0 && left > 0;) {
+			if (strcmp(sd->held[i].name, rep->sem) != 0)
+				continue;
+			n = sd->held[i].weight < left ? sd->held[i].weight :
+			    left;
+			sd->held[i].weight -= n;
+			left -= n;
+			if (sd->held[i].weight == 0)
+				reclaim_remove(sd, i);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * Wait up to deadline (monotonic ms) for the reply with this id, writing
+ * queued output meanwhile.  Returns 1 with *rep filled, 0 on timeout, -1
+ * with err filled.
+ */
+static int
+reclaim_wait(struct semd *sd, uint64_t id, int64_t deadline,
+    struct proto_reply *rep, struct semd_error *err)
+{
+	struct pollfd	 pfd;
+	int64_t		 left;
+	int		 r;
+
+	for (;;) {
+		while ((r = libsemd_take(sd, rep, err)) == 1) {
+			if (rep->id == id ||
+			    (rep->id == 0 && rep->op == PROTO_OP_ERROR))
+				return (1);
+			proto_reply_free(rep);
+		}
+		if (r == -1 || libsemd_flush(sd, err) == -1)
+			return (-1);
+		if ((left = deadline - reclaim_now_ms()) <= 0)
+			return (0);
+		pfd.fd = sd->fd;
+		pfd.events = POLLIN;
+		if (sd->out_off < sd->out.len)
+			pfd.events |= POLLOUT;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, left > 1000 ? 1000 : (int)left) == -1 &&
+		    errno != EINTR) {
+			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
+			    "cannot wait for semd: poll: %s", strerror(errno));
+			return (-1);
+		}
+		if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    libsemd_read(sd, err) == -1)
+			return (-1);
+	}
+}
+
+/* Drop the stream: close the fd, forget buffered bytes and the break. */
+static void
+reclaim_reset(struct semd *sd)
+{
+	if (sd->fd != -1)
+		close(sd->fd);
+	sd->fd = -1;
+	sd->out.len = 0;
+	sd->out_off = 0;
+	sd->in_len = 0;
+	sd->in_off = 0;
+	sd->broken = 0;
+	memset(&sd->broken_err, 0, sizeof sd->broken_err);
+	proto_reply_free(&sd->ev_rep);
+	memset(&sd->ev_rep, 0, sizeof sd->ev_rep);
+}
+
+/*
+ * Connect again and say HELLO, retrying with backoff until deadline.
+ * Returns 0, or -1 with err filled.
+ */
+static int
+reclaim_connect(struct semd *sd, int64_t deadline, struct semd_error *err)
+{
+	struct proto_request	 req;
+	struct proto_reply	 rep;
+	int64_t			 backoff = 10;
+	int			 fd, r;
+
+	for (;;) {
+		reclaim_reset(sd);
+		fd = libsemd_connect(sd->path, sd->is_default, sd->flags,
+		    err);
+		if (fd != -1) {
+			sd->fd = fd;
+			memset(&req, 0, sizeof req);
+			req.op = PROTO_OP_HELLO;
+			req.id = libsemd_new_id(sd);
+			req.version = PROTO_VERSION;
+			snprintf(req.client, sizeof req.client, "%s",
+			    sd->client_name != NULL ? sd->client_name : "");
+			if (libsemd_queue(sd, &req, err) == 0 &&
+			    (r = reclaim_wait(sd, req.id, deadline, &rep,
+			    err)) == 1) {
+				if (rep.op == PROTO_OP_HELLO) {
+					sd->server_pid = rep.pid;
+					sd->grace_ms = rep.grace_ms;
+					memcpy(sd->server, rep.server,
+					    sizeof sd->server);
+					return (0);
+				}
+				libsemd_error_reply(&rep, err);
+				proto_reply_free(&rep);
+				return (-1);
+			}
+		}
+		if (reclaim_now_ms() + backoff >= deadline) {
+			libsemd_seterr(err, SEMD_E_UNREACHABLE, 0,
+			    "semd at %s did not come back in time to reclaim "
+			    "(%s)", sd->path, err->message[0] != '\0' ?
+			    err->message : "no answer");
+			reclaim_reset(sd);
+			return (-1);
+		}
+		reclaim_sleep_ms(backoff);
+		backoff = backoff * 2 > LIBSEMD_BACKOFF_MAX_MS ?
+		    LIBSEMD_BACKOFF_MAX_MS : backoff * 2;
+	}
+}
+
+/*
+ * Connect to the daemon again after the connection broke, and reclaim
+ * every grant held on the old connection.  See semd.h.  Returns SEMD_OK
+ * when all were reclaimed, else SEMD_ERR with err filled: SEMD_E_LOST
+ * when the daemon came back but refused some (those are forgotten; the
+ * others are held), SEMD_E_UNREACHABLE when it did not come back in time
+ * (nothing is held).  Blocks for at most the grace period the daemon
+ * announced plus LIBSEMD_RECONNECT_MARGIN_MS.
+ */
+int
+semd_reconnect(struct semd *sd, struct semd_error *err)
+{
+	struct semd_error	 tmp;
+	struct libsemd_held	*old;
+	struct proto_request	 req;
+	struct proto_reply	 rep;
+	uint64_t		 first_id;
+	int64_t			 deadline;
+	size_t			 nold, i, lost = 0;
+	char			 why[PROTO_MAX_TEXT + 1] = "";
+	int			 r;
+
+	if (err == NULL)
+		err = &tmp;
+	memset(err, 0, sizeof *err);
+	deadline = reclaim_now_ms() + (int64_t)(sd->grace_ms != 0 ?
+	    sd->grace_ms : LIBSEMD_DEF_GRACE_MS) + LIBSEMD_RECONNECT_MARGIN_MS;
+
+	/* What the old connection held; the replies rebuild the list. */
+	old = sd->held;
+	nold = sd->nheld;
+	sd->held = NULL;
+	sd->nheld = sd->capheld = 0;
+
+	if (reclaim_connect(sd, deadline, err) == -1) {
+		free(old);
+		sd->broken = 1;
+		sd->broken_err = *err;
+		return (SEMD_ERR);
+	}
+	first_id = sd->next_id + 1;
+	for (i = 0; i < nold; i++) {
+		memset(&req, 0, sizeof req);
+		req.op = PROTO_OP_RECLAIM;
+		req.id = libsemd_new_id(sd);
+		req.has_sem = 1;
+		req.sem_len = strlen(old[i].name);
+		memcpy(req.sem, old[i].name, req.sem_len + 1);
+		req.weight = old[i].weight;
+		req.has_token = 1;
+		req.token = old[i].token;
+		req.timeout_ms = -1;
+		if (old[i].token == 0) {
+			/* An older daemon gave no token: nothing to show. */
+			lost++;
+			snprintf(why, sizeof why, "%s has no token",
+			    old[i].name);
+			continue;
+		}
+		if (libsemd_queue(sd, &req, err) == -1)
+			goto broke;
+	}
+	for (i = 0; i < nold; i++) {
+		if (old[i].token == 0)
+			continue;
+		r = reclaim_wait(sd, first_id + i, deadline, &rep, err);
+		if (r == -1)
+			goto broke;
+		if (r == 0) {
+			libsemd_seterr(err, SEMD_E_UNREACHABLE, 0, "semd at %s "
+			    "did not answer a reclaim in time", sd->path);
+			goto broke;
+		}
+		if (rep.op != PROTO_OP_ACQUIRED) {
+			lost++;
+			snprintf(why, sizeof why, "%s: %s", old[i].name,
+			    rep.message);
+		}
+		proto_reply_free(&rep);
+	}
+	free(old);
+	if (lost == 0)
+		return (SEMD_OK);
+	libsemd_seterr(err, SEMD_E_LOST, 0, "semd at %s restarted and %zu "
+	    "of %zu grant%s could not be reclaimed (%s)", sd->path, lost,
+	    nold, nold == 1 ? "" : "s", why);
+	return (SEMD_ERR);
+
+broke:
+	free(old);
+	sd->broken = 1;
+	sd->broken_err = *err;
+	return (SEMD_ERR);
+}
+
+/* The number of grants the connection holds, as the library knows them. */
+size_t
+semd_held_count(const struct semd *sd)
+{
+	return (sd->nheld);
+}
