@@ -303,8 +303,10 @@ libsemd_take(struct semd *sd, struct proto_reply *rep, struct semd_error *err)
 		memset(rep, 0, sizeof *rep);
 		r = proto_decode_reply(p + PROTO_HDR_LEN, blen, rep, why,
 		    sizeof why);
-		if (r == PROTO_OK)
+		if (r == PROTO_OK) {
+			libsemd_track(sd, rep);
 			return (1);
+		}
 		if (r == PROTO_E_BAD_REQUEST && rep->op == PROTO_OP_ERROR &&
 		    rep->message[0] != '\0') {
 			/*

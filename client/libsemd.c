@@ -147,6 +147,7 @@ semd_hello(struct semd *sd, const char *client_name, int interruptible,
 	switch (rep.op) {
 	case PROTO_OP_HELLO:
 		sd->server_pid = rep.pid;
+		sd->grace_ms = rep.grace_ms;
 		memcpy(sd->server, rep.server, sizeof sd->server);
 		r = 0;
 		break;
@@ -201,7 +202,7 @@ semd_open(const char *path, const char *client_name, int flags,
 	if (err == NULL)
 		err = &tmp;
 	memset(err, 0, sizeof *err);
-	if (flags & ~SEMD_OPEN_NO_AUTOSTART) {
+	if (flags & ~(SEMD_OPEN_NO_AUTOSTART | SEMD_OPEN_RECONNECT)) {
 		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
 		    "unknown semd_open flags 0x%x", (unsigned int)flags);
 		return (NULL);
@@ -228,6 +229,9 @@ semd_open(const char *path, const char *client_name, int flags,
 			return (NULL);
 		}
 		sd->fd = fd;
+		sd->reconnect_ms = -1;
+		sd->flags = flags;
+		sd->is_default = is_default;
 		r = semd_hello(sd, client_name, 1, err);
 		if (r == 0)
 			return (sd);
@@ -256,6 +260,7 @@ semd_close(struct semd *sd)
 		close(sd->fd);
 	proto_buf_free(&sd->out);
 	proto_reply_free(&sd->ev_rep);
+	free(sd->held);
 	free(sd->in);
 	free(sd->path);
 	free(sd);
@@ -338,50 +343,31 @@ semd_acquire(struct semd *sd, const char *name, uint32_t capacity,
     uint32_t weight, int64_t timeout_ms,
     void (*on_queued)(uint32_t, void *), void *arg, struct semd_error *err)
 {
-	struct semd_error	tmp;
-	struct proto_reply	rep;
-	uint64_t		id;
-	int			r, queued = 0;
+	struct semd_grant	g;
 
-	if (err == NULL)
-		err = &tmp;
-	memset(err, 0, sizeof *err);
-	if (semd_submit_acquire(sd, &id, name, capacity, weight, timeout_ms,
-	    err) == -1)
-		return (SEMD_ERR);
+	return (semd_acquire_h(sd, name, capacity, weight, timeout_ms,
+	    on_queued, arg, &g, err));
+}
 
-	for (;;) {
-		r = semd_wait_id(sd, id, 1, &rep, err);
-		if (r == -2)
-			return (semd_withdraw_wait(sd, id, name, NULL, err));
-		if (r == -1)
-			return (SEMD_ERR);
-		switch (rep.op) {
-		case PROTO_OP_QUEUED:
-			if (!queued && on_queued != NULL)
-				on_queued(rep.position, arg);
-			queued = 1;
-			proto_reply_free(&rep);
-			continue;
-		case PROTO_OP_ACQUIRED:
-			r = SEMD_OK;
-			break;
-		case PROTO_OP_TIMEOUT:
-			libsemd_seterr(err, SEMD_E_NONE, 0,
-			    "no slot of %s became free in time", name);
-			r = SEMD_TIMEDOUT;
-			break;
-		case PROTO_OP_ERROR:
-			libsemd_error_reply(&rep, err);
-			r = SEMD_ERR;
-			break;
-		default:
-			r = semd_unexpected(sd, &rep, err);
-			break;
-		}
-		proto_reply_free(&rep);
-		return (r);
-	}
+/*
+ * With SEMD_OPEN_RECONNECT, after err says the daemon went away:
+ * reconnect and reclaim (semd_reconnect), and return 1 when the caller
+ * should send its request again.  Otherwise, or when that fails, return
+ * 0 with err describing why (SEMD_E_LOST: the daemon is back but some
+ * grants are gone).
+ */
+static int
+semd_retry(struct semd *sd, struct semd_error *err)
+{
+	struct semd_error	 e;
+
+	if (!(sd->flags & SEMD_OPEN_RECONNECT) ||
+	    err->code != SEMD_E_DISCONNECTED)
+		return (0);
+	if (semd_reconnect(sd, &e) == SEMD_OK)
+		return (1);
+	*err = e;
+	return (0);
 }
 
 /*
@@ -410,9 +396,13 @@ semd_acquire_h(struct semd *sd, const char *name, uint32_t capacity,
 		return (SEMD_ERR);
 	}
 	memset(grant, 0, sizeof *grant);
+again:
 	if (semd_submit_acquire(sd, &id, name, capacity, weight, timeout_ms,
-	    err) == -1)
+	    err) == -1) {
+		if (semd_retry(sd, err))
+			goto again;
 		return (SEMD_ERR);
+	}
 
 	for (;;) {
 		r = semd_wait_id(sd, id, 1, &rep, err);
@@ -420,8 +410,14 @@ semd_acquire_h(struct semd *sd, const char *name, uint32_t capacity,
 			r = semd_withdraw_wait(sd, id, name, &rep, err);
 			if (r != SEMD_OK)
 				return (r);
-		} else if (r == -1)
+		} else if (r == -1) {
+			/* Waiting at a daemon that died: ask the next one. */
+			if (semd_retry(sd, err)) {
+				queued = 0;
+				goto again;
+			}
 			return (SEMD_ERR);
+		}
 		switch (rep.op) {
 		case PROTO_OP_QUEUED:
 			if (!queued && on_queued != NULL)
@@ -583,15 +579,17 @@ semd_release_h(struct semd *sd, struct semd_grant *grant,
 		    "already released)");
 		return (SEMD_ERR);
 	}
+again:
 	if (grant->token == 0)
 		r = semd_submit_release(sd, &id, grant->name, grant->weight,
 		    err);
 	else
 		r = semd_submit_release_token(sd, &id, grant->token, err);
-	if (r == -1)
+	if (r == -1 || semd_wait_id(sd, id, 0, &rep, err) != 1) {
+		if (semd_retry(sd, err))
+			goto again;
 		return (SEMD_ERR);
-	if (semd_wait_id(sd, id, 0, &rep, err) != 1)
-		return (SEMD_ERR);
+	}
 	switch (rep.op) {
 	case PROTO_OP_RELEASED:
 		memset(grant, 0, sizeof *grant);
@@ -627,10 +625,13 @@ semd_release(struct semd *sd, const char *name, uint32_t weight,
 	if (err == NULL)
 		err = &tmp;
 	memset(err, 0, sizeof *err);
-	if (semd_submit_release(sd, &id, name, weight, err) == -1)
+again:
+	if (semd_submit_release(sd, &id, name, weight, err) == -1 ||
+	    semd_wait_id(sd, id, 0, &rep, err) != 1) {
+		if (semd_retry(sd, err))
+			goto again;
 		return (SEMD_ERR);
-	if (semd_wait_id(sd, id, 0, &rep, err) != 1)
-		return (SEMD_ERR);
+	}
 	switch (rep.op) {
 	case PROTO_OP_RELEASED:
 		r = SEMD_OK;
@@ -918,9 +919,13 @@ semd_ping(struct semd *sd, struct semd_error *err)
 	if (err == NULL)
 		err = &tmp;
 	memset(err, 0, sizeof *err);
-	if (libsemd_fail(sd, err) == -1)
+	if (libsemd_fail(sd, err) == -1 ||
+	    (r = semd_hello(sd, NULL, 1, err)) == -1) {
+		/* With SEMD_OPEN_RECONNECT a ping finds a restart. */
+		if (semd_retry(sd, err))
+			return (SEMD_OK);
 		return (SEMD_ERR);
-	r = semd_hello(sd, NULL, 1, err);
+	}
 	if (r == -2) {
 		libsemd_seterr(err, SEMD_E_INTERRUPTED, EINTR,
 		    "interrupted while waiting for semd to answer");
@@ -1429,6 +1434,8 @@ semd_strerror(enum semd_errcode code)
 		return ("interrupted by a signal");
 	case SEMD_E_USAGE:
 		return ("bad argument");
+	case SEMD_E_LOST:
+		return ("semd restarted and a grant could not be reclaimed");
 	}
 	return ("unknown error");
 }

@@ -187,7 +187,8 @@ reclaim_connect(struct semd *sd, int64_t deadline, struct semd_error *err)
 {
 	struct proto_request	 req;
 	struct proto_reply	 rep;
-	int64_t			 backoff = 10;
+	int64_t			 backoff = 10, t0 = reclaim_now_ms();
+	char			 last[sizeof err->message];
 	int			 fd, r;
 
 	for (;;) {
@@ -200,8 +201,7 @@ reclaim_connect(struct semd *sd, int64_t deadline, struct semd_error *err)
 			req.op = PROTO_OP_HELLO;
 			req.id = libsemd_new_id(sd);
 			req.version = PROTO_VERSION;
-			snprintf(req.client, sizeof req.client, "%s",
-			    sd->client_name != NULL ? sd->client_name : "");
+			memcpy(req.client, sd->client, sizeof req.client);
 			if (libsemd_queue(sd, &req, err) == 0 &&
 			    (r = reclaim_wait(sd, req.id, deadline, &rep,
 			    err)) == 1) {
@@ -218,10 +218,11 @@ reclaim_connect(struct semd *sd, int64_t deadline, struct semd_error *err)
 			}
 		}
 		if (reclaim_now_ms() + backoff >= deadline) {
+			snprintf(last, sizeof last, "%s", err->message);
 			libsemd_seterr(err, SEMD_E_UNREACHABLE, 0,
-			    "semd at %s did not come back in time to reclaim "
-			    "(%s)", sd->path, err->message[0] != '\0' ?
-			    err->message : "no answer");
+			    "no semd answered at %s for %lld ms%s%s",
+			    sd->path, (long long)(reclaim_now_ms() - t0),
+			    last[0] != '\0' ? "; last: " : "", last);
 			reclaim_reset(sd);
 			return (-1);
 		}
@@ -250,14 +251,18 @@ semd_reconnect(struct semd *sd, struct semd_error *err)
 	uint64_t		 first_id;
 	int64_t			 deadline;
 	size_t			 nold, i, lost = 0;
-	char			 why[PROTO_MAX_TEXT + 1] = "";
+	char			 why[PROTO_MAX_NAME + PROTO_MAX_TEXT + 4] = "";
 	int			 r;
 
 	if (err == NULL)
 		err = &tmp;
 	memset(err, 0, sizeof *err);
-	deadline = reclaim_now_ms() + (int64_t)(sd->grace_ms != 0 ?
-	    sd->grace_ms : LIBSEMD_DEF_GRACE_MS) + LIBSEMD_RECONNECT_MARGIN_MS;
+	if (sd->reconnect_ms >= 0)
+		deadline = reclaim_now_ms() + sd->reconnect_ms;
+	else
+		deadline = reclaim_now_ms() + (int64_t)(sd->grace_ms != 0 ?
+		    sd->grace_ms : LIBSEMD_DEF_GRACE_MS) +
+		    LIBSEMD_RECONNECT_MARGIN_MS;
 
 	/* What the old connection held; the replies rebuild the list. */
 	old = sd->held;
@@ -324,6 +329,13 @@ broke:
 	sd->broken = 1;
 	sd->broken_err = *err;
 	return (SEMD_ERR);
+}
+
+/* Bound semd_reconnect to ms milliseconds (-1: the default). */
+void
+semd_set_reconnect_ms(struct semd *sd, int64_t ms)
+{
+	sd->reconnect_ms = ms < 0 ? -1 : ms;
 }
 
 /* The number of grants the connection holds, as the library knows them. */

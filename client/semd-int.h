@@ -19,6 +19,16 @@
 #define LIBSEMD_IN_MAX		(PROTO_HDR_LEN + PROTO_MAX_FRAME)
 #define LIBSEMD_START_WAIT_MS	5000	/* connect retries, ms */
 #define LIBSEMD_IDLE_EXIT	"60"	/* --idle-exit of a started semd */
+#define LIBSEMD_DEF_GRACE_MS	5000	/* when HELLO announced none */
+#define LIBSEMD_RECONNECT_MARGIN_MS 5000 /* beyond the grace period */
+#define LIBSEMD_BACKOFF_MAX_MS	500	/* between reconnect attempts */
+
+/* A grant this connection holds, for reclaiming it after a restart. */
+struct libsemd_held {
+	char			 name[PROTO_MAX_NAME + 1];
+	uint32_t		 weight;
+	uint64_t		 token;
+};
 
 /* One connection to a daemon.  See semd.h for the rules of use. */
 struct semd {
@@ -47,6 +57,15 @@ struct semd {
 	uint32_t		 server_pid;
 	char			 server[PROTO_MAX_TEXT + 1];
 	char			 client[PROTO_MAX_TEXT + 1];	/* our HELLO's */
+	uint64_t		 grace_ms;	/* HELLO's: 0 none announced */
+
+	/* For semd_reconnect (reclaim.c). */
+	int			 flags;		/* semd_open's */
+	int			 is_default;	/* auto-start applies */
+	int64_t			 reconnect_ms;	/* -1: grace + margin */
+	struct libsemd_held	*held;		/* grants held, oldest first */
+	size_t			 nheld;
+	size_t			 capheld;
 };
 
 /* conn.c */
@@ -69,6 +88,9 @@ enum semd_errcode libsemd_code(enum proto_err);
 
 /* stats.c */
 struct semd_stats *libsemd_stats_from(const struct proto_reply *);
+
+/* reclaim.c */
+void		 libsemd_track(struct semd *, const struct proto_reply *);
 
 /* path.c */
 int		 libsemd_resolve(const char *, char *, size_t, int *,

@@ -74,6 +74,7 @@ enum semd_errcode {
 	SEMD_E_PROTOCOL,	/* the daemon sent something we cannot read */
 	SEMD_E_INTERRUPTED,	/* a signal interrupted a blocking wait */
 	SEMD_E_USAGE,		/* bad argument to a library call */
+	SEMD_E_LOST,		/* after a restart, a grant was not reclaimed */
 };
 
 struct semd_error {
@@ -84,6 +85,8 @@ struct semd_error {
 
 /* semd_open flags. */
 #define SEMD_OPEN_NO_AUTOSTART	0x1	/* never start a per-user daemon */
+#define SEMD_OPEN_RECONNECT	0x2	/* blocking calls reconnect and
+					   reclaim when semd restarts */
 
 struct semd;
 
@@ -303,8 +306,38 @@ const uint32_t	*semd_hist_bounds(void);
  */
 double		 semd_hist_quantile(const struct semd_hist *, double q);
 
-/* Answer whether the daemon is alive: a HELLO round trip. */
+/*
+ * Answer whether the daemon is alive: a HELLO round trip.  With
+ * SEMD_OPEN_RECONNECT, a ping that finds the daemon gone reconnects and
+ * reclaims (semd_reconnect): SEMD_OK then means all is held again.
+ */
 int		 semd_ping(struct semd *, struct semd_error *err);
+
+/*
+ * After the daemon went away (a call failed with SEMD_E_DISCONNECTED):
+ * connect again -- retrying with backoff for the grace period the daemon
+ * announced (5 s if none) plus 5 s, and starting a per-user daemon as
+ * semd_open would -- and reclaim (RECLAIM) every grant this connection
+ * held, under the same tokens.  Requests that were waiting are not sent
+ * again: send them anew (they lose their place in line).  The
+ * descriptor changes: take semd_fd() again.  Returns SEMD_OK when every
+ * grant is held again; SEMD_ERR with SEMD_E_LOST when the daemon came
+ * back but refused some (they are gone, the others are held), or
+ * SEMD_E_UNREACHABLE when it did not come back in time (nothing held,
+ * the connection stays broken).  With SEMD_OPEN_RECONNECT, the blocking
+ * calls do this by themselves.
+ */
+int		 semd_reconnect(struct semd *, struct semd_error *err);
+
+/*
+ * Bound how long semd_reconnect tries to reach a daemon: ms milliseconds
+ * (0: one attempt), or -1 for the default (the grace period the daemon
+ * announced, 5 s if none, plus 5 s).
+ */
+void		 semd_set_reconnect_ms(struct semd *, int64_t ms);
+
+/* How many grants the library knows this connection holds. */
+size_t		 semd_held_count(const struct semd *);
 
 /* ---- Event-loop API ---- */
 

@@ -36,10 +36,15 @@
  * SIGCHLD excepted, which semrun must catch (see semrun_run()).
  *
  * Losing the daemon (it exits or is killed, so the connection reaches its
- * end) is watched for in both phases.  While waiting, CMD is not run and
- * semrun exits SEMRUN_LOST.  While CMD runs, the slot no longer exists:
- * by default semrun warns and lets CMD finish; with -K it terminates CMD
- * (SIGTERM, then SIGKILL after --kill-after seconds) and exits
+ * end) is watched for in both phases.  semrun then connects again (a
+ * restarted or auto-started daemon, for as long as the grace period it
+ * announced plus a margin: semd_reconnect).  While waiting, it asks
+ * again (its place in line is lost).  While CMD runs, it reclaims the
+ * slot (RECLAIM with the grant's token) and a new keeper holds the new
+ * connection.  Only when that fails does --on-daemon-loss apply: while
+ * waiting, CMD is not run and semrun exits SEMRUN_LOST; while CMD runs,
+ * by default semrun warns and lets CMD finish, and with -K it terminates
+ * CMD (SIGTERM, then SIGKILL after --kill-after seconds) and exits
  * SEMRUN_LOST.
  */
 
@@ -83,6 +88,7 @@
 #define SEMRUN_WITHDRAW_MS	5000	/* how long to wait for a withdrawal */
 #define SEMRUN_GRANTED		(-1)	/* not an exit status: go on */
 #define SEMRUN_KILL_AFTER_MS	5000	/* -K: SIGTERM, then SIGKILL after */
+#define SEMRUN_MAX_KEEPERS	16	/* keepers of reclaimed connections */
 
 /* Long options without a short form. */
 #define SEMRUN_OPT_ON_LOSS	256
@@ -92,6 +98,7 @@
 #define SEMRUN_OPT_JS_STYLE	260
 #define SEMRUN_OPT_RATE		261
 #define SEMRUN_OPT_BURST	262
+#define SEMRUN_OPT_RECONNECT	263
 
 /* What to do with a caught signal, depending on the phase. */
 #define SIG_TERMINATES	0x1	/* while waiting: withdraw and exit */
@@ -140,6 +147,11 @@ struct semrun {
 	char		**cmd;
 	int		 lost;		/* semd went away while CMD ran */
 	pid_t		 keeper;	/* holds the connection until CMD ends */
+	pid_t		 keepers[SEMRUN_MAX_KEEPERS];	/* of later ones */
+	int		 nkeepers;
+	int		 reclaims;	/* times the slot was reclaimed */
+	char		 lost_why[512];	/* why a reclaim failed */
+	int64_t		 reconnect_ms;	/* --reconnect; -1: semd's grace + 5 s */
 	struct semd_grant grant;	/* what we hold, once granted */
 	int		 jobserver;	/* --jobserver: JOBSERVER_PIPE/FIFO + 1 */
 	struct jobserver *js;		/* --jobserver: the top, for CMD */
@@ -158,6 +170,7 @@ static int	semrun_sigpipe[2] = { -1, -1 };
 extern char	**environ;	/* CMD's, with SEMD_FD set */
 
 static void	semrun_usage(FILE *);
+static int	semrun_reclaim(struct semrun *, pid_t);
 static void	semrun_stop(pid_t, const struct sigrec *);
 static void	semrun_msg(struct semrun *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
@@ -221,9 +234,14 @@ semrun_usage(FILE *f)
 "                              daemon, started when needed)\n"
 "  -E, --conflict-exit-code=N  exit status when not granted (default 75)\n"
 "  -K, --on-daemon-loss=terminate\n"
-"                              if semd goes away while CMD runs, terminate\n"
-"                              CMD (SIGTERM, later SIGKILL) and exit 76;\n"
-"                              the default, 'continue', lets CMD finish\n"
+"                              if semd goes away while CMD runs and the\n"
+"                              slot cannot be reclaimed, terminate CMD\n"
+"                              (SIGTERM, later SIGKILL) and exit 76; the\n"
+"                              default, 'continue', lets CMD finish\n"
+"      --reconnect=SECONDS     when semd goes away, try this long to reach\n"
+"                              the one that takes over and reclaim the slot\n"
+"                              (default: its grace period plus 5 s; 0: do\n"
+"                              not try)\n"
 "      --on-revoke=ACTION      if an administrator revokes the slot while\n"
 "                              CMD runs: 'terminate' (the default) sends\n"
 "                              SIGTERM to CMD, later SIGKILL; 'ignore'\n"
@@ -419,6 +437,8 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 		    SEMRUN_OPT_RATE },
 		{ "burst",		required_argument,	NULL,
 		    SEMRUN_OPT_BURST },
+		{ "reconnect",		required_argument,	NULL,
+		    SEMRUN_OPT_RECONNECT },
 		{ "verbose",		no_argument,		NULL, 'v' },
 		{ "quiet",		no_argument,		NULL, 'q' },
 		{ "help",		no_argument,		NULL, 'h' },
@@ -432,6 +452,7 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 	sr->timeout_ms = SEMD_FOREVER;
 	sr->conflict = SEMRUN_CONFLICT;
 	sr->kill_after_ms = SEMRUN_KILL_AFTER_MS;
+	sr->reconnect_ms = -1;
 
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "+:t:nw:S:E:KvqhV", longopts,
@@ -487,6 +508,10 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 			else
 				semrun_usage_error("--on-revoke must be "
 				    "'terminate' or 'ignore': '%s'", optarg);
+			break;
+		case SEMRUN_OPT_RECONNECT:
+			sr->reconnect_ms = semrun_parse_seconds(optarg,
+			    "--reconnect");
 			break;
 		case SEMRUN_OPT_KILL_AFTER:
 			sr->kill_after_ms = semrun_parse_seconds(optarg,
@@ -740,6 +765,7 @@ semrun_acquire(struct semrun *sr)
 	int			revents, sig, n;
 
 	memset(&err, 0, sizeof err);
+again:
 	if (semd_submit_acquire_many(sr->semd, &id, sr->sems.v, sr->sems.n,
 	    sr->timeout_ms, &err) != SEMD_OK)
 		return (semrun_fail(sr, &err));
@@ -816,6 +842,21 @@ semrun_acquire(struct semrun *sr)
 			default:
 				break;
 			}
+		}
+		if (n == -1 && err.code == SEMD_E_DISCONNECTED &&
+		    sr->reconnect_ms != 0) {
+			/* Ask the daemon that takes over; in line anew. */
+			semd_set_reconnect_ms(sr->semd, sr->reconnect_ms);
+			if (semd_reconnect(sr->semd, &err) == SEMD_OK) {
+				if (sr->verbose)
+					semrun_msg(sr, "semd restarted while we "
+					    "waited for %s; asking again (the "
+					    "place in line is lost)", sr->name);
+				goto again;
+			}
+			semrun_msg(sr, "semd died while we waited for %s and "
+			    "did not come back; CMD was not run", sr->name);
+			return (SEMRUN_LOST);
 		}
 		if (n == -1 && err.code == SEMD_E_DISCONNECTED) {
 			semrun_msg(sr, "semd died while we waited for %s; CMD "
@@ -1041,6 +1082,46 @@ semrun_revoked(struct semrun *sr, pid_t pid, int64_t *kill_at)
 }
 
 /*
+ * The daemon went away while CMD (pid) runs: connect to the one that
+ * takes over and reclaim the slot (semd_reconnect), then let a new
+ * keeper hold the new connection until CMD exits.  Returns 0 when the
+ * slot is held again, or -1 with the reason in sr->lost_why.
+ */
+static int
+semrun_reclaim(struct semrun *sr, pid_t pid)
+{
+	struct semd_error	 err;
+	pid_t			 k;
+	int64_t			 t0 = semrun_now_ms();
+
+	if (sr->verbose)
+		semrun_msg(sr, "lost semd while CMD runs; reclaiming the slot "
+		    "of %s (token %" PRIu64 ")", sr->name, sr->grant.token);
+	memset(&err, 0, sizeof err);
+	if (sr->grant.token == 0) {
+		snprintf(sr->lost_why, sizeof sr->lost_why, "semd gave the "
+		    "grant no token");
+		return (-1);
+	}
+	semd_set_reconnect_ms(sr->semd, sr->reconnect_ms);
+	if (semd_reconnect(sr->semd, &err) != SEMD_OK) {
+		snprintf(sr->lost_why, sizeof sr->lost_why, "%s", err.message);
+		return (-1);
+	}
+	sr->reclaims++;
+	/* The new daemon shows CMD too (semdctl status). */
+	(void)semd_submit_worker(sr->semd, pid, sr->cmd, &err);
+	if (sr->verbose)
+		semrun_msg(sr, "reclaimed the slot of %s from semd (pid %ld) "
+		    "in %" PRId64 " ms", sr->name,
+		    (long)semd_server_pid(sr->semd), semrun_now_ms() - t0);
+	if (sr->nkeepers < SEMRUN_MAX_KEEPERS &&
+	    (k = keeper_start(semd_fd(sr->semd), pid)) != -1)
+		sr->keepers[sr->nkeepers++] = k;
+	return (0);
+}
+
+/*
  * While CMD (pid) runs, the connection became readable: nothing is asked
  * of the daemon then, so this is its end (the daemon exited or was
  * killed) or something to drop.  On the end, the slot no longer exists:
@@ -1075,16 +1156,24 @@ semrun_watch(struct semrun *sr, pid_t pid, int *watch, int64_t *kill_at)
 		semrun_msg(sr, "warning: %s", err.message);
 		return;
 	}
-	sr->lost = 1;
-	if (!sr->terminate) {
-		semrun_msg(sr, "lost semd while CMD (%s, pid %ld) runs; the "
-		    "slot of %s is no longer held, CMD continues", sr->cmd[0],
-		    (long)pid, sr->name);
+	if (sr->reconnect_ms != 0 && semrun_reclaim(sr, pid) == 0) {
+		*watch = 1;
 		return;
 	}
-	semrun_msg(sr, "lost semd while CMD (%s, pid %ld) runs; the slot of "
-	    "%s is no longer held, terminating CMD", sr->cmd[0], (long)pid,
-	    sr->name);
+	sr->lost = 1;
+	if (sr->reconnect_ms == 0) {
+		/* --reconnect=0: not even tried. */
+		semrun_msg(sr, "lost semd while CMD (%s, pid %ld) runs; the "
+		    "slot of %s is no longer held, %s", sr->cmd[0], (long)pid,
+		    sr->name, sr->terminate ? "terminating CMD" :
+		    "CMD continues");
+	} else
+		semrun_msg(sr, "lost semd while CMD (%s, pid %ld) runs and "
+		    "could not reclaim the slot of %s (%s); %s", sr->cmd[0],
+		    (long)pid, sr->name, sr->lost_why, sr->terminate ?
+		    "terminating CMD" : "CMD continues without it");
+	if (!sr->terminate)
+		return;
 	kill(pid, SIGTERM);
 	*kill_at = semrun_now_ms() + sr->kill_after_ms;
 }
@@ -1194,7 +1283,8 @@ semrun_run(struct semrun *sr)
 		pfd[0].revents = 0;
 		npfd = 1;
 		if (watch) {
-			pfd[1].fd = fd;
+			/* A reclaim (semrun_watch) changes it. */
+			pfd[1].fd = semd_fd(sr->semd);
 			pfd[1].events = POLLIN;
 			if (semd_want_write(sr->semd))
 				pfd[1].events |= POLLOUT;
@@ -1304,5 +1394,7 @@ main(int argc, char **argv)
 	semd_close(sr.semd);
 	keeper_reap(sr.keeper);
 	jobserver_free(sr.js);
+	while (sr.nkeepers > 0)
+		keeper_reap(sr.keepers[--sr.nkeepers]);
 	return (status);
 }

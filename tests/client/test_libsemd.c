@@ -478,6 +478,78 @@ START_TEST(test_handles)
 }
 END_TEST
 
+/*
+ * SEMD_OPEN_RECONNECT: semd is killed with SIGKILL while this connection
+ * holds a grant, and a new daemon starts on the socket; a ping finds
+ * the loss, reconnects and reclaims the grant under the same token, so
+ * another client still cannot get the slot; the grant is then released
+ * by its handle.  Without the flag the same ping fails, and an explicit
+ * semd_reconnect() reclaims.
+ */
+START_TEST(test_reconnect)
+{
+	struct semd		*sd, *other;
+	struct semd_error	 err;
+	struct semd_grant	 g;
+	struct semd_status	*st;
+	int			 flag;
+
+	for (flag = 0; flag < 2; flag++) {
+		sd = semd_open(sockpath, "test_libsemd",
+		    SEMD_OPEN_NO_AUTOSTART | (flag ? SEMD_OPEN_RECONNECT : 0),
+		    &err);
+		ck_assert_msg(sd != NULL, "semd_open: %s", err.message);
+		ck_assert_int_eq(semd_acquire_h(sd, "rc", 1, 1, SEMD_FOREVER,
+		    NULL, NULL, &g, &err), SEMD_OK);
+		ck_assert_uint_eq(semd_held_count(sd), 1);
+
+		kill(daemon_pid, SIGKILL);
+		waitpid(daemon_pid, NULL, 0);
+		daemon_pid = start_daemon(sockpath);
+
+		if (flag)
+			ck_assert_msg(semd_ping(sd, &err) == SEMD_OK,
+			    "semd_ping: %s", err.message);
+		else {
+			ck_assert_int_eq(semd_ping(sd, &err), SEMD_ERR);
+			ck_assert_int_eq(err.code, SEMD_E_DISCONNECTED);
+			ck_assert_msg(semd_reconnect(sd, &err) == SEMD_OK,
+			    "semd_reconnect: %s", err.message);
+		}
+		ck_assert_int_eq(semd_server_pid(sd), daemon_pid);
+		ck_assert_uint_eq(semd_held_count(sd), 1);
+
+		other = open_ok();
+		ck_assert_int_eq(semd_acquire(other, "rc", 1, 1, SEMD_TRY,
+		    NULL, NULL, &err), SEMD_TIMEDOUT);
+		st = status_of(other, "rc");
+		ck_assert_uint_eq(st->sems[0].held, 1);
+		ck_assert_int_eq(st->sems[0].holders[0].pid, getpid());
+		semd_status_free(st);
+
+		ck_assert_int_eq(semd_release_h(sd, &g, &err), SEMD_OK);
+		ck_assert_uint_eq(semd_held_count(sd), 0);
+		ck_assert_int_eq(semd_acquire(other, "rc", 1, 1, SEMD_TRY,
+		    NULL, NULL, &err), SEMD_OK);
+		semd_close(other);
+		semd_close(sd);
+	}
+
+	/* The daemon does not come back: one try, then UNREACHABLE. */
+	sd = open_ok();
+	ck_assert_int_eq(semd_acquire_h(sd, "rc", 1, 1, SEMD_FOREVER, NULL,
+	    NULL, &g, &err), SEMD_OK);
+	kill(daemon_pid, SIGKILL);
+	waitpid(daemon_pid, NULL, 0);
+	daemon_pid = -1;
+	semd_set_reconnect_ms(sd, 0);
+	ck_assert_int_eq(semd_reconnect(sd, &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_UNREACHABLE);
+	ck_assert_int_eq(semd_ping(sd, &err), SEMD_ERR);
+	semd_close(sd);
+}
+END_TEST
+
 /* A waiter is told its position once, then times out. */
 START_TEST(test_timeout)
 {
@@ -1756,6 +1828,7 @@ libsemd_suite(void)
 	tcase_add_test(tc, test_blocking_basic);
 	tcase_add_test(tc, test_admin);
 	tcase_add_test(tc, test_handles);
+	tcase_add_test(tc, test_reconnect);
 	tcase_add_test(tc, test_timeout);
 	tcase_add_test(tc, test_try);
 	tcase_add_test(tc, test_errors);

@@ -1,8 +1,11 @@
 #!/bin/sh
-# What semrun does when semd goes away under it (kill -9, or an orderly
-# stop): while waiting, CMD is not run and semrun exits 76; while CMD runs,
-# CMD goes on and semrun warns (default), or -K terminates CMD (SIGTERM,
-# then SIGKILL after --kill-after) and semrun exits 76.
+# What semrun does when semd goes away under it for good (kill -9, or an
+# orderly stop, and no daemon takes over): while waiting, CMD is not run
+# and semrun exits 76; while CMD runs, CMD goes on and semrun warns
+# (default), or -K terminates CMD (SIGTERM, then SIGKILL after
+# --kill-after) and semrun exits 76.  Most cases use --reconnect=0 (do
+# not wait for a daemon to take over; tests/restart/ covers restarts),
+# the last one the default wait.
 . "$(dirname "$0")/lib.sh"
 
 # A CMD that writes its pid to $1.pid and runs until $1.go exists, then
@@ -33,7 +36,7 @@ run_bg()
 {
 	_n=$1
 	shift
-	"$SEMRUN" "$@" </dev/null >/dev/null 2>"$tmp/$_n.err" &
+	"$SEMRUN" --reconnect=0 "$@" </dev/null >/dev/null 2>"$tmp/$_n.err" &
 	runner=$!
 	bg_pids="$bg_pids $runner"
 }
@@ -104,7 +107,7 @@ ok "-q: statuses 76 and CMD's, no message"
 
 # 3. An orderly stop of semd (SIGTERM) is a loss as well.
 start_semd
-hold y 1
+HOLD_ARGS=--reconnect=0 hold y 1
 run_bg waiter3 y 1 -- touch "$tmp/ran3"
 waiter=$runner
 wait_until "the waiter waits" is_state y 1 1
@@ -138,6 +141,22 @@ finish kill5 76
 wait_until "CMD is gone" not_running "$(cat "$tmp/k5.pid")"
 [ -e "$tmp/k5.go" ] && fail "CMD ended by itself"
 ok "-K --kill-after 0.2: a CMD ignoring SIGTERM is killed, exit 76"
+
+# 5b. The default: semrun tries to reach a daemon that takes over for
+# the grace period semd announced (--grace 1) plus 5 s, then -K applies.
+"$SEMD_BIN" -f -S "$SOCK" --grace 1 >"$tmp/semd.log" 2>&1 &
+semd_pid=$!
+wait_until "semd answers on $SOCK" "$SEMDCTL" ping
+"$SEMRUN" -K --kill-after=0.2 x 1 -- sh "$tmp/cmd.sh" "$tmp/k5b" \
+    </dev/null >/dev/null 2>"$tmp/kill5b.err" &
+runner=$!
+bg_pids="$bg_pids $runner"
+wait_until "CMD runs" test -s "$tmp/k5b.pid"
+kill_semd
+finish kill5b 76
+grep -q "lost semd while CMD (sh, pid [0-9]*) runs and could not reclaim the slot of x (no semd answered at $SOCK for [0-9]* ms.*); terminating CMD" \
+    "$tmp/kill5b.err" || fail "default wait: unexpected message: $(cat "$tmp/kill5b.err")"
+ok "semd gone for good: semrun tried to reclaim, then -K applied, exit 76"
 
 # 6. -K does nothing while semd lives: CMD's own status, slot released.
 start_semd

@@ -156,10 +156,12 @@ expect_state()
 # hold NAME CAPACITY: run a semrun that holds a slot of NAME until
 # unhold NAME; return once it holds it.  Its pid is in $tmp/hold.NAME.semrun
 # and its command's in $tmp/hold.NAME.pid.  NAME must be a file name.
+# $HOLD_ARGS, when set, are more options for that semrun.
 hold()
 {
 	rm -f "$tmp/hold.$1.go" "$tmp/hold.$1.pid"
-	"$SEMRUN" "$1" "$2" -- sh -c \
+	# shellcheck disable=SC2086
+	"$SEMRUN" ${HOLD_ARGS:-} "$1" "$2" -- sh -c \
 	    'echo $$ >"$1.pid"; while [ ! -e "$1.go" ]; do sleep 0.05; done' \
 	    sh "$tmp/hold.$1" </dev/null &
 	echo $! >"$tmp/hold.$1.semrun"
