@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 
 #include <ctype.h>
@@ -54,7 +55,8 @@ struct event_base	*semd_base;
 struct sem_table	*semd_table;
 struct state		*semd_state;
 
-static struct event	*semd_deadline_ev;
+static struct event	*semd_deadline_ev;	/* reads semd_deadline_fd */
+static int		 semd_deadline_fd = -1;	/* a timerfd */
 static int		 semd_deadline_armed;
 static uint64_t		 semd_deadline_at;	/* valid if armed */
 static struct event	*semd_idle_ev;
@@ -693,28 +695,40 @@ semd_now_ms(void)
 	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
 }
 
-/* Point the deadline timer at the earliest deadline, if it moved. */
+/*
+ * Point the deadline timer at the earliest deadline (or rate wake-up),
+ * if it moved.  The timer is a timerfd set to the absolute instant on
+ * CLOCK_MONOTONIC, the engine's clock: it fires at that millisecond, not
+ * up to 2 ms later as a libevent timer armed from a whole-millisecond
+ * now and rounded up by epoll would (a rate-limited line is woken once
+ * per grant, so that lateness would slow the rate down).
+ */
 static void
 semd_arm_deadline(void)
 {
-	struct timeval	 tv;
-	uint64_t	 at, now, ms;
+	struct itimerspec	 its;
+	uint64_t		 at;
 
+	memset(&its, 0, sizeof its);
 	if (!sem_next_deadline(semd_table, &at)) {
 		if (semd_deadline_armed) {
-			evtimer_del(semd_deadline_ev);
+			/* All zero: disarm. */
+			if (timerfd_settime(semd_deadline_fd, TFD_TIMER_ABSTIME,
+			    &its, NULL) == -1)
+				fatal("timerfd_settime");
 			semd_deadline_armed = 0;
 		}
 		return;
 	}
 	if (semd_deadline_armed && semd_deadline_at == at)
 		return;
-	now = semd_now_ms();
-	ms = at > now ? at - now : 0;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	if (evtimer_add(semd_deadline_ev, &tv) == -1)
-		fatalx("cannot arm the deadline timer");
+	if (at == 0)
+		at = 1;		/* 0 would disarm: the past fires at once */
+	its.it_value.tv_sec = (time_t)(at / 1000);
+	its.it_value.tv_nsec = (long)(at % 1000) * 1000000;
+	if (timerfd_settime(semd_deadline_fd, TFD_TIMER_ABSTIME, &its,
+	    NULL) == -1)
+		fatal("timerfd_settime");
 	semd_deadline_armed = 1;
 	semd_deadline_at = at;
 }
@@ -723,6 +737,10 @@ semd_arm_deadline(void)
 static void
 semd_deadline_cb(evutil_socket_t fd, short events, void *arg)
 {
+	uint64_t	 n;
+
+	/* Clear it; a re-armed timer that has not fired reads EAGAIN. */
+	(void)read(fd, &n, sizeof n);
 	semd_deadline_armed = 0;
 	sem_expire(semd_table, semd_now_ms());
 	semd_settle();
@@ -1102,9 +1120,15 @@ main(int argc, char **argv)
 	if (semd_state != NULL &&
 	    grace_start(semd_state, semd_table, semd_conf.grace_ms) == -1)
 		fatal("cannot take over the grants of the previous semd");
-	semd_deadline_ev = evtimer_new(semd_base, semd_deadline_cb, NULL);
+	semd_deadline_fd = timerfd_create(CLOCK_MONOTONIC,
+	    TFD_NONBLOCK | TFD_CLOEXEC);
+	if (semd_deadline_fd == -1)
+		fatal("timerfd_create");
+	semd_deadline_ev = event_new(semd_base, semd_deadline_fd,
+	    EV_READ | EV_PERSIST, semd_deadline_cb, NULL);
 	semd_idle_ev = evtimer_new(semd_base, semd_idle_cb, NULL);
-	if (semd_deadline_ev == NULL || semd_idle_ev == NULL)
+	if (semd_deadline_ev == NULL || semd_idle_ev == NULL ||
+	    event_add(semd_deadline_ev, NULL) == -1)
 		fatalx("cannot create timers");
 	for (i = 0; i < 3; i++) {
 		sig_ev[i] = evsignal_new(semd_base, sigs[i], semd_signal_cb,
@@ -1154,6 +1178,7 @@ main(int argc, char **argv)
 	for (i = 0; i < 3; i++)
 		event_free(sig_ev[i]);
 	event_free(semd_deadline_ev);
+	close(semd_deadline_fd);
 	event_free(semd_idle_ev);
 	event_base_free(semd_base);
 	semd_base = NULL;

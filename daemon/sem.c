@@ -447,6 +447,9 @@ sem_hold_sub(struct sem_table *t, struct sem_hold *h, uint32_t weight,
 	free(h);
 }
 
+/* How late (ns) a grant may be decided and still count as due on time. */
+#define SEM_RATE_SLACK_NS	1000000ULL
+
 /* Milliseconds to nanoseconds, saturating. */
 static uint64_t
 sem_ms_to_ns(uint64_t ms)
@@ -680,9 +683,27 @@ sem_event_unpin(struct sem_table *t, struct sem_waiter *w)
 static void
 sem_rate_take(struct sem *s, uint64_t now_ns)
 {
+	uint64_t	 c, x;
+
 	if (s->rate <= 0)
 		return;
-	s->tat_ns = (s->tat_ns > now_ns ? s->tat_ns : now_ns) + s->t_ns;
+	/*
+	 * GCRA: TAT = max(TAT, t) + T, t the grant's arrival.  Our clock
+	 * counts whole milliseconds and the timer fires after the instant
+	 * it was set for, so a grant decided at now_ns may have been due up
+	 * to SEM_RATE_SLACK_NS earlier: taking now_ns as is would push every
+	 * later grant back by that much (a rate of 0.5/s would give one grant
+	 * every 2.002 s).  So the arrival is taken as max(conforming instant,
+	 * now - slack): no drift, and never more than burst + rate x (W +
+	 * slack) grants in a window of W.
+	 */
+	c = sem_conform_ns(s);
+	x = now_ns > SEM_RATE_SLACK_NS ? now_ns - SEM_RATE_SLACK_NS : 0;
+	if (x < c)
+		x = c;
+	if (x > now_ns)
+		x = now_ns;
+	s->tat_ns = (s->tat_ns > x ? s->tat_ns : x) + s->t_ns;
 }
 
 /*

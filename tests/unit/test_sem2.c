@@ -534,6 +534,36 @@ START_TEST(test_rate_burst)
 }
 END_TEST
 
+/*
+ * No drift: at 3/s (a third of a second is no whole number of ms) the
+ * grants fall on the first millisecond at or after k/3 s, for ever; and
+ * a wake-up a millisecond late (the timer fired late) does not push the
+ * next grants back.
+ */
+START_TEST(test_rate_no_drift)
+{
+	struct sem_owner	*a = own(1);
+	uint64_t		 i, dl, due;
+
+	is_granted(am(a, 0, "d=0@3", FOREVER));
+	for (i = 1; i <= 30; i++)
+		is_queued(am(a, i, "d", FOREVER), (uint32_t)i);
+	for (i = 1; i <= 30; i++) {
+		due = (i * 1000 + 2) / 3;
+		ck_assert_int_eq(sem_next_deadline(tb, &dl), 1);
+		ck_assert_uint_eq(dl, due);
+		ck_assert_uint_eq(tick(dl), 1);
+	}
+	/* 10/s; the grant due at 100 is decided at 101. */
+	is_granted(am(a, 100, "e=0@10", FOREVER));
+	is_queued(am(a, 101, "e", FOREVER), 1);
+	is_queued(am(a, 102, "e", FOREVER), 2);
+	ck_assert_uint_eq(tick(clock_ms + 101), 1);
+	ck_assert_int_eq(sem_next_deadline(tb, &dl), 1);
+	ck_assert_uint_eq(dl, clock_ms + 99);
+}
+END_TEST
+
 /* 0.5 grants per second: one every 2000 ms exactly. */
 START_TEST(test_rate_fraction)
 {
@@ -838,6 +868,7 @@ sem2_suite(void)
 	tcase_add_test(tc, test_rate_exact_times);
 	tcase_add_test(tc, test_rate_burst);
 	tcase_add_test(tc, test_rate_fraction);
+	tcase_add_test(tc, test_rate_no_drift);
 	tcase_add_test(tc, test_rate_fifo);
 	tcase_add_test(tc, test_rate_mismatch);
 	tcase_add_test(tc, test_rate_idle_kept);
