@@ -6,10 +6,12 @@
  * them all back at once.
  *
  * Two ways to use it:
- *  - blocking: semd_acquire / semd_release / semd_withdraw / semd_status
- *    send one request and wait for its answer;
+ *  - blocking: semd_acquire(_h) / semd_release(_h) / semd_status /
+ *    semd_ping / semd_admin send one request and wait for its answer (a
+ *    signal interrupting semd_acquire withdraws the request);
  *  - event loop: put semd_fd() in your loop, queue requests with
- *    semd_submit_*(), call semd_flush() when the fd is writable and
+ *    semd_submit_*() (semd_submit_withdraw takes back a waiting ACQUIRE),
+ *    call semd_flush() when the fd is writable and
  *    semd_want_write() says so, and call semd_process() when it is readable
  *    to receive each reply as a struct semd_event.
  * Do not mix the two on one connection while an asynchronous request is

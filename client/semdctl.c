@@ -11,7 +11,9 @@
  *
  * semdctl never starts a daemon: asking an idle per-user daemon into
  * existence just to report that it holds nothing would be pointless, so
- * when nothing listens it says so and exits 69 (EX_UNAVAILABLE).
+ * when nothing listens it says so and exits 69 (EX_UNAVAILABLE) -- but
+ * `status` on the per-user default reports "no semaphores in use" and
+ * exits 0, which is the truth.
  */
 
 #include "config.h"
@@ -77,7 +79,11 @@ semdctl_usage(FILE *f)
 "  -h, --help         show this help and exit\n"
 "  -V, --version      show the version and exit\n"
 "\n"
-"semdctl never starts semd.\n"
+"-S, -v and -h may also follow the command.\n"
+"\n"
+"semdctl never starts semd.  With no per-user semd running, status says\n"
+"no semaphores are in use (exit 0); an -S or SEMD_SOCKET that nobody\n"
+"serves exits 69.\n"
 "\n"
 "Exit status: 0 success, 1 the action failed (no such semaphore,\n"
 "nothing held by PID, bad configuration file), 64 usage error, 69 no\n"
@@ -124,6 +130,17 @@ semdctl_error_status(const struct semd_error *err)
 	}
 }
 
+/*
+ * Does err mean that nothing listens at the socket (no file, or nobody
+ * accepting), as opposed to a socket we may not use?
+ */
+static int
+semdctl_nobody(const struct semd_error *err)
+{
+	return (err->code == SEMD_E_UNREACHABLE && (err->sys_errno == 0 ||
+	    err->sys_errno == ENOENT || err->sys_errno == ECONNREFUSED));
+}
+
 /* Print err and return its exit status. */
 int
 semdctl_fail(struct semdctl *sc, const struct semd_error *err)
@@ -132,10 +149,15 @@ semdctl_fail(struct semdctl *sc, const struct semd_error *err)
 
 	if (*msg == '\0')
 		msg = semd_strerror(err->code);
-	if (err->code == SEMD_E_UNREACHABLE && err->sys_errno != 0)
+	/*
+	 * "No semd running" only when that is what happened; a socket we
+	 * may not use (EACCES) is not "no semd": say what the library says,
+	 * as semrun does.
+	 */
+	if (semdctl_nobody(err) && err->sys_errno != 0)
 		fprintf(stderr, "semdctl: no semd running at %s (%s)\n",
 		    sc->path, strerror(err->sys_errno));
-	else if (err->code == SEMD_E_UNREACHABLE)
+	else if (semdctl_nobody(err))
 		fprintf(stderr, "semdctl: no semd running at %s\n", sc->path);
 	else
 		fprintf(stderr, "semdctl: %s\n", msg);
@@ -147,13 +169,14 @@ struct semd *
 semdctl_open(struct semdctl *sc, struct semd_error *err)
 {
 	struct semd_error	 perr;
-	int			 is_default;
+	int			 is_default = 0;
 
 	if (sc->socket != NULL)
 		snprintf(sc->path, sizeof sc->path, "%s", sc->socket);
 	else if (semd_default_path(sc->path, sizeof sc->path, &is_default,
 	    &perr) != 0)
 		snprintf(sc->path, sizeof sc->path, "the default socket");
+	sc->is_default = is_default;
 	memset(err, 0, sizeof *err);
 	return (semd_open(sc->socket, "semdctl", SEMD_OPEN_NO_AUTOSTART, err));
 }
@@ -487,7 +510,7 @@ static int
 semdctl_status(struct semdctl *sc, int argc, char **argv)
 {
 	struct semd_error	 err;
-	struct semd_status	*st = NULL;
+	struct semd_status	*st = NULL, none;
 	struct semd		*semd;
 	const char		*name = NULL;
 	int			 i, json = 0, opts = 1;
@@ -510,9 +533,18 @@ semdctl_status(struct semdctl *sc, int argc, char **argv)
 	if (name != NULL && *name == '\0')
 		semdctl_usage_error("status: empty NAME");
 
-	if ((semd = semdctl_open(sc, &err)) == NULL)
-		return (semdctl_fail(sc, &err));
-	if (semd_status(semd, name, &st, &err) != SEMD_OK) {
+	if ((semd = semdctl_open(sc, &err)) == NULL) {
+		/*
+		 * No per-user daemon running holds nothing: that is a
+		 * report, not a failure (a monitoring script must not see
+		 * one).  A socket named with -S or $SEMD_SOCKET that nobody
+		 * serves is still an error.
+		 */
+		if (!sc->is_default || !semdctl_nobody(&err))
+			return (semdctl_fail(sc, &err));
+		memset(&none, 0, sizeof none);
+		st = &none;
+	} else if (semd_status(semd, name, &st, &err) != SEMD_OK) {
 		semd_close(semd);
 		return (semdctl_fail(sc, &err));
 	}
@@ -522,7 +554,8 @@ semdctl_status(struct semdctl *sc, int argc, char **argv)
 		semdctl_print_json(st);
 	else
 		semdctl_print_table(st, name);
-	semd_status_free(st);
+	if (st != &none)
+		semd_status_free(st);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "semdctl: write error: %s\n", strerror(errno));
 		return (EX_IOERR);
@@ -728,6 +761,50 @@ semdctl_admin(struct semdctl *sc, const char *cmd, int argc, char **argv)
 	return (0);
 }
 
+/*
+ * Take the common options (-S PATH, --socket[=]PATH, -v, --verbose, -h,
+ * --help) out of argv[first..*argc-1], the arguments after the command,
+ * up to a "--", so that `semdctl ping -v` means `semdctl -v ping` for
+ * every command; the rest move down in order.  Returns 1 when help was
+ * asked for, else 0; exits on a usage error.
+ */
+static int
+semdctl_common_opts(struct semdctl *sc, int *argc, char **argv, int first)
+{
+	const char	*a;
+	int		 i, j = first, help = 0, opts = 1;
+
+	for (i = first; i < *argc; i++) {
+		a = argv[i];
+		if (opts && strcmp(a, "--") == 0)
+			opts = 0;
+		if (!opts || a[0] != '-') {
+			argv[j++] = argv[i];
+			continue;
+		}
+		if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)
+			sc->verbose = 1;
+		else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+			help = 1;
+		else if (strcmp(a, "-S") == 0 || strcmp(a, "--socket") == 0) {
+			if (i + 1 >= *argc)
+				semdctl_usage_error("option '%s' needs an "
+				    "argument", a);
+			sc->socket = argv[++i];
+		} else if (strncmp(a, "--socket=", 9) == 0)
+			sc->socket = a + 9;
+		else if (strncmp(a, "-S", 2) == 0)
+			sc->socket = a + 2;
+		else
+			argv[j++] = argv[i];
+		if (sc->socket != NULL && *sc->socket == '\0')
+			semdctl_usage_error("empty socket path");
+	}
+	argv[j] = NULL;
+	*argc = j;
+	return (help);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -777,6 +854,11 @@ main(int argc, char **argv)
 		semdctl_usage_error("missing command (status, ping, list, "
 		    "resize, drain, undrain, revoke or reload)");
 	cmd = argv[optind++];
+	/* The common options work after the command too, for every one. */
+	if (semdctl_common_opts(&sc, &argc, argv, optind) == 1) {
+		semdctl_usage(stdout);
+		return (fflush(stdout) == 0 ? 0 : EX_IOERR);
+	}
 	if (strcmp(cmd, "status") == 0)
 		return (semdctl_status(&sc, argc - optind, argv + optind));
 	if (strcmp(cmd, "ping") == 0)

@@ -18,6 +18,7 @@ struct semdctl {
 	const char	*socket;	/* -S, or NULL */
 	int		 verbose;
 	char		 path[512];	/* the socket actually used */
+	int		 is_default;	/* path is the per-user default */
 };
 
 /* semdctl.c */

@@ -395,9 +395,23 @@ semrun_parse_seconds(const char *s, const char *what)
 	double	 secs, ms;
 	char	*end;
 	int64_t	 v;
+	int	 tiny = 0;
 
 	errno = 0;
 	secs = strtod(s, &end);
+	/*
+	 * ERANGE is an overflow (too long, below) or an underflow: a
+	 * positive number too small for a double, such as 1e-400, which is
+	 * the smallest timeout there is, 1 ms (timeouts are rounded up).
+	 */
+	if (errno == ERANGE && secs < 1.0 && secs > -1.0 && *s != '-') {
+		tiny = 1;
+		secs = 0;
+		errno = 0;
+	}
+	if (errno == ERANGE && secs > 0)
+		semrun_usage_error("%s is too long (ten years at most): "
+		    "'%s'", what, s);
 	/* "!(secs >= 0)" also rejects NaN; hex and "inf" are refused. */
 	if (*s == '\0' || *end != '\0' || errno == ERANGE ||
 	    strpbrk(s, "xXnN") != NULL || !(secs >= 0))
@@ -408,7 +422,7 @@ semrun_parse_seconds(const char *s, const char *what)
 		    "'%s'", what, s);
 	ms = secs * 1000.0;
 	v = (int64_t)ms;
-	if ((double)v < ms)
+	if ((double)v < ms || (tiny && v == 0))
 		v++;
 	return (v);
 }

@@ -76,6 +76,12 @@ expect_status 64 "weight 0" "$SEMRUN" -w 0 x 1 -- true
 expect_status 64 "timeout -1" "$SEMRUN" -t -1 x 1 -- true
 expect_status 64 "timeout abc" "$SEMRUN" -t abc x 1 -- true
 expect_status 64 "timeout nan" "$SEMRUN" -t nan x 1 -- true
+# Too small for a double (strtod underflows): the smallest timeout, not
+# "not a number"; too large: "too long".
+expect_status 0 "timeout 1e-400" "$SEMRUN" -t 1e-400 x 1 -- true
+expect_status 64 "timeout 1e400" "$SEMRUN" -t 1e400 x 1 -- true
+grep -q "too long" "$tmp/err" || fail "-t 1e400: $(cat "$tmp/err")"
+expect_status 64 "timeout -1e-400" "$SEMRUN" -t -1e-400 x 1 -- true
 expect_status 64 "-t without argument" "$SEMRUN" -t
 expect_status 64 "-E 256" "$SEMRUN" -E 256 x 1 -- true
 expect_status 64 "unknown option" "$SEMRUN" --bogus x 1 -- true

@@ -112,6 +112,11 @@ expect_status 69 "semdctl as uid $OTHER on a 0600 socket" \
     as --regid=$OTHER --clear-groups -- "$O_SEMDCTL" ping
 grep -q "Permission denied" "$tmp/err" ||
     fail "the message does not say why: $(cat "$tmp/err")"
+# A semd runs there: semdctl must not say there is none (as semrun does).
+grep -q "no semd running" "$tmp/err" &&
+    fail "semdctl says no semd runs where one refuses us: $(cat "$tmp/err")"
+grep -q "check the permissions" "$tmp/err" ||
+    fail "semdctl gives no hint on permissions: $(cat "$tmp/err")"
 expect_status 69 "semrun as uid $OTHER on a 0600 socket" \
     as --regid=$OTHER --clear-groups -- "$O_SEMRUN" -n x 1 -- true
 grep -q "Permission denied" "$tmp/err" ||

@@ -106,9 +106,25 @@ grep -q "/tmp/semd-0" "$tmp/err" || fail "the refusal does not name the director
 rmdir /tmp/semd-0
 
 # semdctl never starts a daemon, not even at the per-user default,
-# whatever SEMD_NO_AUTOSTART says.
-expect_status 69 "semdctl status, per-user default, no daemon" \
+# whatever SEMD_NO_AUTOSTART says; no per-user daemon holds nothing, so
+# status reports that and succeeds (a monitoring script must not see a
+# failure), while a socket named explicitly that nobody serves is 69.
+expect_status 0 "semdctl status, per-user default, no daemon" \
     $cron_root "$SEMDCTL" status
+grep -q "^no semaphores in use$" "$tmp/out" || fail "status: $(cat "$tmp/out")"
+expect_status 0 "semdctl status --json, per-user default, no daemon" \
+    $cron_root "$SEMDCTL" status --json
+[ "$(cat "$tmp/out")" = '{"sems":[],"truncated":false}' ] ||
+    fail "status --json: $(cat "$tmp/out")"
+expect_status 0 "semdctl status NAME, per-user default, no daemon" \
+    $cron_root "$SEMDCTL" status nightly
+grep -q "^nightly: not in use$" "$tmp/out" || fail "status NAME: $(cat "$tmp/out")"
+expect_status 69 "semdctl ping, per-user default, no daemon" \
+    $cron_root "$SEMDCTL" ping
+expect_status 69 "semdctl status -S PATH that nobody serves" \
+    $cron_root "$SEMDCTL" -S /tmp/semd-0/semd.sock status
+expect_status 69 "semdctl status, SEMD_SOCKET that nobody serves" \
+    $cron_root SEMD_SOCKET=/tmp/semd-0/semd.sock "$SEMDCTL" status
 [ -e /tmp/semd-0/semd.sock ] && fail "semdctl started a daemon"
 
 # 1. Root, no system daemon: a login shell and cron share one per-user

@@ -9,6 +9,19 @@ expect_status 0 "ping" "$SEMDCTL" ping
 [ -s "$tmp/out" ] && fail "ping printed: $(cat "$tmp/out")"
 expect_status 0 "ping -v" "$SEMDCTL" -v ping
 [ -s "$tmp/out" ] || fail "ping -v printed nothing"
+# The common options work after the command as before it, for every
+# command.
+expect_status 0 "ping -v (option after the command)" "$SEMDCTL" ping -v
+[ -s "$tmp/out" ] || fail "ping -v printed nothing"
+expect_status 0 "ping --verbose -S PATH" "$SEMDCTL" ping --verbose -S "$SOCK"
+grep -q "$SOCK" "$tmp/out" || fail "ping -S after the command: $(cat "$tmp/out")"
+expect_status 69 "status -S after the command, nobody there" \
+    "$SEMDCTL" status -S "$tmp/nothing.sock"
+expect_status 69 "status --socket=PATH after the command" \
+    "$SEMDCTL" status --json --socket="$tmp/nothing.sock"
+expect_status 0 "status --help" "$SEMDCTL" status --help
+grep -q "^Usage: semdctl" "$tmp/out" || fail "status --help printed no usage"
+expect_status 0 "list -h" "$SEMDCTL" list -h
 expect_status 69 "ping, no daemon" "$SEMDCTL" -S "$tmp/nothing.sock" ping
 grep -q "no semd running at $tmp/nothing.sock" "$tmp/err" ||
     fail "ping, no daemon: message was: $(cat "$tmp/err")"
