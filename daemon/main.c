@@ -1092,6 +1092,7 @@ main(int argc, char **argv)
 	struct event		*status_ev = NULL;
 	struct timeval		 status_tv = { 5, 0 };
 	char			 line[256], *line_cause;
+	sigset_t		 sigs_held, sigs_old;
 	int			 fd, ready_fd = -1, i;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -1101,6 +1102,16 @@ main(int argc, char **argv)
 
 	if (semd_config_path != NULL)
 		semd_load_config();	/* before listening: a bad file stops */
+	/*
+	 * Clients may connect as soon as the socket listens, long before the
+	 * loop watches SIGTERM (cluster_init may take a while): hold the
+	 * signals until then, so that a SIGTERM right after start still
+	 * ends semd cleanly (exit 0, socket removed) instead of killing it.
+	 */
+	sigemptyset(&sigs_held);
+	for (i = 0; i < 3; i++)
+		sigaddset(&sigs_held, sigs[i]);
+	sigprocmask(SIG_BLOCK, &sigs_held, &sigs_old);
 	fd = semd_listen_fd();
 	if (semd_config_path == NULL)
 		semd_load_config();	/* the system daemon's default file */
@@ -1136,6 +1147,7 @@ main(int argc, char **argv)
 		if (sig_ev[i] == NULL || evsignal_add(sig_ev[i], NULL) == -1)
 			fatalx("cannot watch signal %d", sigs[i]);
 	}
+	sigprocmask(SIG_SETMASK, &sigs_old, NULL);
 	if (listen_start(fd) == -1)
 		fatal("listen_start");
 	if (semd_conf.socket_path[0] == '/' &&
