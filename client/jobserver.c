@@ -310,13 +310,18 @@ int
 jobserver_export(struct jobserver *js, char *cause, size_t causelen)
 {
 	const char	*old, *tail, *p, *end;
-	char		*buf, auth[64];
+	char		*buf, auth[64], jobs[16];
 	size_t		 len, off, wl;
 	int		 i, fl, e;
 
+	/* Capacity omitted (a declared semaphore): a bare -j. */
+	if (js->capacity != 0)
+		snprintf(jobs, sizeof jobs, "-j%u", (unsigned)js->capacity);
+	else
+		snprintf(jobs, sizeof jobs, "-j");
 	if (js->style == JOBSERVER_PIPE) {
-		snprintf(auth, sizeof auth, "-j%u --jobserver-auth=%d,%d",
-		    (unsigned)js->capacity, js->fds[0], js->fds[1]);
+		snprintf(auth, sizeof auth, "%s --jobserver-auth=%d,%d", jobs,
+		    js->fds[0], js->fds[1]);
 		len = strlen(auth);
 	} else
 		len = strlen(js->path) + 48;
@@ -350,8 +355,8 @@ jobserver_export(struct jobserver *js, char *cause, size_t causelen)
 	if (js->style == JOBSERVER_PIPE)
 		off += (size_t)sprintf(buf + off, "%s", auth);
 	else
-		off += (size_t)sprintf(buf + off, "-j%u --jobserver-auth=fifo:%s",
-		    (unsigned)js->capacity, js->path);
+		off += (size_t)sprintf(buf + off, "%s --jobserver-auth=fifo:%s",
+		    jobs, js->path);
 	if (*tail != '\0')
 		off += (size_t)sprintf(buf + off, " %s", tail);
 	buf[off] = '\0';

@@ -76,6 +76,18 @@ for style in pipe fifo; do
 	ok "$style style: one spare token, a slot per token, all returned"
 done
 
+# Capacity omitted: the build joins the semaphore as it exists, and make
+# sees a bare -j (the count is not known) with the jobserver.
+hold build 3
+printf 'all:\n\t@echo "$$MAKEFLAGS" >$(OUT)\n' >"$tmp/F.mk"
+expect_status 0 "--jobserver without a capacity" \
+    "$SEMRUN" --jobserver build -- make -f "$tmp/F.mk" OUT="$tmp/flags"
+grep -Eq -- '(^| )-j --jobserver-auth=[0-9]+,[0-9]+( |$)' "$tmp/flags" ||
+    fail "MAKEFLAGS was '$(cat "$tmp/flags")'"
+unhold build
+expect_state build 0 0
+ok "capacity omitted: a bare -j and the jobserver in MAKEFLAGS"
+
 # --- 2. Three builds of 40 recipes under one pool of 4 ---
 # Each recipe logs its start and end, one O_APPEND line each.
 cat >"$tmp/M" <<'MK'
