@@ -569,6 +569,19 @@ jobserver_finish(struct jobserver *js, struct semd *semd, int release)
 }
 
 /*
+ * semrun reconnected to a new daemon and reclaimed every grant (the
+ * slots behind tokens included: libsemd reclaims each by its token), but
+ * not a request that was waiting: forget it, so that the next look at
+ * the pipe asks again.
+ */
+void
+jobserver_reconnected(struct jobserver *js)
+{
+	js->pending = 0;
+	js->tick_ms = JOBSERVER_TICK_MIN;
+}
+
+/*
  * Does cmd look like make given its own job count (-j, -jN, --jobs, or
  * -j in a group of short flags)?  Such a make ignores an inherited
  * jobserver.  Arguments after "--" are not looked at.

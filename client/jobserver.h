@@ -36,6 +36,7 @@ int		 jobserver_timeout(struct jobserver *);
 void		 jobserver_tick(struct jobserver *, struct semd *);
 void		 jobserver_event(struct jobserver *, struct semd *,
 		    const struct semd_event *);
+void		 jobserver_reconnected(struct jobserver *);
 void		 jobserver_finish(struct jobserver *, struct semd *, int);
 int		 jobserver_make_j(char **cmd);
 

@@ -1172,6 +1172,8 @@ semrun_watch(struct semrun *sr, pid_t pid, int *watch, int64_t *kill_at)
 	}
 	if (sr->reconnect_ms != 0 && semrun_reclaim(sr, pid) == 0) {
 		*watch = 1;
+		if (sr->js != NULL)	/* its pending ACQUIRE is gone */
+			jobserver_reconnected(sr->js);
 		return;
 	}
 	sr->lost = 1;

@@ -302,4 +302,25 @@ grep -q 'W.*143\|W.*Terminated\|Error 143' "$d.out" ||
 cat "$d.out"
 ok "SIGTERM to a waiting semrun with a lent slot: it exits without waiting for a token"
 
+# --- 8. semd restarts mid-build: semrun reclaims every slot (make's
+# implicit one and those behind tokens, each by its token) and asks the
+# new daemon again for the spare its lost request was waiting for.
+mkdir "$tmp/rc"
+(cd "$tmp/rc" && exec "$SEMRUN" --jobserver build 3 -- \
+    make -f "$tmp/K" B=rc DIR="$tmp/rc" LOG="$tmp/rclog") </dev/null \
+    >"$tmp/rc.out" 2>&1 &
+runner=$!
+bg_pids="$bg_pids $runner"
+wait_until "the build runs 3 recipes and wants a 4th slot" is_state build 3 1
+kill -9 "$semd_pid"
+wait "$semd_pid" 2>/dev/null
+start_semd
+wait_until "3 slots reclaimed, a spare asked for again" is_state build 3 1
+touch "$tmp/rc/go"
+wait "$runner" || fail "the build exited $?: $(cat "$tmp/rc.out")"
+[ "$(grep -c '^E rc' "$tmp/rclog")" -eq 8 ] ||
+    fail "the build did not finish its 8 recipes"
+expect_state build 0 0
+ok "semd restarted mid-build: the build's slots are reclaimed"
+
 exit 0
