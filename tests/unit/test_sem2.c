@@ -748,6 +748,8 @@ START_TEST(test_property_no_deadlock)
 	struct sem_owner	*o[NOWN];
 	struct sem_grant	*g;
 	struct sem_waiter	*w;
+	struct sem		*sx;
+	struct sem_acq_result	 r;
 	char			 spec[256], one[32];
 	uint64_t		 st = 0x9e3779b97f4a7c15ULL ^ (uint64_t)_i;
 	uint64_t		 id = 1, step, k, left;
@@ -759,7 +761,7 @@ START_TEST(test_property_no_deadlock)
 		o[i] = own((uint32_t)i + 1);
 	for (step = 0; step < STEPS; step++) {
 		i = rnd2(&st) % NOWN;
-		switch (rnd2(&st) % 10) {
+		switch (rnd2(&st) % 11) {
 		case 0: case 1: case 2: case 3:
 			n = 1 + rnd2(&st) % 4;
 			spec[0] = '\0';
@@ -778,8 +780,11 @@ START_TEST(test_property_no_deadlock)
 			k = rnd2(&st) % 4;
 			tmo = k == 0 ? FOREVER : k == 1 ? TRY :
 			    (int64_t)(1 + rnd2(&st) % 500);
-			ck_assert_int_ne(am(o[i], id++, spec, tmo).status,
-			    SEM_ACQ_ERROR);
+			r = am(o[i], id++, spec, tmo);
+			/* Only after a resize: another capacity now. */
+			ck_assert(r.status != SEM_ACQ_ERROR ||
+			    r.code == PROTO_E_CAPACITY_MISMATCH ||
+			    r.code == PROTO_E_TOO_HEAVY);
 			break;
 		case 4:
 			/* Withdraw its oldest pending request. */
@@ -805,6 +810,22 @@ START_TEST(test_property_no_deadlock)
 				o[i] = own(100 + (uint32_t)step);
 			}
 			break;
+		case 8:
+			/*
+			 * An administrator: drain or undrain, or resize
+			 * (a waiter heavier than the new capacity is
+			 * refused; declared capacities come back at the
+			 * end).
+			 */
+			pick = (uint32_t)(rnd2(&st) % 5);
+			if ((sx = lk(names[pick])) == NULL)
+				break;
+			if (rnd2(&st) % 2 == 0)
+				sem_drain(tb, sx, !sx->drained, clock_ms);
+			else if (sx->capacity != 0)
+				sem_resize(tb, sx, 1 + (uint32_t)(rnd2(&st) %
+				    4), clock_ms);
+			break;
 		default:
 			clock_ms += rnd2(&st) % 120;
 			sem_expire(tb, clock_ms);
@@ -816,6 +837,17 @@ START_TEST(test_property_no_deadlock)
 	ck_assert_uint_gt(ngrant, STEPS / 20);
 
 	/* Drain: holders go, time passes; every waiter must be served. */
+	for (j = 0; j < 5; j++) {
+		if ((sx = lk(names[j])) == NULL)
+			continue;
+		if (sx->drained)
+			sem_drain(tb, sx, 0, clock_ms);
+		if ((sx = lk(names[j])) != NULL && sx->capacity != 0 &&
+		    sx->capacity != caps[j])
+			sem_resize(tb, sx, caps[j], clock_ms);
+		fl();
+		nev = 0;
+	}
 	for (k = 0; k < 100000; k++) {
 		left = 0;
 		for (i = 0; i < NOWN; i++) {
