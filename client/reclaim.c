@@ -248,7 +248,8 @@ semd_reconnect(struct semd *sd, struct semd_error *err)
 	struct libsemd_held	*old;
 	struct proto_request	 req;
 	struct proto_reply	 rep;
-	uint64_t		 first_id;
+	uint64_t		*ids = NULL;
+	char			*refused = NULL;
 	int64_t			 deadline;
 	size_t			 nold, i, lost = 0;
 	char			 why[PROTO_MAX_NAME + PROTO_MAX_TEXT + 4] = "";
@@ -269,18 +270,33 @@ semd_reconnect(struct semd *sd, struct semd_error *err)
 	nold = sd->nheld;
 	sd->held = NULL;
 	sd->nheld = sd->capheld = 0;
-
-	if (reclaim_connect(sd, deadline, err) == -1) {
-		free(old);
-		sd->broken = 1;
-		sd->broken_err = *err;
-		return (SEMD_ERR);
+	if (nold > 0 && ((ids = calloc(nold, sizeof *ids)) == NULL ||
+	    (refused = calloc(nold, 1)) == NULL)) {
+		libsemd_seterr(err, SEMD_E_SYSTEM, errno, "cannot reclaim: %s",
+		    strerror(errno));
+		goto broke;
 	}
-	first_id = sd->next_id + 1;
 	for (i = 0; i < nold; i++) {
+		if (old[i].token == 0) {
+			/* An older daemon gave no token: nothing to show. */
+			refused[i] = 1;
+			lost++;
+			snprintf(why, sizeof why, "%s has no token",
+			    old[i].name);
+		}
+	}
+
+again:
+	/* A round that broke (the new daemon died too) starts over. */
+	sd->nheld = 0;
+	if (reclaim_connect(sd, deadline, err) == -1)
+		goto broke;
+	for (i = 0; i < nold; i++) {
+		if (refused[i])
+			continue;
 		memset(&req, 0, sizeof req);
 		req.op = PROTO_OP_RECLAIM;
-		req.id = libsemd_new_id(sd);
+		req.id = ids[i] = libsemd_new_id(sd);
 		req.has_sem = 1;
 		req.sem_len = strlen(old[i].name);
 		memcpy(req.sem, old[i].name, req.sem_len + 1);
@@ -288,20 +304,16 @@ semd_reconnect(struct semd *sd, struct semd_error *err)
 		req.has_token = 1;
 		req.token = old[i].token;
 		req.timeout_ms = -1;
-		if (old[i].token == 0) {
-			/* An older daemon gave no token: nothing to show. */
-			lost++;
-			snprintf(why, sizeof why, "%s has no token",
-			    old[i].name);
-			continue;
-		}
 		if (libsemd_queue(sd, &req, err) == -1)
 			goto broke;
 	}
 	for (i = 0; i < nold; i++) {
-		if (old[i].token == 0)
+		if (refused[i])
 			continue;
-		r = reclaim_wait(sd, first_id + i, deadline, &rep, err);
+		r = reclaim_wait(sd, ids[i], deadline, &rep, err);
+		if (r == -1 && err->code == SEMD_E_DISCONNECTED &&
+		    reclaim_now_ms() < deadline)
+			goto again;
 		if (r == -1)
 			goto broke;
 		if (r == 0) {
@@ -310,6 +322,7 @@ semd_reconnect(struct semd *sd, struct semd_error *err)
 			goto broke;
 		}
 		if (rep.op != PROTO_OP_ACQUIRED) {
+			refused[i] = 1;
 			lost++;
 			snprintf(why, sizeof why, "%s: %s", old[i].name,
 			    rep.message);
@@ -317,6 +330,8 @@ semd_reconnect(struct semd *sd, struct semd_error *err)
 		proto_reply_free(&rep);
 	}
 	free(old);
+	free(ids);
+	free(refused);
 	if (lost == 0)
 		return (SEMD_OK);
 	libsemd_seterr(err, SEMD_E_LOST, 0, "semd at %s restarted and %zu "
@@ -326,6 +341,9 @@ semd_reconnect(struct semd *sd, struct semd_error *err)
 
 broke:
 	free(old);
+	free(ids);
+	free(refused);
+	sd->nheld = 0;
 	sd->broken = 1;
 	sd->broken_err = *err;
 	return (SEMD_ERR);
