@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "cluster.h"
 #include "conn.h"
 #include "daemon.h"
 #include "log.h"
@@ -70,6 +71,13 @@ admin_sem(struct conn *c, const struct proto_request *req)
 {
 	struct sem	*s;
 
+	if (cluster_scoped(req->sem, req->sem_len)) {
+		conn_error(c, req->id, PROTO_E_BAD_REQUEST, "%s is a cluster "
+		    "semaphore, held in etcd for every host; %s acts on this "
+		    "semd's local semaphores only", req->sem,
+		    proto_admin_name(req->action));
+		return (NULL);
+	}
 	if ((s = sem_lookup(semd_table, req->sem, req->sem_len)) != NULL)
 		return (s);
 	conn_error(c, req->id, PROTO_E_NO_CAPACITY, "semaphore %s is not in "
