@@ -142,6 +142,7 @@ TAILQ_HEAD(creq_list, creq);
 struct cluster_name {
 	char			 name[PROTO_MAX_NAME + 1];
 	size_t			 len;
+	uint32_t		 capacity;	/* declared, 0: none */
 };
 
 static struct etcd		*cl_etcd;
@@ -224,12 +225,14 @@ nomem:
 }
 
 /*
- * Declare name cluster-scoped (--cluster-sem; later [sem NAME] scope =
- * cluster), or, with is_prefix, every name that starts with it
- * (--cluster-names).  Returns 0, or -1 with *cause.
+ * Declare name cluster-scoped (--cluster-sem, [sem NAME] scope =
+ * cluster, whose capacity is then the one a request without capacity
+ * uses), or, with is_prefix, every name that starts with it
+ * (--cluster-names, [cluster] names).  Returns 0, or -1 with *cause.
  */
 int
-cluster_declare(const char *name, int is_prefix, char **cause)
+cluster_declare(const char *name, int is_prefix, uint32_t capacity,
+    char **cause)
 {
 	struct cluster_name	*n;
 	size_t			 len = strlen(name);
@@ -254,6 +257,7 @@ cluster_declare(const char *name, int is_prefix, char **cause)
 	cl_names = n;
 	memcpy(cl_names[cl_nnames].name, name, len + 1);
 	cl_names[cl_nnames].len = len;
+	cl_names[cl_nnames].capacity = capacity;
 	cl_nnames++;
 	return (0);
 }
@@ -263,6 +267,19 @@ int
 cluster_enabled(void)
 {
 	return (cl_etcd != NULL);
+}
+
+/* The capacity declared for name in the file, or 0. */
+static uint32_t
+cluster_declared_capacity(const char *name, size_t len)
+{
+	size_t	 i;
+
+	for (i = 0; i < cl_nnames; i++)
+		if (cl_names[i].len == len &&
+		    memcmp(cl_names[i].name, name, len) == 0)
+			return (cl_names[i].capacity);
+	return (0);
 }
 
 /* Is name served by the cluster?  O(declared names). */
@@ -1222,6 +1239,9 @@ cluster_acquire(struct conn *c, pid_t pid, uid_t uid,
 	r->weight = req->weight;
 	r->has_capacity = req->has_capacity;
 	r->capacity = req->capacity;
+	if (!r->has_capacity && (r->capacity =
+	    cluster_declared_capacity(req->sem, req->sem_len)) != 0)
+		r->has_capacity = 1;
 	r->pid = (uint32_t)pid;
 	r->uid = (uint32_t)uid;
 	r->since = semd_now_ms();

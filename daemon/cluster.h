@@ -34,7 +34,8 @@ struct conn;
 
 int	cluster_configure(const char *endpoints, const char *prefix,
 	    unsigned int ttl, const char *host, char **cause);
-int	cluster_declare(const char *name, int is_prefix, char **cause);
+int	cluster_declare(const char *name, int is_prefix, uint32_t capacity,
+	    char **cause);
 int	cluster_init(char **cause);
 void	cluster_shutdown(void);
 int	cluster_enabled(void);

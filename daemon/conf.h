@@ -21,7 +21,15 @@
  *	burst = 5
  *	allow = alice @deploy		who may acquire (default: everyone)
  *	admin = @ops			who may resize, drain, revoke
- *	scope = local			(cluster: not in this build)
+ *	scope = local | cluster		cluster: shared through etcd
+ *
+ *	[cluster]			(semd(8), CLUSTER SEMAPHORES)
+ *	endpoints = http://10.0.0.5:2379, http://10.0.0.6:2379
+ *	prefix = /semd			etcd key prefix
+ *	lease-ttl = 10s			how long a dead host's slots stay
+ *	host-id = web1			default: /etc/machine-id
+ *	names = api-			undeclared names starting with it
+ *					are cluster semaphores too
  */
 
 #ifndef SEMD_CONF_H
@@ -80,6 +88,17 @@ struct config_sem {
 #define CONFIG_HAS_MAX_OUTPUT_TOTAL	0x1000
 #define CONFIG_HAS_MAX_CONNECTIONS_PER_UID 0x2000
 
+/* The [cluster] section (present 0: none). */
+struct config_cluster {
+	int			 present;
+	unsigned int		 line;
+	char			 endpoints[1024];
+	char			 prefix[256];	/* "" : the default */
+	uint32_t		 lease_ttl;	/* seconds, 0: the default */
+	char			 host_id[65];	/* "" : /etc/machine-id */
+	char			 names[PROTO_MAX_NAME + 1]; /* "" : none */
+};
+
 /* A whole configuration file, as loaded. */
 struct config {
 	char			*path;
@@ -100,6 +119,7 @@ struct config {
 	uint64_t		 grace_ms;
 	struct config_sem	*sems;		/* sorted by name */
 	size_t			 nsems;
+	struct config_cluster	 cluster;
 };
 
 /*

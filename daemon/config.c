@@ -43,11 +43,17 @@
 #define SEEN_BURST		0x0004
 #define SEEN_SCOPE		0x0008
 #define SEEN_UNDECLARED		0x0010
+#define SEEN_ENDPOINTS		0x0020
+#define SEEN_PREFIX		0x0040
+#define SEEN_TTL		0x0080
+#define SEEN_HOST		0x0100
+#define SEEN_NAMES		0x0200
 
 enum config_section {
 	SECTION_NONE,		/* before the first header */
 	SECTION_SEMD,
 	SECTION_SEM,
+	SECTION_CLUSTER,
 	SECTION_BAD,		/* refused already */
 };
 
@@ -547,14 +553,91 @@ config_sem_key(struct config_parser *p, const char *key, const char *value)
 		if (strcmp(value, "local") == 0)
 			s->scope = CONFIG_SCOPE_LOCAL;
 		else if (strcmp(value, "cluster") == 0)
-			config_fail(p, "scope = cluster: this semd has no "
-			    "cluster support (no [cluster] section can be "
-			    "used); use scope = local");
+			s->scope = CONFIG_SCOPE_CLUSTER;
 		else
 			config_fail(p, "scope must be 'local' or 'cluster', "
 			    "not '%s'", value);
 	} else
 		config_fail(p, "unknown key '%s' in [sem %s]", key, s->name);
+#undef ONCE
+}
+
+/* Handle "key = value" in [cluster]. */
+static void
+config_cluster_key(struct config_parser *p, const char *key,
+    const char *value)
+{
+	struct config_cluster	*c = &p->cf->cluster;
+	uint64_t		 v;
+	size_t			 len = strlen(value);
+	const char		*unit;
+
+#define ONCE(flag) do {							\
+	if (p->seen & (flag)) {						\
+		config_fail(p, "%s is set twice in [cluster]", key);	\
+		return;							\
+	}								\
+	p->seen |= (flag);						\
+} while (0)
+
+	if (strcmp(key, "endpoints") == 0) {
+		ONCE(SEEN_ENDPOINTS);
+		if (len == 0 || len >= sizeof c->endpoints) {
+			config_fail(p, "endpoints must be 1 to %zu bytes of "
+			    "http://HOST:PORT, comma-separated",
+			    sizeof c->endpoints - 1);
+			return;
+		}
+		memcpy(c->endpoints, value, len + 1);
+	} else if (strcmp(key, "prefix") == 0) {
+		ONCE(SEEN_PREFIX);
+		if (len == 0 || len >= sizeof c->prefix) {
+			config_fail(p, "prefix must be 1 to %zu bytes",
+			    sizeof c->prefix - 1);
+			return;
+		}
+		memcpy(c->prefix, value, len + 1);
+	} else if (strcmp(key, "lease-ttl") == 0) {
+		ONCE(SEEN_TTL);
+		unit = len > 0 && value[len - 1] == 's' ? "s" : "";
+		if (len == 0 || len - strlen(unit) > 10) {
+			config_fail(p, "lease-ttl must be seconds from 2 to "
+			    "3600 (such as 10s), not '%s'", value);
+			return;
+		}
+		{
+			char	 num[16];
+
+			memcpy(num, value, len - strlen(unit));
+			num[len - strlen(unit)] = '\0';
+			if (config_number(num, 2, 3600, 0, &v) == -1) {
+				config_fail(p, "lease-ttl must be seconds from "
+				    "2 to 3600 (such as 10s), not '%s'", value);
+				return;
+			}
+		}
+		c->lease_ttl = (uint32_t)v;
+	} else if (strcmp(key, "host-id") == 0) {
+		ONCE(SEEN_HOST);
+		if (len == 0 || len >= sizeof c->host_id ||
+		    strchr(value, '/') != NULL) {
+			config_fail(p, "host-id must be 1 to %zu bytes "
+			    "without '/'", sizeof c->host_id - 1);
+			return;
+		}
+		memcpy(c->host_id, value, len + 1);
+	} else if (strcmp(key, "names") == 0) {
+		ONCE(SEEN_NAMES);
+		if (!proto_name_valid(value, len)) {
+			config_fail(p, "names must be the start of a "
+			    "semaphore name (1 to %d bytes of A-Z a-z 0-9 . _ "
+			    "- : @ / +), not '%s'", PROTO_MAX_NAME, value);
+			return;
+		}
+		memcpy(c->names, value, len + 1);
+	} else
+		config_fail(p, "unknown key '%s' in [cluster] (endpoints, "
+		    "prefix, lease-ttl, host-id, names)", key);
 #undef ONCE
 }
 
@@ -577,6 +660,9 @@ config_handler(void *arg, const char *section, const char *key,
 		break;
 	case SECTION_SEM:
 		config_sem_key(p, key, value);
+		break;
+	case SECTION_CLUSTER:
+		config_cluster_key(p, key, value);
 		break;
 	case SECTION_BAD:
 		break;
@@ -609,6 +695,12 @@ config_end_section(struct config_parser *p)
 		p->line = p->sem->line;
 		config_fail(p, "[sem %s] has a burst but no rate",
 		    p->sem->name);
+		p->line = line;
+	}
+	if (p->section == SECTION_CLUSTER &&
+	    p->cf->cluster.endpoints[0] == '\0') {
+		p->line = p->cf->cluster.line;
+		config_fail(p, "[cluster] has no endpoints");
 		p->line = line;
 	}
 	p->section = SECTION_NONE;
@@ -690,11 +782,20 @@ config_header(struct config_parser *p, const char *s)
 		p->section = SECTION_SEM;
 		return;
 	}
-	if (len == 7 && memcmp(s, "cluster", 7) == 0)
-		config_fail(p, "[cluster]: this semd has no cluster support");
-	else
-		config_fail(p, "unknown section [%.*s]; sections are [semd] "
-		    "and [sem NAME]", (int)(len > 64 ? 64 : len), s);
+	if (len == 7 && memcmp(s, "cluster", 7) == 0) {
+		if (p->cf->cluster.present) {
+			config_fail(p, "duplicate section [cluster] (first on "
+			    "line %u)", p->cf->cluster.line);
+			p->section = SECTION_BAD;
+			return;
+		}
+		p->cf->cluster.present = 1;
+		p->cf->cluster.line = p->line;
+		p->section = SECTION_CLUSTER;
+		return;
+	}
+	config_fail(p, "unknown section [%.*s]; sections are [semd], "
+	    "[sem NAME] and [cluster]", (int)(len > 64 ? 64 : len), s);
 	p->section = SECTION_BAD;
 }
 
@@ -826,6 +927,15 @@ config_parse(const char *path, const char *buf, size_t len, char *err,
 				    "(first on line %u)", b->name, a->line);
 				break;
 			}
+		}
+	}
+	for (i = 0; !p.failed && !p.cf->cluster.present && i < p.cf->nsems;
+	    i++) {
+		if (p.cf->sems[i].scope == CONFIG_SCOPE_CLUSTER) {
+			p.line = p.cf->sems[i].line;
+			config_fail(&p, "[sem %s] has scope = cluster but there "
+			    "is no [cluster] section with the etcd endpoints",
+			    p.cf->sems[i].name);
 		}
 	}
 	if (p.failed) {

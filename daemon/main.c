@@ -65,6 +65,11 @@ static int		 semd_settling;
 static char		 semd_socket_dir[sizeof semd_conf.socket_path];
 static mode_t		 semd_socket_dirmode;
 static const char	*semd_config_path;	/* -c */
+/* --cluster-*: they win over the file's [cluster]. */
+static const char	*cl_endpoints, *cl_prefix, *cl_host;
+static unsigned int	 cl_ttl;
+
+static void	semd_cluster_config(const struct config *);
 static unsigned int	 semd_opts_given;	/* CONFIG_HAS_* set by options */
 
 enum {
@@ -435,8 +440,6 @@ static void
 semd_parse_args(int argc, char **argv)
 {
 	const char	*socket_arg = NULL;
-	const char	*cl_endpoints = NULL, *cl_prefix = NULL, *cl_host = NULL;
-	unsigned int	 cl_ttl = 0;
 	char		*cause;
 	int		 ch, has_mode = 0;
 
@@ -584,7 +587,7 @@ semd_parse_args(int argc, char **argv)
 			break;
 		case OPT_CLUSTER_SEM:
 		case OPT_CLUSTER_NAMES:
-			if (cluster_declare(optarg, ch == OPT_CLUSTER_NAMES,
+			if (cluster_declare(optarg, ch == OPT_CLUSTER_NAMES, 0,
 			    &cause) == -1) {
 				fprintf(stderr, "semd: %s\n", cause);
 				semd_usage();
@@ -610,11 +613,6 @@ semd_parse_args(int argc, char **argv)
 	if (optind != argc) {
 		fprintf(stderr, "semd: unexpected argument '%s'\n",
 		    argv[optind]);
-		semd_usage();
-	}
-	if (cluster_configure(cl_endpoints, cl_prefix, cl_ttl, cl_host,
-	    &cause) == -1) {
-		fprintf(stderr, "semd: %s\n", cause);
 		semd_usage();
 	}
 
@@ -973,9 +971,52 @@ semd_load_config(void)
 	TAKE(CONFIG_HAS_IDLE_EXIT, idle_exit);
 	TAKE(CONFIG_HAS_GRACE, grace_ms);
 #undef TAKE
+	semd_cluster_config(cf);
 	log_info("configuration %s: %zu semaphores declared, undeclared "
 	    "names %s", path, cf->nsems, cf->undeclared_deny ? "denied" :
 	    "allowed");
+}
+
+/*
+ * Take [cluster] and the scope = cluster semaphores of cf (NULL: no
+ * file), under the --cluster-* options, which win.  Exits 1 on a bad
+ * setting.  Cluster settings are read at start only: a reload does not
+ * change them.
+ */
+static void
+semd_cluster_config(const struct config *cf)
+{
+	const struct config_cluster	*cc = cf != NULL ? &cf->cluster : NULL;
+	static int			 done;
+	char				*cause;
+	size_t				 i;
+
+	if (done++)
+		return;
+	if (cc != NULL && cc->present) {
+		if (cl_endpoints == NULL)
+			cl_endpoints = cc->endpoints;
+		if (cl_prefix == NULL && cc->prefix[0] != '\0')
+			cl_prefix = cc->prefix;
+		if (cl_ttl == 0)
+			cl_ttl = cc->lease_ttl;
+		if (cl_host == NULL && cc->host_id[0] != '\0')
+			cl_host = cc->host_id;
+		if (cc->names[0] != '\0' &&
+		    cluster_declare(cc->names, 1, 0, &cause) == -1)
+			fatalx("%s: [cluster] names: %s", cf->path, cause);
+	}
+	for (i = 0; cf != NULL && i < cf->nsems; i++) {
+		if (cf->sems[i].scope != CONFIG_SCOPE_CLUSTER)
+			continue;
+		if (cluster_declare(cf->sems[i].name, 0, cf->sems[i].capacity,
+		    &cause) == -1)
+			fatalx("%s: [sem %s]: %s", cf->path, cf->sems[i].name,
+			    cause);
+	}
+	if (cluster_configure(cl_endpoints, cl_prefix, cl_ttl, cl_host,
+	    &cause) == -1)
+		fatalx("%s", cause);
 }
 
 /* At exit (also through fatal), remove the socket file if it is ours. */
@@ -1115,6 +1156,7 @@ main(int argc, char **argv)
 	fd = semd_listen_fd();
 	if (semd_config_path == NULL)
 		semd_load_config();	/* the system daemon's default file */
+	semd_cluster_config(NULL);	/* if no file did */
 	semd_raise_nofile();
 	atexit(semd_atexit);
 	semd_state_open();

@@ -76,6 +76,9 @@ rules_sync(const struct config *old, const struct config *cf)
 	}
 	for (i = 0; cf != NULL && i < cf->nsems; i++) {
 		cs = &cf->sems[i];
+		/* Cluster semaphores live in etcd (cluster.c). */
+		if (cs->scope == CONFIG_SCOPE_CLUSTER)
+			continue;
 		s = sem_lookup(semd_table, cs->name, cs->name_len);
 		if (s != NULL && s->capacity != cs->capacity)
 			log_warnx("%s: capacity %" PRIu32 " -> %" PRIu32

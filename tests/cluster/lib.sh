@@ -55,6 +55,29 @@ start_host()
 	wait_until "semd $_h answers" "$SEMDCTL" -S "$tmp/$_h.sock" ping
 }
 
+# start_host_conf NAME EPS: like start_host, with the settings in a
+# configuration file ([cluster], [sem api-x] scope = cluster, capacity 3).
+start_host_conf()
+{
+	cat >"$tmp/$1.conf" <<CONF
+[sem api-x]
+capacity = 3
+scope = cluster
+
+[cluster]
+endpoints = $2
+prefix = $PREFIX
+host-id = $1
+lease-ttl = 10s
+names = api-
+CONF
+	"$SEMD_BIN" -f -vv -S "$tmp/$1.sock" -c "$tmp/$1.conf" \
+	    >>"$tmp/$1.log" 2>&1 &
+	echo $! >"$tmp/$1.semd.pid"
+	hosts="$hosts $1"
+	wait_until "semd $1 answers" "$SEMDCTL" -S "$tmp/$1.sock" ping
+}
+
 # on HOST CMD [ARG]...: run CMD with $SEMD_SOCKET of HOST.
 on()
 {

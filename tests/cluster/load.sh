@@ -8,9 +8,10 @@
 . "$SEMD_SRCDIR/tests/cluster/lib.sh"
 
 start_etcd 1
-for h in h1 h2 h3; do
-	start_host $h "$ETCD_EPS"
-done
+# h1 takes its settings from a configuration file, h2 and h3 from options.
+start_host_conf h1 "$ETCD_EPS"
+start_host h2 "$ETCD_EPS"
+start_host h3 "$ETCD_EPS"
 
 n=45
 i=0
@@ -65,3 +66,15 @@ for h in h1 h2 h3; do
 	is_state_on $h api-x 0 0 || fail "$h: api-x not idle"
 done
 ok "every host sees api-x idle"
+expect_status 0 "a request without capacity joins at the declared one" \
+    on h1 "$SEMRUN" -t 30 api-x -- true
+expect_status 0 "a request without capacity joins at the one in etcd" \
+    on h2 "$SEMRUN" -t 30 api-x -- true
+expect_status 65 "another capacity is CAPACITY_MISMATCH while in use" \
+    sh -c 'on() { h=$1; shift; SEMD_SOCKET='"$tmp"'/$h.sock "$@"; }
+	on h2 "$1" api-x 3 -- sh -c "SEMD_SOCKET='"$tmp"'/h3.sock \"$1\" -t 30 api-x 5 -- true"' \
+    sh "$SEMRUN"
+expect_status 0 "an unused pool takes a new capacity" \
+    on h3 "$SEMRUN" -t 30 api-x 4 -- true
+expect_status 0 "and another host joins at it" \
+    on h2 "$SEMRUN" -w 4 -t 30 api-x -- true

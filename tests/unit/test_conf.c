@@ -117,6 +117,40 @@ START_TEST(test_conf_good)
 }
 END_TEST
 
+/* [cluster] and scope = cluster. */
+START_TEST(test_conf_cluster)
+{
+	struct config		*cf;
+	const struct config_sem	*s;
+
+	cf = parse_ok(
+	    "[sem api-x]\n"
+	    "capacity = 3\n"
+	    "scope = cluster\n"
+	    "[cluster]\n"
+	    "endpoints = http://10.0.0.5:2379, http://10.0.0.6:2379\n"
+	    "prefix = /semd-prod\n"
+	    "lease-ttl = 15s\n"
+	    "host-id = web1\n"
+	    "names = api-\n");
+	ck_assert(cf->cluster.present);
+	ck_assert_str_eq(cf->cluster.endpoints,
+	    "http://10.0.0.5:2379, http://10.0.0.6:2379");
+	ck_assert_str_eq(cf->cluster.prefix, "/semd-prod");
+	ck_assert_uint_eq(cf->cluster.lease_ttl, 15);
+	ck_assert_str_eq(cf->cluster.host_id, "web1");
+	ck_assert_str_eq(cf->cluster.names, "api-");
+	s = config_find(cf, "api-x", 5);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(s->scope, CONFIG_SCOPE_CLUSTER);
+	config_free(cf);
+	cf = parse_ok("[cluster]\nendpoints = 127.0.0.1:2379\nlease-ttl = 4\n");
+	ck_assert_uint_eq(cf->cluster.lease_ttl, 4);
+	ck_assert_str_eq(cf->cluster.prefix, "");
+	config_free(cf);
+}
+END_TEST
+
 /* Rates: units, fractions, refusals. */
 START_TEST(test_conf_rate)
 {
@@ -174,9 +208,21 @@ START_TEST(test_conf_bad)
 	parse_bad("capacity = 1\n", "t.conf:1: 'capacity' is outside");
 	parse_bad("[sems a]\n", "t.conf:1: unknown section [sems a]");
 	parse_bad("[sem bad name!]\n", "t.conf:1: [sem bad name!]");
-	parse_bad("[cluster]\n", "t.conf:1: [cluster]");
+	parse_bad("[cluster]\n", "t.conf:1: [cluster] has no endpoints");
 	parse_bad("[sem a]\ncapacity = 1\nscope = cluster\n",
-	    "t.conf:3: scope = cluster");
+	    "t.conf:1: [sem a] has scope = cluster but there is no [cluster]");
+	parse_bad("[cluster]\nendpoints = http://h:1\n[cluster]\n",
+	    "t.conf:3: duplicate section [cluster] (first on line 1)");
+	parse_bad("[cluster]\nendpoints = http://h:1\nlease-ttl = 1s\n",
+	    "t.conf:3: lease-ttl must be seconds from 2 to 3600");
+	parse_bad("[cluster]\nendpoints = http://h:1\nhost-id = a/b\n",
+	    "t.conf:3: host-id must be");
+	parse_bad("[cluster]\nendpoints = http://h:1\nnames = bad name\n",
+	    "t.conf:3: names must be");
+	parse_bad("[cluster]\nendpoints = http://h:1\nttl = 3\n",
+	    "t.conf:3: unknown key 'ttl' in [cluster]");
+	parse_bad("[cluster]\nendpoints = a\nendpoints = b\n",
+	    "t.conf:3: endpoints is set twice in [cluster]");
 	parse_bad("[sem a]\ncapacity = 1\nscope = galaxy\n",
 	    "t.conf:3: scope must be");
 	parse_bad("[sem a]\ncapacity = 1\nrate = fast\n",
@@ -223,6 +269,7 @@ conf_suite(void)
 	s = suite_create("conf");
 	tc = tcase_create("parse");
 	tcase_add_test(tc, test_conf_good);
+	tcase_add_test(tc, test_conf_cluster);
 	tcase_add_test(tc, test_conf_rate);
 	tcase_add_test(tc, test_conf_bad);
 	tcase_add_test(tc, test_conf_load_missing);
