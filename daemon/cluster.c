@@ -89,6 +89,7 @@ struct ckey {
 	char			 host[CLUSTER_MAX_HOST + 1];
 	char			 cmd[CLUSTER_MAX_CMD + 1];
 	struct creq		*mine;		/* local request, or NULL */
+	size_t			 mine_part;	/* its part for this pool */
 	int			 fits;		/* last evaluation */
 	TAILQ_ENTRY(ckey)	 entry;		/* on pool->keys, rev order */
 };
@@ -110,28 +111,39 @@ struct cpool {
 	TAILQ_ENTRY(cpool)	 entry;
 };
 
-/* One local ACQUIRE of a cluster pool. */
-struct creq {
-	struct conn		*conn;
-	uint64_t		 id;
-	enum creq_state		 state;
+/* One pool of a local request: its key there. */
+struct cpart {
 	struct cpool		*pool;
 	uint32_t		 weight;
 	int			 has_capacity;
 	uint32_t		 capacity;
-	int			 tries;		/* create Txn attempts */
+	int			 joined;	/* came without capacity */
 	enum creq_mode		 mode;		/* what the Txn compares */
 	int64_t			 cap_mod;	/* CREQ_REPLACE_CAP */
-	int			 joined;	/* came without capacity */
+	char			*key;		/* PREFIX/POOL/q/HOST-LEASE-SEQ */
+	struct ckey		*ck;		/* its key in pool state */
+	int			 fits;		/* within capacity there */
+	uint32_t		 ahead;		/* keys beyond capacity before */
+};
+
+/*
+ * One local ACQUIRE of one or several cluster pools: one key in each,
+ * created in one Txn (so all have the same create revision, the token).
+ */
+struct creq {
+	struct conn		*conn;
+	uint64_t		 id;
+	enum creq_state		 state;
+	struct cpart		 parts[PROTO_MAX_SEMS];
+	size_t			 nparts;
+	int			 tries;		/* create Txn attempts */
 	int			 is_try;	/* timeout 0 */
 	uint64_t		 t;		/* unix ms of the ACQUIRE */
 	int			 queued_sent;
 	uint32_t		 pid, uid;
 	char			 cmd[CLUSTER_MAX_CMD + 1];
-	char			*key;		/* PREFIX/POOL/q/HOST-LEASE-SEQ */
-	int64_t			 lease;		/* the key's lease */
+	int64_t			 lease;		/* the keys' lease */
 	int64_t			 rev;		/* create revision: the token */
-	struct ckey		*ck;		/* its key in pool state */
 	struct etcd_req		*txn;
 	struct event		*timer;		/* deadline */
 	uint64_t		 since;		/* semd_now_ms at ACQUIRE */
@@ -171,6 +183,10 @@ static void	cluster_send_deferred(struct cpool *);
 static void	cluster_req_send(struct creq *);
 static void	cluster_pool_sync(struct cpool *);
 static void	cluster_pool_eval(struct cpool *);
+static void	cluster_send_revoked(struct creq *);
+static int	cluster_req_uses(struct creq *, struct cpool *);
+static void	cluster_req_fail(struct creq *, enum proto_err, const char *,
+		    ...) __attribute__((__format__(__printf__, 3, 4)));
 
 /*
  * Record the cluster settings (main.c, before cluster_init).  endpoints
@@ -359,22 +375,42 @@ cluster_req_free(struct creq *r)
 		etcd_cancel(r->txn);
 	if (r->timer != NULL)
 		event_free(r->timer);
-	free(r->key);
+	for (size_t i = 0; i < r->nparts; i++)
+		free(r->parts[i].key);
 	free(r);
 }
 
-/* Delete keys[n] (a Txn, retried until done; the answer is ignored). */
+/* Forget r's keys in the pools' state (they stay until deleted). */
 static void
-cluster_delete_key(const char *key)
+cluster_req_unlink(struct creq *r)
 {
-	json_t	*txn;
+	for (size_t i = 0; i < r->nparts; i++) {
+		if (r->parts[i].ck != NULL)
+			r->parts[i].ck->mine = NULL;
+		r->parts[i].ck = NULL;
+		r->parts[i].fits = 0;
+	}
+}
 
-	txn = json_pack("{s:[{s:{s:o}}]}", "success", "request_delete_range",
-	    "key", etcd_json_b64(key, strlen(key)));
+/* Delete r's keys (one Txn, retried until done; answer ignored). */
+static void
+cluster_delete_keys(struct creq *r)
+{
+	json_t	*txn, *ops;
+	size_t	 i;
+
+	txn = json_pack("{s:[]}", "success");
+	ops = json_object_get(txn, "success");
+	for (i = 0; ops != NULL && i < r->nparts; i++)
+		if (r->parts[i].key != NULL)
+			json_array_append_new(ops, json_pack("{s:{s:o}}",
+			    "request_delete_range", "key", etcd_json_b64(
+			    r->parts[i].key, strlen(r->parts[i].key))));
 	if (txn == NULL || etcd_call(cl_etcd, "kv/txn", txn, 0, NULL,
 	    NULL) == NULL)
-		log_warnx("cluster: cannot delete %s (out of memory); it goes "
-		    "when the lease expires", key);
+		log_warnx("cluster: cannot delete the keys of %s (out of "
+		    "memory); they go when the lease expires",
+		    r->parts[0].key);
 	json_decref(txn);
 }
 
@@ -386,12 +422,11 @@ static void
 cluster_req_end(struct creq *r)
 {
 	TAILQ_REMOVE(&cl_reqs, r, entry);
-	if (r->ck != NULL)
-		r->ck->mine = NULL;
-	/* A Txn in flight or timed out may have created the key. */
-	if (r->state != CREQ_LEASE && r->key != NULL && cl_etcd != NULL &&
-	    r->lease == cl_lease && cl_lease != 0)
-		cluster_delete_key(r->key);
+	cluster_req_unlink(r);
+	/* A Txn in flight or timed out may have created the keys. */
+	if (r->state != CREQ_LEASE && r->parts[0].key != NULL &&
+	    cl_etcd != NULL && r->lease == cl_lease && cl_lease != 0)
+		cluster_delete_keys(r);
 	cluster_req_free(r);
 }
 
@@ -447,10 +482,7 @@ cluster_lease_lost(const char *why)
 	}
 	for (r = TAILQ_FIRST(&cl_reqs); r != NULL; r = next) {
 		next = TAILQ_NEXT(r, entry);
-		if (r->ck != NULL) {
-			r->ck->mine = NULL;
-			r->ck = NULL;
-		}
+		cluster_req_unlink(r);
 		if (r->txn != NULL) {
 			etcd_cancel(r->txn);
 			r->txn = NULL;
@@ -458,7 +490,8 @@ cluster_lease_lost(const char *why)
 		if (r->state == CREQ_HELD) {
 			log_warnx("cluster: %s: grant %" PRId64 " on %s "
 			    "revoked (lease lost)", conn_cluster_name(r->conn),
-			    r->rev, r->pool->name);
+			    r->rev, r->parts[0].pool->name);
+			cluster_send_revoked(r);
 			/* It keeps nothing; a RELEASE of it gets NOT_HELD. */
 			TAILQ_REMOVE(&cl_reqs, r, entry);
 			cluster_req_free(r);
@@ -573,7 +606,8 @@ cluster_send_deferred(struct cpool *p)
 
 	for (r = TAILQ_FIRST(&cl_reqs); r != NULL; r = next) {
 		next = TAILQ_NEXT(r, entry);
-		if (r->state == CREQ_LEASE && (p == NULL || r->pool == p))
+		if (r->state == CREQ_LEASE && (p == NULL ||
+		    cluster_req_uses(r, p)))
 			cluster_req_send(r);
 	}
 }
@@ -653,16 +687,23 @@ cluster_is_qkey(struct cpool *p, const char *key, size_t len)
 	    memcmp(key + dl, "q/", 2) == 0);
 }
 
-/* Find the local request whose key is key. */
+/* Find the local request (and its part) whose key is key. */
 static struct creq *
-cluster_req_by_key(const char *key)
+cluster_req_by_key(const char *key, size_t *part)
 {
 	struct creq	*r;
+	size_t		 i;
 
-	TAILQ_FOREACH(r, &cl_reqs, entry)
-		if (r->key != NULL && r->state != CREQ_LEASE &&
-		    strcmp(r->key, key) == 0)
-			return (r);
+	TAILQ_FOREACH(r, &cl_reqs, entry) {
+		if (r->state == CREQ_LEASE)
+			continue;
+		for (i = 0; i < r->nparts; i++)
+			if (r->parts[i].key != NULL &&
+			    strcmp(r->parts[i].key, key) == 0) {
+				*part = i;
+				return (r);
+			}
+	}
 	return (NULL);
 }
 
@@ -715,7 +756,7 @@ cluster_pool_put(struct cpool *p, json_t *kv)
 	struct ckey	*k, *at;
 	struct creq	*r;
 	char		*key, *val;
-	size_t		 keylen, vallen;
+	size_t		 keylen, vallen, part;
 	int64_t		 rev;
 
 	key = etcd_json_bytes(kv, "key", &keylen);
@@ -749,10 +790,11 @@ cluster_pool_put(struct cpool *p, json_t *kv)
 		else
 			TAILQ_INSERT_AFTER(&p->keys, at, k, entry);
 		p->nkeys++;
-		if ((r = cluster_req_by_key(k->key)) != NULL &&
-		    r->pool == p) {
-			r->ck = k;
+		if ((r = cluster_req_by_key(k->key, &part)) != NULL &&
+		    r->parts[part].pool == p) {
+			r->parts[part].ck = k;
 			k->mine = r;
+			k->mine_part = part;
 			r->rev = rev;
 			if (r->state == CREQ_TXN)
 				r->state = CREQ_WAIT;
@@ -783,7 +825,9 @@ cluster_pool_delete(struct cpool *p, json_t *kv)
 		p->nkeys--;
 		if ((r = k->mine) != NULL) {
 			/* Deleted by someone else (an operator, etcdctl). */
-			r->ck = NULL;
+			r->parts[k->mine_part].ck = NULL;
+			if (r->state == CREQ_HELD)
+				cluster_send_revoked(r);
 			log_warnx("cluster: %s: key of id %" PRIu64 " on %s was "
 			    "deleted in etcd", conn_cluster_name(r->conn),
 			    r->id, p->name);
@@ -854,7 +898,7 @@ cluster_range_cb(enum etcd_status st, json_t *reply, void *arg)
 	while ((k = TAILQ_FIRST(&p->keys)) != NULL) {
 		TAILQ_REMOVE(&p->keys, k, entry);
 		if (k->mine != NULL)
-			k->mine->ck = NULL;
+			k->mine->parts[k->mine_part].ck = NULL;
 		cluster_key_free(k);
 	}
 	p->nkeys = 0;
@@ -893,6 +937,22 @@ cluster_pool_sync(struct cpool *p)
 		log_warnx("cluster: cannot read %s (out of memory)", p->name);
 }
 
+/* Set sem, weight (the first pool's) and with several, parts. */
+static void
+cluster_reply_parts(struct creq *r, struct proto_reply *rep)
+{
+	size_t	 i;
+
+	memcpy(rep->sem, r->parts[0].pool->name, r->parts[0].pool->name_len);
+	rep->weight = r->parts[0].weight;
+	for (i = 0; r->nparts > 1 && i < r->nparts; i++) {
+		memcpy(rep->parts[i].sem, r->parts[i].pool->name,
+		    r->parts[i].pool->name_len);
+		rep->parts[i].weight = r->parts[i].weight;
+	}
+	rep->nparts = r->nparts > 1 ? r->nparts : 0;
+}
+
 /* Send ACQUIRED for r. */
 static void
 cluster_send_acquired(struct creq *r)
@@ -902,29 +962,98 @@ cluster_send_acquired(struct creq *r)
 	memset(&rep, 0, sizeof rep);
 	rep.op = PROTO_OP_ACQUIRED;
 	rep.id = r->id;
-	memcpy(rep.sem, r->pool->name, r->pool->name_len);
-	rep.weight = r->weight;
+	cluster_reply_parts(r, &rep);
 	rep.token = (uint64_t)r->rev;
-	log_debug("%s: ACQUIRED id %" PRIu64 " %s weight %" PRIu32 " token %"
-	    PRId64 " (cluster)", conn_cluster_name(r->conn), r->id,
-	    r->pool->name, r->weight, r->rev);
+	log_debug("%s: ACQUIRED id %" PRIu64 " %s weight %" PRIu32 "%s token "
+	    "%" PRId64 " (cluster)", conn_cluster_name(r->conn), r->id,
+	    rep.sem, rep.weight, r->nparts > 1 ? " and more" : "", r->rev);
 	conn_cluster_reply(r->conn, &rep);
 }
 
 /*
+ * A holder lost its grant (lease lost, key deleted in etcd): REVOKED
+ * {sem, token} for each of its pools.
+ */
+static void
+cluster_send_revoked(struct creq *r)
+{
+	struct proto_reply	 rep;
+	size_t			 i;
+
+	for (i = 0; i < r->nparts; i++) {
+		memset(&rep, 0, sizeof rep);
+		rep.op = PROTO_OP_REVOKED;
+		memcpy(rep.sem, r->parts[i].pool->name,
+		    r->parts[i].pool->name_len);
+		rep.token = (uint64_t)r->rev;
+		conn_cluster_reply(r->conn, &rep);
+	}
+}
+
+/*
+ * Decide r after a change in one of its pools: granted when its key is
+ * known and within the capacity in every pool; a try (timeout 0) that
+ * does not fit gets TIMEOUT; a new waiter gets QUEUED with its place
+ * (the most keys beyond capacity ahead of it in any of its pools).
+ */
+static void
+cluster_req_eval(struct creq *r)
+{
+	struct proto_reply	 rep;
+	uint32_t		 ahead = 0;
+	size_t			 i;
+	int			 all = 1;
+
+	if (r->state != CREQ_WAIT)
+		return;
+	for (i = 0; i < r->nparts; i++) {
+		if (r->parts[i].ck == NULL || !r->parts[i].pool->synced)
+			return;		/* not known everywhere yet */
+		if (!r->parts[i].fits)
+			all = 0;
+		if (r->parts[i].ahead > ahead)
+			ahead = r->parts[i].ahead;
+	}
+	if (all) {
+		r->state = CREQ_HELD;
+		if (r->timer != NULL)
+			evtimer_del(r->timer);
+		cluster_send_acquired(r);
+		return;
+	}
+	if (r->is_try) {
+		memset(&rep, 0, sizeof rep);
+		rep.op = PROTO_OP_TIMEOUT;
+		rep.id = r->id;
+		conn_cluster_reply(r->conn, &rep);
+		cluster_req_end(r);
+		return;
+	}
+	if (!r->queued_sent) {
+		r->queued_sent = 1;
+		memset(&rep, 0, sizeof rep);
+		rep.op = PROTO_OP_QUEUED;
+		rep.id = r->id;
+		rep.position = ahead + 1;
+		conn_cluster_reply(r->conn, &rep);
+	}
+}
+
+/*
  * Run the grant rule on p: walk its keys in revision order summing
- * weights; every local waiter reached within the capacity is granted.
- * A try (timeout 0) that does not fit gets TIMEOUT; a new waiter gets
- * QUEUED with its place.  O(keys of p).
+ * weights; each key fits if the sum (its own weight included) is within
+ * the capacity.  Fitting only ever goes from no to yes for a key (keys
+ * before it can only go, and the capacity changes only when the pool is
+ * empty), so the result for one pool stays valid while another pool of
+ * the same request is evaluated later.  O(keys of p).
  */
 static void
 cluster_pool_eval(struct cpool *p)
 {
-	struct ckey		*k, *next;
-	struct creq		*r;
-	struct proto_reply	 rep;
-	uint64_t		 sum = 0;
-	uint32_t		 ahead = 0;
+	struct ckey	*k, *next;
+	struct creq	*r;
+	uint64_t	 sum = 0;
+	uint32_t	 ahead = 0;
 
 	if (!p->synced)
 		return;
@@ -932,34 +1061,17 @@ cluster_pool_eval(struct cpool *p)
 		next = TAILQ_NEXT(k, entry);
 		sum += k->weight;
 		k->fits = p->capacity != 0 && sum <= p->capacity;
+		if ((r = k->mine) == NULL || r->state != CREQ_WAIT) {
+			if (!k->fits)
+				ahead++;
+			continue;
+		}
+		r->parts[k->mine_part].fits = k->fits;
+		r->parts[k->mine_part].ahead = ahead;
 		if (!k->fits)
 			ahead++;
-		if ((r = k->mine) == NULL || r->state != CREQ_WAIT)
-			continue;
-		if (k->fits) {
-			r->state = CREQ_HELD;
-			if (r->timer != NULL)
-				evtimer_del(r->timer);
-			cluster_send_acquired(r);
-			continue;
-		}
-		if (r->is_try) {
-			/* A try: it does not fit now. */
-			memset(&rep, 0, sizeof rep);
-			rep.op = PROTO_OP_TIMEOUT;
-			rep.id = r->id;
-			conn_cluster_reply(r->conn, &rep);
-			cluster_req_end(r);
-			continue;
-		}
-		if (!r->queued_sent) {
-			r->queued_sent = 1;
-			memset(&rep, 0, sizeof rep);
-			rep.op = PROTO_OP_QUEUED;
-			rep.id = r->id;
-			rep.position = ahead;
-			conn_cluster_reply(r->conn, &rep);
-		}
+		/* May end r (a try), which never frees k. */
+		cluster_req_eval(r);
 	}
 }
 
@@ -975,7 +1087,7 @@ cluster_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	if (r->state == CREQ_HELD)
 		return;
 	log_debug("%s: TIMEOUT id %" PRIu64 " %s (cluster%s)",
-	    conn_cluster_name(r->conn), r->id, r->pool->name,
+	    conn_cluster_name(r->conn), r->id, r->parts[0].pool->name,
 	    r->state == CREQ_WAIT ? "" : ", etcd did not answer in time");
 	memset(&rep, 0, sizeof rep);
 	rep.op = PROTO_OP_TIMEOUT;
@@ -999,62 +1111,37 @@ cluster_req_fail(struct creq *r, enum proto_err code, const char *fmt, ...)
 	cluster_req_end(r);
 }
 
-/* The create Txn answered. */
-static void
-cluster_txn_cb(enum etcd_status st, json_t *reply, void *arg)
+/*
+ * The capacity key of part i was not what its Txn compared with: kv is
+ * what etcd has (NULL: none).  Choose how to compare next time, or fail
+ * r (and return -1).
+ */
+static int
+cluster_part_recheck(struct creq *r, size_t i, json_t *kv)
 {
-	struct creq	*r = arg;
-	struct cpool	*p = r->pool;
-	json_t		*kv;
+	struct cpart	*pt = &r->parts[i];
+	struct cpool	*p = pt->pool;
 	char		*val;
 	size_t		 len;
 	uint32_t	 cap;
 
-	r->txn = NULL;
-	if (st != ETCD_OK) {
-		/* Only an etcd error; timeouts end with the deadline. */
-		cluster_req_fail(r, PROTO_E_LIMIT, "etcd refused the request "
-		    "for cluster semaphore %s: %s", p->name,
-		    st == ETCD_ERROR ? json_string_value(json_object_get(
-		    reply, "message")) : "no answer");
-		semd_settle();
-		return;
-	}
-	if (json_is_true(json_object_get(reply, "succeeded"))) {
-		/* The watch tells the create revision (see pool_put). */
-		cluster_pool_eval(p);
-		semd_settle();
-		return;
-	}
-	/* The capacity in etcd is not what we compared with: read it. */
-	kv = json_array_get(json_object_get(json_object_get(json_array_get(
-	    json_object_get(reply, "responses"), 0), "response_range"),
-	    "kvs"), 0);
-	if (++r->tries > 8) {
-		cluster_req_fail(r, PROTO_E_LIMIT, "the capacity of cluster "
-		    "semaphore %s keeps changing; try again", p->name);
-		semd_settle();
-		return;
-	}
 	if (kv == NULL) {
-		if (r->joined) {
+		if (pt->joined) {
 			cluster_req_fail(r, PROTO_E_NO_CAPACITY, "cluster "
 			    "semaphore %s does not exist; give its capacity "
 			    "to create it", p->name);
-			semd_settle();
-			return;
+			return (-1);
 		}
-		r->mode = CREQ_CREATE_CAP;
-		cluster_req_send(r);
-		return;
+		pt->mode = CREQ_CREATE_CAP;
+		return (0);
 	}
 	val = etcd_json_bytes(kv, "value", &len);
 	cap = val != NULL ? (uint32_t)strtoul(val, NULL, 10) : 0;
 	free(val);
-	if (r->joined) {
-		r->capacity = cap;
-		r->mode = CREQ_SAME_CAP;
-	} else if (cap != r->capacity) {
+	if (pt->joined) {
+		pt->capacity = cap;
+		pt->mode = CREQ_SAME_CAP;
+	} else if (cap != pt->capacity) {
 		/*
 		 * As locally, the capacity changes only when nobody holds
 		 * or waits: our view has no key, and the capacity key was
@@ -1066,125 +1153,208 @@ cluster_txn_cb(enum etcd_status st, json_t *reply, void *arg)
 			    "cluster semaphore %s has capacity %" PRIu32
 			    ", not %" PRIu32 "; it keeps it until nobody "
 			    "holds or waits for it", p->name, cap,
-			    r->capacity);
+			    pt->capacity);
+			return (-1);
+		}
+		pt->mode = CREQ_REPLACE_CAP;
+		pt->cap_mod = p->cap_mod;
+	} else
+		pt->mode = CREQ_SAME_CAP;
+	if (pt->weight > pt->capacity) {
+		cluster_req_fail(r, PROTO_E_TOO_HEAVY, "weight %" PRIu32 " is "
+		    "more than the capacity %" PRIu32 " of cluster semaphore "
+		    "%s; it could never be granted", pt->weight, pt->capacity,
+		    p->name);
+		return (-1);
+	}
+	return (0);
+}
+
+/* The create Txn answered. */
+static void
+cluster_txn_cb(enum etcd_status st, json_t *reply, void *arg)
+{
+	struct creq	*r = arg;
+	json_t		*resps;
+	size_t		 i;
+
+	r->txn = NULL;
+	if (st != ETCD_OK) {
+		/* Only an etcd error; timeouts end with the deadline. */
+		cluster_req_fail(r, PROTO_E_LIMIT, "etcd refused the request "
+		    "for cluster semaphore %s: %s", r->parts[0].pool->name,
+		    st == ETCD_ERROR ? json_string_value(json_object_get(
+		    reply, "message")) : "no answer");
+		semd_settle();
+		return;
+	}
+	if (json_is_true(json_object_get(reply, "succeeded"))) {
+		/* The watches tell the create revision (see pool_put). */
+		for (i = 0; i < r->nparts; i++)
+			cluster_pool_eval(r->parts[i].pool);
+		semd_settle();
+		return;
+	}
+	if (++r->tries > 8) {
+		cluster_req_fail(r, PROTO_E_LIMIT, "the capacity of cluster "
+		    "semaphore %s keeps changing; try again",
+		    r->parts[0].pool->name);
+		semd_settle();
+		return;
+	}
+	/* A capacity key was not what we compared with: read them all. */
+	resps = json_object_get(reply, "responses");
+	for (i = 0; i < r->nparts; i++) {
+		if (cluster_part_recheck(r, i, json_array_get(json_object_get(
+		    json_object_get(json_array_get(resps, i),
+		    "response_range"), "kvs"), 0)) == -1) {
 			semd_settle();
 			return;
 		}
-		r->mode = CREQ_REPLACE_CAP;
-		r->cap_mod = p->cap_mod;
-	} else
-		r->mode = CREQ_SAME_CAP;
-	if (r->weight > r->capacity) {
-		cluster_req_fail(r, PROTO_E_TOO_HEAVY, "weight %" PRIu32 " is "
-		    "more than the capacity %" PRIu32 " of cluster semaphore "
-		    "%s; it could never be granted", r->weight, r->capacity,
-		    p->name);
-		semd_settle();
-		return;
 	}
 	cluster_req_send(r);
 }
 
-/* The value of r's key: who asks, for STATUS on every host. */
+/* The value of part i's key: who asks, for STATUS on every host. */
 static char *
-cluster_req_value(struct creq *r)
+cluster_req_value(struct creq *r, size_t i)
 {
 	json_t	*val;
 	char	*s;
 
 	val = json_pack("{s:I,s:s,s:I,s:I,s:s,s:I}", "weight",
-	    (json_int_t)r->weight, "host", cl_host, "pid", (json_int_t)r->pid,
-	    "uid", (json_int_t)r->uid, "cmd", r->cmd, "t", (json_int_t)r->t);
+	    (json_int_t)r->parts[i].weight, "host", cl_host, "pid",
+	    (json_int_t)r->pid, "uid", (json_int_t)r->uid, "cmd", r->cmd,
+	    "t", (json_int_t)r->t);
 	s = val != NULL ? json_dumps(val, JSON_COMPACT) : NULL;
 	json_decref(val);
 	return (s);
 }
 
+/* Does r ask for pool p? */
+static int
+cluster_req_uses(struct creq *r, struct cpool *p)
+{
+	for (size_t i = 0; i < r->nparts; i++)
+		if (r->parts[i].pool == p)
+			return (1);
+	return (0);
+}
+
 /*
- * Send r's create Txn: compare the capacity key (r->mode: holds r's
- * capacity; does not exist; or, to replace it, was not put since
- * r->cap_mod), and if so put it (again: every request bumps its
- * revision, which is what makes a replacement safe) and put r's key on
- * the lease, in one Txn, one revision; else read the capacity key
- * (cluster_txn_cb decides).  A join (no capacity) waits for the pool's
- * state to learn the capacity.  Idempotent when retried: the key is new
- * and its create revision stays the first one.
+ * Send r's create Txn: for every pool, compare its capacity key (mode:
+ * holds our capacity; does not exist; or, to replace it, was not put
+ * since cap_mod); if all hold, put each capacity key again (every
+ * request bumps its revision, which is what makes a replacement safe)
+ * and put each of r's keys on the lease: one Txn, one revision, the
+ * token; else read every capacity key (cluster_txn_cb decides).  A join
+ * (no capacity) waits for its pool's state to learn the capacity.
+ * Idempotent when retried: the keys are new, and a key put again keeps
+ * its first create revision.
  */
 static void
 cluster_req_send(struct creq *r)
 {
-	struct cpool	*p = r->pool;
-	json_t		*txn, *cmp, *b64cap;
+	struct cpart	*pt;
+	json_t		*txn, *cmps, *succ, *fail, *b64cap;
 	char		 cap[16], lease[32], rev[32];
 	char		*vals;
+	size_t		 i;
 
-	if (cl_lease == 0 || (!r->has_capacity && !r->joined && !p->synced)) {
+	if (cl_lease == 0) {
 		r->state = CREQ_LEASE;
 		return;
 	}
-	if (!r->has_capacity && !r->joined) {
-		if (p->capacity == 0) {
-			cluster_req_fail(r, PROTO_E_NO_CAPACITY, "cluster "
-			    "semaphore %s does not exist; give its capacity "
-			    "to create it", p->name);
+	for (i = 0; i < r->nparts; i++) {
+		pt = &r->parts[i];
+		if (pt->has_capacity || pt->joined)
+			continue;
+		if (!pt->pool->synced) {
+			r->state = CREQ_LEASE;
 			return;
 		}
-		r->joined = 1;
-		r->capacity = p->capacity;
-		if (r->weight > r->capacity) {
+		if (pt->pool->capacity == 0) {
+			cluster_req_fail(r, PROTO_E_NO_CAPACITY, "cluster "
+			    "semaphore %s does not exist; give its capacity "
+			    "to create it", pt->pool->name);
+			return;
+		}
+		pt->joined = 1;
+		pt->capacity = pt->pool->capacity;
+		if (pt->weight > pt->capacity) {
 			cluster_req_fail(r, PROTO_E_TOO_HEAVY, "weight %"
 			    PRIu32 " is more than the capacity %" PRIu32 " of "
 			    "cluster semaphore %s; it could never be granted",
-			    r->weight, r->capacity, p->name);
+			    pt->weight, pt->capacity, pt->pool->name);
 			return;
 		}
 	}
-	if (r->key == NULL || r->lease != cl_lease) {
-		free(r->key);
-		if (asprintf(&r->key, "%sq/%s-%" PRIx64 "-%" PRIu64, p->dir,
-		    cl_host, (uint64_t)cl_lease, ++cl_seq) == -1) {
-			r->key = NULL;
-			goto nomem;
+	if (r->lease != cl_lease) {
+		cl_seq++;
+		for (i = 0; i < r->nparts; i++) {
+			pt = &r->parts[i];
+			free(pt->key);
+			if (asprintf(&pt->key, "%sq/%s-%" PRIx64 "-%" PRIu64,
+			    pt->pool->dir, cl_host, (uint64_t)cl_lease,
+			    cl_seq) == -1) {
+				pt->key = NULL;
+				goto nomem;
+			}
 		}
 		r->lease = cl_lease;
 	}
 	r->state = CREQ_TXN;
-	if ((vals = cluster_req_value(r)) == NULL)
-		goto nomem;
-	snprintf(cap, sizeof cap, "%" PRIu32, r->capacity);
 	snprintf(lease, sizeof lease, "%" PRId64, cl_lease);
-	snprintf(rev, sizeof rev, "%" PRId64, r->cap_mod);
-	b64cap = etcd_json_b64(p->capkey, strlen(p->capkey));
-	switch (r->mode) {
-	case CREQ_CREATE_CAP:
-		cmp = json_pack("[{s:O,s:s,s:s,s:s}]", "key", b64cap,
-		    "target", "CREATE", "result", "EQUAL", "create_revision",
-		    "0");
-		break;
-	case CREQ_REPLACE_CAP:
-		cmp = json_pack("[{s:O,s:s,s:s,s:s}]", "key", b64cap,
-		    "target", "MOD", "result", "EQUAL", "mod_revision", rev);
-		break;
-	case CREQ_SAME_CAP:
-	default:
-		cmp = json_pack("[{s:O,s:s,s:s,s:o}]", "key", b64cap,
-		    "target", "VALUE", "result", "EQUAL", "value",
-		    etcd_json_b64(cap, strlen(cap)));
-		break;
-	}
-	txn = json_pack("{s:o,s:[{s:{s:O,s:o}},{s:{s:o,s:o,s:s}}],"
-	    "s:[{s:{s:O}}]}", "compare", cmp,
-	    "success",
-	    "request_put", "key", b64cap, "value",
-	    etcd_json_b64(cap, strlen(cap)),
-	    "request_put", "key", etcd_json_b64(r->key, strlen(r->key)),
-	    "value", etcd_json_b64(vals, strlen(vals)), "lease", lease,
-	    "failure",
-	    "request_range", "key", b64cap);
-	json_decref(b64cap);
-	free(vals);
+	txn = json_pack("{s:[],s:[],s:[]}", "compare", "success", "failure");
 	if (txn == NULL)
 		goto nomem;
+	cmps = json_object_get(txn, "compare");
+	succ = json_object_get(txn, "success");
+	fail = json_object_get(txn, "failure");
+	for (i = 0; i < r->nparts; i++) {
+		pt = &r->parts[i];
+		snprintf(cap, sizeof cap, "%" PRIu32, pt->capacity);
+		snprintf(rev, sizeof rev, "%" PRId64, pt->cap_mod);
+		b64cap = etcd_json_b64(pt->pool->capkey,
+		    strlen(pt->pool->capkey));
+		if ((vals = cluster_req_value(r, i)) == NULL || b64cap == NULL) {
+			free(vals);
+			json_decref(b64cap);
+			json_decref(txn);
+			goto nomem;
+		}
+		switch (pt->mode) {
+		case CREQ_CREATE_CAP:
+			json_array_append_new(cmps, json_pack(
+			    "{s:O,s:s,s:s,s:s}", "key", b64cap, "target",
+			    "CREATE", "result", "EQUAL", "create_revision",
+			    "0"));
+			break;
+		case CREQ_REPLACE_CAP:
+			json_array_append_new(cmps, json_pack(
+			    "{s:O,s:s,s:s,s:s}", "key", b64cap, "target",
+			    "MOD", "result", "EQUAL", "mod_revision", rev));
+			break;
+		case CREQ_SAME_CAP:
+		default:
+			json_array_append_new(cmps, json_pack(
+			    "{s:O,s:s,s:s,s:o}", "key", b64cap, "target",
+			    "VALUE", "result", "EQUAL", "value",
+			    etcd_json_b64(cap, strlen(cap))));
+			break;
+		}
+		json_array_append_new(succ, json_pack("{s:{s:O,s:o}}",
+		    "request_put", "key", b64cap, "value",
+		    etcd_json_b64(cap, strlen(cap))));
+		json_array_append_new(succ, json_pack("{s:{s:o,s:o,s:s}}",
+		    "request_put", "key", etcd_json_b64(pt->key,
+		    strlen(pt->key)), "value", etcd_json_b64(vals,
+		    strlen(vals)), "lease", lease));
+		json_array_append_new(fail, json_pack("{s:{s:O}}",
+		    "request_range", "key", b64cap));
+		json_decref(b64cap);
+		free(vals);
+	}
 	r->txn = etcd_call(cl_etcd, "kv/txn", txn, 0, cluster_txn_cb, r);
 	json_decref(txn);
 	if (r->txn == NULL)
@@ -1208,6 +1378,7 @@ cluster_acquire(struct conn *c, pid_t pid, uid_t uid,
 	struct timeval	 tv;
 	struct timespec	 ts;
 	int64_t		 ms;
+	size_t		 i;
 
 	if (cluster_pending(c, req->id)) {
 		conn_cluster_error(c, req->id, PROTO_E_DUPLICATE_ID, "request "
@@ -1215,33 +1386,67 @@ cluster_acquire(struct conn *c, pid_t pid, uid_t uid,
 		    "use a new id", req->id);
 		return;
 	}
-	if (req->weight == 0 || (req->has_capacity &&
-	    req->weight > req->capacity)) {
-		conn_cluster_error(c, req->id, PROTO_E_TOO_HEAVY, "weight %"
-		    PRIu32 " cannot be granted on cluster semaphore %s of "
-		    "capacity %" PRIu32, req->weight, req->sem, req->capacity);
-		return;
-	}
-	if (req->has_capacity && req->capacity == 0) {
-		conn_cluster_error(c, req->id, PROTO_E_TOO_HEAVY, "capacity "
-		    "must be at least 1");
-		return;
-	}
-	if ((r = calloc(1, sizeof *r)) == NULL ||
-	    (r->pool = cluster_pool_get(req->sem, req->sem_len)) == NULL) {
-		free(r);
+	if ((r = calloc(1, sizeof *r)) == NULL) {
 		conn_cluster_error(c, req->id, PROTO_E_LIMIT, "semd is out of "
 		    "memory; try again later");
 		return;
 	}
+	r->nparts = req->nsems != 0 ? req->nsems : 1;
+	for (i = 0; i < r->nparts; i++) {
+		struct cpart	*pt = &r->parts[i];
+		const char	*name = req->nsems ? req->sems[i].sem : req->sem;
+		size_t		 len = req->nsems ? req->sems[i].sem_len :
+				    req->sem_len;
+		int		 has_rate = req->nsems ? req->sems[i].has_rate :
+				    req->has_rate;
+
+		pt->weight = req->nsems ? req->sems[i].weight : req->weight;
+		pt->has_capacity = req->nsems ? req->sems[i].has_capacity :
+		    req->has_capacity;
+		pt->capacity = req->nsems ? req->sems[i].capacity :
+		    req->capacity;
+		if (has_rate) {
+			conn_cluster_error(c, req->id, PROTO_E_BAD_REQUEST,
+			    "cluster semaphore %s cannot have a rate (rates "
+			    "are local only)", name);
+			free(r);
+			return;
+		}
+		if (!cluster_scoped(name, len)) {
+			conn_cluster_error(c, req->id, PROTO_E_BAD_NAME,
+			    "%s is a local semaphore: one request cannot mix "
+			    "local and cluster semaphores", name);
+			free(r);
+			return;
+		}
+		if (pt->has_capacity && pt->capacity == 0) {
+			conn_cluster_error(c, req->id, PROTO_E_TOO_HEAVY,
+			    "cluster semaphore %s needs a capacity of at "
+			    "least 1", name);
+			free(r);
+			return;
+		}
+		if (pt->weight == 0 || (pt->has_capacity &&
+		    pt->weight > pt->capacity)) {
+			conn_cluster_error(c, req->id, PROTO_E_TOO_HEAVY,
+			    "weight %" PRIu32 " cannot be granted on cluster "
+			    "semaphore %s of capacity %" PRIu32, pt->weight,
+			    name, pt->capacity);
+			free(r);
+			return;
+		}
+		if (!pt->has_capacity && (pt->capacity =
+		    cluster_declared_capacity(name, len)) != 0)
+			pt->has_capacity = 1;
+		if ((pt->pool = cluster_pool_get(name, len)) == NULL) {
+			conn_cluster_error(c, req->id, PROTO_E_LIMIT, "semd is "
+			    "out of memory; try again later");
+			free(r);
+			return;
+		}
+	}
 	r->conn = c;
 	r->id = req->id;
-	r->weight = req->weight;
-	r->has_capacity = req->has_capacity;
-	r->capacity = req->capacity;
-	if (!r->has_capacity && (r->capacity =
-	    cluster_declared_capacity(req->sem, req->sem_len)) != 0)
-		r->has_capacity = 1;
 	r->pid = (uint32_t)pid;
 	r->uid = (uint32_t)uid;
 	r->since = semd_now_ms();
@@ -1285,11 +1490,23 @@ cluster_pending(struct conn *c, uint64_t id)
 	return (0);
 }
 
+/* Is r a single-pool grant of c on name? */
+static int
+cluster_req_holds(struct creq *r, struct conn *c, const char *name,
+    size_t len)
+{
+	return (r->conn == c && r->state == CREQ_HELD && r->nparts == 1 &&
+	    r->parts[0].pool->name_len == len &&
+	    memcmp(r->parts[0].pool->name, name, len) == 0);
+}
+
 /*
  * RELEASE: if it is about a cluster grant of c (by token) or a cluster
- * name, handle it and return 1; else 0 (the local engine's).  By name,
- * weight comes off c's newest grants there first; a grant left with less
- * weight keeps its key (and revision) with the new weight.
+ * name, handle it and return 1; else 0 (the local engine's).  By token,
+ * the whole grant goes (all its pools).  By name, weight comes off c's
+ * newest single-pool grants there first; a grant left with less weight
+ * keeps its key (and revision) with the new weight.  A grant of several
+ * pools is given back by token or by closing the connection.
  */
 int
 cluster_release(struct conn *c, const struct proto_request *req)
@@ -1312,8 +1529,7 @@ cluster_release(struct conn *c, const struct proto_request *req)
 				break;
 		if (r == NULL)
 			return (0);
-		memcpy(rep.sem, r->pool->name, r->pool->name_len);
-		rep.weight = r->weight;
+		cluster_reply_parts(r, &rep);
 		rep.token = req->token;
 		cluster_req_end(r);
 		conn_cluster_reply(c, &rep);
@@ -1322,47 +1538,42 @@ cluster_release(struct conn *c, const struct proto_request *req)
 	if (!cluster_scoped(req->sem, req->sem_len))
 		return (0);
 	TAILQ_FOREACH(r, &cl_reqs, entry)
-		if (r->conn == c && r->state == CREQ_HELD &&
-		    r->pool->name_len == req->sem_len &&
-		    memcmp(r->pool->name, req->sem, req->sem_len) == 0)
-			held += r->weight;
+		if (cluster_req_holds(r, c, req->sem, req->sem_len))
+			held += r->parts[0].weight;
 	if (held < req->weight || held == 0) {
 		conn_cluster_error(c, req->id, PROTO_E_NOT_HELD, "this "
-		    "connection holds %" PRIu32 " on cluster semaphore %s; it "
-		    "cannot release %" PRIu32, held, req->sem, req->weight);
+		    "connection holds %" PRIu32 " on cluster semaphore %s "
+		    "(not counting grants of several semaphores, released by "
+		    "token); it cannot release %" PRIu32, held, req->sem,
+		    req->weight);
 		return (1);
 	}
 	for (left = req->weight; left > 0;) {
 		newest = NULL;
 		TAILQ_FOREACH(r, &cl_reqs, entry)
-			if (r->conn == c && r->state == CREQ_HELD &&
-			    r->pool->name_len == req->sem_len &&
-			    memcmp(r->pool->name, req->sem, req->sem_len) ==
-			    0 && (newest == NULL || r->rev > newest->rev))
+			if (cluster_req_holds(r, c, req->sem, req->sem_len) &&
+			    (newest == NULL || r->rev > newest->rev))
 				newest = r;
-		take = newest->weight < left ? newest->weight : left;
+		take = newest->parts[0].weight < left ?
+		    newest->parts[0].weight : left;
 		left -= take;
-		if (take == newest->weight) {
+		if (take == newest->parts[0].weight) {
 			cluster_req_end(newest);
 			continue;
 		}
 		/* Keep the key (and its revision) with less weight. */
-		newest->weight -= take;
-		val = json_pack("{s:I,s:s,s:I,s:I,s:s}", "weight",
-		    (json_int_t)newest->weight, "host", cl_host, "pid",
-		    (json_int_t)newest->pid, "uid", (json_int_t)newest->uid,
-		    "cmd", newest->cmd);
-		vals = val != NULL ? json_dumps(val, JSON_COMPACT) : NULL;
-		json_decref(val);
+		newest->parts[0].weight -= take;
+		vals = cluster_req_value(newest, 0);
 		snprintf(lease, sizeof lease, "%" PRId64, newest->lease);
 		val = vals != NULL ? json_pack("{s:o,s:o,s:s}", "key",
-		    etcd_json_b64(newest->key, strlen(newest->key)), "value",
+		    etcd_json_b64(newest->parts[0].key,
+		    strlen(newest->parts[0].key)), "value",
 		    etcd_json_b64(vals, strlen(vals)), "lease", lease) : NULL;
 		free(vals);
 		if (val == NULL || etcd_call(cl_etcd, "kv/put", val, 0, NULL,
 		    NULL) == NULL)
 			log_warnx("cluster: cannot lower the weight of %s",
-			    newest->key);
+			    newest->parts[0].key);
 		json_decref(val);
 	}
 	memcpy(rep.sem, req->sem, req->sem_len);
@@ -1444,6 +1655,7 @@ cluster_status(const char *name, size_t len, struct proto_sem_status *sems,
 	struct timespec		 ts;
 	uint64_t		 now, sum;
 	size_t			 i = 0, used = 0, pass;
+	int			 held;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
@@ -1467,7 +1679,15 @@ cluster_status(const char *name, size_t len, struct proto_sem_status *sems,
 			sum = 0;
 			TAILQ_FOREACH(k, &p->keys, entry) {
 				sum += k->weight;
-				if ((sum <= p->capacity) != (pass == 0))
+				/*
+				 * Ours: as decided.  Another host's: within
+				 * the capacity here (a request of several
+				 * pools may still wait for another one).
+				 */
+				held = k->mine != NULL ?
+				    k->mine->state == CREQ_HELD :
+				    sum <= p->capacity;
+				if (held != (pass == 0))
 					continue;
 				if (pass == 0)
 					st->held += k->weight;

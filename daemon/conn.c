@@ -763,9 +763,12 @@ conn_do_acquire(struct conn *c, const struct proto_request *req)
 			return;
 		}
 	}
-	if (cluster_scoped(req->sem, req->sem_len)) {
-		cluster_acquire(c, c->pid, c->uid, req);
-		return;
+	/* A cluster name anywhere: cluster.c (which refuses a mix). */
+	for (i = 0; i < n; i++) {
+		if (cluster_scoped(wv[i].name, wv[i].name_len)) {
+			cluster_acquire(c, c->pid, c->uid, req);
+			return;
+		}
 	}
 	if (cluster_pending(c, req->id)) {
 		conn_error(c, req->id, PROTO_E_DUPLICATE_ID, "request id %"
