@@ -326,8 +326,8 @@ def test_daemon_loss_and_reconnect(tmpdir_short):
 
 
 def test_fifo_across_processes(sock, tmp_path):
-    """Five processes join the line one after the other; they are served
-    in that order."""
+    """Six processes, Python clients and semrun in turn, join the line
+    one after the other; they are served in that order."""
     out = tmp_path / "order"
     child = textwrap.dedent(f"""
         import asyncio, sys, semd
@@ -342,9 +342,13 @@ def test_fifo_across_processes(sock, tmp_path):
         holder = semd.Semaphore("xfifo", 1, socket=sock)
         await holder.acquire()
         procs = []
-        for i in range(5):
-            procs.append(subprocess.Popen([sys.executable, "-c", child,
-                                           str(i)], env=child_env()))
+        for i in range(6):
+            if i % 2:
+                argv = [tool("semrun"), "-S", sock, "xfifo", "1", "--",
+                        "sh", "-c", f"echo {i} >> {out}"]
+            else:
+                argv = [sys.executable, "-c", child, str(i)]
+            procs.append(subprocess.Popen(argv, env=child_env()))
             await wait_status(sock, "xfifo",
                               lambda s, i=i: s.waiting == i + 1)
         st = await semd.status("xfifo", socket=sock)
@@ -355,7 +359,7 @@ def test_fifo_across_processes(sock, tmp_path):
             assert await asyncio.to_thread(p.wait, 60) == 0
         await wait_status(sock, "xfifo", idle)
     run(main())
-    assert out.read_text().split() == ["0", "1", "2", "3", "4"]
+    assert out.read_text().split() == ["0", "1", "2", "3", "4", "5"]
 
 
 def test_process_exit_gives_back(sock):
