@@ -5,7 +5,17 @@ set -eu
 
 pkgs="build-essential autoconf automake libtool pkg-config
       libevent-dev check libsystemd-dev systemd
-      util-linux procps psmisc valgrind clang python3"
+      util-linux procps psmisc valgrind clang python3 make
+
+      libinih-dev libjansson-dev
+      etcd-server etcd-client
+      python3-msgpack python3-pytest python3-setuptools python3-pip
+      prometheus tmux curl passwd login"
+
+# Round 2: libinih (semd -c), jansson (the etcd gateway client), a real
+# etcd for the cluster tests, Debian's Python modules for the Python
+# client and its tests (/usr/bin/python3), promtool (metrics), tmux
+# (semdctl watch), curl (the metrics unit), useradd/su (access tests).
 
 # msgpack-c: Debian 12 ships it in libmsgpack-dev (pkg-config "msgpack"),
 # newer releases in libmsgpack-c-dev (pkg-config "msgpack-c").
