@@ -87,14 +87,17 @@ struct sem_table {
 	uint64_t		 now_ms;	/* latest time passed in */
 };
 
-/* Hash of a semaphore by its name. */
+/*
+ * Hash of a semaphore by its name: computed once by sem_insert (a
+ * SipHash of the name costs about as much as the rest of a grant), then
+ * kept for the live and the forgotten tables and their resizes.
+ */
 static uint64_t
 sem_hash_name(const void *elem, const void *arg)
 {
 	const struct sem	*s = elem;
-	const struct sem_table	*t = arg;
 
-	return (hash_sip(&t->key, s->name, s->name_len));
+	return (s->hv);
 }
 
 /* Hash of a hold by (owner, sem). */
@@ -763,6 +766,21 @@ sem_try_grant(struct sem_table *t, struct sem_waiter *w, uint64_t now_ms)
 	return (1);
 }
 
+/* Find the forgotten semaphore of that name and name hash, or NULL. */
+static struct sem *
+sem_retired_find(struct sem_table *t, const char *name, size_t name_len,
+    uint64_t hv)
+{
+	struct sem	*s;
+
+	for (s = hash_bucket(&t->by_retired, hv); s != NULL; s = s->hnext) {
+		if (s->name_len == name_len &&
+		    memcmp(s->name, name, name_len) == 0)
+			return (s);
+	}
+	return (NULL);
+}
+
 /* The forgotten semaphore called name whose figures are kept, or NULL. */
 struct sem *
 sem_retired_lookup(struct sem_table *t, const char *name, size_t name_len)
@@ -1224,8 +1242,10 @@ sem_insert(struct sem_table *t, struct sem *s)
 {
 	struct sem	*old;
 
+	s->hv = hash_sip(&t->key, s->name, s->name_len);
 	/* Its figures, if one of that name was forgotten not long ago. */
-	if ((old = sem_retired_lookup(t, s->name, s->name_len)) != NULL) {
+	if (t->nretired > 0 && (old = sem_retired_find(t, s->name,
+	    s->name_len, s->hv)) != NULL) {
 		s->stats = old->stats;
 		TAILQ_REMOVE(&t->retired, old, entry);
 		hash_remove(&t->by_retired, old);

@@ -117,6 +117,7 @@ struct sem {
 	TAILQ_HEAD(, sem_part)	 queue;		/* FIFO by seq, head first */
 	TAILQ_HEAD(, sem_hold)	 holders;	/* oldest first */
 	struct sem_stats	 stats;		/* through sem_stats() */
+	uint64_t		 hv;		/* hash of the name (sem.c) */
 	struct sem		*hnext;		/* hash chain (sem.c) */
 	TAILQ_ENTRY(sem)	 entry;		/* on table's list */
 	TAILQ_ENTRY(sem)	 dirty_entry;	/* on the dirty list (sem.c) */
