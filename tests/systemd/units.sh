@@ -53,6 +53,23 @@ for kind in system user; do
 	    fail "the $kind service keeps no state directory across restarts"
 done
 
+# Off the network unless the cluster drop-in widens it, and only it.
+grep -q '^RestrictAddressFamilies=AF_UNIX$' "$tmp/system/semd.service" ||
+    fail "the system service is not restricted to AF_UNIX"
+dropin=${SEMD_SRCDIR:-.}/systemd/semd-cluster.conf
+grep -q '^RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6$' "$dropin" &&
+    grep -q '^PrivateNetwork=no$' "$dropin" ||
+    fail "the cluster drop-in does not let semd reach etcd"
+mkdir -p "$tmp/dropin/semd.service.d"
+cp "$tmp/system/semd.socket" "$tmp/system/semd.service" "$tmp/dropin/"
+cp "$dropin" "$tmp/dropin/semd.service.d/cluster.conf"
+if ! (cd "$tmp/dropin" && systemd-analyze verify --man=no ./semd.socket \
+    ./semd.service) >"$tmp/verify.log" 2>&1; then
+	cat "$tmp/verify.log" >&2
+	fail "systemd-analyze verify rejects the units with the cluster drop-in"
+fi
+echo "ok - AF_UNIX only, widened only by the cluster drop-in"
+
 # Exposure, as systemd-analyze rates it (0 = locked down, 10 = exposed).
 out=$(systemd-analyze security --offline=true --no-pager \
     "$tmp/system/semd.service" 2>&1) || {
