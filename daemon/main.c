@@ -62,6 +62,10 @@ static uint64_t		 semd_deadline_at;	/* valid if armed */
 static struct event	*semd_idle_ev;
 static int		 semd_idle_armed;
 static int		 semd_settling;
+static int		 semd_reexec_asked;	/* SIGUSR2 */
+#define SEMD_NSIGS	4	/* watched: TERM, INT, HUP, USR2 */
+#define SEMD_REEXEC_FD	3	/* SD_LISTEN_FDS_START */
+static char		 semd_exe[PATH_MAX];	/* our binary, for SIGUSR2 */
 static char		 semd_socket_dir[sizeof semd_conf.socket_path];
 static mode_t		 semd_socket_dirmode;
 static const char	*semd_config_path;	/* -c */
@@ -824,7 +828,10 @@ semd_status_cb(evutil_socket_t fd, short events, void *arg)
 	sdaemon_status(line);
 }
 
-/* SIGTERM, SIGINT: leave the loop; SIGHUP: reload the configuration. */
+/*
+ * SIGTERM, SIGINT: leave the loop; SIGHUP: reload the configuration;
+ * SIGUSR2: leave the loop to re-execute (semd_reexec).
+ */
 static void
 semd_signal_cb(evutil_socket_t sig, short events, void *arg)
 {
@@ -842,6 +849,10 @@ semd_signal_cb(evutil_socket_t sig, short events, void *arg)
 		else
 			log_warnx("SIGHUP: %s", msg);
 		semd_settle();
+		break;
+	case SIGUSR2:
+		semd_reexec_asked = 1;
+		event_base_loopbreak(semd_base);
 		break;
 	default:
 		log_info("%s received, exiting",
@@ -1115,9 +1126,62 @@ semd_detach(int ready_fd)
 		close(fd);
 	if (path[0] == '\0')
 		log_init(LOG_DEST_SYSLOG, semd_conf.verbose);
+	if (ready_fd == -1)
+		return;		/* re-executed: nobody waits (semd_reexec) */
 	if (write(ready_fd, "R", 1) != 1)
 		fatal("cannot tell the parent we are ready");
 	close(ready_fd);
+}
+
+/*
+ * SIGUSR2: replace this process by the semd binary now at the path it
+ * was started from (an upgrade), keeping its pid and handing the
+ * listening socket over as socket activation does (LISTEN_FDS=1,
+ * LISTEN_PID our pid, the socket as fd 3): clients that connect
+ * meanwhile wait in the backlog and are served by the new image.  The
+ * connections are not handed over: they close with the exec, and their
+ * clients reconnect and reclaim their grants, which the new image
+ * adopts from the state file (grace.c).  Returns only if exec failed
+ * (logged); then this image goes on serving.
+ */
+static void
+semd_reexec(int fd, char **argv)
+{
+	char	 pid[32];
+	int	 fl;
+
+	if (semd_exe[0] == '\0') {
+		log_warnx("SIGUSR2: the path of the semd binary is unknown; "
+		    "not re-executing");
+		return;
+	}
+	if (fd != SEMD_REEXEC_FD) {
+		if (dup2(fd, SEMD_REEXEC_FD) == -1) {
+			log_warn("SIGUSR2: dup2");
+			return;
+		}
+	} else if ((fl = fcntl(fd, F_GETFD)) == -1 ||
+	    fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) == -1) {
+		log_warn("SIGUSR2: fcntl");
+		return;
+	}
+	snprintf(pid, sizeof pid, "%ld", (long)getpid());
+	if (setenv("LISTEN_FDS", "1", 1) == -1 ||
+	    setenv("LISTEN_PID", pid, 1) == -1 ||
+	    setenv("SEMD_REEXEC", "1", 1) == -1) {
+		log_warn("SIGUSR2: setenv");
+		return;
+	}
+	unsetenv("LISTEN_FDNAMES");
+	log_warnx("SIGUSR2: re-executing %s (pid %s); the listening socket "
+	    "is handed over, clients reclaim their grants", semd_exe, pid);
+	execv(semd_exe, argv);
+	log_warn("SIGUSR2: cannot execute %s; this semd goes on", semd_exe);
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_PID");
+	unsetenv("SEMD_REEXEC");
+	if (fd != SEMD_REEXEC_FD)
+		close(SEMD_REEXEC_FD);
 }
 
 /*
@@ -1128,15 +1192,29 @@ semd_detach(int ready_fd)
 int
 main(int argc, char **argv)
 {
-	struct event		*sig_ev[3];
-	static const int	 sigs[3] = { SIGTERM, SIGINT, SIGHUP };
+	struct event		*sig_ev[SEMD_NSIGS];
+	static const int	 sigs[SEMD_NSIGS] = { SIGTERM, SIGINT, SIGHUP,
+				     SIGUSR2 };
 	struct event		*status_ev = NULL;
 	struct timeval		 status_tv = { 5, 0 };
 	char			 line[256], *line_cause;
 	sigset_t		 sigs_held, sigs_old;
-	int			 fd, ready_fd = -1, i;
+	char			**exec_argv;
+	ssize_t			 n;
+	int			 fd, ready_fd = -1, i, reexec;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* The path an upgrade (SIGUSR2) executes: where we were started. */
+	n = readlink("/proc/self/exe", semd_exe, sizeof semd_exe - 1);
+	semd_exe[n > 0 ? n : 0] = '\0';
+	if (n > 10 && strcmp(semd_exe + n - 10, " (deleted)") == 0)
+		semd_exe[n - 10] = '\0';
+	reexec = getenv("SEMD_REEXEC") != NULL;
+	unsetenv("SEMD_REEXEC");
+	if ((exec_argv = calloc((size_t)argc + 1, sizeof *exec_argv)) ==
+	    NULL)
+		fatal("calloc");
+	memcpy(exec_argv, argv, (size_t)argc * sizeof *argv);
 	argv[0] = (char *)"semd";	/* getopt's messages say "semd: " */
 	semd_parse_args(argc, argv);
 	log_init(LOG_DEST_STDERR, semd_conf.verbose);
@@ -1150,7 +1228,7 @@ main(int argc, char **argv)
 	 * ends semd cleanly (exit 0, socket removed) instead of killing it.
 	 */
 	sigemptyset(&sigs_held);
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < SEMD_NSIGS; i++)
 		sigaddset(&sigs_held, sigs[i]);
 	sigprocmask(SIG_BLOCK, &sigs_held, &sigs_old);
 	fd = semd_listen_fd();
@@ -1160,7 +1238,8 @@ main(int argc, char **argv)
 	semd_raise_nofile();
 	atexit(semd_atexit);
 	semd_state_open();
-	if (!semd_conf.foreground)
+	/* Re-executed (SIGUSR2): already a daemon, with the same pid. */
+	if (!semd_conf.foreground && !reexec)
 		ready_fd = semd_daemonize();
 
 	if ((semd_base = event_base_new()) == NULL)
@@ -1183,7 +1262,7 @@ main(int argc, char **argv)
 	if (semd_deadline_ev == NULL || semd_idle_ev == NULL ||
 	    event_add(semd_deadline_ev, NULL) == -1)
 		fatalx("cannot create timers");
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < SEMD_NSIGS; i++) {
 		sig_ev[i] = evsignal_new(semd_base, sigs[i], semd_signal_cb,
 		    NULL);
 		if (sig_ev[i] == NULL || evsignal_add(sig_ev[i], NULL) == -1)
@@ -1203,7 +1282,7 @@ main(int argc, char **argv)
 
 	log_info("listening on %s (pid %ld)", semd_conf.socket_path,
 	    (long)getpid());
-	if (ready_fd != -1)
+	if (ready_fd != -1 || (!semd_conf.foreground && reexec))
 		semd_detach(ready_fd);
 	if (sdaemon_notifying()) {
 		/* Ready only now: the socket accepts and the loop is set up. */
@@ -1216,8 +1295,14 @@ main(int argc, char **argv)
 			fatalx("cannot create the status timer");
 	}
 
-	if (event_base_dispatch(semd_base) == -1)
-		log_warnx("the event loop failed");
+	for (;;) {
+		if (event_base_dispatch(semd_base) == -1)
+			log_warnx("the event loop failed");
+		if (!semd_reexec_asked)
+			break;
+		semd_reexec_asked = 0;
+		semd_reexec(fd, exec_argv);
+	}
 	sdaemon_stopping();
 	if (status_ev != NULL)
 		event_free(status_ev);
@@ -1229,7 +1314,7 @@ main(int argc, char **argv)
 	state_close(semd_state);
 	semd_state = NULL;
 	listen_close();
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < SEMD_NSIGS; i++)
 		event_free(sig_ev[i]);
 	event_free(semd_deadline_ev);
 	close(semd_deadline_fd);
@@ -1238,5 +1323,6 @@ main(int argc, char **argv)
 	semd_base = NULL;
 	libevent_global_shutdown();
 	log_info("stopped");
+	free(exec_argv);
 	return (0);
 }
