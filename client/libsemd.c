@@ -662,6 +662,8 @@ semd_party_from(struct semd_party *p, const struct proto_party *pp)
 	if (pp->worker_cmd != NULL)
 		snprintf(p->worker_cmd, sizeof p->worker_cmd, "%s",
 		    pp->worker_cmd);
+	if (pp->host != NULL)
+		snprintf(p->host, sizeof p->host, "%s", pp->host);
 }
 
 /*

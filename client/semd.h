@@ -224,6 +224,7 @@ struct semd_party {
 	pid_t		 worker_pid;	/* who does the work (CMD), or 0 */
 	char		 client[256];	/* HELLO's client name, or "" */
 	char		 worker_cmd[256];	/* CMD's argv, shell-quoted, or "" */
+	char		 host[65];	/* cluster semaphore: its host, or "" */
 };
 
 struct semd_sem_status {

@@ -289,6 +289,7 @@ static void
 semdctl_print_party(const struct semd_party *p, const char *tag)
 {
 	char		 cmd[SEMDCTL_CMDLINE_MAX], dur[32], uidbuf[32];
+	char		 client[400];
 	const char	*user;
 
 	if ((user = semdctl_user(p->uid)) == NULL) {
@@ -296,9 +297,12 @@ semdctl_print_party(const struct semd_party *p, const char *tag)
 		user = uidbuf;
 	}
 	semdctl_duration(p->ms, dur, sizeof dur);
+	/* A cluster semaphore's holder on another host: "-@web2". */
+	snprintf(client, sizeof client, "%s%s%s", p->client[0] != '\0' ?
+	    p->client : "-", p->host[0] != '\0' ? "@" : "", p->host);
 	printf("  %-8s %8ld  %-10s %6" PRIu32 "  %7s  %-8s  ", tag,
 	    (long)(p->worker_pid != 0 ? p->worker_pid : p->pid), user,
-	    p->weight, dur, p->client[0] != '\0' ? p->client : "-");
+	    p->weight, dur, client);
 	if (semdctl_cmdline(p, cmd, sizeof cmd) == -1)
 		fputs("-", stdout);
 	else
@@ -468,6 +472,10 @@ semdctl_json_parties(const struct semd_party *v, size_t n, const char *key)
 			semdctl_json_string(v[i].client);
 		else
 			fputs("null", stdout);
+		if (v[i].host[0] != '\0') {
+			fputs(",\"host\":", stdout);
+			semdctl_json_string(v[i].host);
+		}
 		putchar('}');
 	}
 	putchar(']');

@@ -1699,6 +1699,10 @@ cluster_status(const char *name, size_t len, struct proto_sem_status *sems,
 				}
 				parties[used].pid = k->pid;
 				parties[used].uid = k->uid;
+				parties[used].host = k->host;
+				/* Never a local /proc lookup of its pid. */
+				parties[used].worker_cmd = k->cmd[0] != '\0' ?
+				    k->cmd : "?";
 				parties[used].weight = k->weight;
 				parties[used].ms = now > k->t && k->t != 0 ?
 				    now - k->t : 0;

@@ -73,6 +73,7 @@ enum key {
 	K_REVOKED,
 	K_WORKER_PID,
 	K_WORKER_CMD,
+	K_HOST,
 	K_RATE,
 	K_BURST,
 	K_NEXT_GRANT_MS,
@@ -130,6 +131,7 @@ static const struct {
 	KEY(K_REVOKED, "revoked"),
 	KEY(K_WORKER_PID, "worker_pid"),
 	KEY(K_WORKER_CMD, "worker_cmd"),
+	KEY(K_HOST, "host"),
 	KEY(K_RATE, "rate"),
 	KEY(K_BURST, "burst"),
 	KEY(K_NEXT_GRANT_MS, "next_grant_ms"),
@@ -1227,7 +1229,8 @@ party_decode(struct dec *d, const msgpack_object *o, int ms_key,
 		return (rc);
 	if ((rc = party_text(d, &f, K_CLIENT, &p->client)) != PROTO_OK ||
 	    (rc = party_text(d, &f, K_WORKER_CMD, &p->worker_cmd)) !=
-	    PROTO_OK)
+	    PROTO_OK ||
+	    (rc = party_text(d, &f, K_HOST, &p->host)) != PROTO_OK)
 		return (rc);
 	return (PROTO_OK);
 }

@@ -461,6 +461,8 @@ party_size(const struct proto_party *p, int holder)
 		size += sz_str(6) + sz_str(text_len(p->client));
 	if (party_has(p->worker_cmd))
 		size += sz_str(10) + sz_str(text_len(p->worker_cmd));
+	if (party_has(p->host))
+		size += sz_str(4) + sz_str(text_len(p->host));
 	return (size);
 }
 
@@ -521,7 +523,8 @@ enc_parties(struct enc *e, const struct proto_party *p, size_t n, int holder)
 	msgpack_pack_array(&e->pk, n);
 	for (i = 0; i < n; i++) {
 		msgpack_pack_map(&e->pk, 4 + (p[i].worker_pid != 0) +
-		    party_has(p[i].client) + party_has(p[i].worker_cmd));
+		    party_has(p[i].client) + party_has(p[i].worker_cmd) +
+		    party_has(p[i].host));
 		ENC_KEY(e, "pid");
 		msgpack_pack_uint32(&e->pk, p[i].pid);
 		ENC_KEY(e, "uid");
@@ -544,6 +547,10 @@ enc_parties(struct enc *e, const struct proto_party *p, size_t n, int holder)
 		if (party_has(p[i].worker_cmd)) {
 			ENC_KEY(e, "worker_cmd");
 			enc_str(e, p[i].worker_cmd, text_len(p[i].worker_cmd));
+		}
+		if (party_has(p[i].host)) {
+			ENC_KEY(e, "host");
+			enc_str(e, p[i].host, text_len(p[i].host));
 		}
 	}
 }

@@ -209,6 +209,7 @@ struct proto_party {
 	uint32_t	 worker_pid;	/* 0 if absent */
 	const char	*client;	/* HELLO's client */
 	const char	*worker_cmd;	/* HELLO's worker_cmd */
+	const char	*host;		/* cluster semaphores: its host id */
 };
 
 /* One semaphore in a STATUS reply. */

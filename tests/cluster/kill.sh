@@ -20,6 +20,13 @@ w2=$!
 bg_pids="$bg_pids $w2"
 wait_until "h2 sees the holder and its waiter" is_state_on h2 api-x 1 1
 ok "h2 waits behind h1's holder"
+[ "$(st_on h2 "sem('api-x')['holders'][0].get('host')")" = h1 ] ||
+    fail "h2's status does not name h1 as the holder's host"
+st_on h2 "sem('api-x')['holders'][0]['cmdline']" | grep -q "sleep 1000" ||
+    fail "h2's status does not show the holder's command on h1"
+[ "$(st_on h2 "sem('api-x')['waiters'][0].get('host')")" = h2 ] ||
+    fail "h2's status does not name h2 as the waiter's host"
+ok "status shows each cluster party's host and command"
 
 kill -9 "$(cat "$tmp/h1.semd.pid")"
 sleep 1.2

@@ -301,6 +301,8 @@ parties_eq(const struct proto_party *a, const struct proto_party *b, size_t n)
 		    b[i].client != NULL ? b[i].client : "");
 		ck_assert_str_eq(a[i].worker_cmd != NULL ? a[i].worker_cmd : "",
 		    b[i].worker_cmd != NULL ? b[i].worker_cmd : "");
+		ck_assert_str_eq(a[i].host != NULL ? a[i].host : "",
+		    b[i].host != NULL ? b[i].host : "");
 	}
 }
 
@@ -587,11 +589,13 @@ START_TEST(test_status_roundtrip)
 {
 	/* The first holder says who works for it (HELLO's fields). */
 	struct proto_party	 h[2] = { { 10, 1000, 2, 1500, 12, "semrun",
-				    "make -j4 'a b'" },
-				    { 11, 0, 1, UINT64_MAX, 0, NULL, NULL } };
-	struct proto_party	 w[3] = { { 20, 1001, 1, 5, 0, NULL, NULL }, { 21, 1002, 3, 0, 0, NULL, NULL },
+				    "make -j4 'a b'", NULL },
+				    { 11, 0, 1, UINT64_MAX, 0, NULL, NULL, NULL } };
+	/* The first waiter is on another host (a cluster semaphore). */
+	struct proto_party	 w[3] = { { 20, 1001, 1, 5, 0, NULL, "curl x",
+				    "web2" }, { 21, 1002, 3, 0, 0, NULL, NULL, NULL },
 				    { UINT32_MAX, UINT32_MAX, PROTO_MAX_CAPACITY,
-				    1ULL << 33, 0, NULL, NULL } };
+				    1ULL << 33, 0, NULL, NULL, NULL } };
 	struct proto_sem_status	 s[3];
 	struct proto_reply	 r, o;
 	size_t			 i;
@@ -668,8 +672,8 @@ END_TEST
  */
 START_TEST(test_status_truncate_waiters)
 {
-	struct proto_party	*w, h[2] = { { 1, 2, 1, 3, 0, NULL, NULL },
-				    { 4, 5, 1, 6, 0, NULL, NULL } };
+	struct proto_party	*w, h[2] = { { 1, 2, 1, 3, 0, NULL, NULL, NULL },
+				    { 4, 5, 1, 6, 0, NULL, NULL, NULL } };
 	struct proto_sem_status	 s[2];
 	struct proto_reply	 r, o;
 	struct proto_buf	 buf = { 0 };
@@ -799,7 +803,7 @@ END_TEST
 START_TEST(test_status_truncate_sems)
 {
 	struct proto_sem_status	*s;
-	struct proto_party	 h = { 1, 1, 1, 1, 0, NULL, NULL };
+	struct proto_party	 h = { 1, 1, 1, 1, 0, NULL, NULL, NULL };
 	struct proto_reply	 r, o;
 	struct proto_buf	 buf = { 0 };
 	uint32_t		 n;
@@ -1569,9 +1573,9 @@ START_TEST(test_mutations)
 	struct proto_buf	 buf = { 0 };
 	struct proto_request	 q, o;
 	struct proto_reply	 r, ro;
-	struct proto_party	 p[3] = { { 1, 2, 3, 4, 0, NULL, NULL },
-				    { 5, 6, 7, 8, 0, NULL, NULL },
-				    { 9, 10, 11, 12, 0, NULL, NULL } };
+	struct proto_party	 p[3] = { { 1, 2, 3, 4, 0, NULL, NULL, NULL },
+				    { 5, 6, 7, 8, 0, NULL, NULL, NULL },
+				    { 9, 10, 11, 12, 0, NULL, NULL, NULL } };
 	struct proto_sem_status	 s;
 	uint8_t			 body[512];
 	unsigned int		 seed = 12345;
