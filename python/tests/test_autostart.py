@@ -18,17 +18,17 @@ from conftest import HERE, SEMD_BIN, child_env, tool
 def in_namespace(*argv: str) -> subprocess.CompletedProcess:
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         pytest.skip("needs root and unshare(1)")
-    for f in (SEMD_BIN, str(HERE), *argv):
-        if os.path.isabs(f) and f.startswith(("/tmp/", "/run/")):
-            pytest.skip(f"{f} would be hidden by the namespace's fresh "
-                        f"/tmp and /run")
-    script = ('mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /run && '
-              'exec "$@"')
+    # The trees the test runs from stay visible in the namespace even
+    # when they live under /tmp (fresh-tmp.sh binds them back).
+    fresh = HERE.parent.parent / "tests" / "lib" / "fresh-tmp.sh"
+    keep = {str(HERE.parent), os.path.dirname(SEMD_BIN)}
+    keep.update(os.path.dirname(a) for a in argv if os.path.isabs(a))
     env = child_env()
     env["SEMD_BIN"] = SEMD_BIN
+    env["SEMD_KEEP_DIRS"] = ":".join(sorted(keep))
     p = subprocess.run(
         ["unshare", "--mount", "--pid", "--fork", "--mount-proc",
-         "--propagation", "private", "sh", "-c", script, "sh", *argv],
+         "--propagation", "private", "sh", str(fresh), *argv],
         env=env, capture_output=True, timeout=300)
     if p.returncode != 0 and b"unshare" in p.stderr:
         pytest.skip(f"cannot unshare here: {p.stderr.decode()}")

@@ -74,20 +74,57 @@ semd_bin(void)
 	return (bin);
 }
 
+/* Make dir and its missing parents (mode 0755); fails the test if not. */
+static void
+mkdir_parents(const char *dir)
+{
+	char	 buf[PATH_MAX], *p;
+
+	ck_assert_int_lt(snprintf(buf, sizeof buf, "%s", dir),
+	    (int)sizeof buf);
+	for (p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		ck_assert_msg(mkdir(buf, 0755) == 0 || errno == EEXIST,
+		    "mkdir %s: %s", buf, strerror(errno));
+		*p = '/';
+	}
+	ck_assert_msg(mkdir(buf, 0755) == 0 || errno == EEXIST,
+	    "mkdir %s: %s", buf, strerror(errno));
+}
+
 /*
  * Give the current test (one forked Check process) its own /tmp and /run:
  * a private mount namespace with empty tmpfs on both, so that the
  * per-user default /tmp/semd-UID and the system socket /run/semd/semd.sock
- * are the test's alone and never the machine's.  Returns 0, or -1 when
- * that cannot be done (not root, or not forked): the caller skips.
+ * are the test's alone and never the machine's.  The trees the test runs
+ * from (build, source, current directory, the daemon's directory) stay
+ * visible even when they live under /tmp or /run, as when CI clones the
+ * repository into /tmp: they are opened first and bound back in place
+ * from their descriptors, as tests/lib/fresh-tmp.sh does for the scripts.
+ * Returns 0, or -1 when that cannot be done (not root, or not forked): the
+ * caller skips.
  */
 static int
 private_tmp(void)
 {
 	const char	*fork_env = getenv("CK_FORK");
+	const char	*want[4];
+	char		 dirs[4][PATH_MAX], cwd[PATH_MAX], bindir[PATH_MAX];
+	char		 link[64], *slash;
+	int		 fds[4], i, n = 0;
 
 	if (fork_env != NULL && strcmp(fork_env, "no") == 0)
 		return (-1);
+	want[0] = getenv("SEMD_BUILDDIR");
+	want[1] = getenv("SEMD_SRCDIR");
+	want[2] = getcwd(cwd, sizeof cwd);
+	ck_assert_int_lt(snprintf(bindir, sizeof bindir, "%s", semd_bin()),
+	    (int)sizeof bindir);
+	if ((slash = strrchr(bindir, '/')) != NULL)
+		*slash = '\0';
+	want[3] = slash != NULL ? bindir : NULL;
 	if (unshare(CLONE_NEWNS) == -1) {
 		fprintf(stderr, "SKIP: no private mount namespace: %s\n",
 		    strerror(errno));
@@ -95,8 +132,30 @@ private_tmp(void)
 	}
 	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL),
 	    0);
+	/* Opened in the new namespace: a bind takes only its own mounts. */
+	for (i = 0; i < 4; i++) {
+		if (want[i] == NULL || realpath(want[i], dirs[n]) == NULL)
+			continue;
+		if (strncmp(dirs[n], "/tmp/", 5) != 0 &&
+		    strncmp(dirs[n], "/run/", 5) != 0)
+			continue;
+		fds[n] = open(dirs[n], O_PATH | O_DIRECTORY | O_CLOEXEC);
+		ck_assert_msg(fds[n] != -1, "open %s: %s", dirs[n],
+		    strerror(errno));
+		n++;
+	}
+
 	ck_assert_int_eq(mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777"), 0);
 	ck_assert_int_eq(mount("tmpfs", "/run", "tmpfs", 0, "mode=755"), 0);
+	for (i = 0; i < n; i++) {
+		mkdir_parents(dirs[i]);
+		snprintf(link, sizeof link, "/proc/self/fd/%d", fds[i]);
+		ck_assert_msg(mount(link, dirs[i], NULL, MS_BIND, NULL) == 0,
+		    "bind %s back: %s", dirs[i], strerror(errno));
+		close(fds[i]);
+	}
+	if (want[2] != NULL)
+		ck_assert_int_eq(chdir(want[2]), 0);
 	return (0);
 }
 

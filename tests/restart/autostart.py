@@ -25,12 +25,12 @@ if not os.environ.get("SEMD_AUTOSTART_INNER"):
         print("SKIP: cannot make a private mount namespace")
         sys.exit(77)
     os.environ["SEMD_AUTOSTART_INNER"] = "1"
+    here = os.path.dirname(os.path.abspath(__file__))
+    os.environ["SEMD_KEEP_DIRS"] = here
     os.execvp("unshare", ["unshare", "--mount", "--propagation", "private",
-                          "sh", "-c",
-                          'mount -t tmpfs -o mode=1777 tmpfs /tmp && '
-                          'mount -t tmpfs -o mode=755 tmpfs /run && '
-                          'exec "$0" "$@"', sys.executable,
-                          os.path.abspath(__file__)])
+                          "sh", os.path.join(here, "..", "lib",
+                                             "fresh-tmp.sh"),
+                          sys.executable, os.path.abspath(__file__)])
 
 os.environ["TMPDIR"] = "/tmp"
 for v in ("SEMD_SOCKET", "SEMD_NO_AUTOSTART", "XDG_RUNTIME_DIR",

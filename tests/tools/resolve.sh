@@ -30,9 +30,8 @@ if [ -z "${SEMD_RESOLVE_INNER:-}" ]; then
 		id "$TUSER" >/dev/null 2>&1 || { echo "cannot make user $TUSER"; exit 99; }
 	fi
 	SEMD_RESOLVE_INNER=1 TUSER=$TUSER exec unshare --mount \
-	    --propagation private sh -c \
-	    'mount -t tmpfs -o mode=1777 tmpfs /tmp &&
-	     mount -t tmpfs -o mode=755 tmpfs /run && exec sh "$0"' "$0"
+	    --propagation private \
+	    sh "$(dirname "$0")/../lib/fresh-tmp.sh" sh "$0"
 	exit 99
 fi
 
