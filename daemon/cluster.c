@@ -168,6 +168,7 @@ static uint64_t			 cl_seq;
 static int			 cl_down_warned;
 
 #define CLUSTER_TRY_MS	5000	/* bound on a try's etcd round trip */
+#define CLUSTER_EXIT_MS	2000	/* bound on the lease revoke at exit */
 
 /* Set from the command line by main.c (cluster_configure). */
 static char			*cl_endpoints;
@@ -509,6 +510,7 @@ cluster_keepalive_cb(enum etcd_status st, json_t *reply, void *arg)
 {
 	int64_t		 id = (int64_t)(intptr_t)arg, ttl;
 	struct timeval	 tv;
+	struct cpool	*p;
 
 	if (id != cl_lease)
 		return;		/* an older lease's */
@@ -528,7 +530,16 @@ cluster_keepalive_cb(enum etcd_status st, json_t *reply, void *arg)
 	} else if (semd_now_ms() - cl_lease_ok >= (uint64_t)cl_ttl * 1000) {
 		cluster_lease_lost("no keepalive for a whole TTL");
 		return;
-	} else if (!cl_down_warned) {
+	} else {
+		/*
+		 * A watch stream on a silently dead peer would never end:
+		 * open them again (from the next revision, nothing lost).
+		 */
+		TAILQ_FOREACH(p, &cl_pools, entry)
+			if (p->watch != NULL)
+				etcd_watch_restart(p->watch);
+	}
+	if (st != ETCD_OK && !cl_down_warned) {
 		log_warnx("cluster: etcd unreachable (%s): cluster acquires "
 		    "wait within their timeouts, local semaphores are "
 		    "unaffected", etcd_endpoint(cl_etcd));
@@ -1717,9 +1728,21 @@ cluster_status(const char *name, size_t len, struct proto_sem_status *sems,
 	return (i);
 }
 
+/* The lease revoke at shutdown answered. */
+static void
+cluster_revoke_cb(enum etcd_status st, json_t *reply, void *arg)
+{
+	int	*done = arg;
+
+	*done = 1;
+	if (st != ETCD_OK)
+		log_warnx("cluster: could not revoke the lease at exit; this "
+		    "host's keys go when it expires");
+}
+
 /*
- * Stop: revoke the lease so this host's keys go at once (a short wait
- * for etcd, bounded), and free everything.
+ * Stop: revoke the lease so this host's keys go at once (waiting for
+ * etcd at most CLUSTER_EXIT_MS), and free everything.
  */
 void
 cluster_shutdown(void)
@@ -1727,9 +1750,26 @@ cluster_shutdown(void)
 	struct creq	*r;
 	struct cpool	*p;
 	struct ckey	*k;
+	struct etcd_req	*rq;
+	json_t		*body;
+	char		 ids[32];
+	uint64_t	 end;
+	int		 done = 0;
 
 	if (cl_etcd == NULL)
 		return;
+	if (cl_lease != 0) {
+		snprintf(ids, sizeof ids, "%" PRId64, cl_lease);
+		body = json_pack("{s:s}", "ID", ids);
+		rq = body != NULL ? etcd_call(cl_etcd, "lease/revoke", body,
+		    CLUSTER_EXIT_MS, cluster_revoke_cb, &done) : NULL;
+		json_decref(body);
+		end = semd_now_ms() + CLUSTER_EXIT_MS + 100;
+		while (rq != NULL && !done && semd_now_ms() < end)
+			event_base_loop(semd_base, EVLOOP_ONCE);
+		if (!done && rq != NULL)
+			etcd_cancel(rq);
+	}
 	while ((r = TAILQ_FIRST(&cl_reqs)) != NULL) {
 		TAILQ_REMOVE(&cl_reqs, r, entry);
 		cluster_req_free(r);

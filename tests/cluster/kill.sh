@@ -58,3 +58,19 @@ ok "a killed local client frees its cluster slot at once"
 wait "$w4" || fail "h4's semrun failed"
 wait_until "no key left in etcd" [ "$(etcd_count "$PREFIX/api-y/q/")" = 0 ]
 ok "no request key left in etcd"
+
+# A clean stop (SIGTERM) revokes the lease: the slot is free at once.
+on h3 "$SEMRUN" api-z 1 -- sh -c 'echo $$ >"$1"; sleep 1000' sh \
+    "$tmp/cmd5.pid" </dev/null >/dev/null 2>&1 &
+bg_pids="$bg_pids $!"
+wait_until "h3 holds api-z" test -s "$tmp/cmd5.pid"
+on h4 "$SEMRUN" api-z 1 -- touch "$tmp/granted6" </dev/null &
+w6=$!
+bg_pids="$bg_pids $w6"
+wait_until "h4 sees the holder and its waiter" is_state_on h4 api-z 1 1
+kill -TERM "$(cat "$tmp/h3.semd.pid")"
+DEADLINE=10 wait_until "h4's waiter is granted at once" test -e \
+    "$tmp/granted6"
+ok "a semd stopped cleanly frees its cluster slots at once (lease revoked)"
+wait "$w6" || fail "h4's semrun failed"
+kill -9 "$(cat "$tmp/cmd5.pid")" 2>/dev/null
