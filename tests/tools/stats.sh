@@ -150,3 +150,20 @@ for t in ("semd_wait_seconds histogram", "semd_hold_seconds histogram",
 PY
 ok "metrics: the figures, cumulative buckets, types"
 unhold keep
+
+# A semaphore declared in the configuration is never forgotten: its
+# figures stay with it while it is idle, as a live semaphore's.
+kill -TERM "$semd_pid"
+wait "$semd_pid"
+printf '[sem decl]\ncapacity = 2\n' >"$tmp/semd.conf"
+"$SEMD_BIN" -f -S "$SOCK" -c "$tmp/semd.conf" >"$tmp/semd.log" 2>&1 &
+semd_pid=$!
+wait_until "semd answers on $SOCK" "$SEMDCTL" ping
+for i in 1 2 3; do
+	"$SEMRUN" decl -- true || fail "semrun decl failed"
+done
+[ "$(js '(s("decl")["grants"], s("decl")["releases"], s("decl")["held"], s("decl")["capacity"], d["semaphores"])')" = \
+    "(3, 3, 0, 2, 1)" ] || fail "declared decl: $(cat "$tmp/stats.json")"
+"$SEMDCTL" metrics | grep -q '^semd_grants_total{sem="decl"} 3$' ||
+    fail "metrics of decl: $("$SEMDCTL" metrics | grep decl)"
+ok "a declared semaphore keeps its figures while idle"
