@@ -1,5 +1,6 @@
 /*
- * sdaemon.c -- socket activation and sd_notify for semd.
+ * sdaemon-systemd.c -- socket activation and sd_notify for semd, over
+ * libsystemd's sd-daemon.  sdaemon-none.c is the build without it.
  */
 
 #include "config.h"
@@ -11,9 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
-#endif
 
 #include "sdaemon.h"
 
@@ -24,7 +23,6 @@
 int
 sdaemon_listen_fd(char *cause, size_t causelen)
 {
-#ifdef HAVE_SYSTEMD
 	int	 n, fd;
 
 	n = sd_listen_fds(1);
@@ -49,58 +47,32 @@ sdaemon_listen_fd(char *cause, size_t causelen)
 		return (-2);
 	}
 	return (fd);
-#else
-	if (getenv("LISTEN_FDS") != NULL) {
-		snprintf(cause, causelen, "socket activation requested "
-		    "(LISTEN_FDS is set) but semd was built without "
-		    "libsystemd; rebuild with --with-systemd or use -S");
-		unsetenv("LISTEN_FDS");
-		unsetenv("LISTEN_PID");
-		unsetenv("LISTEN_FDNAMES");
-		return (-2);
-	}
-	return (-1);
-#endif
 }
 
 /* Return 1 if systemd expects notifications from us. */
 int
 sdaemon_notifying(void)
 {
-#ifdef HAVE_SYSTEMD
 	return (getenv("NOTIFY_SOCKET") != NULL);
-#else
-	return (0);
-#endif
 }
 
 /* Send READY=1 and a status line. */
 void
 sdaemon_ready(const char *status)
 {
-#ifdef HAVE_SYSTEMD
 	sd_notifyf(0, "READY=1\nSTATUS=%s", status);
-#else
-	(void)status;
-#endif
 }
 
 /* Send STOPPING=1. */
 void
 sdaemon_stopping(void)
 {
-#ifdef HAVE_SYSTEMD
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
-#endif
 }
 
 /* Send a new status line. */
 void
 sdaemon_status(const char *status)
 {
-#ifdef HAVE_SYSTEMD
 	sd_notifyf(0, "STATUS=%s", status);
-#else
-	(void)status;
-#endif
 }
