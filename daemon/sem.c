@@ -1141,19 +1141,19 @@ sem_acquire_limit(struct sem_acq_result *res, enum sem_limit which)
  * See sem.h.
  */
 int
-sem_acquire(struct sem_owner *o, uint64_t id, const char *name,
-    size_t name_len, int has_capacity, uint32_t capacity, uint32_t weight,
-    int64_t timeout_ms, uint64_t now_ms, struct sem_acq_result *res)
+sem_acquire(struct sem_owner *o, const struct sem_request *req,
+    uint64_t now_ms, struct sem_acq_result *res)
 {
-	struct sem_want	 want;
+	struct sem_want	 want = {
+		.name = req->name,
+		.name_len = req->name_len,
+		.has_capacity = req->has_capacity,
+		.capacity = req->capacity,
+		.weight = req->weight,
+	};
 
-	memset(&want, 0, sizeof want);
-	want.name = name;
-	want.name_len = name_len;
-	want.has_capacity = has_capacity;
-	want.capacity = capacity;
-	want.weight = weight;
-	return (sem_acquire_many(o, id, &want, 1, timeout_ms, now_ms, res));
+	return (sem_acquire_many(o, req->id, &want, 1, req->timeout_ms,
+	    now_ms, res));
 }
 
 /* The emission interval of a rate, in ns (at least 1). */

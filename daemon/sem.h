@@ -342,6 +342,22 @@ struct sem_acq_result {
  * has_rate/rate/burst: the rate declared (rate > 0 grants per second,
  * burst >= 1; burst 0 means the default, 1).
  */
+/*
+ * One request for one semaphore (sem_acquire): weight on name (name_len
+ * bytes, already validated by proto); has_capacity/capacity: the
+ * capacity the caller declares; timeout_ms: -1 wait forever, 0 try,
+ * > 0 deadline now_ms + timeout_ms.  id is the caller's request id.
+ */
+struct sem_request {
+	uint64_t		 id;
+	const char		*name;
+	size_t			 name_len;
+	int			 has_capacity;
+	uint32_t		 capacity;
+	uint32_t		 weight;
+	int64_t			 timeout_ms;
+};
+
 struct sem_want {
 	const char		*name;
 	size_t			 name_len;
@@ -400,9 +416,8 @@ struct sem_owner	*sem_owner_new(struct sem_table *, void *ctx,
 void			 sem_owner_drop(struct sem_owner *, uint64_t now_ms);
 
 /*
- * Ask for weight on name (name_len bytes, already validated by proto).
- * has_capacity/capacity: the capacity the caller declares.
- * timeout_ms: -1 wait forever, 0 try, > 0 deadline now_ms + timeout_ms.
+ * Ask for req->weight on req->name (see struct sem_request), written at
+ * the call site with designated initializers.
  * Errors (res->code, nothing changes): NO_CAPACITY, CAPACITY_MISMATCH
  * (res->capacity = current), TOO_HEAVY (weight > capacity or weight 0),
  * DUPLICATE_ID (id is pending for this owner: queued, or granted/expired
@@ -416,10 +431,8 @@ void			 sem_owner_drop(struct sem_owner *, uint64_t now_ms);
  * granted in its turn even if its owner reached them meanwhile.
  * Always returns 0 (the outcome is in *res); -1 with errno ENOMEM only.
  */
-int			 sem_acquire(struct sem_owner *, uint64_t id,
-			     const char *name, size_t name_len,
-			     int has_capacity, uint32_t capacity,
-			     uint32_t weight, int64_t timeout_ms,
+int			 sem_acquire(struct sem_owner *,
+			     const struct sem_request *,
 			     uint64_t now_ms, struct sem_acq_result *res);
 
 /*

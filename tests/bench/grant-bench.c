@@ -48,7 +48,9 @@ run(struct sem_table *t, long n)
 
 	t0 = now_ns();
 	for (i = 0; i < n; i++) {
-		if (sem_acquire(o, (uint64_t)i, "bench", 5, 1, 64, 1, -1, 0,
+		if (sem_acquire(o, &(struct sem_request){ .id = (uint64_t)i,
+		    .name = "bench", .name_len = 5, .has_capacity = 1,
+		    .capacity = 64, .weight = 1, .timeout_ms = -1 }, 0,
 		    &r) == -1 || r.status != SEM_ACQ_GRANTED) {
 			fprintf(stderr, "grant-bench: not granted\n");
 			exit(1);

@@ -156,8 +156,10 @@ acq(struct sem_owner *o, uint64_t id, const char *name, int64_t cap,
 {
 	struct sem_acq_result	r;
 
-	ck_assert_int_eq(sem_acquire(o, id, name, strlen(name), cap >= 0,
-	    cap >= 0 ? (uint32_t)cap : 0, weight, timeout_ms, now_ms, &r), 0);
+	ck_assert_int_eq(sem_acquire(o, &(struct sem_request){ .id = id,
+	    .name = name, .name_len = strlen(name), .has_capacity = cap >= 0,
+	    .capacity = cap >= 0 ? (uint32_t)cap : 0, .weight = weight,
+	    .timeout_ms = timeout_ms }, now_ms, &r), 0);
 	return (r);
 }
 
@@ -968,24 +970,34 @@ END_TEST
 /* LIMIT max_sems: creating one more is refused; existing ones are fine. */
 START_TEST(test_limit_max_sems)
 {
-	struct sem_limits	 lim = { 2, 0, 0, 0, 0 };
+	struct sem_limits	 lim = { .max_sems = 2 };
 	struct sem_table	*t = table_new(&lim);
 	struct sem_owner	*a = owner(t, 1);
 	struct sem_acq_result	 r;
 
-	ck_assert_int_eq(sem_acquire(a, 1, "a", 1, 1, 2, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 1,
+	    .name = "a", .name_len = 1, .has_capacity = 1, .capacity = 2,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_granted(r);
-	ck_assert_int_eq(sem_acquire(a, 2, "b", 1, 1, 2, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 2,
+	    .name = "b", .name_len = 1, .has_capacity = 1, .capacity = 2,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_granted(r);
-	ck_assert_int_eq(sem_acquire(a, 3, "c", 1, 1, 2, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 3,
+	    .name = "c", .name_len = 1, .has_capacity = 1, .capacity = 2,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_error(r, PROTO_E_LIMIT);
 	ck_assert_int_eq(r.limit, SEM_LIMIT_SEMS);
 	ck_assert_ptr_null(sem_lookup(t, "c", 1));
-	ck_assert_int_eq(sem_acquire(a, 3, "a", 1, 1, 2, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 3,
+	    .name = "a", .name_len = 1, .has_capacity = 1, .capacity = 2,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_granted(r);
 	/* Once b is forgotten there is room again. */
 	ck_assert_int_eq(sem_release(a, "b", 1, 1, 0), PROTO_OK);
-	ck_assert_int_eq(sem_acquire(a, 4, "c", 1, 1, 2, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 4,
+	    .name = "c", .name_len = 1, .has_capacity = 1, .capacity = 2,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_granted(r);
 	ck_assert_uint_eq(sem_count(t), 2);
 	sem_table_free(t);
@@ -999,38 +1011,58 @@ END_TEST
  */
 START_TEST(test_limit_max_pending)
 {
-	struct sem_limits	 lim = { 0, 2, 0, 0, 0 };
+	struct sem_limits	 lim = { .max_pending = 2 };
 	struct sem_table	*t = table_new(&lim);
 	struct sem_owner	*h = owner(t, 1), *a = owner(t, 2);
 	struct sem_acq_result	 r;
 
-	ck_assert_int_eq(sem_acquire(h, 1, "p", 1, 1, 1, 1, -1, 0, &r), 0);
-	ck_assert_int_eq(sem_acquire(a, 1, "p", 1, 1, 1, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(h, &(struct sem_request){ .id = 1,
+	    .name = "p", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 1,
+	    .name = "p", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_queued(r, 1);
-	ck_assert_int_eq(sem_acquire(a, 2, "p", 1, 1, 1, 1, 10, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 2,
+	    .name = "p", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = 10 }, 0, &r), 0);
 	expect_queued(r, 2);
-	ck_assert_int_eq(sem_acquire(a, 3, "p", 1, 1, 1, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 3,
+	    .name = "p", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_error(r, PROTO_E_LIMIT);
 	ck_assert_int_eq(r.limit, SEM_LIMIT_PENDING);
 	ck_assert_uint_eq(sem_lookup(t, "p", 1)->nwaiting, 2);
 	/* Not pending: an immediate grant elsewhere, a try. */
-	ck_assert_int_eq(sem_acquire(a, 3, "q", 1, 1, 1, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 3,
+	    .name = "q", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_granted(r);
-	ck_assert_int_eq(sem_acquire(a, 4, "p", 1, 1, 1, 1, 0, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 4,
+	    .name = "p", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1 }, 0, &r), 0);
 	ck_assert_int_eq(r.status, SEM_ACQ_BUSY);
 
 	/* Granted but undelivered still counts; delivered frees a place. */
 	ck_assert_int_eq(sem_release(h, "p", 1, 1, 1), PROTO_OK);
-	ck_assert_int_eq(sem_acquire(a, 5, "p", 1, 1, 1, 1, -1, 1, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 5,
+	    .name = "p", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 1, &r), 0);
 	expect_error(r, PROTO_E_LIMIT);
 	ck_assert_uint_eq(sem_flush(t), 1);
-	ck_assert_int_eq(sem_acquire(a, 5, "p", 1, 1, 1, 1, -1, 1, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 5,
+	    .name = "p", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 1, &r), 0);
 	expect_queued(r, 2);
 	/* A withdrawal frees a place too. */
-	ck_assert_int_eq(sem_acquire(a, 6, "p", 1, 1, 1, 1, -1, 1, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 6,
+	    .name = "p", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 1, &r), 0);
 	expect_error(r, PROTO_E_LIMIT);
 	ck_assert_int_eq(sem_withdraw(a, 5, 1), PROTO_OK);
-	ck_assert_int_eq(sem_acquire(a, 6, "p", 1, 1, 1, 1, -1, 1, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 6,
+	    .name = "p", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 1, &r), 0);
 	expect_queued(r, 2);
 	sem_table_free(t);
 }
@@ -1045,32 +1077,48 @@ END_TEST
  */
 START_TEST(test_limit_max_holds)
 {
-	struct sem_limits	 lim = { 0, 0, 2, 0, 0 };
+	struct sem_limits	 lim = { .max_holds = 2 };
 	struct sem_table	*t = table_new(&lim);
 	struct sem_owner	*a = owner(t, 1), *o = owner(t, 2);
 	struct sem_acq_result	 r;
 
-	ck_assert_int_eq(sem_acquire(o, 1, "busy", 4, 1, 1, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(o, &(struct sem_request){ .id = 1,
+	    .name = "busy", .name_len = 4, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_granted(r);
-	ck_assert_int_eq(sem_acquire(a, 1, "a", 1, 1, 3, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 1,
+	    .name = "a", .name_len = 1, .has_capacity = 1, .capacity = 3,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_granted(r);
 	/* Queued below the limit (a holds 1). */
-	ck_assert_int_eq(sem_acquire(a, 2, "busy", 4, 1, 1, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 2,
+	    .name = "busy", .name_len = 4, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_queued(r, 1);
-	ck_assert_int_eq(sem_acquire(a, 3, "b", 1, 1, 3, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 3,
+	    .name = "b", .name_len = 1, .has_capacity = 1, .capacity = 3,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_granted(r);
 	ck_assert_uint_eq(a->nholds, 2);
 	/* At the limit: a new semaphore, or a known one not held, is LIMIT. */
-	ck_assert_int_eq(sem_acquire(a, 4, "c", 1, 1, 3, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 4,
+	    .name = "c", .name_len = 1, .has_capacity = 1, .capacity = 3,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_error(r, PROTO_E_LIMIT);
 	ck_assert_int_eq(r.limit, SEM_LIMIT_HOLDS);
 	ck_assert_ptr_null(sem_lookup(t, "c", 1));
-	ck_assert_int_eq(sem_acquire(o, 2, "d", 1, 1, 1, 1, -1, 0, &r), 0);
-	ck_assert_int_eq(sem_acquire(a, 4, "d", 1, 1, 1, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(o, &(struct sem_request){ .id = 2,
+	    .name = "d", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 4,
+	    .name = "d", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_error(r, PROTO_E_LIMIT);
 	ck_assert_uint_eq(sem_lookup(t, "d", 1)->nwaiting, 0);
 	/* More on a held one is fine. */
-	ck_assert_int_eq(sem_acquire(a, 4, "a", 1, 0, 0, 2, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 4,
+	    .name = "a", .name_len = 1, .weight = 2, .timeout_ms = -1 }, 0, &r),
+	    0);
 	expect_granted(r);
 	/* The request queued earlier is granted: a holds 3 for a while. */
 	ck_assert_int_eq(sem_release(o, "busy", 4, 1, 1), PROTO_OK);
@@ -1089,7 +1137,8 @@ END_TEST
  */
 START_TEST(test_limit_pending_per_uid)
 {
-	struct sem_limits	 lim = { 0, 2, 0, 3, 0 };
+	struct sem_limits	 lim = { .max_pending = 2,
+	    .max_pending_per_uid = 3 };
 	struct sem_table	*t = table_new(&lim);
 	struct sem_owner	*h = owner_uid(t, 1, 7), *a = owner_uid(t, 2, 5);
 	struct sem_owner	*b = owner_uid(t, 3, 5), *c = owner_uid(t, 4, 5);
@@ -1099,64 +1148,96 @@ START_TEST(test_limit_pending_per_uid)
 	ck_assert_ptr_eq(a->acct, b->acct);
 	ck_assert_ptr_ne(a->acct, x->acct);
 	ck_assert_uint_eq(a->acct->nowners, 3);
-	ck_assert_int_eq(sem_acquire(h, 1, "u", 1, 1, 1, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(h, &(struct sem_request){ .id = 1,
+	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_granted(r);
-	ck_assert_int_eq(sem_acquire(a, 1, "u", 1, 1, 1, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 1,
+	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_queued(r, 1);
-	ck_assert_int_eq(sem_acquire(a, 2, "u", 1, 1, 1, 1, 50, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 2,
+	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = 50 }, 0, &r), 0);
 	expect_queued(r, 2);
 	/* a: its own limit first. */
-	ck_assert_int_eq(sem_acquire(a, 3, "u", 1, 1, 1, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 3,
+	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_error(r, PROTO_E_LIMIT);
 	ck_assert_int_eq(r.limit, SEM_LIMIT_PENDING);
-	ck_assert_int_eq(sem_acquire(b, 1, "u", 1, 1, 1, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(b, &(struct sem_request){ .id = 1,
+	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_queued(r, 3);
 	ck_assert_uint_eq(a->acct->npending, 3);
 	/* b has one pending, under max_pending, but uid 5 has three. */
-	ck_assert_int_eq(sem_acquire(b, 2, "u", 1, 1, 1, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(b, &(struct sem_request){ .id = 2,
+	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_error(r, PROTO_E_LIMIT);
 	ck_assert_int_eq(r.limit, SEM_LIMIT_UID_PENDING);
-	ck_assert_int_eq(sem_acquire(c, 1, "u", 1, 1, 1, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(c, &(struct sem_request){ .id = 1,
+	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_error(r, PROTO_E_LIMIT);
 	ck_assert_int_eq(r.limit, SEM_LIMIT_UID_PENDING);
 	ck_assert_uint_eq(sem_lookup(t, "u", 1)->nwaiting, 3);
 	/* Not pending: an immediate grant, a try. */
-	ck_assert_int_eq(sem_acquire(c, 2, "v", 1, 1, 1, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(c, &(struct sem_request){ .id = 2,
+	    .name = "v", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_granted(r);
-	ck_assert_int_eq(sem_acquire(c, 3, "u", 1, 1, 1, 1, 0, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(c, &(struct sem_request){ .id = 3,
+	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1 }, 0, &r), 0);
 	ck_assert_int_eq(r.status, SEM_ACQ_BUSY);
 	/* Another uid is not affected. */
-	ck_assert_int_eq(sem_acquire(x, 1, "u", 1, 1, 1, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(x, &(struct sem_request){ .id = 1,
+	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_queued(r, 4);
 	check_invariants(t);
 
 	/* A withdrawal gives room back. */
 	ck_assert_int_eq(sem_withdraw(a, 1, 0), PROTO_OK);
 	ck_assert_uint_eq(a->acct->npending, 2);
-	ck_assert_int_eq(sem_acquire(c, 4, "u", 1, 1, 1, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(c, &(struct sem_request){ .id = 4,
+	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_queued(r, 4);
 	/* Expired (a's 2) and granted (b's 1) count until delivered. */
 	sem_expire(t, 50);
 	ck_assert_int_eq(sem_release(h, "u", 1, 1, 50), PROTO_OK);
 	ck_assert_uint_eq(a->acct->npending, 3);
-	ck_assert_int_eq(sem_acquire(c, 5, "u", 1, 1, 1, 1, -1, 50, &r), 0);
+	ck_assert_int_eq(sem_acquire(c, &(struct sem_request){ .id = 5,
+	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 50, &r), 0);
 	ck_assert_int_eq(r.limit, SEM_LIMIT_UID_PENDING);
 	check_invariants(t);
 	ck_assert_uint_eq(sem_flush(t), 2);
 	ck_assert_uint_eq(a->acct->npending, 1);
 	/* Dropping an owner gives its share back. */
-	ck_assert_int_eq(sem_acquire(c, 5, "u", 1, 1, 1, 1, -1, 50, &r), 0);
+	ck_assert_int_eq(sem_acquire(c, &(struct sem_request){ .id = 5,
+	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 50, &r), 0);
 	expect_queued(r, 3);
-	ck_assert_int_eq(sem_acquire(a, 6, "u", 1, 1, 1, 1, -1, 50, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 6,
+	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 50, &r), 0);
 	expect_queued(r, 4);
 	ck_assert_int_eq(r.limit, SEM_LIMIT_NONE);
-	ck_assert_int_eq(sem_acquire(a, 7, "u", 1, 1, 1, 1, -1, 50, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 7,
+	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 50, &r), 0);
 	ck_assert_int_eq(r.limit, SEM_LIMIT_UID_PENDING);
 	sem_owner_drop(c, 60);
 	ck_assert_uint_eq(sem_flush(t), 0);
 	ck_assert_uint_eq(a->acct->nowners, 2);
 	ck_assert_uint_eq(a->acct->npending, 1);
-	ck_assert_int_eq(sem_acquire(a, 7, "u", 1, 1, 1, 1, -1, 60, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 7,
+	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 60, &r), 0);
 	expect_queued(r, 3);
 	check_invariants(t);
 	sem_table_free(t);
@@ -1172,37 +1253,55 @@ END_TEST
  */
 START_TEST(test_limit_holds_per_uid)
 {
-	struct sem_limits	 lim = { 0, 0, 2, 0, 3 };
+	struct sem_limits	 lim = { .max_holds = 2, .max_holds_per_uid = 3 };
 	struct sem_table	*t = table_new(&lim);
 	struct sem_owner	*a = owner_uid(t, 1, 5), *b = owner_uid(t, 2, 5);
 	struct sem_owner	*x = owner_uid(t, 3, 6);
 	struct sem_acq_result	 r;
 
-	ck_assert_int_eq(sem_acquire(a, 1, "a", 1, 1, 3, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 1,
+	    .name = "a", .name_len = 1, .has_capacity = 1, .capacity = 3,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_granted(r);
-	ck_assert_int_eq(sem_acquire(a, 2, "b", 1, 1, 3, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 2,
+	    .name = "b", .name_len = 1, .has_capacity = 1, .capacity = 3,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_granted(r);
-	ck_assert_int_eq(sem_acquire(a, 3, "c", 1, 1, 3, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 3,
+	    .name = "c", .name_len = 1, .has_capacity = 1, .capacity = 3,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	ck_assert_int_eq(r.limit, SEM_LIMIT_HOLDS);
-	ck_assert_int_eq(sem_acquire(b, 1, "a", 1, 1, 3, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(b, &(struct sem_request){ .id = 1,
+	    .name = "a", .name_len = 1, .has_capacity = 1, .capacity = 3,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_granted(r);
 	ck_assert_uint_eq(a->acct->nholds, 3);
 	/* b holds one, under max_holds, but uid 5 has three holds. */
-	ck_assert_int_eq(sem_acquire(b, 2, "c", 1, 1, 3, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(b, &(struct sem_request){ .id = 2,
+	    .name = "c", .name_len = 1, .has_capacity = 1, .capacity = 3,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_error(r, PROTO_E_LIMIT);
 	ck_assert_int_eq(r.limit, SEM_LIMIT_UID_HOLDS);
 	ck_assert_ptr_null(sem_lookup(t, "c", 1));
-	ck_assert_int_eq(sem_acquire(x, 1, "full", 4, 1, 1, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(x, &(struct sem_request){ .id = 1,
+	    .name = "full", .name_len = 4, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_granted(r);
-	ck_assert_int_eq(sem_acquire(b, 2, "full", 4, 1, 1, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(b, &(struct sem_request){ .id = 2,
+	    .name = "full", .name_len = 4, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	ck_assert_int_eq(r.limit, SEM_LIMIT_UID_HOLDS);
 	ck_assert_uint_eq(sem_lookup(t, "full", 4)->nwaiting, 0);
 	/* More weight where it holds already is fine. */
-	ck_assert_int_eq(sem_acquire(b, 3, "a", 1, 0, 0, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(b, &(struct sem_request){ .id = 3,
+	    .name = "a", .name_len = 1, .weight = 1, .timeout_ms = -1 }, 0, &r),
+	    0);
 	expect_granted(r);
 	ck_assert_uint_eq(a->acct->nholds, 3);
 	/* Another uid is not affected. */
-	ck_assert_int_eq(sem_acquire(x, 2, "c", 1, 1, 3, 1, -1, 0, &r), 0);
+	ck_assert_int_eq(sem_acquire(x, &(struct sem_request){ .id = 2,
+	    .name = "c", .name_len = 1, .has_capacity = 1, .capacity = 3,
+	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_granted(r);
 	check_invariants(t);
 
@@ -1211,13 +1310,19 @@ START_TEST(test_limit_holds_per_uid)
 	ck_assert_uint_eq(a->acct->nholds, 3);
 	ck_assert_int_eq(sem_release(b, "a", 1, 1, 1), PROTO_OK);
 	ck_assert_uint_eq(a->acct->nholds, 2);
-	ck_assert_int_eq(sem_acquire(b, 4, "c", 1, 1, 3, 1, -1, 1, &r), 0);
+	ck_assert_int_eq(sem_acquire(b, &(struct sem_request){ .id = 4,
+	    .name = "c", .name_len = 1, .has_capacity = 1, .capacity = 3,
+	    .weight = 1, .timeout_ms = -1 }, 1, &r), 0);
 	expect_granted(r);
 	/* A request queued under the limit is granted in its turn. */
 	ck_assert_int_eq(sem_release(b, "c", 1, 1, 1), PROTO_OK);
-	ck_assert_int_eq(sem_acquire(b, 5, "full", 4, 1, 1, 1, -1, 1, &r), 0);
+	ck_assert_int_eq(sem_acquire(b, &(struct sem_request){ .id = 5,
+	    .name = "full", .name_len = 4, .has_capacity = 1, .capacity = 1,
+	    .weight = 1, .timeout_ms = -1 }, 1, &r), 0);
 	expect_queued(r, 1);
-	ck_assert_int_eq(sem_acquire(b, 6, "c", 1, 1, 3, 1, -1, 1, &r), 0);
+	ck_assert_int_eq(sem_acquire(b, &(struct sem_request){ .id = 6,
+	    .name = "c", .name_len = 1, .has_capacity = 1, .capacity = 3,
+	    .weight = 1, .timeout_ms = -1 }, 1, &r), 0);
 	expect_granted(r);
 	ck_assert_int_eq(sem_release(x, "full", 4, 1, 2), PROTO_OK);
 	ck_assert_uint_eq(sem_flush(t), 1);
@@ -1228,9 +1333,13 @@ START_TEST(test_limit_holds_per_uid)
 	ck_assert_uint_eq(b->acct->nowners, 1);
 	ck_assert_uint_eq(b->acct->nholds, 2);
 	a = owner_uid(t, 4, 5);
-	ck_assert_int_eq(sem_acquire(a, 1, "d", 1, 1, 3, 1, -1, 3, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 1,
+	    .name = "d", .name_len = 1, .has_capacity = 1, .capacity = 3,
+	    .weight = 1, .timeout_ms = -1 }, 3, &r), 0);
 	expect_granted(r);
-	ck_assert_int_eq(sem_acquire(a, 2, "e", 1, 1, 3, 1, -1, 3, &r), 0);
+	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 2,
+	    .name = "e", .name_len = 1, .has_capacity = 1, .capacity = 3,
+	    .weight = 1, .timeout_ms = -1 }, 3, &r), 0);
 	ck_assert_int_eq(r.limit, SEM_LIMIT_UID_HOLDS);
 	check_invariants(t);
 	sem_table_free(t);
@@ -1311,7 +1420,8 @@ END_TEST
 START_TEST(test_uid_totals_lifecycle)
 {
 	enum { N = 100 };
-	struct sem_limits	 lim = { 0, 0, 0, 1, 1 };
+	struct sem_limits	 lim = { .max_pending_per_uid = 1,
+	    .max_holds_per_uid = 1 };
 	struct sem_table	*t = table_new(&lim);
 	struct sem_owner	*o[N], *p;
 	struct sem_acq_result	 r;
@@ -1756,8 +1866,11 @@ START_TEST(test_random_ops)
 				tmo = (int64_t)(1 + rnd(&st) % 50);
 				break;
 			}
-			ck_assert_int_eq(sem_acquire(o[i], nextid[i]++,
-			    names[k], 2, 1, caps[k], wt, tmo, now, &r), 0);
+			ck_assert_int_eq(sem_acquire(o[i],
+			    &(struct sem_request){ .id = nextid[i]++,
+			    .name = names[k], .name_len = 2, .has_capacity = 1,
+			    .capacity = caps[k], .weight = wt,
+			    .timeout_ms = tmo }, now, &r), 0);
 			ck_assert_int_ne(r.status, SEM_ACQ_ERROR);
 			nops[0] += r.status == SEM_ACQ_QUEUED;
 			break;

@@ -70,8 +70,10 @@ acq(struct sem_owner *o, uint64_t id, const char *name, uint32_t cap,
 {
 	struct sem_acq_result	r;
 
-	ck_assert_int_eq(sem_acquire(o, id, name, strlen(name), 1, cap,
-	    weight, timeout_ms, now, &r), 0);
+	ck_assert_int_eq(sem_acquire(o, &(struct sem_request){ .id = id,
+	    .name = name, .name_len = strlen(name), .has_capacity = 1,
+	    .capacity = cap, .weight = weight, .timeout_ms = timeout_ms }, now,
+	    &r), 0);
 	return (r);
 }
 
