@@ -534,20 +534,6 @@ conn_do_reclaim(struct conn *c, const struct proto_request *req)
 	conn_send(c, &rep);
 }
 
-/* How much weight c holds on the semaphore name.  O(holds of c). */
-static uint32_t
-conn_held_on(struct conn *c, const char *name, size_t len)
-{
-	struct sem_hold	*h;
-
-	TAILQ_FOREACH(h, &c->owner->holds, owner_entry) {
-		if (h->sem->name_len == len &&
-		    memcmp(h->sem->name, name, len) == 0)
-			return (h->weight);
-	}
-	return (0);
-}
-
 /*
  * Explain which limit refused an ACQUIRE (sem_acquire() says which),
  * naming the option that sets it.
@@ -858,7 +844,7 @@ conn_do_release(struct conn *c, const struct proto_request *req)
 	if (e == PROTO_E_NOT_HELD) {
 		conn_error(c, req->id, e, "this connection holds %" PRIu32
 		    " on semaphore %s; it cannot release %" PRIu32,
-		    conn_held_on(c, req->sem, req->sem_len), req->sem,
+		    sem_held(c->owner, req->sem, req->sem_len), req->sem,
 		    req->weight);
 		return;
 	}

@@ -2013,6 +2013,20 @@ sem_lookup(struct sem_table *t, const char *name, size_t name_len)
 	return (NULL);
 }
 
+/* The weight o holds on name, 0 if none.  O(1) expected.  See sem.h. */
+uint32_t
+sem_held(struct sem_owner *o, const char *name, size_t name_len)
+{
+	struct sem	*s;
+	struct sem_hold	*h;
+
+	if ((s = sem_lookup(o->table, name, name_len)) == NULL)
+		return (0);
+	if ((h = sem_find_hold(o->table, o, s)) == NULL)
+		return (0);
+	return (h->weight);
+}
+
 /*
  * An administrator revoked grant g (the daemon told its holder): count
  * it and tell the observer.  The grant stays held until given back.

@@ -602,6 +602,10 @@ void			 sem_drain(struct sem_table *, struct sem *s, int on,
 struct sem		*sem_lookup(struct sem_table *, const char *name,
 			     size_t name_len);
 
+/* The weight owner o holds on name (0: none).  O(1) expected. */
+uint32_t		 sem_held(struct sem_owner *o, const char *name,
+			     size_t name_len);
+
 /*
  * Count a revoke of grant g (the daemon told its holder) in its
  * semaphore's figures, and report it to the observer.  O(1).
