@@ -93,6 +93,10 @@ static void	conn_refused_cb(struct sem_waiter *, void *);
 static void	conn_observe_cb(const struct sem_obs *, void *);
 static void	conn_lost(struct conn *, const char *, ...)
 		    __attribute__((__format__(__printf__, 2, 3)));
+static size_t	conn_drop_owners(void);
+
+/* The semaphore table: created by conn_init, freed by conn_shutdown. */
+struct sem_table	*semd_table;
 
 /*
  * Unsent replies of every connection together, kept by conn_outbuf_cb:
@@ -242,12 +246,29 @@ conn_queue_drop(struct conn *c)
 }
 
 /*
+ * Drop the owners of connections that went away and deliver the table's
+ * events to their connections (which may make more connections go away:
+ * repeat), until nothing changes.  semd_settle's work on the table, and
+ * all of it for the fuzzer, which has no timers.  Must not be called from
+ * inside sem_flush().
+ */
+void
+conn_settle(void)
+{
+	conn_drop_owners();
+	do {
+		sem_flush(semd_table);
+		admin_settle();
+	} while (conn_drop_owners() != 0);
+}
+
+/*
  * Drop the engine owners of connections that died or are closing: their
  * holds are released and their waiters leave the queues, which may queue
  * grants for others.  Must not be called from inside sem_flush(); called
- * by semd_settle().  Returns the number of owners dropped.
+ * by conn_settle().  Returns the number of owners dropped.
  */
-size_t
+static size_t
 conn_drop_owners(void)
 {
 	struct conn	*c;

@@ -19,7 +19,8 @@ struct rules_who;
 int		 conn_init(void);
 void		 conn_accept(int fd);
 size_t		 conn_count(void);
-size_t		 conn_drop_owners(void);
+/* Drop dead owners and deliver events until nothing changes. */
+void		 conn_settle(void);
 void		 conn_shutdown(void);
 
 /* For admin.c: answer c, name it in the log, say who it is. */

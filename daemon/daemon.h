@@ -69,7 +69,7 @@ struct semd_config {
 
 extern struct semd_config	 semd_conf;
 extern struct event_base	*semd_base;
-extern struct sem_table		*semd_table;
+extern struct sem_table		*semd_table;	/* conn.c's: conn_init */
 extern struct state		*semd_state;	/* NULL: no state file */
 
 /* main.c */

@@ -52,7 +52,6 @@
 
 struct semd_config	 semd_conf;
 struct event_base	*semd_base;
-struct sem_table	*semd_table;
 struct state		*semd_state;
 
 static struct event	*semd_deadline_ev;	/* reads semd_deadline_fd */
@@ -796,11 +795,7 @@ semd_settle(void)
 	if (semd_settling)
 		return;
 	semd_settling = 1;
-	conn_drop_owners();
-	do {
-		sem_flush(semd_table);
-		admin_settle();
-	} while (conn_drop_owners() != 0);
+	conn_settle();
 	semd_arm_deadline();
 	semd_check_idle();
 	semd_settling = 0;

@@ -75,7 +75,6 @@ int	LLVMFuzzerInitialize(int *, char ***);
 /* What main.c defines for the daemon. */
 struct semd_config	 semd_conf;
 struct event_base	*semd_base;
-struct sem_table	*semd_table;
 struct state		*semd_state;	/* none: RECLAIM is DENIED */
 
 /* One client: our end of a socketpair, and what the daemon sent it. */
@@ -124,8 +123,9 @@ semd_uptime_ms(void)
 }
 
 /*
- * main.c's semd_settle without its timers: drop the owners of dead
- * connections and deliver the engine's events until nothing changes.
+ * main.c's semd_settle without its timers: conn_settle, which drops the
+ * owners of dead connections and delivers the engine's events until
+ * nothing changes.
  */
 void
 semd_settle(void)
@@ -133,11 +133,7 @@ semd_settle(void)
 	if (fuzz_settling)
 		return;
 	fuzz_settling = 1;
-	conn_drop_owners();
-	do {
-		sem_flush(semd_table);
-		admin_settle();
-	} while (conn_drop_owners() != 0);
+	conn_settle();
 	fuzz_settling = 0;
 }
 
