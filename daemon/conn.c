@@ -563,35 +563,36 @@ static void
 conn_limit_error(struct conn *c, const struct proto_request *req,
     enum sem_limit which)
 {
-	const struct sem_owner	*o = c->owner;
+	uint64_t	 n = sem_limit_count(c->owner, which);
+	uint32_t	 uid = (uint32_t)c->uid;
 
 	switch (which) {
 	case SEM_LIMIT_SEMS:
-		conn_error(c, req->id, PROTO_E_LIMIT, "semd already has %zu "
-		    "semaphores, the most it allows (--max-sems)",
-		    sem_count(semd_table));
+		conn_error(c, req->id, PROTO_E_LIMIT, "semd already has "
+		    "%" PRIu64 " semaphores, the most it allows (--max-sems)",
+		    n);
 		break;
 	case SEM_LIMIT_HOLDS:
 		conn_error(c, req->id, PROTO_E_LIMIT, "this connection already "
-		    "holds %" PRIu32 " semaphores, the most semd allows "
-		    "(--max-holds)", o->nholds);
+		    "holds %" PRIu64 " semaphores, the most semd allows "
+		    "(--max-holds)", n);
 		break;
 	case SEM_LIMIT_UID_HOLDS:
 		conn_error(c, req->id, PROTO_E_LIMIT, "the connections of uid "
-		    "%" PRIu32 " already hold %" PRIu32 " semaphores in all, "
+		    "%" PRIu32 " already hold %" PRIu64 " semaphores in all, "
 		    "the most semd allows one user (--max-holds-per-uid)",
-		    o->uid, o->acct->nholds);
+		    uid, n);
 		break;
 	case SEM_LIMIT_PENDING:
 		conn_error(c, req->id, PROTO_E_LIMIT, "this connection already "
-		    "has %" PRIu32 " pending requests, the most semd allows "
-		    "(--max-pending)", o->npending);
+		    "has %" PRIu64 " pending requests, the most semd allows "
+		    "(--max-pending)", n);
 		break;
 	case SEM_LIMIT_UID_PENDING:
 		conn_error(c, req->id, PROTO_E_LIMIT, "the connections of uid "
-		    "%" PRIu32 " already have %" PRIu32 " pending requests in "
+		    "%" PRIu32 " already have %" PRIu64 " pending requests in "
 		    "all, the most semd allows one user "
-		    "(--max-pending-per-uid)", o->uid, o->acct->npending);
+		    "(--max-pending-per-uid)", uid, n);
 		break;
 	default:
 		conn_error(c, req->id, PROTO_E_LIMIT, "a limit of semd was "

@@ -2013,6 +2013,26 @@ sem_lookup(struct sem_table *t, const char *name, size_t name_len)
 	return (NULL);
 }
 
+/* What limit which counts for o now.  O(1).  See sem.h. */
+uint64_t
+sem_limit_count(const struct sem_owner *o, enum sem_limit which)
+{
+	switch (which) {
+	case SEM_LIMIT_SEMS:
+		return (sem_count(o->table));
+	case SEM_LIMIT_HOLDS:
+		return (o->nholds);
+	case SEM_LIMIT_UID_HOLDS:
+		return (o->acct->nholds);
+	case SEM_LIMIT_PENDING:
+		return (o->npending);
+	case SEM_LIMIT_UID_PENDING:
+		return (o->acct->npending);
+	default:
+		return (0);
+	}
+}
+
 /* The weight o holds on name, 0 if none.  O(1) expected.  See sem.h. */
 uint32_t
 sem_held(struct sem_owner *o, const char *name, size_t name_len)

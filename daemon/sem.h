@@ -602,6 +602,16 @@ void			 sem_drain(struct sem_table *, struct sem *s, int on,
 struct sem		*sem_lookup(struct sem_table *, const char *name,
 			     size_t name_len);
 
+/*
+ * What the limit which counts for owner o now (SEM_LIMIT_SEMS: the
+ * semaphores alive; _HOLDS: the semaphores o holds; _UID_HOLDS: those
+ * the owners of o's uid hold; _PENDING and _UID_PENDING: the pending
+ * requests), for saying why a request was refused.  0 for
+ * SEM_LIMIT_NONE.  O(1).
+ */
+uint64_t		 sem_limit_count(const struct sem_owner *o,
+			     enum sem_limit which);
+
 /* The weight owner o holds on name (0: none).  O(1) expected. */
 uint32_t		 sem_held(struct sem_owner *o, const char *name,
 			     size_t name_len);
