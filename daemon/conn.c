@@ -928,6 +928,35 @@ conn_party(struct proto_party *p, const struct sem_owner *o)
 	p->worker_cmd = c->worker_cmd;
 }
 
+/* Where conn_status_party puts the parties of one semaphore. */
+struct conn_status_fill {
+	struct proto_party	*parties;
+	size_t			 room, n, nholders;
+	uint64_t		 now;
+	int			*cut;
+};
+
+/* Add one holder or waiter of a semaphore; stop when there is no room. */
+static int
+conn_status_party(const struct sem_owner *o, uint32_t weight,
+    uint64_t since_ms, int waiting, void *arg)
+{
+	struct conn_status_fill	*f = arg;
+	struct proto_party	*p;
+
+	if (f->n == f->room) {
+		*f->cut = 1;
+		return (1);
+	}
+	p = &f->parties[f->n++];
+	conn_party(p, o);
+	p->weight = weight;
+	p->ms = f->now > since_ms ? f->now - since_ms : 0;
+	if (!waiting)
+		f->nholders++;
+	return (0);
+}
+
 /*
  * Describe s in st, listing holders then waiters from parties (at most
  * room entries).  Returns the number of entries used; sets *cut when
@@ -937,9 +966,8 @@ static size_t
 conn_status_sem(struct sem *s, struct proto_sem_status *st,
     struct proto_party *parties, size_t room, uint64_t now, int *cut)
 {
-	struct sem_hold		*h;
-	struct sem_part		*p;
-	size_t			 n = 0;
+	struct conn_status_fill	 f = { .parties = parties, .room = room,
+	    .now = now, .cut = cut };
 
 	memcpy(st->sem, s->name, s->name_len);
 	st->sem[s->name_len] = '\0';
@@ -954,33 +982,12 @@ conn_status_sem(struct sem *s, struct proto_sem_status *st,
 		st->next_grant_ms = sem_rate_next_ms(s, now) - now;
 	}
 
+	sem_parties(s, conn_status_party, &f);
 	st->holders = parties;
-	TAILQ_FOREACH(h, &s->holders, sem_entry) {
-		if (n == room) {
-			*cut = 1;
-			break;
-		}
-		conn_party(&parties[n], h->owner);
-		parties[n].weight = h->weight;
-		parties[n].ms = now > h->since_ms ? now - h->since_ms : 0;
-		n++;
-	}
-	st->nholders = n;
-
-	st->waiters = parties != NULL ? parties + n : NULL;
-	TAILQ_FOREACH(p, &s->queue, sem_entry) {
-		if (n == room) {
-			*cut = 1;
-			break;
-		}
-		conn_party(&parties[n], p->w->owner);
-		parties[n].weight = p->weight;
-		parties[n].ms = now > p->w->since_ms ? now - p->w->since_ms :
-		    0;
-		n++;
-	}
-	st->nwaiters = n - st->nholders;
-	return (n);
+	st->nholders = f.nholders;
+	st->waiters = parties != NULL ? parties + f.nholders : NULL;
+	st->nwaiters = f.n - f.nholders;
+	return (f.n);
 }
 
 /*

@@ -2013,6 +2013,27 @@ sem_lookup(struct sem_table *t, const char *name, size_t name_len)
 	return (NULL);
 }
 
+/* Walk s's holders, then its waiters, for cb.  See sem.h. */
+int
+sem_parties(const struct sem *s, int (*cb)(const struct sem_owner *,
+    uint32_t, uint64_t, int, void *), void *arg)
+{
+	const struct sem_hold	*h;
+	const struct sem_part	*p;
+	int			 rv;
+
+	TAILQ_FOREACH(h, &s->holders, sem_entry) {
+		if ((rv = cb(h->owner, h->weight, h->since_ms, 0, arg)) != 0)
+			return (rv);
+	}
+	TAILQ_FOREACH(p, &s->queue, sem_entry) {
+		if ((rv = cb(p->w->owner, p->weight, p->w->since_ms, 1,
+		    arg)) != 0)
+			return (rv);
+	}
+	return (0);
+}
+
 /* What limit which counts for o now.  O(1).  See sem.h. */
 uint64_t
 sem_limit_count(const struct sem_owner *o, enum sem_limit which)

@@ -612,6 +612,17 @@ struct sem		*sem_lookup(struct sem_table *, const char *name,
 uint64_t		 sem_limit_count(const struct sem_owner *o,
 			     enum sem_limit which);
 
+/*
+ * Call cb for each holder of s (waiting 0; weight held, since_ms the
+ * hold's first grant), then for each waiter in queue order (waiting 1;
+ * the weight asked of s, since_ms the request's arrival), until cb
+ * returns non-zero, which sem_parties returns (0 when all were seen).
+ * cb must not change the table.  O(holders + waiters seen).
+ */
+int			 sem_parties(const struct sem *s,
+			     int (*cb)(const struct sem_owner *, uint32_t weight,
+			     uint64_t since_ms, int waiting, void *), void *arg);
+
 /* The weight owner o holds on name (0: none).  O(1) expected. */
 uint32_t		 sem_held(struct sem_owner *o, const char *name,
 			     size_t name_len);
