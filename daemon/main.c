@@ -28,6 +28,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -438,26 +439,83 @@ semd_default_socket(char *path, size_t len, char *dir, size_t dirlen,
 	    causelen));
 }
 
+/*
+ * The numeric options: where each goes in semd_conf, its range, its
+ * default, whether it takes K/M/G, and the CONFIG_HAS_* bit that says the
+ * command line set it (and the configuration file must not).
+ */
+#define SEMD_NUMOPT(f)	offsetof(struct semd_config, f), \
+			sizeof(((struct semd_config *)0)->f)
+static const struct semd_numopt {
+	int		 id;
+	const char	*name;
+	size_t		 off, size;
+	uint64_t	 min, max, def;
+	int		 suffixes;
+	unsigned int	 given;
+} semd_numopts[] = {
+	{ OPT_MAX_CONNECTIONS, "--max-connections",
+	    SEMD_NUMOPT(max_connections), 0, 1000000, SEMD_DEF_MAX_CONNECTIONS,
+	    0, CONFIG_HAS_MAX_CONNECTIONS },
+	{ OPT_MAX_CONNECTIONS_PER_UID, "--max-connections-per-uid",
+	    SEMD_NUMOPT(max_connections_per_uid), 0, 1000000,
+	    SEMD_DEF_MAX_CONNECTIONS_PER_UID, 0,
+	    CONFIG_HAS_MAX_CONNECTIONS_PER_UID },
+	{ OPT_MAX_OUTPUT_TOTAL, "--max-output-total",
+	    SEMD_NUMOPT(max_output_total), PROTO_HDR_LEN + PROTO_MAX_FRAME,
+	    SIZE_MAX / 2, SEMD_DEF_MAX_OUTPUT_TOTAL, 1,
+	    CONFIG_HAS_MAX_OUTPUT_TOTAL },
+	{ OPT_MAX_PENDING, "--max-pending", SEMD_NUMOPT(max_pending), 0,
+	    UINT32_MAX, SEMD_DEF_MAX_PENDING, 0, CONFIG_HAS_MAX_PENDING },
+	{ OPT_MAX_HOLDS, "--max-holds", SEMD_NUMOPT(max_holds), 0, UINT32_MAX,
+	    SEMD_DEF_MAX_HOLDS, 0, CONFIG_HAS_MAX_HOLDS },
+	{ OPT_MAX_PENDING_PER_UID, "--max-pending-per-uid",
+	    SEMD_NUMOPT(max_pending_per_uid), 0, UINT32_MAX,
+	    SEMD_DEF_MAX_PENDING_PER_UID, 0, CONFIG_HAS_MAX_PENDING_PER_UID },
+	{ OPT_MAX_HOLDS_PER_UID, "--max-holds-per-uid",
+	    SEMD_NUMOPT(max_holds_per_uid), 0, UINT32_MAX,
+	    SEMD_DEF_MAX_HOLDS_PER_UID, 0, CONFIG_HAS_MAX_HOLDS_PER_UID },
+	{ OPT_MAX_SEMS, "--max-sems", SEMD_NUMOPT(max_sems), 0, UINT32_MAX,
+	    SEMD_DEF_MAX_SEMS, 0, CONFIG_HAS_MAX_SEMS },
+	{ OPT_MAX_FRAME, "--max-frame", SEMD_NUMOPT(max_frame),
+	    SEMD_MIN_MAX_FRAME, PROTO_MAX_FRAME, PROTO_MAX_FRAME, 0,
+	    CONFIG_HAS_MAX_FRAME },
+	{ OPT_MAX_OUTPUT, "--max-output", SEMD_NUMOPT(max_output),
+	    PROTO_HDR_LEN + PROTO_MAX_FRAME, SIZE_MAX / 2, SEMD_DEF_MAX_OUTPUT,
+	    1, CONFIG_HAS_MAX_OUTPUT },
+	{ OPT_IDLE_EXIT, "--idle-exit", SEMD_NUMOPT(idle_exit), 0, 100000000, 0,
+	    0, CONFIG_HAS_IDLE_EXIT },
+	{ 0, NULL, 0, 0, 0, 0, 0, 0, 0 }
+};
+
+/* Store v (in range: semd_parse_number) in no's field of semd_conf. */
+static void
+semd_numopt_set(const struct semd_numopt *no, uint64_t v)
+{
+	char		*p = (char *)&semd_conf + no->off;
+	uint32_t	 v32 = (uint32_t)v;
+
+	if (no->size == sizeof v32)
+		memcpy(p, &v32, sizeof v32);
+	else if (no->size == sizeof v)
+		memcpy(p, &v, sizeof v);
+	else
+		abort();
+}
+
 /* Parse the command line into semd_conf; exits on errors. */
 static void
 semd_parse_args(int argc, char **argv)
 {
-	const char	*socket_arg = NULL;
-	char		*cause;
-	int		 ch, has_mode = 0;
+	const struct semd_numopt	*no;
+	const char			*socket_arg = NULL;
+	char				*cause;
+	int				 ch, has_mode = 0;
 
 	memset(&semd_conf, 0, sizeof semd_conf);
 	semd_conf.socket_mode = SEMD_DEF_SOCKET_MODE;
-	semd_conf.max_connections = SEMD_DEF_MAX_CONNECTIONS;
-	semd_conf.max_pending = SEMD_DEF_MAX_PENDING;
-	semd_conf.max_holds = SEMD_DEF_MAX_HOLDS;
-	semd_conf.max_pending_per_uid = SEMD_DEF_MAX_PENDING_PER_UID;
-	semd_conf.max_holds_per_uid = SEMD_DEF_MAX_HOLDS_PER_UID;
-	semd_conf.max_sems = SEMD_DEF_MAX_SEMS;
-	semd_conf.max_frame = PROTO_MAX_FRAME;
-	semd_conf.max_output = SEMD_DEF_MAX_OUTPUT;
-	semd_conf.max_output_total = SEMD_DEF_MAX_OUTPUT_TOTAL;
-	semd_conf.max_connections_per_uid = SEMD_DEF_MAX_CONNECTIONS_PER_UID;
+	for (no = semd_numopts; no->name != NULL; no++)
+		semd_numopt_set(no, no->def);
 	semd_conf.grace_ms = SEMD_DEF_GRACE_MS;
 	semd_conf.verbose = LOG_VERBOSE_WARN;
 
@@ -514,66 +572,8 @@ semd_parse_args(int argc, char **argv)
 			semd_conf.socket_group = semd_parse_group(optarg);
 			semd_conf.has_socket_group = 1;
 			break;
-		case OPT_MAX_CONNECTIONS:
-			semd_conf.max_connections = semd_parse_number(
-			    "--max-connections", optarg, 0, 1000000, 0);
-			semd_opts_given |= CONFIG_HAS_MAX_CONNECTIONS;
-			break;
-		case OPT_MAX_CONNECTIONS_PER_UID:
-			semd_conf.max_connections_per_uid = semd_parse_number(
-			    "--max-connections-per-uid", optarg, 0, 1000000, 0);
-			semd_opts_given |= CONFIG_HAS_MAX_CONNECTIONS_PER_UID;
-			break;
-		case OPT_MAX_OUTPUT_TOTAL:
-			semd_conf.max_output_total = semd_parse_number(
-			    "--max-output-total", optarg,
-			    PROTO_HDR_LEN + PROTO_MAX_FRAME, SIZE_MAX / 2, 1);
-			semd_opts_given |= CONFIG_HAS_MAX_OUTPUT_TOTAL;
-			break;
-		case OPT_MAX_PENDING:
-			semd_conf.max_pending = semd_parse_number(
-			    "--max-pending", optarg, 0, UINT32_MAX, 0);
-			semd_opts_given |= CONFIG_HAS_MAX_PENDING;
-			break;
-		case OPT_MAX_HOLDS:
-			semd_conf.max_holds = semd_parse_number(
-			    "--max-holds", optarg, 0, UINT32_MAX, 0);
-			semd_opts_given |= CONFIG_HAS_MAX_HOLDS;
-			break;
-		case OPT_MAX_PENDING_PER_UID:
-			semd_conf.max_pending_per_uid = semd_parse_number(
-			    "--max-pending-per-uid", optarg, 0, UINT32_MAX, 0);
-			semd_opts_given |= CONFIG_HAS_MAX_PENDING_PER_UID;
-			break;
-		case OPT_MAX_HOLDS_PER_UID:
-			semd_conf.max_holds_per_uid = semd_parse_number(
-			    "--max-holds-per-uid", optarg, 0, UINT32_MAX, 0);
-			semd_opts_given |= CONFIG_HAS_MAX_HOLDS_PER_UID;
-			break;
-		case OPT_MAX_SEMS:
-			semd_conf.max_sems = semd_parse_number(
-			    "--max-sems", optarg, 0, UINT32_MAX, 0);
-			semd_opts_given |= CONFIG_HAS_MAX_SEMS;
-			break;
-		case OPT_MAX_FRAME:
-			semd_conf.max_frame = semd_parse_number(
-			    "--max-frame", optarg, SEMD_MIN_MAX_FRAME,
-			    PROTO_MAX_FRAME, 0);
-			semd_opts_given |= CONFIG_HAS_MAX_FRAME;
-			break;
-		case OPT_MAX_OUTPUT:
-			semd_conf.max_output = semd_parse_number(
-			    "--max-output", optarg,
-			    PROTO_HDR_LEN + PROTO_MAX_FRAME, SIZE_MAX / 2, 1);
-			semd_opts_given |= CONFIG_HAS_MAX_OUTPUT;
-			break;
 		case OPT_SYSTEM:
 			semd_conf.system = 1;
-			break;
-		case OPT_IDLE_EXIT:
-			semd_conf.idle_exit = semd_parse_number(
-			    "--idle-exit", optarg, 0, 100000000, 0);
-			semd_opts_given |= CONFIG_HAS_IDLE_EXIT;
 			break;
 		case OPT_CLUSTER_ENDPOINTS:
 			cl_endpoints = optarg;
@@ -610,7 +610,15 @@ semd_parse_args(int argc, char **argv)
 			semd_conf.state_dir = optarg;
 			break;
 		default:
-			semd_usage();
+			for (no = semd_numopts; no->name != NULL; no++) {
+				if (no->id == ch)
+					break;
+			}
+			if (no->name == NULL)
+				semd_usage();
+			semd_numopt_set(no, semd_parse_number(no->name, optarg,
+			    no->min, no->max, no->suffixes));
+			semd_opts_given |= no->given;
 		}
 	}
 	if (optind != argc) {
