@@ -1269,8 +1269,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 			break;
 		if (evbuffer_copyout(in, hdr, sizeof hdr) != sizeof hdr)
 			break;
-		len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
-		    (uint32_t)hdr[2] << 8 | (uint32_t)hdr[3];
+		len = proto_frame_len(hdr);
 		if (len == 0 || len > semd_conf.max_frame) {
 			snprintf(why, sizeof why, "frame length %" PRIu32
 			    " is not between 1 and %" PRIu32 "%s", len,

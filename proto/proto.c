@@ -230,6 +230,14 @@ proto_name_valid(const char *name, size_t len)
 	return (1);
 }
 
+/* The body length in a frame's 4-byte big-endian prefix.  See proto.h. */
+uint32_t
+proto_frame_len(const uint8_t *hdr)
+{
+	return ((uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+	    (uint32_t)hdr[2] << 8 | (uint32_t)hdr[3]);
+}
+
 /*
  * Look for a frame at the start of buf (avail bytes).  Returns 1 when a
  * whole frame is present, 0 when more bytes are needed, -1 when the length
@@ -244,8 +252,7 @@ proto_frame_check(const uint8_t *buf, size_t avail, uint32_t *body_len)
 
 	if (avail < PROTO_HDR_LEN)
 		return (0);
-	n = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 |
-	    (uint32_t)buf[2] << 8 | (uint32_t)buf[3];
+	n = proto_frame_len(buf);
 	if (n == 0 || n > PROTO_MAX_FRAME)
 		return (-1);
 	*body_len = n;

@@ -303,6 +303,9 @@ struct proto_buf {
 /* Release the memory of a buffer and reset it to empty. */
 void		 proto_buf_free(struct proto_buf *);
 
+/* The body length a frame's PROTO_HDR_LEN-byte prefix says (big-endian). */
+uint32_t	 proto_frame_len(const uint8_t *hdr);
+
 /*
  * Look at the start of a byte stream for a frame.  Returns 1 when a whole
  * frame is present (*body_len set; the frame spans PROTO_HDR_LEN +

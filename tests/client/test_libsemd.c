@@ -1089,8 +1089,7 @@ fake_read(int fd, struct proto_request *req)
 	char		why[256];
 
 	fake_read_all(fd, buf, PROTO_HDR_LEN);
-	blen = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 |
-	    (uint32_t)buf[2] << 8 | buf[3];
+	blen = proto_frame_len(buf);
 	ck_assert(blen > 0 && blen <= PROTO_MAX_FRAME);
 	fake_read_all(fd, buf + PROTO_HDR_LEN, blen);
 	ck_assert_int_eq(proto_decode_request(buf + PROTO_HDR_LEN, blen, req,
