@@ -73,39 +73,23 @@ libsemd_new_id(struct semd *sd)
 	return (++sd->next_id);
 }
 
+/* semd.h's codes for the wire's errors have the wire's numbers. */
+#define LIBSEMD_SAME(name, text)					\
+	_Static_assert((int)SEMD_E_##name == (int)PROTO_E_##name,	\
+	    "SEMD_E_" #name " differs from PROTO_E_" #name);
+PROTO_ERRORS(LIBSEMD_SAME)
+#undef LIBSEMD_SAME
+
 /* Translate a protocol error code into the library's. */
 enum semd_errcode
 libsemd_code(enum proto_err code)
 {
 	switch (code) {
-	case PROTO_E_BAD_FRAME:
-		return (SEMD_E_BAD_FRAME);
-	case PROTO_E_BAD_REQUEST:
-		return (SEMD_E_BAD_REQUEST);
-	case PROTO_E_UNKNOWN_OP:
-		return (SEMD_E_UNKNOWN_OP);
-	case PROTO_E_VERSION:
-		return (SEMD_E_VERSION);
-	case PROTO_E_BAD_NAME:
-		return (SEMD_E_BAD_NAME);
-	case PROTO_E_NO_CAPACITY:
-		return (SEMD_E_NO_CAPACITY);
-	case PROTO_E_CAPACITY_MISMATCH:
-		return (SEMD_E_CAPACITY_MISMATCH);
-	case PROTO_E_TOO_HEAVY:
-		return (SEMD_E_TOO_HEAVY);
-	case PROTO_E_NOT_HELD:
-		return (SEMD_E_NOT_HELD);
-	case PROTO_E_NOT_PENDING:
-		return (SEMD_E_NOT_PENDING);
-	case PROTO_E_DUPLICATE_ID:
-		return (SEMD_E_DUPLICATE_ID);
-	case PROTO_E_LIMIT:
-		return (SEMD_E_LIMIT);
-	case PROTO_E_DENIED:
-		return (SEMD_E_DENIED);
-	case PROTO_E_RATE_MISMATCH:
-		return (SEMD_E_RATE_MISMATCH);
+#define LIBSEMD_CODE(name, text)					\
+	case PROTO_E_##name:						\
+		return (SEMD_E_##name);
+	PROTO_ERRORS(LIBSEMD_CODE)
+#undef LIBSEMD_CODE
 	case PROTO_OK:
 		break;
 	}

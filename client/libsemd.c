@@ -1396,34 +1396,11 @@ semd_strerror(enum semd_errcode code)
 	switch (code) {
 	case SEMD_E_NONE:
 		return ("no error");
-	case SEMD_E_BAD_FRAME:
-		return ("bad frame");
-	case SEMD_E_BAD_REQUEST:
-		return ("bad request");
-	case SEMD_E_UNKNOWN_OP:
-		return ("unknown operation");
-	case SEMD_E_VERSION:
-		return ("protocol version not supported");
-	case SEMD_E_BAD_NAME:
-		return ("bad semaphore name");
-	case SEMD_E_NO_CAPACITY:
-		return ("unknown semaphore and no capacity given");
-	case SEMD_E_CAPACITY_MISMATCH:
-		return ("capacity differs from the semaphore's");
-	case SEMD_E_TOO_HEAVY:
-		return ("weight larger than the capacity");
-	case SEMD_E_NOT_HELD:
-		return ("not held by this connection");
-	case SEMD_E_NOT_PENDING:
-		return ("no such pending request");
-	case SEMD_E_DUPLICATE_ID:
-		return ("request id already pending");
-	case SEMD_E_LIMIT:
-		return ("a limit of the daemon was reached");
-	case SEMD_E_DENIED:
-		return ("permission denied");
-	case SEMD_E_RATE_MISMATCH:
-		return ("semaphore exists with another rate");
+#define LIBSEMD_STRERROR(name, text)					\
+	case SEMD_E_##name:						\
+		return (text);
+	PROTO_ERRORS(LIBSEMD_STRERROR)
+#undef LIBSEMD_STRERROR
 	case SEMD_E_SYSTEM:
 		return ("system error");
 	case SEMD_E_UNREACHABLE:

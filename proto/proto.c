@@ -90,20 +90,9 @@ proto_hist_quantile(const uint64_t *count, double q)
 /* Wire names of error codes, indexed by enum proto_err. */
 static const char *const proto_err_names[] = {
 	[PROTO_OK] = "OK",
-	[PROTO_E_BAD_FRAME] = "BAD_FRAME",
-	[PROTO_E_BAD_REQUEST] = "BAD_REQUEST",
-	[PROTO_E_UNKNOWN_OP] = "UNKNOWN_OP",
-	[PROTO_E_VERSION] = "VERSION",
-	[PROTO_E_BAD_NAME] = "BAD_NAME",
-	[PROTO_E_NO_CAPACITY] = "NO_CAPACITY",
-	[PROTO_E_CAPACITY_MISMATCH] = "CAPACITY_MISMATCH",
-	[PROTO_E_TOO_HEAVY] = "TOO_HEAVY",
-	[PROTO_E_NOT_HELD] = "NOT_HELD",
-	[PROTO_E_NOT_PENDING] = "NOT_PENDING",
-	[PROTO_E_DUPLICATE_ID] = "DUPLICATE_ID",
-	[PROTO_E_LIMIT] = "LIMIT",
-	[PROTO_E_DENIED] = "DENIED",
-	[PROTO_E_RATE_MISMATCH] = "RATE_MISMATCH",
+#define PROTO_ERR_NAME(name, text)	[PROTO_E_##name] = #name,
+	PROTO_ERRORS(PROTO_ERR_NAME)
+#undef PROTO_ERR_NAME
 };
 #define PROTO_NERRS (sizeof proto_err_names / sizeof proto_err_names[0])
 

@@ -59,22 +59,36 @@ enum proto_admin {
 };
 
 /* Error codes carried by ERROR replies.  PROTO_OK is never sent. */
+/*
+ * The wire's error codes, in the order of their numbers (1, 2, ...):
+ * X(NAME, what semd_strerror says).  enum proto_err, the wire names
+ * (proto_err_name), libsemd's mapping (libsemd_code) and semd_strerror
+ * are made from this one list.  client/semd.h's public enum semd_errcode
+ * spells them out again (an installed header cannot include this one);
+ * client/conn.c checks at compile time that the numbers agree.  A new
+ * code goes here, in semd.h and in PROTOCOL.md.
+ */
+#define PROTO_ERRORS(X)							\
+	X(BAD_FRAME, "bad frame")					\
+	X(BAD_REQUEST, "bad request")					\
+	X(UNKNOWN_OP, "unknown operation")				\
+	X(VERSION, "protocol version not supported")			\
+	X(BAD_NAME, "bad semaphore name")				\
+	X(NO_CAPACITY, "unknown semaphore and no capacity given")	\
+	X(CAPACITY_MISMATCH, "capacity differs from the semaphore's")	\
+	X(TOO_HEAVY, "weight larger than the capacity")			\
+	X(NOT_HELD, "not held by this connection")			\
+	X(NOT_PENDING, "no such pending request")			\
+	X(DUPLICATE_ID, "request id already pending")			\
+	X(LIMIT, "a limit of the daemon was reached")			\
+	X(DENIED, "permission denied")					\
+	X(RATE_MISMATCH, "semaphore exists with another rate")
+
 enum proto_err {
 	PROTO_OK = 0,
-	PROTO_E_BAD_FRAME,
-	PROTO_E_BAD_REQUEST,
-	PROTO_E_UNKNOWN_OP,
-	PROTO_E_VERSION,
-	PROTO_E_BAD_NAME,
-	PROTO_E_NO_CAPACITY,
-	PROTO_E_CAPACITY_MISMATCH,
-	PROTO_E_TOO_HEAVY,
-	PROTO_E_NOT_HELD,
-	PROTO_E_NOT_PENDING,
-	PROTO_E_DUPLICATE_ID,
-	PROTO_E_LIMIT,
-	PROTO_E_DENIED,
-	PROTO_E_RATE_MISMATCH,
+#define PROTO_ERR_ENUM(name, text)	PROTO_E_##name,
+	PROTO_ERRORS(PROTO_ERR_ENUM)
+#undef PROTO_ERR_ENUM
 };
 
 /*
