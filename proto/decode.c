@@ -800,12 +800,7 @@ get_text(struct dec *d, const struct fields *f, int k, int required,
 		return (dec_fail(d, PROTO_E_BAD_REQUEST,
 		    "'%s' must be a string", keys[k].name));
 	s = o->via.str.ptr;
-	n = o->via.str.size;
-	if (n > PROTO_MAX_TEXT) {
-		n = PROTO_MAX_TEXT;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
+	n = proto_text_clamp(s, o->via.str.size);
 	for (i = 0; i < n; i++) {
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
 			dst[i] = '?';

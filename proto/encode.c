@@ -154,15 +154,7 @@ name_len(const char *s)
 static size_t
 text_len(const char *s)
 {
-	size_t	 n;
-
-	n = strnlen(s, PROTO_MAX_TEXT + 1);
-	if (n > PROTO_MAX_TEXT) {
-		n = PROTO_MAX_TEXT;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	return (n);
+	return (proto_text_clamp(s, strnlen(s, PROTO_MAX_TEXT + 1)));
 }
 
 /* Start the top map: nfields entries, the first two being op and id. */

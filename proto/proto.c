@@ -219,6 +219,18 @@ proto_name_valid(const char *name, size_t len)
 	return (1);
 }
 
+/* Clamp text to PROTO_MAX_TEXT at a UTF-8 boundary.  See proto.h. */
+size_t
+proto_text_clamp(const char *s, size_t n)
+{
+	if (n > PROTO_MAX_TEXT) {
+		n = PROTO_MAX_TEXT;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	return (n);
+}
+
 /* The body length in a frame's 4-byte big-endian prefix.  See proto.h. */
 uint32_t
 proto_frame_len(const uint8_t *hdr)

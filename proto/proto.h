@@ -317,6 +317,14 @@ struct proto_buf {
 /* Release the memory of a buffer and reset it to empty. */
 void		 proto_buf_free(struct proto_buf *);
 
+/*
+ * The length of text s (n bytes) clamped to PROTO_MAX_TEXT without
+ * cutting a UTF-8 sequence in two: n when it fits, else PROTO_MAX_TEXT
+ * backed off to the start of a sequence (s must then have more than
+ * PROTO_MAX_TEXT bytes).  What the encoder sends and the decoder keeps.
+ */
+size_t		 proto_text_clamp(const char *s, size_t n);
+
 /* The body length a frame's PROTO_HDR_LEN-byte prefix says (big-endian). */
 uint32_t	 proto_frame_len(const uint8_t *hdr);
 
