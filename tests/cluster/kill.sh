@@ -11,7 +11,7 @@ start_etcd 1
 start_host h1 "$ETCD_EPS" --cluster-lease-ttl 3
 start_host h2 "$ETCD_EPS" --cluster-lease-ttl 3
 
-on h1 "$SEMRUN" api-x 1 -- sh -c 'echo $$ >"$1"; sleep 1000' sh \
+on h1 "$SEMRUN" api-x 1 -- sh -c 'echo $$ >"$1"; exec sleep 1000' sh \
     "$tmp/cmd1.pid" </dev/null >/dev/null 2>&1 &
 bg_pids="$bg_pids $!"
 wait_until "h1 holds api-x" test -s "$tmp/cmd1.pid"
@@ -36,13 +36,13 @@ ok "the dead host's slot is still taken before its lease expires"
 wait_until "h2's waiter is granted" test -e "$tmp/granted2"
 wait "$w2" || fail "h2's semrun failed"
 ok "the slot is freed when the lease expires"
-kill -9 "$(cat "$tmp/cmd1.pid")" 2>/dev/null
+kill -9 "$(cat "$tmp/cmd1.pid")" 2>/dev/null || true
 
 # Now a long lease: a killed semrun (and its command, which holds the
 # connection) frees its slot at once, long before 30 s.
 start_host h3 "$ETCD_EPS" --cluster-lease-ttl 30
 start_host h4 "$ETCD_EPS" --cluster-lease-ttl 30
-on h3 "$SEMRUN" api-y 1 -- sh -c 'echo $$ >"$1"; sleep 1000' sh \
+on h3 "$SEMRUN" api-y 1 -- sh -c 'echo $$ >"$1"; exec sleep 1000' sh \
     "$tmp/cmd3.pid" </dev/null >/dev/null 2>&1 &
 r3=$!
 bg_pids="$bg_pids $r3"
@@ -60,7 +60,7 @@ wait_until "no key left in etcd" [ "$(etcd_count "$PREFIX/api-y/q/")" = 0 ]
 ok "no request key left in etcd"
 
 # A clean stop (SIGTERM) revokes the lease: the slot is free at once.
-on h3 "$SEMRUN" api-z 1 -- sh -c 'echo $$ >"$1"; sleep 1000' sh \
+on h3 "$SEMRUN" api-z 1 -- sh -c 'echo $$ >"$1"; exec sleep 1000' sh \
     "$tmp/cmd5.pid" </dev/null >/dev/null 2>&1 &
 bg_pids="$bg_pids $!"
 wait_until "h3 holds api-z" test -s "$tmp/cmd5.pid"
@@ -73,4 +73,4 @@ DEADLINE=10 wait_until "h4's waiter is granted at once" test -e \
     "$tmp/granted6"
 ok "a semd stopped cleanly frees its cluster slots at once (lease revoked)"
 wait "$w6" || fail "h4's semrun failed"
-kill -9 "$(cat "$tmp/cmd5.pid")" 2>/dev/null
+kill -9 "$(cat "$tmp/cmd5.pid")" 2>/dev/null || true
