@@ -13,19 +13,9 @@
 /* Wire names of operations, indexed by enum proto_op. */
 static const char *const proto_op_names[] = {
 	[PROTO_OP_NONE] = NULL,
-	[PROTO_OP_HELLO] = "HELLO",
-	[PROTO_OP_ACQUIRE] = "ACQUIRE",
-	[PROTO_OP_RELEASE] = "RELEASE",
-	[PROTO_OP_TIMEOUT] = "TIMEOUT",
-	[PROTO_OP_STATUS] = "STATUS",
-	[PROTO_OP_QUEUED] = "QUEUED",
-	[PROTO_OP_ACQUIRED] = "ACQUIRED",
-	[PROTO_OP_RELEASED] = "RELEASED",
-	[PROTO_OP_ERROR] = "ERROR",
-	[PROTO_OP_ADMIN] = "ADMIN",
-	[PROTO_OP_REVOKED] = "REVOKED",
-	[PROTO_OP_STATS] = "STATS",
-	[PROTO_OP_RECLAIM] = "RECLAIM",
+#define PROTO_OP_NAME(name)	[PROTO_OP_##name] = #name,
+	PROTO_OPS(PROTO_OP_NAME)
+#undef PROTO_OP_NAME
 };
 #define PROTO_NOPS (sizeof proto_op_names / sizeof proto_op_names[0])
 

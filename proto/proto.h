@@ -29,22 +29,25 @@
 #define PROTO_MIN_RATE		(1.0 / 86400)	/* one grant a day */
 
 /* Operations: requests and replies share one namespace on the wire. */
+/*
+ * The wire's operations, in the order of their numbers (1, 2, ...):
+ * X(NAME).  enum proto_op and the wire names (proto_op_name) are made
+ * from this one list.  HELLO, STATUS, ADMIN and STATS are requests and
+ * replies; ACQUIRE, RELEASE and RECLAIM (a grant back after a restart)
+ * requests; TIMEOUT a request (withdrawal) and a reply; QUEUED,
+ * ACQUIRED, RELEASED and ERROR replies; REVOKED an event (v2: an
+ * administrator revoked a grant of this connection).
+ */
+#define PROTO_OPS(X)							\
+	X(HELLO) X(ACQUIRE) X(RELEASE) X(TIMEOUT) X(STATUS) X(QUEUED)	\
+	X(ACQUIRED) X(RELEASED) X(ERROR) X(ADMIN) X(REVOKED) X(STATS)	\
+	X(RECLAIM)
+
 enum proto_op {
 	PROTO_OP_NONE = 0,
-	PROTO_OP_HELLO,		/* request and reply */
-	PROTO_OP_ACQUIRE,	/* request */
-	PROTO_OP_RELEASE,	/* request */
-	PROTO_OP_TIMEOUT,	/* request (withdrawal) and reply */
-	PROTO_OP_STATUS,	/* request and reply */
-	PROTO_OP_QUEUED,	/* reply */
-	PROTO_OP_ACQUIRED,	/* reply */
-	PROTO_OP_RELEASED,	/* reply */
-	PROTO_OP_ERROR,		/* reply */
-	PROTO_OP_ADMIN,		/* request and reply (v2) */
-	PROTO_OP_REVOKED,	/* event (v2): an administrator revoked a
-				   grant of this connection */
-	PROTO_OP_STATS,		/* request and reply (v2) */
-	PROTO_OP_RECLAIM,	/* request: a grant back after a restart */
+#define PROTO_OP_ENUM(name)	PROTO_OP_##name,
+	PROTO_OPS(PROTO_OP_ENUM)
+#undef PROTO_OP_ENUM
 };
 
 /* ADMIN actions (the "action" field). */
@@ -58,9 +61,9 @@ enum proto_admin {
 	PROTO_ADMIN_LIST,	/* (nothing) */
 };
 
-/* Error codes carried by ERROR replies.  PROTO_OK is never sent. */
 /*
- * The wire's error codes, in the order of their numbers (1, 2, ...):
+ * The error codes carried by ERROR replies (PROTO_OK is never sent), in
+ * the order of their numbers (1, 2, ...):
  * X(NAME, what semd_strerror says).  enum proto_err, the wire names
  * (proto_err_name), libsemd's mapping (libsemd_code) and semd_strerror
  * are made from this one list.  client/semd.h's public enum semd_errcode
