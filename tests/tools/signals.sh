@@ -6,15 +6,17 @@ start_semd
 
 # A non-interactive shell starts background commands with SIGINT and
 # SIGQUIT ignored, and semrun keeps ignored signals ignored; env puts
-# them back to the default, as for a command in the foreground.
+# them back to the default, as for a command in the foreground.  SIGHUP
+# too: the suite may run under nohup.
 # $DFL is used unquoted: it must be split into words.
 if env --default-signal=INT true 2>/dev/null; then
-	DFL="env --default-signal=INT,QUIT"
+	DFL="env --default-signal=INT,QUIT,HUP"
 else
 	cat >"$tmp/dfl.py" <<'PY'
 import os, signal, sys
 signal.signal(signal.SIGINT, signal.SIG_DFL)
 signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
 os.execvp(sys.argv[1], sys.argv[1:])
 PY
 	DFL="python3 $tmp/dfl.py"
