@@ -143,7 +143,7 @@ struct semrun {
 	int		 terminate;	/* -K: terminate CMD if semd is lost */
 	int64_t		 kill_after_ms;	/* -K: SIGKILL this long after SIGTERM */
 	int		 revoke_ignore;	/* --on-revoke=ignore */
-	int		 revoked;	/* an administrator revoked the slot */
+	int		 revoked;	/* the daemon revoked the slot */
 	char		**cmd;
 	int		 lost;		/* semd went away while CMD ran */
 	pid_t		 keeper;	/* holds the connection until CMD ends */
@@ -1072,7 +1072,8 @@ semrun_stop(pid_t pid, const struct sigrec *rec)
 }
 
 /*
- * An administrator revoked the slot while CMD (pid) runs: apply
+ * The daemon revoked the slot while CMD (pid) runs (semdctl revoke, or
+ * a cluster semaphore whose etcd lease was lost): apply
  * --on-revoke.  terminate: SIGTERM to CMD now, SIGKILL at *kill_at; the
  * slot is given back as usual once CMD has exited.  ignore: warn only.
  */
@@ -1083,13 +1084,15 @@ semrun_revoked(struct semrun *sr, pid_t pid, int64_t *kill_at)
 		return;
 	sr->revoked = 1;
 	if (sr->revoke_ignore) {
-		semrun_msg(sr, "warning: an administrator revoked the slot of "
-		    "%s; CMD (%s, pid %ld) continues (--on-revoke=ignore)",
+		semrun_msg(sr, "warning: semd revoked the slot of %s (an "
+		    "administrator, or a lost cluster lease); CMD (%s, pid %ld) "
+		    "continues (--on-revoke=ignore)",
 		    sr->name, sr->cmd[0], (long)pid);
 		return;
 	}
-	semrun_msg(sr, "an administrator revoked the slot of %s; terminating "
-	    "CMD (%s, pid %ld)", sr->name, sr->cmd[0], (long)pid);
+	semrun_msg(sr, "semd revoked the slot of %s (an administrator, or a "
+	    "lost cluster lease); terminating CMD (%s, pid %ld)", sr->name,
+	    sr->cmd[0], (long)pid);
 	kill(pid, SIGTERM);
 	if (*kill_at == -1)
 		*kill_at = semrun_now_ms() + sr->kill_after_ms;
