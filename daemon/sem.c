@@ -766,14 +766,16 @@ sem_try_grant(struct sem_table *t, struct sem_waiter *w, uint64_t now_ms)
 	return (1);
 }
 
-/* Find the forgotten semaphore of that name and name hash, or NULL. */
+/*
+ * Find the semaphore called name, whose hash is hv, in h (the live ones,
+ * by_name, or the forgotten ones, by_retired), or NULL.  O(1) expected.
+ */
 static struct sem *
-sem_retired_find(struct sem_table *t, const char *name, size_t name_len,
-    uint64_t hv)
+sem_find(struct hash *h, const char *name, size_t name_len, uint64_t hv)
 {
 	struct sem	*s;
 
-	for (s = hash_bucket(&t->by_retired, hv); s != NULL; s = s->hnext) {
+	for (s = hash_bucket(h, hv); s != NULL; s = s->hnext) {
 		if (s->name_len == name_len &&
 		    memcmp(s->name, name, name_len) == 0)
 			return (s);
@@ -781,22 +783,24 @@ sem_retired_find(struct sem_table *t, const char *name, size_t name_len,
 	return (NULL);
 }
 
+/* Find the forgotten semaphore of that name and name hash, or NULL. */
+static struct sem *
+sem_retired_find(struct sem_table *t, const char *name, size_t name_len,
+    uint64_t hv)
+{
+	return (sem_find(&t->by_retired, name, name_len, hv));
+}
+
 /* The forgotten semaphore called name whose figures are kept, or NULL. */
 struct sem *
 sem_retired_lookup(struct sem_table *t, const char *name, size_t name_len)
 {
-	struct sem	*s;
 	uint64_t	 hv;
 
 	if (name_len == 0 || name_len > PROTO_MAX_NAME)
 		return (NULL);
 	hv = hash_sip(&t->key, name, name_len);
-	for (s = hash_bucket(&t->by_retired, hv); s != NULL; s = s->hnext) {
-		if (s->name_len == name_len &&
-		    memcmp(s->name, name, name_len) == 0)
-			return (s);
-	}
-	return (NULL);
+	return (sem_retired_find(t, name, name_len, hv));
 }
 
 /*
@@ -1999,18 +2003,12 @@ sem_drain(struct sem_table *t, struct sem *s, int on, uint64_t now_ms)
 struct sem *
 sem_lookup(struct sem_table *t, const char *name, size_t name_len)
 {
-	struct sem	*s;
 	uint64_t	 hv;
 
 	if (name_len == 0 || name_len > PROTO_MAX_NAME)
 		return (NULL);
 	hv = hash_sip(&t->key, name, name_len);
-	for (s = hash_bucket(&t->by_name, hv); s != NULL; s = s->hnext) {
-		if (s->name_len == name_len &&
-		    memcmp(s->name, name, name_len) == 0)
-			return (s);
-	}
-	return (NULL);
+	return (sem_find(&t->by_name, name, name_len, hv));
 }
 
 /* Walk s's holders, then its waiters, for cb.  See sem.h. */
