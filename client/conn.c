@@ -186,6 +186,22 @@ libsemd_flush(struct semd *sd, struct semd_error *err)
 }
 
 /*
+ * Queue req, tell its id in *id (when id is not NULL) and write what the
+ * socket takes: the tail of every semd_submit_* call.  Returns 0, or -1
+ * with err filled.
+ */
+int
+libsemd_send(struct semd *sd, const struct proto_request *req, uint64_t *id,
+    struct semd_error *err)
+{
+	if (libsemd_queue(sd, req, err) == -1)
+		return (-1);
+	if (id != NULL)
+		*id = req->id;
+	return (libsemd_flush(sd, err));
+}
+
+/*
  * Read once from the socket into the input buffer, growing it up to one
  * largest frame.  Returns 1 when bytes arrived, 0 when none are available,
  * or -1 with err filled (SEMD_E_DISCONNECTED at the end of the stream).

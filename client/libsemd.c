@@ -1033,9 +1033,7 @@ semd_submit_worker(struct semd *sd, pid_t pid, char *const argv[],
 	memcpy(req.client, sd->client, sizeof req.client);
 	req.worker_pid = (uint32_t)pid;
 	semd_shell_quote(req.worker_cmd, sizeof req.worker_cmd, argv);
-	if (libsemd_queue(sd, &req, err) == -1)
-		return (-1);
-	return (libsemd_flush(sd, err));
+	return (libsemd_send(sd, &req, NULL, err));
 }
 
 /*
@@ -1069,11 +1067,7 @@ semd_submit_acquire(struct semd *sd, uint64_t *id, const char *name,
 	req.capacity = capacity;
 	req.weight = weight == 0 ? 1 : weight;
 	req.timeout_ms = timeout_ms;
-	if (libsemd_queue(sd, &req, err) == -1)
-		return (-1);
-	if (id != NULL)
-		*id = req.id;
-	return (libsemd_flush(sd, err));
+	return (libsemd_send(sd, &req, id, err));
 }
 
 /*
@@ -1102,11 +1096,7 @@ semd_submit_release(struct semd *sd, uint64_t *id, const char *name,
 	memcpy(req.sem, name, req.sem_len + 1);
 	req.weight = weight == 0 ? 1 : weight;
 	req.timeout_ms = -1;
-	if (libsemd_queue(sd, &req, err) == -1)
-		return (-1);
-	if (id != NULL)
-		*id = req.id;
-	return (libsemd_flush(sd, err));
+	return (libsemd_send(sd, &req, id, err));
 }
 
 /*
@@ -1132,11 +1122,7 @@ semd_submit_release_token(struct semd *sd, uint64_t *id, uint64_t token,
 	req.has_token = 1;
 	req.token = token;
 	req.timeout_ms = -1;
-	if (libsemd_queue(sd, &req, err) == -1)
-		return (-1);
-	if (id != NULL)
-		*id = req.id;
-	return (libsemd_flush(sd, err));
+	return (libsemd_send(sd, &req, id, err));
 }
 
 /*
@@ -1213,11 +1199,7 @@ semd_submit_acquire_many(struct semd *sd, uint64_t *id,
 		req.burst = e->burst;
 	} else
 		req.nsems = n;
-	if (libsemd_queue(sd, &req, err) == -1)
-		return (-1);
-	if (id != NULL)
-		*id = req.id;
-	return (libsemd_flush(sd, err));
+	return (libsemd_send(sd, &req, id, err));
 }
 
 /*
@@ -1244,9 +1226,7 @@ semd_submit_withdraw(struct semd *sd, uint64_t acquire_id,
 	req.op = PROTO_OP_TIMEOUT;
 	req.id = acquire_id;
 	req.timeout_ms = -1;
-	if (libsemd_queue(sd, &req, err) == -1)
-		return (-1);
-	return (libsemd_flush(sd, err));
+	return (libsemd_send(sd, &req, NULL, err));
 }
 
 /*
@@ -1271,11 +1251,7 @@ semd_submit_status(struct semd *sd, uint64_t *id, const char *name,
 		memcpy(req.sem, name, req.sem_len + 1);
 	}
 	req.timeout_ms = -1;
-	if (libsemd_queue(sd, &req, err) == -1)
-		return (-1);
-	if (id != NULL)
-		*id = req.id;
-	return (libsemd_flush(sd, err));
+	return (libsemd_send(sd, &req, id, err));
 }
 
 /*

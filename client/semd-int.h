@@ -77,6 +77,8 @@ uint64_t	 libsemd_new_id(struct semd *);
 int		 libsemd_queue(struct semd *, const struct proto_request *,
 		     struct semd_error *);
 int		 libsemd_flush(struct semd *, struct semd_error *);
+int		 libsemd_send(struct semd *, const struct proto_request *,
+		     uint64_t *, struct semd_error *);
 int		 libsemd_read(struct semd *, struct semd_error *);
 int		 libsemd_take(struct semd *, struct proto_reply *,
 		     struct semd_error *);

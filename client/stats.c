@@ -100,11 +100,7 @@ semd_submit_stats(struct semd *sd, uint64_t *id, const char *name,
 		memcpy(req.sem, name, req.sem_len + 1);
 	}
 	req.timeout_ms = -1;
-	if (libsemd_queue(sd, &req, err) == -1)
-		return (-1);
-	if (id != NULL)
-		*id = req.id;
-	return (libsemd_flush(sd, err));
+	return (libsemd_send(sd, &req, id, err));
 }
 
 /*
