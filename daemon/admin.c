@@ -78,7 +78,7 @@ admin_sem(struct conn *c, const struct proto_request *req)
 		    proto_admin_name(req->action));
 		return (NULL);
 	}
-	if ((s = sem_lookup(semd_table, req->sem, req->sem_len)) != NULL)
+	if ((s = sem_lookup(server_table, req->sem, req->sem_len)) != NULL)
 		return (s);
 	conn_error(c, req->id, PROTO_E_NO_CAPACITY, "semaphore %s is not in "
 	    "use and not declared; there is nothing to %s", req->sem,
@@ -97,7 +97,7 @@ admin_resize(struct conn *c, const struct proto_request *req)
 	if ((s = admin_sem(c, req)) == NULL)
 		return;
 	old = s->capacity;
-	sem_resize(semd_table, s, req->capacity, semd_now_ms());
+	sem_resize(server_table, s, req->capacity, server_now_ms());
 	log_warnx("%s: resize %s from %" PRIu32 " to %" PRIu32 " (held %"
 	    PRIu64 ", waiting %" PRIu32 ")", conn_name(c), s->name, old,
 	    req->capacity, s->held, s->nwaiting);
@@ -152,7 +152,7 @@ admin_drain(struct conn *c, const struct proto_request *req)
 	if (!s->drained)
 		log_warnx("%s: drain %s (held %" PRIu64 ", waiting %" PRIu32
 		    ")", conn_name(c), s->name, s->held, s->nwaiting);
-	sem_drain(semd_table, s, 1, semd_now_ms());
+	sem_drain(server_table, s, 1, server_now_ms());
 	if (req->wait && s->held != 0) {
 		if ((aw = calloc(1, sizeof *aw)) == NULL) {
 			conn_error(c, req->id, PROTO_E_LIMIT, "%s is drained, "
@@ -194,7 +194,7 @@ admin_undrain(struct conn *c, const struct proto_request *req)
 		    ")", conn_name(c), s->name, s->held, s->nwaiting);
 	conn_send(c, &rep);
 	if (was)
-		sem_drain(semd_table, s, 0, semd_now_ms());
+		sem_drain(server_table, s, 0, server_now_ms());
 }
 
 /* Send REVOKED {sem, token} for grant g to its holder, and log it. */
@@ -213,7 +213,7 @@ admin_revoke_grant(struct conn *c, struct sem *s, struct sem_grant *g)
 	    ")", conn_name(c), s->name, conn_name(o->ctx), g->token,
 	    g->weight);
 	conn_send(o->ctx, &ev);
-	sem_revoked(semd_table, g, semd_now_ms());
+	sem_revoked(server_table, g, server_now_ms());
 }
 
 /*
@@ -234,7 +234,7 @@ admin_revoke(struct conn *c, const struct proto_request *req)
 	if ((s = admin_sem(c, req)) == NULL)
 		return;
 	if (req->has_token) {
-		g = sem_grant_lookup(semd_table, req->token);
+		g = sem_grant_lookup(server_table, req->token);
 		if (g == NULL || g->hold->sem != s ||
 		    g->hold->owner->ctx == NULL) {
 			conn_error(c, req->id, PROTO_E_NOT_HELD, "no grant "
@@ -316,12 +316,12 @@ admin_list(struct conn *c, const struct proto_request *req)
 	struct proto_reply	 rep;
 	struct proto_sem_status	*sems = NULL;
 	struct sem		*s;
-	uint64_t		 now = semd_now_ms();
+	uint64_t		 now = server_now_ms();
 	size_t			 n, i;
 
 	admin_reply_init(&rep, req, NULL);
 	rep.sem[0] = '\0';
-	n = sem_count(semd_table);
+	n = sem_count(server_table);
 	if (n > SEMD_STATUS_MAX_SEMS) {
 		n = SEMD_STATUS_MAX_SEMS;
 		rep.truncated = 1;
@@ -331,7 +331,7 @@ admin_list(struct conn *c, const struct proto_request *req)
 		    "try again later");
 		return;
 	}
-	for (i = 0, s = sem_first(semd_table); i < n && s != NULL;
+	for (i = 0, s = sem_first(server_table); i < n && s != NULL;
 	    i++, s = sem_next(s)) {
 		memcpy(sems[i].sem, s->name, s->name_len);
 		sems[i].capacity = s->capacity;
@@ -426,7 +426,7 @@ admin_settle(void)
 
 	for (;;) {
 		TAILQ_FOREACH(aw, &admin_waits, entry) {
-			s = sem_lookup(semd_table, aw->sem, aw->sem_len);
+			s = sem_lookup(server_table, aw->sem, aw->sem_len);
 			if (s == NULL || s->held == 0 || !s->drained)
 				break;
 		}

@@ -146,7 +146,7 @@ struct creq {
 	int64_t			 rev;		/* create revision: the token */
 	struct etcd_req		*txn;
 	struct event		*timer;		/* deadline */
-	uint64_t		 since;		/* semd_now_ms at ACQUIRE */
+	uint64_t		 since;		/* server_now_ms at ACQUIRE */
 	TAILQ_ENTRY(creq)	 entry;		/* on cluster_reqs */
 };
 TAILQ_HEAD(creq_list, creq);
@@ -163,7 +163,7 @@ static struct creq_list		 cl_reqs = TAILQ_HEAD_INITIALIZER(cl_reqs);
 static int64_t			 cl_lease;	/* 0: none */
 static struct etcd_req		*cl_lease_req;	/* grant in flight */
 static struct event		*cl_keepalive_ev;
-static uint64_t			 cl_lease_ok;	/* semd_now_ms of last ok */
+static uint64_t			 cl_lease_ok;	/* server_now_ms of last ok */
 static uint64_t			 cl_seq;
 static int			 cl_down_warned;
 
@@ -351,7 +351,7 @@ cluster_init(char **cause)
 			*cause = NULL;
 		return (-1);
 	}
-	if ((cl_etcd = etcd_new(semd_base, cl_endpoints, cause)) == NULL)
+	if ((cl_etcd = etcd_new(server_base, cl_endpoints, cause)) == NULL)
 		return (-1);
 	srandom((unsigned int)getpid() ^ (unsigned int)time(NULL));
 	log_info("cluster: host %s, etcd %s, prefix %s, lease TTL %u s",
@@ -522,12 +522,12 @@ cluster_keepalive_cb(enum etcd_status st, json_t *reply, void *arg)
 			cluster_lease_lost("etcd says it expired");
 			return;
 		}
-		cl_lease_ok = semd_now_ms();
+		cl_lease_ok = server_now_ms();
 		if (cl_down_warned) {
 			log_warnx("cluster: etcd reachable again");
 			cl_down_warned = 0;
 		}
-	} else if (semd_now_ms() - cl_lease_ok >= (uint64_t)cl_ttl * 1000) {
+	} else if (server_now_ms() - cl_lease_ok >= (uint64_t)cl_ttl * 1000) {
 		cluster_lease_lost("no keepalive for a whole TTL");
 		return;
 	} else {
@@ -588,7 +588,7 @@ cluster_lease_cb(enum etcd_status st, json_t *reply, void *arg)
 		cluster_lease_grant();
 		return;
 	}
-	cl_lease_ok = semd_now_ms();
+	cl_lease_ok = server_now_ms();
 	log_info("cluster: lease %" PRIx64 " granted, TTL %" PRId64 " s",
 	    (uint64_t)cl_lease, etcd_json_int(reply, "TTL"));
 	if (cl_down_warned) {
@@ -596,14 +596,14 @@ cluster_lease_cb(enum etcd_status st, json_t *reply, void *arg)
 		cl_down_warned = 0;
 	}
 	if (cl_keepalive_ev == NULL)
-		cl_keepalive_ev = evtimer_new(semd_base,
+		cl_keepalive_ev = evtimer_new(server_base,
 		    cluster_keepalive_timer_cb, NULL);
 	tv.tv_sec = cl_ttl / 3 > 0 ? cl_ttl / 3 : 1;
 	tv.tv_usec = 0;
 	if (cl_keepalive_ev != NULL)
 		evtimer_add(cl_keepalive_ev, &tv);
 	cluster_send_deferred(NULL);
-	semd_settle();
+	server_settle();
 }
 
 /*
@@ -887,7 +887,7 @@ cluster_watch_cb(struct etcd_watch *w, enum etcd_watch_kind kind,
 			cluster_pool_put(p, json_object_get(ev, "kv"));
 	}
 	cluster_pool_eval(p);
-	semd_settle();
+	server_settle();
 }
 
 /* The range of a pool answered: replace its state, start the watch. */
@@ -925,7 +925,7 @@ cluster_range_cb(enum etcd_status st, json_t *reply, void *arg)
 	p->synced = 1;
 	cluster_send_deferred(p);
 	cluster_pool_eval(p);
-	semd_settle();
+	server_settle();
 }
 
 /* Read the whole state of p from etcd, then watch it. */
@@ -1105,7 +1105,7 @@ cluster_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	rep.id = r->id;
 	conn_cluster_reply(r->conn, &rep);
 	cluster_req_end(r);
-	semd_settle();
+	server_settle();
 }
 
 /* End r with an ERROR. */
@@ -1196,21 +1196,21 @@ cluster_txn_cb(enum etcd_status st, json_t *reply, void *arg)
 		    "for cluster semaphore %s: %s", r->parts[0].pool->name,
 		    st == ETCD_ERROR ? json_string_value(json_object_get(
 		    reply, "message")) : "no answer");
-		semd_settle();
+		server_settle();
 		return;
 	}
 	if (json_is_true(json_object_get(reply, "succeeded"))) {
 		/* The watches tell the create revision (see pool_put). */
 		for (i = 0; i < r->nparts; i++)
 			cluster_pool_eval(r->parts[i].pool);
-		semd_settle();
+		server_settle();
 		return;
 	}
 	if (++r->tries > 8) {
 		cluster_req_fail(r, PROTO_E_LIMIT, "the capacity of cluster "
 		    "semaphore %s keeps changing; try again",
 		    r->parts[0].pool->name);
-		semd_settle();
+		server_settle();
 		return;
 	}
 	/* A capacity key was not what we compared with: read them all. */
@@ -1219,7 +1219,7 @@ cluster_txn_cb(enum etcd_status st, json_t *reply, void *arg)
 		if (cluster_part_recheck(r, i, json_array_get(json_object_get(
 		    json_object_get(json_array_get(resps, i),
 		    "response_range"), "kvs"), 0)) == -1) {
-			semd_settle();
+			server_settle();
 			return;
 		}
 	}
@@ -1460,7 +1460,7 @@ cluster_acquire(struct conn *c, pid_t pid, uid_t uid,
 	r->id = req->id;
 	r->pid = (uint32_t)pid;
 	r->uid = (uint32_t)uid;
-	r->since = semd_now_ms();
+	r->since = server_now_ms();
 	clock_gettime(CLOCK_REALTIME, &ts);
 	r->t = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	cluster_cmdline(pid, r->cmd, sizeof r->cmd);
@@ -1468,7 +1468,7 @@ cluster_acquire(struct conn *c, pid_t pid, uid_t uid,
 		/* A try still needs an etcd round trip to decide: bound it. */
 		r->is_try = req->timeout_ms == 0;
 		ms = r->is_try ? CLUSTER_TRY_MS : req->timeout_ms;
-		if ((r->timer = evtimer_new(semd_base, cluster_deadline_cb,
+		if ((r->timer = evtimer_new(server_base, cluster_deadline_cb,
 		    r)) == NULL) {
 			free(r);
 			conn_cluster_error(c, req->id, PROTO_E_LIMIT, "semd is "
@@ -1764,9 +1764,9 @@ cluster_shutdown(void)
 		rq = body != NULL ? etcd_call(cl_etcd, "lease/revoke", body,
 		    CLUSTER_EXIT_MS, cluster_revoke_cb, &done) : NULL;
 		json_decref(body);
-		end = semd_now_ms() + CLUSTER_EXIT_MS + 100;
-		while (rq != NULL && !done && semd_now_ms() < end)
-			event_base_loop(semd_base, EVLOOP_ONCE);
+		end = server_now_ms() + CLUSTER_EXIT_MS + 100;
+		while (rq != NULL && !done && server_now_ms() < end)
+			event_base_loop(server_base, EVLOOP_ONCE);
 		if (!done && rq != NULL)
 			etcd_cancel(rq);
 	}

@@ -15,7 +15,7 @@
  *
  * One teardown path: conn_lost() marks the connection dead and queues
  * its owner for dropping.  The drop itself happens in conn_drop_owners(),
- * called by semd_settle() at the end of every callback and never while
+ * called by server_settle() at the end of every callback and never while
  * the engine is delivering events (a callback must not call back into
  * the engine).  The struct and its bufferevent are freed by a deferred
  * "reaper" event, so no callback ever touches freed memory.
@@ -96,7 +96,7 @@ static void	conn_lost(struct conn *, const char *, ...)
 static size_t	conn_drop_owners(void);
 
 /* The semaphore table: created by conn_init, freed by conn_shutdown. */
-struct sem_table	*semd_table;
+struct sem_table	*server_table;
 
 /*
  * Unsent replies of every connection together, kept by conn_outbuf_cb:
@@ -137,7 +137,7 @@ conn_trim_output(void)
 	struct evbuffer	*out;
 	size_t		 len, max;
 
-	while (conn_out_total > semd_conf.max_output_total) {
+	while (conn_out_total > server_conf.max_output_total) {
 		big = NULL;
 		max = 0;
 		TAILQ_FOREACH(c, &conn_list, entry) {
@@ -153,7 +153,7 @@ conn_trim_output(void)
 		log_warnx("%s: %zu bytes of replies unread, the most of all "
 		    "clients, which have %zu unread together (limit %zu, "
 		    "--max-output-total); disconnecting", big->name, max,
-		    conn_out_total, semd_conf.max_output_total);
+		    conn_out_total, server_conf.max_output_total);
 		out = bufferevent_get_output(big->bev);
 		conn_lost(big, "disconnected: the daemon's budget for unread "
 		    "replies is spent and this client has the most");
@@ -178,7 +178,7 @@ conn_reap_cb(evutil_socket_t fd, short events, void *arg)
 	struct conn	*c;
 
 	/* Make sure every dead connection's owner is gone first. */
-	semd_settle();
+	server_settle();
 	while ((c = TAILQ_FIRST(&conn_deadq)) != NULL) {
 		TAILQ_REMOVE(&conn_deadq, c, entry);
 		conn_bev_free(c);
@@ -189,8 +189,8 @@ conn_reap_cb(evutil_socket_t fd, short events, void *arg)
 }
 
 /*
- * Prepare the connection layer (needs semd_base): create the semaphore
- * table (semd_table) with the limits of semd_conf, its events delivered
+ * Prepare the connection layer (needs server_base): create the semaphore
+ * table (server_table) with the limits of server_conf, its events delivered
  * to the connections.  Returns 0, or -1 with errno ENOMEM.
  */
 int
@@ -205,23 +205,23 @@ conn_init(void)
 	struct sem_limits	 limits;
 
 	memset(&limits, 0, sizeof limits);
-	limits.max_sems = semd_conf.max_sems;
-	limits.max_pending = semd_conf.max_pending;
-	limits.max_holds = semd_conf.max_holds;
-	limits.max_pending_per_uid = semd_conf.max_pending_per_uid;
-	limits.max_holds_per_uid = semd_conf.max_holds_per_uid;
+	limits.max_sems = server_conf.max_sems;
+	limits.max_pending = server_conf.max_pending;
+	limits.max_holds = server_conf.max_holds;
+	limits.max_pending_per_uid = server_conf.max_pending_per_uid;
+	limits.max_holds_per_uid = server_conf.max_holds_per_uid;
 	/* With a state file, every grant is recorded there (state.h). */
-	if (semd_state != NULL) {
+	if (server_state != NULL) {
 		cb.grant_new = state_grant_new;
 		cb.grant_weight = state_grant_weight;
 		cb.grant_end = state_grant_end;
 	}
-	if ((semd_table = sem_table_new(&cb, semd_state, &limits)) == NULL)
+	if ((server_table = sem_table_new(&cb, server_state, &limits)) == NULL)
 		return (-1);
-	conn_reaper = event_new(semd_base, -1, 0, conn_reap_cb, NULL);
+	conn_reaper = event_new(server_base, -1, 0, conn_reap_cb, NULL);
 	if (conn_reaper == NULL) {
-		sem_table_free(semd_table);
-		semd_table = NULL;
+		sem_table_free(server_table);
+		server_table = NULL;
 		errno = ENOMEM;
 		return (-1);
 	}
@@ -248,7 +248,7 @@ conn_queue_drop(struct conn *c)
 /*
  * Drop the owners of connections that went away and deliver the table's
  * events to their connections (which may make more connections go away:
- * repeat), until nothing changes.  semd_settle's work on the table, and
+ * repeat), until nothing changes.  server_settle's work on the table, and
  * all of it for the fuzzer, which has no timers.  Must not be called from
  * inside sem_flush().
  */
@@ -257,7 +257,7 @@ conn_settle(void)
 {
 	conn_drop_owners();
 	do {
-		sem_flush(semd_table);
+		sem_flush(server_table);
 		admin_settle();
 	} while (conn_drop_owners() != 0);
 }
@@ -277,7 +277,7 @@ conn_drop_owners(void)
 
 	if (TAILQ_EMPTY(&conn_dropq))
 		return (0);
-	now = semd_now_ms();
+	now = server_now_ms();
 	while ((c = TAILQ_FIRST(&conn_dropq)) != NULL) {
 		TAILQ_REMOVE(&conn_dropq, c, drop_entry);
 		c->on_dropq = 0;
@@ -312,7 +312,7 @@ conn_lost(struct conn *c, const char *fmt, ...)
 
 	TAILQ_REMOVE(&conn_list, c, entry);
 	conn_nconns--;
-	if (conn_nconns < semd_conf.max_connections)
+	if (conn_nconns < server_conf.max_connections)
 		conn_limit_warned = 0;	/* warn again next time it is hit */
 	c->state = CONN_DEAD;
 	admin_conn_gone(c);
@@ -371,14 +371,14 @@ conn_write_out(struct conn *c)
 		return;
 	}
 	pending = evbuffer_get_length(out);
-	if (pending > semd_conf.max_output) {
+	if (pending > server_conf.max_output) {
 		log_warnx("%s: %zu bytes of replies unread (limit %zu, "
 		    "--max-output), disconnecting", c->name, pending,
-		    semd_conf.max_output);
+		    server_conf.max_output);
 		conn_lost(c, "disconnected for not reading its replies");
 		evbuffer_drain(out, pending);
-	} else if (semd_conf.max_output_total != 0 &&
-	    conn_out_total > semd_conf.max_output_total)
+	} else if (server_conf.max_output_total != 0 &&
+	    conn_out_total > server_conf.max_output_total)
 		conn_trim_output();
 }
 
@@ -427,7 +427,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 
 	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 		conn_lost(c, "closed after a protocol error");
-	semd_settle();
+	server_settle();
 }
 
 /* EOF, an error, or the closing timeout on c. */
@@ -446,7 +446,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		conn_lost(c, "disconnected (%s)", strerror(err));
 	else
 		conn_lost(c, "connection error: %s", strerror(err));
-	semd_settle();
+	server_settle();
 }
 
 /*
@@ -526,7 +526,7 @@ conn_do_hello(struct conn *c, const struct proto_request *req)
 	rep.version = PROTO_VERSION;
 	snprintf(rep.server, sizeof rep.server, "semd %s", PACKAGE_VERSION);
 	rep.pid = (uint32_t)getpid();
-	rep.grace_ms = semd_conf.grace_ms;
+	rep.grace_ms = server_conf.grace_ms;
 	conn_send(c, &rep);
 }
 
@@ -689,7 +689,7 @@ conn_acquire_error(struct conn *c, const struct proto_request *req,
 			    "least 1");
 			break;
 		}
-		s = sem_lookup(semd_table, w.name, w.name_len);
+		s = sem_lookup(server_table, w.name, w.name_len);
 		cap = s != NULL ? s->capacity : w.capacity;
 		conn_error(c, req->id, res->code, "weight %" PRIu32 " is more "
 		    "than the capacity %" PRIu32 " of semaphore %s; it could "
@@ -786,7 +786,7 @@ conn_do_acquire(struct conn *c, const struct proto_request *req)
 	}
 	memset(&res, 0, sizeof res);
 	if (sem_acquire_many(c->owner, req->id, wv, n, req->timeout_ms,
-	    semd_now_ms(), &res) == -1) {
+	    server_now_ms(), &res) == -1) {
 		conn_error(c, req->id, PROTO_E_LIMIT, "semd is out of memory; "
 		    "try again later");
 		return;
@@ -797,7 +797,7 @@ conn_do_acquire(struct conn *c, const struct proto_request *req)
 	case SEM_ACQ_GRANTED:
 		rep.op = PROTO_OP_ACQUIRED;
 		rep.token = res.token;
-		conn_reply_grant(&rep, sem_grant_lookup(semd_table,
+		conn_reply_grant(&rep, sem_grant_lookup(server_table,
 		    res.token));
 		log_debug("%s: ACQUIRED id %" PRIu64 " %s weight %" PRIu32
 		    "%s token %" PRIu64, c->name, req->id, rep.sem,
@@ -831,7 +831,7 @@ conn_do_release_token(struct conn *c, const struct proto_request *req)
 	char			 name[PROTO_MAX_NAME + 1];
 	uint32_t		 weight;
 
-	g = sem_grant_lookup(semd_table, req->token);
+	g = sem_grant_lookup(server_table, req->token);
 	if (g == NULL || g->hold->owner != c->owner) {
 		conn_error(c, req->id, PROTO_E_NOT_HELD, "this connection "
 		    "holds no grant with token %" PRIu64, req->token);
@@ -843,7 +843,7 @@ conn_do_release_token(struct conn *c, const struct proto_request *req)
 	rep.token = req->token;
 	/* Described before it goes: every semaphore of the grant. */
 	conn_reply_grant(&rep, g);
-	(void)sem_release_token(c->owner, req->token, semd_now_ms(), name,
+	(void)sem_release_token(c->owner, req->token, server_now_ms(), name,
 	    &weight);
 	conn_send(c, &rep);
 }
@@ -862,7 +862,7 @@ conn_do_release(struct conn *c, const struct proto_request *req)
 		return;
 	}
 	e = sem_release(c->owner, req->sem, req->sem_len, req->weight,
-	    semd_now_ms());
+	    server_now_ms());
 	if (e == PROTO_E_NOT_HELD) {
 		conn_error(c, req->id, e, "this connection holds %" PRIu32
 		    " on semaphore %s; it cannot release %" PRIu32,
@@ -892,7 +892,7 @@ conn_do_withdraw(struct conn *c, const struct proto_request *req)
 
 	if (cluster_withdraw(c, req->id))
 		return;
-	e = sem_withdraw(c->owner, req->id, semd_now_ms());
+	e = sem_withdraw(c->owner, req->id, server_now_ms());
 	if (e == PROTO_E_NOT_PENDING) {
 		conn_error(c, req->id, e, "no ACQUIRE with id %" PRIu64
 		    " is waiting on this connection (already granted, timed "
@@ -1005,14 +1005,14 @@ conn_do_status(struct conn *c, const struct proto_request *req)
 	struct proto_party	*parties = NULL;
 	struct sem		*s, *one = NULL;
 	size_t			 nsems, want, used, i, ncl, clroom;
-	uint64_t		 now = semd_now_ms();
+	uint64_t		 now = server_now_ms();
 	int			 cut = 0;
 
 	if (req->has_sem) {
-		one = sem_lookup(semd_table, req->sem, req->sem_len);
+		one = sem_lookup(server_table, req->sem, req->sem_len);
 		nsems = one != NULL ? 1 : 0;
 	} else {
-		nsems = sem_count(semd_table);
+		nsems = sem_count(server_table);
 		if (nsems > SEMD_STATUS_MAX_SEMS) {
 			nsems = SEMD_STATUS_MAX_SEMS;
 			cut = 1;
@@ -1021,7 +1021,7 @@ conn_do_status(struct conn *c, const struct proto_request *req)
 
 	/* Count the parties to list, to allocate no more than needed. */
 	want = 0;
-	s = one != NULL ? one : (req->has_sem ? NULL : sem_first(semd_table));
+	s = one != NULL ? one : (req->has_sem ? NULL : sem_first(server_table));
 	for (i = 0; i < nsems && s != NULL; i++) {
 		want += s->nholders + s->nwaiting;
 		if (want >= SEMD_STATUS_MAX_PARTIES) {
@@ -1044,7 +1044,7 @@ conn_do_status(struct conn *c, const struct proto_request *req)
 		goto nomem;
 
 	used = 0;
-	s = one != NULL ? one : (req->has_sem ? NULL : sem_first(semd_table));
+	s = one != NULL ? one : (req->has_sem ? NULL : sem_first(server_table));
 	for (i = 0; i < nsems && s != NULL; i++) {
 		/* No parties at all: idle semaphores kept for their rate. */
 		used += conn_status_sem(s, &sems[i], parties != NULL ?
@@ -1117,13 +1117,13 @@ conn_do_stats(struct conn *c, const struct proto_request *req)
 
 	memset(&rep, 0, sizeof rep);
 	if (req->has_sem) {
-		s = sem_lookup(semd_table, req->sem, req->sem_len);
+		s = sem_lookup(server_table, req->sem, req->sem_len);
 		if (s == NULL)
-			s = sem_retired_lookup(semd_table, req->sem,
+			s = sem_retired_lookup(server_table, req->sem,
 			    req->sem_len);
 		want = s != NULL ? 1 : 0;
 	} else {
-		want = sem_count(semd_table) + sem_retired_count(semd_table);
+		want = sem_count(server_table) + sem_retired_count(server_table);
 		if (want > SEMD_STATS_MAX_SEMS)
 			want = SEMD_STATS_MAX_SEMS;
 	}
@@ -1136,10 +1136,10 @@ conn_do_stats(struct conn *c, const struct proto_request *req)
 		if (s != NULL)
 			conn_stats_sem(s, &stats[n++]);
 	} else {
-		for (s = sem_first(semd_table); s != NULL && n < want;
+		for (s = sem_first(server_table); s != NULL && n < want;
 		    s = sem_next(s))
 			conn_stats_sem(s, &stats[n++]);
-		for (s = sem_retired_first(semd_table); s != NULL &&
+		for (s = sem_retired_first(server_table); s != NULL &&
 		    n < want; s = sem_retired_next(s))
 			conn_stats_sem(s, &stats[n++]);
 		if (s != NULL)
@@ -1149,11 +1149,11 @@ conn_do_stats(struct conn *c, const struct proto_request *req)
 	rep.id = req->id;
 	rep.stats = stats;
 	rep.nstats = n;
-	rep.uptime_ms = semd_uptime_ms();
+	rep.uptime_ms = server_uptime_ms();
 	rep.connections = conn_nconns > UINT32_MAX ? UINT32_MAX :
 	    (uint32_t)conn_nconns;
-	rep.semaphores = sem_count(semd_table) > UINT32_MAX ? UINT32_MAX :
-	    (uint32_t)sem_count(semd_table);
+	rep.semaphores = sem_count(server_table) > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)sem_count(server_table);
 	conn_send(c, &rep);
 	free(stats);
 }
@@ -1270,10 +1270,10 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		if (evbuffer_copyout(in, hdr, sizeof hdr) != sizeof hdr)
 			break;
 		len = proto_frame_len(hdr);
-		if (len == 0 || len > semd_conf.max_frame) {
+		if (len == 0 || len > server_conf.max_frame) {
 			snprintf(why, sizeof why, "frame length %" PRIu32
 			    " is not between 1 and %" PRIu32 "%s", len,
-			    semd_conf.max_frame, len == 0 ? "" :
+			    server_conf.max_frame, len == 0 ? "" :
 			    " (--max-frame)");
 			conn_bad_frame(c, why);
 			break;
@@ -1293,9 +1293,9 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		}
 		conn_dispatch(c, frame + PROTO_HDR_LEN, len);
 		evbuffer_drain(in, PROTO_HDR_LEN + (size_t)len);
-		semd_settle();
+		server_settle();
 	}
-	semd_settle();
+	server_settle();
 }
 
 /*
@@ -1311,23 +1311,23 @@ conn_refuse(int fd, pid_t pid, uid_t uid, int per_uid)
 		log_info("refused a connection from pid %ld: uid %ld has %"
 		    PRIu32 " connections (--max-connections-per-uid)",
 		    (long)pid, (long)(int)uid,
-		    semd_conf.max_connections_per_uid);
+		    server_conf.max_connections_per_uid);
 		snprintf(msg, sizeof msg, "semd serves at most %" PRIu32
 		    " connections of one user at once "
 		    "(--max-connections-per-uid); try again later",
-		    semd_conf.max_connections_per_uid);
+		    server_conf.max_connections_per_uid);
 		goto send;
 	}
 	if (!conn_limit_warned)
 		log_warnx("connection limit reached (%" PRIu32 "), refusing "
-		    "new connections", semd_conf.max_connections);
+		    "new connections", server_conf.max_connections);
 	else
 		log_debug("refused a connection from pid %ld (limit %" PRIu32
-		    ")", (long)pid, semd_conf.max_connections);
+		    ")", (long)pid, server_conf.max_connections);
 	conn_limit_warned = 1;
 	snprintf(msg, sizeof msg, "semd serves at most %" PRIu32 " "
 	    "connections at once (--max-connections); try again later",
-	    semd_conf.max_connections);
+	    server_conf.max_connections);
 send:
 	conn_out.len = 0;
 	if (proto_encode_error(&conn_out, 0, PROTO_E_LIMIT, msg) == 0)
@@ -1356,15 +1356,15 @@ conn_accept(int fd)
 		uc.uid = (uid_t)-1;
 		uc.gid = (gid_t)-1;
 	}
-	if (semd_conf.max_connections != 0 &&
-	    conn_nconns >= semd_conf.max_connections) {
+	if (server_conf.max_connections != 0 &&
+	    conn_nconns >= server_conf.max_connections) {
 		conn_refuse(fd, uc.pid, uc.uid, 0);
 		return;
 	}
 	/* So that one user cannot take every connection from the others. */
-	if (semd_conf.max_connections_per_uid != 0 &&
-	    sem_uid_owners(semd_table, (uint32_t)uc.uid) >=
-	    semd_conf.max_connections_per_uid) {
+	if (server_conf.max_connections_per_uid != 0 &&
+	    sem_uid_owners(server_table, (uint32_t)uc.uid) >=
+	    server_conf.max_connections_per_uid) {
 		conn_refuse(fd, uc.pid, uc.uid, 1);
 		return;
 	}
@@ -1376,7 +1376,7 @@ conn_accept(int fd)
 	c->gid = uc.gid;
 	snprintf(c->name, sizeof c->name, "client %" PRIu64 " (pid %ld, "
 	    "uid %ld)", c->serial, (long)c->pid, (long)(int)c->uid);
-	c->bev = bufferevent_socket_new(semd_base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->bev = bufferevent_socket_new(server_base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL)
 		goto nomem;
 	if (evbuffer_add_cb(bufferevent_get_output(c->bev), conn_outbuf_cb,
@@ -1386,7 +1386,7 @@ conn_accept(int fd)
 		log_warnx("out of memory, refused a connection");
 		return;
 	}
-	c->owner = sem_owner_new(semd_table, c, (uint32_t)c->pid,
+	c->owner = sem_owner_new(server_table, c, (uint32_t)c->pid,
 	    (uint32_t)c->uid);
 	if (c->owner == NULL) {
 		bufferevent_free(c->bev);	/* closes fd */
@@ -1395,10 +1395,10 @@ conn_accept(int fd)
 		return;
 	}
 	bufferevent_setwatermark(c->bev, EV_READ, 0,
-	    PROTO_HDR_LEN + (size_t)semd_conf.max_frame);
+	    PROTO_HDR_LEN + (size_t)server_conf.max_frame);
 	bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
 	if (bufferevent_enable(c->bev, EV_READ) == -1) {
-		sem_owner_drop(c->owner, semd_now_ms());
+		sem_owner_drop(c->owner, server_now_ms());
 		bufferevent_free(c->bev);
 		free(c);
 		log_warnx("cannot watch a new connection, refused it");
@@ -1409,7 +1409,7 @@ conn_accept(int fd)
 	conn_nconns++;
 	log_info("%s: connected (gid %ld, %zu connections)", c->name,
 	    (long)(int)c->gid, conn_nconns);
-	semd_settle();
+	server_settle();
 	return;
 
 nomem:
@@ -1445,9 +1445,9 @@ conn_shutdown(void)
 		conn_reaper = NULL;
 	}
 	proto_buf_free(&conn_out);
-	if (semd_table != NULL) {
-		sem_table_free(semd_table);
-		semd_table = NULL;
+	if (server_table != NULL) {
+		sem_table_free(server_table);
+		server_table = NULL;
 	}
 }
 

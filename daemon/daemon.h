@@ -43,7 +43,7 @@ struct state;
 #define SEMD_MAX_GRACE_MS		3600000
 
 /* The daemon's configuration, filled from the command line by main.c. */
-struct semd_config {
+struct server_config {
 	char		 socket_path[108];	/* sizeof sun_path */
 	mode_t		 socket_mode;
 	int		 has_socket_group;
@@ -67,14 +67,14 @@ struct semd_config {
 	char		 log_file[4096];	/* --log-file, or "" */
 };
 
-extern struct semd_config	 semd_conf;
-extern struct event_base	*semd_base;
-extern struct sem_table		*semd_table;	/* conn.c's: conn_init */
-extern struct state		*semd_state;	/* NULL: no state file */
+extern struct server_config	 server_conf;
+extern struct event_base	*server_base;
+extern struct sem_table		*server_table;	/* conn.c's: conn_init */
+extern struct state		*server_state;	/* NULL: no state file */
 
 /* main.c */
-uint64_t	semd_now_ms(void);
-uint64_t	semd_uptime_ms(void);
-void		semd_settle(void);
+uint64_t	server_now_ms(void);
+uint64_t	server_uptime_ms(void);
+void		server_settle(void);
 
 #endif /* SEMD_DAEMON_H */

@@ -28,7 +28,7 @@ static struct sem_owner	*grace_owner;	/* holds what is not reclaimed */
 static struct state	*grace_state;
 static struct sem_table	*grace_table;
 static struct event	*grace_ev;
-static uint64_t		 grace_until;	/* semd_now_ms() at the end */
+static uint64_t		 grace_until;	/* server_now_ms() at the end */
 static size_t		 grace_adopted, grace_reclaimed;
 
 /* Timer: the grace period is over. */
@@ -36,7 +36,7 @@ static void
 grace_timer_cb(evutil_socket_t fd, short events, void *arg)
 {
 	grace_end();
-	semd_settle();
+	server_settle();
 }
 
 /*
@@ -49,7 +49,7 @@ grace_start(struct state *st, struct sem_table *t, uint64_t grace_ms)
 	const struct state_old	*old;
 	struct timeval		 tv;
 	size_t			 n, i;
-	uint64_t		 now = semd_now_ms();
+	uint64_t		 now = server_now_ms();
 
 	grace_state = st;
 	grace_table = t;
@@ -89,7 +89,7 @@ grace_start(struct state *st, struct sem_table *t, uint64_t grace_ms)
 		grace_owner = NULL;
 		return (0);
 	}
-	if ((grace_ev = evtimer_new(semd_base, grace_timer_cb, NULL)) ==
+	if ((grace_ev = evtimer_new(server_base, grace_timer_cb, NULL)) ==
 	    NULL) {
 		errno = ENOMEM;
 		return (-1);
@@ -122,7 +122,7 @@ grace_left_ms(void)
 
 	if (grace_owner == NULL)
 		return (0);
-	now = semd_now_ms();
+	now = server_now_ms();
 	return (grace_until > now ? grace_until - now : 1);
 }
 
@@ -194,7 +194,7 @@ grace_reclaim(struct sem_owner *o, uint64_t token, const char *name,
 		return (grace_refuse(PROTO_E_DENIED, msg, msglen, "token %"
 		    PRIu64 " is a grant of weight %" PRIu32 " on %s, not %"
 		    PRIu32, token, g->weight, g->hold->sem->name, weight));
-	if (sem_grant_transfer(g, o, weight, semd_now_ms()) == -1)
+	if (sem_grant_transfer(g, o, weight, server_now_ms()) == -1)
 		return (grace_refuse(PROTO_E_LIMIT, msg, msglen, "semd is out "
 		    "of memory; try again"));
 	memset(rep, 0, sizeof *rep);
@@ -223,7 +223,7 @@ grace_end(void)
 		log_info("restart: grace period over, %zu of %zu grant%s "
 		    "reclaimed; the rest are given back", grace_reclaimed,
 		    grace_adopted, grace_adopted == 1 ? "" : "s");
-	sem_owner_drop(grace_owner, semd_now_ms());
+	sem_owner_drop(grace_owner, server_now_ms());
 	grace_owner = NULL;
 	if (grace_ev != NULL)
 		evtimer_del(grace_ev);

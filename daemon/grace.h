@@ -30,7 +30,7 @@ struct sem_table;
  * (or at once when there is nothing to adopt).  grace_ms 0 turns it off:
  * the old records are dropped and their tokens will be refused.  Returns
  * 0, or -1 with errno ENOMEM (the caller exits: starting without them
- * could break the bound).  Needs semd_base.
+ * could break the bound).  Needs server_base.
  */
 int		 grace_start(struct state *, struct sem_table *,
 		     uint64_t grace_ms);

@@ -325,7 +325,7 @@ listen_accept_cb(evutil_socket_t fd, short events, void *arg)
 		case ENOBUFS:
 		case ENOMEM:
 			/* Warn once a minute at most; this can last. */
-			now = semd_now_ms();
+			now = server_now_ms();
 			if (listen_warned_ms == 0 ||
 			    now - listen_warned_ms >= 60000) {
 				log_warn("accept (pausing accepts for a second; "
@@ -345,16 +345,16 @@ listen_accept_cb(evutil_socket_t fd, short events, void *arg)
 
 /*
  * Start accepting connections on fd (from listen_open, or inherited) in
- * semd_base; each is handed to conn_accept().  Returns 0, or -1 with
+ * server_base; each is handed to conn_accept().  Returns 0, or -1 with
  * errno ENOMEM.
  */
 int
 listen_start(int fd)
 {
 	listen_fd = fd;
-	listen_ev = event_new(semd_base, fd, EV_READ | EV_PERSIST,
+	listen_ev = event_new(server_base, fd, EV_READ | EV_PERSIST,
 	    listen_accept_cb, NULL);
-	listen_backoff_ev = evtimer_new(semd_base, listen_backoff_cb, NULL);
+	listen_backoff_ev = evtimer_new(server_base, listen_backoff_cb, NULL);
 	if (listen_ev == NULL || listen_backoff_ev == NULL ||
 	    event_add(listen_ev, NULL) == -1) {
 		listen_close();
@@ -388,7 +388,7 @@ listen_watch_cb(evutil_socket_t unused, short events, void *arg)
 	    listen_watch_has_group, listen_watch_gid, cause, sizeof cause);
 	if (fd == -1)
 		goto fail;
-	ev = event_new(semd_base, fd, EV_READ | EV_PERSIST, listen_accept_cb,
+	ev = event_new(server_base, fd, EV_READ | EV_PERSIST, listen_accept_cb,
 	    NULL);
 	if (ev == NULL) {
 		log_warnx("socket %s was removed; out of memory", 
@@ -443,7 +443,7 @@ listen_watch(const char *path, const char *dir, mode_t dirmode,
 	listen_watch_mode = mode;
 	listen_watch_has_group = has_group;
 	listen_watch_gid = gid;
-	listen_watch_ev = event_new(semd_base, -1, EV_PERSIST,
+	listen_watch_ev = event_new(server_base, -1, EV_PERSIST,
 	    listen_watch_cb, NULL);
 	tv.tv_sec = interval_ms / 1000;
 	tv.tv_usec = (interval_ms % 1000) * 1000;

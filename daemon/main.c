@@ -3,7 +3,7 @@
  * signals, the timers (waiter deadlines, idle exit) and the event loop.
  *
  * Everything runs in one thread on one libevent base.  After every event
- * that may change the semaphore table, semd_settle() delivers the table's
+ * that may change the semaphore table, server_settle() delivers the table's
  * events (grants and expiries for other connections), re-arms the single
  * deadline timer if the earliest deadline moved, and arms or cancels the
  * idle-exit timer.
@@ -51,30 +51,30 @@
 #include "grace.h"
 #include "state.h"
 
-struct semd_config	 semd_conf;
-struct event_base	*semd_base;
-struct state		*semd_state;
+struct server_config	 server_conf;
+struct event_base	*server_base;
+struct state		*server_state;
 
-static struct event	*semd_deadline_ev;	/* reads semd_deadline_fd */
-static int		 semd_deadline_fd = -1;	/* a timerfd */
-static int		 semd_deadline_armed;
-static uint64_t		 semd_deadline_at;	/* valid if armed */
-static struct event	*semd_idle_ev;
-static int		 semd_idle_armed;
-static int		 semd_settling;
-static int		 semd_reexec_asked;	/* SIGUSR2 */
+static struct event	*server_deadline_ev;	/* reads server_deadline_fd */
+static int		 server_deadline_fd = -1;	/* a timerfd */
+static int		 server_deadline_armed;
+static uint64_t		 server_deadline_at;	/* valid if armed */
+static struct event	*server_idle_ev;
+static int		 server_idle_armed;
+static int		 server_settling;
+static int		 server_reexec_asked;	/* SIGUSR2 */
 #define SEMD_NSIGS	4	/* watched: TERM, INT, HUP, USR2 */
 #define SEMD_REEXEC_FD	3	/* SD_LISTEN_FDS_START */
-static char		 semd_exe[PATH_MAX];	/* our binary, for SIGUSR2 */
-static char		 semd_socket_dir[sizeof semd_conf.socket_path];
-static mode_t		 semd_socket_dirmode;
-static const char	*semd_config_path;	/* -c */
+static char		 server_exe[PATH_MAX];	/* our binary, for SIGUSR2 */
+static char		 server_socket_dir[sizeof server_conf.socket_path];
+static mode_t		 server_socket_dirmode;
+static const char	*server_config_path;	/* -c */
 /* --cluster-*: they win over the file's [cluster]. */
 static const char	*cl_endpoints, *cl_prefix, *cl_host;
 static unsigned int	 cl_ttl;
 
-static void	semd_cluster_config(const struct config *);
-static unsigned int	 semd_opts_given;	/* CONFIG_HAS_* set by options */
+static void	server_cluster_config(const struct config *);
+static unsigned int	 server_opts_given;	/* CONFIG_HAS_* set by options */
 
 enum {
 	OPT_SOCKET_MODE = 256,
@@ -102,7 +102,7 @@ enum {
 	OPT_STATE_DIR,
 };
 
-static const struct option semd_longopts[] = {
+static const struct option server_longopts[] = {
 	{ "socket",		required_argument,	NULL, 'S' },
 	{ "config",		required_argument,	NULL, 'c' },
 	{ "foreground",		no_argument,		NULL, 'f' },
@@ -145,7 +145,7 @@ static const struct option semd_longopts[] = {
 
 /* Print the synopsis to f. */
 static void
-semd_synopsis(FILE *f)
+server_synopsis(FILE *f)
 {
 	fprintf(f,
 "usage: semd [-fqvVh] [-c file] [-S path | --system]\n"
@@ -164,9 +164,9 @@ semd_synopsis(FILE *f)
 
 /* Print the help text to f. */
 static void
-semd_help(FILE *f)
+server_help(FILE *f)
 {
-	semd_synopsis(f);
+	server_synopsis(f);
 	fprintf(f,
 "\n"
 "semd holds named counting semaphores for local processes (see semrun(1)).\n"
@@ -252,9 +252,9 @@ semd_help(FILE *f)
 
 /* Complain about the command line and exit EX_USAGE. */
 static __attribute__((__noreturn__)) void
-semd_usage(void)
+server_usage(void)
 {
-	semd_synopsis(stderr);
+	server_synopsis(stderr);
 	fprintf(stderr, "Try 'semd --help' for more information.\n");
 	exit(EX_USAGE);
 }
@@ -265,7 +265,7 @@ semd_usage(void)
  * EX_USAGE on a bad value.
  */
 static uint64_t
-semd_parse_duration(const char *opt, const char *arg, uint64_t max_ms)
+server_parse_duration(const char *opt, const char *arg, uint64_t max_ms)
 {
 	unsigned long long	 v;
 	uint64_t		 mult = 1000;
@@ -298,7 +298,7 @@ bad:
  * bad value.
  */
 static uint64_t
-semd_parse_number(const char *opt, const char *arg, uint64_t min,
+server_parse_number(const char *opt, const char *arg, uint64_t min,
     uint64_t max, int suffixes)
 {
 	unsigned long long	 v;
@@ -343,7 +343,7 @@ bad:
 
 /* Parse --log-level: a level name (or its number, -1 to 3). */
 static int
-semd_parse_level(const char *arg)
+server_parse_level(const char *arg)
 {
 	static const struct {
 		const char	*name;
@@ -368,7 +368,7 @@ semd_parse_level(const char *arg)
 
 /* Parse --socket-mode: an octal mode no wider than 0777. */
 static mode_t
-semd_parse_mode(const char *arg)
+server_parse_mode(const char *arg)
 {
 	unsigned long	 v;
 	char		*end;
@@ -385,14 +385,14 @@ semd_parse_mode(const char *arg)
 
 /* Parse --socket-group: a group name, or a number. */
 static gid_t
-semd_parse_group(const char *arg)
+server_parse_group(const char *arg)
 {
 	struct group	*gr;
 
 	if ((gr = getgrnam(arg)) != NULL)
 		return (gr->gr_gid);
 	if (isdigit((unsigned char)arg[0]))
-		return ((gid_t)semd_parse_number("--socket-group", arg, 0,
+		return ((gid_t)server_parse_number("--socket-group", arg, 0,
 		    (gid_t)-1 - 1, 0));
 	fprintf(stderr, "semd: --socket-group: no group named '%s'\n", arg);
 	exit(EX_USAGE);
@@ -408,13 +408,13 @@ semd_parse_group(const char *arg)
  * with a sentence in cause.
  */
 static int
-semd_default_socket(char *path, size_t len, char *dir, size_t dirlen,
+server_default_socket(char *path, size_t len, char *dir, size_t dirlen,
     mode_t *dirmode, char *cause, size_t causelen)
 {
 	const char	*env;
 
 	*dir = '\0';
-	if (!semd_conf.system && (env = getenv("SEMD_SOCKET")) != NULL &&
+	if (!server_conf.system && (env = getenv("SEMD_SOCKET")) != NULL &&
 	    *env != '\0') {
 		if ((size_t)snprintf(path, len, "%s", env) >= len) {
 			snprintf(cause, causelen, "SEMD_SOCKET is too long "
@@ -423,7 +423,7 @@ semd_default_socket(char *path, size_t len, char *dir, size_t dirlen,
 		}
 		return (0);
 	}
-	if (semd_conf.system) {
+	if (server_conf.system) {
 		snprintf(dir, dirlen, "%s", SOCKPATH_SYSTEM_DIR);
 		snprintf(path, len, "%s", SOCKPATH_SYSTEM);
 		*dirmode = 0755;
@@ -440,20 +440,20 @@ semd_default_socket(char *path, size_t len, char *dir, size_t dirlen,
 }
 
 /*
- * The numeric options: where each goes in semd_conf, its range, its
+ * The numeric options: where each goes in server_conf, its range, its
  * default, whether it takes K/M/G, and the CONFIG_HAS_* bit that says the
  * command line set it (and the configuration file must not).
  */
-#define SEMD_NUMOPT(f)	offsetof(struct semd_config, f), \
-			sizeof(((struct semd_config *)0)->f)
-static const struct semd_numopt {
+#define SEMD_NUMOPT(f)	offsetof(struct server_config, f), \
+			sizeof(((struct server_config *)0)->f)
+static const struct server_numopt {
 	int		 id;
 	const char	*name;
 	size_t		 off, size;
 	uint64_t	 min, max, def;
 	int		 suffixes;
 	unsigned int	 given;
-} semd_numopts[] = {
+} server_numopts[] = {
 	{ OPT_MAX_CONNECTIONS, "--max-connections",
 	    SEMD_NUMOPT(max_connections), 0, 1000000, SEMD_DEF_MAX_CONNECTIONS,
 	    0, CONFIG_HAS_MAX_CONNECTIONS },
@@ -488,11 +488,11 @@ static const struct semd_numopt {
 	{ 0, NULL, 0, 0, 0, 0, 0, 0, 0 }
 };
 
-/* Store v (in range: semd_parse_number) in no's field of semd_conf. */
+/* Store v (in range: server_parse_number) in no's field of server_conf. */
 static void
-semd_numopt_set(const struct semd_numopt *no, uint64_t v)
+server_numopt_set(const struct server_numopt *no, uint64_t v)
 {
-	char		*p = (char *)&semd_conf + no->off;
+	char		*p = (char *)&server_conf + no->off;
 	uint32_t	 v32 = (uint32_t)v;
 
 	if (no->size == sizeof v32)
@@ -503,23 +503,23 @@ semd_numopt_set(const struct semd_numopt *no, uint64_t v)
 		abort();
 }
 
-/* Parse the command line into semd_conf; exits on errors. */
+/* Parse the command line into server_conf; exits on errors. */
 static void
-semd_parse_args(int argc, char **argv)
+server_parse_args(int argc, char **argv)
 {
-	const struct semd_numopt	*no;
+	const struct server_numopt	*no;
 	const char			*socket_arg = NULL;
 	char				*cause;
 	int				 ch, has_mode = 0;
 
-	memset(&semd_conf, 0, sizeof semd_conf);
-	semd_conf.socket_mode = SEMD_DEF_SOCKET_MODE;
-	for (no = semd_numopts; no->name != NULL; no++)
-		semd_numopt_set(no, no->def);
-	semd_conf.grace_ms = SEMD_DEF_GRACE_MS;
-	semd_conf.verbose = LOG_VERBOSE_WARN;
+	memset(&server_conf, 0, sizeof server_conf);
+	server_conf.socket_mode = SEMD_DEF_SOCKET_MODE;
+	for (no = server_numopts; no->name != NULL; no++)
+		server_numopt_set(no, no->def);
+	server_conf.grace_ms = SEMD_DEF_GRACE_MS;
+	server_conf.verbose = LOG_VERBOSE_WARN;
 
-	while ((ch = getopt_long(argc, argv, "S:c:fqvVhl:", semd_longopts,
+	while ((ch = getopt_long(argc, argv, "S:c:fqvVhl:", server_longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'S':
@@ -528,33 +528,33 @@ semd_parse_args(int argc, char **argv)
 		case 'c':
 			if (*optarg == '\0') {
 				fprintf(stderr, "semd: --config: empty path\n");
-				semd_usage();
+				server_usage();
 			}
-			semd_config_path = optarg;
+			server_config_path = optarg;
 			break;
 		case 'f':
-			semd_conf.foreground = 1;
+			server_conf.foreground = 1;
 			break;
 		case 'q':
-			semd_conf.verbose = LOG_VERBOSE_QUIET;
+			server_conf.verbose = LOG_VERBOSE_QUIET;
 			break;
 		case 'v':
-			if (semd_conf.verbose < LOG_VERBOSE_INFO)
-				semd_conf.verbose = LOG_VERBOSE_INFO;
+			if (server_conf.verbose < LOG_VERBOSE_INFO)
+				server_conf.verbose = LOG_VERBOSE_INFO;
 			else
-				semd_conf.verbose = LOG_VERBOSE_DEBUG;
+				server_conf.verbose = LOG_VERBOSE_DEBUG;
 			break;
 		case 'l':
-			semd_conf.verbose = semd_parse_level(optarg);
+			server_conf.verbose = server_parse_level(optarg);
 			break;
 		case OPT_LOG_FILE:
 			if (*optarg == '\0' || strlen(optarg) >=
-			    sizeof semd_conf.log_file) {
+			    sizeof server_conf.log_file) {
 				fprintf(stderr, "semd: --log-file: empty or "
 				    "too long path\n");
-				semd_usage();
+				server_usage();
 			}
-			snprintf(semd_conf.log_file, sizeof semd_conf.log_file,
+			snprintf(server_conf.log_file, sizeof server_conf.log_file,
 			    "%s", optarg);
 			break;
 		case 'V':
@@ -562,18 +562,18 @@ semd_parse_args(int argc, char **argv)
 			    PROTO_VERSION);
 			exit(0);
 		case 'h':
-			semd_help(stdout);
+			server_help(stdout);
 			exit(0);
 		case OPT_SOCKET_MODE:
-			semd_conf.socket_mode = semd_parse_mode(optarg);
+			server_conf.socket_mode = server_parse_mode(optarg);
 			has_mode = 1;
 			break;
 		case OPT_SOCKET_GROUP:
-			semd_conf.socket_group = semd_parse_group(optarg);
-			semd_conf.has_socket_group = 1;
+			server_conf.socket_group = server_parse_group(optarg);
+			server_conf.has_socket_group = 1;
 			break;
 		case OPT_SYSTEM:
-			semd_conf.system = 1;
+			server_conf.system = 1;
 			break;
 		case OPT_CLUSTER_ENDPOINTS:
 			cl_endpoints = optarg;
@@ -582,7 +582,7 @@ semd_parse_args(int argc, char **argv)
 			cl_prefix = optarg;
 			break;
 		case OPT_CLUSTER_TTL:
-			cl_ttl = (unsigned int)semd_parse_number(
+			cl_ttl = (unsigned int)server_parse_number(
 			    "--cluster-lease-ttl", optarg, 2, 3600, 0);
 			break;
 		case OPT_CLUSTER_HOST:
@@ -593,74 +593,74 @@ semd_parse_args(int argc, char **argv)
 			if (cluster_declare(optarg, ch == OPT_CLUSTER_NAMES, 0,
 			    &cause) == -1) {
 				fprintf(stderr, "semd: %s\n", cause);
-				semd_usage();
+				server_usage();
 			}
 			break;
 		case OPT_GRACE:
-			semd_conf.grace_ms = semd_parse_duration("--grace",
+			server_conf.grace_ms = server_parse_duration("--grace",
 			    optarg, SEMD_MAX_GRACE_MS);
-			semd_opts_given |= CONFIG_HAS_GRACE;
+			server_opts_given |= CONFIG_HAS_GRACE;
 			break;
 		case OPT_STATE_DIR:
 			if (*optarg != '/') {
 				fprintf(stderr, "semd: --state-dir: '%s' is not "
 				    "an absolute path\n", optarg);
-				semd_usage();
+				server_usage();
 			}
-			semd_conf.state_dir = optarg;
+			server_conf.state_dir = optarg;
 			break;
 		default:
-			for (no = semd_numopts; no->name != NULL; no++) {
+			for (no = server_numopts; no->name != NULL; no++) {
 				if (no->id == ch)
 					break;
 			}
 			if (no->name == NULL)
-				semd_usage();
-			semd_numopt_set(no, semd_parse_number(no->name, optarg,
+				server_usage();
+			server_numopt_set(no, server_parse_number(no->name, optarg,
 			    no->min, no->max, no->suffixes));
-			semd_opts_given |= no->given;
+			server_opts_given |= no->given;
 		}
 	}
 	if (optind != argc) {
 		fprintf(stderr, "semd: unexpected argument '%s'\n",
 		    argv[optind]);
-		semd_usage();
+		server_usage();
 	}
 
-	if (semd_conf.system && socket_arg != NULL) {
+	if (server_conf.system && socket_arg != NULL) {
 		fprintf(stderr, "semd: --system and --socket exclude each "
 		    "other\n");
-		semd_usage();
+		server_usage();
 	}
-	if (semd_conf.system && !has_mode)
-		semd_conf.socket_mode = SEMD_SYSTEM_SOCKET_MODE;
+	if (server_conf.system && !has_mode)
+		server_conf.socket_mode = SEMD_SYSTEM_SOCKET_MODE;
 	if (socket_arg != NULL) {
 		if (*socket_arg == '\0') {
 			fprintf(stderr, "semd: --socket: empty path\n");
-			semd_usage();
+			server_usage();
 		}
-		if ((size_t)snprintf(semd_conf.socket_path,
-		    sizeof semd_conf.socket_path, "%s", socket_arg) >=
-		    sizeof semd_conf.socket_path) {
+		if ((size_t)snprintf(server_conf.socket_path,
+		    sizeof server_conf.socket_path, "%s", socket_arg) >=
+		    sizeof server_conf.socket_path) {
 			fprintf(stderr, "semd: socket path %s is too long (at "
 			    "most %zu bytes)\n", socket_arg,
-			    sizeof semd_conf.socket_path - 1);
+			    sizeof server_conf.socket_path - 1);
 			exit(1);
 		}
 	}
-	/* Without -S the default path is worked out in semd_listen_fd,
+	/* Without -S the default path is worked out in server_listen_fd,
 	 * unless systemd hands over a socket. */
 }
 
-static uint64_t		 semd_started_ms;
+static uint64_t		 server_started_ms;
 
 /* Milliseconds since semd started serving. */
 uint64_t
-semd_uptime_ms(void)
+server_uptime_ms(void)
 {
-	uint64_t	 now = semd_now_ms();
+	uint64_t	 now = server_now_ms();
 
-	return (now > semd_started_ms ? now - semd_started_ms : 0);
+	return (now > server_started_ms ? now - server_started_ms : 0);
 }
 
 /*
@@ -669,24 +669,24 @@ semd_uptime_ms(void)
  * restart can then break the bound: say so.
  */
 static void
-semd_state_open(void)
+server_state_open(void)
 {
 	char	 path[PATH_MAX], cause[512];
 
-	if (semd_conf.state_dir == NULL &&
+	if (server_conf.state_dir == NULL &&
 	    getenv("RUNTIME_DIRECTORY") == NULL &&
-	    semd_conf.socket_path[0] != '/') {
+	    server_conf.socket_path[0] != '/') {
 		log_warnx("no state file (unnamed socket, no $RUNTIME_DIRECTORY "
 		    "or --state-dir): holders cannot reclaim after a restart");
 		return;
 	}
-	if (state_path(path, sizeof path, semd_conf.state_dir,
-	    semd_conf.socket_path) == -1) {
+	if (state_path(path, sizeof path, server_conf.state_dir,
+	    server_conf.socket_path) == -1) {
 		log_warnx("the state file's path is too long: holders cannot "
 		    "reclaim after a restart");
 		return;
 	}
-	if ((semd_state = state_open(path, semd_conf.socket_path, cause,
+	if ((server_state = state_open(path, server_conf.socket_path, cause,
 	    sizeof cause)) == NULL)
 		log_warnx("%s: holders cannot reclaim after a restart", cause);
 	else
@@ -695,7 +695,7 @@ semd_state_open(void)
 
 /* Monotonic time in milliseconds, the engine's clock. */
 uint64_t
-semd_now_ms(void)
+server_now_ms(void)
 {
 	struct timespec	 ts;
 
@@ -713,78 +713,78 @@ semd_now_ms(void)
  * per grant, so that lateness would slow the rate down).
  */
 static void
-semd_arm_deadline(void)
+server_arm_deadline(void)
 {
 	struct itimerspec	 its;
 	uint64_t		 at;
 
 	memset(&its, 0, sizeof its);
-	if (!sem_next_deadline(semd_table, &at)) {
-		if (semd_deadline_armed) {
+	if (!sem_next_deadline(server_table, &at)) {
+		if (server_deadline_armed) {
 			/* All zero: disarm. */
-			if (timerfd_settime(semd_deadline_fd, TFD_TIMER_ABSTIME,
+			if (timerfd_settime(server_deadline_fd, TFD_TIMER_ABSTIME,
 			    &its, NULL) == -1)
 				fatal("timerfd_settime");
-			semd_deadline_armed = 0;
+			server_deadline_armed = 0;
 		}
 		return;
 	}
-	if (semd_deadline_armed && semd_deadline_at == at)
+	if (server_deadline_armed && server_deadline_at == at)
 		return;
 	if (at == 0)
 		at = 1;		/* 0 would disarm: the past fires at once */
 	its.it_value.tv_sec = (time_t)(at / 1000);
 	its.it_value.tv_nsec = (long)(at % 1000) * 1000000;
-	if (timerfd_settime(semd_deadline_fd, TFD_TIMER_ABSTIME, &its,
+	if (timerfd_settime(server_deadline_fd, TFD_TIMER_ABSTIME, &its,
 	    NULL) == -1)
 		fatal("timerfd_settime");
-	semd_deadline_armed = 1;
-	semd_deadline_at = at;
+	server_deadline_armed = 1;
+	server_deadline_at = at;
 }
 
 /* The earliest deadline came: expire what is due and tell the owners. */
 static void
-semd_deadline_cb(evutil_socket_t fd, short events, void *arg)
+server_deadline_cb(evutil_socket_t fd, short events, void *arg)
 {
 	uint64_t	 n;
 
 	/* Clear it; a re-armed timer that has not fired reads EAGAIN. */
 	(void)read(fd, &n, sizeof n);
-	semd_deadline_armed = 0;
-	sem_expire(semd_table, semd_now_ms());
-	semd_settle();
+	server_deadline_armed = 0;
+	sem_expire(server_table, server_now_ms());
+	server_settle();
 }
 
 /* No connection and no semaphore for --idle-exit seconds: leave. */
 static void
-semd_idle_cb(evutil_socket_t fd, short events, void *arg)
+server_idle_cb(evutil_socket_t fd, short events, void *arg)
 {
-	semd_idle_armed = 0;
-	if (conn_count() != 0 || sem_count(semd_table) != 0)
+	server_idle_armed = 0;
+	if (conn_count() != 0 || sem_count(server_table) != 0)
 		return;
-	log_info("idle for %u seconds, exiting", semd_conf.idle_exit);
-	event_base_loopbreak(semd_base);
+	log_info("idle for %u seconds, exiting", server_conf.idle_exit);
+	event_base_loopbreak(server_base);
 }
 
 /* Arm the idle-exit timer when idle, cancel it when not. */
 static void
-semd_check_idle(void)
+server_check_idle(void)
 {
 	struct timeval	 tv;
 	int		 idle;
 
-	if (semd_conf.idle_exit == 0)
+	if (server_conf.idle_exit == 0)
 		return;
-	idle = conn_count() == 0 && sem_count(semd_table) == 0;
-	if (idle && !semd_idle_armed) {
-		tv.tv_sec = semd_conf.idle_exit;
+	idle = conn_count() == 0 && sem_count(server_table) == 0;
+	if (idle && !server_idle_armed) {
+		tv.tv_sec = server_conf.idle_exit;
 		tv.tv_usec = 0;
-		if (evtimer_add(semd_idle_ev, &tv) == -1)
+		if (evtimer_add(server_idle_ev, &tv) == -1)
 			fatalx("cannot arm the idle timer");
-		semd_idle_armed = 1;
-	} else if (!idle && semd_idle_armed) {
-		evtimer_del(semd_idle_ev);
-		semd_idle_armed = 0;
+		server_idle_armed = 1;
+	} else if (!idle && server_idle_armed) {
+		evtimer_del(server_idle_ev);
+		server_idle_armed = 0;
 	}
 }
 
@@ -798,15 +798,15 @@ semd_check_idle(void)
  * inside itself does nothing.
  */
 void
-semd_settle(void)
+server_settle(void)
 {
-	if (semd_settling)
+	if (server_settling)
 		return;
-	semd_settling = 1;
+	server_settling = 1;
 	conn_settle();
-	semd_arm_deadline();
-	semd_check_idle();
-	semd_settling = 0;
+	server_arm_deadline();
+	server_check_idle();
+	server_settling = 0;
 }
 
 /*
@@ -814,14 +814,14 @@ semd_settle(void)
  * every few seconds, and only when the numbers changed.
  */
 static void
-semd_status_cb(evutil_socket_t fd, short events, void *arg)
+server_status_cb(evutil_socket_t fd, short events, void *arg)
 {
 	static size_t	 last_conns = SIZE_MAX, last_sems = SIZE_MAX;
 	size_t		 conns, sems;
 	char		 line[256];
 
-	conns = sem_owner_count(semd_table);
-	sems = sem_count(semd_table);
+	conns = sem_owner_count(server_table);
+	sems = sem_count(server_table);
 	if (conns == last_conns && sems == last_sems)
 		return;
 	last_conns = conns;
@@ -833,10 +833,10 @@ semd_status_cb(evutil_socket_t fd, short events, void *arg)
 
 /*
  * SIGTERM, SIGINT: leave the loop; SIGHUP: reload the configuration;
- * SIGUSR2: leave the loop to re-execute (semd_reexec).
+ * SIGUSR2: leave the loop to re-execute (server_reexec).
  */
 static void
-semd_signal_cb(evutil_socket_t sig, short events, void *arg)
+server_signal_cb(evutil_socket_t sig, short events, void *arg)
 {
 	char	 msg[512];
 
@@ -851,16 +851,16 @@ semd_signal_cb(evutil_socket_t sig, short events, void *arg)
 			log_warnx("SIGHUP: reload refused: %s", msg);
 		else
 			log_warnx("SIGHUP: %s", msg);
-		semd_settle();
+		server_settle();
 		break;
 	case SIGUSR2:
-		semd_reexec_asked = 1;
-		event_base_loopbreak(semd_base);
+		server_reexec_asked = 1;
+		event_base_loopbreak(server_base);
 		break;
 	default:
 		log_info("%s received, exiting",
 		    sig == SIGTERM ? "SIGTERM" : "SIGINT");
-		event_base_loopbreak(semd_base);
+		event_base_loopbreak(server_base);
 		break;
 	}
 }
@@ -870,15 +870,15 @@ semd_signal_cb(evutil_socket_t sig, short events, void *arg)
  * connections beyond what is possible are handled by the accept backoff.
  */
 static void
-semd_raise_nofile(void)
+server_raise_nofile(void)
 {
 	struct rlimit	 rl;
 	rlim_t		 want;
 
-	if (semd_conf.max_connections == 0 ||
+	if (server_conf.max_connections == 0 ||
 	    getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return;
-	want = (rlim_t)semd_conf.max_connections + 32;
+	want = (rlim_t)server_conf.max_connections + 32;
 	if (rl.rlim_cur >= want)
 		return;
 	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ?
@@ -888,7 +888,7 @@ semd_raise_nofile(void)
 	if (rl.rlim_cur < want)
 		log_info("only %lu file descriptors available, fewer than "
 		    "--max-connections %" PRIu32, (unsigned long)rl.rlim_cur,
-		    semd_conf.max_connections);
+		    server_conf.max_connections);
 }
 
 /*
@@ -898,7 +898,7 @@ semd_raise_nofile(void)
  * Exits 1 on failure.
  */
 static int
-semd_listen_fd(void)
+server_listen_fd(void)
 {
 	struct sockaddr_un	 sun;
 	socklen_t		 sunlen = sizeof sun;
@@ -913,18 +913,18 @@ semd_listen_fd(void)
 		memset(&sun, 0, sizeof sun);
 		if (getsockname(fd, (struct sockaddr *)&sun, &sunlen) == 0 &&
 		    sun.sun_path[0] != '\0')
-			snprintf(semd_conf.socket_path,
-			    sizeof semd_conf.socket_path, "%s", sun.sun_path);
+			snprintf(server_conf.socket_path,
+			    sizeof server_conf.socket_path, "%s", sun.sun_path);
 		else
-			snprintf(semd_conf.socket_path,
-			    sizeof semd_conf.socket_path, "(systemd socket)");
+			snprintf(server_conf.socket_path,
+			    sizeof server_conf.socket_path, "(systemd socket)");
 		/* The user unit's socket: its directory can be made again. */
 		if (sockpath_user(geteuid(), dir, sizeof dir, path,
 		    sizeof path) == 0 &&
-		    strcmp(path, semd_conf.socket_path) == 0) {
-			snprintf(semd_socket_dir, sizeof semd_socket_dir, "%s",
+		    strcmp(path, server_conf.socket_path) == 0) {
+			snprintf(server_socket_dir, sizeof server_socket_dir, "%s",
 			    dir);
-			semd_socket_dirmode = 0700;
+			server_socket_dirmode = 0700;
 		}
 		/* The accept loop runs until EAGAIN: the socket must not
 		 * block, and systemd passes it blocking. */
@@ -933,14 +933,14 @@ semd_listen_fd(void)
 			fatal("fcntl");
 		return (fd);
 	}
-	if (semd_conf.socket_path[0] == '\0' &&
-	    semd_default_socket(semd_conf.socket_path,
-	    sizeof semd_conf.socket_path, semd_socket_dir,
-	    sizeof semd_socket_dir, &semd_socket_dirmode, cause,
+	if (server_conf.socket_path[0] == '\0' &&
+	    server_default_socket(server_conf.socket_path,
+	    sizeof server_conf.socket_path, server_socket_dir,
+	    sizeof server_socket_dir, &server_socket_dirmode, cause,
 	    sizeof cause) == -1)
 		fatalx("%s", cause);
-	fd = listen_open(semd_conf.socket_path, semd_conf.socket_mode,
-	    semd_conf.has_socket_group, semd_conf.socket_group, cause,
+	fd = listen_open(server_conf.socket_path, server_conf.socket_mode,
+	    server_conf.has_socket_group, server_conf.socket_group, cause,
 	    sizeof cause);
 	if (fd == -1)
 		fatalx("%s", cause);
@@ -953,15 +953,15 @@ semd_listen_fd(void)
  * fill what no option set.  Exits 1 on a bad file.
  */
 static void
-semd_load_config(void)
+server_load_config(void)
 {
 	const struct config	*cf;
-	const char		*path = semd_config_path;
+	const char		*path = server_config_path;
 	char			 err[512];
 
 	if (path == NULL) {
-		if ((!semd_conf.system &&
-		    strcmp(semd_conf.socket_path, SEMD_SYSTEM_SOCKET) != 0) ||
+		if ((!server_conf.system &&
+		    strcmp(server_conf.socket_path, SEMD_SYSTEM_SOCKET) != 0) ||
 		    access(SEMD_CONFIG_FILE, F_OK) == -1)
 			return;
 		path = SEMD_CONFIG_FILE;
@@ -969,8 +969,8 @@ semd_load_config(void)
 	if ((cf = rules_load(path, err, sizeof err)) == NULL)
 		fatalx("%s", err);
 #define TAKE(flag, field) do {						\
-	if ((cf->has & (flag)) && !(semd_opts_given & (flag)))		\
-		semd_conf.field = cf->field;				\
+	if ((cf->has & (flag)) && !(server_opts_given & (flag)))		\
+		server_conf.field = cf->field;				\
 } while (0)
 	TAKE(CONFIG_HAS_MAX_CONNECTIONS, max_connections);
 	TAKE(CONFIG_HAS_MAX_PENDING, max_pending);
@@ -985,7 +985,7 @@ semd_load_config(void)
 	TAKE(CONFIG_HAS_IDLE_EXIT, idle_exit);
 	TAKE(CONFIG_HAS_GRACE, grace_ms);
 #undef TAKE
-	semd_cluster_config(cf);
+	server_cluster_config(cf);
 	log_info("configuration %s: %zu semaphores declared, undeclared "
 	    "names %s", path, cf->nsems, cf->undeclared_deny ? "denied" :
 	    "allowed");
@@ -998,7 +998,7 @@ semd_load_config(void)
  * change them.
  */
 static void
-semd_cluster_config(const struct config *cf)
+server_cluster_config(const struct config *cf)
 {
 	const struct config_cluster	*cc = cf != NULL ? &cf->cluster : NULL;
 	static int			 done;
@@ -1035,7 +1035,7 @@ semd_cluster_config(const struct config *cf)
 
 /* At exit (also through fatal), remove the socket file if it is ours. */
 static void
-semd_atexit(void)
+server_atexit(void)
 {
 	listen_close();
 }
@@ -1047,7 +1047,7 @@ semd_atexit(void)
  * and the parent exits 1.  Returns, in the child, the pipe's write end.
  */
 static int
-semd_daemonize(void)
+server_daemonize(void)
 {
 	int	 pfd[2], status;
 	pid_t	 pid;
@@ -1084,7 +1084,7 @@ semd_daemonize(void)
  * syslog, and release the waiting parent.
  */
 static void
-semd_detach(int ready_fd)
+server_detach(int ready_fd)
 {
 	char	 path[4096], cwd[2048], abspath[6200], cause[512];
 	char	*slash;
@@ -1096,10 +1096,10 @@ semd_detach(int ready_fd)
 	 * runtime directory.  Worked out before chdir, for relative paths.
 	 */
 	path[0] = '\0';
-	if (semd_conf.log_file[0] != '\0')
-		snprintf(path, sizeof path, "%s", semd_conf.log_file);
-	else if (!log_syslog_available() && semd_conf.socket_path[0] != '(') {
-		snprintf(path, sizeof path, "%s", semd_conf.socket_path);
+	if (server_conf.log_file[0] != '\0')
+		snprintf(path, sizeof path, "%s", server_conf.log_file);
+	else if (!log_syslog_available() && server_conf.socket_path[0] != '(') {
+		snprintf(path, sizeof path, "%s", server_conf.socket_path);
 		if ((slash = strrchr(path, '/')) != NULL)
 			snprintf(slash + 1, sizeof path - (slash + 1 - path),
 			    "semd.log");
@@ -1128,9 +1128,9 @@ semd_detach(int ready_fd)
 	if (fd > STDERR_FILENO)
 		close(fd);
 	if (path[0] == '\0')
-		log_init(LOG_DEST_SYSLOG, semd_conf.verbose);
+		log_init(LOG_DEST_SYSLOG, server_conf.verbose);
 	if (ready_fd == -1)
-		return;		/* re-executed: nobody waits (semd_reexec) */
+		return;		/* re-executed: nobody waits (server_reexec) */
 	if (write(ready_fd, "R", 1) != 1)
 		fatal("cannot tell the parent we are ready");
 	close(ready_fd);
@@ -1148,12 +1148,12 @@ semd_detach(int ready_fd)
  * (logged); then this image goes on serving.
  */
 static void
-semd_reexec(int fd, char **argv)
+server_reexec(int fd, char **argv)
 {
 	char	 pid[32];
 	int	 fl;
 
-	if (semd_exe[0] == '\0') {
+	if (server_exe[0] == '\0') {
 		log_warnx("SIGUSR2: the path of the semd binary is unknown; "
 		    "not re-executing");
 		return;
@@ -1177,9 +1177,9 @@ semd_reexec(int fd, char **argv)
 	}
 	unsetenv("LISTEN_FDNAMES");
 	log_warnx("SIGUSR2: re-executing %s (pid %s); the listening socket "
-	    "is handed over, clients reclaim their grants", semd_exe, pid);
-	execv(semd_exe, argv);
-	log_warn("SIGUSR2: cannot execute %s; this semd goes on", semd_exe);
+	    "is handed over, clients reclaim their grants", server_exe, pid);
+	execv(server_exe, argv);
+	log_warn("SIGUSR2: cannot execute %s; this semd goes on", server_exe);
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_PID");
 	unsetenv("SEMD_REEXEC");
@@ -1208,10 +1208,10 @@ main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	/* The path an upgrade (SIGUSR2) executes: where we were started. */
-	n = readlink("/proc/self/exe", semd_exe, sizeof semd_exe - 1);
-	semd_exe[n > 0 ? n : 0] = '\0';
-	if (n > 10 && strcmp(semd_exe + n - 10, " (deleted)") == 0)
-		semd_exe[n - 10] = '\0';
+	n = readlink("/proc/self/exe", server_exe, sizeof server_exe - 1);
+	server_exe[n > 0 ? n : 0] = '\0';
+	if (n > 10 && strcmp(server_exe + n - 10, " (deleted)") == 0)
+		server_exe[n - 10] = '\0';
 	reexec = getenv("SEMD_REEXEC") != NULL;
 	unsetenv("SEMD_REEXEC");
 	if ((exec_argv = calloc((size_t)argc + 1, sizeof *exec_argv)) ==
@@ -1219,11 +1219,11 @@ main(int argc, char **argv)
 		fatal("calloc");
 	memcpy(exec_argv, argv, (size_t)argc * sizeof *argv);
 	argv[0] = (char *)"semd";	/* getopt's messages say "semd: " */
-	semd_parse_args(argc, argv);
-	log_init(LOG_DEST_STDERR, semd_conf.verbose);
+	server_parse_args(argc, argv);
+	log_init(LOG_DEST_STDERR, server_conf.verbose);
 
-	if (semd_config_path != NULL)
-		semd_load_config();	/* before listening: a bad file stops */
+	if (server_config_path != NULL)
+		server_load_config();	/* before listening: a bad file stops */
 	/*
 	 * Clients may connect as soon as the socket listens, long before the
 	 * loop watches SIGTERM (cluster_init may take a while): hold the
@@ -1234,39 +1234,39 @@ main(int argc, char **argv)
 	for (i = 0; i < SEMD_NSIGS; i++)
 		sigaddset(&sigs_held, sigs[i]);
 	sigprocmask(SIG_BLOCK, &sigs_held, &sigs_old);
-	fd = semd_listen_fd();
-	if (semd_config_path == NULL)
-		semd_load_config();	/* the system daemon's default file */
-	semd_cluster_config(NULL);	/* if no file did */
-	semd_raise_nofile();
-	atexit(semd_atexit);
-	semd_state_open();
+	fd = server_listen_fd();
+	if (server_config_path == NULL)
+		server_load_config();	/* the system daemon's default file */
+	server_cluster_config(NULL);	/* if no file did */
+	server_raise_nofile();
+	atexit(server_atexit);
+	server_state_open();
 	/* Re-executed (SIGUSR2): already a daemon, with the same pid. */
-	if (!semd_conf.foreground && !reexec)
-		ready_fd = semd_daemonize();
+	if (!server_conf.foreground && !reexec)
+		ready_fd = server_daemonize();
 
-	if ((semd_base = event_base_new()) == NULL)
+	if ((server_base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
 	if (conn_init() == -1)
 		fatal("conn_init");
 	rules_apply();
 	if (cluster_init(&line_cause) == -1)
 		fatalx("cluster: %s", line_cause);
-	if (semd_state != NULL &&
-	    grace_start(semd_state, semd_table, semd_conf.grace_ms) == -1)
+	if (server_state != NULL &&
+	    grace_start(server_state, server_table, server_conf.grace_ms) == -1)
 		fatal("cannot take over the grants of the previous semd");
-	semd_deadline_fd = timerfd_create(CLOCK_MONOTONIC,
+	server_deadline_fd = timerfd_create(CLOCK_MONOTONIC,
 	    TFD_NONBLOCK | TFD_CLOEXEC);
-	if (semd_deadline_fd == -1)
+	if (server_deadline_fd == -1)
 		fatal("timerfd_create");
-	semd_deadline_ev = event_new(semd_base, semd_deadline_fd,
-	    EV_READ | EV_PERSIST, semd_deadline_cb, NULL);
-	semd_idle_ev = evtimer_new(semd_base, semd_idle_cb, NULL);
-	if (semd_deadline_ev == NULL || semd_idle_ev == NULL ||
-	    event_add(semd_deadline_ev, NULL) == -1)
+	server_deadline_ev = event_new(server_base, server_deadline_fd,
+	    EV_READ | EV_PERSIST, server_deadline_cb, NULL);
+	server_idle_ev = evtimer_new(server_base, server_idle_cb, NULL);
+	if (server_deadline_ev == NULL || server_idle_ev == NULL ||
+	    event_add(server_deadline_ev, NULL) == -1)
 		fatalx("cannot create timers");
 	for (i = 0; i < SEMD_NSIGS; i++) {
-		sig_ev[i] = evsignal_new(semd_base, sigs[i], semd_signal_cb,
+		sig_ev[i] = evsignal_new(server_base, sigs[i], server_signal_cb,
 		    NULL);
 		if (sig_ev[i] == NULL || evsignal_add(sig_ev[i], NULL) == -1)
 			fatalx("cannot watch signal %d", sigs[i]);
@@ -1274,37 +1274,37 @@ main(int argc, char **argv)
 	sigprocmask(SIG_SETMASK, &sigs_old, NULL);
 	if (listen_start(fd) == -1)
 		fatal("listen_start");
-	if (semd_conf.socket_path[0] == '/' &&
-	    listen_watch(semd_conf.socket_path, semd_socket_dir[0] != '\0' ?
-	    semd_socket_dir : NULL, semd_socket_dirmode, semd_conf.socket_mode,
-	    semd_conf.has_socket_group, semd_conf.socket_group,
+	if (server_conf.socket_path[0] == '/' &&
+	    listen_watch(server_conf.socket_path, server_socket_dir[0] != '\0' ?
+	    server_socket_dir : NULL, server_socket_dirmode, server_conf.socket_mode,
+	    server_conf.has_socket_group, server_conf.socket_group,
 	    SEMD_WATCH_MS) == -1)
 		fatal("listen_watch");
-	semd_started_ms = semd_now_ms();
-	semd_settle();		/* arms the idle timer */
+	server_started_ms = server_now_ms();
+	server_settle();		/* arms the idle timer */
 
-	log_info("listening on %s (pid %ld)", semd_conf.socket_path,
+	log_info("listening on %s (pid %ld)", server_conf.socket_path,
 	    (long)getpid());
-	if (ready_fd != -1 || (!semd_conf.foreground && reexec))
-		semd_detach(ready_fd);
+	if (ready_fd != -1 || (!server_conf.foreground && reexec))
+		server_detach(ready_fd);
 	if (sdaemon_notifying()) {
 		/* Ready only now: the socket accepts and the loop is set up. */
 		snprintf(line, sizeof line, "listening on %s",
-		    semd_conf.socket_path);
+		    server_conf.socket_path);
 		sdaemon_ready(line);
-		status_ev = event_new(semd_base, -1, EV_PERSIST,
-		    semd_status_cb, NULL);
+		status_ev = event_new(server_base, -1, EV_PERSIST,
+		    server_status_cb, NULL);
 		if (status_ev == NULL || event_add(status_ev, &status_tv) == -1)
 			fatalx("cannot create the status timer");
 	}
 
 	for (;;) {
-		if (event_base_dispatch(semd_base) == -1)
+		if (event_base_dispatch(server_base) == -1)
 			log_warnx("the event loop failed");
-		if (!semd_reexec_asked)
+		if (!server_reexec_asked)
 			break;
-		semd_reexec_asked = 0;
-		semd_reexec(fd, exec_argv);
+		server_reexec_asked = 0;
+		server_reexec(fd, exec_argv);
 	}
 	sdaemon_stopping();
 	if (status_ev != NULL)
@@ -1314,16 +1314,16 @@ main(int argc, char **argv)
 	grace_shutdown();
 	conn_shutdown();
 	rules_free();
-	state_close(semd_state);
-	semd_state = NULL;
+	state_close(server_state);
+	server_state = NULL;
 	listen_close();
 	for (i = 0; i < SEMD_NSIGS; i++)
 		event_free(sig_ev[i]);
-	event_free(semd_deadline_ev);
-	close(semd_deadline_fd);
-	event_free(semd_idle_ev);
-	event_base_free(semd_base);
-	semd_base = NULL;
+	event_free(server_deadline_ev);
+	close(server_deadline_fd);
+	event_free(server_idle_ev);
+	event_base_free(server_base);
+	server_base = NULL;
 	libevent_global_shutdown();
 	log_info("stopped");
 	free(exec_argv);

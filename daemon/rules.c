@@ -59,7 +59,7 @@ rules_sync(const struct config *old, const struct config *cf)
 {
 	const struct config_sem	*cs;
 	struct sem		*s;
-	uint64_t		 now = semd_now_ms();
+	uint64_t		 now = server_now_ms();
 	size_t			 i, failed = 0;
 
 	if (old != NULL) {
@@ -67,10 +67,10 @@ rules_sync(const struct config *old, const struct config *cf)
 			cs = &old->sems[i];
 			if (config_find(cf, cs->name, cs->name_len) != NULL)
 				continue;
-			s = sem_lookup(semd_table, cs->name, cs->name_len);
+			s = sem_lookup(server_table, cs->name, cs->name_len);
 			if (s != NULL && s->declared) {
 				log_info("%s: no longer declared", cs->name);
-				sem_undeclare(semd_table, s);
+				sem_undeclare(server_table, s);
 			}
 		}
 	}
@@ -79,7 +79,7 @@ rules_sync(const struct config *old, const struct config *cf)
 		/* Cluster semaphores live in etcd (cluster.c). */
 		if (cs->scope == CONFIG_SCOPE_CLUSTER)
 			continue;
-		s = sem_lookup(semd_table, cs->name, cs->name_len);
+		s = sem_lookup(server_table, cs->name, cs->name_len);
 		if (s != NULL && s->capacity != cs->capacity)
 			log_warnx("%s: capacity %" PRIu32 " -> %" PRIu32
 			    " (%s)", cs->name, s->capacity, cs->capacity,
@@ -92,7 +92,7 @@ rules_sync(const struct config *old, const struct config *cf)
 			    s->burst, cs->has_rate ? cs->rate : 0,
 			    cs->has_rate ? (cs->has_burst ? cs->burst : 1) :
 			    0, cf->path);
-		if (sem_declare(semd_table, cs->name, cs->name_len,
+		if (sem_declare(server_table, cs->name, cs->name_len,
 		    cs->capacity, cs->has_rate ? cs->rate : 0,
 		    cs->has_burst ? cs->burst : 1, now) == NULL) {
 			log_warn("%s: cannot declare", cs->name);

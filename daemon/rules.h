@@ -30,7 +30,7 @@ struct rules_who {
 const struct config	*rules_load(const char *path, char *err,
 			     size_t errlen);
 
-/* Declare the semaphores of the loaded file in semd_table. */
+/* Declare the semaphores of the loaded file in server_table. */
 void			 rules_apply(void);
 
 /*

@@ -7,7 +7,7 @@
  * the limits and the one teardown path) on a real libevent base, with up
  * to FUZZ_NCONN clients on socketpairs.  Nothing is re-implemented: the
  * fuzzer only plays the clients, the clock and main.c's glue
- * (semd_settle, semd_now_ms, and the deadline timer, which it replaces
+ * (server_settle, server_now_ms, and the deadline timer, which it replaces
  * by explicit "advance the clock" steps that call sem_expire as
  * main.c's timer callback does).
  *
@@ -73,9 +73,9 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 int	LLVMFuzzerInitialize(int *, char ***);
 
 /* What main.c defines for the daemon. */
-struct semd_config	 semd_conf;
-struct event_base	*semd_base;
-struct state		*semd_state;	/* none: RECLAIM is DENIED */
+struct server_config	 server_conf;
+struct event_base	*server_base;
+struct state		*server_state;	/* none: RECLAIM is DENIED */
 
 /* One client: our end of a socketpair, and what the daemon sent it. */
 struct fuzz_client {
@@ -110,25 +110,25 @@ fuzz_fail(const char *fmt, ...)
 
 /* The daemon's clock: the fake one. */
 uint64_t
-semd_now_ms(void)
+server_now_ms(void)
 {
 	return (fuzz_now);
 }
 
 /* The daemon's uptime, for STATS: the fake clock. */
 uint64_t
-semd_uptime_ms(void)
+server_uptime_ms(void)
 {
 	return (fuzz_now);
 }
 
 /*
- * main.c's semd_settle without its timers: conn_settle, which drops the
+ * main.c's server_settle without its timers: conn_settle, which drops the
  * owners of dead connections and delivers the engine's events until
  * nothing changes.
  */
 void
-semd_settle(void)
+server_settle(void)
 {
 	if (fuzz_settling)
 		return;
@@ -173,7 +173,7 @@ fuzz_pump(void)
 	int	 i;
 
 	for (i = 0; i < FUZZ_PUMPS; i++) {
-		if (event_base_loop(semd_base, EVLOOP_NONBLOCK) == -1)
+		if (event_base_loop(server_base, EVLOOP_NONBLOCK) == -1)
 			fuzz_fail("event_base_loop failed");
 		if (i >= 1 && !fuzz_unread())
 			break;
@@ -424,15 +424,15 @@ fuzz_check(void)
 	size_t	 n;
 
 	fuzz_pump();
-	if (sem_check_invariants(semd_table, why, sizeof why) == -1)
+	if (sem_check_invariants(server_table, why, sizeof why) == -1)
 		fuzz_fail("engine invariant broken: %s", why);
-	if (sem_check_progress(semd_table, fuzz_now, why, sizeof why) == -1)
+	if (sem_check_progress(server_table, fuzz_now, why, sizeof why) == -1)
 		fuzz_fail("engine progress broken: %s", why);
-	if ((n = sem_flush(semd_table)) != 0)
+	if ((n = sem_flush(server_table)) != 0)
 		fuzz_fail("%zu engine events left undelivered", n);
-	if (sem_owner_count(semd_table) > conn_count())
+	if (sem_owner_count(server_table) > conn_count())
 		fuzz_fail("%zu owners for %zu connections",
-		    sem_owner_count(semd_table), conn_count());
+		    sem_owner_count(server_table), conn_count());
 	if (conn_count() > FUZZ_NCONN)
 		fuzz_fail("%zu connections for %d clients", conn_count(),
 		    FUZZ_NCONN);
@@ -445,17 +445,17 @@ fuzz_config(uint8_t b0, uint8_t b1)
 	static const uint32_t	 frames[4] = { PROTO_MAX_FRAME, 64, 256,
 				     4096 };
 
-	memset(&semd_conf, 0, sizeof semd_conf);
-	snprintf(semd_conf.socket_path, sizeof semd_conf.socket_path,
+	memset(&server_conf, 0, sizeof server_conf);
+	snprintf(server_conf.socket_path, sizeof server_conf.socket_path,
 	    "(fuzz)");
-	semd_conf.max_connections = (b0 & 3) == 0 ? 0 : (b0 & 3) + 1;
-	semd_conf.max_pending = ((b0 >> 2) & 3) * 2;
-	semd_conf.max_holds = (b0 >> 4) & 3;
-	semd_conf.max_sems = (b0 >> 6) * 2;
-	semd_conf.max_pending_per_uid = b1 & 7;
-	semd_conf.max_holds_per_uid = (b1 >> 3) & 7;
-	semd_conf.max_frame = frames[b1 >> 6];
-	semd_conf.max_output = PROTO_HDR_LEN + PROTO_MAX_FRAME;
+	server_conf.max_connections = (b0 & 3) == 0 ? 0 : (b0 & 3) + 1;
+	server_conf.max_pending = ((b0 >> 2) & 3) * 2;
+	server_conf.max_holds = (b0 >> 4) & 3;
+	server_conf.max_sems = (b0 >> 6) * 2;
+	server_conf.max_pending_per_uid = b1 & 7;
+	server_conf.max_holds_per_uid = (b1 >> 3) & 7;
+	server_conf.max_frame = frames[b1 >> 6];
+	server_conf.max_output = PROTO_HDR_LEN + PROTO_MAX_FRAME;
 }
 
 /* Set up what does not change between inputs. */
@@ -496,7 +496,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	b1 = fuzz_byte(&in);
 	fuzz_config(b0, b1);
 	fuzz_now = 1000;
-	if ((semd_base = event_base_new()) == NULL)
+	if ((server_base = event_base_new()) == NULL)
 		fuzz_fail("event_base_new");
 	if (conn_init() == -1)
 		fuzz_fail("conn_init");
@@ -525,13 +525,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 4:
 			n = fuzz_byte(&in);
-			if (n == 0 && sem_next_deadline(semd_table, &at))
+			if (n == 0 && sem_next_deadline(server_table, &at))
 				fuzz_now = at > fuzz_now ? at : fuzz_now;
 			else
 				fuzz_now += n * n;
 			/* As main.c's deadline timer does. */
-			sem_expire(semd_table, fuzz_now);
-			semd_settle();
+			sem_expire(server_table, fuzz_now);
+			server_settle();
 			break;
 		case 5:
 			fuzz_read(&fuzz_clients[i]);
@@ -560,16 +560,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * A semaphore with a rate is kept until its rate has recovered:
 	 * let the clock run to each wake-up (one per such semaphore).
 	 */
-	for (i = 0; i < 100000 && sem_next_deadline(semd_table, &at); i++) {
+	for (i = 0; i < 100000 && sem_next_deadline(server_table, &at); i++) {
 		fuzz_now = at > fuzz_now ? at : fuzz_now;
-		sem_expire(semd_table, fuzz_now);
-		semd_settle();
+		sem_expire(server_table, fuzz_now);
+		server_settle();
 	}
 	fuzz_check();
-	if (sem_owner_count(semd_table) != 0)
+	if (sem_owner_count(server_table) != 0)
 		fuzz_fail("after every client left: %zu owners",
-		    sem_owner_count(semd_table));
-	for (s = sem_first(semd_table); s != NULL; s = sem_next(s)) {
+		    sem_owner_count(server_table));
+	for (s = sem_first(server_table); s != NULL; s = sem_next(s)) {
 		if (!s->drained || s->held != 0 || s->nwaiting != 0)
 			fuzz_fail("after every client left: %s is alive "
 			    "(held %llu, %u waiting, drained %d)", s->name,
@@ -578,7 +578,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	conn_shutdown();
-	event_base_free(semd_base);
-	semd_base = NULL;
+	event_base_free(server_base);
+	server_base = NULL;
 	return (0);
 }
