@@ -1,7 +1,7 @@
 /*
  * libsemd.c -- the public API of libsemd (client/semd.h): open and close a
  * connection, the blocking requests, the event-loop requests and replies.
- * The byte level is in conn.c, the socket path in path.c, connecting and
+ * The byte level is in io.c, the socket path in path.c, connecting and
  * auto-start in autostart.c.
  */
 

@@ -1,6 +1,6 @@
 /*
  * semd-int.h -- what the parts of libsemd share and do not export: the
- * connection structure, the I/O layer (conn.c), path resolution (path.c)
+ * connection structure, the I/O layer (io.c), path resolution (path.c)
  * and connecting with auto-start (autostart.c).  Only semd_* functions
  * leave the shared object (-export-symbols-regex), so the names here use
  * the libsemd_ prefix and stay private.
@@ -68,7 +68,7 @@ struct semd {
 	size_t			 capheld;
 };
 
-/* conn.c */
+/* io.c */
 void		 libsemd_seterr(struct semd_error *, enum semd_errcode, int,
 		     const char *, ...)
 		     __attribute__((format(printf, 4, 5)));

@@ -68,7 +68,7 @@ enum proto_admin {
  * (proto_err_name), libsemd's mapping (libsemd_code) and semd_strerror
  * are made from this one list.  client/semd.h's public enum semd_errcode
  * spells them out again (an installed header cannot include this one);
- * client/conn.c checks at compile time that the numbers agree.  A new
+ * client/io.c checks at compile time that the numbers agree.  A new
  * code goes here, in semd.h and in PROTOCOL.md.
  */
 #define PROTO_ERRORS(X)							\

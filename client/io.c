@@ -1,5 +1,5 @@
 /*
- * conn.c -- the byte level of a libsemd connection: the output buffer of
+ * io.c -- the byte level of a libsemd connection: the output buffer of
  * encoded frames, the input buffer of received bytes, turning whole frames
  * into replies, and the blocking wait for the next reply.
  */
