@@ -101,26 +101,26 @@
 #define SEMRUN_OPT_RECONNECT	263
 
 /* What to do with a caught signal, depending on the phase. */
-#define SIG_TERMINATES	0x1	/* while waiting: withdraw and exit */
-#define SIG_FORWARDS	0x2	/* while CMD runs: send it on to CMD */
-#define SIG_STOPS	0x4	/* job control: (forward, then) stop semrun */
+#define SEMRUN_TERMINATES	0x1	/* while waiting: withdraw and exit */
+#define SEMRUN_FORWARDS		0x2	/* while CMD runs: send it on to CMD */
+#define SEMRUN_STOPS		0x4	/* job control: forward, then stop */
 
 static const struct {
 	int	signo;
 	int	flags;
 } semrun_signals[] = {
-	{ SIGHUP,	SIG_TERMINATES|SIG_FORWARDS },
-	{ SIGINT,	SIG_TERMINATES|SIG_FORWARDS },
-	{ SIGQUIT,	SIG_TERMINATES|SIG_FORWARDS },
-	{ SIGTERM,	SIG_TERMINATES|SIG_FORWARDS },
-	{ SIGUSR1,	SIG_TERMINATES|SIG_FORWARDS },
-	{ SIGUSR2,	SIG_TERMINATES|SIG_FORWARDS },
-	{ SIGALRM,	SIG_TERMINATES|SIG_FORWARDS },
-	{ SIGWINCH,	SIG_FORWARDS },
-	{ SIGCONT,	SIG_FORWARDS },
-	{ SIGTSTP,	SIG_FORWARDS|SIG_STOPS },
-	{ SIGTTIN,	SIG_FORWARDS|SIG_STOPS },
-	{ SIGTTOU,	SIG_FORWARDS|SIG_STOPS },
+	{ SIGHUP,	SEMRUN_TERMINATES|SEMRUN_FORWARDS },
+	{ SIGINT,	SEMRUN_TERMINATES|SEMRUN_FORWARDS },
+	{ SIGQUIT,	SEMRUN_TERMINATES|SEMRUN_FORWARDS },
+	{ SIGTERM,	SEMRUN_TERMINATES|SEMRUN_FORWARDS },
+	{ SIGUSR1,	SEMRUN_TERMINATES|SEMRUN_FORWARDS },
+	{ SIGUSR2,	SEMRUN_TERMINATES|SEMRUN_FORWARDS },
+	{ SIGALRM,	SEMRUN_TERMINATES|SEMRUN_FORWARDS },
+	{ SIGWINCH,	SEMRUN_FORWARDS },
+	{ SIGCONT,	SEMRUN_FORWARDS },
+	{ SIGTSTP,	SEMRUN_FORWARDS|SEMRUN_STOPS },
+	{ SIGTTIN,	SEMRUN_FORWARDS|SEMRUN_STOPS },
+	{ SIGTTOU,	SEMRUN_FORWARDS|SEMRUN_STOPS },
 };
 #define SEMRUN_NSIGNALS	(sizeof semrun_signals / sizeof semrun_signals[0])
 
@@ -793,9 +793,10 @@ again:
 		}
 		semrun_wait_tick(&sr->wait, semrun_now_ms());
 		while (sig && semrun_signal_next(&rec)) {
-			if (semrun_signal_flags(rec.signo) & SIG_STOPS)
+			if (semrun_signal_flags(rec.signo) & SEMRUN_STOPS)
 				semrun_stop(0, &rec);
-			if (semrun_signal_flags(rec.signo) & SIG_TERMINATES) {
+			if (semrun_signal_flags(rec.signo) &
+			    SEMRUN_TERMINATES) {
 				semrun_wait_stop(&sr->wait);
 				if (sr->verbose)
 					semrun_msg(sr, "%s: interrupted by "
@@ -901,7 +902,7 @@ semrun_unlend(struct semrun *sr, int status)
 	    jobserver_take(sr->jsc, semrun_sigpipe[0], -1) == -1) {
 		sig = 0;
 		while (semrun_signal_next(&rec)) {
-			if (semrun_signal_flags(rec.signo) & SIG_TERMINATES)
+			if (semrun_signal_flags(rec.signo) & SEMRUN_TERMINATES)
 				sig = rec.signo;
 		}
 		if (sig != 0) {
@@ -1035,7 +1036,7 @@ out:
 static void
 semrun_forward(pid_t pid, const struct sigrec *rec)
 {
-	if ((semrun_signal_flags(rec->signo) & SIG_FORWARDS) == 0)
+	if ((semrun_signal_flags(rec->signo) & SEMRUN_FORWARDS) == 0)
 		return;
 	/*
 	 * The terminal (SI_KERNEL) signals the whole foreground process
@@ -1315,7 +1316,7 @@ semrun_run(struct semrun *sr)
 			return (EX_OSERR);
 		}
 		while (semrun_signal_next(&rec)) {
-			if (semrun_signal_flags(rec.signo) & SIG_STOPS)
+			if (semrun_signal_flags(rec.signo) & SEMRUN_STOPS)
 				semrun_stop(pid, &rec);
 			else if (rec.signo != SIGCHLD)
 				semrun_forward(pid, &rec);
@@ -1371,7 +1372,7 @@ main(int argc, char **argv)
 	sr.semd = semd_open(sr.socket, "semrun", 0, &err);
 	/* A signal during connect or auto-start: leave as if waiting. */
 	while (semrun_signal_next(&rec)) {
-		if (semrun_signal_flags(rec.signo) & SIG_TERMINATES) {
+		if (semrun_signal_flags(rec.signo) & SEMRUN_TERMINATES) {
 			if (sr.semd != NULL)
 				semd_close(sr.semd);
 			return (128 + rec.signo);
