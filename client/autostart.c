@@ -34,27 +34,15 @@
 #define SEMD_SBINDIR	"/usr/local/sbin"
 #endif
 
-static int	autostart_try(const char *);
 static int	autostart_no_env(void);
 static int	autostart_find(char *, size_t);
 static void	autostart_child(const char *, char *const [], int)
 		    __attribute__((noreturn));
 static int	autostart_spawn(const char *, const char *,
 		    struct semd_error *);
-static int	autostart_retry(const char *, int);
+static int	autostart_connect_retry(const char *, int);
 static void	autostart_unreachable(const char *, int, int,
 		    struct semd_error *);
-
-/*
- * Connect to path once (sockpath_connect: close-on-exec, never on fds
- * 0-2, non-blocking once connected).  Returns the fd, or -1 with errno
- * set.
- */
-static int
-autostart_try(const char *path)
-{
-	return (sockpath_connect(path));
-}
 
 /* Is auto-start turned off by $SEMD_NO_AUTOSTART (set, not empty, not 0)? */
 static int
@@ -248,13 +236,13 @@ autostart_spawn(const char *bin, const char *path, struct semd_error *err)
  * set from the last attempt.
  */
 static int
-autostart_retry(const char *path, int wait_ms)
+autostart_connect_retry(const char *path, int wait_ms)
 {
 	struct timespec	ts = { 0, 10 * 1000 * 1000 };
 	int		fd, waited = 0;
 
 	for (;;) {
-		fd = autostart_try(path);
+		fd = sockpath_connect(path);
 		if (fd != -1)
 			return (fd);
 		if (errno != ENOENT && errno != ECONNREFUSED)
@@ -317,7 +305,7 @@ libsemd_connect(const char *path, int is_default, int flags,
 	const char	*slash;
 	int		 fd, lockfd, e, status;
 
-	fd = autostart_try(path);
+	fd = sockpath_connect(path);
 	if (fd != -1)
 		return (fd);
 	e = errno;
@@ -357,7 +345,7 @@ libsemd_connect(const char *path, int is_default, int flags,
 	}
 
 	/* Another client may have started the daemon while we waited. */
-	fd = autostart_try(path);
+	fd = sockpath_connect(path);
 	if (fd != -1 || (errno != ENOENT && errno != ECONNREFUSED)) {
 		e = errno;
 		close(lockfd);
@@ -379,7 +367,7 @@ libsemd_connect(const char *path, int is_default, int flags,
 		return (-1);
 	}
 	/* Keep the lock until we are connected: others wait, then connect. */
-	fd = autostart_retry(path, status == 0 || status == -2 ?
+	fd = autostart_connect_retry(path, status == 0 || status == -2 ?
 	    LIBSEMD_START_WAIT_MS : 0);
 	e = errno;
 	close(lockfd);

@@ -19,8 +19,6 @@
 
 #include "semd-int.h"
 
-static void	conn_break(struct semd *, struct semd_error *);
-
 /*
  * Fill err (when not NULL) with code, the system errno e (0 if none) and a
  * printf-style message.  errno is preserved.
@@ -42,28 +40,33 @@ libsemd_seterr(struct semd_error *err, enum semd_errcode code, int e,
 	errno = saved;
 }
 
-/* Mark the connection unusable: later calls fail with a copy of err. */
-static void
-conn_break(struct semd *sd, struct semd_error *err)
+/*
+ * Mark the connection unusable: later calls fail with a copy of err (when
+ * not NULL; else with err's code left SEMD_E_NONE).  The first error that
+ * broke it stays.
+ */
+void
+libsemd_break(struct semd *sd, const struct semd_error *err)
 {
 	if (sd->broken)
 		return;
 	sd->broken = 1;
-	sd->broken_err = *err;
+	if (err != NULL)
+		sd->broken_err = *err;
 }
 
 /*
- * Check that the connection is still usable.  Returns 0, or -1 with err
- * filled with the error that broke it.
+ * Is the connection broken?  Returns 1 with err (when not NULL) filled
+ * with the error that broke it, or 0 when it is still usable.
  */
 int
-libsemd_fail(struct semd *sd, struct semd_error *err)
+libsemd_broken(const struct semd *sd, struct semd_error *err)
 {
 	if (!sd->broken)
 		return (0);
 	if (err != NULL)
 		*err = sd->broken_err;
-	return (-1);
+	return (1);
 }
 
 /* A fresh request id: the per-connection counter, starting at 1. */
@@ -159,7 +162,7 @@ libsemd_flush(struct semd *sd, struct semd_error *err)
 {
 	ssize_t	n;
 
-	if (libsemd_fail(sd, err) == -1)
+	if (libsemd_broken(sd, err))
 		return (-1);
 	while (sd->out_off < sd->out.len) {
 		n = send(sd->fd, sd->out.data + sd->out_off,
@@ -176,7 +179,7 @@ libsemd_flush(struct semd *sd, struct semd_error *err)
 			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
 			    "cannot write to semd at %s: %s", sd->path,
 			    strerror(errno));
-			conn_break(sd, err);
+			libsemd_break(sd, err);
 			return (-1);
 		}
 		sd->out_off += n;
@@ -213,7 +216,7 @@ libsemd_read(struct semd *sd, struct semd_error *err)
 	size_t	 cap;
 	ssize_t	 n;
 
-	if (libsemd_fail(sd, err) == -1)
+	if (libsemd_broken(sd, err))
 		return (-1);
 	if (sd->in_off > 0) {
 		memmove(sd->in, sd->in + sd->in_off, sd->in_len - sd->in_off);
@@ -229,7 +232,7 @@ libsemd_read(struct semd *sd, struct semd_error *err)
 			libsemd_seterr(err, SEMD_E_PROTOCOL, 0,
 			    "semd at %s sent a frame that is too long",
 			    sd->path);
-			conn_break(sd, err);
+			libsemd_break(sd, err);
 			return (-1);
 		}
 		if ((p = realloc(sd->in, cap)) == NULL) {
@@ -250,7 +253,7 @@ libsemd_read(struct semd *sd, struct semd_error *err)
 		if (n == 0) {
 			libsemd_seterr(err, SEMD_E_DISCONNECTED, 0,
 			    "semd at %s closed the connection", sd->path);
-			conn_break(sd, err);
+			libsemd_break(sd, err);
 			return (-1);
 		}
 		if (errno == EINTR)
@@ -265,7 +268,7 @@ libsemd_read(struct semd *sd, struct semd_error *err)
 			    "cannot read from semd at %s: %s", sd->path,
 			    strerror(errno));
 		}
-		conn_break(sd, err);
+		libsemd_break(sd, err);
 		return (-1);
 	}
 }
@@ -285,7 +288,7 @@ libsemd_take(struct semd *sd, struct proto_reply *rep, struct semd_error *err)
 	uint32_t	 blen;
 	char		 why[256];
 
-	if (libsemd_fail(sd, err) == -1)
+	if (libsemd_broken(sd, err))
 		return (-1);
 	for (;;) {
 		p = sd->in + sd->in_off;
@@ -296,7 +299,7 @@ libsemd_take(struct semd *sd, struct proto_reply *rep, struct semd_error *err)
 			libsemd_seterr(err, SEMD_E_PROTOCOL, 0,
 			    "semd at %s sent an invalid frame length (is it "
 			    "really semd?)", sd->path);
-			conn_break(sd, err);
+			libsemd_break(sd, err);
 			return (-1);
 		}
 		sd->in_off += PROTO_HDR_LEN + blen;
@@ -325,7 +328,7 @@ libsemd_take(struct semd *sd, struct proto_reply *rep, struct semd_error *err)
 		libsemd_seterr(err, SEMD_E_PROTOCOL, 0,
 		    "semd at %s sent a reply this library cannot read: %s",
 		    sd->path, why);
-		conn_break(sd, err);
+		libsemd_break(sd, err);
 		return (-1);
 	}
 }

@@ -88,9 +88,7 @@ semd_unexpected(struct semd *sd, const struct proto_reply *rep,
 	libsemd_seterr(err, SEMD_E_PROTOCOL, 0,
 	    "semd at %s sent an unexpected %s reply", sd->path,
 	    op != NULL ? op : "unknown");
-	sd->broken = 1;
-	if (err != NULL)
-		sd->broken_err = *err;
+	libsemd_break(sd, err);
 	return (-1);
 }
 
@@ -808,7 +806,7 @@ semd_admin(struct semd *sd, const struct semd_admin *a,
 		return (SEMD_ERR);
 	}
 	memset(res, 0, sizeof *res);
-	if (libsemd_fail(sd, err) == -1)
+	if (libsemd_broken(sd, err))
 		return (SEMD_ERR);
 	memset(&req, 0, sizeof req);
 	req.op = PROTO_OP_ADMIN;
@@ -921,7 +919,7 @@ semd_ping(struct semd *sd, struct semd_error *err)
 	if (err == NULL)
 		err = &tmp;
 	memset(err, 0, sizeof *err);
-	if (libsemd_fail(sd, err) == -1 ||
+	if (libsemd_broken(sd, err) ||
 	    (r = semd_hello(sd, NULL, 1, err)) == -1) {
 		/* With SEMD_OPEN_RECONNECT a ping finds a restart. */
 		if (semd_retry(sd, err))
@@ -1019,7 +1017,7 @@ semd_submit_worker(struct semd *sd, pid_t pid, char *const argv[],
 {
 	struct proto_request	req;
 
-	if (libsemd_fail(sd, err) == -1)
+	if (libsemd_broken(sd, err))
 		return (-1);
 	if (pid <= 0) {
 		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
@@ -1047,7 +1045,7 @@ semd_submit_acquire(struct semd *sd, uint64_t *id, const char *name,
 {
 	struct proto_request	req;
 
-	if (libsemd_fail(sd, err) == -1 ||
+	if (libsemd_broken(sd, err) ||
 	    semd_check_name(name, 0, err) == -1 ||
 	    semd_check_timeout(timeout_ms, err) == -1)
 		return (-1);
@@ -1080,7 +1078,7 @@ semd_submit_release(struct semd *sd, uint64_t *id, const char *name,
 {
 	struct proto_request	req;
 
-	if (libsemd_fail(sd, err) == -1 ||
+	if (libsemd_broken(sd, err) ||
 	    semd_check_name(name, 0, err) == -1)
 		return (-1);
 	if (weight > PROTO_MAX_CAPACITY) {
@@ -1109,7 +1107,7 @@ semd_submit_release_token(struct semd *sd, uint64_t *id, uint64_t token,
 {
 	struct proto_request	req;
 
-	if (libsemd_fail(sd, err) == -1)
+	if (libsemd_broken(sd, err))
 		return (-1);
 	if (token == 0) {
 		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
@@ -1139,7 +1137,7 @@ semd_submit_acquire_many(struct semd *sd, uint64_t *id,
 	struct proto_sem_req	*e;
 	size_t			 i, j;
 
-	if (libsemd_fail(sd, err) == -1 ||
+	if (libsemd_broken(sd, err) ||
 	    semd_check_timeout(timeout_ms, err) == -1)
 		return (-1);
 	if (wv == NULL || n == 0 || n > SEMD_MAX_SEMS) {
@@ -1214,7 +1212,7 @@ semd_submit_withdraw(struct semd *sd, uint64_t acquire_id,
 {
 	struct proto_request	req;
 
-	if (libsemd_fail(sd, err) == -1)
+	if (libsemd_broken(sd, err))
 		return (-1);
 	if (acquire_id == 0 || acquire_id > sd->next_id) {
 		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
@@ -1239,7 +1237,7 @@ semd_submit_status(struct semd *sd, uint64_t *id, const char *name,
 {
 	struct proto_request	req;
 
-	if (libsemd_fail(sd, err) == -1 ||
+	if (libsemd_broken(sd, err) ||
 	    semd_check_name(name, 1, err) == -1)
 		return (-1);
 	memset(&req, 0, sizeof req);

@@ -72,7 +72,8 @@ struct semd {
 void		 libsemd_seterr(struct semd_error *, enum semd_errcode, int,
 		     const char *, ...)
 		     __attribute__((format(printf, 4, 5)));
-int		 libsemd_fail(struct semd *, struct semd_error *);
+void		 libsemd_break(struct semd *, const struct semd_error *);
+int		 libsemd_broken(const struct semd *, struct semd_error *);
 uint64_t	 libsemd_new_id(struct semd *);
 int		 libsemd_queue(struct semd *, const struct proto_request *,
 		     struct semd_error *);

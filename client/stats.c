@@ -83,7 +83,7 @@ semd_submit_stats(struct semd *sd, uint64_t *id, const char *name,
 {
 	struct proto_request	req;
 
-	if (libsemd_fail(sd, err) == -1)
+	if (libsemd_broken(sd, err))
 		return (-1);
 	if (name != NULL && !proto_name_valid(name, strlen(name))) {
 		libsemd_seterr(err, SEMD_E_BAD_NAME, 0, "bad semaphore name: "
