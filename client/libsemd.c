@@ -18,19 +18,19 @@
 
 #include "semd-int.h"
 
-static void	 semd_open_stdio(void);
-static int	 semd_check_name(const char *, int, struct semd_error *);
-static int	 semd_check_timeout(int64_t, struct semd_error *);
-static int	 semd_hello(struct semd *, const char *, int,
+static void	 libsemd_open_stdio(void);
+static int	 libsemd_check_name(const char *, int, struct semd_error *);
+static int	 libsemd_check_timeout(int64_t, struct semd_error *);
+static int	 libsemd_hello(struct semd *, const char *, int,
 		     struct semd_error *);
-static int	 semd_wait_id(struct semd *, uint64_t, int,
+static int	 libsemd_wait_id(struct semd *, uint64_t, int,
 		     struct proto_reply *, struct semd_error *);
-static int	 semd_withdraw_wait(struct semd *, uint64_t, const char *,
+static int	 libsemd_withdraw_wait(struct semd *, uint64_t, const char *,
 		     struct proto_reply *, struct semd_error *);
-static struct semd_status *semd_status_from(const struct proto_reply *);
-static void	 semd_party_from(struct semd_party *,
+static struct semd_status *libsemd_status_from(const struct proto_reply *);
+static void	 libsemd_party_from(struct semd_party *,
 		     const struct proto_party *);
-static int	 semd_unexpected(struct semd *, const struct proto_reply *,
+static int	 libsemd_unexpected(struct semd *, const struct proto_reply *,
 		     struct semd_error *);
 
 /*
@@ -38,7 +38,7 @@ static int	 semd_unexpected(struct semd *, const struct proto_reply *,
  * usage error unless null_ok.  Returns 0, or -1 with err filled.
  */
 static int
-semd_check_name(const char *name, int null_ok, struct semd_error *err)
+libsemd_check_name(const char *name, int null_ok, struct semd_error *err)
 {
 	size_t	len;
 
@@ -62,7 +62,7 @@ semd_check_name(const char *name, int null_ok, struct semd_error *err)
 
 /* Check a timeout_ms argument.  Returns 0, or -1 with err filled. */
 static int
-semd_check_timeout(int64_t timeout_ms, struct semd_error *err)
+libsemd_check_timeout(int64_t timeout_ms, struct semd_error *err)
 {
 	if (timeout_ms < SEMD_FOREVER || timeout_ms > PROTO_MAX_TIMEOUT_MS) {
 		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
@@ -79,7 +79,7 @@ semd_check_timeout(int64_t timeout_ms, struct semd_error *err)
  * protocol error; the connection is no longer trusted.  Returns -1.
  */
 static int
-semd_unexpected(struct semd *sd, const struct proto_reply *rep,
+libsemd_unexpected(struct semd *sd, const struct proto_reply *rep,
     struct semd_error *err)
 {
 	const char	*op;
@@ -100,7 +100,7 @@ semd_unexpected(struct semd *sd, const struct proto_reply *rep,
  * a signal interrupted the wait and interruptible is set, or -1.
  */
 static int
-semd_wait_id(struct semd *sd, uint64_t id, int interruptible,
+libsemd_wait_id(struct semd *sd, uint64_t id, int interruptible,
     struct proto_reply *rep, struct semd_error *err)
 {
 	int	r;
@@ -121,7 +121,7 @@ semd_wait_id(struct semd *sd, uint64_t id, int interruptible,
  * Returns 0, -2 if interrupted (when interruptible), or -1 with err filled.
  */
 static int
-semd_hello(struct semd *sd, const char *client_name, int interruptible,
+libsemd_hello(struct semd *sd, const char *client_name, int interruptible,
     struct semd_error *err)
 {
 	struct proto_request	req;
@@ -139,7 +139,7 @@ semd_hello(struct semd *sd, const char *client_name, int interruptible,
 	}
 	if (libsemd_queue(sd, &req, err) == -1)
 		return (-1);
-	r = semd_wait_id(sd, req.id, interruptible, &rep, err);
+	r = libsemd_wait_id(sd, req.id, interruptible, &rep, err);
 	if (r != 1)
 		return (r);
 	switch (rep.op) {
@@ -154,7 +154,7 @@ semd_hello(struct semd *sd, const char *client_name, int interruptible,
 		r = -1;
 		break;
 	default:
-		r = semd_unexpected(sd, &rep, err);
+		r = libsemd_unexpected(sd, &rep, err);
 		break;
 	}
 	proto_reply_free(&rep);
@@ -169,7 +169,7 @@ semd_hello(struct semd *sd, const char *client_name, int interruptible,
  * free its slots.  Costs three fcntl calls.
  */
 static void
-semd_open_stdio(void)
+libsemd_open_stdio(void)
 {
 	int	fd;
 
@@ -205,7 +205,7 @@ semd_open(const char *path, const char *client_name, int flags,
 		    "unknown semd_open flags 0x%x", (unsigned int)flags);
 		return (NULL);
 	}
-	semd_open_stdio();
+	libsemd_open_stdio();
 	if (libsemd_resolve(path, buf, sizeof buf, &is_default, err) == -1)
 		return (NULL);
 
@@ -230,7 +230,7 @@ semd_open(const char *path, const char *client_name, int flags,
 		sd->reconnect_ms = -1;
 		sd->flags = flags;
 		sd->is_default = is_default;
-		r = semd_hello(sd, client_name, 1, err);
+		r = libsemd_hello(sd, client_name, 1, err);
 		if (r == 0)
 			return (sd);
 		if (r == -2) {
@@ -289,7 +289,7 @@ semd_server_pid(const struct semd *sd)
  * with err filled (SEMD_E_INTERRUPTED, or what broke the connection).
  */
 static int
-semd_withdraw_wait(struct semd *sd, uint64_t id, const char *name,
+libsemd_withdraw_wait(struct semd *sd, uint64_t id, const char *name,
     struct proto_reply *acquired, struct semd_error *err)
 {
 	struct proto_request	req;
@@ -355,7 +355,7 @@ semd_acquire(struct semd *sd, const char *name, uint32_t capacity,
  * grants are gone).
  */
 static int
-semd_retry(struct semd *sd, struct semd_error *err)
+libsemd_retry(struct semd *sd, struct semd_error *err)
 {
 	struct semd_error	 e;
 
@@ -397,20 +397,20 @@ semd_acquire_h(struct semd *sd, const char *name, uint32_t capacity,
 again:
 	if (semd_submit_acquire(sd, &id, name, capacity, weight, timeout_ms,
 	    err) == -1) {
-		if (semd_retry(sd, err))
+		if (libsemd_retry(sd, err))
 			goto again;
 		return (SEMD_ERR);
 	}
 
 	for (;;) {
-		r = semd_wait_id(sd, id, 1, &rep, err);
+		r = libsemd_wait_id(sd, id, 1, &rep, err);
 		if (r == -2) {
-			r = semd_withdraw_wait(sd, id, name, &rep, err);
+			r = libsemd_withdraw_wait(sd, id, name, &rep, err);
 			if (r != SEMD_OK)
 				return (r);
 		} else if (r == -1) {
 			/* Waiting at a daemon that died: ask the next one. */
-			if (semd_retry(sd, err)) {
+			if (libsemd_retry(sd, err)) {
 				queued = 0;
 				goto again;
 			}
@@ -440,7 +440,7 @@ again:
 			r = SEMD_ERR;
 			break;
 		default:
-			r = semd_unexpected(sd, &rep, err);
+			r = libsemd_unexpected(sd, &rep, err);
 			break;
 		}
 		proto_reply_free(&rep);
@@ -473,9 +473,9 @@ semd_acquire_many(struct semd *sd, const struct semd_want *wv, size_t n,
 		return (SEMD_ERR);
 	name = wv[0].name;
 	for (;;) {
-		r = semd_wait_id(sd, id, 1, &rep, err);
+		r = libsemd_wait_id(sd, id, 1, &rep, err);
 		if (r == -2) {
-			r = semd_withdraw_wait(sd, id, name, &rep, err);
+			r = libsemd_withdraw_wait(sd, id, name, &rep, err);
 			if (r != SEMD_OK)
 				return (r);
 		} else if (r == -1)
@@ -503,7 +503,7 @@ semd_acquire_many(struct semd *sd, const struct semd_want *wv, size_t n,
 			r = SEMD_ERR;
 			break;
 		default:
-			r = semd_unexpected(sd, &rep, err);
+			r = libsemd_unexpected(sd, &rep, err);
 			break;
 		}
 		proto_reply_free(&rep);
@@ -534,7 +534,7 @@ semd_release_token(struct semd *sd, uint64_t token, struct semd_error *err)
 	}
 	if (semd_submit_release_token(sd, &id, token, err) == -1)
 		return (SEMD_ERR);
-	if (semd_wait_id(sd, id, 0, &rep, err) != 1)
+	if (libsemd_wait_id(sd, id, 0, &rep, err) != 1)
 		return (SEMD_ERR);
 	switch (rep.op) {
 	case PROTO_OP_RELEASED:
@@ -545,7 +545,7 @@ semd_release_token(struct semd *sd, uint64_t token, struct semd_error *err)
 		r = SEMD_ERR;
 		break;
 	default:
-		r = semd_unexpected(sd, &rep, err);
+		r = libsemd_unexpected(sd, &rep, err);
 		break;
 	}
 	proto_reply_free(&rep);
@@ -583,8 +583,8 @@ again:
 		    err);
 	else
 		r = semd_submit_release_token(sd, &id, grant->token, err);
-	if (r == -1 || semd_wait_id(sd, id, 0, &rep, err) != 1) {
-		if (semd_retry(sd, err))
+	if (r == -1 || libsemd_wait_id(sd, id, 0, &rep, err) != 1) {
+		if (libsemd_retry(sd, err))
 			goto again;
 		return (SEMD_ERR);
 	}
@@ -598,7 +598,7 @@ again:
 		r = SEMD_ERR;
 		break;
 	default:
-		r = semd_unexpected(sd, &rep, err);
+		r = libsemd_unexpected(sd, &rep, err);
 		break;
 	}
 	proto_reply_free(&rep);
@@ -625,8 +625,8 @@ semd_release(struct semd *sd, const char *name, uint32_t weight,
 	memset(err, 0, sizeof *err);
 again:
 	if (semd_submit_release(sd, &id, name, weight, err) == -1 ||
-	    semd_wait_id(sd, id, 0, &rep, err) != 1) {
-		if (semd_retry(sd, err))
+	    libsemd_wait_id(sd, id, 0, &rep, err) != 1) {
+		if (libsemd_retry(sd, err))
 			goto again;
 		return (SEMD_ERR);
 	}
@@ -639,7 +639,7 @@ again:
 		r = SEMD_ERR;
 		break;
 	default:
-		r = semd_unexpected(sd, &rep, err);
+		r = libsemd_unexpected(sd, &rep, err);
 		break;
 	}
 	proto_reply_free(&rep);
@@ -648,7 +648,7 @@ again:
 
 /* Copy one holder or waiter of a decoded STATUS. */
 static void
-semd_party_from(struct semd_party *p, const struct proto_party *pp)
+libsemd_party_from(struct semd_party *p, const struct proto_party *pp)
 {
 	p->pid = (pid_t)pp->pid;
 	p->uid = (uid_t)pp->uid;
@@ -669,7 +669,7 @@ semd_party_from(struct semd_party *p, const struct proto_party *pp)
  * Returns it, or NULL with errno ENOMEM.  Costs O(sems + parties).
  */
 static struct semd_status *
-semd_status_from(const struct proto_reply *rep)
+libsemd_status_from(const struct proto_reply *rep)
 {
 	struct semd_status		*st;
 	struct semd_sem_status		*s;
@@ -707,7 +707,7 @@ semd_status_from(const struct proto_reply *rep)
 		}
 		for (j = 0; j < ps->nholders; j++) {
 			pp = &ps->holders[j];
-			semd_party_from(&s->holders[j], pp);
+			libsemd_party_from(&s->holders[j], pp);
 		}
 		if (ps->nwaiters > 0) {
 			s->waiters = calloc(ps->nwaiters, sizeof *s->waiters);
@@ -717,7 +717,7 @@ semd_status_from(const struct proto_reply *rep)
 		}
 		for (j = 0; j < ps->nwaiters; j++) {
 			pp = &ps->waiters[j];
-			semd_party_from(&s->waiters[j], pp);
+			libsemd_party_from(&s->waiters[j], pp);
 		}
 	}
 	return (st);
@@ -754,7 +754,7 @@ semd_status(struct semd *sd, const char *name, struct semd_status **out,
 	*out = NULL;
 	if (semd_submit_status(sd, &id, name, err) == -1)
 		return (SEMD_ERR);
-	r = semd_wait_id(sd, id, 1, &rep, err);
+	r = libsemd_wait_id(sd, id, 1, &rep, err);
 	if (r == -2) {
 		libsemd_seterr(err, SEMD_E_INTERRUPTED, EINTR,
 		    "interrupted while waiting for the status");
@@ -764,7 +764,7 @@ semd_status(struct semd *sd, const char *name, struct semd_status **out,
 		return (SEMD_ERR);
 	switch (rep.op) {
 	case PROTO_OP_STATUS:
-		if ((*out = semd_status_from(&rep)) == NULL) {
+		if ((*out = libsemd_status_from(&rep)) == NULL) {
 			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
 			    "cannot store the status: %s", strerror(errno));
 			r = SEMD_ERR;
@@ -776,7 +776,7 @@ semd_status(struct semd *sd, const char *name, struct semd_status **out,
 		r = SEMD_ERR;
 		break;
 	default:
-		r = semd_unexpected(sd, &rep, err);
+		r = libsemd_unexpected(sd, &rep, err);
 		break;
 	}
 	proto_reply_free(&rep);
@@ -846,7 +846,7 @@ semd_admin(struct semd *sd, const struct semd_admin *a,
 		return (SEMD_ERR);
 	}
 	if (a->action != SEMD_ADMIN_RELOAD && a->action != SEMD_ADMIN_LIST) {
-		if (semd_check_name(a->name, 0, err) == -1)
+		if (libsemd_check_name(a->name, 0, err) == -1)
 			return (SEMD_ERR);
 		req.has_sem = 1;
 		req.sem_len = strlen(a->name);
@@ -854,7 +854,7 @@ semd_admin(struct semd *sd, const struct semd_admin *a,
 	}
 	if (libsemd_queue(sd, &req, err) == -1)
 		return (SEMD_ERR);
-	r = semd_wait_id(sd, req.id, 1, &rep, err);
+	r = libsemd_wait_id(sd, req.id, 1, &rep, err);
 	if (r == -2) {
 		libsemd_seterr(err, SEMD_E_INTERRUPTED, EINTR,
 		    "interrupted while waiting for semd to answer");
@@ -872,7 +872,7 @@ semd_admin(struct semd *sd, const struct semd_admin *a,
 		res->revoked = rep.revoked;
 		r = SEMD_OK;
 		if (rep.action == PROTO_ADMIN_LIST &&
-		    (res->list = semd_status_from(&rep)) == NULL) {
+		    (res->list = libsemd_status_from(&rep)) == NULL) {
 			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
 			    "cannot store the list: %s", strerror(errno));
 			r = SEMD_ERR;
@@ -883,7 +883,7 @@ semd_admin(struct semd *sd, const struct semd_admin *a,
 		r = SEMD_ERR;
 		break;
 	default:
-		r = semd_unexpected(sd, &rep, err);
+		r = libsemd_unexpected(sd, &rep, err);
 		break;
 	}
 	proto_reply_free(&rep);
@@ -920,9 +920,9 @@ semd_ping(struct semd *sd, struct semd_error *err)
 		err = &tmp;
 	memset(err, 0, sizeof *err);
 	if (libsemd_broken(sd, err) ||
-	    (r = semd_hello(sd, NULL, 1, err)) == -1) {
+	    (r = libsemd_hello(sd, NULL, 1, err)) == -1) {
 		/* With SEMD_OPEN_RECONNECT a ping finds a restart. */
-		if (semd_retry(sd, err))
+		if (libsemd_retry(sd, err))
 			return (SEMD_OK);
 		return (SEMD_ERR);
 	}
@@ -945,7 +945,7 @@ semd_fd(const struct semd *sd)
 
 /* May c stand unquoted in a shell word? */
 static int
-semd_shell_safe(unsigned char c)
+libsemd_shell_safe(unsigned char c)
 {
 	return ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9') || strchr("_@%+=:,./-", c) != NULL);
@@ -970,7 +970,7 @@ semd_shell_quote(char *buf, size_t len, char *const argv[])
 	for (i = 0; argv != NULL && argv[i] != NULL; i++) {
 		safe = argv[i][0] != '\0';
 		for (p = argv[i]; *p != '\0' && safe; p++)
-			safe = semd_shell_safe((unsigned char)*p);
+			safe = libsemd_shell_safe((unsigned char)*p);
 		/* Worst case first, so a word is never cut in the middle. */
 		need = (i > 0) + (safe ? strlen(argv[i]) : 2);
 		for (p = argv[i]; !safe && *p != '\0'; p++)
@@ -1046,8 +1046,8 @@ semd_submit_acquire(struct semd *sd, uint64_t *id, const char *name,
 	struct proto_request	req;
 
 	if (libsemd_broken(sd, err) ||
-	    semd_check_name(name, 0, err) == -1 ||
-	    semd_check_timeout(timeout_ms, err) == -1)
+	    libsemd_check_name(name, 0, err) == -1 ||
+	    libsemd_check_timeout(timeout_ms, err) == -1)
 		return (-1);
 	if (capacity > PROTO_MAX_CAPACITY || weight > PROTO_MAX_CAPACITY) {
 		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
@@ -1079,7 +1079,7 @@ semd_submit_release(struct semd *sd, uint64_t *id, const char *name,
 	struct proto_request	req;
 
 	if (libsemd_broken(sd, err) ||
-	    semd_check_name(name, 0, err) == -1)
+	    libsemd_check_name(name, 0, err) == -1)
 		return (-1);
 	if (weight > PROTO_MAX_CAPACITY) {
 		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
@@ -1138,7 +1138,7 @@ semd_submit_acquire_many(struct semd *sd, uint64_t *id,
 	size_t			 i, j;
 
 	if (libsemd_broken(sd, err) ||
-	    semd_check_timeout(timeout_ms, err) == -1)
+	    libsemd_check_timeout(timeout_ms, err) == -1)
 		return (-1);
 	if (wv == NULL || n == 0 || n > SEMD_MAX_SEMS) {
 		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
@@ -1147,7 +1147,7 @@ semd_submit_acquire_many(struct semd *sd, uint64_t *id,
 	}
 	memset(&req, 0, sizeof req);
 	for (i = 0; i < n; i++) {
-		if (semd_check_name(wv[i].name, 0, err) == -1)
+		if (libsemd_check_name(wv[i].name, 0, err) == -1)
 			return (-1);
 		if (wv[i].capacity > PROTO_MAX_CAPACITY ||
 		    wv[i].weight > PROTO_MAX_CAPACITY ||
@@ -1238,7 +1238,7 @@ semd_submit_status(struct semd *sd, uint64_t *id, const char *name,
 	struct proto_request	req;
 
 	if (libsemd_broken(sd, err) ||
-	    semd_check_name(name, 1, err) == -1)
+	    libsemd_check_name(name, 1, err) == -1)
 		return (-1);
 	memset(&req, 0, sizeof req);
 	req.op = PROTO_OP_STATUS;
@@ -1326,7 +1326,7 @@ semd_process(struct semd *sd, struct semd_event *ev, struct semd_error *err)
 		break;
 	case PROTO_OP_STATUS:
 		ev->type = SEMD_EV_STATUS;
-		if ((ev->status = semd_status_from(rep)) == NULL) {
+		if ((ev->status = libsemd_status_from(rep)) == NULL) {
 			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
 			    "cannot store the status: %s", strerror(errno));
 			return (-1);
@@ -1352,7 +1352,7 @@ semd_process(struct semd *sd, struct semd_event *ev, struct semd_error *err)
 		proto_reply_free(rep);
 		break;
 	default:
-		return (semd_unexpected(sd, rep, err));
+		return (libsemd_unexpected(sd, rep, err));
 	}
 	if (rep->op == PROTO_OP_STATUS) {
 		/* Copied out: the arrays are not needed any more. */
