@@ -59,6 +59,7 @@
 
 #include "proto.h"
 #include "semd.h"
+#include "tl.h"
 
 #define BENCH_MAX_WINDOWS	21
 #define BENCH_NSEMS		64	/* semaphores of the spread runs */
@@ -109,11 +110,11 @@ static struct {
 	unsigned int	 sections;
 } conf;
 
-static char		 bench_dir[64];
+static char		 bench_dir[96];
 static char		 semd_sock[128];
 static char		 echo_sock[128];
 static char		 redis_sock[128];
-static pid_t		 semd_pid = -1;	/* ours, or -1 with -S */
+static struct tl_daemon	 bench_semd = { .pid = -1 };  /* ours; not with -S */
 static pid_t		 semd_peer = -1;	/* the daemon measured */
 static pid_t		 echo_pid = -1;
 static pid_t		 redis_pid = -1;
@@ -259,16 +260,13 @@ bench_stop(pid_t *pid)
 static void
 bench_cleanup(void)
 {
-	char	path[192];
-
-	bench_stop(&semd_pid);
+	tl_daemon_stop(&bench_semd, 0);
 	bench_stop(&echo_pid);
 	bench_stop(&redis_pid);
 	if (bench_dir[0] == '\0')
 		return;
-	snprintf(path, sizeof path, "rm -rf '%s'", bench_dir);
-	if (system(path) != 0)
-		warnx("cannot remove %s", bench_dir);
+	if (tl_rmtree(bench_dir) == -1)
+		warn("cannot remove %s", bench_dir);
 	bench_dir[0] = '\0';
 }
 
@@ -293,46 +291,20 @@ bench_fork(void)
 	return (pid);
 }
 
-/* Connect a blocking stream socket to path; -1 with errno on failure. */
-static int
-bench_connect(const char *path)
-{
-	struct sockaddr_un	sun;
-	int			fd;
-
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun.sun_path) {
-		errno = ENAMETOOLONG;
-		return (-1);
-	}
-	strcpy(sun.sun_path, path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return (-1);
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		close(fd);
-		return (-1);
-	}
-	return (fd);
-}
-
 /* Wait until something accepts connections at path; die if pid exits. */
 static void
 bench_wait_socket(const char *path, pid_t pid, const char *what)
 {
-	uint64_t	end = bench_ns() + 10000000000ULL;
-	int		fd;
+	int64_t	end = tl_now_ms() + TL_START_MS;
 
-	while (bench_ns() < end) {
-		if ((fd = bench_connect(path)) != -1) {
-			close(fd);
-			return;
-		}
+	while (!tl_can_dial(path)) {
 		if (waitpid(pid, NULL, WNOHANG) == pid)
 			errx(1, "%s exited before listening on %s", what, path);
-		bench_nap(5000);
+		if (tl_now_ms() > end)
+			errx(1, "%s does not listen on %s after %d ms", what,
+			    path, TL_START_MS);
+		tl_nap_ms(5);
 	}
-	errx(1, "%s does not listen on %s after 10 seconds", what, path);
 }
 
 /*
@@ -364,11 +336,11 @@ bench_semd_has(const char *opt)
 }
 
 /*
- * Start a private semd on path, without limits, and wait until it
- * listens.  Returns its pid.
+ * (Re)start our private semd on semd_sock, without limits, and wait
+ * until it listens.
  */
-static pid_t
-bench_start_semd(const char *path)
+static void
+bench_start_semd(void)
 {
 	static const char *const limits[] = { "--max-connections",
 	    "--max-pending", "--max-holds", "--max-sems",
@@ -376,13 +348,8 @@ bench_start_semd(const char *path)
 	    "--max-connections-per-uid" };
 	const char	*argv[32];
 	size_t		 i, n = 0;
-	pid_t		 pid;
 
-	argv[n++] = "semd";
-	argv[n++] = "-f";
 	argv[n++] = "-q";
-	argv[n++] = "-S";
-	argv[n++] = path;
 	for (i = 0; i < sizeof limits / sizeof limits[0]; i++) {
 		if (i < 4 || bench_semd_has(limits[i])) {
 			argv[n++] = limits[i];
@@ -390,15 +357,15 @@ bench_start_semd(const char *path)
 		}
 	}
 	argv[n] = NULL;
-	unlink(path);
-	if ((pid = bench_fork()) == 0) {
-		execv(conf.semd_bin, (char *const *)argv);
-		fprintf(stderr, "semd-bench: %s: %s\n", conf.semd_bin,
-		    strerror(errno));
-		_exit(127);
-	}
-	bench_wait_socket(path, pid, "semd");
-	return (pid);
+	if (tl_daemon_stop(&bench_semd, 0) == -1)
+		warnx("%s", bench_semd.error);
+	bench_semd.bin = conf.semd_bin;
+	if ((size_t)snprintf(bench_semd.path, sizeof bench_semd.path, "%s",
+	    semd_sock) >= sizeof bench_semd.path)
+		errx(1, "%s: path too long", semd_sock);
+	unlink(semd_sock);
+	if (tl_daemon_start(&bench_semd, argv) == -1)
+		errx(1, "%s", bench_semd.error);
 }
 
 /* ---- the echo server: the floor ---- */
@@ -485,22 +452,11 @@ echo_serve(int lfd)
 static pid_t
 bench_start_echo(const char *path)
 {
-	struct sockaddr_un	sun;
-	pid_t			pid;
-	int			lfd;
+	pid_t	pid;
+	int	lfd;
 
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun.sun_path)
-		errx(1, "%s: path too long", path);
-	memcpy(sun.sun_path, path, strlen(path));
-	unlink(path);
-	if ((lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0)) == -1)
-		err(1, "socket");
-	if (bind(lfd, (struct sockaddr *)&sun, sizeof sun) == -1)
-		err(1, "bind %s", path);
-	if (listen(lfd, SOMAXCONN) == -1)
-		err(1, "listen");
+	if ((lfd = tl_listen(path, SOCK_NONBLOCK)) == -1)
+		err(1, "listen on %s", path);
 	if ((pid = bench_fork()) == 0) {
 		echo_serve(lfd);
 		_exit(0);
@@ -667,7 +623,7 @@ bench_start_redis(const char *path)
 		_exit(127);
 	}
 	bench_wait_socket(path, pid, "redis-server");
-	if ((fd = bench_connect(path)) == -1)
+	if ((fd = tl_dial(path)) == -1)
 		err(1, "connect %s", path);
 	redis_load(fd, redis_acq_lua, redis_acq_sha);
 	redis_load(fd, redis_rel_lua, redis_rel_sha);
@@ -751,7 +707,7 @@ bclient_open(struct bclient *c, enum bench_kind kind, int index, int nsems,
 		    PROTO_OP_ACQUIRE, c->sem);
 		c->rellen = bench_frame(c->rel, sizeof c->rel,
 		    PROTO_OP_RELEASE, c->sem);
-		if ((c->fd = bench_connect(echo_sock)) == -1)
+		if ((c->fd = tl_dial(echo_sock)) == -1)
 			break;
 		return (0);
 	case BK_REDIS:
@@ -764,7 +720,7 @@ bclient_open(struct bclient *c, enum bench_kind kind, int index, int nsems,
 		c->acqlen = resp_encode(c->acq, sizeof c->acq, 5, argv);
 		argv[1] = redis_rel_sha;
 		c->rellen = resp_encode(c->rel, sizeof c->rel, 4, argv);
-		if ((c->fd = bench_connect(redis_sock)) == -1)
+		if ((c->fd = tl_dial(redis_sock)) == -1)
 			break;
 		return (0);
 	}
@@ -1608,8 +1564,7 @@ static pid_t
 bench_mem_daemon(void)
 {
 	if (conf.socket == NULL) {
-		bench_stop(&semd_pid);
-		semd_pid = bench_start_semd(semd_sock);
+		bench_start_semd();
 	}
 	return (bench_peer_pid());
 }
@@ -1719,8 +1674,7 @@ bench_memory(void)
 	close(ep);
 	bench_close_many(many, BENCH_MEM_CONNS);
 	if (conf.socket == NULL) {
-		bench_stop(&semd_pid);
-		semd_pid = bench_start_semd(semd_sock);
+		bench_start_semd();
 	}
 
 	bench_row("%s", "");
@@ -2126,11 +2080,8 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, bench_signal);
 	signal(SIGTERM, bench_signal);
-	snprintf(bench_dir, sizeof bench_dir, "%s/semd-bench.XXXXXX",
-	    getenv("TMPDIR") != NULL && strlen(getenv("TMPDIR")) < 30 ?
-	    getenv("TMPDIR") : "/tmp");
-	if (mkdtemp(bench_dir) == NULL)
-		err(1, "mkdtemp %s", bench_dir);
+	if (tl_tmpdir(bench_dir, sizeof bench_dir, "semd-bench") == -1)
+		err(1, "mkdtemp in $TMPDIR");
 	atexit(bench_cleanup);
 	snprintf(echo_sock, sizeof echo_sock, "%s/echo.sock", bench_dir);
 	snprintf(redis_sock, sizeof redis_sock, "%s/redis.sock", bench_dir);
@@ -2139,7 +2090,7 @@ main(int argc, char **argv)
 	else {
 		snprintf(semd_sock, sizeof semd_sock, "%s/semd.sock",
 		    bench_dir);
-		semd_pid = bench_start_semd(semd_sock);
+		bench_start_semd();
 	}
 	semd_peer = bench_peer_pid();
 	echo_pid = bench_start_echo(echo_sock);
