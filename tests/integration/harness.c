@@ -8,7 +8,7 @@
  * process group).  A failing test ends with _exit, so no atexit handler
  * runs: a guard process, in a process group of its own, waits for the
  * test process to go away and, if the daemon's directory is still there
- * (the test did not reach semd_stop), prints the daemon's log and removes
+ * (the test did not reach integ_stop), prints the daemon's log and removes
  * the directory.  A failing test leaves nothing running and nothing in
  * $TMPDIR.
  */
@@ -39,7 +39,7 @@
 #define INTEG_MAX_ARGS		32
 #define INTEG_AUX_ID		0x5e4d000000000000ULL
 
-static struct semd_proc	 integ_daemons[INTEG_MAX_DAEMONS];
+static struct integ_daemon integ_daemons[INTEG_MAX_DAEMONS];
 static char		 integ_ctx[128];	/* prefix of failure messages */
 static unsigned long	 integ_nofile;		/* for the next daemon; 0: ours */
 
@@ -50,28 +50,6 @@ integ_op_name(enum proto_op op)
 	const char	*name = proto_op_name(op);
 
 	return (name != NULL ? name : "(unknown op)");
-}
-
-/* Milliseconds on the monotonic clock. */
-int64_t
-integ_now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
-/* Sleep for ms milliseconds (used only between polls of a condition). */
-static void
-integ_nap(int ms)
-{
-	struct timespec	ts;
-
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
 }
 
 /*
@@ -101,34 +79,6 @@ integ_fail(const char *file, int line, const char *fmt, ...)
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
 	_ck_assert_failed(file, line, "Failed", "%s%s", integ_ctx, buf);
-}
-
-/*
- * Connect to the Unix socket at path.  Returns a blocking, close-on-exec
- * fd, or -1 with errno set.
- */
-int
-integ_dial(const char *path)
-{
-	struct sockaddr_un	sun;
-	int			fd, saved;
-
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun.sun_path) {
-		errno = ENAMETOOLONG;
-		return (-1);
-	}
-	strcpy(sun.sun_path, path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return (-1);
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return (-1);
-	}
-	return (fd);
 }
 
 /*
@@ -171,54 +121,17 @@ integ_reply_str(const struct proto_reply *rep, char *buf, size_t len)
 	return (buf);
 }
 
-/* Describe a wait status ("exited with status 1"). */
-static const char *
-integ_status_str(int status, char *buf, size_t len)
-{
-	if (WIFEXITED(status))
-		snprintf(buf, len, "exited with status %d",
-		    WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		snprintf(buf, len, "was killed by signal %d (%s)",
-		    WTERMSIG(status), strsignal(WTERMSIG(status)));
-	else
-		snprintf(buf, len, "wait status 0x%x", status);
-	return (buf);
-}
-
-/* Read the last len - 1 bytes of the daemon's log into buf. */
-static const char *
-integ_log_tail(const struct semd_proc *d, char *buf, size_t len)
-{
-	ssize_t	n;
-	off_t	size;
-	int	fd;
-
-	buf[0] = '\0';
-	if ((fd = open(d->log, O_RDONLY | O_CLOEXEC)) == -1)
-		return (buf);
-	size = lseek(fd, 0, SEEK_END);
-	if (size > (off_t)(len - 1))
-		lseek(fd, size - (off_t)(len - 1), SEEK_SET);
-	else
-		lseek(fd, 0, SEEK_SET);
-	n = read(fd, buf, len - 1);
-	buf[n > 0 ? n : 0] = '\0';
-	close(fd);
-	return (buf);
-}
-
 /* Copy the daemon's whole log to our stderr, for a failed test. */
 static void
-integ_log_dump(const struct semd_proc *d)
+integ_log_dump(const struct integ_daemon *d)
 {
 	char	buf[4096];
 	ssize_t	n;
 	int	fd;
 
-	if ((fd = open(d->log, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = open(d->tl.log, O_RDONLY | O_CLOEXEC)) == -1)
 		return;
-	fprintf(stderr, "--- semd log %s ---\n", d->log);
+	fprintf(stderr, "--- semd log %s ---\n", d->tl.log);
 	fflush(stderr);
 	while ((n = read(fd, buf, sizeof buf)) > 0)
 		if (write(STDERR_FILENO, buf, (size_t)n) != n)
@@ -227,24 +140,22 @@ integ_log_dump(const struct semd_proc *d)
 	close(fd);
 }
 
-/* Remove the daemon's socket, log and directory. */
+/* Remove the daemon's directory and all in it. */
 static void
-integ_remove(struct semd_proc *d)
+integ_remove(struct integ_daemon *d)
 {
-	unlink(d->path);
-	unlink(d->log);
-	rmdir(d->dir);
+	tl_rmtree(d->dir);
 }
 
 /*
  * The guard's life: wait until every copy of the pipe's write end is
- * closed (semd_stop closes it; otherwise the test process and its
+ * closed (integ_stop closes it; otherwise the test process and its
  * children died), then, if the directory is still there, show the
  * daemon's log and remove the directory.  The daemon itself died with
  * the test process.  Never returns.
  */
 static void
-integ_guard(struct semd_proc *d, int rfd)
+integ_guard(struct integ_daemon *d, int rfd)
 {
 	char	b;
 
@@ -258,7 +169,7 @@ integ_guard(struct semd_proc *d, int rfd)
 		;
 	if (access(d->dir, F_OK) == 0) {
 		fprintf(stderr, "integ_tests: a test ended without stopping "
-		    "semd on %s\n", d->path);
+		    "semd on %s\n", d->tl.path);
 		integ_log_dump(d);
 		integ_remove(d);
 	}
@@ -270,7 +181,7 @@ integ_guard(struct semd_proc *d, int rfd)
  * test keeps the write end of the pipe in d->guard_fd.
  */
 static void
-integ_guard_start(const char *file, int line, struct semd_proc *d)
+integ_guard_start(const char *file, int line, struct integ_daemon *d)
 {
 	int	p[2];
 
@@ -299,7 +210,7 @@ integ_guard_close_all(void)
 
 /* Tell d's guard all went well and reap it. */
 static void
-integ_guard_stop(struct semd_proc *d)
+integ_guard_stop(struct integ_daemon *d)
 {
 	int	status;
 
@@ -316,7 +227,7 @@ integ_guard_stop(struct semd_proc *d)
  * hard, set before exec); 0 goes back to inheriting ours.
  */
 void
-semd_set_nofile(unsigned long n)
+integ_set_nofile(unsigned long n)
 {
 	integ_nofile = n;
 }
@@ -326,19 +237,15 @@ semd_set_nofile(unsigned long n)
  * arguments given (NULL-terminated), and wait until it accepts a
  * connection.  Fails the test if it cannot be started or exits early.
  */
-struct semd_proc *
-semd_start_at(const char *file, int line, ...)
+struct integ_daemon *
+integ_start_at(const char *file, int line, ...)
 {
-	struct semd_proc	*d = NULL;
-	const char		*argv[INTEG_MAX_ARGS], *arg, *bin, *tmp;
-	char			 dir[96], tail[1500], what[64];
+	struct integ_daemon	*d = NULL;
+	const char		*argv[INTEG_MAX_ARGS], *arg;
+	char			 dir[96];
 	va_list			 ap;
-	pid_t			 parent, pid;
-	int64_t			 deadline;
-	int			 argc, i, fd, status;
+	int			 argc, i;
 
-	if ((bin = getenv("SEMD_BIN")) == NULL || *bin == '\0')
-		integ_fail(file, line, "SEMD_BIN is not set");
 	for (i = 0; i < INTEG_MAX_DAEMONS; i++) {
 		if (!integ_daemons[i].used) {
 			d = &integ_daemons[i];
@@ -349,10 +256,6 @@ semd_start_at(const char *file, int line, ...)
 		integ_fail(file, line, "too many daemons in one test");
 
 	argc = 0;
-	argv[argc++] = bin;
-	argv[argc++] = "-f";
-	argv[argc++] = "-S";
-	argv[argc++] = d->path;
 	va_start(ap, line);
 	while ((arg = va_arg(ap, const char *)) != NULL) {
 		if (argc >= INTEG_MAX_ARGS - 1)
@@ -362,97 +265,37 @@ semd_start_at(const char *file, int line, ...)
 	va_end(ap);
 	argv[argc] = NULL;
 
-	/* Keep the socket path short enough for sun_path. */
-	tmp = getenv("TMPDIR");
-	if (tmp == NULL || *tmp == '\0' || strlen(tmp) > 64)
-		tmp = "/tmp";
-	snprintf(dir, sizeof dir, "%s/semd-integ.XXXXXX", tmp);
-	if (mkdtemp(dir) == NULL)
+	memset(d, 0, sizeof *d);
+	if (tl_tmpdir(dir, sizeof dir, "semd-integ") == -1)
 		integ_fail(file, line, "mkdtemp %s: %s", dir, strerror(errno));
-	if ((size_t)snprintf(d->path, sizeof d->path, "%s/semd.sock", dir) >=
-	    sizeof d->path ||
-	    (size_t)snprintf(d->log, sizeof d->log, "%s/semd.log", dir) >=
-	    sizeof d->log)
+	if ((size_t)snprintf(d->tl.path, sizeof d->tl.path, "%s/semd.sock",
+	    dir) >= sizeof d->tl.path ||
+	    (size_t)snprintf(d->tl.log, sizeof d->tl.log, "%s/semd.log",
+	    dir) >= sizeof d->tl.log)
 		integ_fail(file, line, "temporary path too long: %s", dir);
 	memcpy(d->dir, dir, sizeof d->dir);
+	d->tl.nofile = integ_nofile;
 	d->used = 1;
-	d->pid = -1;
-
-	parent = getpid();
-	if ((pid = fork()) == -1)
-		integ_fail(file, line, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		sigset_t	set;
-
-		/* Die with the test process, whatever kills it. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND,
-		    0600);
-		if (fd != -1) {
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO);
-		}
-		close_range(3, ~0U, 0);
-		signal(SIGPIPE, SIG_DFL);
-		sigemptyset(&set);
-		sigprocmask(SIG_SETMASK, &set, NULL);
-		if (integ_nofile != 0) {
-			struct rlimit	rl;
-
-			rl.rlim_cur = rl.rlim_max = (rlim_t)integ_nofile;
-			if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
-				dprintf(STDERR_FILENO, "setrlimit: %s\n",
-				    strerror(errno));
-				_exit(127);
-			}
-		}
-		execv(bin, (char *const *)argv);
-		dprintf(STDERR_FILENO, "exec %s: %s\n", bin, strerror(errno));
-		_exit(127);
-	}
-	d->pid = pid;
+	if (tl_daemon_spawn(&d->tl, argv) == -1)
+		integ_fail(file, line, "%s", d->tl.error);
 	integ_guard_start(file, line, d);
-
-	deadline = integ_now() + INTEG_START_MS;
-	for (;;) {
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			d->pid = -1;
-			integ_fail(file, line, "semd %s before accepting on "
-			    "%s; log:\n%s", integ_status_str(status, what,
-			    sizeof what), d->path,
-			    integ_log_tail(d, tail, sizeof tail));
-		}
-		if ((fd = integ_dial(d->path)) != -1) {
-			close(fd);
-			break;
-		}
-		if (integ_now() > deadline)
-			integ_fail(file, line, "semd did not accept on %s "
-			    "within %d ms (last error: %s); log:\n%s", d->path,
-			    INTEG_START_MS, strerror(errno),
-			    integ_log_tail(d, tail, sizeof tail));
-		integ_nap(10);
-	}
+	if (tl_daemon_wait(&d->tl, INTEG_START_MS) == -1)
+		integ_fail(file, line, "%s", d->tl.error);
 	return (d);
 }
 
 /* Fail the test if the daemon has exited. */
 static void
-integ_check_running(const char *file, int line, struct semd_proc *d)
+integ_check_running(const char *file, int line, struct integ_daemon *d)
 {
 	char	tail[1500], what[64];
-	int	status;
 
-	if (d->pid <= 0)
+	if (d->tl.pid <= 0)
 		integ_fail(file, line, "semd is not running");
-	if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
-		d->pid = -1;
+	if (tl_daemon_exited(&d->tl))
 		integ_fail(file, line, "semd %s; log:\n%s",
-		    integ_status_str(status, what, sizeof what),
-		    integ_log_tail(d, tail, sizeof tail));
-	}
+		    tl_wait_str(d->tl.status, what, sizeof what),
+		    tl_file_tail(d->tl.log, tail, sizeof tail));
 }
 
 /*
@@ -460,7 +303,7 @@ integ_check_running(const char *file, int line, struct semd_proc *d)
  * new connection, answered with version 1 and the daemon's own pid.
  */
 void
-semd_alive_at(const char *file, int line, struct semd_proc *d)
+integ_alive_at(const char *file, int line, struct integ_daemon *d)
 {
 	struct tclient		*c;
 	struct proto_reply	 rep;
@@ -469,10 +312,10 @@ semd_alive_at(const char *file, int line, struct semd_proc *d)
 	c = tc_connect_at(file, line, d);
 	tc_hello_at(file, line, c, 0xa11fe, PROTO_VERSION);
 	tc_expect_at(file, line, c, PROTO_OP_HELLO, 0xa11fe, &rep);
-	if (rep.version != PROTO_VERSION || rep.pid != (uint32_t)d->pid)
+	if (rep.version != PROTO_VERSION || rep.pid != (uint32_t)d->tl.pid)
 		integ_fail(file, line, "HELLO reply has version %u pid %u, "
 		    "expected version %d pid %d", rep.version, rep.pid,
-		    PROTO_VERSION, (int)d->pid);
+		    PROTO_VERSION, (int)d->tl.pid);
 	tc_close(c);
 }
 
@@ -481,37 +324,14 @@ semd_alive_at(const char *file, int line, struct semd_proc *d)
  * with status 0 and remove its socket file.  Removes the directory.
  */
 void
-semd_stop_at(const char *file, int line, struct semd_proc *d)
+integ_stop_at(const char *file, int line, struct integ_daemon *d)
 {
-	char	tail[1500], what[64];
-	int64_t	deadline;
-	int	status;
-	pid_t	r;
-
-	semd_alive_at(file, line, d);
-	if (kill(d->pid, SIGTERM) == -1)
-		integ_fail(file, line, "kill semd: %s", strerror(errno));
-	deadline = integ_now() + INTEG_STOP_MS;
-	while ((r = waitpid(d->pid, &status, WNOHANG)) == 0) {
-		if (integ_now() > deadline) {
-			kill(d->pid, SIGKILL);
-			waitpid(d->pid, &status, 0);
-			d->pid = -1;
-			integ_fail(file, line, "semd did not exit within %d ms "
-			    "of SIGTERM", INTEG_STOP_MS);
-		}
-		integ_nap(10);
-	}
-	if (r == -1)
-		integ_fail(file, line, "waitpid semd: %s", strerror(errno));
-	d->pid = -1;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		integ_fail(file, line, "semd %s on SIGTERM (expected exit 0); "
-		    "log:\n%s", integ_status_str(status, what, sizeof what),
-		    integ_log_tail(d, tail, sizeof tail));
-	if (access(d->path, F_OK) == 0 || errno != ENOENT)
+	integ_alive_at(file, line, d);
+	if (tl_daemon_stop(&d->tl, INTEG_STOP_MS) == -1)
+		integ_fail(file, line, "%s", d->tl.error);
+	if (access(d->tl.path, F_OK) == 0 || errno != ENOENT)
 		integ_fail(file, line, "semd exited but left its socket %s",
-		    d->path);
+		    d->tl.path);
 	integ_remove(d);
 	integ_guard_stop(d);
 	memset(d, 0, sizeof *d);
@@ -521,13 +341,13 @@ semd_stop_at(const char *file, int line, struct semd_proc *d)
 
 /* Connect a new non-blocking test client to the daemon. */
 struct tclient *
-tc_connect_at(const char *file, int line, struct semd_proc *d)
+tc_connect_at(const char *file, int line, struct integ_daemon *d)
 {
 	struct tclient	*c;
 	int		 fd;
 
-	if ((fd = integ_dial(d->path)) == -1)
-		integ_fail(file, line, "connect %s: %s", d->path,
+	if ((fd = tl_dial(d->tl.path)) == -1)
+		integ_fail(file, line, "connect %s: %s", d->tl.path,
 		    strerror(errno));
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1)
 		integ_fail(file, line, "fcntl: %s", strerror(errno));
@@ -563,7 +383,7 @@ tc_send_raw_at(const char *file, int line, struct tclient *c,
 	ssize_t		 n;
 	size_t		 off = 0;
 
-	deadline = integ_now() + INTEG_REPLY_MS;
+	deadline = tl_now_ms() + INTEG_REPLY_MS;
 	while (off < len) {
 		n = send(c->fd, p + off, len - off, MSG_NOSIGNAL);
 		if (n > 0) {
@@ -575,7 +395,7 @@ tc_send_raw_at(const char *file, int line, struct tclient *c,
 			    "%zu of %zu bytes: %s", off, len, strerror(errno));
 		pfd.fd = c->fd;
 		pfd.events = POLLOUT;
-		if (integ_now() > deadline)
+		if (tl_now_ms() > deadline)
 			integ_fail(file, line, "semd did not read our request "
 			    "within %d ms (%zu of %zu bytes written)",
 			    INTEG_REPLY_MS, off, len);
@@ -635,7 +455,7 @@ tc_next_at(const char *file, int line, struct tclient *c,
 	uint8_t		*nb;
 	int		 r;
 
-	deadline = integ_now() + timeout_ms;
+	deadline = tl_now_ms() + timeout_ms;
 	for (;;) {
 		r = proto_frame_check(c->buf, c->len, &blen);
 		if (r == -1)
@@ -680,7 +500,7 @@ tc_next_at(const char *file, int line, struct tclient *c,
 		if (errno != EAGAIN && errno != EINTR)
 			integ_fail(file, line, "read from semd: %s",
 			    strerror(errno));
-		left = deadline - integ_now();
+		left = deadline - tl_now_ms();
 		if (left < 0)
 			return (-1);
 		pfd.fd = c->fd;
@@ -1168,7 +988,7 @@ tc_wait_status_at(const char *file, int line, struct tclient *c,
 	uint32_t			 h, w;
 	int64_t				 deadline;
 
-	deadline = integ_now() + INTEG_REPLY_MS;
+	deadline = tl_now_ms() + INTEG_REPLY_MS;
 	for (;;) {
 		tc_status_at(file, line, c, sem, &rep);
 		s = status_find(&rep, sem);
@@ -1177,11 +997,11 @@ tc_wait_status_at(const char *file, int line, struct tclient *c,
 		proto_reply_free(&rep);
 		if (h == held && w == waiting)
 			return;
-		if (integ_now() > deadline)
+		if (tl_now_ms() > deadline)
 			integ_fail(file, line, "STATUS %s stayed at held=%u "
 			    "waiting=%u, expected held=%u waiting=%u", sem, h,
 			    w, held, waiting);
-		integ_nap(10);
+		tl_nap_ms(10);
 	}
 }
 
@@ -1206,7 +1026,7 @@ child_main(const char *path, int wfd, const char *sem, uint32_t capacity,
 	uint8_t			 op;
 	int			 fd;
 
-	if ((fd = integ_dial(path)) == -1)
+	if ((fd = tl_dial(path)) == -1)
 		_exit(2);
 	memset(&req, 0, sizeof req);
 	req.op = PROTO_OP_ACQUIRE;
@@ -1250,7 +1070,7 @@ child_main(const char *path, int wfd, const char *sem, uint32_t capacity,
  * child_expect.  The child dies with the test process.
  */
 void
-child_acquire_at(const char *file, int line, struct semd_proc *d,
+child_acquire_at(const char *file, int line, struct integ_daemon *d,
     struct tchild *ch, const char *sem, uint32_t capacity, uint32_t weight)
 {
 	pid_t	parent = getpid();
@@ -1266,7 +1086,7 @@ child_acquire_at(const char *file, int line, struct semd_proc *d,
 			_exit(1);
 		close(p[0]);
 		integ_guard_close_all();
-		child_main(d->path, p[1], sem, capacity, weight);
+		child_main(d->tl.path, p[1], sem, capacity, weight);
 	}
 	close(p[1]);
 	ch->rfd = p[0];

@@ -20,22 +20,21 @@
 #include <stdint.h>
 
 #include "proto.h"
+#include "tl.h"
 
-#define INTEG_START_MS	10000	/* daemon must accept within this */
-#define INTEG_STOP_MS	20000	/* daemon must exit after SIGTERM */
+#define INTEG_START_MS	TL_START_MS	/* daemon must accept within this */
+#define INTEG_STOP_MS	TL_STOP_MS	/* daemon must exit after SIGTERM */
 #define INTEG_REPLY_MS	10000	/* an expected reply must arrive */
 #define INTEG_QUIET_MS	200	/* "nothing pending" absence check */
 #define INTEG_TCASE_S	120	/* Check's per-test safety net */
 
-/* A semd started by semd_start: one per test, on a fresh directory. */
-struct semd_proc {
-	int	 used;
-	pid_t	 pid;		/* -1 once reaped */
-	char	 dir[96];	/* mkdtemp directory */
-	char	 path[108];	/* socket path, fits sun_path */
-	char	 log[160];	/* the daemon's stdout and stderr */
-	pid_t	 guard_pid;	/* cleans up if the test dies */
-	int	 guard_fd;	/* closed by semd_stop: all went well */
+/* A semd started by integ_start: one per test, on a fresh directory. */
+struct integ_daemon {
+	int		 used;
+	struct tl_daemon tl;		/* its pid, socket path and log */
+	char		 dir[96];	/* mkdtemp directory */
+	pid_t		 guard_pid;	/* cleans up if the test dies */
+	int		 guard_fd;	/* closed by integ_stop: all went well */
 };
 
 /* A test client: one connection, non-blocking, with a reply buffer. */
@@ -61,28 +60,22 @@ void	integ_fail(const char *, int, const char *, ...)
 /* Name the case a looped test runs, for failure messages (NULL: none). */
 void	integ_context(const char *);
 
-/* Milliseconds on the monotonic clock (deadlines only). */
-int64_t	integ_now(void);
-
-/* Connect to a Unix socket path: a blocking fd, or -1 with errno. */
-int	integ_dial(const char *);
-
 /* Describe a reply in one line ("QUEUED id=3 position=2"). */
 const char *integ_reply_str(const struct proto_reply *, char *, size_t);
 
 /* --- the daemon --- */
 
-#define semd_start(...)	semd_start_at(__FILE__, __LINE__, __VA_ARGS__)
-#define semd_alive(d)	semd_alive_at(__FILE__, __LINE__, d)
-#define semd_stop(d)	semd_stop_at(__FILE__, __LINE__, d)
+#define integ_start(...)	integ_start_at(__FILE__, __LINE__, __VA_ARGS__)
+#define integ_alive(d)	integ_alive_at(__FILE__, __LINE__, d)
+#define integ_stop(d)	integ_stop_at(__FILE__, __LINE__, d)
 
-struct semd_proc *semd_start_at(const char *, int, ...)
+struct integ_daemon *integ_start_at(const char *, int, ...)
 	    __attribute__((sentinel));
-void	semd_alive_at(const char *, int, struct semd_proc *);
-void	semd_stop_at(const char *, int, struct semd_proc *);
+void	integ_alive_at(const char *, int, struct integ_daemon *);
+void	integ_stop_at(const char *, int, struct integ_daemon *);
 
 /* RLIMIT_NOFILE (soft and hard) of the next daemons; 0: inherit ours. */
-void	semd_set_nofile(unsigned long);
+void	integ_set_nofile(unsigned long);
 
 /* --- test clients --- */
 
@@ -113,7 +106,7 @@ void	semd_set_nofile(unsigned long);
 #define tc_expect_quiet_all(v, n, ms) \
 	tc_expect_quiet_all_at(__FILE__, __LINE__, v, n, ms)
 
-struct tclient	*tc_connect_at(const char *, int, struct semd_proc *);
+struct tclient	*tc_connect_at(const char *, int, struct integ_daemon *);
 void	tc_close(struct tclient *);
 void	tc_send_at(const char *, int, struct tclient *,
 	    const struct proto_request *);
@@ -202,7 +195,7 @@ void	tc_wait_status_at(const char *, int, struct tclient *, const char *,
 #define child_expect(ch, op)	child_expect_at(__FILE__, __LINE__, ch, op)
 #define child_kill(ch)		child_kill_at(__FILE__, __LINE__, ch)
 
-void	child_acquire_at(const char *, int, struct semd_proc *,
+void	child_acquire_at(const char *, int, struct integ_daemon *,
 	    struct tchild *, const char *, uint32_t, uint32_t);
 void	child_expect_at(const char *, int, struct tchild *, enum proto_op);
 void	child_kill_at(const char *, int, struct tchild *);

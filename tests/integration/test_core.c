@@ -26,18 +26,18 @@
  */
 START_TEST(test_hello)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*c;
 	struct proto_reply	 rep;
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	c = tc_connect(d);
 
 	tc_hello(c, 7, 1);
 	tc_expect(c, PROTO_OP_HELLO, 7, &rep);
 	ck_assert_uint_eq(rep.version, 1);
 	ck_assert_msg(rep.server[0] != '\0', "HELLO reply without server");
-	ck_assert_uint_eq(rep.pid, (uint32_t)d->pid);
+	ck_assert_uint_eq(rep.pid, (uint32_t)d->tl.pid);
 
 	tc_hello(c, 8, 2);
 	tc_expect_error(c, 8, PROTO_E_VERSION);
@@ -46,7 +46,7 @@ START_TEST(test_hello)
 	tc_expect_hello(c, 9);
 
 	tc_close(c);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -57,11 +57,11 @@ END_TEST
  */
 START_TEST(test_fifo_50)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*h, *w[FIFO_CLIENTS];
 	int			 i;
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	h = tc_connect(d);
 	tc_acquire_ok(h, 1, "fifo", 1, 1);
 	for (i = 0; i < FIFO_CLIENTS; i++) {
@@ -84,7 +84,7 @@ START_TEST(test_fifo_50)
 	for (i = 0; i < FIFO_CLIENTS; i++)
 		tc_close(w[i]);
 	tc_close(h);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -94,10 +94,10 @@ END_TEST
  */
 START_TEST(test_holder_close_releases)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*h, *a, *b;
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	h = tc_connect(d);
 	a = tc_connect(d);
 	b = tc_connect(d);
@@ -115,7 +115,7 @@ START_TEST(test_holder_close_releases)
 	tc_check_status(b, "hc", 1, 1, 0);
 
 	tc_close(b);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -125,13 +125,13 @@ END_TEST
  */
 START_TEST(test_holder_kill9_releases)
 {
-	struct semd_proc		*d;
+	struct integ_daemon		*d;
 	struct tclient			*a, *b;
 	struct tchild			 ch;
 	struct proto_reply		 rep;
 	const struct proto_sem_status	*s;
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	child_acquire(d, &ch, "k9", 1, 1);
 	child_expect(&ch, PROTO_OP_ACQUIRED);
 	a = tc_connect(d);
@@ -162,7 +162,7 @@ START_TEST(test_holder_kill9_releases)
 	tc_close(a);
 	tc_expect_acquired(b, 3, "k9", 1);
 	tc_close(b);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -173,11 +173,11 @@ END_TEST
  */
 START_TEST(test_waiter_disconnect_leaves_line)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*h, *w2, *w3, *w4;
 	struct tchild		 w1;
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	h = tc_connect(d);
 	w2 = tc_connect(d);
 	w3 = tc_connect(d);
@@ -205,7 +205,7 @@ START_TEST(test_waiter_disconnect_leaves_line)
 	tc_close(h);
 	tc_close(w3);
 	tc_close(w4);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -216,11 +216,11 @@ END_TEST
  */
 START_TEST(test_waiter_disconnect_head_wakes_behind)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*h, *b;
 	struct tchild		 a;
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	h = tc_connect(d);
 	b = tc_connect(d);
 	tc_acquire_ok(h, 1, "dh", 2, 1);
@@ -234,7 +234,7 @@ START_TEST(test_waiter_disconnect_head_wakes_behind)
 
 	tc_close(h);
 	tc_close(b);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -247,13 +247,13 @@ END_TEST
  */
 START_TEST(test_daemon_timeout)
 {
-	struct semd_proc		*d;
+	struct integ_daemon		*d;
 	struct tclient			*h, *a, *b, *n;
 	struct proto_buf		 pb = { 0 };
 	struct proto_reply		 rep;
 	const struct proto_sem_status	*s;
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	h = tc_connect(d);
 	a = tc_connect(d);
 	b = tc_connect(d);
@@ -297,7 +297,7 @@ START_TEST(test_daemon_timeout)
 	tc_close(a);
 	tc_close(b);
 	tc_close(n);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -310,11 +310,11 @@ END_TEST
  */
 START_TEST(test_timeout_head_wakes_behind)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*h, *a;
 	struct proto_buf	 pb = { 0 };
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	h = tc_connect(d);
 	a = tc_connect(d);
 	tc_acquire_ok(h, 1, "th", 2, 1);
@@ -331,7 +331,7 @@ START_TEST(test_timeout_head_wakes_behind)
 
 	tc_close(h);
 	tc_close(a);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -342,12 +342,12 @@ END_TEST
  */
 START_TEST(test_try_does_not_jump_queue)
 {
-	struct semd_proc		*d;
+	struct integ_daemon		*d;
 	struct tclient			*h, *w, *t;
 	struct proto_reply		 rep;
 	const struct proto_sem_status	*s;
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	h = tc_connect(d);
 	w = tc_connect(d);
 	t = tc_connect(d);
@@ -382,7 +382,7 @@ START_TEST(test_try_does_not_jump_queue)
 	tc_close(h);
 	tc_close(w);
 	tc_close(t);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -394,10 +394,10 @@ END_TEST
  */
 START_TEST(test_withdraw_before_grant)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*h, *a, *b, *c;
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	h = tc_connect(d);
 	a = tc_connect(d);
 	b = tc_connect(d);
@@ -427,7 +427,7 @@ START_TEST(test_withdraw_before_grant)
 	tc_close(a);
 	tc_close(b);
 	tc_close(c);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -438,10 +438,10 @@ END_TEST
  */
 START_TEST(test_withdraw_head_wakes_behind)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*h, *a, *b;
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	h = tc_connect(d);
 	a = tc_connect(d);
 	b = tc_connect(d);
@@ -457,7 +457,7 @@ START_TEST(test_withdraw_head_wakes_behind)
 	tc_close(h);
 	tc_close(a);
 	tc_close(b);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -468,12 +468,12 @@ END_TEST
  */
 START_TEST(test_withdraw_after_grant)
 {
-	struct semd_proc		*d;
+	struct integ_daemon		*d;
 	struct tclient			*h, *a;
 	struct proto_reply		 rep;
 	const struct proto_sem_status	*s;
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	h = tc_connect(d);
 	a = tc_connect(d);
 	tc_acquire_ok(h, 1, "wg", 1, 1);
@@ -505,7 +505,7 @@ START_TEST(test_withdraw_after_grant)
 
 	tc_close(h);
 	tc_close(a);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -516,12 +516,12 @@ END_TEST
  */
 START_TEST(test_not_held)
 {
-	struct semd_proc		*d;
+	struct integ_daemon		*d;
 	struct tclient			*a, *b;
 	struct proto_reply		 rep;
 	const struct proto_sem_status	*s;
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	a = tc_connect(d);
 	b = tc_connect(d);
 
@@ -554,7 +554,7 @@ START_TEST(test_not_held)
 
 	tc_close(a);
 	tc_close(b);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -568,11 +568,11 @@ END_TEST
  */
 START_TEST(test_capacity_errors)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*a, *b;
 	char			 msg[PROTO_MAX_TEXT + 1];
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	a = tc_connect(d);
 	b = tc_connect(d);
 
@@ -605,7 +605,7 @@ START_TEST(test_capacity_errors)
 
 	tc_close(a);
 	tc_close(b);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -636,12 +636,12 @@ send_acquire_name(struct tclient *c, uint64_t id, const char *name,
  */
 START_TEST(test_bad_name)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*c;
 	struct proto_buf	 b = { 0 };
 	char			 name[PROTO_MAX_NAME + 2];
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	c = tc_connect(d);
 
 	send_acquire_name(c, 1, "a b", 3);
@@ -673,7 +673,7 @@ START_TEST(test_bad_name)
 	tc_check_status(c, "Az09._-:@/+", 1, 1, 0);
 
 	tc_close(c);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -684,10 +684,10 @@ END_TEST
  */
 START_TEST(test_duplicate_id)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*h, *a, *b;
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	h = tc_connect(d);
 	a = tc_connect(d);
 	b = tc_connect(d);
@@ -711,7 +711,7 @@ START_TEST(test_duplicate_id)
 	tc_close(h);
 	tc_close(a);
 	tc_close(b);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -722,10 +722,10 @@ END_TEST
  */
 START_TEST(test_released_before_acquired)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*a;
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	a = tc_connect(d);
 	tc_acquire_ok(a, 1, "ord", 1, 1);
 	tc_acquire_queued(a, 2, "ord", 1, 1, 1);
@@ -735,7 +735,7 @@ START_TEST(test_released_before_acquired)
 	tc_check_status(a, "ord", 1, 1, 0);
 
 	tc_close(a);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -747,7 +747,7 @@ END_TEST
  */
 START_TEST(test_status_pids)
 {
-	struct semd_proc		*d;
+	struct integ_daemon		*d;
 	struct tclient			*a, *b;
 	struct tchild			 c1, c2;
 	struct proto_reply		 rep;
@@ -755,7 +755,7 @@ START_TEST(test_status_pids)
 	size_t				 i;
 	int				 seen_c1 = 0, seen_me = 0;
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	a = tc_connect(d);
 	b = tc_connect(d);
 	child_acquire(d, &c1, "st", 2, 1);
@@ -825,7 +825,7 @@ START_TEST(test_status_pids)
 
 	tc_close(a);
 	tc_close(b);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -836,10 +836,10 @@ END_TEST
  */
 START_TEST(test_weights_fifo)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*a, *b, *c;
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	a = tc_connect(d);
 	b = tc_connect(d);
 	c = tc_connect(d);
@@ -860,7 +860,7 @@ START_TEST(test_weights_fifo)
 	tc_close(a);
 	tc_close(b);
 	tc_close(c);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -871,10 +871,10 @@ END_TEST
  */
 START_TEST(test_max_pending)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*h, *a;
 
-	d = semd_start("--max-pending", "2", NULL);
+	d = integ_start("--max-pending", "2", NULL);
 	h = tc_connect(d);
 	a = tc_connect(d);
 	tc_acquire_ok(h, 1, "mp", 1, 1);
@@ -897,7 +897,7 @@ START_TEST(test_max_pending)
 
 	tc_close(h);
 	tc_close(a);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -907,10 +907,10 @@ END_TEST
  */
 START_TEST(test_max_sems)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*a;
 
-	d = semd_start("--max-sems", "2", NULL);
+	d = integ_start("--max-sems", "2", NULL);
 	a = tc_connect(d);
 	tc_acquire_ok(a, 1, "s1", 1, 1);
 	tc_acquire_ok(a, 2, "s2", 1, 1);
@@ -923,29 +923,29 @@ START_TEST(test_max_sems)
 	tc_acquire_ok(a, 5, "s3", 1, 1);
 
 	tc_close(a);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
 /*
  * Pins a clean stop with live clients: SIGTERM while connections hold,
  * wait and have half a frame pending still exits 0 and removes the
- * socket (semd_stop checks both).
+ * socket (integ_stop checks both).
  */
 START_TEST(test_stop_with_clients)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*h, *w, *p;
 	const uint8_t		 half[] = { 0x00, 0x00, 0x00, 0x20, 0x82 };
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	h = tc_connect(d);
 	w = tc_connect(d);
 	p = tc_connect(d);
 	tc_acquire_ok(h, 1, "live", 1, 1);
 	tc_acquire_queued(w, 2, "live", 1, 1, 1);
 	tc_send_raw(p, half, sizeof half);
-	semd_stop(d);
+	integ_stop(d);
 
 	tc_expect_eof(h);
 	tc_expect_eof(w);

@@ -46,7 +46,7 @@ acq_init(struct proto_request *req, uint64_t id, int64_t timeout_ms)
  */
 START_TEST(test_multi_order)
 {
-	struct semd_proc		*d = semd_start(NULL);
+	struct integ_daemon		*d = integ_start(NULL);
 	struct tclient			*h = tc_connect(d), *m = tc_connect(d),
 					*c = tc_connect(d);
 	struct proto_request		 req;
@@ -104,7 +104,7 @@ START_TEST(test_multi_order)
 	tc_close(h);
 	tc_close(m);
 	tc_close(c);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -116,7 +116,7 @@ END_TEST
  */
 START_TEST(test_multi_xy_disconnect)
 {
-	struct semd_proc	*d = semd_start(NULL);
+	struct integ_daemon	*d = integ_start(NULL);
 	struct tclient		*a = tc_connect(d), *b = tc_connect(d),
 				*c = tc_connect(d), *e = tc_connect(d),
 				*f = tc_connect(d);
@@ -147,7 +147,7 @@ START_TEST(test_multi_xy_disconnect)
 	tc_expect_acquired(f, 9, "y", 1);
 	tc_check_gone(f, "x");
 	tc_close(f);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -158,7 +158,7 @@ END_TEST
  */
 START_TEST(test_multi_errors)
 {
-	struct semd_proc	*d = semd_start(NULL);
+	struct integ_daemon	*d = integ_start(NULL);
 	struct tclient		*a = tc_connect(d);
 	struct proto_request	 req;
 	char			 msg[512], name[16];
@@ -207,7 +207,7 @@ START_TEST(test_multi_errors)
 	tc_check_gone(a, "n00");
 	tc_acquire_ok(a, 5, "x", 2, 1);
 	tc_close(a);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -219,7 +219,7 @@ END_TEST
  */
 START_TEST(test_rate_wire)
 {
-	struct semd_proc		*d = semd_start(NULL);
+	struct integ_daemon		*d = integ_start(NULL);
 	struct tclient			*a = tc_connect(d), *w[3];
 	struct proto_request		 req;
 	struct proto_reply		 rep;
@@ -287,7 +287,7 @@ START_TEST(test_rate_wire)
 	for (i = 0; i < 3; i++)
 		tc_close(w[i]);
 	tc_close(a);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 

@@ -255,7 +255,7 @@ static const struct hostile_case {
 START_TEST(test_bad_frame_drops_only_sender)
 {
 	const struct hostile_case	*hc = &hostile_cases[_i];
-	struct semd_proc		*d;
+	struct integ_daemon		*d;
 	struct tclient			*h, *q, *x;
 	struct proto_buf		 b = { 0 };
 	struct proto_reply		 rep;
@@ -263,7 +263,7 @@ START_TEST(test_bad_frame_drops_only_sender)
 	int				 r;
 
 	integ_context(hc->name);
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	h = tc_connect(d);
 	q = tc_connect(d);
 	x = tc_connect(d);
@@ -308,7 +308,7 @@ START_TEST(test_bad_frame_drops_only_sender)
 
 	tc_close(h);
 	tc_close(q);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -489,14 +489,14 @@ static const struct soft_case {
 START_TEST(test_bad_request_keeps_connection)
 {
 	const struct soft_case	*sc = &soft_cases[_i];
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*h, *q, *x;
 	struct proto_buf	 b = { 0 };
 	struct proto_reply	 rep;
 	char			 got[512];
 
 	integ_context(sc->name);
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	h = tc_connect(d);
 	q = tc_connect(d);
 	x = tc_connect(d);
@@ -529,7 +529,7 @@ START_TEST(test_bad_request_keeps_connection)
 	tc_close(h);
 	tc_close(q);
 	tc_close(x);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -539,10 +539,10 @@ END_TEST
  */
 START_TEST(test_huge_id)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*h, *c;
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	h = tc_connect(d);
 	c = tc_connect(d);
 	tc_hello(c, UINT64_MAX, 1);
@@ -558,7 +558,7 @@ START_TEST(test_huge_id)
 
 	tc_close(h);
 	tc_close(c);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -568,13 +568,13 @@ END_TEST
  */
 START_TEST(test_frame_limits)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*c;
 	struct proto_buf	 b = { 0 }, body = { 0 };
 	size_t			 pad;
 	char			*fill;
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	c = tc_connect(d);
 
 	mp_map(&body, 4);
@@ -610,7 +610,7 @@ START_TEST(test_frame_limits)
 	tc_expect_hello(c, 22);
 
 	tc_close(c);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -621,12 +621,12 @@ END_TEST
  */
 START_TEST(test_pipeline_1000)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*c;
 	struct proto_buf	 b = { 0 };
 	int			 i;
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	c = tc_connect(d);
 	for (i = 0; i < PIPELINE_N; i++)
 		enc_acquire(&b, (uint64_t)i + 1, "pipe", PIPELINE_N, 1, -1);
@@ -646,7 +646,7 @@ START_TEST(test_pipeline_1000)
 	tc_expect_quiet(c);
 
 	tc_close(c);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -659,7 +659,7 @@ END_TEST
  */
 START_TEST(test_slow_reader_disconnected)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*h, *q, *s;
 	struct proto_buf	 batch = { 0 };
 	struct pollfd		 pfd;
@@ -671,7 +671,7 @@ START_TEST(test_slow_reader_disconnected)
 	ssize_t			 n;
 	int			 i, closed = 0;
 
-	d = semd_start("--max-output", "65540", NULL);
+	d = integ_start("--max-output", "65540", NULL);
 	h = tc_connect(d);
 	q = tc_connect(d);
 	s = tc_connect(d);
@@ -685,7 +685,7 @@ START_TEST(test_slow_reader_disconnected)
 
 	for (i = 0; i < 64; i++)
 		enc_status(&batch, (uint64_t)i, NULL);
-	deadline = integ_now() + 3 * INTEG_REPLY_MS;
+	deadline = tl_now_ms() + 3 * INTEG_REPLY_MS;
 	while (!closed) {
 		n = send(s->fd, batch.data + off, batch.len - off,
 		    MSG_NOSIGNAL);
@@ -703,7 +703,7 @@ START_TEST(test_slow_reader_disconnected)
 		}
 		ck_assert_msg(n == -1 && (errno == EAGAIN || errno == EINTR),
 		    "send: %s", strerror(errno));
-		ck_assert_msg(integ_now() < deadline, "a client that never "
+		ck_assert_msg(tl_now_ms() < deadline, "a client that never "
 		    "reads is still connected after %llu STATUS requests",
 		    sent);
 		pfd.fd = s->fd;
@@ -715,7 +715,7 @@ START_TEST(test_slow_reader_disconnected)
 	proto_buf_free(&batch);
 
 	/* What was sent before the close can be read; then EOF. */
-	deadline = integ_now() + INTEG_REPLY_MS;
+	deadline = tl_now_ms() + INTEG_REPLY_MS;
 	for (;;) {
 		n = read(s->fd, sink, sizeof sink);
 		if (n == 0 || (n == -1 && errno == ECONNRESET))
@@ -724,7 +724,7 @@ START_TEST(test_slow_reader_disconnected)
 			continue;
 		ck_assert_msg(errno == EAGAIN || errno == EINTR, "read: %s",
 		    strerror(errno));
-		ck_assert_msg(integ_now() < deadline, "no EOF on the "
+		ck_assert_msg(tl_now_ms() < deadline, "no EOF on the "
 		    "disconnected slow reader");
 		pfd.fd = s->fd;
 		pfd.events = POLLIN;
@@ -739,7 +739,7 @@ START_TEST(test_slow_reader_disconnected)
 
 	tc_close(h);
 	tc_close(q);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -752,14 +752,14 @@ END_TEST
  */
 START_TEST(test_500_connections)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*c[MANY_N];
 	struct proto_reply	 rep;
 	char			 got[512];
 	int			 order[MANY_N], hold[MANY_N];
 	int			 i, j, nheld = 0, head = 0, next = 0;
 
-	d = semd_start(NULL);
+	d = integ_start(NULL);
 	for (i = 0; i < MANY_N; i++) {
 		c[i] = tc_connect(d);
 		order[i] = -1;
@@ -803,17 +803,17 @@ START_TEST(test_500_connections)
 
 	for (i = 0; i < MANY_N; i++)
 		tc_close(c[i]);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
 /*
- * Connect once the daemon has room: semd_start's readiness probe, closed
+ * Connect once the daemon has room: integ_start's readiness probe, closed
  * just before, may still count until the daemon notices it left; a
  * refused client (ERROR LIMIT, EOF) retries.
  */
 static struct tclient *
-connect_when_room(struct semd_proc *d)
+connect_when_room(struct integ_daemon *d)
 {
 	struct tclient		*c;
 	struct proto_buf	 body = { 0 }, b = { 0 };
@@ -825,7 +825,7 @@ connect_when_room(struct semd_proc *d)
 	put_hello_map(&body, 99);
 	put_frame(&b, body.data, body.len);
 	proto_buf_free(&body);
-	deadline = integ_now() + INTEG_REPLY_MS;
+	deadline = tl_now_ms() + INTEG_REPLY_MS;
 	for (;;) {
 		c = tc_connect(d);
 		/* A refused client may find the socket closed: no check. */
@@ -847,7 +847,7 @@ connect_when_room(struct semd_proc *d)
 			tc_expect_eof(c);
 		}
 		tc_close(c);
-		ck_assert_msg(integ_now() < deadline, "no room for a client "
+		ck_assert_msg(tl_now_ms() < deadline, "no room for a client "
 		    "after %d ms", INTEG_REPLY_MS);
 		usleep(10000);
 	}
@@ -860,12 +860,12 @@ connect_when_room(struct semd_proc *d)
  */
 START_TEST(test_max_connections)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*h, *q, *x;
 	struct proto_reply	 rep;
 	char			 got[512];
 
-	d = semd_start("--max-connections", "2", NULL);
+	d = integ_start("--max-connections", "2", NULL);
 	h = connect_when_room(d);
 	q = connect_when_room(d);
 	tc_acquire_ok(h, 1, "mc", 1, 1);
@@ -886,7 +886,7 @@ START_TEST(test_max_connections)
 
 	/*
 	 * q's grant shows the daemon saw h leave: a new client is served.
-	 * Its grant after q leaves shows q is gone too, so semd_stop's own
+	 * Its grant after q leaves shows q is gone too, so integ_stop's own
 	 * connection is within the limit.
 	 */
 	x = tc_connect(d);
@@ -895,7 +895,7 @@ START_TEST(test_max_connections)
 	tc_close(q);
 	tc_expect_acquired(x, 3, "mc", 1);
 	tc_close(x);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 

@@ -163,10 +163,10 @@ proc_status_kib(pid_t pid, const char *key)
  */
 START_TEST(test_max_holds)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*a, *b;
 
-	d = semd_start("--max-holds", "2", NULL);
+	d = integ_start("--max-holds", "2", NULL);
 	a = tc_connect(d);
 	b = tc_connect(d);
 	tc_acquire_ok(a, 1, "h1", 3, 1);
@@ -190,7 +190,7 @@ START_TEST(test_max_holds)
 
 	tc_close(a);
 	tc_close(b);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -205,10 +205,10 @@ END_TEST
  */
 START_TEST(test_max_pending_per_uid)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*h, *a, *b, *c;
 
-	d = semd_start("--max-pending", "3", "--max-pending-per-uid", "5",
+	d = integ_start("--max-pending", "3", "--max-pending-per-uid", "5",
 	    NULL);
 	h = tc_connect(d);
 	a = tc_connect(d);
@@ -256,7 +256,7 @@ START_TEST(test_max_pending_per_uid)
 	tc_close(h);
 	tc_close(a);
 	tc_close(c);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -270,10 +270,10 @@ END_TEST
  */
 START_TEST(test_max_holds_per_uid)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*a, *b, *c;
 
-	d = semd_start("--max-holds", "2", "--max-holds-per-uid", "3",
+	d = integ_start("--max-holds", "2", "--max-holds-per-uid", "3",
 	    NULL);
 	a = tc_connect(d);
 	b = tc_connect(d);
@@ -308,7 +308,7 @@ START_TEST(test_max_holds_per_uid)
 
 	tc_close(b);
 	tc_close(c);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -320,13 +320,13 @@ END_TEST
  */
 START_TEST(test_max_frame_option)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*h, *c;
 	struct proto_buf	 body = { 0 };
 	char			 msg[PROTO_MAX_TEXT + 1];
 	char			 pad[128];
 
-	d = semd_start("--max-frame", "100", NULL);
+	d = integ_start("--max-frame", "100", NULL);
 	h = tc_connect(d);
 	c = tc_connect(d);
 	tc_acquire_ok(h, 1, "mf", 1, 1);
@@ -368,7 +368,7 @@ START_TEST(test_max_frame_option)
 
 	tc_check_status(h, "mf", 1, 1, 0);
 	tc_close(h);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -395,7 +395,7 @@ long_name(char *name, size_t i)
  */
 START_TEST(test_status_truncated)
 {
-	struct semd_proc		*d;
+	struct integ_daemon		*d;
 	struct tclient			*a, *w;
 	struct proto_buf		 b = { 0 };
 	struct proto_reply		 rep;
@@ -403,7 +403,7 @@ START_TEST(test_status_truncated)
 	char				 name[PROTO_MAX_NAME + 1];
 	size_t				 i;
 
-	d = semd_start("--max-pending", "0", NULL);
+	d = integ_start("--max-pending", "0", NULL);
 	a = tc_connect(d);
 	w = tc_connect(d);
 	for (i = 0; i < TRUNC_SEMS; i++) {
@@ -456,7 +456,7 @@ START_TEST(test_status_truncated)
 	tc_close(w);
 	tc_wait_status(a, name, 1, 0);
 	tc_close(a);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -476,7 +476,7 @@ END_TEST
  */
 START_TEST(test_nofile_backoff)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*h, *q, *f[NOFILE_FLOOD];
 	struct proto_reply	 rep;
 	unsigned long long	 cpu0, cpu1, run0, run1;
@@ -484,9 +484,9 @@ START_TEST(test_nofile_backoff)
 	long			 hz = sysconf(_SC_CLK_TCK);
 	int			 got[NOFILE_FLOOD], i, waiting = 0, r;
 
-	semd_set_nofile(NOFILE_LIMIT);
-	d = semd_start(NULL);
-	semd_set_nofile(0);
+	integ_set_nofile(NOFILE_LIMIT);
+	d = integ_start(NULL);
+	integ_set_nofile(0);
 	h = tc_connect(d);
 	q = tc_connect(d);
 	tc_acquire_ok(h, 1, "nf", 1, 1);
@@ -498,24 +498,24 @@ START_TEST(test_nofile_backoff)
 		tc_hello(f[i], (uint64_t)i + 1, PROTO_VERSION);
 		got[i] = 0;
 	}
-	deadline = integ_now() + INTEG_REPLY_MS;
-	while (!file_contains(d->log, "pausing accepts")) {
-		ck_assert_msg(integ_now() < deadline, "semd did not log that "
+	deadline = tl_now_ms() + INTEG_REPLY_MS;
+	while (!file_contains(d->tl.log, "pausing accepts")) {
+		ck_assert_msg(tl_now_ms() < deadline, "semd did not log that "
 		    "it pauses accepting");
 		nap(20);
 	}
 
 	/* Watch its CPU time while it backs off; serve h meanwhile. */
-	cpu0 = proc_cpu_ticks(d->pid);
-	run0 = proc_runnable_ns(d->pid);
-	t0 = integ_now();
-	while (integ_now() - t0 < NOFILE_WATCH_MS) {
+	cpu0 = proc_cpu_ticks(d->tl.pid);
+	run0 = proc_runnable_ns(d->tl.pid);
+	t0 = tl_now_ms();
+	while (tl_now_ms() - t0 < NOFILE_WATCH_MS) {
 		tc_check_status(h, "nf", 1, 1, 1);
 		nap(100);
 	}
-	cpu1 = proc_cpu_ticks(d->pid);
-	run1 = proc_runnable_ns(d->pid);
-	t1 = integ_now();
+	cpu1 = proc_cpu_ticks(d->tl.pid);
+	run1 = proc_runnable_ns(d->tl.pid);
+	t1 = tl_now_ms();
 	ck_assert_msg((cpu1 - cpu0) * 1000 / (unsigned long long)hz <
 	    (unsigned long long)(t1 - t0) / 2, "semd used %llu ms of CPU in "
 	    "%lld ms while out of descriptors (spinning?)",
@@ -560,7 +560,7 @@ START_TEST(test_nofile_backoff)
 		tc_close(f[i]);
 	tc_close(h);
 	tc_close(q);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -595,7 +595,7 @@ many_conns(void)
  * send is left for the reply check to judge.
  */
 static void
-connect_many(struct semd_proc *d, struct tclient **c, int n)
+connect_many(struct integ_daemon *d, struct tclient **c, int n)
 {
 	struct proto_request	req;
 	struct proto_buf	b = { 0 };
@@ -627,7 +627,7 @@ connect_many(struct semd_proc *d, struct tclient **c, int n)
  */
 START_TEST(test_many_refused)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		**c;
 	struct proto_reply	 rep;
 	char			 txt[512];
@@ -642,11 +642,11 @@ START_TEST(test_many_refused)
 	ck_assert(c != NULL && pos != NULL);
 	/* One uid opens them all: no per-uid limit here. */
 	if (n >= 2 * max)
-		d = semd_start("--max-connections-per-uid", "0", NULL);
+		d = integ_start("--max-connections-per-uid", "0", NULL);
 	else {
 		max = n / 2;
 		snprintf(limit, sizeof limit, "%d", max);
-		d = semd_start("--max-connections", limit,
+		d = integ_start("--max-connections", limit,
 		    "--max-connections-per-uid", "0", NULL);
 	}
 	connect_many(d, c, n);
@@ -696,7 +696,7 @@ START_TEST(test_many_refused)
 	for (i = 1; i <= served - granted; i++)
 		ck_assert_msg(pos[i], "queue position %d missing", i);
 
-	rss = proc_status_kib(d->pid, "VmHWM");
+	rss = proc_status_kib(d->tl.pid, "VmHWM");
 	for (i = 0; i < n; i++)
 		tc_close(c[i]);
 	c[0] = tc_connect(d);
@@ -705,7 +705,7 @@ START_TEST(test_many_refused)
 	tc_close(c[0]);
 	ck_assert_msg(rss < 256 * 1024, "semd's peak RSS is %lu KiB with "
 	    "%d clients", rss, served);
-	semd_stop(d);
+	integ_stop(d);
 	free(pos);
 	free(c);
 }
@@ -723,11 +723,11 @@ END_TEST
  * a refused client (ERROR LIMIT, EOF) retries.
  */
 static struct tclient *
-connect_uid_room(struct semd_proc *d)
+connect_uid_room(struct integ_daemon *d)
 {
 	struct tclient		*c;
 	struct proto_reply	 rep;
-	int64_t			 deadline = integ_now() + INTEG_REPLY_MS;
+	int64_t			 deadline = tl_now_ms() + INTEG_REPLY_MS;
 
 	for (;;) {
 		c = tc_connect(d);
@@ -741,20 +741,20 @@ connect_uid_room(struct semd_proc *d)
 		    rep.code == PROTO_E_LIMIT, "expected HELLO or ERROR LIMIT");
 		proto_reply_free(&rep);
 		tc_close(c);
-		ck_assert_msg(integ_now() < deadline, "no room for a client");
+		ck_assert_msg(tl_now_ms() < deadline, "no room for a client");
 		poll(NULL, 0, 10);
 	}
 }
 
 START_TEST(test_max_connections_per_uid)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*h, *q, *x, *y;
 	struct proto_reply	 rep;
 	char			 got[512];
 
-	/* Room for semd_stop's own connection at the end. */
-	d = semd_start("--max-connections-per-uid", "3", NULL);
+	/* Room for integ_stop's own connection at the end. */
+	d = integ_start("--max-connections-per-uid", "3", NULL);
 	h = connect_uid_room(d);
 	q = connect_uid_room(d);
 	tc_acquire_ok(h, 1, "pu", 1, 1);
@@ -784,7 +784,7 @@ START_TEST(test_max_connections_per_uid)
 	tc_close(q);
 	tc_expect_acquired(x, 3, "pu", 1);
 	tc_close(x);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -799,7 +799,7 @@ END_TEST
 #define OUT_CLIENTS	40
 START_TEST(test_max_output_total)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		*h, *r, *s[OUT_CLIENTS];
 	struct proto_buf	 batch = { 0 };
 	struct pollfd		 pfd;
@@ -824,7 +824,7 @@ START_TEST(test_max_output_total)
 	snprintf(opts, sizeof opts, "%s%squarantine_size_mb=4",
 	    asan != NULL ? asan : "", asan != NULL && *asan != '\0' ? ":" : "");
 	setenv("ASAN_OPTIONS", opts, 1);
-	d = semd_start("--max-output", "1M", "--max-output-total", "4M",
+	d = integ_start("--max-output", "1M", "--max-output-total", "4M",
 	    NULL);
 	if (saved != NULL) {
 		setenv("ASAN_OPTIONS", saved, 1);
@@ -839,7 +839,7 @@ START_TEST(test_max_output_total)
 		snprintf(name, sizeof name, "out-%02d-%0100d", i, 0);
 		tc_acquire_ok(h, 10 + i, name, 1, 1);
 	}
-	base = proc_status_kib(d->pid, "VmRSS");
+	base = proc_status_kib(d->tl.pid, "VmRSS");
 
 	for (i = 0; i < 64; i++)
 		enc_status(&batch, (uint64_t)i + 1, NULL);
@@ -849,9 +849,9 @@ START_TEST(test_max_output_total)
 		closed[i] = 0;
 	}
 	/* Round robin until every client that never reads is cut off. */
-	deadline = integ_now() + 6 * INTEG_REPLY_MS;
+	deadline = tl_now_ms() + 6 * INTEG_REPLY_MS;
 	while (nclosed < OUT_CLIENTS) {
-		ck_assert_msg(integ_now() < deadline, "%d of %d clients that "
+		ck_assert_msg(tl_now_ms() < deadline, "%d of %d clients that "
 		    "never read are still connected", OUT_CLIENTS - nclosed,
 		    OUT_CLIENTS);
 		for (i = 0; i < OUT_CLIENTS; i++) {
@@ -883,7 +883,7 @@ START_TEST(test_max_output_total)
 		tc_check_status(r, "out", 1, 1, 0);
 		poll(NULL, 0, 5);
 	}
-	peak = proc_status_kib(d->pid, "VmHWM");
+	peak = proc_status_kib(d->tl.pid, "VmHWM");
 	fprintf(stderr, "test_max_output_total: semd's RSS %lu KiB before, "
 	    "peak %lu KiB\n", base, peak);
 	proto_buf_free(&batch);
@@ -900,7 +900,7 @@ START_TEST(test_max_output_total)
 	tc_check_status(h, "out", 1, 1, 0);
 	tc_close(r);
 	tc_close(h);
-	semd_stop(d);
+	integ_stop(d);
 }
 END_TEST
 
@@ -914,7 +914,7 @@ END_TEST
  */
 START_TEST(test_many_served)
 {
-	struct semd_proc	*d;
+	struct integ_daemon	*d;
 	struct tclient		**c;
 	struct proto_reply	 rep;
 	char			 txt[512];
@@ -926,7 +926,7 @@ START_TEST(test_many_served)
 	order = calloc((size_t)n + 1, sizeof *order);
 	held = calloc((size_t)n, sizeof *held);
 	ck_assert(c != NULL && order != NULL && held != NULL);
-	d = semd_start("--max-connections", "0",
+	d = integ_start("--max-connections", "0",
 	    "--max-connections-per-uid", "0", NULL);
 	connect_many(d, c, n);
 	for (i = 0; i < n; i++)
@@ -960,7 +960,7 @@ START_TEST(test_many_served)
 	tc_check_status(c[0], "all", MANY_CAP, MANY_CAP,
 	    n - 2 * MANY_CAP);
 
-	rss = proc_status_kib(d->pid, "VmHWM");
+	rss = proc_status_kib(d->tl.pid, "VmHWM");
 	for (i = 0; i < n; i++)
 		tc_close(c[i]);
 	c[0] = tc_connect(d);
@@ -969,7 +969,7 @@ START_TEST(test_many_served)
 	tc_close(c[0]);
 	ck_assert_msg(rss < 256 * 1024, "semd's peak RSS is %lu KiB with "
 	    "%d clients", rss, n);
-	semd_stop(d);
+	integ_stop(d);
 	free(held);
 	free(order);
 	free(c);
