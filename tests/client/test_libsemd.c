@@ -34,34 +34,15 @@
 
 #include "proto.h"
 #include "semd.h"
+#include "tl.h"
 
 #define WAIT_MS		10000	/* safety net for every wait */
 #define RACERS		20
 
-/* The daemon of the current test. */
-static pid_t	 daemon_pid = -1;
-static char	 tmpdir[64];
-static char	 sockpath[PATH_MAX];
-
-/* Milliseconds on the monotonic clock. */
-static long long
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
-/* Sleep ms milliseconds. */
-static void
-nap(long ms)
-{
-	struct timespec	ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		continue;
-}
+/* The daemon of the current test, on a socket in tmpdir. */
+static struct tl_daemon	 test_daemon = { .pid = -1 };
+static char		 tmpdir[96];
+#define sockpath	 test_daemon.path
 
 /* The daemon binary from the environment (make check sets it). */
 static const char *
@@ -168,16 +149,15 @@ user_sock(char *buf, size_t len)
 }
 
 /* Temporary directories made by the current test, removed after it. */
-static char	 made[8][64];
+static char	 made[8][96];
 static int	 nmade;
 
 /* Make a fresh temporary directory into buf. */
 static void
 make_tmpdir(char *buf, size_t len)
 {
-	ck_assert_int_lt(snprintf(buf, len, "/tmp/semd-libtest.XXXXXX"),
-	    (int)len);
-	ck_assert_ptr_nonnull(mkdtemp(buf));
+	ck_assert_msg(tl_tmpdir(buf, len, "semd-libtest") == 0,
+	    "temp dir: %s", strerror(errno));
 	if (nmade < (int)(sizeof made / sizeof made[0]) &&
 	    strlen(buf) < sizeof made[0])
 		strcpy(made[nmade++], buf);
@@ -187,63 +167,17 @@ make_tmpdir(char *buf, size_t len)
 static void
 remove_tmpdirs(void)
 {
-	char	cmd[128];
-
-	while (nmade > 0) {
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", made[--nmade]);
-		if (system(cmd) != 0)
+	while (nmade > 0)
+		if (tl_rmtree(made[--nmade]) == -1)
 			fprintf(stderr, "cannot remove %s\n", made[nmade]);
-	}
 }
 
-/* Can a client connect to path right now? */
-static int
-can_connect(const char *path)
+/* (Re)start the test's semd on sockpath; returns once it accepts. */
+static void
+start_daemon(void)
 {
-	struct sockaddr_un	sun;
-	int			fd, r;
-
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun.sun_path)
-		return (0);
-	memcpy(sun.sun_path, path, strlen(path));
-	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
-		return (0);
-	r = connect(fd, (struct sockaddr *)&sun, sizeof sun);
-	close(fd);
-	return (r == 0);
-}
-
-/*
- * Start `semd -f -S path` in the foreground as our child; it dies with
- * us (PR_SET_PDEATHSIG).  Returns once it accepts connections.
- */
-static pid_t
-start_daemon(const char *path)
-{
-	const char	*bin = semd_bin();
-	long long	 deadline;
-	pid_t		 pid, parent = getpid();
-
-	pid = fork();
-	ck_assert_int_ne(pid, -1);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		execl(bin, "semd", "-f", "-S", path, (char *)NULL);
-		fprintf(stderr, "cannot run %s: %s\n", bin, strerror(errno));
-		_exit(127);
-	}
-	deadline = now_ms() + WAIT_MS;
-	while (!can_connect(path)) {
-		ck_assert_msg(waitpid(pid, NULL, WNOHANG) == 0,
-		    "semd exited before listening on %s", path);
-		ck_assert_msg(now_ms() < deadline, "semd does not listen");
-		nap(5);
-	}
-	return (pid);
+	ck_assert_msg(tl_daemon_start(&test_daemon, NULL) == 0, "%s",
+	    test_daemon.error);
 }
 
 /* Checked fixture: a daemon on a fresh socket for each test. */
@@ -251,21 +185,18 @@ static void
 setup(void)
 {
 	make_tmpdir(tmpdir, sizeof tmpdir);
-	snprintf(sockpath, sizeof sockpath, "%s/semd.sock", tmpdir);
+	ck_assert_int_lt(snprintf(sockpath, sizeof sockpath, "%s/semd.sock",
+	    tmpdir), (int)sizeof sockpath);
 	unsetenv("SEMD_SOCKET");
 	unsetenv("SEMD_NO_AUTOSTART");
-	daemon_pid = start_daemon(sockpath);
+	start_daemon();
 }
 
 /* Stop the daemon of the test and remove its directory. */
 static void
 teardown(void)
 {
-	if (daemon_pid > 0) {
-		kill(daemon_pid, SIGTERM);
-		waitpid(daemon_pid, NULL, 0);
-		daemon_pid = -1;
-	}
+	tl_daemon_stop(&test_daemon, 0);
 	remove_tmpdirs();
 }
 
@@ -439,7 +370,7 @@ START_TEST(test_blocking_basic)
 
 	sd = open_ok();
 	ck_assert_str_eq(semd_path(sd), sockpath);
-	ck_assert_int_eq(semd_server_pid(sd), daemon_pid);
+	ck_assert_int_eq(semd_server_pid(sd), test_daemon.pid);
 	ck_assert_int_ge(semd_fd(sd), 0);
 	ck_assert_int_ne(fcntl(semd_fd(sd), F_GETFD) & FD_CLOEXEC, 0);
 	ck_assert_int_ne(fcntl(semd_fd(sd), F_GETFL) & O_NONBLOCK, 0);
@@ -562,9 +493,8 @@ START_TEST(test_reconnect)
 		    NULL, NULL, &g, &err), SEMD_OK);
 		ck_assert_uint_eq(semd_held_count(sd), 1);
 
-		kill(daemon_pid, SIGKILL);
-		waitpid(daemon_pid, NULL, 0);
-		daemon_pid = start_daemon(sockpath);
+		tl_daemon_kill(&test_daemon);
+		start_daemon();
 
 		if (flag)
 			ck_assert_msg(semd_ping(sd, &err) == SEMD_OK,
@@ -575,7 +505,7 @@ START_TEST(test_reconnect)
 			ck_assert_msg(semd_reconnect(sd, &err) == SEMD_OK,
 			    "semd_reconnect: %s", err.message);
 		}
-		ck_assert_int_eq(semd_server_pid(sd), daemon_pid);
+		ck_assert_int_eq(semd_server_pid(sd), test_daemon.pid);
 		ck_assert_uint_eq(semd_held_count(sd), 1);
 
 		other = open_ok();
@@ -598,9 +528,7 @@ START_TEST(test_reconnect)
 	sd = open_ok();
 	ck_assert_int_eq(semd_acquire_h(sd, "rc", 1, 1, SEMD_FOREVER, NULL,
 	    NULL, &g, &err), SEMD_OK);
-	kill(daemon_pid, SIGKILL);
-	waitpid(daemon_pid, NULL, 0);
-	daemon_pid = -1;
+	tl_daemon_kill(&test_daemon);
 	semd_set_reconnect_ms(sd, 0);
 	ck_assert_int_eq(semd_reconnect(sd, &err), SEMD_ERR);
 	ck_assert_int_eq(err.code, SEMD_E_UNREACHABLE);
@@ -763,9 +691,7 @@ START_TEST(test_disconnected)
 	struct semd_error	 err;
 
 	sd = open_ok();
-	kill(daemon_pid, SIGKILL);
-	waitpid(daemon_pid, NULL, 0);
-	daemon_pid = -1;
+	tl_daemon_kill(&test_daemon);
 	ck_assert_int_eq(semd_acquire(sd, "d", 1, 1, SEMD_FOREVER, NULL, NULL,
 	    &err), SEMD_ERR);
 	ck_assert_int_eq(err.code, SEMD_E_DISCONNECTED);
@@ -783,7 +709,7 @@ kill_daemon_on_queued(uint32_t position, void *arg)
 	int	*calls = arg;
 
 	(*calls)++;
-	kill(daemon_pid, SIGKILL);
+	kill(test_daemon.pid, SIGKILL);
 }
 
 /*
@@ -809,8 +735,7 @@ START_TEST(test_disconnected_waiting)
 	    kill_daemon_on_queued, &calls, &err), SEMD_ERR);
 	ck_assert_int_eq(calls, 1);
 	ck_assert_int_eq(err.code, SEMD_E_DISCONNECTED);
-	waitpid(daemon_pid, NULL, 0);
-	daemon_pid = -1;
+	tl_daemon_kill(&test_daemon);
 
 	pfd.fd = semd_fd(a);
 	pfd.events = POLLIN;
@@ -958,7 +883,7 @@ static void
 signal_until_result(pid_t pid, int fd, struct result *res)
 {
 	struct pollfd	pfd;
-	long long	deadline = now_ms() + WAIT_MS;
+	int64_t		deadline = tl_now_ms() + WAIT_MS;
 
 	pfd.fd = fd;
 	pfd.events = POLLIN;
@@ -966,7 +891,8 @@ signal_until_result(pid_t pid, int fd, struct result *res)
 		ck_assert_int_eq(kill(pid, SIGUSR1), 0);
 		if (poll(&pfd, 1, 20) == 1)
 			break;
-		ck_assert_msg(now_ms() < deadline, "the child never returned");
+		ck_assert_msg(tl_now_ms() < deadline,
+		    "the child never returned");
 	}
 	ck_assert_int_eq(read(fd, res, sizeof *res), (ssize_t)sizeof *res);
 }
@@ -1043,105 +969,48 @@ START_TEST(test_eintr)
 }
 END_TEST
 
-/* ---- A scripted fake daemon, to force an exact order of replies. ---- */
+/* ---- A scripted fake daemon (tests/lib/tl_fake.c), for exact orders
+ * of replies and for what no real semd sends. ---- */
 
-/* Listen on a fresh socket path in tmpdir (no real daemon). */
-static int
-fake_listen(char *path, size_t len)
+#define FAKE(...)	((const struct tl_fake_step){ __VA_ARGS__ })
+#define F_ACCEPT	FAKE(.act = TL_FAKE_ACCEPT)
+#define F_EXPECT(o)	FAKE(.act = TL_FAKE_EXPECT, .op = PROTO_OP_##o)
+#define F_REPLY(o)	FAKE(.act = TL_FAKE_REPLY, .op = PROTO_OP_##o)
+#define F_WAIT_EOF	FAKE(.act = TL_FAKE_WAIT_EOF)
+#define F_END		FAKE(.act = TL_FAKE_END)
+
+/* The greeting every script starts with: HELLO for HELLO. */
+#define F_HELLO		F_ACCEPT, F_EXPECT(HELLO), F_REPLY(HELLO)
+
+/* Start the fake on script, or fail the test. */
+static void
+fake_start(struct tl_fake *f, const struct tl_fake_step *script)
 {
-	struct sockaddr_un	sun;
-	int			fd;
-
-	make_tmpdir(tmpdir, sizeof tmpdir);
-	snprintf(path, len, "%s/fake.sock", tmpdir);
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	ck_assert_uint_lt(strlen(path), sizeof sun.sun_path);
-	memcpy(sun.sun_path, path, strlen(path));
-	fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	ck_assert_int_ne(fd, -1);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0);
-	ck_assert_int_eq(listen(fd, 4), 0);
-	return (fd);
+	ck_assert_msg(tl_fake_start(f, script) == 0, "%s", f->error);
 }
 
-/* Read exactly len bytes or fail. */
+/* The fake must have played its script to the end. */
 static void
-fake_read_all(int fd, void *buf, size_t len)
+fake_finish(struct tl_fake *f)
 {
-	uint8_t	*p = buf;
-	ssize_t	 n;
-
-	while (len > 0) {
-		n = read(fd, p, len);
-		ck_assert_msg(n > 0, "the client went away");
-		p += n;
-		len -= n;
-	}
+	ck_assert_msg(tl_fake_finish(f) == 0, "%s", f->error);
 }
 
-/* Read one request; fails the test on anything but a valid one. */
-static void
-fake_read(int fd, struct proto_request *req)
+/* Open a connection to the fake or fail the test. */
+static struct semd *
+fake_open(struct tl_fake *f)
 {
-	uint8_t		buf[PROTO_HDR_LEN + PROTO_MAX_FRAME];
-	uint32_t	blen;
-	char		why[256];
+	struct semd_error	 err;
+	struct semd		*sd;
 
-	fake_read_all(fd, buf, PROTO_HDR_LEN);
-	blen = proto_frame_len(buf);
-	ck_assert(blen > 0 && blen <= PROTO_MAX_FRAME);
-	fake_read_all(fd, buf + PROTO_HDR_LEN, blen);
-	ck_assert_int_eq(proto_decode_request(buf + PROTO_HDR_LEN, blen, req,
-	    why, sizeof why), PROTO_OK);
-}
-
-/* Send one reply. */
-static void
-fake_send(int fd, const struct proto_reply *rep)
-{
-	struct proto_buf	b = { 0 };
-
-	ck_assert_int_eq(proto_encode_reply(&b, rep), 0);
-	ck_assert_int_eq(write(fd, b.data, b.len), (ssize_t)b.len);
-	proto_buf_free(&b);
-}
-
-/* Send a reply of op (no payload but the id). */
-static void
-fake_send_op(int fd, enum proto_op op, uint64_t id)
-{
-	struct proto_reply	rep;
-
-	memset(&rep, 0, sizeof rep);
-	rep.op = op;
-	rep.id = id;
-	switch (op) {
-	case PROTO_OP_HELLO:
-		rep.version = PROTO_VERSION;
-		strcpy(rep.server, "fake");
-		rep.pid = 4242;
-		break;
-	case PROTO_OP_QUEUED:
-		rep.position = 3;
-		break;
-	case PROTO_OP_ACQUIRED:
-		strcpy(rep.sem, "race");
-		rep.weight = 1;
-		break;
-	case PROTO_OP_ERROR:
-		rep.code = PROTO_E_NOT_PENDING;
-		strcpy(rep.message, "not pending");
-		break;
-	default:
-		break;
-	}
-	fake_send(fd, &rep);
+	sd = semd_open(f->path, NULL, SEMD_OPEN_NO_AUTOSTART, &err);
+	ck_assert_msg(sd != NULL, "semd_open: %s", err.message);
+	return (sd);
 }
 
 /*
- * Run a client in a child that blocks in semd_acquire on the fake daemon
- * at path, interrupt it, and answer the withdrawal as granted_first says:
+ * Run a client in a child that blocks in semd_acquire on the fake
+ * daemon, interrupt it, and answer the withdrawal as granted_first says:
  * ACQUIRED then NOT_PENDING (the daemon granted before it read the
  * withdrawal), or TIMEOUT (withdrawn).  Returns what the child's
  * semd_acquire returned.
@@ -1149,23 +1018,42 @@ fake_send_op(int fd, enum proto_op op, uint64_t id)
 static void
 fake_withdraw_race(int granted_first, struct result *res)
 {
-	struct proto_request	 req;
+	const struct tl_fake_step script[] = {
+		F_HELLO,
+		FAKE(.act = TL_FAKE_EXPECT, .op = PROTO_OP_ACQUIRE,
+		    .sem = "race"),
+		FAKE(.act = TL_FAKE_REPLY, .op = PROTO_OP_QUEUED, .num = 3),
+		/* Signal the client until the withdrawal arrives. */
+		FAKE(.act = TL_FAKE_EXPECT, .op = PROTO_OP_TIMEOUT, .ref = 2,
+		    .poke = SIGUSR1),
+		granted_first ?
+		    FAKE(.act = TL_FAKE_REPLY, .op = PROTO_OP_ACQUIRED,
+		    .sem = "race") : F_REPLY(TIMEOUT),
+		granted_first ?
+		    FAKE(.act = TL_FAKE_REPLY, .op = PROTO_OP_ERROR,
+		    .code = PROTO_E_NOT_PENDING, .text = "not pending") :
+		    F_EXPECT(HELLO),
+		/* Then the barrier: the library must wait for its answer. */
+		granted_first ? F_EXPECT(HELLO) : F_REPLY(HELLO),
+		granted_first ? F_REPLY(HELLO) : F_WAIT_EOF,
+		granted_first ? F_WAIT_EOF : F_END,
+		F_END
+	};
 	struct semd_error	 err;
 	struct semd		*sd;
+	struct tl_fake		 f;
 	struct queued		 q;
-	char			 path[128];
-	int			 lfd, fd, rp[2], status;
-	uint64_t		 acq;
+	int			 rp[2], status;
 	pid_t			 pid;
 
-	lfd = fake_listen(path, sizeof path);
+	fake_start(&f, script);
 	ck_assert_int_eq(pipe(rp), 0);
 	pid = fork();
 	ck_assert_int_ne(pid, -1);
 	if (pid == 0) {
 		catch_usr1();
 		memset(res, 0, sizeof *res);
-		if ((sd = semd_open(path, NULL, 0, &err)) == NULL)
+		if ((sd = semd_open(f.path, NULL, 0, &err)) == NULL)
 			_exit(2);
 		q.calls = 0;
 		q.fd = -1;
@@ -1180,47 +1068,10 @@ fake_withdraw_race(int granted_first, struct result *res)
 		semd_close(sd);
 		_exit(0);
 	}
-	fd = accept(lfd, NULL, NULL);
-	ck_assert_int_ne(fd, -1);
-	fake_read(fd, &req);
-	ck_assert_int_eq(req.op, PROTO_OP_HELLO);
-	ck_assert_uint_eq(req.version, PROTO_VERSION);
-	fake_send_op(fd, PROTO_OP_HELLO, req.id);
-	fake_read(fd, &req);
-	ck_assert_int_eq(req.op, PROTO_OP_ACQUIRE);
-	ck_assert_str_eq(req.sem, "race");
-	acq = req.id;
-	fake_send_op(fd, PROTO_OP_QUEUED, acq);
-
-	/* Signal until the withdrawal arrives. */
-	for (;;) {
-		struct pollfd	pfd = { fd, POLLIN, 0 };
-
-		ck_assert_int_eq(kill(pid, SIGUSR1), 0);
-		if (poll(&pfd, 1, 20) == 1)
-			break;
-	}
-	fake_read(fd, &req);
-	ck_assert_int_eq(req.op, PROTO_OP_TIMEOUT);
-	ck_assert_uint_eq(req.id, acq);
-	if (granted_first) {
-		fake_send_op(fd, PROTO_OP_ACQUIRED, acq);
-		fake_send_op(fd, PROTO_OP_ERROR, acq);
-	} else
-		fake_send_op(fd, PROTO_OP_TIMEOUT, acq);
-	/* Then the barrier: the library must wait for its answer. */
-	fake_read(fd, &req);
-	ck_assert_int_eq(req.op, PROTO_OP_HELLO);
-	ck_assert_uint_ne(req.id, acq);
-	fake_send_op(fd, PROTO_OP_HELLO, req.id);
-
 	ck_assert_int_eq(read(rp[0], res, sizeof *res), (ssize_t)sizeof *res);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	close(fd);
-	close(lfd);
-	unlink(path);
-	rmdir(tmpdir);
+	fake_finish(&f);
 }
 
 /* Granted before the withdrawal was read: SEMD_OK, the slot is held. */
@@ -1251,70 +1102,23 @@ END_TEST
  */
 START_TEST(test_granted_then_lost)
 {
-	struct proto_request	 req;
+	static const struct tl_fake_step script[] = {
+		F_HELLO, F_EXPECT(ACQUIRE), F_REPLY(ACQUIRED), F_END
+	};
 	struct semd_error	 err;
 	struct semd		*sd;
-	char			 path[128];
-	int			 lfd, fd, status;
-	pid_t			 pid;
+	struct tl_fake		 f;
 
-	lfd = fake_listen(path, sizeof path);
-	pid = fork();
-	ck_assert_int_ne(pid, -1);
-	if (pid == 0) {
-		fd = accept(lfd, NULL, NULL);
-		if (fd == -1)
-			_exit(1);
-		fake_read(fd, &req);
-		fake_send_op(fd, PROTO_OP_HELLO, req.id);
-		fake_read(fd, &req);
-		if (req.op != PROTO_OP_ACQUIRE)
-			_exit(1);
-		fake_send_op(fd, PROTO_OP_ACQUIRED, req.id);
-		_exit(0);
-	}
-	sd = semd_open(path, NULL, 0, &err);
-	ck_assert_msg(sd != NULL, "semd_open: %s", err.message);
+	fake_start(&f, script);
+	sd = fake_open(&f);
 	ck_assert_int_eq(semd_acquire(sd, "race", 1, 1, SEMD_FOREVER, NULL,
 	    NULL, &err), SEMD_OK);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	fake_finish(&f);
 	ck_assert_int_eq(semd_ping(sd, &err), SEMD_ERR);
 	ck_assert_int_eq(err.code, SEMD_E_DISCONNECTED);
 	semd_close(sd);
-	close(lfd);
-	unlink(path);
-	rmdir(tmpdir);
 }
 END_TEST
-
-/*
- * Send an ERROR reply with a code this library does not know, as a later
- * daemon might: {op: "ERROR", id, code: "RATE_LIMITED", message}.
- */
-static void
-fake_send_unknown_error(int fd, uint64_t id, const char *message)
-{
-	uint8_t	 buf[256];
-	size_t	 n = PROTO_HDR_LEN, mlen = strlen(message);
-	int	 i;
-
-	buf[n++] = 0x84;
-	memcpy(buf + n, "\xa2op\xa5" "ERROR\xa2id\xcf", 13);
-	n += 13;
-	for (i = 7; i >= 0; i--)
-		buf[n++] = (uint8_t)(id >> (8 * i));
-	memcpy(buf + n, "\xa4" "code\xac" "RATE_LIMITED\xa7" "message", 26);
-	n += 26;
-	buf[n++] = (uint8_t)(0xa0 | mlen);
-	memcpy(buf + n, message, mlen);
-	n += mlen;
-	buf[0] = buf[1] = 0;
-	buf[2] = (uint8_t)((n - PROTO_HDR_LEN) >> 8);
-	buf[3] = (uint8_t)(n - PROTO_HDR_LEN);
-	if (write(fd, buf, n) != (ssize_t)n)
-		_exit(1);
-}
 
 /*
  * An ERROR with a code added by a later daemon ends the request with
@@ -1323,34 +1127,18 @@ fake_send_unknown_error(int fd, uint64_t id, const char *message)
  */
 START_TEST(test_unknown_error_code)
 {
-	struct proto_request	 req;
+	static const struct tl_fake_step script[] = {
+		F_HELLO, F_EXPECT(ACQUIRE),
+		FAKE(.act = TL_FAKE_ERROR_NAMED, .name = "RATE_LIMITED",
+		    .text = "slow down"),
+		F_EXPECT(HELLO), F_REPLY(HELLO), F_WAIT_EOF, F_END
+	};
 	struct semd_error	 err;
 	struct semd		*sd;
-	char			 path[128];
-	int			 lfd, fd, status;
-	pid_t			 pid;
+	struct tl_fake		 f;
 
-	lfd = fake_listen(path, sizeof path);
-	pid = fork();
-	ck_assert_int_ne(pid, -1);
-	if (pid == 0) {
-		fd = accept(lfd, NULL, NULL);
-		if (fd == -1)
-			_exit(1);
-		fake_read(fd, &req);
-		fake_send_op(fd, PROTO_OP_HELLO, req.id);
-		fake_read(fd, &req);
-		if (req.op != PROTO_OP_ACQUIRE)
-			_exit(1);
-		fake_send_unknown_error(fd, req.id, "slow down");
-		fake_read(fd, &req);
-		if (req.op != PROTO_OP_HELLO)
-			_exit(1);
-		fake_send_op(fd, PROTO_OP_HELLO, req.id);
-		_exit(0);
-	}
-	sd = semd_open(path, NULL, 0, &err);
-	ck_assert_msg(sd != NULL, "semd_open: %s", err.message);
+	fake_start(&f, script);
+	sd = fake_open(&f);
 	ck_assert_int_eq(semd_acquire(sd, "later", 1, 1, SEMD_FOREVER, NULL,
 	    NULL, &err), SEMD_ERR);
 	ck_assert_int_eq(err.code, SEMD_E_PROTOCOL);
@@ -1359,48 +1147,231 @@ START_TEST(test_unknown_error_code)
 	ck_assert_msg(semd_ping(sd, &err) == SEMD_OK, "the connection broke: "
 	    "%s", err.message);
 	semd_close(sd);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	close(lfd);
-	unlink(path);
-	rmdir(tmpdir);
+	fake_finish(&f);
 }
 END_TEST
 
 /* Something that is not semd: SEMD_E_PROTOCOL, no crash. */
 START_TEST(test_protocol_garbage)
 {
-	struct proto_request	 req;
+	/* A length prefix of 2^31: no valid frame. */
+	static const struct tl_fake_step script[] = {
+		F_ACCEPT, F_EXPECT(HELLO),
+		FAKE(.act = TL_FAKE_RAW, .text = "\x80\0\0\0garbage",
+		    .len = 11),
+		F_WAIT_EOF, F_END
+	};
 	struct semd_error	 err;
 	struct semd		*sd;
-	char			 path[128];
-	int			 lfd, fd, status;
-	pid_t			 pid;
+	struct tl_fake		 f;
 
-	lfd = fake_listen(path, sizeof path);
-	pid = fork();
-	ck_assert_int_ne(pid, -1);
-	if (pid == 0) {
-		fd = accept(lfd, NULL, NULL);
-		if (fd == -1)
-			_exit(1);
-		fake_read(fd, &req);
-		/* A length prefix of 2^31: no valid frame. */
-		if (write(fd, "\x80\0\0\0garbage", 11) != 11)
-			_exit(1);
-		fake_read_all(fd, &req, 1);	/* wait for the close */
-		_exit(0);
-	}
-	sd = semd_open(path, NULL, 0, &err);
+	fake_start(&f, script);
+	sd = semd_open(f.path, NULL, 0, &err);
 	ck_assert_ptr_null(sd);
 	ck_assert_int_eq(err.code, SEMD_E_PROTOCOL);
-	ck_assert_msg(strstr(err.message, path) != NULL, "message: %s",
+	ck_assert_msg(strstr(err.message, f.path) != NULL, "message: %s",
 	    err.message);
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	close(lfd);
-	unlink(path);
-	rmdir(tmpdir);
+	fake_finish(&f);
+}
+END_TEST
+
+/*
+ * A frame of the right length whose body is no MessagePack map (0xc1 is
+ * never used): SEMD_E_PROTOCOL, and the connection is broken for good --
+ * the next call fails the same way without writing a byte.
+ */
+START_TEST(test_garbage_body)
+{
+	static const struct tl_fake_step script[] = {
+		F_HELLO, F_EXPECT(ACQUIRE),
+		FAKE(.act = TL_FAKE_RAW, .text = "\0\0\0\3\xc1\xc1\xc1",
+		    .len = 7),
+		F_WAIT_EOF, F_END
+	};
+	struct semd_error	 err;
+	struct semd		*sd;
+	struct tl_fake		 f;
+
+	fake_start(&f, script);
+	sd = fake_open(&f);
+	ck_assert_int_eq(semd_acquire(sd, "g", 1, 1, SEMD_FOREVER, NULL, NULL,
+	    &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_PROTOCOL);
+	ck_assert_msg(strstr(err.message, "cannot read") != NULL, "message: "
+	    "%s", err.message);
+	ck_assert_int_eq(semd_ping(sd, &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_PROTOCOL);
+	semd_close(sd);
+	/* WAIT_EOF: a ping would have failed the script's end. */
+	fake_finish(&f);
+}
+END_TEST
+
+/*
+ * Half a frame, then the daemon closes: SEMD_E_DISCONNECTED (not a
+ * protocol error, not a hang), and every later call says the same.
+ */
+START_TEST(test_partial_frame)
+{
+	static const struct tl_fake_step script[] = {
+		F_HELLO, F_EXPECT(ACQUIRE),
+		/* A 20-byte body announced, 6 bytes of it sent. */
+		FAKE(.act = TL_FAKE_RAW, .text = "\0\0\0\x14\x84\xa2op\xa8",
+		    .len = 9),
+		FAKE(.act = TL_FAKE_CLOSE), F_END
+	};
+	struct semd_error	 err;
+	struct semd		*sd;
+	struct tl_fake		 f;
+
+	fake_start(&f, script);
+	sd = fake_open(&f);
+	ck_assert_int_eq(semd_acquire(sd, "p", 1, 1, SEMD_FOREVER, NULL, NULL,
+	    &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_DISCONNECTED);
+	ck_assert_int_eq(semd_ping(sd, &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, SEMD_E_DISCONNECTED);
+	semd_close(sd);
+	fake_finish(&f);
+}
+END_TEST
+
+/*
+ * Replies with an op this library does not know (a later daemon's) are
+ * skipped, and so is a reply to an id not in flight (a withdrawn
+ * request's late answer): the call still gets its own reply.
+ */
+START_TEST(test_unknown_op_skipped)
+{
+	static const struct tl_fake_step script[] = {
+		F_HELLO, F_EXPECT(ACQUIRE),
+		FAKE(.act = TL_FAKE_UNKNOWN_OP, .text = "FROBNICATE"),
+		FAKE(.act = TL_FAKE_REPLY, .op = PROTO_OP_TIMEOUT, .ref = 1),
+		FAKE(.act = TL_FAKE_REPLY, .op = PROTO_OP_ACQUIRED,
+		    .sem = "u", .num = 2),
+		F_EXPECT(HELLO), F_REPLY(HELLO), F_WAIT_EOF, F_END
+	};
+	struct semd_error	 err;
+	struct semd		*sd;
+	struct tl_fake		 f;
+
+	fake_start(&f, script);
+	sd = fake_open(&f);
+	ck_assert_msg(semd_acquire(sd, "u", 2, 2, SEMD_FOREVER, NULL, NULL,
+	    &err) == SEMD_OK, "semd_acquire: %s", err.message);
+	ck_assert_uint_eq(semd_held_count(sd), 1);
+	ck_assert_msg(semd_ping(sd, &err) == SEMD_OK, "semd_ping: %s",
+	    err.message);
+	semd_close(sd);
+	fake_finish(&f);
+}
+END_TEST
+
+/*
+ * Replies out of order on an event-loop connection: the second request
+ * is answered first, and each event names its own request.
+ */
+START_TEST(test_out_of_order)
+{
+	static const struct tl_fake_step script[] = {
+		F_HELLO,
+		FAKE(.act = TL_FAKE_EXPECT, .op = PROTO_OP_ACQUIRE, .sem = "a"),
+		FAKE(.act = TL_FAKE_EXPECT, .op = PROTO_OP_ACQUIRE, .sem = "b"),
+		FAKE(.act = TL_FAKE_REPLY, .op = PROTO_OP_ACQUIRED, .ref = 3,
+		    .sem = "b"),
+		FAKE(.act = TL_FAKE_REPLY, .op = PROTO_OP_QUEUED, .ref = 2,
+		    .num = 4),
+		FAKE(.act = TL_FAKE_REPLY, .op = PROTO_OP_ACQUIRED, .ref = 2,
+		    .sem = "a"),
+		F_WAIT_EOF, F_END
+	};
+	struct semd_error	 err;
+	struct semd_event	 ev;
+	struct semd		*sd;
+	struct tl_fake		 f;
+	uint64_t		 ida, idb;
+
+	fake_start(&f, script);
+	sd = fake_open(&f);
+	ck_assert_int_eq(semd_submit_acquire(sd, &ida, "a", 1, 1,
+	    SEMD_FOREVER, &err), 0);
+	ck_assert_int_eq(semd_submit_acquire(sd, &idb, "b", 1, 1,
+	    SEMD_FOREVER, &err), 0);
+	ck_assert_uint_ne(ida, idb);
+	next_event(sd, &ev);
+	ck_assert_int_eq(ev.type, SEMD_EV_ACQUIRED);
+	ck_assert_uint_eq(ev.id, idb);
+	ck_assert_str_eq(ev.name, "b");
+	next_event(sd, &ev);
+	ck_assert_int_eq(ev.type, SEMD_EV_QUEUED);
+	ck_assert_uint_eq(ev.id, ida);
+	ck_assert_uint_eq(ev.position, 4);
+	next_event(sd, &ev);
+	ck_assert_int_eq(ev.type, SEMD_EV_ACQUIRED);
+	ck_assert_uint_eq(ev.id, ida);
+	ck_assert_str_eq(ev.name, "a");
+	ck_assert_uint_eq(semd_held_count(sd), 2);
+	semd_close(sd);
+	fake_finish(&f);
+}
+END_TEST
+
+/*
+ * A reply of the wrong kind (RELEASED to HELLO): SEMD_E_PROTOCOL, no
+ * connection.
+ */
+START_TEST(test_unexpected_reply)
+{
+	static const struct tl_fake_step script[] = {
+		F_ACCEPT, F_EXPECT(HELLO), F_REPLY(RELEASED), F_WAIT_EOF,
+		F_END
+	};
+	struct semd_error	 err;
+	struct semd		*sd;
+	struct tl_fake		 f;
+
+	fake_start(&f, script);
+	sd = semd_open(f.path, NULL, SEMD_OPEN_NO_AUTOSTART, &err);
+	ck_assert_ptr_null(sd);
+	ck_assert_int_eq(err.code, SEMD_E_PROTOCOL);
+	ck_assert_msg(strstr(err.message, "unexpected RELEASED") != NULL,
+	    "message: %s", err.message);
+	fake_finish(&f);
+}
+END_TEST
+
+static void
+on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * A daemon that never answers HELLO: semd_open waits (it has no time
+ * limit of its own) until a signal interrupts it, then reports
+ * SEMD_E_INTERRUPTED and closes its connection (the fake sees EOF).
+ */
+START_TEST(test_silent_daemon)
+{
+	static const struct tl_fake_step script[] = {
+		F_ACCEPT, F_EXPECT(HELLO), FAKE(.act = TL_FAKE_HANG), F_END
+	};
+	struct sigaction	 sa;
+	struct semd_error	 err;
+	struct semd		*sd;
+	struct tl_fake		 f;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_alarm;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGALRM, &sa, NULL), 0);
+	fake_start(&f, script);
+	alarm(1);
+	sd = semd_open(f.path, NULL, SEMD_OPEN_NO_AUTOSTART, &err);
+	alarm(0);
+	ck_assert_ptr_null(sd);
+	ck_assert_int_eq(err.code, SEMD_E_INTERRUPTED);
+	fake_finish(&f);
 }
 END_TEST
 
@@ -1906,6 +1877,12 @@ libsemd_suite(void)
 	tcase_add_test(tc, test_granted_then_lost);
 	tcase_add_test(tc, test_protocol_garbage);
 	tcase_add_test(tc, test_unknown_error_code);
+	tcase_add_test(tc, test_garbage_body);
+	tcase_add_test(tc, test_partial_frame);
+	tcase_add_test(tc, test_unknown_op_skipped);
+	tcase_add_test(tc, test_out_of_order);
+	tcase_add_test(tc, test_unexpected_reply);
+	tcase_add_test(tc, test_silent_daemon);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("paths");

@@ -135,10 +135,13 @@ const char *tl_file_tail(const char *, char *, size_t);
 enum tl_fake_act {
 	TL_FAKE_END = 0,	/* the script is done: close and exit 0 */
 	TL_FAKE_ACCEPT,		/* accept the next connection */
-	TL_FAKE_EXPECT,		/* read one request; its op must be .op
-				   (and its sem .sem, when given) */
+	TL_FAKE_EXPECT,		/* read one request; its op must be .op,
+				   its sem .sem (when given), its id that
+				   of request .ref (when > 0) */
 	TL_FAKE_REPLY,		/* answer request .ref with op .op */
 	TL_FAKE_UNKNOWN_OP,	/* a reply {op: .text, id} to .ref */
+	TL_FAKE_ERROR_NAMED,	/* {op: "ERROR", id, code: .name,
+				   message: .text} to .ref */
 	TL_FAKE_RAW,		/* write .text's .len bytes as they are */
 	TL_FAKE_CLOSE,		/* close the connection */
 	TL_FAKE_WAIT_EOF,	/* read (and drop) until the client closes */
@@ -151,7 +154,11 @@ struct tl_fake_step {
 	int		 ref;		/* 0: the last request read; n > 0:
 					   the n-th of this connection */
 	const char	*sem;		/* EXPECT: the name; REPLY: sem */
-	const char	*text;		/* RAW, UNKNOWN_OP; REPLY ERROR: message */
+	const char	*text;		/* RAW, UNKNOWN_OP; ERROR: message */
+	const char	*name;		/* ERROR_NAMED: the code's name */
+	int		 poke;		/* EXPECT: send this signal to the
+					   client's process (SO_PEERCRED)
+					   every 20 ms until it writes */
 	size_t		 len;		/* RAW */
 	int		 code;		/* REPLY ERROR: enum proto_err */
 	uint32_t	 num;		/* REPLY QUEUED: position; ACQUIRED,
