@@ -258,7 +258,7 @@ worker_act(struct worker *w, struct wconn *c)
 	uint32_t		 r;
 	int			 i;
 
-	c->next_ns = soak_now_ns() + (int64_t)soak_below(&w->rng, 20) *
+	c->next_ns = tl_now_ns() + (int64_t)soak_below(&w->rng, 20) *
 	    1000000;
 	if (c->sd == NULL) {
 		c->sd = client_open(w->stats, "soak-worker");
@@ -334,7 +334,7 @@ soak_worker(int idx, struct soak_stats *stats)
 		stats->requests++;
 	}
 
-	while ((now = soak_now_ns()) < soak_conf.end_ns) {
+	while ((now = tl_now_ns()) < soak_conf.end_ns) {
 		next = soak_conf.end_ns;
 		for (i = 0; i < w.nconns; i++) {
 			if (w.c[i].next_ns <= now)
@@ -353,7 +353,7 @@ soak_worker(int idx, struct soak_stats *stats)
 			pfd[n].revents = 0;
 			map[n++] = &w.c[i];
 		}
-		now = soak_now_ns();
+		now = tl_now_ns();
 		timeout = next > now ? (int)((next - now + 999999) / 1000000) :
 		    0;
 		if (poll(pfd, n, timeout) == -1 && errno != EINTR) {
@@ -537,7 +537,7 @@ fifo_wait(struct fifo *f)
 	struct pollfd		pfd[FIFO_CONNS];
 	struct semd_event	ev;
 	struct semd_error	err;
-	int64_t			deadline = soak_now_ns() + SOAK_DEADLINE_NS;
+	int64_t			deadline = tl_now_ns() + SOAK_DEADLINE_NS;
 	int			map[FIFO_CONNS];
 	int			i, n, r, all;
 
@@ -560,7 +560,7 @@ fifo_wait(struct fifo *f)
 			f->nexp = 0;
 			return (0);
 		}
-		if (soak_now_ns() > deadline) {
+		if (tl_now_ns() > deadline) {
 			for (i = 0; i < f->nexp; i++) {
 				if (!f->exp[i].got)
 					soak_violation(f->stats, "FIFO: no %s "
@@ -642,16 +642,16 @@ fifo_matches(struct fifo *f, char *why, size_t len)
 static void
 fifo_check(struct fifo *f, int settle)
 {
-	int64_t	deadline = soak_now_ns() + SOAK_DEADLINE_NS;
+	int64_t	deadline = tl_now_ns() + SOAK_DEADLINE_NS;
 	char	why[1024];
 
 	while (!fifo_matches(f, why, sizeof why)) {
-		if (!settle || soak_now_ns() > deadline) {
+		if (!settle || tl_now_ns() > deadline) {
 			soak_violation(f->stats, "FIFO: %s", why);
 			f->broken = 1;
 			return;
 		}
-		soak_nap_ms(2);
+		tl_nap_ms(2);
 	}
 }
 
@@ -808,9 +808,9 @@ soak_fifo(struct soak_stats *stats)
 		if ((f.c[i].sd = client_open(stats, "soak-fifo")) == NULL)
 			return;
 	}
-	while (!f.broken && soak_now_ns() < soak_conf.end_ns) {
+	while (!f.broken && tl_now_ns() < soak_conf.end_ns) {
 		fifo_step(&f);
-		soak_nap_ms(1);
+		tl_nap_ms(1);
 	}
 	for (i = 0; i < FIFO_CONNS; i++) {
 		while (f.c[i].nholds > 0) {
@@ -860,12 +860,12 @@ lane_wait(pid_t pid, int64_t deadline)
 			return (status);
 		if (w == -1 && errno != EINTR)
 			return (-2);
-		if (soak_now_ns() > deadline) {
+		if (tl_now_ns() > deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			return (-1);
 		}
-		soak_nap_ms(2);
+		tl_nap_ms(2);
 	}
 }
 
@@ -884,7 +884,7 @@ lane_read_pid(int fd, int64_t deadline)
 	int		left;
 
 	for (;;) {
-		left = (int)((deadline - soak_now_ns()) / 1000000);
+		left = (int)((deadline - tl_now_ns()) / 1000000);
 		if (left <= 0)
 			return (-1);
 		pfd.fd = fd;
@@ -1021,7 +1021,7 @@ lane_job(struct lane *l)
 	}
 	close(pp[1]);
 	l->stats->semruns++;
-	deadline = soak_now_ns() + SOAK_DEADLINE_NS;
+	deadline = tl_now_ns() + SOAK_DEADLINE_NS;
 
 	switch (fate) {
 	case FATE_NORMAL:
@@ -1032,7 +1032,7 @@ lane_job(struct lane *l)
 		    (fate != FATE_NORMAL && lane_exited(status, 75));
 		break;
 	case FATE_SIGTERM:
-		soak_nap_ms((long)soak_below(&l->rng, 40));
+		tl_nap_ms((long)soak_below(&l->rng, 40));
 		kill(pid, SIGTERM);
 		l->stats->sigterms++;
 		status = lane_wait(pid, deadline);
@@ -1041,7 +1041,7 @@ lane_job(struct lane *l)
 		    lane_signaled(status, SIGTERM);
 		break;
 	case FATE_KILL_SEMRUN:
-		soak_nap_ms((long)soak_below(&l->rng, 40));
+		tl_nap_ms((long)soak_below(&l->rng, 40));
 		kill(pid, SIGKILL);
 		l->stats->semrun_kills++;
 		status = lane_wait(pid, deadline);
@@ -1049,7 +1049,7 @@ lane_job(struct lane *l)
 		/* CMD, if it runs, is now our child (a subreaper). */
 		cmd = lane_read_pid(pp[0], deadline);
 		if (cmd > 0 && ms < 0) {
-			soak_nap_ms((long)soak_below(&l->rng, 20));
+			tl_nap_ms((long)soak_below(&l->rng, 20));
 			soak_log('R', s->name, weight, tag);
 			kill(cmd, SIGKILL);
 			l->stats->cmd_kills++;
@@ -1063,7 +1063,7 @@ lane_job(struct lane *l)
 	case FATE_KILL_CMD:
 		cmd = lane_read_pid(pp[0], deadline);
 		if (cmd > 0) {
-			soak_nap_ms((long)soak_below(&l->rng, 30));
+			tl_nap_ms((long)soak_below(&l->rng, 30));
 			soak_log('R', s->name, weight, tag);
 			kill(cmd, SIGKILL);
 			l->stats->cmd_kills++;
@@ -1103,7 +1103,7 @@ soak_lane(int idx, struct soak_stats *stats)
 		soak_violation(stats, "%s: %s", path, strerror(errno));
 		return;
 	}
-	while (soak_now_ns() < soak_conf.end_ns)
+	while (tl_now_ns() < soak_conf.end_ns)
 		lane_job(&l);
 	close(l.errfd);
 }

@@ -57,26 +57,6 @@ const struct soak_sem soak_fifo_sem = { "soak.fifo", 3, 2 };
 struct soak_config	 soak_conf;
 const char		*soak_role = "main";
 
-/* Nanoseconds of CLOCK_MONOTONIC, one clock for all processes. */
-int64_t
-soak_now_ns(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
-}
-
-/* Sleep ms milliseconds (through signals). */
-void
-soak_nap_ms(long ms)
-{
-	struct timespec	ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		continue;
-}
-
 /* Seed a PRNG; any seed works (0 is mapped to another). */
 void
 soak_rng_init(struct soak_rng *r, uint64_t seed)
@@ -129,7 +109,7 @@ soak_log(char type, const char *sem, uint32_t weight, const char *tag)
 	int	len;
 
 	len = snprintf(line, sizeof line, "%c %lld %s %u %s\n", type,
-	    (long long)soak_now_ns(), sem, weight, tag);
+	    (long long)tl_now_ns(), sem, weight, tag);
 	if (len <= 0 || (size_t)len >= sizeof line ||
 	    write(soak_conf.events_fd, line, (size_t)len) != len) {
 		fprintf(stderr, "soak[%s]: cannot write the event log %s: %s\n",
@@ -195,67 +175,36 @@ soak_rss_kb(pid_t pid)
 }
 
 /* Start semd -f on soak_conf.sock, logging to dir/semd.log. */
-static pid_t
-soak_start_daemon(const char *bin, struct soak_stats *st)
+static int
+soak_start_daemon(struct tl_daemon *d, const char *bin, struct soak_stats *st)
 {
-	struct semd_error	 err;
-	struct semd		*sd;
-	char			 path[4200];
-	int64_t			 deadline;
-	const char		*asan;
-	pid_t			 pid, parent = getpid();
-	int			 fd;
+	static char	 asan_env[4200];
+	const char	*asan = getenv("ASAN_OPTIONS");
 
-	snprintf(path, sizeof path, "%s/semd.log", soak_conf.dir);
-	fflush(NULL);
-	pid = fork();
-	if (pid == -1) {
-		fprintf(stderr, "soak: fork: %s\n", strerror(errno));
-		exit(1);
+	d->bin = bin;
+	if ((size_t)snprintf(d->path, sizeof d->path, "%s",
+	    soak_conf.sock) >= sizeof d->path ||
+	    (size_t)snprintf(d->log, sizeof d->log, "%s/semd.log",
+	    soak_conf.dir) >= sizeof d->log) {
+		soak_violation(st, "%s: path too long", soak_conf.dir);
+		return (-1);
 	}
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		if (fd != -1) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		if ((fd = open("/dev/null", O_RDONLY)) != -1)
-			dup2(fd, 0);
-		/*
-		 * Under AddressSanitizer, freed memory waits in a quarantine
-		 * of up to 256 MiB, which would look like growth; keep it
-		 * small so that the RSS check sees the daemon's own memory
-		 * (leaks are LeakSanitizer's, at exit).  Other builds
-		 * ignore the variable.
-		 */
-		asan = getenv("ASAN_OPTIONS");
-		snprintf(path, sizeof path, "%s%squarantine_size_mb=4",
-		    asan != NULL ? asan : "", asan != NULL && *asan != '\0' ?
-		    ":" : "");
-		setenv("ASAN_OPTIONS", path, 1);
-		execl(bin, "semd", "-f", "-S", soak_conf.sock, (char *)NULL);
-		fprintf(stderr, "cannot run %s: %s\n", bin, strerror(errno));
-		_exit(127);
+	/*
+	 * Under AddressSanitizer, freed memory waits in a quarantine of up
+	 * to 256 MiB, which would look like growth; keep it small so that
+	 * the RSS check sees the daemon's own memory (leaks are
+	 * LeakSanitizer's, at exit).  Other builds ignore the variable.
+	 */
+	snprintf(asan_env, sizeof asan_env, "ASAN_OPTIONS=%s%squarantine_"
+	    "size_mb=4", asan != NULL ? asan : "", asan != NULL &&
+	    *asan != '\0' ? ":" : "");
+	d->env[0] = asan_env;
+	if (tl_daemon_start(d, NULL) == -1) {
+		soak_violation(st, "semd (%s) does not start: %s", bin,
+		    d->error);
+		return (-1);
 	}
-	deadline = soak_now_ns() + SOAK_DEADLINE_NS;
-	for (;;) {
-		sd = semd_open(soak_conf.sock, "soak", SEMD_OPEN_NO_AUTOSTART,
-		    &err);
-		if (sd != NULL) {
-			semd_close(sd);
-			return (pid);
-		}
-		if (waitpid(pid, NULL, WNOHANG) == pid ||
-		    soak_now_ns() > deadline) {
-			soak_violation(st, "semd (%s) does not start; see %s",
-			    bin, path);
-			return (-1);
-		}
-		soak_nap_ms(10);
-	}
+	return (0);
 }
 
 /* Index of a semaphore name among ours (soak_nsems: FIFO), or -1. */
@@ -441,7 +390,8 @@ main(int argc, char **argv)
 	struct semd		*sd;
 	const char		*semd_bin, *env;
 	char			 semrun_buf[4096], path[4200];
-	pid_t			 kids[SOAK_MAX_CHILDREN], semd_pid, w;
+	struct tl_daemon	 semd = { .pid = -1 };
+	pid_t			 kids[SOAK_MAX_CHILDREN], w;
 	int64_t			 t0, warm_ns, deadline;
 	long			 seconds = 60, rss_warm = -1, rss_end, limit;
 	uint64_t		 snapshots = 0;
@@ -520,9 +470,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	/* The stage: a directory, the event log, the daemon. */
-	snprintf(soak_conf.dir, sizeof soak_conf.dir,
-	    "/tmp/semd-soak.XXXXXX");
-	if (mkdtemp(soak_conf.dir) == NULL) {
+	if (tl_tmpdir(soak_conf.dir, sizeof soak_conf.dir, "semd-soak") == -1) {
 		fprintf(stderr, "soak: mkdtemp: %s\n", strerror(errno));
 		return (1);
 	}
@@ -549,11 +497,11 @@ main(int argc, char **argv)
 	    "a FIFO prober, %d semrun lanes; in %s\n", seconds,
 	    soak_conf.seed, soak_conf.workers, soak_conf.conns,
 	    soak_conf.lanes, soak_conf.dir);
-	if ((semd_pid = soak_start_daemon(semd_bin, &mine)) == -1)
+	if (soak_start_daemon(&semd, semd_bin, &mine) == -1)
 		goto report;
 
 	/* The clients. */
-	t0 = soak_now_ns();
+	t0 = tl_now_ns();
 	soak_conf.end_ns = t0 + (int64_t)seconds * 1000000000;
 	warm_ns = t0 + (int64_t)(seconds / 4 < SOAK_WARMUP_S ? seconds * 250 :
 	    SOAK_WARMUP_S * 1000) * 1000000;
@@ -572,7 +520,7 @@ main(int argc, char **argv)
 	if ((sd = semd_open(soak_conf.sock, "soak-status",
 	    SEMD_OPEN_NO_AUTOSTART, &err)) == NULL)
 		soak_violation(&mine, "cannot connect: %s", err.message);
-	while (sd != NULL && soak_now_ns() < soak_conf.end_ns) {
+	while (sd != NULL && tl_now_ns() < soak_conf.end_ns) {
 		if (semd_status(sd, NULL, &status, &err) != SEMD_OK) {
 			soak_violation(&mine, "STATUS failed: %s",
 			    err.message);
@@ -581,9 +529,9 @@ main(int argc, char **argv)
 		soak_check_status(status, &mine);
 		semd_status_free(status);
 		snapshots++;
-		if (rss_warm == -1 && soak_now_ns() >= warm_ns)
-			rss_warm = soak_rss_kb(semd_pid);
-		soak_nap_ms(SOAK_STATUS_MS);
+		if (rss_warm == -1 && tl_now_ns() >= warm_ns)
+			rss_warm = soak_rss_kb(semd.pid);
+		tl_nap_ms(SOAK_STATUS_MS);
 	}
 	semd_close(sd);
 
@@ -604,7 +552,7 @@ main(int argc, char **argv)
 			kids[i] = 0;
 			left--;
 		}
-		if (left > 0 && soak_now_ns() > deadline) {
+		if (left > 0 && tl_now_ns() > deadline) {
 			for (i = 0; i < nkids; i++) {
 				if (kids[i] <= 0)
 					continue;
@@ -616,7 +564,7 @@ main(int argc, char **argv)
 			}
 			break;
 		}
-		soak_nap_ms(10);
+		tl_nap_ms(10);
 	}
 	memset(&total, 0, sizeof total);
 	while ((n = read(sp[0], &st, sizeof st)) == (ssize_t)sizeof st)
@@ -624,7 +572,7 @@ main(int argc, char **argv)
 	close(sp[0]);
 
 	/* Every slot back: the daemon forgets every semaphore. */
-	deadline = soak_now_ns() + SOAK_DEADLINE_NS;
+	deadline = tl_now_ns() + SOAK_DEADLINE_NS;
 	for (;;) {
 		sd = semd_open(soak_conf.sock, "soak-final",
 		    SEMD_OPEN_NO_AUTOSTART, &err);
@@ -644,7 +592,7 @@ main(int argc, char **argv)
 			semd_status_free(status);
 			break;
 		}
-		if (soak_now_ns() > deadline) {
+		if (tl_now_ns() > deadline) {
 			for (i = 0; i < (int)status->nsems; i++)
 				soak_violation(&mine, "at the end %s still "
 				    "has %u held and %u waiting",
@@ -654,14 +602,14 @@ main(int argc, char **argv)
 			break;
 		}
 		semd_status_free(status);
-		soak_nap_ms(20);
+		tl_nap_ms(20);
 	}
 
 	/* The daemon: alive, memory flat, a clean exit. */
-	rss_end = soak_rss_kb(semd_pid);
-	if (waitpid(semd_pid, &wstatus, WNOHANG) != 0) {
-		soak_violation(&mine, "semd died during the run (wait status "
-		    "0x%x)", (unsigned int)wstatus);
+	rss_end = soak_rss_kb(semd.pid);
+	if (tl_daemon_exited(&semd)) {
+		soak_violation(&mine, "semd died during the run (%s)",
+		    tl_wait_str(semd.status, path, sizeof path));
 	} else {
 		if (rss_warm <= 0)
 			rss_warm = rss_end;
@@ -671,12 +619,8 @@ main(int argc, char **argv)
 		if (rss_end <= 0 || rss_end > limit)
 			soak_violation(&mine, "semd's RSS grew from %ld to %ld "
 			    "KiB", rss_warm, rss_end);
-		kill(semd_pid, SIGTERM);
-		if (waitpid(semd_pid, &wstatus, 0) == semd_pid &&
-		    !(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0))
-			soak_violation(&mine, "semd did not exit cleanly on "
-			    "SIGTERM (wait status 0x%x); see its log",
-			    (unsigned int)wstatus);
+		if (tl_daemon_stop(&semd, 0) == -1)
+			soak_violation(&mine, "%s", semd.error);
 	}
 
 	/* The bound, from the clients' own log. */
@@ -716,10 +660,9 @@ report:
 		    "ends:\n", soak_conf.dir);
 		soak_tail(path, 20);
 	} else if (!keep) {
-		snprintf(path, sizeof path, "rm -rf '%s'", soak_conf.dir);
-		if (system(path) != 0)
-			fprintf(stderr, "soak: cannot remove %s\n",
-			    soak_conf.dir);
+		if (tl_rmtree(soak_conf.dir) == -1)
+			fprintf(stderr, "soak: cannot remove %s: %s\n",
+			    soak_conf.dir, strerror(errno));
 	} else
 		printf("soak: logs kept in %s\n", soak_conf.dir);
 	printf("soak: %s\n", failed ? "FAIL" : "PASS");

@@ -25,6 +25,8 @@
 
 #include <stdint.h>
 
+#include "tl.h"
+
 #define SOAK_TAG_MAX		48
 #define SOAK_DEADLINE_NS	(30 * 1000000000LL)	/* safety net */
 
@@ -46,7 +48,7 @@ struct soak_config {
 	const char	*semrun;	/* the semrun binary */
 	char		 self[4096];	/* this binary, to run as CMD */
 	char		 events[4096];	/* the event log */
-	char		 dir[64];	/* the temporary directory */
+	char		 dir[96];	/* the temporary directory */
 	int		 events_fd;	/* O_APPEND, close-on-exec */
 	int64_t		 end_ns;	/* when the clients stop */
 	uint64_t	 seed;
@@ -82,8 +84,6 @@ struct soak_rng {
 };
 
 /* soak.c */
-int64_t		 soak_now_ns(void);
-void		 soak_nap_ms(long);
 void		 soak_rng_init(struct soak_rng *, uint64_t);
 uint64_t	 soak_rand(struct soak_rng *);
 uint32_t	 soak_below(struct soak_rng *, uint32_t);
