@@ -24,32 +24,34 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tl.h"
+
 #define WAIT_MS	15000	/* safety net only: nothing here is timed */
 
-static char	 tmpdir[40];
-static char	 sock_path[100];
-static char	 notify_path[100];
-static char	 log_path[128];
+static char		 tmpdir[96];
+static char		 notify_path[108];
+static struct tl_daemon	 semd = { .pid = -1 };	/* its socket and log */
+static char		 journal_env[80];
 
 /* Make a fresh temporary directory and the paths in it. */
 static void
 setup(void)
 {
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/semd-notify.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-	snprintf(sock_path, sizeof sock_path, "%s/semd.sock", tmpdir);
-	snprintf(notify_path, sizeof notify_path, "%s/notify", tmpdir);
-	snprintf(log_path, sizeof log_path, "%s/semd.log", tmpdir);
+	ck_assert_int_eq(tl_tmpdir(tmpdir, sizeof tmpdir, "semd-notify"), 0);
+	ck_assert_int_lt(snprintf(semd.path, sizeof semd.path, "%s/semd.sock",
+	    tmpdir), (int)sizeof semd.path);
+	ck_assert_int_lt(snprintf(notify_path, sizeof notify_path, "%s/notify",
+	    tmpdir), (int)sizeof notify_path);
+	ck_assert_int_lt(snprintf(semd.log, sizeof semd.log, "%s/semd.log",
+	    tmpdir), (int)sizeof semd.log);
 }
 
 /* Remove what setup and the test made. */
 static void
 teardown(void)
 {
-	unlink(sock_path);
-	unlink(notify_path);
-	unlink(log_path);
-	rmdir(tmpdir);
+	tl_daemon_kill(&semd);
+	tl_rmtree(tmpdir);
 }
 
 /* Bind the datagram socket a service manager would listen on. */
@@ -69,58 +71,47 @@ notify_socket(void)
 }
 
 /*
- * Start semd -f -v on sock_path with stderr to log_path; with_notify sets
- * NOTIFY_SOCKET, with_journal sets JOURNAL_STREAM to the log file's
- * device:inode, as systemd does for a service whose stderr is the journal.
+ * Start semd -f -v on semd.path with its output in semd.log, and do not
+ * wait; with_notify sets NOTIFY_SOCKET, with_journal sets JOURNAL_STREAM
+ * to the log file's device:inode, as systemd does for a service whose
+ * stderr is the journal.
  */
-static pid_t
+static void
 start_semd(int with_notify, int with_journal)
 {
-	const char	*bin = getenv("SEMD_BIN");
+	static const char *const args[] = { "-v", NULL };
+	static char	 notify_env[128];
 	struct stat	 st;
-	char		 js[64];
-	pid_t		 pid;
-	int		 fd;
+	int		 fd, n = 0;
 
-	ck_assert_msg(bin != NULL, "SEMD_BIN is not set");
-	fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* The file semd's output goes to: its inode is the journal's. */
+	fd = open(semd.log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(fstat(fd, &st), 0);
-	snprintf(js, sizeof js, "%llu:%llu", (unsigned long long)st.st_dev,
-	    (unsigned long long)st.st_ino);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(fd, STDERR_FILENO);
-		unsetenv("NOTIFY_SOCKET");
-		unsetenv("JOURNAL_STREAM");
-		unsetenv("LISTEN_FDS");
-		if (with_notify)
-			setenv("NOTIFY_SOCKET", notify_path, 1);
-		if (with_journal)
-			setenv("JOURNAL_STREAM", js, 1);
-		execl(bin, "semd", "-f", "-v", "-S", sock_path, (char *)NULL);
-		_exit(127);
-	}
 	close(fd);
-	return (pid);
+	semd.env[n++] = "NOTIFY_SOCKET";
+	semd.env[n++] = "JOURNAL_STREAM";
+	semd.env[n++] = "LISTEN_FDS";
+	if (with_notify) {
+		snprintf(notify_env, sizeof notify_env, "NOTIFY_SOCKET=%s",
+		    notify_path);
+		semd.env[n++] = notify_env;
+	}
+	if (with_journal) {
+		snprintf(journal_env, sizeof journal_env,
+		    "JOURNAL_STREAM=%llu:%llu", (unsigned long long)st.st_dev,
+		    (unsigned long long)st.st_ino);
+		semd.env[n++] = journal_env;
+	}
+	semd.env[n] = NULL;
+	ck_assert_msg(tl_daemon_spawn(&semd, args) == 0, "%s", semd.error);
 }
 
 /* Can a client connect to semd's socket right now? */
 static int
 can_connect(void)
 {
-	struct sockaddr_un	 sun;
-	int			 fd, rv;
-
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ge(fd, 0);
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", sock_path);
-	rv = connect(fd, (struct sockaddr *)&sun, sizeof sun);
-	close(fd);
-	return (rv == 0);
+	return (tl_can_dial(semd.path));
 }
 
 /* Receive one notification into buf (NUL-terminated); 0 on time-out. */
@@ -154,14 +145,18 @@ has_line(const char *msg, const char *want)
 	return (0);
 }
 
-/* Wait for pid and return its exit status (-1 if it did not exit). */
+/* Has the daemon d exited?  (For tl_wait_until.) */
 static int
-reap(pid_t pid)
+exited(void *d)
 {
-	int	 status;
+	return (tl_daemon_exited(d));
+}
 
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	return (WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+/* SIGTERM semd: it must exit with status 0. */
+static void
+stop_semd(void)
+{
+	ck_assert_msg(tl_daemon_stop(&semd, WAIT_MS) == 0, "%s", semd.error);
 }
 
 /*
@@ -173,10 +168,9 @@ START_TEST(test_ready_then_stopping)
 {
 	char	 msg[4096];
 	int	 nfd, nready = 0, stopping = 0, status_seen = 0;
-	pid_t	 pid;
 
 	nfd = notify_socket();
-	pid = start_semd(1, 0);
+	start_semd(1, 0);
 
 	/* The first notification must be READY=1, and must be true. */
 	ck_assert_msg(recv_notify(nfd, msg, sizeof msg),
@@ -189,7 +183,7 @@ START_TEST(test_ready_then_stopping)
 	    "READY=1 without a STATUS= line: '%s'", msg);
 	nready++;
 
-	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	ck_assert_int_eq(kill(semd.pid, SIGTERM), 0);
 	while (recv_notify(nfd, msg, sizeof msg)) {
 		if (has_line(msg, "READY=1"))
 			nready++;
@@ -203,7 +197,10 @@ START_TEST(test_ready_then_stopping)
 	ck_assert_msg(stopping, "no STOPPING=1 on SIGTERM");
 	ck_assert_int_eq(nready, 1);
 	ck_assert(status_seen);
-	ck_assert_int_eq(reap(pid), 0);
+	ck_assert_msg(tl_wait_until(exited, &semd, WAIT_MS), "semd did not "
+	    "exit on SIGTERM");
+	ck_assert_msg(WIFEXITED(semd.status) && WEXITSTATUS(semd.status) == 0,
+	    "semd %s", tl_wait_str(semd.status, msg, sizeof msg));
 	close(nfd);
 }
 END_TEST
@@ -211,15 +208,9 @@ END_TEST
 /* Without NOTIFY_SOCKET semd runs as before and notifies nobody. */
 START_TEST(test_no_notify_socket)
 {
-	pid_t	 pid;
-	int	 i;
-
-	pid = start_semd(0, 0);
-	for (i = 0; i < WAIT_MS / 10 && !can_connect(); i++)
-		usleep(10000);
-	ck_assert(can_connect());
-	ck_assert_int_eq(kill(pid, SIGTERM), 0);
-	ck_assert_int_eq(reap(pid), 0);
+	start_semd(0, 0);
+	ck_assert_msg(tl_daemon_wait(&semd, WAIT_MS) == 0, "%s", semd.error);
+	stop_semd();
 }
 END_TEST
 
@@ -230,7 +221,7 @@ read_log(char *buf, size_t len)
 	FILE	*f;
 	size_t	 n;
 
-	f = fopen(log_path, "r");
+	f = fopen(semd.log, "r");
 	ck_assert_ptr_nonnull(f);
 	n = fread(buf, 1, len - 1, f);
 	buf[n] = '\0';
@@ -244,16 +235,13 @@ read_log(char *buf, size_t len)
 START_TEST(test_journal_prefixes)
 {
 	char	 log[8192];
-	pid_t	 pid;
-	int	 i, journal;
+	int	 journal;
 
 	for (journal = 0; journal <= 1; journal++) {
-		pid = start_semd(0, journal);
-		for (i = 0; i < WAIT_MS / 10 && !can_connect(); i++)
-			usleep(10000);
-		ck_assert(can_connect());
-		ck_assert_int_eq(kill(pid, SIGTERM), 0);
-		ck_assert_int_eq(reap(pid), 0);
+		start_semd(0, journal);
+		ck_assert_msg(tl_daemon_wait(&semd, WAIT_MS) == 0, "%s",
+		    semd.error);
+		stop_semd();
 		read_log(log, sizeof log);
 		if (journal) {
 			ck_assert_msg(strncmp(log, "<6>listening on ", 16) == 0,
