@@ -26,10 +26,7 @@
 
 #include <sys/types.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -45,13 +42,14 @@
 
 #include "sem.h"
 #include "semd.h"
+#include "tl.h"
 
 #define MAX_STAMPS	100000
 
 static const char	*semd_bin;
-static char		 dir[64];
-static char		 sock[100];
-static pid_t		 semd_pid = -1;
+static char		 dir[96];
+static struct tl_daemon	 semd = { .pid = -1 };
+#define sock		 semd.path
 static int		 quiet;
 
 /* Nanoseconds on the monotonic clock. */
@@ -76,50 +74,21 @@ say(const char *fmt, ...)
 	va_end(ap);
 }
 
-static int
-can_connect(const char *path)
-{
-	struct sockaddr_un	sun;
-	int			fd, r;
-
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
-		return (0);
-	r = connect(fd, (struct sockaddr *)&sun, sizeof sun);
-	close(fd);
-	return (r == 0);
-}
-
 /* Start a private semd without limits on a fresh socket. */
 static void
 start_semd(void)
 {
-	pid_t	 parent = getpid();
-	int	 i;
+	static const char *const args[] = { "-q", "--max-connections", "0",
+	    "--max-pending", "0", "--max-holds", "0", "--max-sems", "0", NULL };
 
-	snprintf(dir, sizeof dir, "/tmp/semd-rate.XXXXXX");
-	if (mkdtemp(dir) == NULL) {
+	if (tl_tmpdir(dir, sizeof dir, "semd-rate") == -1) {
 		perror("rate-bench: mkdtemp");
 		exit(1);
 	}
-	snprintf(sock, sizeof sock, "%s/sock", dir);
-	if ((semd_pid = fork()) == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		execl(semd_bin, "semd", "-f", "-q", "-S", sock,
-		    "--max-connections", "0", "--max-pending", "0",
-		    "--max-holds", "0", "--max-sems", "0", (char *)NULL);
-		fprintf(stderr, "rate-bench: %s: %s\n", semd_bin,
-		    strerror(errno));
-		_exit(127);
-	}
-	for (i = 0; i < 1000 && !can_connect(sock); i++)
-		usleep(10000);
-	if (i == 1000) {
-		fprintf(stderr, "rate-bench: semd does not listen\n");
+	snprintf(semd.path, sizeof semd.path, "%s/sock", dir);
+	semd.bin = semd_bin;
+	if (tl_daemon_start(&semd, args) == -1) {
+		fprintf(stderr, "rate-bench: %s\n", semd.error);
 		exit(1);
 	}
 }
@@ -127,13 +96,8 @@ start_semd(void)
 static void
 stop_semd(void)
 {
-	if (semd_pid > 0) {
-		kill(semd_pid, SIGTERM);
-		waitpid(semd_pid, NULL, 0);
-		semd_pid = -1;
-	}
-	unlink(sock);
-	rmdir(dir);
+	tl_daemon_stop(&semd, 0);
+	tl_rmtree(dir);
 }
 
 static struct semd *
@@ -429,7 +393,7 @@ daemon_one(size_t nwait, size_t grants, const char *name)
 		}
 	}
 	/* Measure from here: everybody is queued. */
-	c0 = cpu_ns(semd_pid);
+	c0 = cpu_ns(semd.pid);
 	got = 0;
 	while (got < grants) {
 		pfd.fd = semd_fd(sd);
@@ -446,7 +410,7 @@ daemon_one(size_t nwait, size_t grants, const char *name)
 			got++;
 		}
 	}
-	c1 = cpu_ns(semd_pid);
+	c1 = cpu_ns(semd.pid);
 	t = got > 0 ? seen[got - 1] : now_ns();
 	printf("daemon: rate-limited head, %5zu waiters behind: %6.1f us "
 	    "CPU per grant; %6.1f grants/s of 1000 (%zu grants)\n", nwait,

@@ -13,98 +13,43 @@
 
 #include <sys/types.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <check.h>
 #include <errno.h>
-#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "semd.h"
+#include "tl.h"
 
 #define WAIT_MS		10000
 #define ROUNDS		1000
 
-static pid_t	 daemon_pid = -1;
-static char	 tmpdir[64];
-static char	 sockpath[PATH_MAX];
-
-static long long
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
-static int
-can_connect(const char *path)
-{
-	struct sockaddr_un	sun;
-	int			fd, r;
-
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun.sun_path)
-		return (0);
-	memcpy(sun.sun_path, path, strlen(path));
-	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
-		return (0);
-	r = connect(fd, (struct sockaddr *)&sun, sizeof sun);
-	close(fd);
-	return (r == 0);
-}
+static struct tl_daemon	 test_daemon = { .pid = -1 };
+static char		 tmpdir[96];
+#define sockpath	 test_daemon.path
 
 /* A semd on a fresh socket for each test; it dies with us. */
 static void
 setup(void)
 {
-	const char	*bin = getenv("SEMD_BIN");
-	long long	 deadline;
-	pid_t		 parent = getpid();
-
-	ck_assert_msg(bin != NULL, "SEMD_BIN is not set");
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/semd-multi.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-	snprintf(sockpath, sizeof sockpath, "%s/semd.sock", tmpdir);
-	daemon_pid = fork();
-	ck_assert_int_ne(daemon_pid, -1);
-	if (daemon_pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		execl(bin, "semd", "-f", "-S", sockpath, (char *)NULL);
-		_exit(127);
-	}
-	deadline = now_ms() + WAIT_MS;
-	while (!can_connect(sockpath)) {
-		ck_assert_msg(waitpid(daemon_pid, NULL, WNOHANG) == 0,
-		    "semd exited before listening");
-		ck_assert_msg(now_ms() < deadline, "semd does not listen");
-		usleep(5000);
-	}
+	ck_assert_int_eq(tl_tmpdir(tmpdir, sizeof tmpdir, "semd-multi"), 0);
+	ck_assert_int_lt(snprintf(sockpath, sizeof sockpath, "%s/semd.sock",
+	    tmpdir), (int)sizeof sockpath);
+	ck_assert_msg(tl_daemon_start(&test_daemon, NULL) == 0, "%s",
+	    test_daemon.error);
 }
 
 static void
 teardown(void)
 {
-	if (daemon_pid > 0) {
-		kill(daemon_pid, SIGTERM);
-		waitpid(daemon_pid, NULL, 0);
-		daemon_pid = -1;
-	}
-	unlink(sockpath);
-	rmdir(tmpdir);
+	tl_daemon_stop(&test_daemon, 0);
+	tl_rmtree(tmpdir);
 }
 
 static struct semd *
