@@ -14,6 +14,8 @@
  * Sections (-s, comma-separated; default all):
  *   latency   acquire+release round trip of one client, p50/p99
  *   tput      acquire+release pairs/s, 1, 16 and 64 client threads
+ *   lean      the same from one epoll thread, 1 and 64 connections with
+ *             one request in flight each (the server's cost shows)
  *   handoff   RELEASE sent -> next waiter's ACQUIRED, 10 to 10,000 waiters
  *   memory    daemon VmRSS per idle connection, waiter and semaphore
  *   semrun    semrun x 1 -- true against flock and a bare true
@@ -95,7 +97,8 @@ enum bench_kind {
 #define SEC_HANDOFF	0x04
 #define SEC_MEMORY	0x08
 #define SEC_SEMRUN	0x10
-#define SEC_ALL		0x1f
+#define SEC_LEAN	0x20
+#define SEC_ALL		0x3f
 
 static struct {
 	const char	*semd_bin;
@@ -1271,6 +1274,347 @@ bench_tput(void)
 		err(1, "%s", conf.plot_data);
 }
 
+/* ---- lean: one thread, epoll, one request in flight per connection ---- */
+
+/*
+ * The lean client (like redis-benchmark): one thread drives every
+ * connection from one epoll set, each connection with exactly one
+ * request in flight.  Threaded blocking clients spend more CPU than the
+ * server and so hide what the server costs; this one spends about what
+ * the echo server does.  Both systems get the same ACQUIRE and RELEASE
+ * frames (semd answers ACQUIRED and RELEASED, the echo server sends the
+ * frame back); the client checks each answer's op (or the echoed bytes).
+ */
+
+#define LEAN_NCOUNTS		2
+#define LEAN_MAX_SAMPLES	(1 << 20)
+
+static const int lean_counts[LEAN_NCOUNTS] = { 1, 64 };
+
+struct lconn {
+	int		 fd;
+	int		 rel;		/* 1: the RELEASE is in flight */
+	size_t		 have;		/* bytes of the answer read */
+	uint64_t	 t0;		/* when the pair's ACQUIRE was sent */
+	uint8_t		 in[512];
+};
+
+struct lrun {
+	enum bench_kind	 kind;
+	char		 acq[256], rel[256];
+	size_t		 acqlen, rellen;
+	uint8_t		 want_acq[16], want_rel[16];	/* semd: op prefix */
+	size_t		 want_acqlen, want_rellen;
+	uint64_t	 pairs;
+	uint64_t	*lat;		/* pair times, while measuring */
+	size_t		 nlat;
+	int		 measuring;
+};
+
+/*
+ * CPU time (user + system, all threads) of process pid so far, in ns,
+ * from /proc/PID/stat (clock ticks); UINT64_MAX when unknown.
+ */
+static uint64_t
+lean_proc_cpu_ns(pid_t pid)
+{
+	char			 path[64], buf[1024], *p;
+	unsigned long long	 ut, st;
+	FILE			*f;
+	size_t			 n;
+	long			 hz = sysconf(_SC_CLK_TCK);
+
+	if (pid <= 0 || hz <= 0)
+		return (UINT64_MAX);
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return (UINT64_MAX);
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* After "(comm) ": state is field 3, utime 14 and stime 15. */
+	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 2, "%*c %*d %*d "
+	    "%*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return (UINT64_MAX);
+	return ((uint64_t)(ut + st) * (1000000000ULL / (uint64_t)hz));
+}
+
+/* The op prefix of a semd answer body: fixstr "op", fixstr name. */
+static size_t
+lean_op_prefix(uint8_t *buf, enum proto_op op)
+{
+	const char	*name = proto_op_name(op);
+	size_t		 len = strlen(name);
+
+	buf[0] = 0xa2;
+	buf[1] = 'o';
+	buf[2] = 'p';
+	buf[3] = (uint8_t)(0xa0 | len);
+	memcpy(buf + 4, name, len);
+	return (4 + len);
+}
+
+/* Send the next request of lc: ACQUIRE, or RELEASE after ACQUIRED. */
+static void
+lean_send(struct lrun *r, struct lconn *lc)
+{
+	const char	*buf = lc->rel ? r->rel : r->acq;
+	size_t		 len = lc->rel ? r->rellen : r->acqlen;
+
+	if (!lc->rel)
+		lc->t0 = bench_ns();
+	if (write(lc->fd, buf, len) != (ssize_t)len)
+		err(1, "lean %s: write", bench_kind_name(r->kind));
+}
+
+/*
+ * lc is readable: read its answer; once it is whole, check it and send
+ * the next request.
+ */
+static void
+lean_input(struct lrun *r, struct lconn *lc)
+{
+	struct proto_reply	 rep;
+	const char		*sent = lc->rel ? r->rel : r->acq;
+	const uint8_t		*want = lc->rel ? r->want_rel : r->want_acq;
+	size_t			 sentlen = lc->rel ? r->rellen : r->acqlen;
+	size_t			 wantlen = lc->rel ? r->want_rellen :
+				    r->want_acqlen;
+	size_t			 total;
+	ssize_t			 n;
+	char			 why[128];
+
+	n = read(lc->fd, lc->in + lc->have, sizeof lc->in - lc->have);
+	if (n <= 0)
+		errx(1, "lean %s: %s", bench_kind_name(r->kind), n == 0 ?
+		    "the server closed the connection" : strerror(errno));
+	lc->have += (size_t)n;
+	if (lc->have < PROTO_HDR_LEN)
+		return;
+	total = PROTO_HDR_LEN + (size_t)proto_frame_len(lc->in);
+	if (total > sizeof lc->in || lc->have > total)
+		errx(1, "lean %s: an answer of %zu bytes", bench_kind_name(
+		    r->kind), total);
+	if (lc->have < total)
+		return;
+	if (r->kind == BK_ECHO ? total != sentlen ||
+	    memcmp(lc->in, sent, sentlen) != 0 : total < PROTO_HDR_LEN + 1 +
+	    wantlen || memcmp(lc->in + PROTO_HDR_LEN + 1, want,
+	    wantlen) != 0) {
+		memset(&rep, 0, sizeof rep);
+		why[0] = '\0';
+		(void)proto_decode_reply(lc->in + PROTO_HDR_LEN,
+		    total - PROTO_HDR_LEN, &rep, why, sizeof why);
+		errx(1, "lean %s: unexpected answer (%s %s)",
+		    bench_kind_name(r->kind), proto_op_name(rep.op) != NULL ?
+		    proto_op_name(rep.op) : "?", rep.message[0] != '\0' ?
+		    rep.message : why);
+	}
+	lc->have = 0;
+	if (lc->rel) {
+		r->pairs++;
+		if (r->measuring && r->nlat < LEAN_MAX_SAMPLES)
+			r->lat[r->nlat++] = bench_ns() - lc->t0;
+	}
+	lc->rel = !lc->rel;
+	lean_send(r, lc);
+}
+
+/*
+ * One window of the lean client of kind with nconns connections: pairs
+ * per second after a warm-up; the server's CPU per pair (us, 0 when
+ * unknown), this process's CPU per pair (us) and the median pair time
+ * (us) go to *server_us, *client_us and *p50_us.
+ */
+static double
+lean_one(enum bench_kind kind, int nconns, long window_us, double *server_us,
+    double *client_us, double *p50_us)
+{
+	static struct lrun	 r;
+	static uint64_t		*lat;
+	struct lconn		*lc;
+	struct epoll_event	 ev, evs[64];
+	uint64_t		 t, start, end, t0 = 0, c0 = 0, s0 = 0, u0 = 0;
+	uint64_t		 s1, u1;
+	pid_t			 server = bench_server(kind);
+	int			 ep, i, n;
+
+	if (lat == NULL && (lat = calloc(LEAN_MAX_SAMPLES,
+	    sizeof *lat)) == NULL)
+		err(1, "calloc");
+	memset(&r, 0, sizeof r);
+	r.kind = kind;
+	r.lat = lat;
+	r.acqlen = bench_frame(r.acq, sizeof r.acq, PROTO_OP_ACQUIRE, "bench");
+	r.rellen = bench_frame(r.rel, sizeof r.rel, PROTO_OP_RELEASE, "bench");
+	r.want_acqlen = lean_op_prefix(r.want_acq, PROTO_OP_ACQUIRED);
+	r.want_rellen = lean_op_prefix(r.want_rel, PROTO_OP_RELEASED);
+	if ((lc = calloc((size_t)nconns, sizeof *lc)) == NULL)
+		err(1, "calloc");
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		err(1, "epoll_create1");
+	for (i = 0; i < nconns; i++) {
+		lc[i].fd = bench_connect(kind == BK_SEMD ? semd_sock :
+		    echo_sock);
+		if (lc[i].fd == -1)
+			err(1, "lean %s: connect", bench_kind_name(kind));
+		memset(&ev, 0, sizeof ev);
+		ev.events = EPOLLIN;
+		ev.data.ptr = &lc[i];
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, lc[i].fd, &ev) == -1)
+			err(1, "epoll_ctl");
+	}
+	for (i = 0; i < nconns; i++)
+		lean_send(&r, &lc[i]);
+	start = bench_ns() + (uint64_t)window_us * 100;	/* warm-up: 1/10 */
+	end = start + (uint64_t)window_us * 1000;
+	for (;;) {
+		n = epoll_wait(ep, evs, 64, 1000);
+		if (n == -1 && errno != EINTR)
+			err(1, "epoll_wait");
+		for (i = 0; i < n; i++)
+			lean_input(&r, evs[i].data.ptr);
+		t = bench_ns();
+		if (!r.measuring && t >= start) {
+			r.measuring = 1;
+			t0 = t;
+			c0 = r.pairs;
+			s0 = lean_proc_cpu_ns(server);
+			u0 = bench_self_cpu_ns();
+		}
+		if (t >= end)
+			break;
+	}
+	s1 = lean_proc_cpu_ns(server);
+	u1 = bench_self_cpu_ns();
+	for (i = 0; i < nconns; i++)
+		close(lc[i].fd);
+	close(ep);
+	free(lc);
+	n = (int)(r.pairs - c0);
+	*server_us = s0 != UINT64_MAX && s1 != UINT64_MAX && n > 0 ?
+	    (double)(s1 - s0) / 1000.0 / n : 0;
+	*client_us = n > 0 ? (double)(u1 - u0) / 1000.0 / n : 0;
+	*p50_us = bench_pct(r.lat, r.nlat, 0.50) / 1000.0;
+	return ((double)n * 1e9 / (double)(t - t0));
+}
+
+/* "median (min-max)" of n values, into buf; sorts v. */
+static const char *
+lean_spread(char *buf, size_t len, const char *fmt, double *v, int n)
+{
+	char	a[20], b[20], c[20];
+
+	snprintf(b, sizeof b, fmt, bench_median(v, n));
+	snprintf(a, sizeof a, fmt, v[0]);
+	snprintf(c, sizeof c, fmt, v[n - 1]);
+	snprintf(buf, len, "%s (%s-%s)", b, a, c);
+	return (buf);
+}
+
+/*
+ * One row of the lean table: label (a format taking the connections),
+ * semd's and echo's n values with fmt, and the ratios (NULL: none).
+ * Returns the median ratio (0 without).  Sorts the arrays.
+ */
+static double
+lean_row(const char *label, int conns, const char *fmt, double *semd,
+    double *echo, double *ratio, int n)
+{
+	char	l[64], a[64], b[64], r[64];
+
+	snprintf(l, sizeof l, label, conns, conns == 1 ? "" : "s");
+	bench_row("  %-30s %22s %22s %22s", l, lean_spread(a, sizeof a, fmt,
+	    semd, n), lean_spread(b, sizeof b, fmt, echo, n), ratio == NULL ?
+	    "" : lean_spread(r, sizeof r, "%.2fx", ratio, n));
+	return (ratio == NULL ? 0 : bench_median(ratio, n));
+}
+
+/*
+ * The lean section: semd and the echo floor in turn in each window, at
+ * 1 and 64 connections.  The 1-connection runs pin client and server to
+ * one CPU (when allowed), so that every round trip is two context
+ * switches and the server's own cost shows in the pair time; left alone,
+ * the scheduler picks that or a cross-CPU wake-up (~50 us) from run to
+ * run.  Ratios are taken inside each window (semd against the echo run
+ * next to it), then the median and range of the windows are printed.
+ */
+static void
+bench_lean(void)
+{
+	enum { L_SEMD, L_ECHO, L_N };
+	enum bench_kind	 kinds[L_N] = { BK_SEMD, BK_ECHO };
+	double		 v[L_N][LEAN_NCOUNTS][BENCH_MAX_WINDOWS];
+	double		 su[L_N][LEAN_NCOUNTS][BENCH_MAX_WINDOWS];
+	double		 cu[L_N][LEAN_NCOUNTS][BENCH_MAX_WINDOWS];
+	double		 p50[L_N][LEAN_NCOUNTS][BENCH_MAX_WINDOWS];
+	double		 rt[LEAN_NCOUNTS][BENCH_MAX_WINDOWS];
+	double		 rc[LEAN_NCOUNTS][BENCH_MAX_WINDOWS];
+	double		 rl[BENCH_MAX_WINDOWS];
+	double		 mt[LEAN_NCOUNTS], mc[LEAN_NCOUNTS], ml;
+	long		 window_us = conf.quick ? 300000 : 1000000;
+	int		 w, c, k, nw = conf.windows, cpu = -1, pinned;
+	cpu_set_t	 mask;
+
+	if (sched_getaffinity(0, sizeof mask, &mask) == 0) {
+		for (k = 0; k < CPU_SETSIZE && cpu == -1; k++) {
+			if (CPU_ISSET(k, &mask))
+				cpu = k;
+		}
+	}
+	for (w = 0; w < nw; w++) {
+		bench_note("lean: window %d/%d", w + 1, nw);
+		for (c = 0; c < LEAN_NCOUNTS; c++) {
+			for (k = 0; k < L_N; k++) {
+				pinned = lean_counts[c] == 1 && cpu != -1 &&
+				    bench_pin(kinds[k], cpu, cpu, &mask) == 0;
+				v[k][c][w] = lean_one(kinds[k],
+				    lean_counts[c], window_us, &su[k][c][w],
+				    &cu[k][c][w], &p50[k][c][w]);
+				if (pinned)
+					bench_pin(kinds[k], -1, -1, &mask);
+			}
+			rt[c][w] = v[L_SEMD][c][w] / v[L_ECHO][c][w];
+			rc[c][w] = su[L_ECHO][c][w] > 0 ?
+			    su[L_SEMD][c][w] / su[L_ECHO][c][w] : 0;
+		}
+		rl[w] = p50[L_SEMD][0][w] / p50[L_ECHO][0][w];
+	}
+
+	bench_row("%s", "");
+	bench_row("LEAN CLIENT, one thread, epoll, one request in flight per "
+	    "connection, %.1f s windows", window_us / 1e6);
+	bench_row("  semd: ACQUIRE+RELEASE on one semaphore of capacity %d "
+	    "(nobody waits); echo: the same frames echoed", BENCH_CAPACITY);
+	bench_row("  1 connection: client and server pinned to CPU %d; "
+	    "median of %d windows (min-max),", cpu, nw);
+	bench_row("  ratios taken inside each window; server CPU = "
+	    "utime+stime of its process (/proc/PID/stat) / pairs");
+	bench_row("  %-30s %22s %22s %22s", "", "semd", "echo", "semd/echo");
+	for (c = 0; c < LEAN_NCOUNTS; c++)
+		mt[c] = lean_row("pairs/s, %d conn%s", lean_counts[c], "%.0f",
+		    v[L_SEMD][c], v[L_ECHO][c], rt[c], nw);
+	ml = lean_row("pair p50 us, %d conn%s", 1, "%.1f", p50[L_SEMD][0],
+	    p50[L_ECHO][0], rl, nw);
+	for (c = 0; c < LEAN_NCOUNTS; c++)
+		mc[c] = lean_row("server CPU/pair us, %d conn%s",
+		    lean_counts[c], "%.2f", su[L_SEMD][c], su[L_ECHO][c], rc[c],
+		    nw);
+	for (c = 0; c < LEAN_NCOUNTS; c++)
+		(void)lean_row("client CPU/pair us, %d conn%s", lean_counts[c],
+		    "%.2f", cu[L_SEMD][c], cu[L_ECHO][c], NULL, nw);
+	bench_target("lean 64 conns: pairs/s >= 0.85x echo", mt[1] >= 0.85,
+	    "%.2fx", mt[1]);
+	bench_target("lean 1 conn: pair <= 1.15x two echo trips", ml <= 1.15,
+	    "%.2fx", ml);
+	if (mc[1] > 0)
+		bench_target("lean: server CPU/pair <= 1.3x echo's",
+		    mc[0] <= 1.3 && mc[1] <= 1.3, "1 conn %.2fx, 64 conns "
+		    "%.2fx", mc[0], mc[1]);
+	else
+		bench_note("lean: the server's CPU time is unknown");
+}
+
 /* ---- many connections: helpers for handoff and memory ---- */
 
 /* Open n libsemd connections (each has done its HELLO round trip). */
@@ -1955,7 +2299,8 @@ bench_usage(FILE *f)
 "  -L DIR    LD_LIBRARY_PATH for semrun alone (an uninstalled libsemd)\n"
 "  -x PATH   another semrun to time too (make bench: a fully static one)\n"
 "  -R        leave Redis out even if redis-server is installed\n"
-"  -s LIST   sections: latency,tput,handoff,memory,semrun (default all)\n"
+"  -s LIST   sections: latency,tput,lean,handoff,memory,semrun\n"
+"            (default all)\n"
 "  -w N      windows per figure, the median is reported (default 5)\n"
 "  -q        quick: shorter windows, for a smoke test\n"
 "  -o FILE   write the throughput figures for gnuplot to FILE\n", f);
@@ -1971,7 +2316,8 @@ bench_sections(const char *list)
 	} names[] = {
 		{ "latency", SEC_LATENCY }, { "tput", SEC_TPUT },
 		{ "handoff", SEC_HANDOFF }, { "memory", SEC_MEMORY },
-		{ "semrun", SEC_SEMRUN }, { "all", SEC_ALL },
+		{ "semrun", SEC_SEMRUN }, { "lean", SEC_LEAN },
+		{ "all", SEC_ALL },
 	};
 	char		*copy, *tok, *save = NULL;
 	unsigned int	 mask = 0;
@@ -2123,6 +2469,8 @@ main(int argc, char **argv)
 		bench_latency();
 	if (conf.sections & SEC_TPUT)
 		bench_tput();
+	if (conf.sections & SEC_LEAN)
+		bench_lean();
 	if (conf.sections & SEC_HANDOFF)
 		bench_handoff();
 	if (conf.sections & SEC_MEMORY) {
