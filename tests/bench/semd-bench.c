@@ -1454,7 +1454,7 @@ lean_one(enum bench_kind kind, int nconns, long window_us, double *server_us,
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		err(1, "epoll_create1");
 	for (i = 0; i < nconns; i++) {
-		lc[i].fd = bench_connect(kind == BK_SEMD ? semd_sock :
+		lc[i].fd = tl_dial(kind == BK_SEMD ? semd_sock :
 		    echo_sock);
 		if (lc[i].fd == -1)
 			err(1, "lean %s: connect", bench_kind_name(kind));
