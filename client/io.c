@@ -83,6 +83,12 @@ libsemd_new_id(struct semd *sd)
 PROTO_ERRORS(LIBSEMD_SAME)
 #undef LIBSEMD_SAME
 
+/* libsemd_answer's set of operations is a bit mask of an unsigned int. */
+#define LIBSEMD_ONE(name)	+ 1
+_Static_assert(0 PROTO_OPS(LIBSEMD_ONE) < 32,
+    "too many operations for LIBSEMD_OP");
+#undef LIBSEMD_ONE
+
 /* Translate a protocol error code into the library's. */
 enum semd_errcode
 libsemd_code(enum proto_err code)
@@ -372,4 +378,64 @@ libsemd_next(struct semd *sd, int interruptible, struct proto_reply *rep,
 				return (-1);
 		}
 	}
+}
+
+/*
+ * Report a reply that makes no sense for the request it answers as a
+ * protocol error; the connection is no longer trusted.  Returns -1.
+ */
+int
+libsemd_unexpected(struct semd *sd, const struct proto_reply *rep,
+    struct semd_error *err)
+{
+	const char	*op;
+
+	op = proto_op_name(rep->op);
+	libsemd_seterr(err, SEMD_E_PROTOCOL, 0,
+	    "semd at %s sent an unexpected %s reply", sd->path,
+	    op != NULL ? op : "unknown");
+	libsemd_break(sd, err);
+	return (-1);
+}
+
+/*
+ * Wait for the answer to request id: the one reply wait of the blocking
+ * calls.  Replies to other ids (left over from a withdrawn or interrupted
+ * request) are dropped; an ERROR with id 0 concerns the whole connection
+ * (a limit, a bad frame) and is taken as the answer.  want is the set of
+ * operations that answer the request, LIBSEMD_OP(PROTO_OP_...) or-ed.
+ * A signal interrupts the wait only when what (what we wait for, for the
+ * message) is not NULL.  Returns 1 with *rep filled (the caller frees it
+ * with proto_reply_free) when its operation is in want; -2 with err
+ * SEMD_E_INTERRUPTED ("interrupted while waiting for WHAT") when a signal
+ * interrupted the wait; -1 with err filled when the wait failed, the
+ * answer is an ERROR (the daemon's code and message) or any other
+ * operation (SEMD_E_PROTOCOL; the connection is then broken).
+ */
+int
+libsemd_answer(struct semd *sd, uint64_t id, unsigned int want,
+    const char *what, struct proto_reply *rep, struct semd_error *err)
+{
+	int	r;
+
+	for (;;) {
+		r = libsemd_next(sd, what != NULL, rep, err);
+		if (r == -2)
+			libsemd_seterr(err, SEMD_E_INTERRUPTED, EINTR,
+			    "interrupted while waiting for %s", what);
+		if (r != 1)
+			return (r);
+		if (rep->id == id ||
+		    (rep->id == 0 && rep->op == PROTO_OP_ERROR))
+			break;
+		proto_reply_free(rep);
+	}
+	if (want & LIBSEMD_OP(rep->op))
+		return (1);
+	if (rep->op == PROTO_OP_ERROR)
+		libsemd_error_reply(rep, err);
+	else
+		libsemd_unexpected(sd, rep, err);
+	proto_reply_free(rep);
+	return (-1);
 }

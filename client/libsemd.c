@@ -18,20 +18,23 @@
 
 #include "semd-int.h"
 
+/* libsemd_acquire_wait: send the request again (after a reconnect). */
+#define LIBSEMD_AGAIN	2
+
 static void	 libsemd_open_stdio(void);
 static int	 libsemd_check_name(const char *, int, struct semd_error *);
 static int	 libsemd_check_timeout(int64_t, struct semd_error *);
-static int	 libsemd_hello(struct semd *, const char *, int,
+static int	 libsemd_hello(struct semd *, const char *,
 		     struct semd_error *);
-static int	 libsemd_wait_id(struct semd *, uint64_t, int,
-		     struct proto_reply *, struct semd_error *);
+static int	 libsemd_acquire_wait(struct semd *, uint64_t, const char *,
+		     void (*)(uint32_t, void *), void *, int, uint64_t *,
+		     struct semd_error *);
+static int	 libsemd_retry(struct semd *, struct semd_error *);
 static int	 libsemd_withdraw_wait(struct semd *, uint64_t, const char *,
 		     struct proto_reply *, struct semd_error *);
 static struct semd_status *libsemd_status_from(const struct proto_reply *);
 static void	 libsemd_party_from(struct semd_party *,
 		     const struct proto_party *);
-static int	 libsemd_unexpected(struct semd *, const struct proto_reply *,
-		     struct semd_error *);
 
 /*
  * Check a semaphore name before it goes on the wire.  A NULL name is a
@@ -75,53 +78,11 @@ libsemd_check_timeout(int64_t timeout_ms, struct semd_error *err)
 }
 
 /*
- * Report a reply that makes no sense for the request it answers as a
- * protocol error; the connection is no longer trusted.  Returns -1.
- */
-static int
-libsemd_unexpected(struct semd *sd, const struct proto_reply *rep,
-    struct semd_error *err)
-{
-	const char	*op;
-
-	op = proto_op_name(rep->op);
-	libsemd_seterr(err, SEMD_E_PROTOCOL, 0,
-	    "semd at %s sent an unexpected %s reply", sd->path,
-	    op != NULL ? op : "unknown");
-	libsemd_break(sd, err);
-	return (-1);
-}
-
-/*
- * Wait for the reply to request id, dropping replies to other ids (left
- * over from a withdrawn or interrupted request).  An ERROR with id 0
- * concerns the whole connection (a limit, a bad frame) and is returned as
- * if it answered id.  Returns 1 with *rep filled (caller frees), -2 when
- * a signal interrupted the wait and interruptible is set, or -1.
- */
-static int
-libsemd_wait_id(struct semd *sd, uint64_t id, int interruptible,
-    struct proto_reply *rep, struct semd_error *err)
-{
-	int	r;
-
-	for (;;) {
-		r = libsemd_next(sd, interruptible, rep, err);
-		if (r != 1)
-			return (r);
-		if (rep->id == id ||
-		    (rep->id == 0 && rep->op == PROTO_OP_ERROR))
-			return (1);
-		proto_reply_free(rep);
-	}
-}
-
-/*
  * Say HELLO and wait for the daemon's HELLO; remember its pid and name.
- * Returns 0, -2 if interrupted (when interruptible), or -1 with err filled.
+ * Returns 0, -2 if a signal interrupted the wait, or -1 with err filled.
  */
 static int
-libsemd_hello(struct semd *sd, const char *client_name, int interruptible,
+libsemd_hello(struct semd *sd, const char *client_name,
     struct semd_error *err)
 {
 	struct proto_request	req;
@@ -139,26 +100,15 @@ libsemd_hello(struct semd *sd, const char *client_name, int interruptible,
 	}
 	if (libsemd_queue(sd, &req, err) == -1)
 		return (-1);
-	r = libsemd_wait_id(sd, req.id, interruptible, &rep, err);
+	r = libsemd_answer(sd, req.id, LIBSEMD_OP(PROTO_OP_HELLO),
+	    "semd to answer", &rep, err);
 	if (r != 1)
 		return (r);
-	switch (rep.op) {
-	case PROTO_OP_HELLO:
-		sd->server_pid = rep.pid;
-		sd->grace_ms = rep.grace_ms;
-		memcpy(sd->server, rep.server, sizeof sd->server);
-		r = 0;
-		break;
-	case PROTO_OP_ERROR:
-		libsemd_error_reply(&rep, err);
-		r = -1;
-		break;
-	default:
-		r = libsemd_unexpected(sd, &rep, err);
-		break;
-	}
+	sd->server_pid = rep.pid;
+	sd->grace_ms = rep.grace_ms;
+	memcpy(sd->server, rep.server, sizeof sd->server);
 	proto_reply_free(&rep);
-	return (r);
+	return (0);
 }
 
 /*
@@ -230,7 +180,7 @@ semd_open(const char *path, const char *client_name, int flags,
 		sd->reconnect_ms = -1;
 		sd->flags = flags;
 		sd->is_default = is_default;
-		r = libsemd_hello(sd, client_name, 1, err);
+		r = libsemd_hello(sd, client_name, err);
 		if (r == 0)
 			return (sd);
 		if (r == -2) {
@@ -369,6 +319,58 @@ libsemd_retry(struct semd *sd, struct semd_error *err)
 }
 
 /*
+ * Wait for the outcome of ACQUIRE id, the tail of semd_acquire_h and
+ * semd_acquire_many: on_queued (when not NULL) is called at the first
+ * QUEUED; a signal withdraws the request (libsemd_withdraw_wait, name
+ * for its message).  When reconnect is set and the wait failed because
+ * the daemon went away, libsemd_retry reconnects and LIBSEMD_AGAIN says
+ * to send the request again.  Returns SEMD_OK with *token (when not NULL)
+ * the grant's token, SEMD_TIMEDOUT (the caller words err), LIBSEMD_AGAIN,
+ * or SEMD_ERR with err (not NULL) filled.
+ */
+static int
+libsemd_acquire_wait(struct semd *sd, uint64_t id, const char *name,
+    void (*on_queued)(uint32_t, void *), void *arg, int reconnect,
+    uint64_t *token, struct semd_error *err)
+{
+	struct proto_reply	rep;
+	struct semd_error	before = *err;
+	int			r, queued = 0;
+
+	for (;;) {
+		r = libsemd_answer(sd, id, LIBSEMD_OP(PROTO_OP_QUEUED) |
+		    LIBSEMD_OP(PROTO_OP_ACQUIRED) |
+		    LIBSEMD_OP(PROTO_OP_TIMEOUT), name, &rep, err);
+		if (r == -2) {
+			/* The withdrawal, not the signal, says how it ended. */
+			*err = before;
+			r = libsemd_withdraw_wait(sd, id, name, &rep, err);
+			if (r != SEMD_OK)
+				return (r);
+		} else if (r == -1) {
+			/* Waiting at a daemon that died: ask the next one. */
+			if (reconnect && libsemd_retry(sd, err))
+				return (LIBSEMD_AGAIN);
+			return (SEMD_ERR);
+		}
+		if (rep.op != PROTO_OP_QUEUED)
+			break;
+		if (!queued && on_queued != NULL)
+			on_queued(rep.position, arg);
+		queued = 1;
+		proto_reply_free(&rep);
+	}
+	if (rep.op == PROTO_OP_ACQUIRED) {
+		if (token != NULL)
+			*token = rep.token;
+		r = SEMD_OK;
+	} else
+		r = SEMD_TIMEDOUT;
+	proto_reply_free(&rep);
+	return (r);
+}
+
+/*
  * Acquire as semd_acquire does and describe the grant in *grant (cleared
  * first).  The ACQUIRED reply's token is read here, which is why this is
  * not a wrapper around semd_acquire.  Returns SEMD_OK, SEMD_TIMEDOUT or
@@ -381,9 +383,8 @@ semd_acquire_h(struct semd *sd, const char *name, uint32_t capacity,
     struct semd_grant *grant, struct semd_error *err)
 {
 	struct semd_error	tmp;
-	struct proto_reply	rep;
 	uint64_t		id;
-	int			r, queued = 0;
+	int			r;
 
 	if (err == NULL)
 		err = &tmp;
@@ -394,58 +395,30 @@ semd_acquire_h(struct semd *sd, const char *name, uint32_t capacity,
 		return (SEMD_ERR);
 	}
 	memset(grant, 0, sizeof *grant);
-again:
-	if (semd_submit_acquire(sd, &id, name, capacity, weight, timeout_ms,
-	    err) == -1) {
-		if (libsemd_retry(sd, err))
-			goto again;
-		return (SEMD_ERR);
-	}
-
 	for (;;) {
-		r = libsemd_wait_id(sd, id, 1, &rep, err);
-		if (r == -2) {
-			r = libsemd_withdraw_wait(sd, id, name, &rep, err);
-			if (r != SEMD_OK)
-				return (r);
-		} else if (r == -1) {
-			/* Waiting at a daemon that died: ask the next one. */
-			if (libsemd_retry(sd, err)) {
-				queued = 0;
-				goto again;
-			}
+		if (semd_submit_acquire(sd, &id, name, capacity, weight,
+		    timeout_ms, err) == -1) {
+			if (libsemd_retry(sd, err))
+				continue;
 			return (SEMD_ERR);
 		}
-		switch (rep.op) {
-		case PROTO_OP_QUEUED:
-			if (!queued && on_queued != NULL)
-				on_queued(rep.position, arg);
-			queued = 1;
-			proto_reply_free(&rep);
-			continue;
-		case PROTO_OP_ACQUIRED:
-			snprintf(grant->name, sizeof grant->name, "%s", name);
-			grant->capacity = capacity;
-			grant->weight = weight == 0 ? 1 : weight;
-			grant->token = rep.token;
-			r = SEMD_OK;
+		r = libsemd_acquire_wait(sd, id, name, on_queued, arg, 1,
+		    &grant->token, err);
+		if (r != LIBSEMD_AGAIN)
 			break;
-		case PROTO_OP_TIMEOUT:
-			libsemd_seterr(err, SEMD_E_NONE, 0,
-			    "no slot of %s became free in time", name);
-			r = SEMD_TIMEDOUT;
-			break;
-		case PROTO_OP_ERROR:
-			libsemd_error_reply(&rep, err);
-			r = SEMD_ERR;
-			break;
-		default:
-			r = libsemd_unexpected(sd, &rep, err);
-			break;
-		}
-		proto_reply_free(&rep);
-		return (r);
 	}
+	switch (r) {
+	case SEMD_OK:
+		snprintf(grant->name, sizeof grant->name, "%s", name);
+		grant->capacity = capacity;
+		grant->weight = weight == 0 ? 1 : weight;
+		break;
+	case SEMD_TIMEDOUT:
+		libsemd_seterr(err, SEMD_E_NONE, 0,
+		    "no slot of %s became free in time", name);
+		break;
+	}
+	return (r);
 }
 
 /*
@@ -459,10 +432,8 @@ semd_acquire_many(struct semd *sd, const struct semd_want *wv, size_t n,
     uint64_t *token, struct semd_error *err)
 {
 	struct semd_error	tmp;
-	struct proto_reply	rep;
-	const char		*name;
 	uint64_t		id;
-	int			r, queued = 0;
+	int			r;
 
 	if (err == NULL)
 		err = &tmp;
@@ -471,44 +442,13 @@ semd_acquire_many(struct semd *sd, const struct semd_want *wv, size_t n,
 		*token = 0;
 	if (semd_submit_acquire_many(sd, &id, wv, n, timeout_ms, err) == -1)
 		return (SEMD_ERR);
-	name = wv[0].name;
-	for (;;) {
-		r = libsemd_wait_id(sd, id, 1, &rep, err);
-		if (r == -2) {
-			r = libsemd_withdraw_wait(sd, id, name, &rep, err);
-			if (r != SEMD_OK)
-				return (r);
-		} else if (r == -1)
-			return (SEMD_ERR);
-		switch (rep.op) {
-		case PROTO_OP_QUEUED:
-			if (!queued && on_queued != NULL)
-				on_queued(rep.position, arg);
-			queued = 1;
-			proto_reply_free(&rep);
-			continue;
-		case PROTO_OP_ACQUIRED:
-			if (token != NULL)
-				*token = rep.token;
-			r = SEMD_OK;
-			break;
-		case PROTO_OP_TIMEOUT:
-			libsemd_seterr(err, SEMD_E_NONE, 0,
-			    "no slot of %s%s became free in time", name,
-			    n > 1 ? " and the others" : "");
-			r = SEMD_TIMEDOUT;
-			break;
-		case PROTO_OP_ERROR:
-			libsemd_error_reply(&rep, err);
-			r = SEMD_ERR;
-			break;
-		default:
-			r = libsemd_unexpected(sd, &rep, err);
-			break;
-		}
-		proto_reply_free(&rep);
-		return (r);
-	}
+	r = libsemd_acquire_wait(sd, id, wv[0].name, on_queued, arg, 0,
+	    token, err);
+	if (r == SEMD_TIMEDOUT)
+		libsemd_seterr(err, SEMD_E_NONE, 0,
+		    "no slot of %s%s became free in time", wv[0].name,
+		    n > 1 ? " and the others" : "");
+	return (r);
 }
 
 /*
@@ -522,7 +462,6 @@ semd_release_token(struct semd *sd, uint64_t token, struct semd_error *err)
 	struct semd_error	tmp;
 	struct proto_reply	rep;
 	uint64_t		id;
-	int			r;
 
 	if (err == NULL)
 		err = &tmp;
@@ -534,22 +473,11 @@ semd_release_token(struct semd *sd, uint64_t token, struct semd_error *err)
 	}
 	if (semd_submit_release_token(sd, &id, token, err) == -1)
 		return (SEMD_ERR);
-	if (libsemd_wait_id(sd, id, 0, &rep, err) != 1)
+	if (libsemd_answer(sd, id, LIBSEMD_OP(PROTO_OP_RELEASED), NULL, &rep,
+	    err) != 1)
 		return (SEMD_ERR);
-	switch (rep.op) {
-	case PROTO_OP_RELEASED:
-		r = SEMD_OK;
-		break;
-	case PROTO_OP_ERROR:
-		libsemd_error_reply(&rep, err);
-		r = SEMD_ERR;
-		break;
-	default:
-		r = libsemd_unexpected(sd, &rep, err);
-		break;
-	}
 	proto_reply_free(&rep);
-	return (r);
+	return (SEMD_OK);
 }
 
 /*
@@ -583,26 +511,15 @@ again:
 		    err);
 	else
 		r = semd_submit_release_token(sd, &id, grant->token, err);
-	if (r == -1 || libsemd_wait_id(sd, id, 0, &rep, err) != 1) {
+	if (r == -1 || libsemd_answer(sd, id, LIBSEMD_OP(PROTO_OP_RELEASED),
+	    NULL, &rep, err) != 1) {
 		if (libsemd_retry(sd, err))
 			goto again;
 		return (SEMD_ERR);
 	}
-	switch (rep.op) {
-	case PROTO_OP_RELEASED:
-		memset(grant, 0, sizeof *grant);
-		r = SEMD_OK;
-		break;
-	case PROTO_OP_ERROR:
-		libsemd_error_reply(&rep, err);
-		r = SEMD_ERR;
-		break;
-	default:
-		r = libsemd_unexpected(sd, &rep, err);
-		break;
-	}
 	proto_reply_free(&rep);
-	return (r);
+	memset(grant, 0, sizeof *grant);
+	return (SEMD_OK);
 }
 
 /*
@@ -618,32 +535,20 @@ semd_release(struct semd *sd, const char *name, uint32_t weight,
 	struct semd_error	tmp;
 	struct proto_reply	rep;
 	uint64_t		id;
-	int			r;
 
 	if (err == NULL)
 		err = &tmp;
 	memset(err, 0, sizeof *err);
 again:
 	if (semd_submit_release(sd, &id, name, weight, err) == -1 ||
-	    libsemd_wait_id(sd, id, 0, &rep, err) != 1) {
+	    libsemd_answer(sd, id, LIBSEMD_OP(PROTO_OP_RELEASED), NULL, &rep,
+	    err) != 1) {
 		if (libsemd_retry(sd, err))
 			goto again;
 		return (SEMD_ERR);
 	}
-	switch (rep.op) {
-	case PROTO_OP_RELEASED:
-		r = SEMD_OK;
-		break;
-	case PROTO_OP_ERROR:
-		libsemd_error_reply(&rep, err);
-		r = SEMD_ERR;
-		break;
-	default:
-		r = libsemd_unexpected(sd, &rep, err);
-		break;
-	}
 	proto_reply_free(&rep);
-	return (r);
+	return (SEMD_OK);
 }
 
 /* Copy one holder or waiter of a decoded STATUS. */
@@ -754,30 +659,14 @@ semd_status(struct semd *sd, const char *name, struct semd_status **out,
 	*out = NULL;
 	if (semd_submit_status(sd, &id, name, err) == -1)
 		return (SEMD_ERR);
-	r = libsemd_wait_id(sd, id, 1, &rep, err);
-	if (r == -2) {
-		libsemd_seterr(err, SEMD_E_INTERRUPTED, EINTR,
-		    "interrupted while waiting for the status");
+	if (libsemd_answer(sd, id, LIBSEMD_OP(PROTO_OP_STATUS), "the status",
+	    &rep, err) != 1)
 		return (SEMD_ERR);
-	}
-	if (r == -1)
-		return (SEMD_ERR);
-	switch (rep.op) {
-	case PROTO_OP_STATUS:
-		if ((*out = libsemd_status_from(&rep)) == NULL) {
-			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
-			    "cannot store the status: %s", strerror(errno));
-			r = SEMD_ERR;
-		} else
-			r = SEMD_OK;
-		break;
-	case PROTO_OP_ERROR:
-		libsemd_error_reply(&rep, err);
+	r = SEMD_OK;
+	if ((*out = libsemd_status_from(&rep)) == NULL) {
+		libsemd_seterr(err, SEMD_E_SYSTEM, errno,
+		    "cannot store the status: %s", strerror(errno));
 		r = SEMD_ERR;
-		break;
-	default:
-		r = libsemd_unexpected(sd, &rep, err);
-		break;
 	}
 	proto_reply_free(&rep);
 	return (r);
@@ -854,37 +743,20 @@ semd_admin(struct semd *sd, const struct semd_admin *a,
 	}
 	if (libsemd_queue(sd, &req, err) == -1)
 		return (SEMD_ERR);
-	r = libsemd_wait_id(sd, req.id, 1, &rep, err);
-	if (r == -2) {
-		libsemd_seterr(err, SEMD_E_INTERRUPTED, EINTR,
-		    "interrupted while waiting for semd to answer");
+	if (libsemd_answer(sd, req.id, LIBSEMD_OP(PROTO_OP_ADMIN),
+	    "semd to answer", &rep, err) != 1)
 		return (SEMD_ERR);
-	}
-	if (r == -1)
-		return (SEMD_ERR);
-	switch (rep.op) {
-	case PROTO_OP_ADMIN:
-		snprintf(res->message, sizeof res->message, "%s",
-		    rep.message);
-		res->capacity = rep.capacity;
-		res->held = rep.held;
-		res->waiting = rep.waiting;
-		res->revoked = rep.revoked;
-		r = SEMD_OK;
-		if (rep.action == PROTO_ADMIN_LIST &&
-		    (res->list = libsemd_status_from(&rep)) == NULL) {
-			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
-			    "cannot store the list: %s", strerror(errno));
-			r = SEMD_ERR;
-		}
-		break;
-	case PROTO_OP_ERROR:
-		libsemd_error_reply(&rep, err);
+	snprintf(res->message, sizeof res->message, "%s", rep.message);
+	res->capacity = rep.capacity;
+	res->held = rep.held;
+	res->waiting = rep.waiting;
+	res->revoked = rep.revoked;
+	r = SEMD_OK;
+	if (rep.action == PROTO_ADMIN_LIST &&
+	    (res->list = libsemd_status_from(&rep)) == NULL) {
+		libsemd_seterr(err, SEMD_E_SYSTEM, errno,
+		    "cannot store the list: %s", strerror(errno));
 		r = SEMD_ERR;
-		break;
-	default:
-		r = libsemd_unexpected(sd, &rep, err);
-		break;
 	}
 	proto_reply_free(&rep);
 	return (r);
@@ -920,18 +792,13 @@ semd_ping(struct semd *sd, struct semd_error *err)
 		err = &tmp;
 	memset(err, 0, sizeof *err);
 	if (libsemd_broken(sd, err) ||
-	    (r = libsemd_hello(sd, NULL, 1, err)) == -1) {
+	    (r = libsemd_hello(sd, NULL, err)) == -1) {
 		/* With SEMD_OPEN_RECONNECT a ping finds a restart. */
 		if (libsemd_retry(sd, err))
 			return (SEMD_OK);
 		return (SEMD_ERR);
 	}
-	if (r == -2) {
-		libsemd_seterr(err, SEMD_E_INTERRUPTED, EINTR,
-		    "interrupted while waiting for semd to answer");
-		return (SEMD_ERR);
-	}
-	return (r == 0 ? SEMD_OK : SEMD_ERR);
+	return (r == 0 ? SEMD_OK : SEMD_ERR);	/* -2: interrupted */
 }
 
 /* ---- Event-loop API ---- */

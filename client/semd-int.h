@@ -23,6 +23,9 @@
 #define LIBSEMD_RECONNECT_MARGIN_MS 5000 /* beyond the grace period */
 #define LIBSEMD_BACKOFF_MAX_MS	500	/* between reconnect attempts */
 
+/* The bit of operation op in libsemd_answer's set of wanted replies. */
+#define LIBSEMD_OP(op)		(1u << (op))
+
 /* A grant this connection holds, for reclaiming it after a restart. */
 struct libsemd_held {
 	char			 name[PROTO_MAX_NAME + 1];
@@ -85,6 +88,10 @@ int		 libsemd_take(struct semd *, struct proto_reply *,
 		     struct semd_error *);
 int		 libsemd_next(struct semd *, int, struct proto_reply *,
 		     struct semd_error *);
+int		 libsemd_unexpected(struct semd *, const struct proto_reply *,
+		     struct semd_error *);
+int		 libsemd_answer(struct semd *, uint64_t, unsigned int,
+		     const char *, struct proto_reply *, struct semd_error *);
 void		 libsemd_error_reply(const struct proto_reply *,
 		     struct semd_error *);
 enum semd_errcode libsemd_code(enum proto_err);

@@ -130,38 +130,14 @@ semd_stats(struct semd *sd, const char *name, struct semd_stats **out,
 	*out = NULL;
 	if (semd_submit_stats(sd, &id, name, err) == -1)
 		return (SEMD_ERR);
-	for (;;) {
-		r = libsemd_next(sd, 1, &rep, err);
-		if (r == -2) {
-			libsemd_seterr(err, SEMD_E_INTERRUPTED, EINTR,
-			    "interrupted while waiting for the statistics");
-			return (SEMD_ERR);
-		}
-		if (r != 1)
-			return (SEMD_ERR);
-		if (rep.id == id || (rep.id == 0 && rep.op == PROTO_OP_ERROR))
-			break;
-		proto_reply_free(&rep);
-	}
-	switch (rep.op) {
-	case PROTO_OP_STATS:
-		if ((*out = libsemd_stats_from(&rep)) == NULL) {
-			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
-			    "cannot store the statistics: %s",
-			    strerror(errno));
-			r = SEMD_ERR;
-		} else
-			r = SEMD_OK;
-		break;
-	case PROTO_OP_ERROR:
-		libsemd_error_reply(&rep, err);
+	if (libsemd_answer(sd, id, LIBSEMD_OP(PROTO_OP_STATS),
+	    "the statistics", &rep, err) != 1)
+		return (SEMD_ERR);
+	r = SEMD_OK;
+	if ((*out = libsemd_stats_from(&rep)) == NULL) {
+		libsemd_seterr(err, SEMD_E_SYSTEM, errno,
+		    "cannot store the statistics: %s", strerror(errno));
 		r = SEMD_ERR;
-		break;
-	default:
-		libsemd_seterr(err, SEMD_E_PROTOCOL, 0, "semd at %s sent an "
-		    "unexpected reply to STATS", sd->path);
-		r = SEMD_ERR;
-		break;
 	}
 	proto_reply_free(&rep);
 	return (r);
