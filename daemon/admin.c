@@ -55,10 +55,10 @@ admin_reply_init(struct proto_reply *rep, const struct proto_request *req,
 	if (req->has_sem)
 		memcpy(rep->sem, req->sem, req->sem_len);
 	if (s != NULL) {
-		rep->capacity = s->capacity;
-		rep->held = s->held > UINT32_MAX ? UINT32_MAX :
-		    (uint32_t)s->held;
-		rep->waiting = s->nwaiting;
+		rep->capacity = sem_capacity(s);
+		rep->held = sem_used(s) > UINT32_MAX ? UINT32_MAX :
+		    (uint32_t)sem_used(s);
+		rep->waiting = sem_nwaiting(s);
 	}
 }
 
@@ -96,21 +96,21 @@ admin_resize(struct conn *c, const struct proto_request *req)
 
 	if ((s = admin_sem(c, req)) == NULL)
 		return;
-	old = s->capacity;
+	old = sem_capacity(s);
 	sem_resize(server_table, s, req->capacity, server_now_ms());
 	log_warnx("%s: resize %s from %" PRIu32 " to %" PRIu32 " (held %"
-	    PRIu64 ", waiting %" PRIu32 ")", conn_name(c), s->name, old,
-	    req->capacity, s->held, s->nwaiting);
+	    PRIu64 ", waiting %" PRIu32 ")", conn_name(c), sem_name(s), old,
+	    req->capacity, sem_used(s), sem_nwaiting(s));
 	admin_reply_init(&rep, req, s);
-	if (s->held > s->capacity)
+	if (sem_used(s) > sem_capacity(s))
 		snprintf(rep.message, sizeof rep.message, "%s resized from %"
 		    PRIu32 " to %" PRIu32 "; %" PRIu64 " held, nothing more "
 		    "is granted until that is below the new capacity",
-		    s->name, old, s->capacity, s->held);
+		    sem_name(s), old, sem_capacity(s), sem_used(s));
 	else
 		snprintf(rep.message, sizeof rep.message, "%s resized from %"
-		    PRIu32 " to %" PRIu32, s->name, old, s->capacity);
-	if (rules_declared(s->name, s->name_len))
+		    PRIu32 " to %" PRIu32, sem_name(s), old, sem_capacity(s));
+	if (rules_declared(sem_name(s), sem_name_len(s)))
 		strncat(rep.message, " (until the configuration is "
 		    "reloaded)", sizeof rep.message - strlen(rep.message) - 1);
 	conn_send(c, &rep);
@@ -130,12 +130,12 @@ admin_wait_answer(struct admin_wait *aw, struct sem *s)
 	memcpy(req.sem, aw->sem, aw->sem_len);
 	req.sem_len = aw->sem_len;
 	admin_reply_init(&rep, &req, s);
-	if (s == NULL || s->held == 0)
+	if (s == NULL || sem_used(s) == 0)
 		snprintf(rep.message, sizeof rep.message, "%s is drained and "
 		    "nothing is held", aw->sem);
 	else
 		snprintf(rep.message, sizeof rep.message, "%s was undrained "
-		    "while %" PRIu64 " was still held", aw->sem, s->held);
+		    "while %" PRIu64 " was still held", aw->sem, sem_used(s));
 	conn_send(aw->conn, &rep);
 }
 
@@ -149,28 +149,29 @@ admin_drain(struct conn *c, const struct proto_request *req)
 
 	if ((s = admin_sem(c, req)) == NULL)
 		return;
-	if (!s->drained)
+	if (!sem_is_drained(s))
 		log_warnx("%s: drain %s (held %" PRIu64 ", waiting %" PRIu32
-		    ")", conn_name(c), s->name, s->held, s->nwaiting);
+		    ")", conn_name(c), sem_name(s), sem_used(s),
+		    sem_nwaiting(s));
 	sem_drain(server_table, s, 1, server_now_ms());
-	if (req->wait && s->held != 0) {
+	if (req->wait && sem_used(s) != 0) {
 		if ((aw = calloc(1, sizeof *aw)) == NULL) {
 			conn_error(c, req->id, PROTO_E_LIMIT, "%s is drained, "
 			    "but semd is out of memory to wait for it to "
-			    "empty", s->name);
+			    "empty", sem_name(s));
 			return;
 		}
 		aw->conn = c;
 		aw->id = req->id;
-		memcpy(aw->sem, s->name, s->name_len);
-		aw->sem_len = s->name_len;
+		aw->sem_len = sem_name_len(s);
+		memcpy(aw->sem, sem_name(s), aw->sem_len);
 		TAILQ_INSERT_TAIL(&admin_waits, aw, entry);
 		return;
 	}
 	admin_reply_init(&rep, req, s);
 	snprintf(rep.message, sizeof rep.message, "%s is drained: no new "
-	    "grants, %" PRIu64 " held, %" PRIu32 " waiting", s->name,
-	    s->held, s->nwaiting);
+	    "grants, %" PRIu64 " held, %" PRIu32 " waiting", sem_name(s),
+	    sem_used(s), sem_nwaiting(s));
 	conn_send(c, &rep);
 }
 
@@ -184,14 +185,15 @@ admin_undrain(struct conn *c, const struct proto_request *req)
 
 	if ((s = admin_sem(c, req)) == NULL)
 		return;
-	was = s->drained;
+	was = sem_is_drained(s);
 	/* Reply first: sem_drain may forget an idle s. */
 	admin_reply_init(&rep, req, s);
-	snprintf(rep.message, sizeof rep.message, "%s %s", s->name,
+	snprintf(rep.message, sizeof rep.message, "%s %s", sem_name(s),
 	    was ? "grants again" : "was not drained");
 	if (was)
 		log_warnx("%s: undrain %s (held %" PRIu64 ", waiting %" PRIu32
-		    ")", conn_name(c), s->name, s->held, s->nwaiting);
+		    ")", conn_name(c), sem_name(s), sem_used(s),
+		    sem_nwaiting(s));
 	conn_send(c, &rep);
 	if (was)
 		sem_drain(server_table, s, 0, server_now_ms());
@@ -199,21 +201,61 @@ admin_undrain(struct conn *c, const struct proto_request *req)
 
 /* Send REVOKED {sem, token} for grant g to its holder, and log it. */
 static void
-admin_revoke_grant(struct conn *c, struct sem *s, struct sem_grant *g)
+admin_revoke_grant(struct conn *c, struct sem_grant *g)
 {
 	struct proto_reply	 ev;
-	struct sem_owner	*o = g->hold->owner;
+	struct sem_grant_info	 gi;
+	struct conn		*holder;
 
+	sem_grant_info(g, &gi);
+	holder = sem_owner_ctx(gi.owner);
 	memset(&ev, 0, sizeof ev);
 	ev.op = PROTO_OP_REVOKED;
 	ev.id = 0;
-	memcpy(ev.sem, s->name, s->name_len);
-	ev.token = g->token;
+	memcpy(ev.sem, sem_name(gi.sem), sem_name_len(gi.sem));
+	ev.token = gi.token;
 	log_warnx("%s: revoke %s from %s (token %" PRIu64 ", weight %" PRIu32
-	    ")", conn_name(c), s->name, conn_name(o->ctx), g->token,
-	    g->weight);
-	conn_send(o->ctx, &ev);
+	    ")", conn_name(c), sem_name(gi.sem), conn_name(holder), gi.token,
+	    gi.weight);
+	conn_send(holder, &ev);
 	sem_revoked(server_table, g, server_now_ms());
+}
+
+/* Where admin_revoke_pid is: the revoker, the pid, the holders told. */
+struct admin_revoking {
+	struct conn		*c;
+	uint32_t		 pid;
+	const struct sem_owner	*last;
+	uint32_t		 n;
+};
+
+/*
+ * Revoke g if its holder has that pid, or said it in HELLO as its worker
+ * (CMD's, which semdctl status shows first), counting the holders told.
+ * A client could claim another's worker pid: then it is told to give up
+ * its own slot, nothing more.
+ */
+static int
+admin_revoke_pid(struct sem_grant *g, void *arg)
+{
+	struct admin_revoking	*rv = arg;
+	struct sem_grant_info	 gi;
+	struct conn		*holder;
+
+	sem_grant_info(g, &gi);
+	/* Grants of a dead semd waiting to be reclaimed (pid 0) have no
+	 * connection to tell. */
+	if ((holder = sem_owner_ctx(gi.owner)) == NULL)
+		return (0);
+	if (sem_owner_pid(gi.owner) != rv->pid &&
+	    conn_worker_pid(holder) != rv->pid)
+		return (0);
+	admin_revoke_grant(rv->c, g);
+	/* The grants of one holder come one after the other. */
+	if (gi.owner != rv->last)
+		rv->n++;
+	rv->last = gi.owner;
+	return (0);
 }
 
 /*
@@ -226,48 +268,32 @@ static void
 admin_revoke(struct conn *c, const struct proto_request *req)
 {
 	struct proto_reply	 rep;
-	struct sem_hold		*h = NULL;
+	struct admin_revoking	 rv = { .c = c, .pid = req->pid };
+	struct sem_grant_info	 gi;
 	struct sem_grant	*g;
 	struct sem		*s;
-	uint32_t		 n = 0;
+	uint32_t		 n;
 
 	if ((s = admin_sem(c, req)) == NULL)
 		return;
 	if (req->has_token) {
 		g = sem_grant_lookup(server_table, req->token);
-		if (g == NULL || g->hold->sem != s ||
-		    g->hold->owner->ctx == NULL) {
+		if (g != NULL)
+			sem_grant_info(g, &gi);
+		if (g == NULL || gi.sem != s ||
+		    sem_owner_ctx(gi.owner) == NULL) {
 			conn_error(c, req->id, PROTO_E_NOT_HELD, "no grant "
 			    "with token %" PRIu64 " is held on %s",
-			    req->token, s->name);
+			    req->token, sem_name(s));
 			return;
 		}
-		admin_revoke_grant(c, s, g);
-		n = 1;
-	}
-	/*
-	 * The pid of the connection (semrun's), or the worker pid it said
-	 * in HELLO (CMD's, which semdctl status shows first).  A client
-	 * could claim another's worker pid: then it is told to give up its
-	 * own slot, nothing more.
-	 */
-	if (!req->has_token) {
-		TAILQ_FOREACH(h, &s->holders, sem_entry) {
-			/* Grants of a dead semd waiting to be reclaimed
-			 * (pid 0) have no connection to tell. */
-			if (h->owner->ctx == NULL)
-				continue;
-			if (h->owner->pid != req->pid &&
-			    conn_worker_pid(h->owner->ctx) != req->pid)
-				continue;
-			TAILQ_FOREACH(g, &h->grants, hold_entry)
-				admin_revoke_grant(c, s, g);
-			n++;
-		}
-	}
-	if (n == 0) {
+		admin_revoke_grant(c, g);
+		rv.n = 1;
+	} else
+		sem_grants(s, admin_revoke_pid, &rv);
+	if ((n = rv.n) == 0) {
 		conn_error(c, req->id, PROTO_E_NOT_HELD, "pid %" PRIu32 " holds "
-		    "nothing on %s", req->pid, s->name);
+		    "nothing on %s", req->pid, sem_name(s));
 		return;
 	}
 	admin_reply_init(&rep, req, s);
@@ -275,11 +301,11 @@ admin_revoke(struct conn *c, const struct proto_request *req)
 	if (req->has_token)
 		snprintf(rep.message, sizeof rep.message, "told the holder of "
 		    "grant %" PRIu64 " on %s that it is revoked; the slot is "
-		    "free when it lets go", req->token, s->name);
+		    "free when it lets go", req->token, sem_name(s));
 	else
 		snprintf(rep.message, sizeof rep.message, "told %" PRIu32
 		    " holder%s of %s (pid %" PRIu32 ") that %s revoked; the "
-		    "slot%s free when %s", n, n == 1 ? "" : "s", s->name,
+		    "slot%s free when %s", n, n == 1 ? "" : "s", sem_name(s),
 		    req->pid, n == 1 ? "its grant is" : "their grants are",
 		    n == 1 ? " is" : "s are", n == 1 ? "it lets go" :
 		    "they let go");
@@ -332,20 +358,8 @@ admin_list(struct conn *c, const struct proto_request *req)
 		return;
 	}
 	for (i = 0, s = sem_first(server_table); i < n && s != NULL;
-	    i++, s = sem_next(s)) {
-		memcpy(sems[i].sem, s->name, s->name_len);
-		sems[i].capacity = s->capacity;
-		sems[i].held = s->held > UINT32_MAX ? UINT32_MAX :
-		    (uint32_t)s->held;
-		sems[i].waiting = s->nwaiting;
-		sems[i].declared = s->declared;
-		sems[i].drained = s->drained;
-		if (s->rate > 0) {
-			sems[i].rate = s->rate;
-			sems[i].burst = s->burst;
-			sems[i].next_grant_ms = sem_rate_next_ms(s, now) - now;
-		}
-	}
+	    i++, s = sem_next(s))
+		conn_sem_status(s, &sems[i], now);
 	rep.sems = sems;
 	rep.nsems = i;
 	conn_send(c, &rep);
@@ -427,7 +441,8 @@ admin_settle(void)
 	for (;;) {
 		TAILQ_FOREACH(aw, &admin_waits, entry) {
 			s = sem_lookup(server_table, aw->sem, aw->sem_len);
-			if (s == NULL || s->held == 0 || !s->drained)
+			if (s == NULL || sem_used(s) == 0 ||
+			    !sem_is_drained(s))
 				break;
 		}
 		if (aw == NULL)

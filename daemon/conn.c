@@ -690,7 +690,7 @@ conn_acquire_error(struct conn *c, const struct proto_request *req,
 			break;
 		}
 		s = sem_lookup(server_table, w.name, w.name_len);
-		cap = s != NULL ? s->capacity : w.capacity;
+		cap = s != NULL ? sem_capacity(s) : w.capacity;
 		conn_error(c, req->id, res->code, "weight %" PRIu32 " is more "
 		    "than the capacity %" PRIu32 " of semaphore %s; it could "
 		    "never be granted", w.weight, cap, w.name);
@@ -725,11 +725,11 @@ conn_reply_part(struct proto_reply *rep, size_t i, const struct sem *s,
     uint32_t weight)
 {
 	if (i == 0) {
-		memcpy(rep->sem, s->name, s->name_len + 1);
+		memcpy(rep->sem, sem_name(s), sem_name_len(s) + 1);
 		rep->weight = weight;
 	}
 	if (i < PROTO_MAX_SEMS) {
-		memcpy(rep->parts[i].sem, s->name, s->name_len + 1);
+		memcpy(rep->parts[i].sem, sem_name(s), sem_name_len(s) + 1);
 		rep->parts[i].weight = weight;
 	}
 }
@@ -738,12 +738,14 @@ conn_reply_part(struct proto_reply *rep, size_t i, const struct sem *s,
 static void
 conn_reply_grant(struct proto_reply *rep, struct sem_grant *g)
 {
+	struct sem_grant_info	 gi;
 	struct sem_grant	*p = g;
 	size_t			 n = 0;
 
 	do {
-		conn_reply_part(rep, n++, p->hold->sem, p->weight);
-		p = p->gnext;
+		sem_grant_info(p, &gi);
+		conn_reply_part(rep, n++, gi.sem, gi.weight);
+		p = sem_grant_next(p);
 	} while (p != g && n < PROTO_MAX_SEMS);
 	rep->nparts = n > 1 ? n : 0;
 }
@@ -827,12 +829,15 @@ static void
 conn_do_release_token(struct conn *c, const struct proto_request *req)
 {
 	struct proto_reply	 rep;
+	struct sem_grant_info	 gi;
 	struct sem_grant	*g;
 	char			 name[PROTO_MAX_NAME + 1];
 	uint32_t		 weight;
 
 	g = sem_grant_lookup(server_table, req->token);
-	if (g == NULL || g->hold->owner != c->owner) {
+	if (g != NULL)
+		sem_grant_info(g, &gi);
+	if (g == NULL || gi.owner != c->owner) {
 		conn_error(c, req->id, PROTO_E_NOT_HELD, "this connection "
 		    "holds no grant with token %" PRIu64, req->token);
 		return;
@@ -917,10 +922,10 @@ conn_do_withdraw(struct conn *c, const struct proto_request *req)
 static void
 conn_party(struct proto_party *p, const struct sem_owner *o)
 {
-	const struct conn	*c = o->ctx;
+	const struct conn	*c = sem_owner_ctx(o);
 
-	p->pid = o->pid;
-	p->uid = o->uid;
+	p->pid = sem_owner_pid(o);
+	p->uid = sem_owner_uid(o);
 	if (c == NULL)
 		return;
 	p->worker_pid = c->worker_pid;
@@ -958,6 +963,32 @@ conn_status_party(const struct sem_owner *o, uint32_t weight,
 }
 
 /*
+ * Describe s in st without its holders and waiters: name, capacity,
+ * held, waiting, declared, drained, and its rate with the time to its
+ * next grant at now.  For STATUS and ADMIN list.
+ */
+void
+conn_sem_status(const struct sem *s, struct proto_sem_status *st,
+    uint64_t now)
+{
+	uint32_t	 burst;
+	double		 rate;
+
+	memcpy(st->sem, sem_name(s), sem_name_len(s) + 1);
+	st->capacity = sem_capacity(s);
+	st->held = sem_used(s) > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)sem_used(s);
+	st->waiting = sem_nwaiting(s);
+	st->declared = sem_is_declared(s);
+	st->drained = sem_is_drained(s);
+	if ((rate = sem_rate(s, &burst)) > 0) {
+		st->rate = rate;
+		st->burst = burst;
+		st->next_grant_ms = sem_rate_next_ms(s, now) - now;
+	}
+}
+
+/*
  * Describe s in st, listing holders then waiters from parties (at most
  * room entries).  Returns the number of entries used; sets *cut when
  * some did not fit.
@@ -969,19 +1000,7 @@ conn_status_sem(struct sem *s, struct proto_sem_status *st,
 	struct conn_status_fill	 f = { .parties = parties, .room = room,
 	    .now = now, .cut = cut };
 
-	memcpy(st->sem, s->name, s->name_len);
-	st->sem[s->name_len] = '\0';
-	st->capacity = s->capacity;
-	st->held = s->held > UINT32_MAX ? UINT32_MAX : (uint32_t)s->held;
-	st->waiting = s->nwaiting;
-	st->declared = s->declared;
-	st->drained = s->drained;
-	if (s->rate > 0) {
-		st->rate = s->rate;
-		st->burst = s->burst;
-		st->next_grant_ms = sem_rate_next_ms(s, now) - now;
-	}
-
+	conn_sem_status(s, st, now);
 	sem_parties(s, conn_status_party, &f);
 	st->holders = parties;
 	st->nholders = f.nholders;
@@ -1023,7 +1042,7 @@ conn_do_status(struct conn *c, const struct proto_request *req)
 	want = 0;
 	s = one != NULL ? one : (req->has_sem ? NULL : sem_first(server_table));
 	for (i = 0; i < nsems && s != NULL; i++) {
-		want += s->nholders + s->nwaiting;
+		want += sem_nholders(s) + sem_nwaiting(s);
 		if (want >= SEMD_STATUS_MAX_PARTIES) {
 			want = SEMD_STATUS_MAX_PARTIES;
 			break;
@@ -1079,11 +1098,11 @@ conn_stats_sem(const struct sem *s, struct proto_sem_stats *st)
 {
 	const struct sem_stats	*ss = sem_stats(s);
 
-	memcpy(st->sem, s->name, s->name_len);
-	st->sem[s->name_len] = '\0';
-	st->capacity = s->capacity;
-	st->held = s->held > UINT32_MAX ? UINT32_MAX : (uint32_t)s->held;
-	st->waiting = s->nwaiting;
+	memcpy(st->sem, sem_name(s), sem_name_len(s) + 1);
+	st->capacity = sem_capacity(s);
+	st->held = sem_used(s) > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)sem_used(s);
+	st->waiting = sem_nwaiting(s);
 	st->grants = ss->grants;
 	st->timeouts = ss->timeouts;
 	st->withdrawals = ss->withdrawals;
@@ -1483,21 +1502,24 @@ conn_cluster_name(struct conn *c)
 static void
 conn_granted_cb(struct sem_waiter *w, void *arg)
 {
-	struct conn		*c = w->owner->ctx;
+	struct conn		*c = sem_owner_ctx(sem_waiter_owner(w));
 	struct proto_reply	 rep;
-	uint32_t		 i;
+	const struct sem	*s;
+	uint32_t		 i, n = sem_waiter_nparts(w), weight;
 
 	memset(&rep, 0, sizeof rep);
 	rep.op = PROTO_OP_ACQUIRED;
-	rep.id = w->id;
-	rep.token = w->token;
+	rep.id = sem_waiter_id(w);
+	rep.token = sem_waiter_token(w);
 	/* A grant of several is answered with sems, in the order asked. */
-	for (i = 0; i < w->nparts; i++)
-		conn_reply_part(&rep, i, w->parts[i].sem, w->parts[i].weight);
-	rep.nparts = w->nparts > 1 ? w->nparts : 0;
+	for (i = 0; i < n; i++) {
+		s = sem_waiter_part(w, i, &weight);
+		conn_reply_part(&rep, i, s, weight);
+	}
+	rep.nparts = n > 1 ? n : 0;
 	log_debug("%s: ACQUIRED id %" PRIu64 " %s weight %" PRIu32
-	    "%s token %" PRIu64 " after waiting", c->name, w->id, rep.sem,
-	    w->weight, w->nparts > 1 ? " and more" : "", w->token);
+	    "%s token %" PRIu64 " after waiting", c->name, rep.id, rep.sem,
+	    rep.weight, n > 1 ? " and more" : "", rep.token);
 	conn_send(c, &rep);
 }
 
@@ -1505,14 +1527,14 @@ conn_granted_cb(struct sem_waiter *w, void *arg)
 static void
 conn_expired_cb(struct sem_waiter *w, void *arg)
 {
-	struct conn		*c = w->owner->ctx;
+	struct conn		*c = sem_owner_ctx(sem_waiter_owner(w));
 	struct proto_reply	 rep;
 
 	memset(&rep, 0, sizeof rep);
 	rep.op = PROTO_OP_TIMEOUT;
-	rep.id = w->id;
-	log_debug("%s: TIMEOUT id %" PRIu64 " %.*s", c->name, w->id,
-	    (int)w->sem->name_len, w->sem->name);
+	rep.id = sem_waiter_id(w);
+	log_debug("%s: TIMEOUT id %" PRIu64 " %s", c->name, rep.id,
+	    sem_name(sem_waiter_part(w, 0, NULL)));
 	conn_send(c, &rep);
 }
 
@@ -1520,12 +1542,15 @@ conn_expired_cb(struct sem_waiter *w, void *arg)
 static void
 conn_refused_cb(struct sem_waiter *w, void *arg)
 {
-	struct conn	*c = w->owner->ctx;
+	struct conn		*c = sem_owner_ctx(sem_waiter_owner(w));
+	const struct sem	*s;
+	uint32_t		 weight;
 
-	conn_error(c, w->id, PROTO_E_TOO_HEAVY, "semaphore %.*s was resized "
-	    "to capacity %" PRIu32 ", below the weight %" PRIu32 " of this "
-	    "request; it could never be granted", (int)w->sem->name_len,
-	    w->sem->name, w->sem->capacity, w->weight);
+	s = sem_waiter_part(w, 0, &weight);
+	conn_error(c, sem_waiter_id(w), PROTO_E_TOO_HEAVY, "semaphore %s was "
+	    "resized to capacity %" PRIu32 ", below the weight %" PRIu32 " of "
+	    "this request; it could never be granted", sem_name(s),
+	    sem_capacity(s), weight);
 }
 
 /* The name of c for the log: "client 7 (pid 1, uid 0)". */
@@ -1591,7 +1616,7 @@ static void
 conn_observe_cb(const struct sem_obs *ob, void *arg)
 {
 	const struct sem_owner	*o = ob->owner;
-	const struct conn	*c = o->ctx;
+	const struct conn	*c = sem_owner_ctx(o);
 	const char		*what, *how = "";
 	const char		*dur = "waited_ms";
 	uint64_t		 ms = ob->waited_ms;
@@ -1633,6 +1658,7 @@ conn_observe_cb(const struct sem_obs *ob, void *arg)
 	}
 	log_event("event=%s sem=%.*s uid=%" PRIu32 " pid=%" PRIu32
 	    " weight=%" PRIu32 " %s=%" PRIu64 " client=%" PRIu64 "%s", what,
-	    (int)ob->sem->name_len, ob->sem->name, o->uid, o->pid, ob->weight,
+	    (int)sem_name_len(ob->sem), sem_name(ob->sem), sem_owner_uid(o),
+	    sem_owner_pid(o), ob->weight,
 	    dur, ms, c != NULL ? c->serial : 0, how);
 }

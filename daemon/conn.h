@@ -15,6 +15,7 @@
 
 struct conn;
 struct rules_who;
+struct sem;
 
 int		 conn_init(void);
 void		 conn_accept(int fd);
@@ -31,5 +32,9 @@ void		 conn_error(struct conn *, uint64_t, enum proto_err,
 const char	*conn_name(const struct conn *);
 uint32_t	 conn_worker_pid(const struct conn *);
 void		 conn_who(struct conn *, struct rules_who *);
+
+/* For admin.c's list: a semaphore as STATUS shows it, without parties. */
+void		 conn_sem_status(const struct sem *, struct proto_sem_status *,
+		     uint64_t now);
 
 #endif /* SEMD_CONN_H */

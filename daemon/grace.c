@@ -156,6 +156,7 @@ grace_reclaim(struct sem_owner *o, uint64_t token, const char *name,
     size_t msglen)
 {
 	struct sem_grant	*g, *p;
+	struct sem_grant_info	 gi;
 	struct state_old	 rec;
 
 	if (grace_owner == NULL)
@@ -167,33 +168,36 @@ grace_reclaim(struct sem_owner *o, uint64_t token, const char *name,
 	if ((g = sem_grant_lookup(grace_table, token)) != NULL) {
 		p = g;
 		do {
-			if (p->hold->sem->name_len == len &&
-			    memcmp(p->hold->sem->name, name, len) == 0) {
+			sem_grant_info(p, &gi);
+			if (sem_name_len(gi.sem) == len &&
+			    memcmp(sem_name(gi.sem), name, len) == 0) {
 				g = p;
 				break;
 			}
-			p = p->gnext;
+			p = sem_grant_next(p);
 		} while (p != g);
+		sem_grant_info(g, &gi);
 	}
-	if (g == NULL || g->hold->owner != grace_owner ||
-	    state_token_serial(grace_state, token) != g->serial ||
-	    g->cookie == 0 ||
-	    state_record(grace_state, (uint32_t)(g->cookie - 1), &rec) == -1 ||
+	if (g == NULL || gi.owner != grace_owner ||
+	    state_token_serial(grace_state, token) != gi.serial ||
+	    gi.cookie == 0 ||
+	    state_record(grace_state, (uint32_t)(gi.cookie - 1), &rec) == -1 ||
 	    rec.token != token)
 		return (grace_refuse(PROTO_E_DENIED, msg, msglen, "token %"
 		    PRIu64 " is not a grant waiting to be reclaimed (not "
 		    "issued here, already reclaimed, or given back before "
 		    "the restart)", token));
-	if (rec.uid != o->uid)
+	if (rec.uid != sem_owner_uid(o))
 		return (grace_refuse(PROTO_E_DENIED, msg, msglen, "token %"
 		    PRIu64 " was granted to another user", token));
 	if (rec.name_len != len || memcmp(rec.name, name, len) != 0)
 		return (grace_refuse(PROTO_E_DENIED, msg, msglen, "token %"
 		    PRIu64 " is a grant of another semaphore", token));
-	if (weight > g->weight || (g->gnext != g && weight != g->weight))
+	if (weight > gi.weight ||
+	    (sem_grant_next(g) != g && weight != gi.weight))
 		return (grace_refuse(PROTO_E_DENIED, msg, msglen, "token %"
 		    PRIu64 " is a grant of weight %" PRIu32 " on %s, not %"
-		    PRIu32, token, g->weight, g->hold->sem->name, weight));
+		    PRIu32, token, gi.weight, sem_name(gi.sem), weight));
 	if (sem_grant_transfer(g, o, weight, server_now_ms()) == -1)
 		return (grace_refuse(PROTO_E_LIMIT, msg, msglen, "semd is out "
 		    "of memory; try again"));
@@ -204,9 +208,9 @@ grace_reclaim(struct sem_owner *o, uint64_t token, const char *name,
 	p = g;
 	do {
 		grace_reclaimed++;
-		p = p->gnext;
+		p = sem_grant_next(p);
 	} while (p != g);
-	if (grace_owner->nholds == 0) {
+	if (sem_limit_count(grace_owner, SEM_LIMIT_HOLDS) == 0) {
 		log_info("restart: every grant was reclaimed");
 		grace_end();
 	}

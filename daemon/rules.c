@@ -61,6 +61,8 @@ rules_sync(const struct config *old, const struct config *cf)
 	struct sem		*s;
 	uint64_t		 now = server_now_ms();
 	size_t			 i, failed = 0;
+	uint32_t		 burst;
+	double			 rate;
 
 	if (old != NULL) {
 		for (i = 0; i < old->nsems; i++) {
@@ -68,7 +70,7 @@ rules_sync(const struct config *old, const struct config *cf)
 			if (config_find(cf, cs->name, cs->name_len) != NULL)
 				continue;
 			s = sem_lookup(server_table, cs->name, cs->name_len);
-			if (s != NULL && s->declared) {
+			if (s != NULL && sem_is_declared(s)) {
 				log_info("%s: no longer declared", cs->name);
 				sem_undeclare(server_table, s);
 			}
@@ -80,16 +82,16 @@ rules_sync(const struct config *old, const struct config *cf)
 		if (cs->scope == CONFIG_SCOPE_CLUSTER)
 			continue;
 		s = sem_lookup(server_table, cs->name, cs->name_len);
-		if (s != NULL && s->capacity != cs->capacity)
+		if (s != NULL && sem_capacity(s) != cs->capacity)
 			log_warnx("%s: capacity %" PRIu32 " -> %" PRIu32
-			    " (%s)", cs->name, s->capacity, cs->capacity,
+			    " (%s)", cs->name, sem_capacity(s), cs->capacity,
 			    cf->path);
-		if (s != NULL && (s->rate != (cs->has_rate ? cs->rate : 0) ||
-		    (cs->has_rate && s->burst != (cs->has_burst ?
-		    cs->burst : 1))))
+		if (s != NULL && ((rate = sem_rate(s, &burst)) !=
+		    (cs->has_rate ? cs->rate : 0) || (cs->has_rate && burst !=
+		    (cs->has_burst ? cs->burst : 1))))
 			log_warnx("%s: rate %g/s burst %" PRIu32 " -> %g/s "
-			    "burst %" PRIu32 " (%s)", cs->name, s->rate,
-			    s->burst, cs->has_rate ? cs->rate : 0,
+			    "burst %" PRIu32 " (%s)", cs->name, rate, burst,
+			    cs->has_rate ? cs->rate : 0,
 			    cs->has_rate ? (cs->has_burst ? cs->burst : 1) :
 			    0, cf->path);
 		if (sem_declare(server_table, cs->name, cs->name_len,

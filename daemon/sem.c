@@ -312,6 +312,38 @@ sem_spare_put(struct sem_table *t, struct sem_hold *h)
 	t->nspare++;
 }
 
+/* Fill gi with what grant g is.  O(1).  See sem.h. */
+void
+sem_grant_info(const struct sem_grant *g, struct sem_grant_info *gi)
+{
+	gi->sem = g->hold->sem;
+	gi->owner = g->hold->owner;
+	gi->token = g->token;
+	gi->serial = g->serial;
+	gi->cookie = g->cookie;
+	gi->weight = g->weight;
+}
+
+/* The next grant of g's ACQUIRE, g itself if alone.  O(1). */
+struct sem_grant *
+sem_grant_next(const struct sem_grant *g)
+{
+	return (g->gnext);
+}
+
+/* Tell hook fn (grant_weight or grant_end; may be NULL) about g. */
+static void
+sem_grant_tell(struct sem_table *t,
+    void (*fn)(const struct sem_grant_info *, void *), struct sem_grant *g)
+{
+	struct sem_grant_info	 gi;
+
+	if (fn == NULL)
+		return;
+	sem_grant_info(g, &gi);
+	fn(&gi, t->arg);
+}
+
 /*
  * Make grant g (allocated by the caller, not yet initialised) of weight
  * on hold h.  With first NULL it is a grant of its own (or the first of
@@ -323,6 +355,7 @@ static void
 sem_grant_make(struct sem_table *t, struct sem_hold *h, struct sem_grant *g,
     uint32_t weight, uint64_t now_ms, struct sem_grant *first)
 {
+	struct sem_grant_info	 gi;
 	struct sem_grant	*p;
 
 	memset(g, 0, sizeof *g);
@@ -343,8 +376,12 @@ sem_grant_make(struct sem_table *t, struct sem_hold *h, struct sem_grant *g,
 		g->gnext = first;
 		p->gnext = g;
 	}
-	if (t->cb.grant_new != NULL)
-		t->cb.grant_new(g, t->arg);
+	if (t->cb.grant_new != NULL) {
+		sem_grant_info(g, &gi);
+		t->cb.grant_new(&gi, t->arg);
+		g->token = gi.token;
+		g->cookie = gi.cookie;
+	}
 	TAILQ_INSERT_TAIL(&h->grants, g, hold_entry);
 	hash_insert(&t->by_token, g);
 }
@@ -358,8 +395,7 @@ sem_grant_end(struct sem_table *t, struct sem_grant *g)
 {
 	struct sem_grant	*p;
 
-	if (t->cb.grant_end != NULL)
-		t->cb.grant_end(g, t->arg);
+	sem_grant_tell(t, t->cb.grant_end, g);
 	for (p = g; p->gnext != g; p = p->gnext)
 		;
 	p->gnext = g->gnext;
@@ -432,8 +468,8 @@ sem_hold_sub(struct sem_table *t, struct sem_hold *h, uint32_t weight,
 		if (g->weight == 0) {
 			sem_hold_time(s, g, now_ms);
 			sem_grant_end(t, g);
-		} else if (t->cb.grant_weight != NULL)
-			t->cb.grant_weight(g, t->arg);
+		} else
+			sem_grant_tell(t, t->cb.grant_weight, g);
 	}
 	h->weight -= weight;
 	s->held -= weight;
@@ -1696,8 +1732,7 @@ sem_grant_transfer(struct sem_grant *g, struct sem_owner *to,
 		s->held -= d;
 		if (s->held <= s->capacity)
 			s->shrunk = 0;
-		if (t->cb.grant_weight != NULL)
-			t->cb.grant_weight(g, t->arg);
+		sem_grant_tell(t, t->cb.grant_weight, g);
 		sem_mark(t, s);
 		sem_settle(t, now_ms);
 	}
@@ -2103,6 +2138,147 @@ struct sem *
 sem_retired_next(struct sem *s)
 {
 	return (TAILQ_NEXT(s, entry));
+}
+
+/* The name of s, NUL-terminated.  O(1). */
+const char *
+sem_name(const struct sem *s)
+{
+	return (s->name);
+}
+
+/* The length of s's name.  O(1). */
+size_t
+sem_name_len(const struct sem *s)
+{
+	return (s->name_len);
+}
+
+/* The capacity of s (0: rate only).  O(1). */
+uint32_t
+sem_capacity(const struct sem *s)
+{
+	return (s->capacity);
+}
+
+/* The weight granted on s, all holders together.  O(1). */
+uint64_t
+sem_used(const struct sem *s)
+{
+	return (s->held);
+}
+
+/* The number of requests waiting on s.  O(1). */
+uint32_t
+sem_nwaiting(const struct sem *s)
+{
+	return (s->nwaiting);
+}
+
+/* The number of owners holding some of s.  O(1). */
+uint32_t
+sem_nholders(const struct sem *s)
+{
+	return (s->nholders);
+}
+
+/* Whether the configuration declares s.  O(1). */
+int
+sem_is_declared(const struct sem *s)
+{
+	return (s->declared);
+}
+
+/* Whether s is drained.  O(1). */
+int
+sem_is_drained(const struct sem *s)
+{
+	return (s->drained);
+}
+
+/* The rate of s (0: none), its burst in *burst if not NULL.  O(1). */
+double
+sem_rate(const struct sem *s, uint32_t *burst)
+{
+	if (burst != NULL)
+		*burst = s->burst;
+	return (s->rate);
+}
+
+/* The ctx o was made with.  O(1). */
+void *
+sem_owner_ctx(const struct sem_owner *o)
+{
+	return (o->ctx);
+}
+
+/* The pid of o's peer.  O(1). */
+uint32_t
+sem_owner_pid(const struct sem_owner *o)
+{
+	return (o->pid);
+}
+
+/* The uid of o's peer.  O(1). */
+uint32_t
+sem_owner_uid(const struct sem_owner *o)
+{
+	return (o->uid);
+}
+
+/* The owner of w.  O(1). */
+struct sem_owner *
+sem_waiter_owner(const struct sem_waiter *w)
+{
+	return (w->owner);
+}
+
+/* The caller's id of w.  O(1). */
+uint64_t
+sem_waiter_id(const struct sem_waiter *w)
+{
+	return (w->id);
+}
+
+/* The token of w's grant (granted only).  O(1). */
+uint64_t
+sem_waiter_token(const struct sem_waiter *w)
+{
+	return (w->token);
+}
+
+/* The number of semaphores w asked for.  O(1). */
+uint32_t
+sem_waiter_nparts(const struct sem_waiter *w)
+{
+	return (w->nparts);
+}
+
+/* The i-th semaphore w asked for, and the weight asked.  O(1). */
+const struct sem *
+sem_waiter_part(const struct sem_waiter *w, uint32_t i, uint32_t *weight)
+{
+	if (weight != NULL)
+		*weight = w->parts[i].weight;
+	return (w->parts[i].sem);
+}
+
+/* Walk the grants held on s for cb.  See sem.h. */
+int
+sem_grants(const struct sem *s, int (*cb)(struct sem_grant *, void *),
+    void *arg)
+{
+	const struct sem_hold	*h;
+	struct sem_grant	*g;
+	int			 rv;
+
+	TAILQ_FOREACH(h, &s->holders, sem_entry) {
+		TAILQ_FOREACH(g, &h->grants, hold_entry) {
+			if ((rv = cb(g, arg)) != 0)
+				return (rv);
+		}
+	}
+	return (0);
 }
 
 /* Return the oldest live semaphore, or NULL. */

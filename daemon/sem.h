@@ -275,6 +275,20 @@ struct sem_obs {
 };
 
 /*
+ * One grant as callers see it (sem_grant_info and the grant hooks): its
+ * semaphore and owner, its token and serial (see struct sem_grant), the
+ * caller's cookie (0 at first), and the weight still held of it.
+ */
+struct sem_grant_info {
+	const struct sem	*sem;
+	struct sem_owner	*owner;
+	uint64_t		 token;
+	uint64_t		 serial;
+	uint64_t		 cookie;
+	uint32_t		 weight;
+};
+
+/*
  * Event delivery, from sem_flush().  The waiter's fields (owner, id, sem,
  * weight) are valid during the call; the engine frees the waiter after
  * the callback returns.  A callback must not call back into the engine.
@@ -289,17 +303,19 @@ struct sem_callbacks {
 	 * Optional, and called synchronously, during the call that decides
 	 * (not from sem_flush), so that a record of the grants can be kept
 	 * exactly.  They must not fail nor call into the engine.
-	 * grant_new: g was just made (hold, weight, serial set, token =
-	 * serial); it may replace g->token by another unique non-zero
-	 * value and set g->cookie.  For an ACQUIRE of several semaphores it
-	 * is called once per semaphore, first for the first one; the others
-	 * come with the token (and cookie) the first one ended up with,
-	 * which they must keep.  grant_weight: g->weight went down but not
-	 * to 0.  grant_end: g is given back and freed after the call.
+	 * Each is told the grant as struct sem_grant_info.
+	 * grant_new: a grant was just made (weight, serial set, token =
+	 * serial); it may replace gi->token by another unique non-zero
+	 * value and set gi->cookie, which the grant takes.  For an ACQUIRE
+	 * of several semaphores it is called once per semaphore, first for
+	 * the first one; the others come with the token (and cookie) the
+	 * first one ended up with, which they must keep.  grant_weight: the
+	 * weight went down but not to 0.  grant_end: the grant is given
+	 * back and freed after the call.
 	 */
-	void	(*grant_new)(struct sem_grant *, void *arg);
-	void	(*grant_weight)(struct sem_grant *, void *arg);
-	void	(*grant_end)(struct sem_grant *, void *arg);
+	void	(*grant_new)(struct sem_grant_info *gi, void *arg);
+	void	(*grant_weight)(const struct sem_grant_info *gi, void *arg);
+	void	(*grant_end)(const struct sem_grant_info *gi, void *arg);
 	/*
 	 * From sem_flush: a resize made the capacity of one of the
 	 * semaphores of a queued ACQUIRE smaller than the weight it asks
@@ -398,6 +414,16 @@ uint64_t		 sem_table_next_serial(struct sem_table *);
  * expected.
  */
 struct sem_grant	*sem_grant_lookup(struct sem_table *, uint64_t token);
+
+/* Fill gi with what grant g is.  O(1). */
+void			 sem_grant_info(const struct sem_grant *g,
+			     struct sem_grant_info *gi);
+
+/*
+ * The next grant of g's ACQUIRE (a ring in the order the semaphores were
+ * asked: g itself for a grant of one semaphore).  O(1).
+ */
+struct sem_grant	*sem_grant_next(const struct sem_grant *g);
 
 /*
  * Create an owner (one per connection); owners with the same uid share
@@ -647,6 +673,57 @@ size_t			 sem_retired_count(struct sem_table *);
 
 /* The figures of a live semaphore (see struct sem_stats).  O(1). */
 const struct sem_stats	*sem_stats(const struct sem *);
+
+/*
+ * What callers read of a semaphore (live or retired), each O(1): its
+ * name (NUL-terminated) and length; its capacity (0: rate only); the
+ * weight granted, all holders together (above the capacity after a
+ * shrinking resize, until releases); how many requests wait on it and
+ * how many owners hold some of it; whether the configuration declares
+ * it and whether it is drained; its rate (grants per second, 0: none)
+ * with its burst in *burst (burst may be NULL).
+ */
+const char		*sem_name(const struct sem *);
+size_t			 sem_name_len(const struct sem *);
+uint32_t		 sem_capacity(const struct sem *);
+uint64_t		 sem_used(const struct sem *);
+uint32_t		 sem_nwaiting(const struct sem *);
+uint32_t		 sem_nholders(const struct sem *);
+int			 sem_is_declared(const struct sem *);
+int			 sem_is_drained(const struct sem *);
+double			 sem_rate(const struct sem *, uint32_t *burst);
+
+/*
+ * What callers read of an owner, O(1): the ctx given to sem_owner_new
+ * (NULL for the daemon's own owners), and the peer's pid and uid.  What
+ * it holds and waits for: sem_limit_count.
+ */
+void			*sem_owner_ctx(const struct sem_owner *);
+uint32_t		 sem_owner_pid(const struct sem_owner *);
+uint32_t		 sem_owner_uid(const struct sem_owner *);
+
+/*
+ * What the event callbacks read of the waiter they are given, O(1): its
+ * owner, the caller's request id, the token of its grant (granted only),
+ * how many semaphores it asked for, and the i-th of them (0 ..
+ * nparts - 1, in the order asked) with the weight asked there in
+ * *weight (weight may be NULL).
+ */
+struct sem_owner	*sem_waiter_owner(const struct sem_waiter *);
+uint64_t		 sem_waiter_id(const struct sem_waiter *);
+uint64_t		 sem_waiter_token(const struct sem_waiter *);
+uint32_t		 sem_waiter_nparts(const struct sem_waiter *);
+const struct sem	*sem_waiter_part(const struct sem_waiter *, uint32_t i,
+			     uint32_t *weight);
+
+/*
+ * Call cb for each grant held on s: holders oldest first, the grants of
+ * each hold oldest first (consecutive), until cb returns non-zero,
+ * which sem_grants returns (0 when all were seen).  cb may call
+ * sem_revoked but must not otherwise change the table.  O(grants seen).
+ */
+int			 sem_grants(const struct sem *s,
+			     int (*cb)(struct sem_grant *, void *), void *arg);
 
 /* Iterate live semaphores in creation order (for STATUS). */
 struct sem		*sem_first(struct sem_table *);

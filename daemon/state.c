@@ -394,41 +394,40 @@ state_grow(struct state *st)
 	return (0);
 }
 
-/* Copy g's grant into record r, serial last. */
+/* Copy the grant gi into record r, serial last. */
 static void
-state_rec_fill(struct state_rec *r, const struct sem_grant *g)
+state_rec_fill(struct state_rec *r, const struct sem_grant_info *gi)
 {
-	const struct sem_hold	*h = g->hold;
+	const struct sem	*s = gi->sem;
 
 	r->serial = 0;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	r->token = g->token;
-	r->uid = h->owner->uid;
-	r->weight = g->weight;
-	r->capacity = h->sem->capacity;
-	r->rate = h->sem->rate;
-	r->burst = h->sem->burst;
-	r->name_len = (uint32_t)h->sem->name_len;
-	memcpy(r->name, h->sem->name, h->sem->name_len);
+	r->token = gi->token;
+	r->uid = sem_owner_uid(gi->owner);
+	r->weight = gi->weight;
+	r->capacity = sem_capacity(s);
+	r->rate = sem_rate(s, &r->burst);
+	r->name_len = (uint32_t)sem_name_len(s);
+	memcpy(r->name, sem_name(s), r->name_len);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	r->serial = g->serial;
+	r->serial = gi->serial;
 }
 
 /*
  * Engine hook: a grant was made.  Its token becomes the cipher of its
  * serial, the next serial is noted, and the grant is recorded in a free
- * slot (g->cookie = slot + 1).  O(1); a system call only to grow.
+ * slot (cookie = slot + 1).  O(1); a system call only to grow.
  */
 void
-state_grant_new(struct sem_grant *g, void *arg)
+state_grant_new(struct sem_grant_info *gi, void *arg)
 {
 	struct state	*st = arg;
 	uint32_t	 slot;
 
-	g->token = token_of(&st->key, g->serial);
-	if (g->serial >= st->hdr->next_serial)
-		st->hdr->next_serial = g->serial + 1;
-	g->cookie = 0;
+	gi->token = token_of(&st->key, gi->serial);
+	if (gi->serial >= st->hdr->next_serial)
+		st->hdr->next_serial = gi->serial + 1;
+	gi->cookie = 0;
 	if (st->nfree == 0 && state_grow(st) == -1) {
 		if (!st->full_warned)
 			log_warn("cannot grow the state file %s: grants "
@@ -438,20 +437,20 @@ state_grant_new(struct sem_grant *g, void *arg)
 		return;
 	}
 	slot = st->free[--st->nfree];
-	state_rec_fill(&st->recs[slot], g);
-	g->cookie = (uint64_t)slot + 1;
+	state_rec_fill(&st->recs[slot], gi);
+	gi->cookie = (uint64_t)slot + 1;
 	st->live++;
 }
 
-/* Engine hook: g's weight went down; so does its record's. */
+/* Engine hook: a grant's weight went down; so does its record's. */
 void
-state_grant_weight(struct sem_grant *g, void *arg)
+state_grant_weight(const struct sem_grant_info *gi, void *arg)
 {
 	struct state	*st = arg;
 
-	if (g->cookie == 0 || g->cookie > st->nrecs)
+	if (gi->cookie == 0 || gi->cookie > st->nrecs)
 		return;
-	st->recs[g->cookie - 1].weight = g->weight;
+	st->recs[gi->cookie - 1].weight = gi->weight;
 }
 
 /* Free the record in slot. */
@@ -465,16 +464,15 @@ state_forget(struct state *st, uint32_t slot)
 	st->live--;
 }
 
-/* Engine hook: g ended; its record is freed. */
+/* Engine hook: a grant ended; its record is freed. */
 void
-state_grant_end(struct sem_grant *g, void *arg)
+state_grant_end(const struct sem_grant_info *gi, void *arg)
 {
 	struct state	*st = arg;
 
-	if (g->cookie == 0)
+	if (gi->cookie == 0)
 		return;
-	state_forget(st, (uint32_t)(g->cookie - 1));
-	g->cookie = 0;
+	state_forget(st, (uint32_t)(gi->cookie - 1));
 }
 
 /* Copy the live record in slot into *out: 0, or -1 if there is none. */

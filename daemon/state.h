@@ -28,7 +28,7 @@
 #include "proto.h"
 
 struct state;
-struct sem_grant;
+struct sem_grant_info;
 
 /* A grant an earlier daemon left live, as state_open found it. */
 struct state_old {
@@ -80,16 +80,18 @@ uint64_t		 state_next_serial(struct state *);
 uint64_t		 state_token_serial(struct state *, uint64_t token);
 
 /*
- * The engine's hooks (struct sem_callbacks): grant_new gives g its token
- * (the cipher of its serial), a record and g->cookie = slot + 1 (0 when
- * no record could be made for want of memory: that grant cannot be
- * reclaimed after a restart, which the log says once); grant_weight
+ * The engine's hooks (struct sem_callbacks): grant_new gives a grant
+ * its token (the cipher of its serial), a record and cookie = slot + 1
+ * (0 when no record could be made for want of memory: that grant cannot
+ * be reclaimed after a restart, which the log says once); grant_weight
  * updates the record; grant_end frees it.  arg is the struct state.
  * None makes a system call except when the file must grow.
  */
-void			 state_grant_new(struct sem_grant *, void *arg);
-void			 state_grant_weight(struct sem_grant *, void *arg);
-void			 state_grant_end(struct sem_grant *, void *arg);
+void			 state_grant_new(struct sem_grant_info *, void *arg);
+void			 state_grant_weight(const struct sem_grant_info *,
+			     void *arg);
+void			 state_grant_end(const struct sem_grant_info *,
+			     void *arg);
 
 /* Free the record in slot (a grant of an earlier daemon that ends
  * without having been adopted).  */
