@@ -2309,6 +2309,52 @@ sem_owner_count(struct sem_table *t)
 	return (t->nowners);
 }
 
+/* Break one count for a test of the checker.  See sem.h. */
+void
+sem_tamper(struct sem *s, struct sem_owner *o, enum sem_tamper what,
+    int64_t delta)
+{
+	struct sem_waiter	*w = NULL;
+
+	if (s != NULL && !TAILQ_EMPTY(&s->queue))
+		w = TAILQ_FIRST(&s->queue)->w;
+	switch (what) {
+	case SEM_TAMPER_HELD:
+		s->held += (uint64_t)delta;
+		break;
+	case SEM_TAMPER_NWAITING:
+		s->nwaiting += (uint32_t)delta;
+		break;
+	case SEM_TAMPER_NHOLDERS:
+		s->nholders += (uint32_t)delta;
+		break;
+	case SEM_TAMPER_CAPACITY:
+		s->capacity += (uint32_t)delta;
+		break;
+	case SEM_TAMPER_NHOLDS:
+		o->nholds += (uint32_t)delta;
+		break;
+	case SEM_TAMPER_NPENDING:
+		o->npending += (uint32_t)delta;
+		break;
+	case SEM_TAMPER_UID_NPENDING:
+		o->acct->npending += (uint32_t)delta;
+		break;
+	case SEM_TAMPER_UID_NHOLDS:
+		o->acct->nholds += (uint32_t)delta;
+		break;
+	case SEM_TAMPER_HEAD_HEAP_IDX:
+		w->heap_idx += (size_t)delta;
+		break;
+	case SEM_TAMPER_HEAD_ID:
+		w->id += (uint64_t)delta;
+		break;
+	case SEM_TAMPER_HEAD_SEQ:
+		w->seq += (uint64_t)delta;
+		break;
+	}
+}
+
 /* Describe a broken invariant in why (len bytes, may be NULL); -1. */
 static int
 sem_broken(char *why, size_t len, const char *fmt, ...)

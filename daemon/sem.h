@@ -749,6 +749,30 @@ int			 sem_check_invariants(struct sem_table *, char *why,
 			     size_t len);
 
 /*
+ * For the tests of sem_check_invariants only: add delta (modulo the
+ * field's width) to one thing the checker verifies, so that a test can
+ * break a table, see the checker name the fault, and mend it with
+ * -delta.  HELD .. CAPACITY change s; NHOLDS .. UID_NHOLDS change o or
+ * its uid's totals; HEAD_* change the first waiter on s's queue (its
+ * index in the deadline heap, its request id, its arrival order).  O(1).
+ */
+enum sem_tamper {
+	SEM_TAMPER_HELD,
+	SEM_TAMPER_NWAITING,
+	SEM_TAMPER_NHOLDERS,
+	SEM_TAMPER_CAPACITY,
+	SEM_TAMPER_NHOLDS,
+	SEM_TAMPER_NPENDING,
+	SEM_TAMPER_UID_NPENDING,
+	SEM_TAMPER_UID_NHOLDS,
+	SEM_TAMPER_HEAD_HEAP_IDX,
+	SEM_TAMPER_HEAD_ID,
+	SEM_TAMPER_HEAD_SEQ,
+};
+void			 sem_tamper(struct sem *s, struct sem_owner *o,
+			     enum sem_tamper what, int64_t delta);
+
+/*
  * Check progress at now_ms (after the engine ran at now_ms): every queue
  * is ordered by arrival (so no circular wait can form), and no request
  * that is at the head of all its queues, fits every capacity and

@@ -570,11 +570,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_fail("after every client left: %zu owners",
 		    sem_owner_count(server_table));
 	for (s = sem_first(server_table); s != NULL; s = sem_next(s)) {
-		if (!s->drained || s->held != 0 || s->nwaiting != 0)
+		if (!sem_is_drained(s) || sem_used(s) != 0 ||
+		    sem_nwaiting(s) != 0)
 			fuzz_fail("after every client left: %s is alive "
-			    "(held %llu, %u waiting, drained %d)", s->name,
-			    (unsigned long long)s->held, s->nwaiting,
-			    s->drained);
+			    "(held %llu, %u waiting, drained %d)", sem_name(s),
+			    (unsigned long long)sem_used(s), sem_nwaiting(s),
+			    sem_is_drained(s));
 	}
 
 	conn_shutdown();

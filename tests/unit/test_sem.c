@@ -40,7 +40,8 @@ static struct sem_table		*tbl;
 static void
 rec_push(struct sem_waiter *w, char kind)
 {
-	struct ev	*e;
+	const struct sem	*s;
+	struct ev		*e;
 
 	if (rec.len == rec.cap) {
 		rec.cap = rec.cap == 0 ? 64 : rec.cap * 2;
@@ -49,20 +50,23 @@ rec_push(struct sem_waiter *w, char kind)
 	}
 	e = &rec.v[rec.len++];
 	e->kind = kind;
-	e->owner = w->owner;
-	e->id = w->id;
-	e->weight = w->weight;
-	e->token = kind == 'G' ? w->token : 0;
-	memcpy(e->sem, w->sem->name, w->sem->name_len + 1);
+	e->owner = sem_waiter_owner(w);
+	e->id = sem_waiter_id(w);
+	s = sem_waiter_part(w, 0, &e->weight);
+	e->token = kind == 'G' ? sem_waiter_token(w) : 0;
+	memcpy(e->sem, sem_name(s), sem_name_len(s) + 1);
 }
 
 static void
 granted_cb(struct sem_waiter *w, void *arg)
 {
+	const struct sem	*s;
+	uint32_t		 weight;
+
 	ck_assert_ptr_eq(arg, &rec);
-	ck_assert_int_eq(w->state, SEM_W_GRANTED);
 	/* The grant was counted when it was decided. */
-	ck_assert_uint_ge(w->sem->held, w->weight);
+	s = sem_waiter_part(w, 0, &weight);
+	ck_assert_uint_ge(sem_used(s), weight);
 	rec_push(w, 'G');
 }
 
@@ -70,17 +74,18 @@ static void
 expired_cb(struct sem_waiter *w, void *arg)
 {
 	ck_assert_ptr_eq(arg, &rec);
-	ck_assert_int_eq(w->state, SEM_W_EXPIRED);
-	ck_assert_uint_eq(w->heap_idx, SIZE_MAX);
 	rec_push(w, 'E');
 }
 
 static void
 refused_cb(struct sem_waiter *w, void *arg)
 {
+	const struct sem	*s;
+	uint32_t		 weight;
+
 	ck_assert_ptr_eq(arg, &rec);
-	ck_assert_int_eq(w->state, SEM_W_REFUSED);
-	ck_assert_uint_gt(w->weight, w->sem->capacity);
+	s = sem_waiter_part(w, 0, &weight);
+	ck_assert_uint_gt(weight, sem_capacity(s));
 	rec_push(w, 'R');
 }
 
@@ -195,6 +200,50 @@ look(const char *name)
 	return (sem_lookup(tbl, name, strlen(name)));
 }
 
+/* The live grant with this token, which must exist. */
+static struct sem_grant_info
+grant_of(uint64_t token)
+{
+	struct sem_grant_info	 gi;
+	struct sem_grant	*g;
+
+	ck_assert_ptr_nonnull(g = sem_grant_lookup(tbl, token));
+	sem_grant_info(g, &gi);
+	return (gi);
+}
+
+/* A holder or waiter of a semaphore, as sem_parties tells it. */
+struct party {
+	int			 waiting;	/* which one is wanted */
+	const struct sem_owner	*owner;
+	uint32_t		 weight;
+	uint64_t		 since_ms;
+};
+
+static int
+party_cb(const struct sem_owner *o, uint32_t weight, uint64_t since_ms,
+    int waiting, void *arg)
+{
+	struct party	*p = arg;
+
+	if (waiting != p->waiting)
+		return (0);
+	p->owner = o;
+	p->weight = weight;
+	p->since_ms = since_ms;
+	return (1);
+}
+
+/* The oldest holder (waiting 0) or the head waiter (1) of s: one exists. */
+static struct party
+first_party(const struct sem *s, int waiting)
+{
+	struct party	 p = { .waiting = waiting };
+
+	ck_assert_int_eq(sem_parties(s, party_cb, &p), 1);
+	return (p);
+}
+
 /* Event i was kind for (o, id). */
 static void
 expect_ev(size_t i, char kind, struct sem_owner *o, uint64_t id)
@@ -215,7 +264,6 @@ START_TEST(test_tokens)
 {
 	struct sem_owner	*a = owner(tbl, 1), *b = owner(tbl, 2);
 	struct sem_acq_result	 r1, r2, r3;
-	struct sem_grant	*g;
 	char			 name[PROTO_MAX_NAME + 1];
 	uint32_t		 w;
 
@@ -224,14 +272,13 @@ START_TEST(test_tokens)
 	expect_granted(r1);
 	expect_granted(r2);
 	ck_assert(r1.token != 0 && r2.token != 0 && r1.token != r2.token);
-	ck_assert_ptr_nonnull(g = sem_grant_lookup(tbl, r1.token));
-	ck_assert_uint_eq(g->weight, 1);
-	ck_assert_ptr_eq(g->hold->owner, a);
+	ck_assert_uint_eq(grant_of(r1.token).weight, 1);
+	ck_assert_ptr_eq(grant_of(r1.token).owner, a);
 	check_invariants(tbl);
 
 	/* By name, newest first: r2 (weight 2) loses 1, then ends. */
 	ck_assert_int_eq(rel(a, "t", 1, 0), PROTO_OK);
-	ck_assert_uint_eq(sem_grant_lookup(tbl, r2.token)->weight, 1);
+	ck_assert_uint_eq(grant_of(r2.token).weight, 1);
 	ck_assert_int_eq(rel(a, "t", 1, 0), PROTO_OK);
 	ck_assert_ptr_null(sem_grant_lookup(tbl, r2.token));
 	ck_assert_ptr_nonnull(sem_grant_lookup(tbl, r1.token));
@@ -252,8 +299,7 @@ START_TEST(test_tokens)
 	expect_ev(0, 'G', b, 7);
 	ck_assert(rec.v[0].token != 0 && rec.v[0].token != r1.token &&
 	    rec.v[0].token != r2.token);
-	ck_assert_ptr_eq(sem_grant_lookup(tbl, rec.v[0].token)->hold->owner,
-	    b);
+	ck_assert_ptr_eq(grant_of(rec.v[0].token).owner, b);
 	check_invariants(tbl);
 
 	/* Serials go on from where they are set. */
@@ -269,82 +315,67 @@ START_TEST(test_tokens)
 }
 END_TEST
 
-/* What o holds on name (0 if nothing), found by walking o->holds. */
+/* What o holds on name (0 if nothing). */
 static uint32_t
 held_by(struct sem_owner *o, const char *name)
 {
-	struct sem_hold	*h;
+	return (sem_held(o, name, strlen(name)));
+}
 
-	TAILQ_FOREACH(h, &o->holds, owner_entry) {
-		if (strcmp(h->sem->name, name) == 0)
-			return (h->weight);
+/* Where sum_cb adds up the parties of one semaphore. */
+struct sums {
+	uint64_t	 held;
+	uint32_t	 nholders, nwaiting;
+};
+
+static int
+sum_cb(const struct sem_owner *o, uint32_t weight, uint64_t since_ms,
+    int waiting, void *arg)
+{
+	struct sums	*sm = arg;
+
+	ck_assert_ptr_nonnull(o);
+	if (waiting)
+		sm->nwaiting++;
+	else {
+		ck_assert_uint_gt(weight, 0);
+		sm->held += weight;
+		sm->nholders++;
 	}
 	return (0);
 }
 
 /*
- * Check every structural invariant of a table whose events have all been
- * flushed: counts match lists, held is the sum of holds and within
- * capacity, queued waiters are QUEUED, no head that fits is left waiting
- * (the grant rule ran), and no idle semaphore is alive.
+ * Check a table whose events have all been flushed, besides the
+ * engine's own check: the queries agree with the holders and waiters
+ * sem_parties lists, held is within capacity, no idle semaphore is
+ * alive, and the owners' holds add up to the holders.
  */
 static void
 check_table(struct sem_table *t, struct sem_owner **owners, size_t nowners)
 {
 	struct sem		*s;
-	struct sem_hold		*h;
-	struct sem_waiter	*w;
-	struct sem_part		*p;
-	uint64_t		 sum;
-	size_t			 n = 0, i, cnt, ntotal_holds = 0;
+	struct sums		 sm;
+	size_t			 n = 0, i, ntotal_holds = 0;
 
 	check_invariants(t);
 	for (s = sem_first(t); s != NULL; s = sem_next(s)) {
 		n++;
-		ck_assert_ptr_eq(sem_lookup(t, s->name, s->name_len), s);
-		sum = 0;
-		cnt = 0;
-		TAILQ_FOREACH(h, &s->holders, sem_entry) {
-			ck_assert_ptr_eq(h->sem, s);
-			ck_assert_uint_gt(h->weight, 0);
-			sum += h->weight;
-			cnt++;
-		}
-		ntotal_holds += cnt;
-		ck_assert_uint_eq(sum, s->held);
-		ck_assert_uint_eq(cnt, s->nholders);
-		ck_assert_uint_le(s->held, s->capacity);
-		cnt = 0;
-		TAILQ_FOREACH(p, &s->queue, sem_entry) {
-			ck_assert_ptr_eq(p->sem, s);
-			ck_assert_int_eq(p->w->state, SEM_W_QUEUED);
-			cnt++;
-		}
-		ck_assert_uint_eq(cnt, s->nwaiting);
-		p = TAILQ_FIRST(&s->queue);
-		if (p != NULL && s->rate <= 0 && p->w->nparts == 1)
-			ck_assert_uint_gt(s->held + p->weight, s->capacity);
-		ck_assert_uint_eq(s->npinned, 0);
-		ck_assert(s->nholders > 0 || s->nwaiting > 0);
+		ck_assert_ptr_eq(sem_lookup(t, sem_name(s), sem_name_len(s)),
+		    s);
+		memset(&sm, 0, sizeof sm);
+		ck_assert_int_eq(sem_parties(s, sum_cb, &sm), 0);
+		ntotal_holds += sm.nholders;
+		ck_assert_uint_eq(sm.held, sem_used(s));
+		ck_assert_uint_eq(sm.nholders, sem_nholders(s));
+		ck_assert_uint_eq(sm.nwaiting, sem_nwaiting(s));
+		ck_assert_uint_le(sem_used(s), sem_capacity(s));
+		ck_assert(sem_nholders(s) > 0 || sem_nwaiting(s) > 0);
 	}
 	ck_assert_uint_eq(n, sem_count(t));
 	ck_assert_uint_eq(nowners, sem_owner_count(t));
-	for (i = 0; i < nowners; i++) {
-		cnt = 0;
-		TAILQ_FOREACH(h, &owners[i]->holds, owner_entry) {
-			ck_assert_ptr_eq(h->owner, owners[i]);
-			cnt++;
-		}
-		ck_assert_uint_eq(cnt, owners[i]->nholds);
-		ntotal_holds -= cnt;
-		cnt = 0;
-		TAILQ_FOREACH(w, &owners[i]->waiters, owner_entry) {
-			ck_assert_ptr_eq(w->owner, owners[i]);
-			ck_assert_int_eq(w->state, SEM_W_QUEUED);
-			cnt++;
-		}
-		ck_assert_uint_eq(cnt, owners[i]->npending);
-	}
+	for (i = 0; i < nowners; i++)
+		ntotal_holds -= sem_limit_count(owners[i], SEM_LIMIT_HOLDS);
 	ck_assert_uint_eq(ntotal_holds, 0);
 }
 
@@ -370,28 +401,28 @@ START_TEST(test_grant_immediate)
 {
 	struct sem_owner	*a = owner(tbl, 1);
 	struct sem		*s;
-	struct sem_hold		*h;
+	struct party		 h;
 
 	expect_granted(acq(a, 1, "x", 3, 2, FOREVER, 10));
 	s = look("x");
 	ck_assert_ptr_nonnull(s);
-	ck_assert_str_eq(s->name, "x");
-	ck_assert_uint_eq(s->capacity, 3);
-	ck_assert_uint_eq(s->held, 2);
-	ck_assert_uint_eq(s->nholders, 1);
-	ck_assert_uint_eq(s->nwaiting, 0);
+	ck_assert_str_eq(sem_name(s), "x");
+	ck_assert_uint_eq(sem_capacity(s), 3);
+	ck_assert_uint_eq(sem_used(s), 2);
+	ck_assert_uint_eq(sem_nholders(s), 1);
+	ck_assert_uint_eq(sem_nwaiting(s), 0);
 	ck_assert_uint_eq(sem_count(tbl), 1);
 
 	/* Same owner, more weight, capacity omitted: one summed hold. */
 	expect_granted(acq(a, 2, "x", NOCAP, 1, FOREVER, 20));
-	ck_assert_uint_eq(s->held, 3);
-	ck_assert_uint_eq(s->nholders, 1);
-	h = TAILQ_FIRST(&s->holders);
-	ck_assert_ptr_eq(h->owner, a);
-	ck_assert_uint_eq(h->weight, 3);
-	ck_assert_uint_eq(h->since_ms, 10);
-	ck_assert_uint_eq(a->nholds, 1);
-	ck_assert_uint_eq(a->npending, 0);
+	ck_assert_uint_eq(sem_used(s), 3);
+	ck_assert_uint_eq(sem_nholders(s), 1);
+	h = first_party(s, 0);
+	ck_assert_ptr_eq(h.owner, a);
+	ck_assert_uint_eq(h.weight, 3);
+	ck_assert_uint_eq(h.since_ms, 10);
+	ck_assert_uint_eq(sem_limit_count(a, SEM_LIMIT_HOLDS), 1);
+	ck_assert_uint_eq(sem_limit_count(a, SEM_LIMIT_PENDING), 0);
 
 	ck_assert_uint_eq(sem_flush(tbl), 0);
 	ck_assert_uint_eq(rec.len, 0);
@@ -423,7 +454,7 @@ START_TEST(test_fifo_many)
 		ck_assert_uint_eq(sem_flush(tbl), 1);
 		expect_ev(0, 'G', o[i], 100 + i);
 		ck_assert_str_eq(rec.v[0].sem, "fifo");
-		ck_assert_uint_eq(look("fifo")->nwaiting, N - i);
+		ck_assert_uint_eq(sem_nwaiting(look("fifo")), N - i);
 		ck_assert_uint_eq(held_by(o[i], "fifo"), 1);
 		check_table(tbl, o, N + 1);
 	}
@@ -449,15 +480,15 @@ START_TEST(test_heavy_head_blocks)
 	expect_queued(acq(c, 1, "h", 3, 1, FOREVER, 0), 2);
 	expect_queued(acq(d, 1, "h", 3, 1, FOREVER, 0), 3);
 	s = look("h");
-	ck_assert_uint_eq(s->held, 2);
+	ck_assert_uint_eq(sem_used(s), 2);
 	check_table(tbl, all, 4);
 
 	/* held 1: the head (2) fits, then c (1) does not: 3 + 1 > 3. */
 	ck_assert_int_eq(rel(a, "h", 1, 1), PROTO_OK);
 	ck_assert_uint_eq(sem_flush(tbl), 1);
 	expect_ev(0, 'G', b, 1);
-	ck_assert_uint_eq(s->held, 3);
-	ck_assert_uint_eq(s->nwaiting, 2);
+	ck_assert_uint_eq(sem_used(s), 3);
+	ck_assert_uint_eq(sem_nwaiting(s), 2);
 
 	/* a gives back its last 1: c fits, then d does not. */
 	rec_reset();
@@ -498,7 +529,7 @@ START_TEST(test_heavy_head_withdraw_wakes)
 	ck_assert_uint_eq(sem_flush(tbl), 2);
 	expect_ev(0, 'G', o[2], 8);
 	expect_ev(1, 'G', o[3], 9);
-	ck_assert_uint_eq(look("hv")->held, 4);
+	ck_assert_uint_eq(sem_used(look("hv")), 4);
 	ck_assert_int_eq(sem_next_deadline(tbl, &(uint64_t){ 0 }), 0);
 	check_table(tbl, o, 4);
 }
@@ -561,10 +592,10 @@ START_TEST(test_try)
 	expect_queued(acq(b, 1, "t", 3, 3, FOREVER, 0), 1);
 	/* held 1 + 1 <= 3, but b is waiting: no jumping the queue. */
 	ck_assert_int_eq(acq(c, 1, "t", 3, 1, TRY, 0).status, SEM_ACQ_BUSY);
-	ck_assert_uint_eq(s->held, 1);
-	ck_assert_uint_eq(s->nwaiting, 1);
-	ck_assert_uint_eq(c->npending, 0);
-	ck_assert_uint_eq(c->nholds, 0);
+	ck_assert_uint_eq(sem_used(s), 1);
+	ck_assert_uint_eq(sem_nwaiting(s), 1);
+	ck_assert_uint_eq(sem_limit_count(c, SEM_LIMIT_PENDING), 0);
+	ck_assert_uint_eq(sem_limit_count(c, SEM_LIMIT_HOLDS), 0);
 	/* The busy try left no pending id behind. */
 	ck_assert_int_eq(sem_withdraw(c, 1, 0), PROTO_E_NOT_PENDING);
 	check_table(tbl, all, 3);
@@ -643,8 +674,8 @@ START_TEST(test_expire_heap_order)
 		nexp += k;
 	}
 	ck_assert_uint_gt(nexp, 700);
-	ck_assert_uint_eq(look("dl")->nwaiting, expect_left);
-	ck_assert_uint_eq(o->npending, expect_left);
+	ck_assert_uint_eq(sem_nwaiting(look("dl")), expect_left);
+	ck_assert_uint_eq(sem_limit_count(o, SEM_LIMIT_PENDING), expect_left);
 	ck_assert_int_eq(sem_next_deadline(tbl, &dl), 0);
 	check_table(tbl, all, 2);
 }
@@ -689,12 +720,12 @@ START_TEST(test_withdraw)
 
 	ck_assert_int_eq(sem_withdraw(b, 99, 0), PROTO_E_NOT_PENDING);
 	ck_assert_int_eq(sem_withdraw(a, 5, 0), PROTO_E_NOT_PENDING);
-	ck_assert_uint_eq(s->nwaiting, 2);
+	ck_assert_uint_eq(sem_nwaiting(s), 2);
 
 	/* Withdraw the queued one, reuse its id. */
 	ck_assert_int_eq(sem_withdraw(b, 5, 0), PROTO_OK);
-	ck_assert_uint_eq(s->nwaiting, 1);
-	ck_assert_uint_eq(b->npending, 1);
+	ck_assert_uint_eq(sem_nwaiting(s), 1);
+	ck_assert_uint_eq(sem_limit_count(b, SEM_LIMIT_PENDING), 1);
 	expect_queued(acq(b, 5, "w", 1, 1, FOREVER, 0), 2);
 
 	/* Expired, not yet delivered: NOT_PENDING; delivered: still. */
@@ -737,25 +768,25 @@ START_TEST(test_release_ownership)
 	ck_assert_int_eq(rel(b, "r", 2, 1), PROTO_E_NOT_HELD);
 	ck_assert_int_eq(rel(a, "r", 4, 1), PROTO_E_NOT_HELD);
 	ck_assert_int_eq(rel(a, "nope", 1, 1), PROTO_E_NOT_HELD);
-	ck_assert_uint_eq(s->held, 4);
-	ck_assert_uint_eq(s->nwaiting, 1);
+	ck_assert_uint_eq(sem_used(s), 4);
+	ck_assert_uint_eq(sem_nwaiting(s), 1);
 	ck_assert_uint_eq(held_by(a, "r"), 3);
 	ck_assert_uint_eq(held_by(b, "r"), 1);
 	ck_assert_uint_eq(sem_flush(tbl), 0);
 
 	/* Weight 0 on a held semaphore is an accepted no-op. */
 	ck_assert_int_eq(rel(a, "r", 0, 1), PROTO_OK);
-	ck_assert_uint_eq(s->held, 4);
+	ck_assert_uint_eq(sem_used(s), 4);
 
 	ck_assert_int_eq(rel(a, "r", 1, 2), PROTO_OK);
 	ck_assert_uint_eq(sem_flush(tbl), 1);
 	expect_ev(0, 'G', c, 1);
 	ck_assert_uint_eq(held_by(a, "r"), 2);
-	ck_assert_uint_eq(s->held, 5);
-	ck_assert_uint_eq(s->nholders, 3);
+	ck_assert_uint_eq(sem_used(s), 5);
+	ck_assert_uint_eq(sem_nholders(s), 3);
 	ck_assert_int_eq(rel(a, "r", 2, 3), PROTO_OK);
-	ck_assert_uint_eq(a->nholds, 0);
-	ck_assert_uint_eq(s->nholders, 2);
+	ck_assert_uint_eq(sem_limit_count(a, SEM_LIMIT_HOLDS), 0);
+	ck_assert_uint_eq(sem_nholders(s), 2);
 	ck_assert_int_eq(rel(a, "r", 1, 3), PROTO_E_NOT_HELD);
 	check_table(tbl, all, 3);
 }
@@ -785,9 +816,9 @@ START_TEST(test_owner_drop)
 	ck_assert_uint_eq(sem_flush(tbl), 2);
 	expect_ev(0, 'G', c, 1);
 	expect_ev(1, 'G', d, 1);
-	ck_assert_uint_eq(look("z")->nwaiting, 0);
-	ck_assert_uint_eq(look("z")->held, 1);
-	ck_assert_uint_eq(look("x")->held, 2);
+	ck_assert_uint_eq(sem_nwaiting(look("z")), 0);
+	ck_assert_uint_eq(sem_used(look("z")), 1);
+	ck_assert_uint_eq(sem_used(look("x")), 2);
 	ck_assert_int_eq(sem_next_deadline(tbl, &(uint64_t){ 0 }), 0);
 	check_table(tbl, rest, 3);
 
@@ -816,7 +847,7 @@ START_TEST(test_owner_drop_self_waiters)
 	sem_owner_drop(a, 1);
 	ck_assert_uint_eq(sem_flush(tbl), 1);
 	expect_ev(0, 'G', b, 4);
-	ck_assert_uint_eq(look("s")->nwaiting, 0);
+	ck_assert_uint_eq(sem_nwaiting(look("s")), 0);
 	check_table(tbl, &b, 1);
 }
 END_TEST
@@ -868,7 +899,7 @@ START_TEST(test_idle_forgotten)
 	ck_assert_ptr_null(look("f"));
 	ck_assert_uint_eq(sem_count(tbl), 0);
 	expect_granted(acq(b, 1, "f", 5, 4, FOREVER, 2));
-	ck_assert_uint_eq(look("f")->capacity, 5);
+	ck_assert_uint_eq(sem_capacity(look("f")), 5);
 
 	expect_queued(acq(a, 2, "f", 5, 5, 10, 2), 1);
 	sem_expire(tbl, 12);
@@ -908,12 +939,12 @@ START_TEST(test_capacity_declaration)
 	r = acq(b, 1, "c", 4, 1, FOREVER, 0);
 	expect_error(r, PROTO_E_CAPACITY_MISMATCH);
 	ck_assert_uint_eq(r.capacity, 3);
-	ck_assert_uint_eq(look("c")->held, 1);
-	ck_assert_uint_eq(b->npending, 0);
+	ck_assert_uint_eq(sem_used(look("c")), 1);
+	ck_assert_uint_eq(sem_limit_count(b, SEM_LIMIT_PENDING), 0);
 	/* The failed id is not pending. */
 	expect_granted(acq(b, 1, "c", 3, 1, FOREVER, 0));
 	expect_granted(acq(b, 2, "c", NOCAP, 1, FOREVER, 0));
-	ck_assert_uint_eq(look("c")->held, 3);
+	ck_assert_uint_eq(sem_used(look("c")), 3);
 	ck_assert_uint_eq(sem_count(tbl), 1);
 }
 END_TEST
@@ -934,8 +965,8 @@ START_TEST(test_too_heavy)
 	expect_error(acq(a, 2, "th", NOCAP, 3, FOREVER, 0),
 	    PROTO_E_TOO_HEAVY);
 	expect_error(acq(a, 2, "th", 2, 0, TRY, 0), PROTO_E_TOO_HEAVY);
-	ck_assert_uint_eq(look("th")->nwaiting, 0);
-	ck_assert_uint_eq(a->npending, 0);
+	ck_assert_uint_eq(sem_nwaiting(look("th")), 0);
+	ck_assert_uint_eq(sem_limit_count(a, SEM_LIMIT_PENDING), 0);
 }
 END_TEST
 
@@ -957,7 +988,7 @@ START_TEST(test_duplicate_id)
 	    PROTO_E_DUPLICATE_ID);
 	ck_assert_ptr_null(look("other"));
 	expect_queued(acq(a, 7, "d", 1, 1, FOREVER, 0), 2);
-	ck_assert_uint_eq(look("d")->nwaiting, 2);
+	ck_assert_uint_eq(sem_nwaiting(look("d")), 2);
 
 	ck_assert_int_eq(rel(a, "d", 1, 1), PROTO_OK);		/* grants b 7 */
 	expect_error(acq(b, 7, "e", 1, 1, TRY, 1), PROTO_E_DUPLICATE_ID);
@@ -1032,7 +1063,7 @@ START_TEST(test_limit_max_pending)
 	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_error(r, PROTO_E_LIMIT);
 	ck_assert_int_eq(r.limit, SEM_LIMIT_PENDING);
-	ck_assert_uint_eq(sem_lookup(t, "p", 1)->nwaiting, 2);
+	ck_assert_uint_eq(sem_nwaiting(sem_lookup(t, "p", 1)), 2);
 	/* Not pending: an immediate grant elsewhere, a try. */
 	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 3,
 	    .name = "q", .name_len = 1, .has_capacity = 1, .capacity = 1,
@@ -1099,7 +1130,7 @@ START_TEST(test_limit_max_holds)
 	    .name = "b", .name_len = 1, .has_capacity = 1, .capacity = 3,
 	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_granted(r);
-	ck_assert_uint_eq(a->nholds, 2);
+	ck_assert_uint_eq(sem_limit_count(a, SEM_LIMIT_HOLDS), 2);
 	/* At the limit: a new semaphore, or a known one not held, is LIMIT. */
 	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 4,
 	    .name = "c", .name_len = 1, .has_capacity = 1, .capacity = 3,
@@ -1114,7 +1145,7 @@ START_TEST(test_limit_max_holds)
 	    .name = "d", .name_len = 1, .has_capacity = 1, .capacity = 1,
 	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_error(r, PROTO_E_LIMIT);
-	ck_assert_uint_eq(sem_lookup(t, "d", 1)->nwaiting, 0);
+	ck_assert_uint_eq(sem_nwaiting(sem_lookup(t, "d", 1)), 0);
 	/* More on a held one is fine. */
 	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 4,
 	    .name = "a", .name_len = 1, .weight = 2, .timeout_ms = -1 }, 0, &r),
@@ -1123,7 +1154,7 @@ START_TEST(test_limit_max_holds)
 	/* The request queued earlier is granted: a holds 3 for a while. */
 	ck_assert_int_eq(sem_release(o, "busy", 4, 1, 1), PROTO_OK);
 	ck_assert_uint_eq(sem_flush(t), 1);
-	ck_assert_uint_eq(a->nholds, 3);
+	ck_assert_uint_eq(sem_limit_count(a, SEM_LIMIT_HOLDS), 3);
 	sem_table_free(t);
 }
 END_TEST
@@ -1145,9 +1176,9 @@ START_TEST(test_limit_pending_per_uid)
 	struct sem_owner	*x = owner_uid(t, 5, 6);
 	struct sem_acq_result	 r;
 
-	ck_assert_ptr_eq(a->acct, b->acct);
-	ck_assert_ptr_ne(a->acct, x->acct);
-	ck_assert_uint_eq(a->acct->nowners, 3);
+	/* a, b and c share uid 5's totals; x has uid 6's. */
+	ck_assert_uint_eq(sem_uid_owners(t, 5), 3);
+	ck_assert_uint_eq(sem_uid_owners(t, 6), 1);
 	ck_assert_int_eq(sem_acquire(h, &(struct sem_request){ .id = 1,
 	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
 	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
@@ -1170,7 +1201,7 @@ START_TEST(test_limit_pending_per_uid)
 	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
 	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_queued(r, 3);
-	ck_assert_uint_eq(a->acct->npending, 3);
+	ck_assert_uint_eq(sem_limit_count(a, SEM_LIMIT_UID_PENDING), 3);
 	/* b has one pending, under max_pending, but uid 5 has three. */
 	ck_assert_int_eq(sem_acquire(b, &(struct sem_request){ .id = 2,
 	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
@@ -1182,7 +1213,7 @@ START_TEST(test_limit_pending_per_uid)
 	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_error(r, PROTO_E_LIMIT);
 	ck_assert_int_eq(r.limit, SEM_LIMIT_UID_PENDING);
-	ck_assert_uint_eq(sem_lookup(t, "u", 1)->nwaiting, 3);
+	ck_assert_uint_eq(sem_nwaiting(sem_lookup(t, "u", 1)), 3);
 	/* Not pending: an immediate grant, a try. */
 	ck_assert_int_eq(sem_acquire(c, &(struct sem_request){ .id = 2,
 	    .name = "v", .name_len = 1, .has_capacity = 1, .capacity = 1,
@@ -1201,7 +1232,7 @@ START_TEST(test_limit_pending_per_uid)
 
 	/* A withdrawal gives room back. */
 	ck_assert_int_eq(sem_withdraw(a, 1, 0), PROTO_OK);
-	ck_assert_uint_eq(a->acct->npending, 2);
+	ck_assert_uint_eq(sem_limit_count(a, SEM_LIMIT_UID_PENDING), 2);
 	ck_assert_int_eq(sem_acquire(c, &(struct sem_request){ .id = 4,
 	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
 	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
@@ -1209,14 +1240,14 @@ START_TEST(test_limit_pending_per_uid)
 	/* Expired (a's 2) and granted (b's 1) count until delivered. */
 	sem_expire(t, 50);
 	ck_assert_int_eq(sem_release(h, "u", 1, 1, 50), PROTO_OK);
-	ck_assert_uint_eq(a->acct->npending, 3);
+	ck_assert_uint_eq(sem_limit_count(a, SEM_LIMIT_UID_PENDING), 3);
 	ck_assert_int_eq(sem_acquire(c, &(struct sem_request){ .id = 5,
 	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
 	    .weight = 1, .timeout_ms = -1 }, 50, &r), 0);
 	ck_assert_int_eq(r.limit, SEM_LIMIT_UID_PENDING);
 	check_invariants(t);
 	ck_assert_uint_eq(sem_flush(t), 2);
-	ck_assert_uint_eq(a->acct->npending, 1);
+	ck_assert_uint_eq(sem_limit_count(a, SEM_LIMIT_UID_PENDING), 1);
 	/* Dropping an owner gives its share back. */
 	ck_assert_int_eq(sem_acquire(c, &(struct sem_request){ .id = 5,
 	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
@@ -1233,8 +1264,8 @@ START_TEST(test_limit_pending_per_uid)
 	ck_assert_int_eq(r.limit, SEM_LIMIT_UID_PENDING);
 	sem_owner_drop(c, 60);
 	ck_assert_uint_eq(sem_flush(t), 0);
-	ck_assert_uint_eq(a->acct->nowners, 2);
-	ck_assert_uint_eq(a->acct->npending, 1);
+	ck_assert_uint_eq(sem_uid_owners(t, 5), 2);
+	ck_assert_uint_eq(sem_limit_count(a, SEM_LIMIT_UID_PENDING), 1);
 	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 7,
 	    .name = "u", .name_len = 1, .has_capacity = 1, .capacity = 1,
 	    .weight = 1, .timeout_ms = -1 }, 60, &r), 0);
@@ -1275,7 +1306,7 @@ START_TEST(test_limit_holds_per_uid)
 	    .name = "a", .name_len = 1, .has_capacity = 1, .capacity = 3,
 	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	expect_granted(r);
-	ck_assert_uint_eq(a->acct->nholds, 3);
+	ck_assert_uint_eq(sem_limit_count(a, SEM_LIMIT_UID_HOLDS), 3);
 	/* b holds one, under max_holds, but uid 5 has three holds. */
 	ck_assert_int_eq(sem_acquire(b, &(struct sem_request){ .id = 2,
 	    .name = "c", .name_len = 1, .has_capacity = 1, .capacity = 3,
@@ -1291,13 +1322,13 @@ START_TEST(test_limit_holds_per_uid)
 	    .name = "full", .name_len = 4, .has_capacity = 1, .capacity = 1,
 	    .weight = 1, .timeout_ms = -1 }, 0, &r), 0);
 	ck_assert_int_eq(r.limit, SEM_LIMIT_UID_HOLDS);
-	ck_assert_uint_eq(sem_lookup(t, "full", 4)->nwaiting, 0);
+	ck_assert_uint_eq(sem_nwaiting(sem_lookup(t, "full", 4)), 0);
 	/* More weight where it holds already is fine. */
 	ck_assert_int_eq(sem_acquire(b, &(struct sem_request){ .id = 3,
 	    .name = "a", .name_len = 1, .weight = 1, .timeout_ms = -1 }, 0, &r),
 	    0);
 	expect_granted(r);
-	ck_assert_uint_eq(a->acct->nholds, 3);
+	ck_assert_uint_eq(sem_limit_count(a, SEM_LIMIT_UID_HOLDS), 3);
 	/* Another uid is not affected. */
 	ck_assert_int_eq(sem_acquire(x, &(struct sem_request){ .id = 2,
 	    .name = "c", .name_len = 1, .has_capacity = 1, .capacity = 3,
@@ -1307,9 +1338,9 @@ START_TEST(test_limit_holds_per_uid)
 
 	/* Releasing part of a hold keeps it; releasing all of it ends it. */
 	ck_assert_int_eq(sem_release(b, "a", 1, 1, 1), PROTO_OK);
-	ck_assert_uint_eq(a->acct->nholds, 3);
+	ck_assert_uint_eq(sem_limit_count(a, SEM_LIMIT_UID_HOLDS), 3);
 	ck_assert_int_eq(sem_release(b, "a", 1, 1, 1), PROTO_OK);
-	ck_assert_uint_eq(a->acct->nholds, 2);
+	ck_assert_uint_eq(sem_limit_count(a, SEM_LIMIT_UID_HOLDS), 2);
 	ck_assert_int_eq(sem_acquire(b, &(struct sem_request){ .id = 4,
 	    .name = "c", .name_len = 1, .has_capacity = 1, .capacity = 3,
 	    .weight = 1, .timeout_ms = -1 }, 1, &r), 0);
@@ -1326,12 +1357,12 @@ START_TEST(test_limit_holds_per_uid)
 	expect_granted(r);
 	ck_assert_int_eq(sem_release(x, "full", 4, 1, 2), PROTO_OK);
 	ck_assert_uint_eq(sem_flush(t), 1);
-	ck_assert_uint_eq(a->acct->nholds, 4);
+	ck_assert_uint_eq(sem_limit_count(a, SEM_LIMIT_UID_HOLDS), 4);
 	check_invariants(t);
 	/* Dropping an owner gives its holds back. */
 	sem_owner_drop(a, 3);
-	ck_assert_uint_eq(b->acct->nowners, 1);
-	ck_assert_uint_eq(b->acct->nholds, 2);
+	ck_assert_uint_eq(sem_uid_owners(t, 5), 1);
+	ck_assert_uint_eq(sem_limit_count(b, SEM_LIMIT_UID_HOLDS), 2);
 	a = owner_uid(t, 4, 5);
 	ck_assert_int_eq(sem_acquire(a, &(struct sem_request){ .id = 1,
 	    .name = "d", .name_len = 1, .has_capacity = 1, .capacity = 3,
@@ -1346,16 +1377,18 @@ START_TEST(test_limit_holds_per_uid)
 }
 END_TEST
 
-/* sem_check_invariants fails when \a field breaks \a rule. */
-#define BREAK_AND_CHECK(field, bad, text) do {				\
+/*
+ * sem_check_invariants fails, naming text, once what (of s or o) is off
+ * by delta, and passes again once it is mended.
+ */
+#define BREAK_AND_CHECK(s, o, what, delta, text) do {			\
 	char	why_[256];						\
-	__typeof__(field) saved_ = (field);				\
 									\
-	(field) = (bad);						\
+	sem_tamper((s), (o), (what), (delta));				\
 	why_[0] = '\0';							\
 	ck_assert_int_eq(sem_check_invariants(tbl, why_, sizeof why_), -1); \
 	ck_assert_msg(strstr(why_, (text)) != NULL, "got \"%s\"", why_); \
-	(field) = saved_;						\
+	sem_tamper((s), (o), (what), -(delta));				\
 	check_invariants(tbl);						\
 } while (0)
 
@@ -1368,8 +1401,7 @@ START_TEST(test_check_invariants_detects)
 {
 	struct sem_owner	*a = owner(tbl, 1), *b = owner(tbl, 2);
 	struct sem		*s;
-	struct sem_waiter	*w;
-	uint64_t		 id, saved_id;
+	int64_t			 d;
 	char			 why[256];
 	int			 detected;
 
@@ -1378,37 +1410,38 @@ START_TEST(test_check_invariants_detects)
 	expect_queued(acq(b, 2, "inv", NOCAP, 2, FOREVER, 0), 2);
 	check_invariants(tbl);
 	s = look("inv");
-	BREAK_AND_CHECK(s->held, 1, "held 1");
-	BREAK_AND_CHECK(s->held, 3, "held 3");
-	BREAK_AND_CHECK(s->nwaiting, 1, "nwaiting 1");
-	BREAK_AND_CHECK(s->nholders, 2, "2 holders");
-	BREAK_AND_CHECK(s->capacity, 1, "over capacity");
-	BREAK_AND_CHECK(a->nholds, 0, "nholds 0");
-	BREAK_AND_CHECK(b->npending, 1, "uid 1000: totals");
-	BREAK_AND_CHECK(b->acct->npending, 5, "5 pending");
-	BREAK_AND_CHECK(a->acct->nholds, 0, "0 holds");
-	BREAK_AND_CHECK(TAILQ_FIRST(&s->queue)->w->heap_idx, 7, "heap");
+	/* held 2, 2 waiting, 1 holder, capacity 2; a holds 1 semaphore,
+	 * b waits twice, uid 1000 (a and b) has 2 pending and 1 hold. */
+	BREAK_AND_CHECK(s, NULL, SEM_TAMPER_HELD, -1, "held 1");
+	BREAK_AND_CHECK(s, NULL, SEM_TAMPER_HELD, 1, "held 3");
+	BREAK_AND_CHECK(s, NULL, SEM_TAMPER_NWAITING, -1, "nwaiting 1");
+	BREAK_AND_CHECK(s, NULL, SEM_TAMPER_NHOLDERS, 1, "2 holders");
+	BREAK_AND_CHECK(s, NULL, SEM_TAMPER_CAPACITY, -1, "over capacity");
+	BREAK_AND_CHECK(NULL, a, SEM_TAMPER_NHOLDS, -1, "nholds 0");
+	BREAK_AND_CHECK(NULL, b, SEM_TAMPER_NPENDING, -1, "uid 1000: totals");
+	BREAK_AND_CHECK(NULL, b, SEM_TAMPER_UID_NPENDING, 3, "5 pending");
+	BREAK_AND_CHECK(NULL, a, SEM_TAMPER_UID_NHOLDS, -1, "0 holds");
+	/* The head (deadline 100) is the only one in the deadline heap. */
+	BREAK_AND_CHECK(s, NULL, SEM_TAMPER_HEAD_HEAP_IDX, 7, "heap");
 	/*
 	 * An id changed behind the hash's back is not found, unless the new
 	 * id happens to hash to the same bucket (then the entry is still
 	 * found, rightly): some id among several lands elsewhere.
 	 */
-	w = TAILQ_FIRST(&s->queue)->w;
-	saved_id = w->id;
-	for (id = 9, detected = 0; id < 9 + 64 && !detected; id++) {
-		w->id = id;
+	for (d = 8, detected = 0; d < 8 + 64 && !detected; d++) {
+		sem_tamper(s, NULL, SEM_TAMPER_HEAD_ID, d);
 		why[0] = '\0';
 		detected = sem_check_invariants(tbl, why, sizeof why) == -1 &&
 		    strstr(why, "not found") != NULL;
+		sem_tamper(s, NULL, SEM_TAMPER_HEAD_ID, -d);
 	}
-	w->id = saved_id;
 	ck_assert_msg(detected, "a waiter with a changed id was still found");
 	check_invariants(tbl);
 	/* The head fits but was left waiting. */
 	ck_assert_int_eq(rel(a, "inv", 2, 1), PROTO_OK);
 	ck_assert_uint_eq(sem_flush(tbl), 1);
 	check_invariants(tbl);
-	BREAK_AND_CHECK(s->capacity, 3, "fits");
+	BREAK_AND_CHECK(s, NULL, SEM_TAMPER_CAPACITY, 1, "fits");
 }
 END_TEST
 
@@ -1432,7 +1465,7 @@ START_TEST(test_uid_totals_lifecycle)
 		o[i] = owner_uid(t, (uint32_t)i, (uint32_t)i);
 		snprintf(name, sizeof name, "s%zu", i);
 		expect_granted(acq(o[i], 1, name, 1, 1, FOREVER, 0));
-		ck_assert_uint_eq(o[i]->acct->nholds, 1);
+		ck_assert_uint_eq(sem_limit_count(o[i], SEM_LIMIT_UID_HOLDS), 1);
 	}
 	check_invariants(t);
 	/* Each uid is at its limit of one hold. */
@@ -1442,11 +1475,11 @@ START_TEST(test_uid_totals_lifecycle)
 		sem_owner_drop(o[i], 1);
 	check_invariants(t);
 	p = owner_uid(t, 1000, 0);
-	ck_assert_uint_eq(p->acct->nowners, 1);
-	ck_assert_uint_eq(p->acct->nholds, 0);
+	ck_assert_uint_eq(sem_uid_owners(t, 0), 1);
+	ck_assert_uint_eq(sem_limit_count(p, SEM_LIMIT_UID_HOLDS), 0);
 	/* Queued on s1 (held by uid 1): one pending for uid 0. */
 	expect_queued(acq(p, 1, "s1", NOCAP, 1, FOREVER, 1), 1);
-	ck_assert_uint_eq(p->acct->npending, 1);
+	ck_assert_uint_eq(sem_limit_count(p, SEM_LIMIT_UID_PENDING), 1);
 	r = acq(p, 2, "s3", NOCAP, 1, FOREVER, 1);
 	ck_assert_int_eq(r.limit, SEM_LIMIT_UID_PENDING);
 	check_invariants(t);
@@ -1586,8 +1619,8 @@ START_TEST(test_go_doesnt_block_if_too_big)
 	expect_granted(acq(big, 1, "tb", N, 1, FOREVER, 0));
 	expect_error(acq(big, 2, "tb", N, N + 1, FOREVER, 0),
 	    PROTO_E_TOO_HEAVY);
-	ck_assert_uint_eq(look("tb")->nwaiting, 0);
-	ck_assert_uint_eq(big->npending, 0);
+	ck_assert_uint_eq(sem_nwaiting(look("tb")), 0);
+	ck_assert_uint_eq(sem_limit_count(big, SEM_LIMIT_PENDING), 0);
 	ck_assert_int_eq(rel(big, "tb", 1, 0), PROTO_OK);
 	ck_assert_ptr_null(look("tb"));
 
@@ -1703,8 +1736,8 @@ START_TEST(test_py_acquire_cancel_before_awoken)
 	ck_assert_int_eq(rel(m, "cb", 1, 2), PROTO_OK);
 	ck_assert_uint_eq(sem_flush(tbl), 1);
 	expect_ev(0, 'G', t[2], 1);
-	ck_assert_uint_eq(look("cb")->nwaiting, 1);
-	ck_assert_ptr_eq(TAILQ_FIRST(&look("cb")->queue)->w->owner, t[3]);
+	ck_assert_uint_eq(sem_nwaiting(look("cb")), 1);
+	ck_assert_ptr_eq(first_party(look("cb"), 1).owner, t[3]);
 	/* Cancelling t3 now is too late; t4 can still withdraw. */
 	ck_assert_int_eq(sem_withdraw(t[2], 1, 3), PROTO_E_NOT_PENDING);
 	ck_assert_int_eq(sem_withdraw(t[3], 1, 3), PROTO_OK);
@@ -1730,8 +1763,8 @@ START_TEST(test_py_acquire_hang)
 	ck_assert_uint_eq(sem_flush(tbl), 1);
 	expect_ev(0, 'G', t2, 1);
 	s = look("hang");
-	ck_assert_uint_eq(s->held, s->capacity);	/* locked */
-	ck_assert_uint_eq(s->nwaiting, 0);
+	ck_assert_uint_eq(sem_used(s), sem_capacity(s));	/* locked */
+	ck_assert_uint_eq(sem_nwaiting(s), 0);
 }
 END_TEST
 
@@ -1749,7 +1782,7 @@ START_TEST(test_py_release_not_acquired)
 	ck_assert_ptr_null(look("bs"));
 	expect_granted(acq(b, 1, "bs", 1, 1, FOREVER, 0));
 	ck_assert_int_eq(rel(a, "bs", 1, 0), PROTO_E_NOT_HELD);
-	ck_assert_uint_eq(look("bs")->held, 1);
+	ck_assert_uint_eq(sem_used(look("bs")), 1);
 	ck_assert_uint_eq(held_by(b, "bs"), 1);
 	ck_assert_int_eq(rel(b, "bs", 1, 0), PROTO_OK);
 	ck_assert_int_eq(rel(b, "bs", 1, 0), PROTO_E_NOT_HELD);
@@ -1815,11 +1848,11 @@ START_TEST(test_large_many_sems)
 		expect_granted(acq(a, i, name, 2, 1, FOREVER, 0));
 	}
 	ck_assert_uint_eq(sem_count(tbl), N);
-	ck_assert_uint_eq(a->nholds, N);
+	ck_assert_uint_eq(sem_limit_count(a, SEM_LIMIT_HOLDS), N);
 	for (i = 0; i < N; i += 997) {
 		snprintf(name, sizeof name, "sem-%zu", i);
 		ck_assert_ptr_nonnull(look(name));
-		ck_assert_str_eq(look(name)->name, name);
+		ck_assert_str_eq(sem_name(look(name)), name);
 	}
 	ck_assert_ptr_null(look("sem-x"));
 	sem_owner_drop(a, 1);
@@ -1841,8 +1874,8 @@ START_TEST(test_random_ops)
 	static const uint32_t	 caps[NSEM] = { 1, 2, 3, 5 };
 	struct sem_owner	*o[NOWN];
 	struct sem_acq_result	 r;
-	struct sem_waiter	*w;
 	uint64_t		 st = 42, now = 0, nextid[NOWN] = { 0 };
+	uint64_t		 lowid[NOWN] = { 0 };
 	size_t			 step, i, k, nops[6] = { 0 };
 	uint32_t		 wt;
 	int64_t			 tmo;
@@ -1889,10 +1922,13 @@ START_TEST(test_random_ops)
 			nops[1]++;
 			break;
 		case 6:
-			w = TAILQ_FIRST(&o[i]->waiters);
-			if (w != NULL) {
-				ck_assert_int_eq(sem_withdraw(o[i], w->id,
-				    now), PROTO_OK);
+			/* The oldest pending id: ids below lowid are not,
+			 * nor ever will be again. */
+			while (lowid[i] < nextid[i] && sem_withdraw(o[i],
+			    lowid[i], now) == PROTO_E_NOT_PENDING)
+				lowid[i]++;
+			if (lowid[i] < nextid[i]) {
+				lowid[i]++;
 				nops[2]++;
 			}
 			break;
@@ -1904,6 +1940,7 @@ START_TEST(test_random_ops)
 			if (rnd(&st) % 4 == 0) {
 				sem_owner_drop(o[i], now);
 				o[i] = owner(tbl, (uint32_t)i);
+				lowid[i] = nextid[i];
 				nops[3]++;
 			}
 			break;
@@ -1970,7 +2007,7 @@ START_TEST(test_resize_grow)
 	sem_resize(tbl, look("rz"), 5, 2);
 	ck_assert_uint_eq(sem_flush(tbl), 1);
 	expect_ev(1, 'G', c, 1);
-	ck_assert_uint_eq(look("rz")->held, 5);
+	ck_assert_uint_eq(sem_used(look("rz")), 5);
 	check_invariants(tbl);
 }
 END_TEST
@@ -1991,8 +2028,8 @@ START_TEST(test_resize_shrink)
 	expect_queued(acq(d, 1, "rz", NOCAP, 1, FOREVER, 0), 2);
 	s = look("rz");
 	sem_resize(tbl, s, 2, 1);
-	ck_assert_uint_eq(s->held, 4);
-	ck_assert(s->shrunk);
+	ck_assert_uint_eq(sem_used(s), 4);
+	ck_assert_uint_gt(sem_used(s), sem_capacity(s));
 	check_invariants(tbl);
 	/* c (weight 3) can never fit capacity 2: refused. */
 	ck_assert_uint_eq(sem_flush(tbl), 1);
@@ -2002,10 +2039,10 @@ START_TEST(test_resize_shrink)
 	    SEM_ACQ_BUSY);
 	/* held 4 -> 1: d fits (1 + 1 <= 2). */
 	ck_assert_int_eq(rel(a, "rz", 3, 3), PROTO_OK);
-	ck_assert(!s->shrunk);
+	ck_assert_uint_le(sem_used(s), sem_capacity(s));
 	ck_assert_uint_eq(sem_flush(tbl), 1);
 	expect_ev(1, 'G', d, 1);
-	ck_assert_uint_eq(s->held, 2);
+	ck_assert_uint_eq(sem_used(s), 2);
 	check_invariants(tbl);
 	/* A capacity other than 2 is now a mismatch. */
 	expect_error(acq(c, 3, "rz", 4, 1, TRY, 4),
@@ -2030,7 +2067,7 @@ START_TEST(test_drain)
 	check_invariants(tbl);
 	ck_assert_int_eq(rel(a, "dr", 1, 2), PROTO_OK);
 	ck_assert_uint_eq(sem_flush(tbl), 0);
-	ck_assert_uint_eq(s->held, 0);
+	ck_assert_uint_eq(sem_used(s), 0);
 	sem_drain(tbl, s, 0, 3);
 	ck_assert_uint_eq(sem_flush(tbl), 2);
 	expect_ev(0, 'G', b, 1);
@@ -2061,7 +2098,7 @@ START_TEST(test_declare)
 
 	s = sem_declare(tbl, "dc", 2, 3, 0, 0, 0);
 	ck_assert_ptr_nonnull(s);
-	ck_assert(s->declared);
+	ck_assert(sem_is_declared(s));
 	ck_assert_ptr_eq(look("dc"), s);
 	check_invariants(tbl);
 	/* Capacity may be left out, or repeated; another is refused. */
@@ -2073,7 +2110,7 @@ START_TEST(test_declare)
 	ck_assert_ptr_eq(look("dc"), s);
 	/* Declaring again with another capacity resizes. */
 	ck_assert_ptr_eq(sem_declare(tbl, "dc", 2, 5, 0, 0, 2), s);
-	ck_assert_uint_eq(s->capacity, 5);
+	ck_assert_uint_eq(sem_capacity(s), 5);
 	sem_undeclare(tbl, s);
 	ck_assert_ptr_null(look("dc"));
 	check_invariants(tbl);
@@ -2100,12 +2137,13 @@ START_TEST(test_declare_rate)
 	struct sem_owner	*a = owner(tbl, 1);
 	struct sem		*s;
 	uint64_t		 at;
+	uint32_t		 burst;
 
 	s = sem_declare(tbl, "dr", 2, 0, 1.0, 2, 0);
 	ck_assert_ptr_nonnull(s);
-	ck_assert_uint_eq(s->capacity, 0);
-	ck_assert_double_eq_tol(s->rate, 1.0, 1e-9);
-	ck_assert_uint_eq(s->burst, 2);
+	ck_assert_uint_eq(sem_capacity(s), 0);
+	ck_assert_double_eq_tol(sem_rate(s, &burst), 1.0, 1e-9);
+	ck_assert_uint_eq(burst, 2);
 	expect_granted(acq(a, 1, "dr", NOCAP, 1, FOREVER, 0));
 	expect_granted(acq(a, 2, "dr", NOCAP, 1, FOREVER, 0));
 	expect_queued(acq(a, 3, "dr", NOCAP, 1, FOREVER, 0), 1);
@@ -2134,8 +2172,8 @@ START_TEST(test_declare_rate)
 	/* No rate, but then a capacity: it must have one. */
 	ck_assert_int_eq(sem_set_rate(tbl, s, 0, 0, 1000), -1);
 	ck_assert_ptr_eq(sem_declare(tbl, "dr", 2, 10, 0, 0, 1000), s);
-	ck_assert_double_eq_tol(s->rate, 0, 1e-9);
-	ck_assert_uint_eq(s->capacity, 10);
+	ck_assert_double_eq_tol(sem_rate(s, NULL), 0, 1e-9);
+	ck_assert_uint_eq(sem_capacity(s), 10);
 	ck_assert_uint_eq(sem_flush(tbl), 1);
 	expect_ev(2, 'G', a, 5);
 	check_invariants(tbl);

@@ -35,20 +35,22 @@ static uint64_t		 clock_ms;
 static void
 rec2(struct sem_waiter *w, char kind)
 {
-	uint32_t	 i;
+	const struct sem	*s;
+	uint32_t		 i, weight;
 
 	ck_assert_uint_lt(nev, sizeof evs / sizeof evs[0]);
 	if (kind == 'G') {
 		/* Every part is counted as held when the event is delivered. */
-		for (i = 0; i < w->nparts; i++)
-			ck_assert_uint_ge(w->parts[i].sem->held,
-			    w->parts[i].weight);
+		for (i = 0; i < sem_waiter_nparts(w); i++) {
+			s = sem_waiter_part(w, i, &weight);
+			ck_assert_uint_ge(sem_used(s), weight);
+		}
 	}
 	evs[nev].kind = kind;
-	evs[nev].owner = w->owner;
-	evs[nev].id = w->id;
-	evs[nev].token = w->token;
-	evs[nev].nparts = w->nparts;
+	evs[nev].owner = sem_waiter_owner(w);
+	evs[nev].id = sem_waiter_id(w);
+	evs[nev].token = sem_waiter_token(w);
+	evs[nev].nparts = sem_waiter_nparts(w);
 	evs[nev].at = clock_ms;
 	nev++;
 }
@@ -192,13 +194,7 @@ lk(const char *name)
 static uint32_t
 held_on(struct sem_owner *o, const char *name)
 {
-	struct sem_hold	*h;
-
-	TAILQ_FOREACH(h, &o->holds, owner_entry) {
-		if (strcmp(h->sem->name, name) == 0)
-			return (h->weight);
-	}
-	return (0);
+	return (sem_held(o, name, strlen(name)));
 }
 
 /* sem_release_token without the name and weight it reports. */
@@ -211,13 +207,42 @@ rt(struct sem_owner *o, uint64_t token, uint64_t now)
 	return (sem_release_token(o, token, now, name, &w));
 }
 
-/* The first grant of o (on its first hold), or NULL. */
-static struct sem_grant *
-first_grant(struct sem_owner *o)
-{
-	struct sem_hold	*h = TAILQ_FIRST(&o->holds);
+/* Where owner_grant_cb looks for a grant of one owner. */
+struct owner_grant {
+	const struct sem_owner	*owner;
+	struct sem_grant	*g;
+	struct sem_grant_info	 gi;
+};
 
-	return (h != NULL ? TAILQ_FIRST(&h->grants) : NULL);
+static int
+owner_grant_cb(struct sem_grant *g, void *arg)
+{
+	struct owner_grant	*og = arg;
+
+	sem_grant_info(g, &og->gi);
+	if (og->gi.owner != og->owner)
+		return (0);
+	og->g = g;
+	return (1);
+}
+
+/*
+ * A grant of o, the oldest on the oldest semaphore it holds, with what
+ * it is in *gi; NULL if o holds nothing.  O(every grant).
+ */
+static struct sem_grant *
+first_grant(struct sem_owner *o, struct sem_grant_info *gi)
+{
+	struct owner_grant	 og = { .owner = o };
+	struct sem		*s;
+
+	for (s = sem_first(tb); s != NULL; s = sem_next(s)) {
+		if (sem_grants(s, owner_grant_cb, &og) != 0) {
+			*gi = og.gi;
+			return (og.g);
+		}
+	}
+	return (NULL);
 }
 
 /* Deliver events; returns how many. */
@@ -264,10 +289,10 @@ START_TEST(test_multi_all_or_none)
 
 	is_granted(am(a, 1, "x=1", FOREVER));
 	is_queued(am(b, 1, "x y=1", FOREVER), 1);
-	ck_assert_uint_eq(lk("y")->held, 0);
-	ck_assert_uint_eq(lk("y")->nwaiting, 1);
+	ck_assert_uint_eq(sem_used(lk("y")), 0);
+	ck_assert_uint_eq(sem_nwaiting(lk("y")), 1);
 	is_queued(am(c, 1, "y", FOREVER), 2);
-	ck_assert_uint_eq(lk("y")->held, 0);
+	ck_assert_uint_eq(sem_used(lk("y")), 0);
 	check2();
 
 	ck_assert_int_eq(sem_release(a, "x", 1, 1, 0), PROTO_OK);
@@ -305,7 +330,7 @@ START_TEST(test_multi_xy_yx)
 	ck_assert_int_eq(sem_release(b, "y", 1, 1, 0), PROTO_OK);
 	ck_assert_uint_eq(fl(), 0);
 	/* c is at the head of y but waits for x: y stays free for it. */
-	ck_assert_uint_eq(lk("y")->held, 0);
+	ck_assert_uint_eq(sem_used(lk("y")), 0);
 	ck_assert_int_eq(sem_release(a, "x", 1, 1, 0), PROTO_OK);
 	ck_assert_uint_eq(fl(), 1);
 	ev_is(0, 'G', c, 1);
@@ -333,7 +358,7 @@ START_TEST(test_multi_heavy_not_starved)
 		l[i] = own(10 + (uint32_t)i);
 		is_queued(am(l[i], 1, "y", FOREVER), (uint32_t)i + 2);
 	}
-	ck_assert_uint_eq(lk("y")->held, 1);
+	ck_assert_uint_eq(sem_used(lk("y")), 1);
 	ck_assert_int_eq(sem_release(a, "x", 1, 2, 0), PROTO_OK);
 	/* y still has a's 1: h waits, and holds its place. */
 	ck_assert_uint_eq(fl(), 0);
@@ -374,9 +399,9 @@ START_TEST(test_multi_leave_wakes)
 	is_queued(am(p, 3, "x", FOREVER), 2);
 	sem_owner_drop(m, 50);
 	ck_assert_uint_eq(fl(), 0);
-	ck_assert_uint_eq(lk("x")->nwaiting, 1);
-	ck_assert_uint_eq(lk("y")->nwaiting, 0);
-	ck_assert_uint_eq(lk("z")->nwaiting, 0);
+	ck_assert_uint_eq(sem_nwaiting(lk("x")), 1);
+	ck_assert_uint_eq(sem_nwaiting(lk("y")), 0);
+	ck_assert_uint_eq(sem_nwaiting(lk("z")), 0);
 }
 END_TEST
 
@@ -420,6 +445,8 @@ START_TEST(test_multi_release_token)
 {
 	struct sem_owner	*a = own(1), *b = own(2);
 	struct sem_acq_result	 r1, r2;
+	struct sem_grant	*g;
+	struct sem_grant_info	 gi;
 
 	r1 = am(a, 1, "x=5*2 y=5*1", FOREVER);
 	r2 = am(a, 2, "x*1", FOREVER);
@@ -433,9 +460,14 @@ START_TEST(test_multi_release_token)
 	ck_assert_int_eq(sem_release(a, "x", 1, 2, 0), PROTO_OK);
 	ck_assert_ptr_null(sem_grant_lookup(tb, r2.token));
 	ck_assert_int_eq(rt(a, r2.token, 0), PROTO_E_NOT_HELD);
-	ck_assert_uint_eq(sem_grant_lookup(tb, r1.token)->hold->sem == lk("x") ?
-	    sem_grant_lookup(tb, r1.token)->weight :
-	    sem_grant_lookup(tb, r1.token)->gnext->weight, 1);
+	/* r1's part on x has 1 left (its ring: x then y, or y then x). */
+	g = sem_grant_lookup(tb, r1.token);
+	ck_assert_ptr_nonnull(g);
+	sem_grant_info(g, &gi);
+	if (gi.sem != lk("x"))
+		sem_grant_info(sem_grant_next(g), &gi);
+	ck_assert_ptr_eq(gi.sem, lk("x"));
+	ck_assert_uint_eq(gi.weight, 1);
 	check2();
 	ck_assert_int_eq(rt(a, r1.token, 0), PROTO_OK);
 	ck_assert_uint_eq(held_on(a, "x") + held_on(a, "y"), 0);
@@ -453,25 +485,21 @@ START_TEST(test_progress_detects)
 {
 	struct sem_owner	*a = own(1), *b = own(2), *c = own(3);
 	struct sem		*x;
-	struct sem_waiter	*wb, *wc;
-	uint64_t		 s;
 	char			 why[256];
 
 	is_granted(am(a, 1, "x=1", FOREVER));
 	is_queued(am(b, 1, "x", FOREVER), 1);
 	is_queued(am(c, 1, "x", FOREVER), 2);
 	x = lk("x");
-	wb = TAILQ_FIRST(&x->queue)->w;
-	wc = TAILQ_NEXT(TAILQ_FIRST(&x->queue), sem_entry)->w;
-	s = wb->seq;
-	wb->seq = wc->seq + 1;
+	/* b, the head, now seems to have come after c. */
+	sem_tamper(x, NULL, SEM_TAMPER_HEAD_SEQ, 1000);
 	ck_assert_int_eq(sem_check_progress(tb, 0, why, sizeof why), -1);
 	ck_assert_ptr_nonnull(strstr(why, "arrival order"));
-	wb->seq = s;
-	x->capacity = 2;
+	sem_tamper(x, NULL, SEM_TAMPER_HEAD_SEQ, -1000);
+	sem_tamper(x, NULL, SEM_TAMPER_CAPACITY, 1);
 	ck_assert_int_eq(sem_check_progress(tb, 0, why, sizeof why), -1);
 	ck_assert_ptr_nonnull(strstr(why, "can be granted"));
-	x->capacity = 1;
+	sem_tamper(x, NULL, SEM_TAMPER_CAPACITY, -1);
 	check2();
 }
 END_TEST
@@ -502,7 +530,7 @@ START_TEST(test_rate_exact_times)
 		ev_is(i - 1, 'G', o[i], 1);
 		ck_assert_uint_eq(evs[i - 1].at, 100 * i);
 	}
-	ck_assert_uint_eq(lk("r")->held, 6);
+	ck_assert_uint_eq(sem_used(lk("r")), 6);
 }
 END_TEST
 
@@ -525,7 +553,7 @@ START_TEST(test_rate_burst)
 	ck_assert_uint_eq(tick(39), 0);
 	ck_assert_uint_eq(tick(40), 1);
 	ck_assert_uint_eq(tick(60), 1);
-	ck_assert_uint_eq(lk("b")->held, 8);
+	ck_assert_uint_eq(sem_used(lk("b")), 8);
 	/* TAT is 160: at 160 everything is paid back: 5 at once again. */
 	clock_ms = 160;
 	for (i = 100; i < 105; i++)
@@ -639,7 +667,7 @@ START_TEST(test_rate_mismatch)
 	is_error(am(a, 5, "k@nan", FOREVER), PROTO_E_BAD_REQUEST, 0);
 	/* No capacity and a rate: rate only. */
 	is_granted(am(a, 5, "k@1000*7", FOREVER));
-	ck_assert_uint_eq(lk("k")->capacity, 0);
+	ck_assert_uint_eq(sem_capacity(lk("k")), 0);
 	check2();
 }
 END_TEST
@@ -746,19 +774,20 @@ START_TEST(test_property_no_deadlock)
 	static const uint32_t caps[] = { 1, 2, 3, 4, 2 };
 	static const char *const rates[] = { "", "", "@20/2", "", "@5" };
 	struct sem_owner	*o[NOWN];
-	struct sem_grant	*g;
-	struct sem_waiter	*w;
+	struct sem_grant_info	 gi;
 	struct sem		*sx;
 	struct sem_acq_result	 r;
 	char			 spec[256], one[32];
 	uint64_t		 st = 0x9e3779b97f4a7c15ULL ^ (uint64_t)_i;
-	uint64_t		 id = 1, step, k, left;
+	uint64_t		 id = 1, step, k, left, lowid[NOWN];
 	size_t			 i, j, n, used, ngrant = 0;
 	uint32_t		 pick;
 	int64_t			 tmo;
 
-	for (i = 0; i < NOWN; i++)
+	for (i = 0; i < NOWN; i++) {
 		o[i] = own((uint32_t)i + 1);
+		lowid[i] = 1;
+	}
 	for (step = 0; step < STEPS; step++) {
 		i = rnd2(&st) % NOWN;
 		switch (rnd2(&st) % 11) {
@@ -787,22 +816,25 @@ START_TEST(test_property_no_deadlock)
 			    r.code == PROTO_E_TOO_HEAVY);
 			break;
 		case 4:
-			/* Withdraw its oldest pending request. */
-			w = TAILQ_FIRST(&o[i]->waiters);
-			if (w != NULL)
-				(void)sem_withdraw(o[i], w->id, clock_ms);
+			/*
+			 * Withdraw its oldest pending request: ids are
+			 * handed out in order, and one below lowid[i] is
+			 * not pending for o[i], nor ever will be.
+			 */
+			while (lowid[i] < id && sem_withdraw(o[i], lowid[i],
+			    clock_ms) == PROTO_E_NOT_PENDING)
+				lowid[i]++;
 			break;
 		case 5:
-			if ((g = first_grant(o[i])) != NULL)
-				ck_assert_int_eq(rt(o[i], g->token, clock_ms),
+			if (first_grant(o[i], &gi) != NULL)
+				ck_assert_int_eq(rt(o[i], gi.token, clock_ms),
 				    PROTO_OK);
 			break;
 		case 6:
-			if ((g = first_grant(o[i])) != NULL)
+			if (first_grant(o[i], &gi) != NULL)
 				ck_assert_int_eq(sem_release(o[i],
-				    g->hold->sem->name,
-				    g->hold->sem->name_len, 1, clock_ms),
-				    PROTO_OK);
+				    sem_name(gi.sem), sem_name_len(gi.sem), 1,
+				    clock_ms), PROTO_OK);
 			break;
 		case 7:
 			if (rnd2(&st) % 4 == 0) {
@@ -821,8 +853,9 @@ START_TEST(test_property_no_deadlock)
 			if ((sx = lk(names[pick])) == NULL)
 				break;
 			if (rnd2(&st) % 2 == 0)
-				sem_drain(tb, sx, !sx->drained, clock_ms);
-			else if (sx->capacity != 0)
+				sem_drain(tb, sx, !sem_is_drained(sx),
+				    clock_ms);
+			else if (sem_capacity(sx) != 0)
 				sem_resize(tb, sx, 1 + (uint32_t)(rnd2(&st) %
 				    4), clock_ms);
 			break;
@@ -840,10 +873,10 @@ START_TEST(test_property_no_deadlock)
 	for (j = 0; j < 5; j++) {
 		if ((sx = lk(names[j])) == NULL)
 			continue;
-		if (sx->drained)
+		if (sem_is_drained(sx))
 			sem_drain(tb, sx, 0, clock_ms);
-		if ((sx = lk(names[j])) != NULL && sx->capacity != 0 &&
-		    sx->capacity != caps[j])
+		if ((sx = lk(names[j])) != NULL && sem_capacity(sx) != 0 &&
+		    sem_capacity(sx) != caps[j])
 			sem_resize(tb, sx, caps[j], clock_ms);
 		fl();
 		nev = 0;
@@ -852,13 +885,12 @@ START_TEST(test_property_no_deadlock)
 		left = 0;
 		for (i = 0; i < NOWN; i++) {
 			/* As the daemon does: deliver after each request. */
-			while ((g = first_grant(o[i])) != NULL) {
-				(void)rt(o[i], g->token,
-				    clock_ms);
+			while (first_grant(o[i], &gi) != NULL) {
+				(void)rt(o[i], gi.token, clock_ms);
 				fl();
 				nev = 0;
 			}
-			left += o[i]->npending;
+			left += sem_limit_count(o[i], SEM_LIMIT_PENDING);
 		}
 		if (left == 0)
 			break;
@@ -868,7 +900,8 @@ START_TEST(test_property_no_deadlock)
 		nev = 0;
 	}
 	for (i = 0; i < NOWN; i++)
-		ck_assert_uint_eq(o[i]->npending, 0);
+		ck_assert_uint_eq(sem_limit_count(o[i], SEM_LIMIT_PENDING),
+		    0);
 	for (i = 0; i < NOWN; i++)
 		sem_owner_drop(o[i], clock_ms);
 	clock_ms += 1000000;

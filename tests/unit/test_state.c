@@ -228,6 +228,7 @@ START_TEST(test_adopt_transfer)
 	struct sem_owner	*ghost, *c, *w;
 	struct sem_acq_result	 r;
 	struct sem_grant	*g;
+	struct sem_grant_info	 gi;
 	char			 cause[256], why[256];
 
 	st = state_open(path, "/x/sock", cause, sizeof cause);
@@ -248,7 +249,7 @@ START_TEST(test_adopt_transfer)
 	    -1);
 	ck_assert_int_eq(errno, EEXIST);
 	ck_assert(sem_table_next_serial(t) == 42);
-	ck_assert_uint_eq(sem_lookup(t, "db", 2)->held, 3);
+	ck_assert_uint_eq(sem_used(sem_lookup(t, "db", 2)), 3);
 
 	r = acq(w, 1, "db", 3, 1);
 	ck_assert_int_eq(r.status, SEM_ACQ_QUEUED);
@@ -256,8 +257,9 @@ START_TEST(test_adopt_transfer)
 	ck_assert_ptr_nonnull(g);
 	ck_assert_int_eq(sem_grant_transfer(g, c, 3, 0), -1);
 	ck_assert_int_eq(sem_grant_transfer(g, c, 1, 0), 0);
-	ck_assert_ptr_eq(g->hold->owner, c);
-	ck_assert_uint_eq(g->weight, 1);
+	sem_grant_info(g, &gi);
+	ck_assert_ptr_eq(gi.owner, c);
+	ck_assert_uint_eq(gi.weight, 1);
 	ck_assert_uint_eq(sem_flush(t), 1);	/* w got the freed slot */
 	ck_assert_msg(sem_check_invariants(t, why, sizeof why) == 0, "%s",
 	    why);
@@ -266,13 +268,15 @@ START_TEST(test_adopt_transfer)
 	    0);
 	ck_assert_int_eq(sem_adopt(ghost, "m2", 2, 0, 2.0, 3, 1, 900, 50, 0,
 	    0), 0);
-	ck_assert(sem_lookup(t, "m2", 2)->rate == 2.0);
+	ck_assert(sem_rate(sem_lookup(t, "m2", 2), NULL) == 2.0);
 	g = sem_grant_lookup(t, 900);
 	ck_assert_ptr_nonnull(g);
-	ck_assert_ptr_ne(g->gnext, g);
+	ck_assert_ptr_ne(sem_grant_next(g), g);
 	ck_assert_int_eq(sem_grant_transfer(g, c, 1, 0), 0);
-	ck_assert_ptr_eq(g->hold->owner, c);
-	ck_assert_ptr_eq(g->gnext->hold->owner, c);
+	sem_grant_info(g, &gi);
+	ck_assert_ptr_eq(gi.owner, c);
+	sem_grant_info(sem_grant_next(g), &gi);
+	ck_assert_ptr_eq(gi.owner, c);
 	ck_assert_msg(sem_check_invariants(t, why, sizeof why) == 0, "%s",
 	    why);
 	sem_owner_drop(ghost, 0);

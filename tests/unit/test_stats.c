@@ -38,7 +38,7 @@ observe_cb(const struct sem_obs *ob, void *arg)
 		return;
 	}
 	obs[nobs] = *ob;
-	memcpy(obs_sem[nobs], ob->sem->name, ob->sem->name_len + 1);
+	memcpy(obs_sem[nobs], sem_name(ob->sem), sem_name_len(ob->sem) + 1);
 	obs[nobs].sem = NULL;		/* it may be gone later */
 	nobs++;
 }
@@ -183,7 +183,7 @@ START_TEST(test_stats_paths)
 	ck_assert_int_eq(r.status, SEM_ACQ_GRANTED);
 	expect_obs(0, SEM_OBS_GRANT, "x", 1);
 	ck_assert_uint_eq(obs[0].waited_ms, 0);
-	ck_assert_uint_eq(obs[0].owner->pid, 10);
+	ck_assert_uint_eq(sem_owner_pid(obs[0].owner), 10);
 
 	r = acq(b, 1, "x", 1, 1, 0, 1001);		/* try: refused */
 	ck_assert_int_eq(r.status, SEM_ACQ_BUSY);
@@ -213,7 +213,7 @@ START_TEST(test_stats_paths)
 	ck_assert_uint_eq(obs[4].held_ms, 1500);
 	expect_obs(5, SEM_OBS_GRANT, "x", 1);
 	ck_assert_uint_eq(obs[5].waited_ms, 1498);
-	ck_assert_uint_eq(obs[5].owner->pid, 11);
+	ck_assert_uint_eq(sem_owner_pid(obs[5].owner), 11);
 	sem_flush(tbl);
 
 	/* c waits again; b disconnects holding: both are counted. */
@@ -282,15 +282,16 @@ START_TEST(test_stats_revoke_per_grant)
 	struct sem_owner	*a;
 	struct sem		*s;
 	const struct sem_stats	*st;
-	struct sem_hold		*h;
+	struct sem_acq_result	 r;
 
 	a = sem_owner_new(tbl, NULL, 10, 1000);
-	ck_assert_int_eq(acq(a, 1, "r", 5, 1, -1, 0).status, SEM_ACQ_GRANTED);
+	r = acq(a, 1, "r", 5, 1, -1, 0);
+	ck_assert_int_eq(r.status, SEM_ACQ_GRANTED);
 	ck_assert_int_eq(acq(a, 2, "r", 5, 1, -1, 400).status,
 	    SEM_ACQ_GRANTED);
 	s = sem_lookup(tbl, "r", 1);
-	h = TAILQ_FIRST(&s->holders);
-	sem_revoked(tbl, TAILQ_FIRST(&h->grants), 1000);
+	/* The older of a's two grants. */
+	sem_revoked(tbl, sem_grant_lookup(tbl, r.token), 1000);
 	expect_obs(2, SEM_OBS_REVOKE, "r", 1);
 	ck_assert_uint_eq(obs[2].held_ms, 1000);
 	st = sem_stats(s);
