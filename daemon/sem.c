@@ -49,8 +49,284 @@
 #include <string.h>
 
 #include "hash.h"
-#include "heap.h"
 #include "sem.h"
+
+/* One semaphore. */
+struct sem {
+	char			 name[PROTO_MAX_NAME + 1];
+	size_t			 name_len;
+	uint32_t		 capacity;	/* 0: no bound (rate only) */
+	uint64_t		 held;		/* total weight granted */
+	uint32_t		 nwaiting;	/* waiters on queue */
+	uint32_t		 nholders;	/* holds on holders */
+	uint32_t		 npinned;	/* undelivered events and work
+						   in progress naming it */
+	double			 rate;		/* grants/s; 0: no rate */
+	uint32_t		 burst;		/* >= 1 when rate > 0 */
+	uint64_t		 t_ns;		/* emission interval 1/rate */
+	uint64_t		 tat_ns;	/* GCRA theoretical arrival */
+	uint64_t		 wake_ms;	/* valid if wake_idx != SIZE_MAX */
+	size_t			 wake_idx;	/* in the wake heap */
+	int			 dirty;		/* on the table's dirty list */
+	int			 declared;	/* by the configuration: kept
+						   while idle (sem_declare) */
+	int			 drained;	/* no grants (sem_drain); kept
+						   while idle */
+	int			 shrunk;	/* held > capacity after a
+						   resize, until releases */
+	TAILQ_HEAD(, sem_part)	 queue;		/* FIFO by seq, head first */
+	TAILQ_HEAD(, sem_hold)	 holders;	/* oldest first */
+	struct sem_stats	 stats;		/* through sem_stats() */
+	uint64_t		 hv;		/* hash of the name */
+	struct sem		*hnext;		/* hash chain */
+	TAILQ_ENTRY(sem)	 entry;		/* on table's list */
+	TAILQ_ENTRY(sem)	 dirty_entry;	/* on the dirty list */
+};
+
+/* What one owner holds on one semaphore (all its grants, summed). */
+struct sem_hold {
+	struct sem		*sem;
+	struct sem_owner	*owner;
+	uint32_t		 weight;
+	uint64_t		 since_ms;	/* first grant of this hold */
+	TAILQ_HEAD(sem_grant_list, sem_grant) grants;	/* oldest first */
+	TAILQ_ENTRY(sem_hold)	 sem_entry;	/* on sem->holders */
+	TAILQ_ENTRY(sem_hold)	 owner_entry;	/* on owner->holds */
+	struct sem_hold		*hnext;		/* hash chain */
+};
+
+enum sem_waiter_state {
+	SEM_W_QUEUED,		/* on sem->queue */
+	SEM_W_GRANTED,		/* granted, event not yet flushed */
+	SEM_W_EXPIRED,		/* deadline passed, event not yet flushed */
+	SEM_W_REFUSED,		/* a resize made it too heavy, event not
+				   yet flushed */
+};
+
+/*
+ * One grant: the slots one ACQUIRE was given on one semaphore, named by
+ * its token.  A grant lives on its hold's list from the grant until the
+ * last of its weight is given back.  An ACQUIRE of several semaphores
+ * makes one grant on each, all with the same token and serial, linked in
+ * a ring by gnext (a grant of one semaphore is a ring of one); the
+ * token hash finds each of them.  serial is the engine's count of grants
+ * made (see sem_table_set_serial), which the grant_new hook may turn
+ * into another token.  cookie is the caller's.
+ */
+struct sem_grant {
+	struct sem_hold		*hold;
+	uint64_t		 token;
+	uint64_t		 serial;
+	uint32_t		 weight;	/* still held of this grant */
+	uint64_t		 since_ms;
+	uint64_t		 cookie;	/* the caller's; 0 at first */
+	struct sem_grant	*gnext;		/* the ring of one ACQUIRE */
+	TAILQ_ENTRY(sem_grant)	 hold_entry;	/* on hold->grants */
+	struct sem_grant	*hnext;		/* hash chain */
+};
+
+/* One semaphore of a pending ACQUIRE: its place on that queue. */
+struct sem_part {
+	struct sem		*sem;
+	struct sem_waiter	*w;
+	uint32_t		 weight;
+	struct sem_grant	*grant;		/* QUEUED: set aside for the
+						   grant */
+	TAILQ_ENTRY(sem_part)	 sem_entry;	/* on sem->queue */
+};
+
+/*
+ * One pending ACQUIRE, of one semaphore or several (parts; sem and
+ * weight repeat parts[0] for the callers that serve one name).
+ */
+struct sem_waiter {
+	struct sem		*sem;		/* parts[0].sem */
+	struct sem_owner	*owner;
+	uint64_t		 id;
+	uint32_t		 weight;	/* parts[0].weight */
+	enum sem_waiter_state	 state;
+	uint64_t		 token;		/* GRANTED: the grant's token */
+	uint64_t		 since_ms;	/* when it was queued */
+	uint64_t		 deadline_ms;	/* valid if heap_idx != SIZE_MAX */
+	size_t			 heap_idx;	/* SIZE_MAX: no deadline */
+	uint64_t		 seq;		/* arrival order: breaks ties
+						   between equal deadlines */
+	TAILQ_ENTRY(sem_waiter)	 ev_entry;	/* on the events list */
+	TAILQ_ENTRY(sem_waiter)	 owner_entry;	/* on owner->waiters */
+	struct sem_waiter	*hnext;		/* hash chain */
+	uint32_t		 nparts;
+	struct sem_part		 parts[];
+};
+
+/*
+ * What all the owners of one uid have together, for the per-uid limits:
+ * shared by those owners, freed with the last of them.
+ */
+struct sem_uid {
+	uint32_t		 uid;
+	uint32_t		 nowners;	/* owners with this uid */
+	uint32_t		 npending;	/* their waiters, any state */
+	uint32_t		 nholds;	/* their holds */
+	struct sem_uid		*hnext;		/* hash chain */
+};
+
+/* One client connection as the engine sees it. */
+struct sem_owner {
+	struct sem_table	*table;
+	void			*ctx;		/* the caller's (struct conn) */
+	uint32_t		 pid;
+	uint32_t		 uid;
+	struct sem_uid		*acct;		/* this uid's totals */
+	uint32_t		 npending;	/* waiters, any state */
+	uint32_t		 nholds;	/* distinct semaphores held */
+	TAILQ_HEAD(, sem_hold)	 holds;
+	TAILQ_HEAD(, sem_waiter) waiters;
+	TAILQ_ENTRY(sem_owner)	 entry;		/* on the table's owners */
+};
+
+/*
+ * The deadline heap: a binary min-heap of waiters ordered by deadline,
+ * ties broken by arrival (seq), so that waiters with equal deadlines
+ * expire in the order they came.  Each waiter records its index
+ * (heap_idx, SIZE_MAX when not in the heap), which makes removal from
+ * the middle O(log n).
+ */
+struct heap {
+	struct sem_waiter	**v;
+	size_t			  len;
+	size_t			  cap;
+};
+
+#define HEAP_MIN_CAP	16
+
+/* Does a expire before b? */
+static int
+heap_less(const struct sem_waiter *a, const struct sem_waiter *b)
+{
+	if (a->deadline_ms != b->deadline_ms)
+		return (a->deadline_ms < b->deadline_ms);
+	return (a->seq < b->seq);
+}
+
+/* Put w at index i. */
+static void
+heap_set(struct heap *h, size_t i, struct sem_waiter *w)
+{
+	h->v[i] = w;
+	w->heap_idx = i;
+}
+
+/* Move the waiter at i up while it is earlier than its parent. */
+static void
+heap_up(struct heap *h, size_t i)
+{
+	struct sem_waiter	*w = h->v[i];
+	size_t			 parent;
+
+	while (i > 0) {
+		parent = (i - 1) / 2;
+		if (!heap_less(w, h->v[parent]))
+			break;
+		heap_set(h, i, h->v[parent]);
+		i = parent;
+	}
+	heap_set(h, i, w);
+}
+
+/* Move the waiter at i down while a child is earlier. */
+static void
+heap_down(struct heap *h, size_t i)
+{
+	struct sem_waiter	*w = h->v[i];
+	size_t			 child;
+
+	for (;;) {
+		child = 2 * i + 1;
+		if (child >= h->len)
+			break;
+		if (child + 1 < h->len && heap_less(h->v[child + 1],
+		    h->v[child]))
+			child++;
+		if (!heap_less(h->v[child], w))
+			break;
+		heap_set(h, i, h->v[child]);
+		i = child;
+	}
+	heap_set(h, i, w);
+}
+
+/* Make room for one more push; -1 with errno ENOMEM. */
+static int
+heap_reserve(struct heap *h)
+{
+	struct sem_waiter	**v;
+	size_t			  cap;
+
+	if (h->len < h->cap)
+		return (0);
+	cap = h->cap == 0 ? HEAP_MIN_CAP : h->cap * 2;
+	if (cap > SIZE_MAX / sizeof *v ||
+	    (v = realloc(h->v, cap * sizeof *v)) == NULL) {
+		errno = ENOMEM;
+		return (-1);
+	}
+	h->v = v;
+	h->cap = cap;
+	return (0);
+}
+
+/* Add w; room was reserved.  O(log n). */
+static void
+heap_push(struct heap *h, struct sem_waiter *w)
+{
+	h->v[h->len++] = w;
+	heap_up(h, h->len - 1);
+}
+
+/* The earliest waiter or NULL.  O(1). */
+static struct sem_waiter *
+heap_top(const struct heap *h)
+{
+	return (h->len == 0 ? NULL : h->v[0]);
+}
+
+/*
+ * Remove w: move the last element into its slot and sift it whichever
+ * way it needs to go.  Shrink the array when it is a quarter full, so a
+ * burst of waiters does not pin memory forever (a failed shrink is
+ * harmless).  O(log n).
+ */
+static void
+heap_remove(struct heap *h, struct sem_waiter *w)
+{
+	struct sem_waiter	**v, *last;
+	size_t			  i = w->heap_idx;
+
+	w->heap_idx = SIZE_MAX;
+	last = h->v[--h->len];
+	if (i < h->len) {
+		heap_set(h, i, last);
+		if (i > 0 && heap_less(last, h->v[(i - 1) / 2]))
+			heap_up(h, i);
+		else
+			heap_down(h, i);
+	}
+	if (h->cap > HEAP_MIN_CAP && h->len < h->cap / 4) {
+		if ((v = realloc(h->v, (h->cap / 2) * sizeof *v)) != NULL) {
+			h->v = v;
+			h->cap /= 2;
+		}
+	}
+}
+
+/* Free the array. */
+static void
+heap_free(struct heap *h)
+{
+	free(h->v);
+	h->v = NULL;
+	h->len = h->cap = 0;
+}
 
 struct sem_table {
 	struct sem_callbacks	 cb;

@@ -54,9 +54,15 @@
 
 #define SEM_MAX_PARTS	16	/* semaphores in one request */
 
+/*
+ * The engine's objects are its own (defined in sem.c): callers hold
+ * pointers and ask the queries below.
+ */
 struct sem_table;
-struct sem_owner;
-struct sem_part;
+struct sem;		/* one semaphore */
+struct sem_owner;	/* one client connection */
+struct sem_waiter;	/* one pending ACQUIRE */
+struct sem_grant;	/* what one ACQUIRE was given on one semaphore */
 
 /* A histogram of durations in the buckets of proto.h (1 ms .. 1 h). */
 struct sem_hist {
@@ -89,140 +95,6 @@ struct sem_stats {
 	struct sem_hist	 wait;		/* queued -> granted (0 at once) */
 	struct sem_hist	 hold;		/* each grant: made -> all of its
 					   weight given back */
-};
-
-/* One semaphore.  Fields are read-only outside sem.c. */
-struct sem {
-	char			 name[PROTO_MAX_NAME + 1];
-	size_t			 name_len;
-	uint32_t		 capacity;	/* 0: no bound (rate only) */
-	uint64_t		 held;		/* total weight granted */
-	uint32_t		 nwaiting;	/* waiters on queue */
-	uint32_t		 nholders;	/* holds on holders */
-	uint32_t		 npinned;	/* undelivered events and work
-						   in progress naming it (sem.c) */
-	double			 rate;		/* grants/s; 0: no rate */
-	uint32_t		 burst;		/* >= 1 when rate > 0 */
-	uint64_t		 t_ns;		/* emission interval 1/rate */
-	uint64_t		 tat_ns;	/* GCRA theoretical arrival */
-	uint64_t		 wake_ms;	/* valid if wake_idx != SIZE_MAX */
-	size_t			 wake_idx;	/* in the wake heap (sem.c) */
-	int			 dirty;		/* on the table's dirty list */
-	int			 declared;	/* by the configuration: kept
-						   while idle (sem_declare) */
-	int			 drained;	/* no grants (sem_drain); kept
-						   while idle */
-	int			 shrunk;	/* held > capacity after a
-						   resize, until releases */
-	TAILQ_HEAD(, sem_part)	 queue;		/* FIFO by seq, head first */
-	TAILQ_HEAD(, sem_hold)	 holders;	/* oldest first */
-	struct sem_stats	 stats;		/* through sem_stats() */
-	uint64_t		 hv;		/* hash of the name (sem.c) */
-	struct sem		*hnext;		/* hash chain (sem.c) */
-	TAILQ_ENTRY(sem)	 entry;		/* on table's list */
-	TAILQ_ENTRY(sem)	 dirty_entry;	/* on the dirty list (sem.c) */
-};
-
-/* What one owner holds on one semaphore (all its grants, summed). */
-struct sem_hold {
-	struct sem		*sem;
-	struct sem_owner	*owner;
-	uint32_t		 weight;
-	uint64_t		 since_ms;	/* first grant of this hold */
-	TAILQ_HEAD(sem_grant_list, sem_grant) grants;	/* oldest first */
-	TAILQ_ENTRY(sem_hold)	 sem_entry;	/* on sem->holders */
-	TAILQ_ENTRY(sem_hold)	 owner_entry;	/* on owner->holds */
-	struct sem_hold		*hnext;		/* hash chain (sem.c) */
-};
-
-enum sem_waiter_state {
-	SEM_W_QUEUED,		/* on sem->queue */
-	SEM_W_GRANTED,		/* granted, event not yet flushed */
-	SEM_W_EXPIRED,		/* deadline passed, event not yet flushed */
-	SEM_W_REFUSED,		/* a resize made it too heavy, event not
-				   yet flushed */
-};
-
-/*
- * One grant: the slots one ACQUIRE was given on one semaphore, named by
- * its token.  A grant lives on its hold's list from the grant until the
- * last of its weight is given back.  An ACQUIRE of several semaphores
- * makes one grant on each, all with the same token and serial, linked in
- * a ring by gnext (a grant of one semaphore is a ring of one); the
- * token hash finds each of them.  serial is the engine's count of grants
- * made (see sem_table_set_serial), which the grant_new hook may turn
- * into another token.  cookie is the caller's.
- */
-struct sem_grant {
-	struct sem_hold		*hold;
-	uint64_t		 token;
-	uint64_t		 serial;
-	uint32_t		 weight;	/* still held of this grant */
-	uint64_t		 since_ms;
-	uint64_t		 cookie;	/* the caller's; 0 at first */
-	struct sem_grant	*gnext;		/* the ring of one ACQUIRE */
-	TAILQ_ENTRY(sem_grant)	 hold_entry;	/* on hold->grants */
-	struct sem_grant	*hnext;		/* hash chain (sem.c) */
-};
-
-/* One semaphore of a pending ACQUIRE: its place on that queue. */
-struct sem_part {
-	struct sem		*sem;
-	struct sem_waiter	*w;
-	uint32_t		 weight;
-	struct sem_grant	*grant;		/* QUEUED: set aside for the
-						   grant (sem.c) */
-	TAILQ_ENTRY(sem_part)	 sem_entry;	/* on sem->queue */
-};
-
-/*
- * One pending ACQUIRE, of one semaphore or several (parts; sem and
- * weight repeat parts[0] for the callers that serve one name).
- */
-struct sem_waiter {
-	struct sem		*sem;		/* parts[0].sem */
-	struct sem_owner	*owner;
-	uint64_t		 id;
-	uint32_t		 weight;	/* parts[0].weight */
-	enum sem_waiter_state	 state;
-	uint64_t		 token;		/* GRANTED: the grant's token */
-	uint64_t		 since_ms;	/* when it was queued */
-	uint64_t		 deadline_ms;	/* valid if heap_idx != SIZE_MAX */
-	size_t			 heap_idx;	/* SIZE_MAX: no deadline */
-	uint64_t		 seq;		/* arrival order: breaks ties
-						   between equal deadlines */
-	TAILQ_ENTRY(sem_waiter)	 ev_entry;	/* on the events list */
-	TAILQ_ENTRY(sem_waiter)	 owner_entry;	/* on owner->waiters */
-	struct sem_waiter	*hnext;		/* hash chain (sem.c) */
-	uint32_t		 nparts;
-	struct sem_part		 parts[];
-};
-
-/*
- * What all the owners of one uid have together, for the per-uid limits:
- * shared by those owners, freed with the last of them.  Read-only outside
- * sem.c.
- */
-struct sem_uid {
-	uint32_t		 uid;
-	uint32_t		 nowners;	/* owners with this uid */
-	uint32_t		 npending;	/* their waiters, any state */
-	uint32_t		 nholds;	/* their holds */
-	struct sem_uid		*hnext;		/* hash chain (sem.c) */
-};
-
-/* One client connection as the engine sees it. */
-struct sem_owner {
-	struct sem_table	*table;
-	void			*ctx;		/* the caller's (struct conn) */
-	uint32_t		 pid;
-	uint32_t		 uid;
-	struct sem_uid		*acct;		/* this uid's totals */
-	uint32_t		 npending;	/* waiters, any state */
-	uint32_t		 nholds;	/* distinct semaphores held */
-	TAILQ_HEAD(, sem_hold)	 holds;
-	TAILQ_HEAD(, sem_waiter) waiters;
-	TAILQ_ENTRY(sem_owner)	 entry;		/* on the table's owners */
 };
 
 /*
@@ -278,6 +150,8 @@ struct sem_obs {
  * One grant as callers see it (sem_grant_info and the grant hooks): its
  * semaphore and owner, its token and serial (see struct sem_grant), the
  * caller's cookie (0 at first), and the weight still held of it.
+ * serial is the engine's count of grants made (see sem_table_set_serial);
+ * the token is the serial unless the grant_new hook made it another.
  */
 struct sem_grant_info {
 	const struct sem	*sem;

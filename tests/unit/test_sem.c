@@ -1,8 +1,9 @@
 /*
- * test_sem.c -- unit tests of the semaphore engine (daemon/sem.c) and its
- * helpers (hash.c, heap.c).  No sockets, no clock: time is a number the
- * tests pass in.  Events delivered by sem_flush are recorded in order and
- * compared with what the grant rule says must happen.
+ * test_sem.c -- unit tests of the semaphore engine (daemon/sem.c, with
+ * its deadline heap) and its hash (hash.c).  No sockets, no clock: time
+ * is a number the tests pass in.  Events delivered by sem_flush are
+ * recorded in order and compared with what the grant rule says must
+ * happen.
  */
 
 #include <stdint.h>
