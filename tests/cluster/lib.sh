@@ -114,3 +114,37 @@ show_logs()
 		tail -n 15 "$tmp/$_h.log" >&2
 	done
 }
+
+# timed_job HOST TIMEOUT SEM CAP TENTHS: in the background, semrun on
+# HOST (-t TIMEOUT, SEM of capacity CAP) runs a command that holds the
+# slot TENTHS tenths of a second and records its start and end in
+# $tmp/ev.log for check_grants; its pid is added to $pids.
+timed_job()
+{
+	on "$1" "$SEMRUN" -t "$2" "$3" "$4" -- sh -c '
+	    echo "S $(date +%s%N) $SEMD_TOKEN $1" >>"$2"
+	    sleep 0.$3
+	    echo "E $(date +%s%N) $SEMD_TOKEN $1" >>"$2"' sh "$1" \
+	    "$tmp/ev.log" "$5" </dev/null >/dev/null 2>>"$tmp/semrun.err" &
+	pids="$pids $!"
+}
+
+# wait_jobs: wait for every pid in $pids; fail unless all exited 0.
+wait_jobs()
+{
+	_bad=0
+	for _p in $pids; do
+		wait "$_p" || _bad=$((_bad + 1))
+	done
+	pids=
+	[ $_bad -eq 0 ] ||
+	    fail "$_bad semrun failed: $(head -5 "$tmp/semrun.err")"
+}
+
+# check_grants N CAP: the commands' own record in $tmp/ev.log (see
+# tests/lib/check-grants.py): N grants, at most CAP at once, token order.
+check_grants()
+{
+	$PY "$SEMD_SRCDIR/tests/lib/check-grants.py" "$tmp/ev.log" "$1" \
+	    "$2" || fail "the checker found a violation"
+}

@@ -19,46 +19,14 @@ pids=
 while [ $i -lt $n ]; do
 	h=h$((i % 3 + 1))
 	hold=$(( (i * 7) % 5 + 2 ))	# tenths of a second, 2..6
-	on $h "$SEMRUN" -t 120 api-x 3 -- sh -c '
-	    echo "S $(date +%s%N) $SEMD_TOKEN $1" >>"$2"
-	    sleep 0.$3
-	    echo "E $(date +%s%N) $SEMD_TOKEN $1" >>"$2"' sh $h "$tmp/ev.log" \
-	    $hold </dev/null >/dev/null 2>>"$tmp/semrun.err" &
-	pids="$pids $!"
+	timed_job $h 120 api-x 3 $hold
 	i=$((i + 1))
 	[ $((i % 5)) -eq 0 ] && sleep 0.1
 done
-bad=0
-for p in $pids; do
-	wait "$p" || bad=$((bad + 1))
-done
-[ $bad -eq 0 ] || fail "$bad semrun failed: $(head -5 "$tmp/semrun.err")"
+wait_jobs
 ok "$n semrun on 3 hosts all ran"
 
-$PY - "$tmp/ev.log" "$n" 3 <<'PY' || fail "the checker found a violation"
-import sys
-path, n, cap = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-start, end = {}, {}
-for line in open(path):
-    kind, ts, tok, host = line.split()
-    (start if kind == "S" else end)[int(tok)] = int(ts)
-assert len(start) == n and set(start) == set(end), \
-    "%d starts, %d ends, want %d each" % (len(start), len(end), n)
-ev = sorted([(t, 1) for t in start.values()] + [(t, -1) for t in end.values()],
-            key=lambda e: (e[0], e[1]))
-cur = top = 0
-for t, d in ev:
-    cur += d
-    top = max(top, cur)
-assert top <= cap, "%d ran at once, capacity %d" % (top, cap)
-# FIFO by revision: an earlier request runs before a later one ends.
-toks = sorted(start)
-for i, a in enumerate(toks):
-    for b in toks[i + 1:]:
-        assert start[a] < end[b], "token %d started after %d ended" % (a, b)
-print("ok - at most %d at once (capacity %d), %d grants in token order"
-      % (top, cap, n))
-PY
+check_grants "$n" 3
 
 wait_until "no key left in etcd" [ "$(etcd_count "$PREFIX/api-x/q/")" = 0 ]
 ok "no request key left in etcd"
