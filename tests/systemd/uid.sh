@@ -19,12 +19,9 @@ if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null 2>&1 ||
 	echo "SKIP: needs root, unshare and runuser"
 	exit 77
 fi
-TUSER=semdtest
-if ! id "$TUSER" >/dev/null 2>&1; then
-	useradd --system --no-create-home --home-dir /nonexistent \
-	    --shell /bin/sh "$TUSER" >/dev/null 2>&1
-	id "$TUSER" >/dev/null 2>&1 || { echo "cannot make user $TUSER"; exit 99; }
-fi
+# shellcheck disable=SC1091
+. "$(dirname "$0")/../lib/helpers.sh"
+tl_test_user
 TUID=$(id -u "$TUSER")
 
 tmp=$(mktemp -d /var/tmp/semd-uid.XXXXXX) || exit 99

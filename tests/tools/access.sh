@@ -8,6 +8,7 @@
 # semdctl reload); reload changes capacity online; ADMIN by a non-admin
 # is DENIED.  Creating users needs root: without it the test is skipped.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/helpers.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "SKIP: this test creates users and groups (useradd), which needs root"
@@ -54,20 +55,7 @@ usermod -a -G "$GA" "$U4" || fail "usermod -G $GA $U4"
 # The users run copies of the tools from the test's directory (the build
 # tree may be in a home directory they cannot read).
 chmod 755 "$tmp"
-mkdir "$tmp/bin" "$tmp/lib"
-for _p in semdctl semrun; do
-	_real=$SEMD_BUILDDIR/client/$_p
-	if [ -x "$SEMD_BUILDDIR/client/.libs/$_p" ]; then
-		_real=$SEMD_BUILDDIR/client/.libs/$_p
-	elif [ -x "$SEMD_BUILDDIR/client/.libs/lt-$_p" ]; then
-		_real=$SEMD_BUILDDIR/client/.libs/lt-$_p
-	fi
-	cp "$_real" "$tmp/bin/$_p" || fail "cannot copy $_real"
-done
-for _l in "$SEMD_BUILDDIR"/client/.libs/libsemd.so*; do
-	[ -e "$_l" ] && cp -P "$_l" "$tmp/lib/"
-done
-chmod -R a+rX "$tmp/bin" "$tmp/lib"
+tl_copy_clients "$tmp" || fail "cannot copy the clients to $tmp"
 
 # as USER COMMAND [ARG]...: run COMMAND as USER with that user's groups
 # (initgroups), the way login would.

@@ -6,6 +6,7 @@
 # setpriv); without it they are skipped (exit 77) after the parts that
 # any user can check.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/helpers.sh"
 
 # mode PATH: the permission bits of PATH in octal, e.g. 700.
 mode()
@@ -37,21 +38,7 @@ GROUP=4242	# a group number nobody belongs to by default
 # in a private home directory): it runs copies of the tools, and of
 # libsemd when they link it dynamically, from the test's directory.
 chmod 755 "$tmp"
-mkdir "$tmp/bin" "$tmp/lib"
-for _p in semdctl semrun; do
-	_real=$SEMD_BUILDDIR/client/$_p
-	# A libtool wrapper script: take the binary it runs.
-	if [ -x "$SEMD_BUILDDIR/client/.libs/$_p" ]; then
-		_real=$SEMD_BUILDDIR/client/.libs/$_p
-	elif [ -x "$SEMD_BUILDDIR/client/.libs/lt-$_p" ]; then
-		_real=$SEMD_BUILDDIR/client/.libs/lt-$_p
-	fi
-	cp "$_real" "$tmp/bin/$_p" || fail "cannot copy $_real"
-done
-for _l in "$SEMD_BUILDDIR"/client/.libs/libsemd.so*; do
-	[ -e "$_l" ] && cp -P "$_l" "$tmp/lib/"
-done
-chmod -R a+rX "$tmp/bin" "$tmp/lib"
+tl_copy_clients "$tmp" || fail "cannot copy the clients to $tmp"
 O_SEMDCTL=$tmp/bin/semdctl
 O_SEMRUN=$tmp/bin/semrun
 

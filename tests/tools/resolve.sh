@@ -21,14 +21,9 @@ if [ -z "${SEMD_RESOLVE_INNER:-}" ]; then
 		echo "SKIP: cannot make a private mount namespace"
 		exit 77
 	fi
-	# A second, unprivileged user (made once; useradd may race with a
-	# parallel run, hence the second look).
-	TUSER=semdtest
-	if ! id "$TUSER" >/dev/null 2>&1; then
-		useradd --system --no-create-home --home-dir /nonexistent \
-		    --shell /bin/sh "$TUSER" >/dev/null 2>&1
-		id "$TUSER" >/dev/null 2>&1 || { echo "cannot make user $TUSER"; exit 99; }
-	fi
+	# A second, unprivileged user.
+	. "$(dirname "$0")/../lib/helpers.sh"
+	tl_test_user
 	SEMD_RESOLVE_INNER=1 TUSER=$TUSER exec unshare --mount \
 	    --propagation private \
 	    sh "$(dirname "$0")/../lib/fresh-tmp.sh" sh "$0"
