@@ -14,6 +14,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 
 #include <check.h>
@@ -1006,6 +1007,78 @@ fake_open(struct tl_fake *f)
 }
 
 /*
+ * Against the fake playing script, semd_acquire must fail with code and
+ * a message holding text; then semd_ping must succeed (ping_code
+ * SEMD_E_NONE: the connection goes on) or fail with ping_code.
+ */
+static void
+fake_acquire_fails(const struct tl_fake_step *script, int code,
+    const char *text, int ping_code)
+{
+	struct semd_error	 err;
+	struct semd		*sd;
+	struct tl_fake		 f;
+
+	fake_start(&f, script);
+	sd = fake_open(&f);
+	ck_assert_int_eq(semd_acquire(sd, "x", 1, 1, SEMD_FOREVER, NULL,
+	    NULL, &err), SEMD_ERR);
+	ck_assert_int_eq(err.code, code);
+	ck_assert_msg(strstr(err.message, text) != NULL, "message: %s",
+	    err.message);
+	if (ping_code == SEMD_E_NONE)
+		ck_assert_msg(semd_ping(sd, &err) == SEMD_OK, "the "
+		    "connection broke: %s", err.message);
+	else {
+		ck_assert_int_eq(semd_ping(sd, &err), SEMD_ERR);
+		ck_assert_int_eq(err.code, ping_code);
+	}
+	semd_close(sd);
+	fake_finish(&f);
+}
+
+static void
+on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * Against the fake playing script, semd_open must fail with code and a
+ * message holding text (NULL: the fake's socket path).  With interrupt,
+ * SIGALRM comes every 100 ms meanwhile (no SA_RESTART), for a script
+ * that never answers; without, a signal would make the test flaky.
+ */
+static void
+fake_open_fails(const struct tl_fake_step *script, int code,
+    const char *text, int interrupt)
+{
+	struct itimerval	 it = { { 0, 100000 }, { 0, 100000 } };
+	struct sigaction	 sa;
+	struct semd_error	 err;
+	struct semd		*sd;
+	struct tl_fake		 f;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_alarm;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGALRM, &sa, NULL), 0);
+	fake_start(&f, script);
+	if (interrupt)
+		ck_assert_int_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
+	sd = semd_open(f.path, NULL, SEMD_OPEN_NO_AUTOSTART, &err);
+	memset(&it, 0, sizeof it);
+	ck_assert_int_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
+	ck_assert_ptr_null(sd);
+	ck_assert_int_eq(err.code, code);
+	if (text == NULL)
+		text = f.path;
+	ck_assert_msg(strstr(err.message, text) != NULL, "message: %s",
+	    err.message);
+	fake_finish(&f);
+}
+
+/*
  * Run a client in a child that blocks in semd_acquire on the fake
  * daemon, interrupt it, and answer the withdrawal as granted_first says:
  * ACQUIRED then NOT_PENDING (the daemon granted before it read the
@@ -1130,21 +1203,8 @@ START_TEST(test_unknown_error_code)
 		    .text = "slow down"),
 		F_EXPECT(HELLO), F_REPLY(HELLO), F_WAIT_EOF, F_END
 	};
-	struct semd_error	 err;
-	struct semd		*sd;
-	struct tl_fake		 f;
 
-	fake_start(&f, script);
-	sd = fake_open(&f);
-	ck_assert_int_eq(semd_acquire(sd, "later", 1, 1, SEMD_FOREVER, NULL,
-	    NULL, &err), SEMD_ERR);
-	ck_assert_int_eq(err.code, SEMD_E_PROTOCOL);
-	ck_assert_msg(strstr(err.message, "slow down") != NULL, "message: %s",
-	    err.message);
-	ck_assert_msg(semd_ping(sd, &err) == SEMD_OK, "the connection broke: "
-	    "%s", err.message);
-	semd_close(sd);
-	fake_finish(&f);
+	fake_acquire_fails(script, SEMD_E_PROTOCOL, "slow down", SEMD_E_NONE);
 }
 END_TEST
 
@@ -1158,24 +1218,16 @@ START_TEST(test_protocol_garbage)
 		    .len = 11),
 		F_WAIT_EOF, F_END
 	};
-	struct semd_error	 err;
-	struct semd		*sd;
-	struct tl_fake		 f;
 
-	fake_start(&f, script);
-	sd = semd_open(f.path, NULL, 0, &err);
-	ck_assert_ptr_null(sd);
-	ck_assert_int_eq(err.code, SEMD_E_PROTOCOL);
-	ck_assert_msg(strstr(err.message, f.path) != NULL, "message: %s",
-	    err.message);
-	fake_finish(&f);
+	fake_open_fails(script, SEMD_E_PROTOCOL, NULL, 0);
 }
 END_TEST
 
 /*
  * A frame of the right length whose body is no MessagePack map (0xc1 is
  * never used): SEMD_E_PROTOCOL, and the connection is broken for good --
- * the next call fails the same way without writing a byte.
+ * the next call fails the same way without writing a byte (a ping would
+ * fail the script's WAIT_EOF).
  */
 START_TEST(test_garbage_body)
 {
@@ -1185,22 +1237,9 @@ START_TEST(test_garbage_body)
 		    .len = 7),
 		F_WAIT_EOF, F_END
 	};
-	struct semd_error	 err;
-	struct semd		*sd;
-	struct tl_fake		 f;
 
-	fake_start(&f, script);
-	sd = fake_open(&f);
-	ck_assert_int_eq(semd_acquire(sd, "g", 1, 1, SEMD_FOREVER, NULL, NULL,
-	    &err), SEMD_ERR);
-	ck_assert_int_eq(err.code, SEMD_E_PROTOCOL);
-	ck_assert_msg(strstr(err.message, "cannot read") != NULL, "message: "
-	    "%s", err.message);
-	ck_assert_int_eq(semd_ping(sd, &err), SEMD_ERR);
-	ck_assert_int_eq(err.code, SEMD_E_PROTOCOL);
-	semd_close(sd);
-	/* WAIT_EOF: a ping would have failed the script's end. */
-	fake_finish(&f);
+	fake_acquire_fails(script, SEMD_E_PROTOCOL, "cannot read",
+	    SEMD_E_PROTOCOL);
 }
 END_TEST
 
@@ -1217,19 +1256,9 @@ START_TEST(test_partial_frame)
 		    .len = 9),
 		FAKE(.act = TL_FAKE_CLOSE), F_END
 	};
-	struct semd_error	 err;
-	struct semd		*sd;
-	struct tl_fake		 f;
 
-	fake_start(&f, script);
-	sd = fake_open(&f);
-	ck_assert_int_eq(semd_acquire(sd, "p", 1, 1, SEMD_FOREVER, NULL, NULL,
-	    &err), SEMD_ERR);
-	ck_assert_int_eq(err.code, SEMD_E_DISCONNECTED);
-	ck_assert_int_eq(semd_ping(sd, &err), SEMD_ERR);
-	ck_assert_int_eq(err.code, SEMD_E_DISCONNECTED);
-	semd_close(sd);
-	fake_finish(&f);
+	fake_acquire_fails(script, SEMD_E_DISCONNECTED, "closed",
+	    SEMD_E_DISCONNECTED);
 }
 END_TEST
 
@@ -1323,25 +1352,10 @@ START_TEST(test_unexpected_reply)
 		F_ACCEPT, F_EXPECT(HELLO), F_REPLY(RELEASED), F_WAIT_EOF,
 		F_END
 	};
-	struct semd_error	 err;
-	struct semd		*sd;
-	struct tl_fake		 f;
 
-	fake_start(&f, script);
-	sd = semd_open(f.path, NULL, SEMD_OPEN_NO_AUTOSTART, &err);
-	ck_assert_ptr_null(sd);
-	ck_assert_int_eq(err.code, SEMD_E_PROTOCOL);
-	ck_assert_msg(strstr(err.message, "unexpected RELEASED") != NULL,
-	    "message: %s", err.message);
-	fake_finish(&f);
+	fake_open_fails(script, SEMD_E_PROTOCOL, "unexpected RELEASED", 0);
 }
 END_TEST
-
-static void
-on_alarm(int sig)
-{
-	(void)sig;
-}
 
 /*
  * A daemon that never answers HELLO: semd_open waits (it has no time
@@ -1353,22 +1367,8 @@ START_TEST(test_silent_daemon)
 	static const struct tl_fake_step script[] = {
 		F_ACCEPT, F_EXPECT(HELLO), FAKE(.act = TL_FAKE_HANG), F_END
 	};
-	struct sigaction	 sa;
-	struct semd_error	 err;
-	struct semd		*sd;
-	struct tl_fake		 f;
 
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_alarm;
-	sigemptyset(&sa.sa_mask);
-	ck_assert_int_eq(sigaction(SIGALRM, &sa, NULL), 0);
-	fake_start(&f, script);
-	alarm(1);
-	sd = semd_open(f.path, NULL, SEMD_OPEN_NO_AUTOSTART, &err);
-	alarm(0);
-	ck_assert_ptr_null(sd);
-	ck_assert_int_eq(err.code, SEMD_E_INTERRUPTED);
-	fake_finish(&f);
+	fake_open_fails(script, SEMD_E_INTERRUPTED, "interrupted", 1);
 }
 END_TEST
 
