@@ -40,6 +40,30 @@ struct tl_fake_run {
 	int			 nreqs;
 };
 
+/* In the child: its directory and socket, removed when it ends. */
+static char	 tl_fake_dir[96];
+static char	 tl_fake_sock[108];
+
+/*
+ * Remove the fake's socket and directory (async-signal-safe: also from
+ * the SIGTERM that PR_SET_PDEATHSIG sends when the test dies first).
+ */
+static void
+tl_fake_cleanup(void)
+{
+	unlink(tl_fake_sock);
+	rmdir(tl_fake_dir);
+}
+
+/* SIGTERM (the test process died): clean up and go. */
+static void
+tl_fake_term(int sig)
+{
+	(void)sig;
+	tl_fake_cleanup();
+	_exit(1);
+}
+
 /* Report why step r->step failed and exit 1 (in the child). */
 static void
 tl_fake_die(struct tl_fake_run *r, const char *fmt, ...)
@@ -56,6 +80,7 @@ tl_fake_die(struct tl_fake_run *r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf + n, sizeof buf - n, fmt, ap);
 	va_end(ap);
+	tl_fake_cleanup();
 	if (write(r->wfd, buf, strlen(buf)) == -1)
 		_exit(2);
 	_exit(1);
@@ -340,6 +365,7 @@ tl_fake_play(struct tl_fake_run *r, const struct tl_fake_step *script)
 		}
 	}
 	tl_fake_close(r);
+	tl_fake_cleanup();
 	_exit(0);
 }
 
@@ -376,9 +402,12 @@ tl_fake_start(struct tl_fake *f, const struct tl_fake_step *script)
 		return (-1);
 	}
 	if (f->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		memcpy(tl_fake_dir, f->dir, sizeof tl_fake_dir);
+		memcpy(tl_fake_sock, f->path, sizeof tl_fake_sock);
+		signal(SIGTERM, tl_fake_term);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() != parent)
-			_exit(1);
+			tl_fake_term(SIGTERM);
 		signal(SIGPIPE, SIG_IGN);
 		close(p[0]);
 		r.wfd = p[1];
