@@ -235,7 +235,7 @@ START_TEST(test_rate_wire)
 	req.capacity = 10;
 	req.weight = 1;
 	req.has_rate = 1;
-	req.rate = 20;
+	req.rate = 2;	/* 500 ms a grant: time for three to queue */
 	req.burst = 2;
 	tc_send(a, &req);
 	tc_expect_acquired(a, 1, "api", 1);
@@ -249,9 +249,9 @@ START_TEST(test_rate_wire)
 	tc_status(a, "api", &rep);
 	st = status_find(&rep, "api");
 	ck_assert_ptr_nonnull(st);
-	ck_assert(st->rate == 20);
+	ck_assert(st->rate == 2);
 	ck_assert_uint_eq(st->burst, 2);
-	ck_assert_uint_le(st->next_grant_ms, 50);
+	ck_assert_uint_le(st->next_grant_ms, 500);
 	proto_reply_free(&rep);
 	for (i = 0; i < 3; i++) {
 		tc_expect_acquired(w[i], 10 + i, "api", 1);
@@ -263,7 +263,7 @@ START_TEST(test_rate_wire)
 	req.rate = 0.5;
 	tc_send(a, &req);
 	tc_expect_error_msg(a, 3, PROTO_E_RATE_MISMATCH, msg, sizeof msg);
-	ck_assert_ptr_nonnull(strstr(msg, "rate 20/s burst 2"));
+	ck_assert_ptr_nonnull(strstr(msg, "rate 2/s burst 2"));
 	ck_assert_ptr_nonnull(strstr(msg, "rate 0.5/s"));
 
 	/* Rate only: capacity 0 needs a rate. */
