@@ -34,13 +34,14 @@
 #include "etcd.h"
 #include "log.h"
 #include "semd.h"
+#include "tl.h"
 
-static char	 b_dir[256];
+static char	 b_dir[96];
 static char	 b_eps[256];
 static const char *b_semd_bin;
 static const char *b_etcdsh;
-static pid_t	 b_pids[8];
-static int	 b_npids;
+static struct tl_daemon b_daemons[8];
+static int	 b_ndaemons;
 
 static double
 b_now(void)
@@ -58,11 +59,9 @@ b_cleanup(void)
 	char	 cmd[1024];
 	int	 i;
 
-	for (i = 0; i < b_npids; i++) {
-		kill(b_pids[i], SIGTERM);
-		waitpid(b_pids[i], NULL, 0);
-	}
-	b_npids = 0;
+	for (i = 0; i < b_ndaemons; i++)
+		tl_daemon_stop(&b_daemons[i], 0);
+	b_ndaemons = 0;
 	if (b_dir[0] != '\0') {
 		snprintf(cmd, sizeof cmd, "sh '%s' stop '%s'; rm -rf '%s'",
 		    b_etcdsh, b_dir, b_dir);
@@ -76,33 +75,23 @@ b_cleanup(void)
 static void
 b_semd(const char *name, int cluster, char *sock, size_t socklen)
 {
-	struct semd_error	 err;
-	struct semd		*s;
-	pid_t			 pid;
-	int			 i;
+	const char *const	 args[] = { "-q", "--cluster-endpoints", b_eps,
+	    "--cluster-host-id", name, "--cluster-prefix", "/bench",
+	    "--cluster-names", "c-", NULL };
+	const char *const	 local[] = { "-q", NULL };
+	struct tl_daemon	*d = &b_daemons[b_ndaemons++];
 
-	snprintf(sock, socklen, "%s/%s.sock", b_dir, name);
-	if ((pid = fork()) == 0) {
-		if (cluster)
-			execl(b_semd_bin, "semd", "-f", "-q", "-S", sock,
-			    "--cluster-endpoints", b_eps, "--cluster-host-id",
-			    name, "--cluster-prefix", "/bench",
-			    "--cluster-names", "c-", (char *)NULL);
-		else
-			execl(b_semd_bin, "semd", "-f", "-q", "-S", sock,
-			    (char *)NULL);
-		_exit(127);
+	d->bin = b_semd_bin;
+	if ((size_t)snprintf(d->path, sizeof d->path, "%s/%s.sock", b_dir,
+	    name) >= sizeof d->path) {
+		fprintf(stderr, "cluster-bench: %s: path too long\n", b_dir);
+		exit(1);
 	}
-	b_pids[b_npids++] = pid;
-	for (i = 0; i < 200; i++) {
-		if ((s = semd_open(sock, "bench", 0, &err)) != NULL) {
-			semd_close(s);
-			return;
-		}
-		usleep(20000);
+	snprintf(sock, socklen, "%s", d->path);
+	if (tl_daemon_start(d, cluster ? args : local) == -1) {
+		fprintf(stderr, "cluster-bench: %s\n", d->error);
+		exit(1);
 	}
-	fprintf(stderr, "cluster-bench: semd %s does not answer\n", name);
-	exit(1);
 }
 
 struct b_txn {
@@ -290,9 +279,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	log_init(LOG_DEST_STDERR, LOG_VERBOSE_QUIET);
 	setenv("SEMD_NO_AUTOSTART", "1", 1);
-	snprintf(b_dir, sizeof b_dir, "%s/semd-cbench-XXXXXX",
-	    getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
-	if (mkdtemp(b_dir) == NULL) {
+	if (tl_tmpdir(b_dir, sizeof b_dir, "semd-cbench") == -1) {
 		perror("mkdtemp");
 		return (1);
 	}
