@@ -229,21 +229,11 @@ static void
 next_event(struct semd *sd, struct semd_event *ev)
 {
 	struct semd_error	err;
-	struct pollfd		pfd;
 	int			r;
 
-	for (;;) {
-		r = semd_process(sd, ev, &err);
-		ck_assert_msg(r != -1, "semd_process: %s", err.message);
-		if (r == 1)
-			return;
-		pfd.fd = semd_fd(sd);
-		pfd.events = POLLIN | (semd_want_write(sd) ? POLLOUT : 0);
-		ck_assert_msg(poll(&pfd, 1, WAIT_MS) == 1,
-		    "no reply from semd");
-		if (pfd.revents & POLLOUT)
-			ck_assert_int_eq(semd_flush(sd, &err), 0);
-	}
+	r = tl_semd_next(sd, ev, WAIT_MS, &err);
+	ck_assert_msg(r != 0, "no reply from semd");
+	ck_assert_msg(r == 1, "semd_process: %s", err.message);
 }
 
 /* Counts calls of the on_queued callback. */

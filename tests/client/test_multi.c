@@ -17,7 +17,6 @@
 
 #include <check.h>
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,18 +67,11 @@ static void
 next_ev(struct semd *sd, struct semd_event *ev)
 {
 	struct semd_error	 err;
-	struct pollfd		 pfd;
 	int			 r;
 
-	for (;;) {
-		r = semd_process(sd, ev, &err);
-		ck_assert_msg(r != -1, "semd_process: %s", err.message);
-		if (r == 1)
-			return;
-		pfd.fd = semd_fd(sd);
-		pfd.events = POLLIN;
-		ck_assert_int_eq(poll(&pfd, 1, WAIT_MS), 1);
-	}
+	r = tl_semd_next(sd, ev, WAIT_MS, &err);
+	ck_assert_msg(r != 0, "no event from semd");
+	ck_assert_msg(r == 1, "semd_process: %s", err.message);
 }
 
 /* What the two racers share: who is inside each critical section. */

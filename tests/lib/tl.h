@@ -124,6 +124,20 @@ const char *tl_wait_str(int, char *, size_t);
 /* The last len - 1 bytes of a file into buf ("" when unreadable). */
 const char *tl_file_tail(const char *, char *, size_t);
 
+/* --- over libsemd (tl_semd.c; for the programs that link libsemd) --- */
+
+struct semd;
+struct semd_event;
+struct semd_error;
+
+/*
+ * The next event of an event-loop connection, waiting for it (writing
+ * queued requests meanwhile) at most timeout_ms.  1 with the event, 0
+ * when none came in time, -1 with the error.
+ */
+int	tl_semd_next(struct semd *, struct semd_event *, int,
+	    struct semd_error *);
+
 /* --- a scripted fake daemon (tl_fake.c; links libsemproto) --- */
 
 /*
