@@ -46,7 +46,6 @@
 #ifndef SEMD_SEM_H
 #define SEMD_SEM_H
 
-#include <sys/queue.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -148,10 +147,11 @@ struct sem_obs {
 
 /*
  * One grant as callers see it (sem_grant_info and the grant hooks): its
- * semaphore and owner, its token and serial (see struct sem_grant), the
- * caller's cookie (0 at first), and the weight still held of it.
- * serial is the engine's count of grants made (see sem_table_set_serial);
- * the token is the serial unless the grant_new hook made it another.
+ * semaphore and owner, its token and serial, the caller's cookie (0 at
+ * first), and the weight still held of it.  serial is the engine's count
+ * of grants made (see sem_table_set_serial); the token is the serial
+ * unless the grant_new hook made it another.  The grants of an ACQUIRE
+ * of several semaphores share token, serial and cookie.
  */
 struct sem_grant_info {
 	const struct sem	*sem;
@@ -163,9 +163,9 @@ struct sem_grant_info {
 };
 
 /*
- * Event delivery, from sem_flush().  The waiter's fields (owner, id, sem,
- * weight) are valid during the call; the engine frees the waiter after
- * the callback returns.  A callback must not call back into the engine.
+ * Event delivery, from sem_flush().  The waiter may be read with the
+ * sem_waiter_* queries during the call; the engine frees it after the
+ * callback returns.  A callback must not call back into the engine.
  */
 struct sem_callbacks {
 	/* A queued ACQUIRE was granted: the owner now holds weight on sem. */
