@@ -1,12 +1,15 @@
 /*
  * conn.c -- one client connection's life.
  *
- * A connection is a bufferevent on an accepted socket plus the engine's
- * sem_owner.  Reading: the input buffer is bounded by a high watermark of
- * one largest frame plus its header (libevent stops reading beyond it),
- * and every complete frame in it is decoded and dispatched at once.
- * Writing: replies are appended to the output buffer; a client that lets
- * more than --max-output bytes pile up unread is disconnected.
+ * A connection is an accepted socket plus the engine's sem_owner.
+ * Reading: a plain read event; read(2) goes into the connection's own
+ * buffer, every complete frame in it is decoded and dispatched in place,
+ * and what is left (at most one partial frame) moves to the front.  The
+ * buffer grows only as far as one largest frame plus its header needs.
+ * Writing: a reply is sent at once when nothing is queued before it,
+ * else appended to a bufferevent's output buffer (used for writing only);
+ * a client that lets more than --max-output bytes pile up unread is
+ * disconnected.
  *
  * States: OPEN (serving), CLOSING (a malformed frame was answered with
  * ERROR BAD_FRAME; reading stopped and its slots were given back, the
@@ -17,8 +20,8 @@
  * its owner for dropping.  The drop itself happens in conn_drop_owners(),
  * called by server_settle() at the end of every callback and never while
  * the engine is delivering events (a callback must not call back into
- * the engine).  The struct and its bufferevent are freed by a deferred
- * "reaper" event, so no callback ever touches freed memory.
+ * the engine).  The struct, its read event and its bufferevent are freed
+ * by a deferred "reaper" event, so no callback ever touches freed memory.
  */
 
 #include "config.h"
@@ -57,10 +60,24 @@ enum conn_state {
 	CONN_DEAD,		/* gone; freed after this callback returns */
 };
 
+/*
+ * The input buffer: CONN_IN_MIN bytes at first, doubled while a frame
+ * needs more (up to PROTO_HDR_LEN + --max-frame), given back once empty.
+ * At most CONN_READ_MAX bytes are read per read event, so that one busy
+ * client cannot keep the others waiting.
+ */
+#define CONN_IN_MIN	512
+#define CONN_READ_MAX	16384
+
 struct conn {
 	uint64_t		 serial;	/* for the log */
 	enum conn_state		 state;
-	struct bufferevent	*bev;
+	int			 fd;
+	struct event		*rev;		/* EV_READ on fd */
+	uint8_t			*in;		/* unhandled input, NULL if none */
+	size_t			 inlen;		/* bytes in in */
+	size_t			 incap;		/* in's size */
+	struct bufferevent	*bev;		/* for writing only */
 	struct sem_owner	*owner;		/* NULL once dropped */
 	pid_t			 pid;		/* SO_PEERCRED; 0 if unknown */
 	uid_t			 uid;
@@ -113,12 +130,17 @@ conn_outbuf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	conn_out_total -= info->n_deleted;
 }
 
-/* Free c's bufferevent, its unsent output leaving conn_out_total. */
+/*
+ * Free c's read event, input and bufferevent (which closes the socket),
+ * its unsent output leaving conn_out_total.
+ */
 static void
 conn_bev_free(struct conn *c)
 {
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
 
+	event_free(c->rev);
+	free(c->in);
 	evbuffer_drain(out, evbuffer_get_length(out));
 	bufferevent_free(c->bev);
 }
@@ -316,11 +338,22 @@ conn_lost(struct conn *c, const char *fmt, ...)
 		conn_limit_warned = 0;	/* warn again next time it is hit */
 	c->state = CONN_DEAD;
 	admin_conn_gone(c);
+	event_del(c->rev);
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 	conn_queue_drop(c);
 	TAILQ_INSERT_TAIL(&conn_deadq, c, entry);
 	event_active(conn_reaper, EV_TIMEOUT, 1);
+}
+
+/* c's socket failed with errno err: disconnect it, saying why. */
+static void
+conn_sock_error(struct conn *c, int err)
+{
+	if (err == ECONNRESET || err == EPIPE)
+		conn_lost(c, "disconnected (%s)", strerror(err));
+	else
+		conn_lost(c, "connection error: %s", strerror(err));
 }
 
 /*
@@ -347,18 +380,13 @@ conn_write_out(struct conn *c)
 	 * output buffer, behind which later replies queue, so order holds.
 	 */
 	if (evbuffer_get_length(out) == 0) {
-		n = send(bufferevent_getfd(c->bev), conn_out.data,
+		n = send(c->fd, conn_out.data,
 		    conn_out.len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n == -1) {
 			err = errno;
 			if (err != EAGAIN && err != EWOULDBLOCK &&
 			    err != EINTR) {
-				if (err == ECONNRESET || err == EPIPE)
-					conn_lost(c, "disconnected (%s)",
-					    strerror(err));
-				else
-					conn_lost(c, "connection error: %s",
-					    strerror(err));
+				conn_sock_error(c, err);
 				return;
 			}
 		} else
@@ -430,7 +458,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	server_settle();
 }
 
-/* EOF, an error, or the closing timeout on c. */
+/* Writing: EOF, an error, or the closing timeout on c. */
 static void
 conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -442,10 +470,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	else if (what & BEV_EVENT_TIMEOUT)
 		conn_lost(c, "did not read its last reply in %d seconds, "
 		    "closed", SEMD_CLOSE_LINGER_SEC);
-	else if (err == ECONNRESET || err == EPIPE)
-		conn_lost(c, "disconnected (%s)", strerror(err));
 	else
-		conn_lost(c, "connection error: %s", strerror(err));
+		conn_sock_error(c, err);
 	server_settle();
 }
 
@@ -466,7 +492,7 @@ conn_bad_frame(struct conn *c, const char *why)
 	if (c->state != CONN_OPEN)
 		return;
 	c->state = CONN_CLOSING;
-	bufferevent_disable(c->bev, EV_READ);
+	event_del(c->rev);
 	conn_queue_drop(c);
 	tv.tv_sec = SEMD_CLOSE_LINGER_SEC;
 	tv.tv_usec = 0;
@@ -1269,26 +1295,25 @@ conn_dispatch(struct conn *c, const uint8_t *body, size_t len)
 }
 
 /*
- * Input arrived: handle every complete frame in the buffer, settling the
- * engine after each request so that its events follow the reply.
+ * Handle every complete frame in c's input, settling the engine after
+ * each request so that its events follow the reply, then move what is
+ * left (part of a frame) to the front.  Returns the room the next frame
+ * needs: at least what is left, more once its header is in.
  */
-static void
-conn_read_cb(struct bufferevent *bev, void *arg)
+static size_t
+conn_input(struct conn *c)
 {
-	struct conn	*c = arg;
-	struct evbuffer	*in = bufferevent_get_input(bev);
-	uint8_t		 hdr[PROTO_HDR_LEN], *frame;
-	uint32_t	 len, body_len;
-	size_t		 avail;
+	uint8_t		*p = c->in, *end = c->in + c->inlen;
+	uint32_t	 len;
+	size_t		 need = PROTO_HDR_LEN;
 	char		 why[128];
 
 	while (c->state == CONN_OPEN) {
-		avail = evbuffer_get_length(in);
-		if (avail < PROTO_HDR_LEN)
+		if ((size_t)(end - p) < PROTO_HDR_LEN) {
+			need = PROTO_HDR_LEN;
 			break;
-		if (evbuffer_copyout(in, hdr, sizeof hdr) != sizeof hdr)
-			break;
-		len = proto_frame_len(hdr);
+		}
+		len = proto_frame_len(p);
 		if (len == 0 || len > server_conf.max_frame) {
 			snprintf(why, sizeof why, "frame length %" PRIu32
 			    " is not between 1 and %" PRIu32 "%s", len,
@@ -1297,22 +1322,99 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 			conn_bad_frame(c, why);
 			break;
 		}
-		if (avail < PROTO_HDR_LEN + (size_t)len)
+		need = PROTO_HDR_LEN + (size_t)len;
+		if ((size_t)(end - p) < need)
 			break;		/* wait for the rest of the frame */
-		frame = evbuffer_pullup(in, PROTO_HDR_LEN + (ssize_t)len);
-		if (frame == NULL) {
+		conn_dispatch(c, p + PROTO_HDR_LEN, len);
+		p += need;
+		server_settle();
+	}
+	if (c->state != CONN_OPEN) {
+		c->inlen = 0;	/* reading stopped: nothing more is read */
+		return (0);
+	}
+	c->inlen = (size_t)(end - p);
+	if (c->inlen != 0 && p != c->in)
+		memmove(c->in, p, c->inlen);
+	return (need);
+}
+
+/*
+ * Make c's input buffer at least need bytes long: grow by doubling from
+ * CONN_IN_MIN, never beyond PROTO_HDR_LEN + --max-frame (a whole frame
+ * always fits, so a partial one always leaves room); give a grown
+ * buffer back once it is empty and a small one will do.  Returns 0, or
+ * -1 when out of memory.
+ */
+static int
+conn_input_room(struct conn *c, size_t need)
+{
+	size_t	 cap = c->incap, max = PROTO_HDR_LEN +
+		    (size_t)server_conf.max_frame;
+	uint8_t	*in;
+
+	if (c->inlen == 0 && c->incap > CONN_IN_MIN && need <= CONN_IN_MIN) {
+		free(c->in);
+		c->in = NULL;
+		c->incap = 0;
+		cap = 0;
+	}
+	if (cap == 0)
+		cap = CONN_IN_MIN;
+	while (cap < need && cap < max)
+		cap *= 2;
+	if (cap > max)
+		cap = max;
+	if (cap <= c->incap)
+		return (0);
+	if ((in = realloc(c->in, cap)) == NULL)
+		return (-1);
+	c->in = in;
+	c->incap = cap;
+	return (0);
+}
+
+/*
+ * c's socket is readable: read into its input buffer and handle every
+ * complete frame.  One read(2) per event when it drains the socket (the
+ * usual case: one request); when a read fills the buffer, read again
+ * into one twice as big, up to CONN_READ_MAX bytes per event.  EOF or a
+ * reset disconnects c at once, which gives its slots back.
+ */
+static void
+conn_read_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct conn	*c = arg;
+	size_t		 want = PROTO_HDR_LEN, need, done = 0, room;
+	ssize_t		 n;
+
+	while (c->state == CONN_OPEN && done < CONN_READ_MAX) {
+		if (want < c->inlen + 1)
+			want = c->inlen + 1;
+		if (conn_input_room(c, want) == -1) {
 			conn_lost(c, "out of memory reading a frame, "
 			    "disconnecting");
 			break;
 		}
-		if (proto_frame_check(frame, PROTO_HDR_LEN + (size_t)len,
-		    &body_len) != 1 || body_len != len) {
-			conn_bad_frame(c, "invalid frame length");
+		if ((room = c->incap - c->inlen) == 0)
+			break;		/* cannot be: a whole frame fits */
+		n = read(fd, c->in + c->inlen, room);
+		if (n == -1) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR)
+				conn_sock_error(c, errno);
 			break;
 		}
-		conn_dispatch(c, frame + PROTO_HDR_LEN, len);
-		evbuffer_drain(in, PROTO_HDR_LEN + (size_t)len);
-		server_settle();
+		if (n == 0) {
+			conn_lost(c, "disconnected");
+			break;
+		}
+		c->inlen += (size_t)n;
+		done += (size_t)n;
+		need = conn_input(c);
+		if ((size_t)n < room)
+			break;		/* the socket is drained */
+		want = need > 2 * c->incap ? need : 2 * c->incap;
 	}
 	server_settle();
 }
@@ -1395,12 +1497,19 @@ conn_accept(int fd)
 	c->gid = uc.gid;
 	snprintf(c->name, sizeof c->name, "client %" PRIu64 " (pid %ld, "
 	    "uid %ld)", c->serial, (long)c->pid, (long)(int)c->uid);
-	c->bev = bufferevent_socket_new(server_base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL)
+	c->fd = fd;
+	c->rev = event_new(server_base, fd, EV_READ | EV_PERSIST,
+	    conn_read_cb, c);
+	if (c->rev == NULL)
 		goto nomem;
+	c->bev = bufferevent_socket_new(server_base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		event_free(c->rev);
+		goto nomem;
+	}
 	if (evbuffer_add_cb(bufferevent_get_output(c->bev), conn_outbuf_cb,
 	    NULL) == NULL) {
-		bufferevent_free(c->bev);	/* closes fd */
+		conn_bev_free(c);	/* closes fd */
 		free(c);
 		log_warnx("out of memory, refused a connection");
 		return;
@@ -1408,17 +1517,15 @@ conn_accept(int fd)
 	c->owner = sem_owner_new(server_table, c, (uint32_t)c->pid,
 	    (uint32_t)c->uid);
 	if (c->owner == NULL) {
-		bufferevent_free(c->bev);	/* closes fd */
+		conn_bev_free(c);	/* closes fd */
 		free(c);
 		log_warnx("out of memory, refused a connection");
 		return;
 	}
-	bufferevent_setwatermark(c->bev, EV_READ, 0,
-	    PROTO_HDR_LEN + (size_t)server_conf.max_frame);
-	bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
-	if (bufferevent_enable(c->bev, EV_READ) == -1) {
+	bufferevent_setcb(c->bev, NULL, NULL, conn_event_cb, c);
+	if (event_add(c->rev, NULL) == -1) {
 		sem_owner_drop(c->owner, server_now_ms());
-		bufferevent_free(c->bev);
+		conn_bev_free(c);
 		free(c);
 		log_warnx("cannot watch a new connection, refused it");
 		return;
@@ -1575,7 +1682,7 @@ conn_who(struct conn *c, struct rules_who *who)
 
 	if (!c->groups_known && rules_need_groups()) {
 		c->groups_known = 1;
-		fd = bufferevent_getfd(c->bev);
+		fd = c->fd;
 		len = 0;
 		/* A buffer too small: ERANGE, and len says how much. */
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, NULL, &len) ==

@@ -562,6 +562,31 @@ START_TEST(test_huge_id)
 }
 END_TEST
 
+/* Append a HELLO map padded to a body of exactly PROTO_MAX_FRAME bytes. */
+static void
+put_max_hello_map(struct proto_buf *body, uint64_t id)
+{
+	size_t	 start = body->len, pad;
+	char	*fill;
+
+	mp_map(body, 4);
+	mp_str(body, "op");
+	mp_str(body, "HELLO");
+	mp_str(body, "id");
+	mp_uint(body, id);
+	mp_str(body, "version");
+	mp_uint(body, 1);
+	mp_str(body, "pad");
+	pad = PROTO_MAX_FRAME - (body->len - start) - 3;	/* str16 header */
+	ck_assert(pad > 0xff && pad <= 0xffff);
+	fill = malloc(pad);
+	ck_assert_ptr_nonnull(fill);
+	memset(fill, 'p', pad);
+	mp_strn(body, fill, pad);
+	free(fill);
+	ck_assert_uint_eq(body->len - start, PROTO_MAX_FRAME);
+}
+
 /*
  * Pins the frame boundary: a body of exactly PROTO_MAX_FRAME bytes is
  * accepted, and a frame split over several writes is reassembled.
@@ -571,28 +596,11 @@ START_TEST(test_frame_limits)
 	struct integ_daemon	*d;
 	struct tclient		*c;
 	struct proto_buf	 b = { 0 }, body = { 0 };
-	size_t			 pad;
-	char			*fill;
 
 	d = integ_start(NULL);
 	c = tc_connect(d);
 
-	mp_map(&body, 4);
-	mp_str(&body, "op");
-	mp_str(&body, "HELLO");
-	mp_str(&body, "id");
-	mp_uint(&body, 21);
-	mp_str(&body, "version");
-	mp_uint(&body, 1);
-	mp_str(&body, "pad");
-	pad = PROTO_MAX_FRAME - body.len - 3;	/* str16 header */
-	ck_assert(pad > 0xff && pad <= 0xffff);
-	fill = malloc(pad);
-	ck_assert_ptr_nonnull(fill);
-	memset(fill, 'p', pad);
-	mp_strn(&body, fill, pad);
-	free(fill);
-	ck_assert_uint_eq(body.len, PROTO_MAX_FRAME);
+	put_max_hello_map(&body, 21);
 	tc_send_body(c, body.data, body.len);
 	proto_buf_free(&body);
 	tc_expect_hello(c, 21);
@@ -608,6 +616,58 @@ START_TEST(test_frame_limits)
 	tc_send_raw(c, b.data + 7, b.len - 7);
 	proto_buf_free(&b);
 	tc_expect_hello(c, 22);
+
+	tc_close(c);
+	integ_stop(d);
+}
+END_TEST
+
+/*
+ * Pins the read buffer's growth and compaction: in one write, 20 small
+ * ACQUIREs, then a largest frame (which starts part-way into the first
+ * read and must be moved to the front and grown for), then a small
+ * HELLO right behind it; then a largest frame a few bytes at a time with
+ * pauses.  Every request is answered, in order.
+ */
+START_TEST(test_frame_after_pipeline)
+{
+	struct integ_daemon	*d;
+	struct tclient		*c;
+	struct proto_buf	 b = { 0 }, body = { 0 };
+	size_t			 off, n;
+	int			 i;
+
+	d = integ_start(NULL);
+	c = tc_connect(d);
+	for (i = 0; i < 20; i++)
+		enc_acquire(&b, (uint64_t)i + 1, "grow", 20, 1, -1);
+	put_max_hello_map(&body, 31);
+	put_frame(&b, body.data, body.len);
+	proto_buf_free(&body);
+	put_hello_map(&body, 32);
+	put_frame(&b, body.data, body.len);
+	proto_buf_free(&body);
+	tc_send_raw(c, b.data, b.len);
+	proto_buf_free(&b);
+	for (i = 0; i < 20; i++)
+		tc_expect_acquired(c, (uint64_t)i + 1, "grow", 1);
+	tc_expect_hello(c, 31);
+	tc_expect_hello(c, 32);
+
+	put_max_hello_map(&body, 33);
+	put_frame(&b, body.data, body.len);
+	proto_buf_free(&body);
+	for (off = 0; off < b.len; off += n) {
+		n = off < 16 ? 3 : 20000;
+		if (n > b.len - off)
+			n = b.len - off;
+		tc_send_raw(c, b.data + off, n);
+		usleep(5000);
+	}
+	proto_buf_free(&b);
+	tc_expect_hello(c, 33);
+	tc_check_status(c, "grow", 20, 20, 0);
+	tc_expect_quiet(c);
 
 	tc_close(c);
 	integ_stop(d);
@@ -919,6 +979,7 @@ hostile_suite(void)
 	tc = tcase_create("load");
 	tcase_set_timeout(tc, INTEG_TCASE_S);
 	tcase_add_test(tc, test_pipeline_1000);
+	tcase_add_test(tc, test_frame_after_pipeline);
 	tcase_add_test(tc, test_slow_reader_disconnected);
 	tcase_add_test(tc, test_500_connections);
 	tcase_add_test(tc, test_max_connections);
