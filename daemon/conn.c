@@ -1246,7 +1246,7 @@ conn_dispatch(struct conn *c, const uint8_t *body, size_t len)
 	char			 errbuf[PROTO_MAX_TEXT + 1];
 	enum proto_err		 e;
 
-	memset(&req, 0, sizeof req);
+	/* The decoder zeroes req itself (3.5 KB: not twice per request). */
 	errbuf[0] = '\0';
 	e = proto_decode_request(body, len, &req, errbuf, sizeof errbuf);
 	if (e == PROTO_E_BAD_FRAME) {
