@@ -213,43 +213,16 @@ stats_fetch(struct semdctl *sc, const char *name, struct semd_stats **st,
 	return (0);
 }
 
-/* Flush stdout; EX_IOERR with a message if that fails. */
-static int
-stats_flush(void)
-{
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fprintf(stderr, "semdctl: write error: %s\n", strerror(errno));
-		return (EX_IOERR);
-	}
-	return (0);
-}
-
 /* semdctl stats [--json] [NAME] */
 int
 semdctl_stats(struct semdctl *sc, int argc, char **argv)
 {
 	struct semd_stats	*st = NULL;
-	const char		*name = NULL;
+	const char		*name;
 	pid_t			 pid = 0;
-	int			 i, json = 0, opts = 1, r;
+	int			 json, r;
 
-	for (i = 0; i < argc; i++) {
-		if (opts && strcmp(argv[i], "--") == 0)
-			opts = 0;
-		else if (opts && (strcmp(argv[i], "--json") == 0 ||
-		    strcmp(argv[i], "-j") == 0))
-			json = 1;
-		else if (opts && argv[i][0] == '-' && argv[i][1] != '\0')
-			semdctl_usage_error("stats: unknown option '%s'",
-			    argv[i]);
-		else if (name != NULL)
-			semdctl_usage_error("stats: only one NAME, please "
-			    "('%s' and '%s')", name, argv[i]);
-		else
-			name = argv[i];
-	}
-	if (name != NULL && *name == '\0')
-		semdctl_usage_error("stats: empty NAME");
+	semdctl_json_name("stats", argc, argv, &json, &name);
 	if ((r = stats_fetch(sc, name, &st, &pid)) != 0)
 		return (r);
 	if (json)
@@ -257,7 +230,7 @@ semdctl_stats(struct semdctl *sc, int argc, char **argv)
 	else
 		stats_print_table(st, name);
 	semd_stats_free(st);
-	return (stats_flush());
+	return (semdctl_flush());
 }
 
 /* Write a number of milliseconds as seconds, exactly. */
@@ -608,5 +581,5 @@ semdctl_metrics(struct semdctl *sc, int argc, char **argv)
 		return (r);
 	metrics_write(stdout, st);
 	semd_stats_free(st);
-	return (stats_flush());
+	return (semdctl_flush());
 }

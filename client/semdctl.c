@@ -164,6 +164,49 @@ semdctl_fail(struct semdctl *sc, const struct semd_error *err)
 	return (semdctl_error_status(err));
 }
 
+/*
+ * Parse the arguments of `CMD [--json] [NAME]` (status, stats): *json
+ * set by --json or -j, *name the NAME or NULL.  Exits EX_USAGE on
+ * anything else.
+ */
+void
+semdctl_json_name(const char *cmd, int argc, char **argv, int *json,
+    const char **name)
+{
+	int	i, opts = 1;
+
+	*json = 0;
+	*name = NULL;
+	for (i = 0; i < argc; i++) {
+		if (opts && strcmp(argv[i], "--") == 0)
+			opts = 0;
+		else if (opts && (strcmp(argv[i], "--json") == 0 ||
+		    strcmp(argv[i], "-j") == 0))
+			*json = 1;
+		else if (opts && argv[i][0] == '-' && argv[i][1] != '\0')
+			semdctl_usage_error("%s: unknown option '%s'", cmd,
+			    argv[i]);
+		else if (*name != NULL)
+			semdctl_usage_error("%s: only one NAME, please "
+			    "('%s' and '%s')", cmd, *name, argv[i]);
+		else
+			*name = argv[i];
+	}
+	if (*name != NULL && **name == '\0')
+		semdctl_usage_error("%s: empty NAME", cmd);
+}
+
+/* Flush stdout.  Returns 0, or EX_IOERR with a message. */
+int
+semdctl_flush(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "semdctl: write error: %s\n", strerror(errno));
+		return (EX_IOERR);
+	}
+	return (0);
+}
+
 /* Connect without starting a daemon.  Returns NULL with *err filled. */
 struct semd *
 semdctl_open(struct semdctl *sc, struct semd_error *err)
@@ -520,26 +563,10 @@ semdctl_status(struct semdctl *sc, int argc, char **argv)
 	struct semd_error	 err;
 	struct semd_status	*st = NULL, none;
 	struct semd		*semd;
-	const char		*name = NULL;
-	int			 i, json = 0, opts = 1;
+	const char		*name;
+	int			 json;
 
-	for (i = 0; i < argc; i++) {
-		if (opts && strcmp(argv[i], "--") == 0)
-			opts = 0;
-		else if (opts && (strcmp(argv[i], "--json") == 0 ||
-		    strcmp(argv[i], "-j") == 0))
-			json = 1;
-		else if (opts && argv[i][0] == '-' && argv[i][1] != '\0')
-			semdctl_usage_error("status: unknown option '%s'",
-			    argv[i]);
-		else if (name != NULL)
-			semdctl_usage_error("status: only one NAME, please "
-			    "('%s' and '%s')", name, argv[i]);
-		else
-			name = argv[i];
-	}
-	if (name != NULL && *name == '\0')
-		semdctl_usage_error("status: empty NAME");
+	semdctl_json_name("status", argc, argv, &json, &name);
 
 	if ((semd = semdctl_open(sc, &err)) == NULL) {
 		/*
@@ -564,11 +591,7 @@ semdctl_status(struct semdctl *sc, int argc, char **argv)
 		semdctl_print_table(st, name);
 	if (st != &none)
 		semd_status_free(st);
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fprintf(stderr, "semdctl: write error: %s\n", strerror(errno));
-		return (EX_IOERR);
-	}
-	return (0);
+	return (semdctl_flush());
 }
 
 /* semdctl ping */
@@ -679,7 +702,7 @@ semdctl_admin(struct semdctl *sc, const char *cmd, int argc, char **argv)
 	struct semd			*semd;
 	char				*pos[2], *end;
 	int				 i, npos = 0, json = 0, opts = 1;
-	int				 want;
+	int				 want, r;
 
 	memset(&a, 0, sizeof a);
 	for (i = 0; i < argc; i++) {
@@ -759,10 +782,8 @@ semdctl_admin(struct semdctl *sc, const char *cmd, int argc, char **argv)
 		semd_status_free(res.list);
 	} else if (res.message[0] != '\0')
 		printf("%s\n", res.message);
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fprintf(stderr, "semdctl: write error: %s\n", strerror(errno));
-		return (EX_IOERR);
-	}
+	if ((r = semdctl_flush()) != 0)
+		return (r);
 	/* drain --wait answered although something is still held. */
 	if (a.action == SEMD_ADMIN_DRAIN && a.wait && res.held != 0)
 		return (1);

@@ -25,6 +25,9 @@ struct semdctl {
 void		 semdctl_usage_error(const char *, ...)
 		     __attribute__((format(printf, 1, 2), noreturn));
 int		 semdctl_fail(struct semdctl *, const struct semd_error *);
+void		 semdctl_json_name(const char *, int, char **, int *,
+		     const char **);
+int		 semdctl_flush(void);
 struct semd	*semdctl_open(struct semdctl *, struct semd_error *);
 ssize_t		 semdctl_cmdline(const struct semd_party *, char *, size_t);
 void		 semdctl_duration(uint64_t, char *, size_t);
