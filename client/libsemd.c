@@ -644,32 +644,17 @@ semd_status(struct semd *sd, const char *name, struct semd_status **out,
     struct semd_error *err)
 {
 	struct semd_error	tmp;
-	struct proto_reply	rep;
-	uint64_t		id;
-	int			r;
+	struct semd_status	*st;
 
 	if (err == NULL)
 		err = &tmp;
-	memset(err, 0, sizeof *err);
-	if (out == NULL) {
-		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
-		    "semd_status needs somewhere to put the report");
+	if (out != NULL)
+		*out = NULL;
+	st = libsemd_query(sd, PROTO_OP_STATUS, name, out != NULL, err);
+	if (st == NULL)
 		return (SEMD_ERR);
-	}
-	*out = NULL;
-	if (semd_submit_status(sd, &id, name, err) == -1)
-		return (SEMD_ERR);
-	if (libsemd_answer(sd, id, LIBSEMD_OP(PROTO_OP_STATUS), "the status",
-	    &rep, err) != 1)
-		return (SEMD_ERR);
-	r = SEMD_OK;
-	if ((*out = libsemd_status_from(&rep)) == NULL) {
-		libsemd_seterr(err, SEMD_E_SYSTEM, errno,
-		    "cannot store the status: %s", strerror(errno));
-		r = SEMD_ERR;
-	}
-	proto_reply_free(&rep);
-	return (r);
+	*out = st;
+	return (SEMD_OK);
 }
 
 /*
@@ -1095,12 +1080,12 @@ semd_submit_withdraw(struct semd *sd, uint64_t acquire_id,
 }
 
 /*
- * Queue a STATUS request for name (NULL: all) and write what the socket
- * takes.  Returns 0, or -1 with err filled.
+ * Queue a STATUS or STATS request (op) for name (NULL: all) and write
+ * what the socket takes.  Returns 0, or -1 with err filled.
  */
 int
-semd_submit_status(struct semd *sd, uint64_t *id, const char *name,
-    struct semd_error *err)
+libsemd_submit_query(struct semd *sd, enum proto_op op, uint64_t *id,
+    const char *name, struct semd_error *err)
 {
 	struct proto_request	req;
 
@@ -1108,7 +1093,7 @@ semd_submit_status(struct semd *sd, uint64_t *id, const char *name,
 	    libsemd_check_name(name, 1, err) == -1)
 		return (-1);
 	memset(&req, 0, sizeof req);
-	req.op = PROTO_OP_STATUS;
+	req.op = op;
 	req.id = libsemd_new_id(sd);
 	if (name != NULL) {
 		req.has_sem = 1;
@@ -1117,6 +1102,57 @@ semd_submit_status(struct semd *sd, uint64_t *id, const char *name,
 	}
 	req.timeout_ms = -1;
 	return (libsemd_send(sd, &req, id, err));
+}
+
+/*
+ * Ask a STATUS or STATS (op) about name and wait for the answer: the
+ * body of semd_status and semd_stats.  err (not NULL) is cleared first;
+ * has_out says the caller was given somewhere to put the report.
+ * Returns the report (a struct semd_status or semd_stats the caller
+ * frees), or NULL with err filled.
+ */
+void *
+libsemd_query(struct semd *sd, enum proto_op op, const char *name,
+    int has_out, struct semd_error *err)
+{
+	struct proto_reply	 rep;
+	const char		*call = "semd_status", *what = "the status";
+	void			*out;
+	uint64_t		 id;
+
+	if (op == PROTO_OP_STATS) {
+		call = "semd_stats";
+		what = "the statistics";
+	}
+	memset(err, 0, sizeof *err);
+	if (!has_out) {
+		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+		    "%s needs somewhere to put the report", call);
+		return (NULL);
+	}
+	if (libsemd_submit_query(sd, op, &id, name, err) == -1 ||
+	    libsemd_answer(sd, id, LIBSEMD_OP(op), what, &rep, err) != 1)
+		return (NULL);
+	if (op == PROTO_OP_STATS)
+		out = libsemd_stats_from(&rep);
+	else
+		out = libsemd_status_from(&rep);
+	if (out == NULL)
+		libsemd_seterr(err, SEMD_E_SYSTEM, errno,
+		    "cannot store %s: %s", what, strerror(errno));
+	proto_reply_free(&rep);
+	return (out);
+}
+
+/*
+ * Queue a STATUS request for name (NULL: all) and write what the socket
+ * takes.  Returns 0, or -1 with err filled.
+ */
+int
+semd_submit_status(struct semd *sd, uint64_t *id, const char *name,
+    struct semd_error *err)
+{
+	return (libsemd_submit_query(sd, PROTO_OP_STATUS, id, name, err));
 }
 
 /*

@@ -96,6 +96,12 @@ void		 libsemd_error_reply(const struct proto_reply *,
 		     struct semd_error *);
 enum semd_errcode libsemd_code(enum proto_err);
 
+/* libsemd.c */
+int		 libsemd_submit_query(struct semd *, enum proto_op, uint64_t *,
+		     const char *, struct semd_error *);
+void		*libsemd_query(struct semd *, enum proto_op, const char *, int,
+		     struct semd_error *);
+
 /* stats.c */
 struct semd_stats *libsemd_stats_from(const struct proto_reply *);
 

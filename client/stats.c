@@ -81,26 +81,7 @@ int
 semd_submit_stats(struct semd *sd, uint64_t *id, const char *name,
     struct semd_error *err)
 {
-	struct proto_request	req;
-
-	if (libsemd_broken(sd, err))
-		return (-1);
-	if (name != NULL && !proto_name_valid(name, strlen(name))) {
-		libsemd_seterr(err, SEMD_E_BAD_NAME, 0, "bad semaphore name: "
-		    "use 1 to %d bytes of A-Z a-z 0-9 . _ - : @ / +",
-		    PROTO_MAX_NAME);
-		return (-1);
-	}
-	memset(&req, 0, sizeof req);
-	req.op = PROTO_OP_STATS;
-	req.id = libsemd_new_id(sd);
-	if (name != NULL) {
-		req.has_sem = 1;
-		req.sem_len = strlen(name);
-		memcpy(req.sem, name, req.sem_len + 1);
-	}
-	req.timeout_ms = -1;
-	return (libsemd_send(sd, &req, id, err));
+	return (libsemd_submit_query(sd, PROTO_OP_STATS, id, name, err));
 }
 
 /*
@@ -115,32 +96,17 @@ semd_stats(struct semd *sd, const char *name, struct semd_stats **out,
     struct semd_error *err)
 {
 	struct semd_error	tmp;
-	struct proto_reply	rep;
-	uint64_t		id;
-	int			r;
+	struct semd_stats	*st;
 
 	if (err == NULL)
 		err = &tmp;
-	memset(err, 0, sizeof *err);
-	if (out == NULL) {
-		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
-		    "semd_stats needs somewhere to put the report");
+	if (out != NULL)
+		*out = NULL;
+	st = libsemd_query(sd, PROTO_OP_STATS, name, out != NULL, err);
+	if (st == NULL)
 		return (SEMD_ERR);
-	}
-	*out = NULL;
-	if (semd_submit_stats(sd, &id, name, err) == -1)
-		return (SEMD_ERR);
-	if (libsemd_answer(sd, id, LIBSEMD_OP(PROTO_OP_STATS),
-	    "the statistics", &rep, err) != 1)
-		return (SEMD_ERR);
-	r = SEMD_OK;
-	if ((*out = libsemd_stats_from(&rep)) == NULL) {
-		libsemd_seterr(err, SEMD_E_SYSTEM, errno,
-		    "cannot store the statistics: %s", strerror(errno));
-		r = SEMD_ERR;
-	}
-	proto_reply_free(&rep);
-	return (r);
+	*out = st;
+	return (SEMD_OK);
 }
 
 /* Free a statistics report.  NULL is ignored. */
