@@ -1,13 +1,8 @@
 /*
- * semdctl.c -- look at a running semd.
- *
- *	semdctl [-v] [-S PATH] status [--json] [NAME]
- *	semdctl [-v] [-S PATH] ping
- *	semdctl [-S PATH] list [--json]
- *	semdctl [-S PATH] resize NAME CAPACITY
- *	semdctl [-S PATH] drain [--wait] NAME | undrain NAME
- *	semdctl [-S PATH] revoke NAME PID | revoke NAME --token TOKEN
- *	semdctl [-S PATH] reload
+ * semdctl.c -- look at a running semd: main, the usage (the commands'
+ * synopses are in semdctl_synopses), and status, ping, list and the
+ * administrative commands; stats and metrics are in semdctl-stats.c,
+ * watch in semdctl-watch.c.
  *
  * semdctl never starts a daemon: asking an idle per-user daemon into
  * existence just to report that it holds nothing would be pointless, so
@@ -39,11 +34,65 @@
 
 #define SEMDCTL_CMDLINE_SHOW	100	/* columns of it shown in the table */
 
+/*
+ * The synopsis of each command, as in semdctl(1).  A usage error in a
+ * command shows that command's lines; --help and the other usage errors
+ * show all.
+ */
+static const struct {
+	const char	*cmd;		/* NULL: not a command */
+	const char	*args;
+} semdctl_synopses[] = {
+	{ "status",	"[-v] [-S path] status [--json] [name]" },
+	{ "ping",	"[-v] [-S path] ping" },
+	{ "list",	"[-S path] list [--json]" },
+	{ "resize",	"[-S path] resize name capacity" },
+	{ "drain",	"[-S path] drain [--wait] name" },
+	{ "undrain",	"[-S path] undrain name" },
+	{ "revoke",	"[-S path] revoke name pid" },
+	{ "revoke",	"[-S path] revoke name --token token" },
+	{ "reload",	"[-S path] reload" },
+	{ "stats",	"[-S path] stats [--json] [name]" },
+	{ "metrics",	"[-S path] metrics [--http]" },
+	{ "watch",	"[-S path] watch [-n secs] [name]" },
+	{ NULL,		"-h | -V" },
+};
+#define SEMDCTL_NSYNOPSES \
+	(sizeof semdctl_synopses / sizeof semdctl_synopses[0])
+
+static const char	*semdctl_cmd;	/* the command, once main knows it */
+
+/*
+ * Print the synopsis of cmd to f: "usage: semdctl ..." and its other
+ * lines under it.  NULL, or a command that does not exist: all of them.
+ */
 static void
-semdctl_usage(FILE *f)
+semdctl_synopsis(FILE *f, const char *cmd)
 {
+	size_t	i, n = 0;
+	int	all = 1;
+
+	for (i = 0; i < SEMDCTL_NSYNOPSES && cmd != NULL; i++) {
+		if (semdctl_synopses[i].cmd != NULL &&
+		    strcmp(cmd, semdctl_synopses[i].cmd) == 0)
+			all = 0;
+	}
+	for (i = 0; i < SEMDCTL_NSYNOPSES; i++) {
+		if (!all && (semdctl_synopses[i].cmd == NULL ||
+		    strcmp(cmd, semdctl_synopses[i].cmd) != 0))
+			continue;
+		fprintf(f, "%s semdctl %s\n", n++ == 0 ? "usage:" : "      ",
+		    semdctl_synopses[i].args);
+	}
+}
+
+/* Print the help to stdout.  Returns 0, or EX_IOERR if it failed. */
+static int
+semdctl_help(void)
+{
+	semdctl_synopsis(stdout, NULL);
 	fputs(
-"Usage: semdctl [OPTION]... COMMAND [ARG]...\n"
+"\n"
 "Look at a running semd.\n"
 "\n"
 "Commands:\n"
@@ -88,10 +137,15 @@ semdctl_usage(FILE *f)
 "Exit status: 0 success, 1 the action failed (no such semaphore,\n"
 "nothing held by PID, bad configuration file), 64 usage error, 69 no\n"
 "semd answering, 70 protocol or internal error, 74 output error, 75\n"
-"a daemon limit (try again later), 77 denied by semd.\n", f);
+"a daemon limit (try again later), 77 denied by semd.\n", stdout);
+	return (fflush(stdout) == 0 ? 0 : EX_IOERR);
 }
 
-/* Report a usage error and exit EX_USAGE. */
+/*
+ * Report a usage error: "semdctl: " and the message, then the synopsis
+ * of the command (all of it before a command is known), to stderr.
+ * Exits EX_USAGE.
+ */
 void
 semdctl_usage_error(const char *fmt, ...)
 {
@@ -102,7 +156,7 @@ semdctl_usage_error(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
-	fputs("Try 'semdctl --help' for more information.\n", stderr);
+	semdctl_synopsis(stderr, semdctl_cmd);
 	exit(EX_USAGE);
 }
 
@@ -862,8 +916,7 @@ main(int argc, char **argv)
 			sc.verbose = 1;
 			break;
 		case 'h':
-			semdctl_usage(stdout);
-			return (fflush(stdout) == 0 ? 0 : EX_IOERR);
+			return (semdctl_help());
 		case 'V':
 			printf("semdctl (semd) %s, libsemd %s\n",
 			    PACKAGE_VERSION, semd_version());
@@ -880,14 +933,11 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		semdctl_usage_error("missing command (status, ping, list, "
-		    "resize, drain, undrain, revoke or reload)");
-	cmd = argv[optind++];
+		semdctl_usage_error("missing command");
+	cmd = semdctl_cmd = argv[optind++];
 	/* The common options work after the command too, for every one. */
-	if (semdctl_common_opts(&sc, &argc, argv, optind) == 1) {
-		semdctl_usage(stdout);
-		return (fflush(stdout) == 0 ? 0 : EX_IOERR);
-	}
+	if (semdctl_common_opts(&sc, &argc, argv, optind) == 1)
+		return (semdctl_help());
 	if (strcmp(cmd, "status") == 0)
 		return (semdctl_status(&sc, argc - optind, argv + optind));
 	if (strcmp(cmd, "ping") == 0)
@@ -903,9 +953,7 @@ main(int argc, char **argv)
 		return (semdctl_metrics(&sc, argc - optind, argv + optind));
 	if (strcmp(cmd, "watch") == 0)
 		return (semdctl_watch(&sc, argc - optind, argv + optind));
-	if (strcmp(cmd, "help") == 0) {
-		semdctl_usage(stdout);
-		return (0);
-	}
+	if (strcmp(cmd, "help") == 0)
+		return (semdctl_help());
 	semdctl_usage_error("unknown command '%s'", cmd);
 }

@@ -20,7 +20,7 @@ expect_status 69 "status -S after the command, nobody there" \
 expect_status 69 "status --socket=PATH after the command" \
     "$SEMDCTL" status --json --socket="$tmp/nothing.sock"
 expect_status 0 "status --help" "$SEMDCTL" status --help
-grep -q "^Usage: semdctl" "$tmp/out" || fail "status --help printed no usage"
+grep -q "^usage: semdctl" "$tmp/out" || fail "status --help printed no usage"
 expect_status 0 "list -h" "$SEMDCTL" list -h
 expect_status 69 "ping, no daemon" "$SEMDCTL" -S "$tmp/nothing.sock" ping
 grep -q "no semd running at $tmp/nothing.sock" "$tmp/err" ||
@@ -38,11 +38,31 @@ expect_status 64 "unknown command" "$SEMDCTL" frobnicate
 expect_status 64 "unknown option" "$SEMDCTL" --bogus status
 expect_status 64 "status: unknown option" "$SEMDCTL" status --bogus
 expect_status 64 "status: two names" "$SEMDCTL" status a b
+# A usage error: one line "semdctl: message", then the synopsis of that
+# command only (of all of them before a command is known), on stderr.
+[ "$(head -n 1 "$tmp/err")" = "semdctl: status: only one NAME, please ('a' and 'b')" ] &&
+    [ "$(sed -n 2p "$tmp/err")" = "usage: semdctl [-v] [-S path] status [--json] [name]" ] &&
+    [ "$(wc -l <"$tmp/err")" -eq 2 ] && [ ! -s "$tmp/out" ] ||
+    fail "status a b: usage error was: $(cat "$tmp/err")"
 expect_status 64 "ping: argument" "$SEMDCTL" ping extra
 expect_status 64 "-S without path" "$SEMDCTL" -S
 expect_status 0 "--help" "$SEMDCTL" --help
-grep -q "^Usage: semdctl" "$tmp/out" || fail "--help printed no usage"
+grep -q "^usage: semdctl" "$tmp/out" || fail "--help printed no usage"
+[ ! -s "$tmp/err" ] || fail "--help wrote to stderr: $(cat "$tmp/err")"
+# Every command of the synopsis is in semdctl(1)'s SYNOPSIS, and back.
+awk 'NF == 0 { exit } { print }' "$tmp/out" |
+    sed -n 's/^ *\(usage:\)\{0,1\} *semdctl //p' |
+    awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^[a-z]+$/) { print $i; break } }' |
+    sort -u >"$tmp/help.cmds"
+sed -n 's/^\.Cm \([a-z]*\).*/\1/p' "$SEMD_SRCDIR/man/semdctl.1" |
+    sort -u >"$tmp/man.cmds"
+cmp -s "$tmp/help.cmds" "$tmp/man.cmds" ||
+    fail "commands differ (< --help, > semdctl.1): $(diff "$tmp/help.cmds" "$tmp/man.cmds")"
+expect_status 64 "unknown command: all the synopsis" "$SEMDCTL" frobnicate
+grep -q "^ *semdctl \[-S path\] watch" "$tmp/err" ||
+    fail "unknown command: no synopsis: $(cat "$tmp/err")"
 expect_status 0 "--version" "$SEMDCTL" --version
+grep -q "^semdctl (semd) " "$tmp/out" || fail "--version: $(cat "$tmp/out")"
 
 # Nothing in use.
 expect_status 0 "status, idle" "$SEMDCTL" status
