@@ -169,7 +169,8 @@ static int	semrun_sigpipe[2] = { -1, -1 };
 
 extern char	**environ;	/* CMD's, with SEMD_FD set */
 
-static void	semrun_usage(FILE *);
+static void	semrun_synopsis(FILE *);
+static int	semrun_help(void);
 static int	semrun_reclaim(struct semrun *, pid_t);
 static void	semrun_stop(pid_t, const struct sigrec *);
 static void	semrun_msg(struct semrun *, const char *, ...)
@@ -192,7 +193,10 @@ semrun_msg(struct semrun *sr, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Report a usage error and exit EX_USAGE; always printed, even with -q. */
+/*
+ * Report a usage error: "semrun: " and the message, then the synopsis,
+ * to stderr; always printed, even with -q.  Exits EX_USAGE.
+ */
 static void
 semrun_usage_error(const char *fmt, ...)
 {
@@ -203,15 +207,31 @@ semrun_usage_error(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
-	fputs("Try 'semrun --help' for more information.\n", stderr);
+	semrun_synopsis(stderr);
 	exit(EX_USAGE);
 }
 
+/* Print the synopsis to f, as in semrun(1). */
 static void
-semrun_usage(FILE *f)
+semrun_synopsis(FILE *f)
 {
 	fputs(
-"Usage: semrun [OPTION]... NAME [CAPACITY] [NAME [CAPACITY]]... -- CMD [ARG]...\n"
+"usage: semrun [-Knqv] [-E code] [--jobserver [--jobserver-style=style]]\n"
+"              [--kill-after=seconds] [--on-daemon-loss=action]\n"
+"              [--on-revoke=action] [--reconnect=seconds] [-S path]\n"
+"              [-t seconds] [-w [name=]weight] [--rate=[name=]rate]\n"
+"              [--burst=[name=]burst] name [capacity] [name [capacity] ...]\n"
+"              -- command [arg ...]\n"
+"       semrun -h | -V\n", f);
+}
+
+/* Print the help to stdout.  Returns 0, or EX_IOERR if it failed. */
+static int
+semrun_help(void)
+{
+	semrun_synopsis(stdout);
+	fputs(
+"\n"
 "Run CMD while holding a slot of the semd semaphore NAME, which has\n"
 "CAPACITY slots: at most CAPACITY such commands run at once, the others\n"
 "wait in line (first come, first served).  Without CAPACITY, join NAME\n"
@@ -281,7 +301,8 @@ semrun_usage(FILE *f)
 "  69            semd is unreachable\n"
 "  70            internal or protocol error\n"
 "  126           CMD was found but could not be executed\n"
-"  127           CMD was not found\n", f);
+"  127           CMD was not found\n", stdout);
+	return (fflush(stdout) == 0 ? 0 : EX_IOERR);
 }
 
 /* The signal handler: record the signal on the self-pipe. */
@@ -552,8 +573,7 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 			sr->verbose = 0;
 			break;
 		case 'h':
-			semrun_usage(stdout);
-			exit(fflush(stdout) == 0 ? 0 : EX_IOERR);
+			exit(semrun_help());
 		case 'V':
 			printf("semrun (semd) %s, libsemd %s\n",
 			    PACKAGE_VERSION, semd_version());

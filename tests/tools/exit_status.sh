@@ -87,11 +87,19 @@ expect_status 64 "-E 256" "$SEMRUN" -E 256 x 1 -- true
 expect_status 64 "unknown option" "$SEMRUN" --bogus x 1 -- true
 expect_status 64 "unknown short option, -q" "$SEMRUN" -q -Z x 1 -- true
 [ -s "$tmp/err" ] || fail "usage errors must be printed even with -q"
+# A usage error: one line "semrun: message", then the synopsis, on
+# stderr, nothing on stdout.
+expect_status 64 "timeout x" "$SEMRUN" -t x x 1 -- true
+[ "$(head -n 1 "$tmp/err")" = "semrun: timeout must be a number of seconds: 'x'" ] &&
+    [ "$(sed -n 2p "$tmp/err" | cut -c 1-14)" = "usage: semrun " ] &&
+    [ "$(tail -n 1 "$tmp/err")" = "       semrun -h | -V" ] &&
+    [ ! -s "$tmp/out" ] || fail "-t x: usage error was: $(cat "$tmp/err")"
 expect_status 0 "--help" "$SEMRUN" --help
-grep -q "^Usage: semrun" "$tmp/out" || fail "--help printed no usage"
+grep -q "^usage: semrun" "$tmp/out" || fail "--help printed no usage"
 grep -q "127" "$tmp/out" || fail "--help lists no exit statuses"
+[ ! -s "$tmp/err" ] || fail "--help wrote to stderr: $(cat "$tmp/err")"
 expect_status 0 "--version" "$SEMRUN" --version
-grep -q "semrun" "$tmp/out" || fail "--version printed no version"
+grep -q "^semrun (semd) " "$tmp/out" || fail "--version printed no version"
 
 # Unreachable daemon: 69 with a message naming the socket.
 expect_status 69 "unreachable" "$SEMRUN" -S "$tmp/nothing.sock" x 1 -- touch "$tmp/ran"
