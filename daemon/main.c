@@ -28,6 +28,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,23 +144,25 @@ static const struct option server_longopts[] = {
 	{ NULL,			0,			NULL, 0 }
 };
 
-/* Print the synopsis to f. */
+static void	server_usage_error(const char *, ...)
+		    __attribute__((format(printf, 1, 2), noreturn));
+
+/* Print the synopsis to f, as in semd(8). */
 static void
 server_synopsis(FILE *f)
 {
-	fprintf(f,
-"usage: semd [-fqvVh] [-c file] [-S path | --system]\n"
-"            [--socket-mode octal] [--socket-group group]\n"
-"            [--max-connections n] [--max-connections-per-uid n]\n"
-"            [--max-pending n] [--max-holds n]\n"
+	fputs(
+"usage: semd [-fqv] [-c file] [-S path | --system] [--socket-mode octal]\n"
+"            [--socket-group group] [--max-connections n]\n"
+"            [--max-connections-per-uid n] [--max-pending n] [--max-holds n]\n"
 "            [--max-pending-per-uid n] [--max-holds-per-uid n]\n"
 "            [--max-sems n] [--max-frame bytes] [--max-output bytes]\n"
-"            [--max-output-total bytes]\n"
-"            [--idle-exit secs] [-l level] [--log-file path]\n"
-"            [--grace secs] [--state-dir dir]\n"
-"            [--cluster-endpoints urls [--cluster-prefix key]\n"
-"             [--cluster-lease-ttl secs] [--cluster-host-id id]\n"
-"             [--cluster-sem name]... [--cluster-names prefix]]\n");
+"            [--max-output-total bytes] [--idle-exit secs]\n"
+"            [--cluster-endpoints urls] [--cluster-prefix key]\n"
+"            [--cluster-lease-ttl secs] [--cluster-host-id id]\n"
+"            [--cluster-sem name] [--cluster-names prefix] [-l level]\n"
+"            [--log-file path] [--grace secs] [--state-dir dir]\n"
+"       semd -h | -V\n", f);
 }
 
 /* Print the help text to f. */
@@ -250,12 +253,21 @@ server_help(FILE *f)
 	    SEMD_MIN_MAX_FRAME, PROTO_MAX_FRAME, PROTO_MAX_FRAME);
 }
 
-/* Complain about the command line and exit EX_USAGE. */
-static __attribute__((__noreturn__)) void
-server_usage(void)
+/*
+ * Report a usage error: "semd: " and the message, then the synopsis, to
+ * stderr.  Exits EX_USAGE.
+ */
+static void
+server_usage_error(const char *fmt, ...)
 {
+	va_list	ap;
+
+	va_start(ap, fmt);
+	fputs("semd: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
 	server_synopsis(stderr);
-	fprintf(stderr, "Try 'semd --help' for more information.\n");
 	exit(EX_USAGE);
 }
 
@@ -286,10 +298,8 @@ server_parse_duration(const char *opt, const char *arg, uint64_t max_ms)
 	return (v * mult);
 
 bad:
-	fprintf(stderr, "semd: %s: invalid value '%s' (seconds, or "
-	    "milliseconds with ms, at most %" PRIu64 " s)\n", opt, arg,
-	    max_ms / 1000);
-	exit(EX_USAGE);
+	server_usage_error("%s: invalid value '%s' (seconds, or milliseconds "
+	    "with ms, at most %" PRIu64 " s)", opt, arg, max_ms / 1000);
 }
 
 /*
@@ -335,10 +345,9 @@ server_parse_number(const char *opt, const char *arg, uint64_t min,
 	return (v);
 
 bad:
-	fprintf(stderr, "semd: %s: invalid value '%s' (a number from %" PRIu64
-	    " to %" PRIu64 "%s)\n", opt, arg, min, max,
+	server_usage_error("%s: invalid value '%s' (a number from %" PRIu64
+	    " to %" PRIu64 "%s)", opt, arg, min, max,
 	    suffixes ? ", optionally with K, M or G" : "");
-	exit(EX_USAGE);
 }
 
 /* Parse --log-level: a level name (or its number, -1 to 3). */
@@ -361,9 +370,8 @@ server_parse_level(const char *arg)
 		if (strcmp(arg, levels[i].name) == 0)
 			return (levels[i].level);
 	}
-	fprintf(stderr, "semd: --log-level: invalid level '%s' (quiet, "
-	    "warning, events, info or debug)\n", arg);
-	exit(EX_USAGE);
+	server_usage_error("--log-level: invalid level '%s' (quiet, warning, "
+	    "events, info or debug)", arg);
 }
 
 /* Parse --socket-mode: an octal mode no wider than 0777. */
@@ -376,9 +384,8 @@ server_parse_mode(const char *arg)
 	errno = 0;
 	v = strtoul(arg, &end, 8);
 	if (*arg == '\0' || *end != '\0' || errno != 0 || v > 0777) {
-		fprintf(stderr, "semd: --socket-mode: invalid mode '%s' (an "
-		    "octal number such as 0660)\n", arg);
-		exit(EX_USAGE);
+		server_usage_error("--socket-mode: invalid mode '%s' (an "
+		    "octal number such as 0660)", arg);
 	}
 	return ((mode_t)v);
 }
@@ -394,8 +401,7 @@ server_parse_group(const char *arg)
 	if (isdigit((unsigned char)arg[0]))
 		return ((gid_t)server_parse_number("--socket-group", arg, 0,
 		    (gid_t)-1 - 1, 0));
-	fprintf(stderr, "semd: --socket-group: no group named '%s'\n", arg);
-	exit(EX_USAGE);
+	server_usage_error("--socket-group: no group named '%s'", arg);
 }
 
 /*
@@ -519,17 +525,25 @@ server_parse_args(int argc, char **argv)
 	server_conf.grace_ms = SEMD_DEF_GRACE_MS;
 	server_conf.verbose = LOG_VERBOSE_WARN;
 
-	while ((ch = getopt_long(argc, argv, "S:c:fqvVhl:", server_longopts,
+	opterr = 0;	/* its messages are server_usage_error's */
+	while ((ch = getopt_long(argc, argv, ":S:c:fqvVhl:", server_longopts,
 	    NULL)) != -1) {
 		switch (ch) {
+		case ':':
+			server_usage_error("option '%s' needs an argument",
+			    argv[optind - 1]);
+		case '?':
+			if (optopt != 0)
+				server_usage_error("unknown option '-%c'",
+				    optopt);
+			server_usage_error("unknown option '%s'",
+			    argv[optind - 1]);
 		case 'S':
 			socket_arg = optarg;
 			break;
 		case 'c':
-			if (*optarg == '\0') {
-				fprintf(stderr, "semd: --config: empty path\n");
-				server_usage();
-			}
+			if (*optarg == '\0')
+				server_usage_error("--config: empty path");
 			server_config_path = optarg;
 			break;
 		case 'f':
@@ -549,17 +563,15 @@ server_parse_args(int argc, char **argv)
 			break;
 		case OPT_LOG_FILE:
 			if (*optarg == '\0' || strlen(optarg) >=
-			    sizeof server_conf.log_file) {
-				fprintf(stderr, "semd: --log-file: empty or "
-				    "too long path\n");
-				server_usage();
-			}
+			    sizeof server_conf.log_file)
+				server_usage_error("--log-file: empty or too "
+				    "long path");
 			snprintf(server_conf.log_file, sizeof server_conf.log_file,
 			    "%s", optarg);
 			break;
 		case 'V':
-			printf("semd %s (protocol %d)\n", PACKAGE_VERSION,
-			    PROTO_VERSION);
+			printf("semd (semd) %s, protocol %d\n",
+			    PACKAGE_VERSION, PROTO_VERSION);
 			exit(0);
 		case 'h':
 			server_help(stdout);
@@ -591,10 +603,8 @@ server_parse_args(int argc, char **argv)
 		case OPT_CLUSTER_SEM:
 		case OPT_CLUSTER_NAMES:
 			if (cluster_declare(optarg, ch == OPT_CLUSTER_NAMES, 0,
-			    &cause) == -1) {
-				fprintf(stderr, "semd: %s\n", cause);
-				server_usage();
-			}
+			    &cause) == -1)
+				server_usage_error("%s", cause);
 			break;
 		case OPT_GRACE:
 			server_conf.grace_ms = server_parse_duration("--grace",
@@ -602,11 +612,9 @@ server_parse_args(int argc, char **argv)
 			server_opts_given |= CONFIG_HAS_GRACE;
 			break;
 		case OPT_STATE_DIR:
-			if (*optarg != '/') {
-				fprintf(stderr, "semd: --state-dir: '%s' is not "
-				    "an absolute path\n", optarg);
-				server_usage();
-			}
+			if (*optarg != '/')
+				server_usage_error("--state-dir: '%s' is not "
+				    "an absolute path", optarg);
 			server_conf.state_dir = optarg;
 			break;
 		default:
@@ -615,30 +623,23 @@ server_parse_args(int argc, char **argv)
 					break;
 			}
 			if (no->name == NULL)
-				server_usage();
+				server_usage_error("unknown option '%s'",
+				    argv[optind - 1]);
 			server_numopt_set(no, server_parse_number(no->name, optarg,
 			    no->min, no->max, no->suffixes));
 			server_opts_given |= no->given;
 		}
 	}
-	if (optind != argc) {
-		fprintf(stderr, "semd: unexpected argument '%s'\n",
-		    argv[optind]);
-		server_usage();
-	}
+	if (optind != argc)
+		server_usage_error("unexpected argument '%s'", argv[optind]);
 
-	if (server_conf.system && socket_arg != NULL) {
-		fprintf(stderr, "semd: --system and --socket exclude each "
-		    "other\n");
-		server_usage();
-	}
+	if (server_conf.system && socket_arg != NULL)
+		server_usage_error("--system and --socket exclude each other");
 	if (server_conf.system && !has_mode)
 		server_conf.socket_mode = SEMD_SYSTEM_SOCKET_MODE;
 	if (socket_arg != NULL) {
-		if (*socket_arg == '\0') {
-			fprintf(stderr, "semd: --socket: empty path\n");
-			server_usage();
-		}
+		if (*socket_arg == '\0')
+			server_usage_error("--socket: empty path");
 		if ((size_t)snprintf(server_conf.socket_path,
 		    sizeof server_conf.socket_path, "%s", socket_arg) >=
 		    sizeof server_conf.socket_path) {

@@ -71,6 +71,22 @@ for opt in $(grep -- '--max-' "$tmp/help.opts"); do
 	    { echo "options.sh: $opt 12x: exit $rc, expected 64"; fail=1; }
 done
 
+# The usage style of semd, semrun and semdctl: --help to stdout with the
+# synopsis first; a usage error is "semd: message" and the synopsis on
+# stderr, exit 64; -V to stdout.
+[ "$(head -n 1 "$tmp/help")" != "usage: semd [-fqv] [-c file] [-S path | --system] [--socket-mode octal]" ] &&
+    { echo "options.sh: --help does not start with the synopsis"; fail=1; }
+rc=0
+"$bin" --bogus >"$tmp/out" 2>"$tmp/err" || rc=$?
+if [ "$rc" -ne 64 ] || [ -s "$tmp/out" ] ||
+    [ "$(head -n 1 "$tmp/err")" != "semd: unknown option '--bogus'" ] ||
+    [ "$(sed -n 2p "$tmp/err" | cut -c 1-12)" != "usage: semd " ] ||
+    [ "$(tail -n 1 "$tmp/err")" != "       semd -h | -V" ]; then
+	echo "options.sh: --bogus: exit $rc, stderr:"; cat "$tmp/err"; fail=1
+fi
+"$bin" -V 2>"$tmp/err" | grep -q '^semd (semd) ' && [ ! -s "$tmp/err" ] ||
+    { echo "options.sh: -V printed no version"; fail=1; }
+
 [ "$fail" -eq 0 ] && echo "options.sh: --help and semd.8 agree" \
     "($(wc -l <"$tmp/help.opts") options, $(wc -l <"$tmp/help.defs")" \
     "defaults)"
