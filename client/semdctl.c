@@ -20,7 +20,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,22 +141,13 @@ semdctl_help(void)
 }
 
 /*
- * Report a usage error: "semdctl: " and the message, then the synopsis
- * of the command (all of it before a command is known), to stderr.
- * Exits EX_USAGE.
+ * Print what a usage error shows after its message (semdctl_usage_error):
+ * the synopsis of the command, all of it before a command is known.
  */
 void
-semdctl_usage_error(const char *fmt, ...)
+semdctl_usage(FILE *f)
 {
-	va_list	ap;
-
-	va_start(ap, fmt);
-	fputs("semdctl: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	semdctl_synopsis(stderr, semdctl_cmd);
-	exit(EX_USAGE);
+	semdctl_synopsis(f, semdctl_cmd);
 }
 
 /* Exit status for a library error. */

@@ -9,8 +9,10 @@
 
 #include <sys/types.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "semd.h"
+#include "usage.h"
 
 #define SEMDCTL_CMDLINE_MAX	4096	/* bytes of /proc/PID/cmdline read */
 
@@ -22,8 +24,10 @@ struct semdctl {
 };
 
 /* semdctl.c */
-void		 semdctl_usage_error(const char *, ...)
-		     __attribute__((format(printf, 1, 2), noreturn));
+void		 semdctl_usage(FILE *);
+/* A usage error: "semdctl: message" and semdctl_usage; exits EX_USAGE. */
+#define semdctl_usage_error(...)					\
+	usage_error("semdctl", semdctl_usage, __VA_ARGS__)
 int		 semdctl_fail(struct semdctl *, const struct semd_error *);
 void		 semdctl_json_name(const char *, int, char **, int *,
 		     const char **);

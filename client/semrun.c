@@ -77,6 +77,7 @@
 #include "semrun_sems.h"
 #include "semrun_wait.h"
 #include "tool.h"
+#include "usage.h"
 
 #define SEMRUN_CONFLICT		75	/* EX_TEMPFAIL: not granted in time */
 #define SEMRUN_LOST		76	/* semd went away: CMD not run, or -K */
@@ -170,13 +171,14 @@ static int	semrun_sigpipe[2] = { -1, -1 };
 extern char	**environ;	/* CMD's, with SEMD_FD set */
 
 static void	semrun_synopsis(FILE *);
+/* A usage error, printed even with -q; exits EX_USAGE (usage.h). */
+#define semrun_usage_error(...)						\
+	usage_error("semrun", semrun_synopsis, __VA_ARGS__)
 static int	semrun_help(void);
 static int	semrun_reclaim(struct semrun *, pid_t);
 static void	semrun_stop(pid_t, const struct sigrec *);
 static void	semrun_msg(struct semrun *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
-static void	semrun_usage_error(const char *, ...)
-		    __attribute__((format(printf, 1, 2), noreturn));
 
 /* Print one line to stderr unless -q was given. */
 static void
@@ -191,24 +193,6 @@ semrun_msg(struct semrun *sr, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
-}
-
-/*
- * Report a usage error: "semrun: " and the message, then the synopsis,
- * to stderr; always printed, even with -q.  Exits EX_USAGE.
- */
-static void
-semrun_usage_error(const char *fmt, ...)
-{
-	va_list	ap;
-
-	va_start(ap, fmt);
-	fputs("semrun: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	semrun_synopsis(stderr);
-	exit(EX_USAGE);
 }
 
 /* Print the synopsis to f, as in semrun(1). */

@@ -28,7 +28,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +42,7 @@
 #include "conn.h"
 #include "listen.h"
 #include "log.h"
+#include "usage.h"
 #include "proto.h"
 #include "rules.h"
 #include "sdaemon.h"
@@ -143,9 +143,6 @@ static const struct option server_longopts[] = {
 	{ "help",		no_argument,		NULL, 'h' },
 	{ NULL,			0,			NULL, 0 }
 };
-
-static void	server_usage_error(const char *, ...)
-		    __attribute__((format(printf, 1, 2), noreturn));
 
 /* Print the synopsis to f, as in semd(8). */
 static void
@@ -253,23 +250,9 @@ server_help(FILE *f)
 	    SEMD_MIN_MAX_FRAME, PROTO_MAX_FRAME, PROTO_MAX_FRAME);
 }
 
-/*
- * Report a usage error: "semd: " and the message, then the synopsis, to
- * stderr.  Exits EX_USAGE.
- */
-static void
-server_usage_error(const char *fmt, ...)
-{
-	va_list	ap;
-
-	va_start(ap, fmt);
-	fputs("semd: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	server_synopsis(stderr);
-	exit(EX_USAGE);
-}
+/* A usage error: "semd: message" and the synopsis; exits EX_USAGE. */
+#define server_usage_error(...)						\
+	usage_error("semd", server_synopsis, __VA_ARGS__)
 
 /*
  * Parse a duration for option opt: whole seconds ("5", "5s") or
