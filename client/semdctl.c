@@ -718,7 +718,7 @@ semdctl_print_list(const struct semd_status *st, int json)
 
 /* Parse a PID or CAPACITY argument (1 .. max) or exit with usage. */
 static uint32_t
-semdctl_count(const char *cmd, const char *what, const char *s,
+semdctl_parse_count(const char *cmd, const char *what, const char *s,
     unsigned long max)
 {
 	unsigned long	 v;
@@ -801,7 +801,7 @@ semdctl_admin(struct semdctl *sc, const char *cmd, int argc, char **argv)
 		a.name = pos[0];
 	}
 	if (a.action == SEMD_ADMIN_RESIZE)
-		a.capacity = semdctl_count(cmd, "CAPACITY", pos[1],
+		a.capacity = semdctl_parse_count(cmd, "CAPACITY", pos[1],
 		    2147483647UL);
 	if (a.action == SEMD_ADMIN_REVOKE && a.has_token) {
 		errno = 0;
@@ -811,7 +811,7 @@ semdctl_admin(struct semdctl *sc, const char *cmd, int argc, char **argv)
 			semdctl_usage_error("revoke: TOKEN must be a number: "
 			    "'%s'", pos[1]);
 	} else if (a.action == SEMD_ADMIN_REVOKE)
-		a.pid = (pid_t)semdctl_count(cmd, "PID", pos[1],
+		a.pid = (pid_t)semdctl_parse_count(cmd, "PID", pos[1],
 		    4294967295UL);
 
 	if ((semd = semdctl_open(sc, &err)) == NULL)

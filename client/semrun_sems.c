@@ -46,7 +46,7 @@ semrun_all_digits(const char *s)
 
 /* Parse a count 1..SEMRUN_MAX_COUNT.  Returns 0 or -1. */
 static int
-semrun_count(const char *s, uint32_t *out)
+semrun_parse_count(const char *s, uint32_t *out)
 {
 	unsigned long long	 v;
 	char			*end;
@@ -145,7 +145,7 @@ semrun_sems_option(struct semrun_sems *ss, int which, const char *arg,
 			    "(one a day to 1000000/s): '%s'", arg);
 			return (-1);
 		}
-	} else if (semrun_count(val, &set->value) == -1) {
+	} else if (semrun_parse_count(val, &set->value) == -1) {
 		snprintf(why, len, "%s must be between 1 and %lu%s: '%s'",
 		    what, SEMRUN_MAX_COUNT, set->name != NULL ? "" :
 		    " (or NAME=N for one name)", arg);
@@ -249,8 +249,8 @@ semrun_sems_parse(struct semrun_sems *ss, int argc, char **argv,
 		ss->v[ss->n].name = a;
 		ss->v[ss->n].weight = 1;
 		if (k < argc && semrun_all_digits(argv[k])) {
-			if (semrun_count(argv[k], &ss->v[ss->n].capacity) ==
-			    -1) {
+			if (semrun_parse_count(argv[k],
+			    &ss->v[ss->n].capacity) == -1) {
 				snprintf(why, len, "capacity must be between 1 "
 				    "and %lu: '%s'", SEMRUN_MAX_COUNT,
 				    argv[k]);
