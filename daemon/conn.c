@@ -1122,25 +1122,26 @@ nomem:
 static void
 conn_stats_sem(const struct sem *s, struct proto_sem_stats *st)
 {
-	const struct sem_stats	*ss = sem_stats(s);
+	struct sem_stats	 ss;
 
+	sem_stats(s, &ss);
 	memcpy(st->sem, sem_name(s), sem_name_len(s) + 1);
 	st->capacity = sem_capacity(s);
 	st->held = sem_used(s) > UINT32_MAX ? UINT32_MAX :
 	    (uint32_t)sem_used(s);
 	st->waiting = sem_nwaiting(s);
-	st->grants = ss->grants;
-	st->timeouts = ss->timeouts;
-	st->withdrawals = ss->withdrawals;
-	st->releases = ss->releases;
-	st->disconnects = ss->disconnects;
-	st->revokes = ss->revokes;
-	st->max_waiting = ss->max_waiting;
-	st->recent_hold_ms = ss->recent_hold_ms;
-	memcpy(st->wait.count, ss->wait.count, sizeof st->wait.count);
-	st->wait.sum_ms = ss->wait.sum_ms;
-	memcpy(st->hold.count, ss->hold.count, sizeof st->hold.count);
-	st->hold.sum_ms = ss->hold.sum_ms;
+	st->grants = ss.grants;
+	st->timeouts = ss.timeouts;
+	st->withdrawals = ss.withdrawals;
+	st->releases = ss.releases;
+	st->disconnects = ss.disconnects;
+	st->revokes = ss.revokes;
+	st->max_waiting = ss.max_waiting;
+	st->recent_hold_ms = ss.recent_hold_ms;
+	memcpy(st->wait.count, ss.wait.count, sizeof st->wait.count);
+	st->wait.sum_ms = ss.wait.sum_ms;
+	memcpy(st->hold.count, ss.hold.count, sizeof st->hold.count);
+	st->hold.sum_ms = ss.hold.sum_ms;
 }
 
 /*

@@ -2388,11 +2388,11 @@ sem_revoked(struct sem_table *t, struct sem_grant *g, uint64_t now_ms)
 	    g->weight, 0, sem_elapsed(g->since_ms, now_ms), 0);
 }
 
-/* Return the figures of s, which live as long as s.  O(1). */
-const struct sem_stats *
-sem_stats(const struct sem *s)
+/* Copy the figures of s into *st.  O(1). */
+void
+sem_stats(const struct sem *s, struct sem_stats *st)
 {
-	return (&s->stats);
+	*st = s->stats;
 }
 
 /* The most recently forgotten semaphore whose figures are kept, or NULL. */

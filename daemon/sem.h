@@ -545,8 +545,11 @@ struct sem		*sem_retired_first(struct sem_table *);
 struct sem		*sem_retired_next(struct sem *);
 size_t			 sem_retired_count(struct sem_table *);
 
-/* The figures of a live semaphore (see struct sem_stats).  O(1). */
-const struct sem_stats	*sem_stats(const struct sem *);
+/*
+ * Copy the figures of s, live or retired (see struct sem_stats), into
+ * *st.  O(1).
+ */
+void			 sem_stats(const struct sem *, struct sem_stats *st);
 
 /*
  * What callers read of a semaphore (live or retired), each O(1): its

@@ -77,14 +77,16 @@ acq(struct sem_owner *o, uint64_t id, const char *name, uint32_t cap,
 	return (r);
 }
 
-static const struct sem_stats *
+static struct sem_stats
 stats_of(const char *name)
 {
-	struct sem	*s;
+	struct sem		*s;
+	struct sem_stats	 st;
 
 	s = sem_lookup(tbl, name, strlen(name));
 	ck_assert_ptr_nonnull(s);
-	return (sem_stats(s));
+	sem_stats(s, &st);
+	return (st);
 }
 
 static uint64_t
@@ -171,7 +173,7 @@ END_TEST
 START_TEST(test_stats_paths)
 {
 	struct sem_owner		*a, *b, *c, *d;
-	const struct sem_stats		*st;
+	struct sem_stats		 st;
 	struct sem_acq_result		 r;
 
 	a = sem_owner_new(tbl, NULL, 10, 1000);
@@ -196,7 +198,7 @@ START_TEST(test_stats_paths)
 	ck_assert_int_eq(r.status, SEM_ACQ_QUEUED);
 	r = acq(d, 1, "x", 1, 1, -1, 1004);		/* will withdraw */
 	ck_assert_int_eq(r.status, SEM_ACQ_QUEUED);
-	ck_assert_uint_eq(stats_of("x")->max_waiting, 3);
+	ck_assert_uint_eq(stats_of("x").max_waiting, 3);
 
 	sem_expire(tbl, 1053);
 	expect_obs(2, SEM_OBS_TIMEOUT, "x", 1);
@@ -233,24 +235,24 @@ START_TEST(test_stats_paths)
 	sem_flush(tbl);
 
 	st = stats_of("x");
-	ck_assert_uint_eq(st->grants, 3);
-	ck_assert_uint_eq(st->timeouts, 2);
-	ck_assert_uint_eq(st->withdrawals, 2);
-	ck_assert_uint_eq(st->releases, 1);
-	ck_assert_uint_eq(st->disconnects, 1);
-	ck_assert_uint_eq(st->revokes, 0);
-	ck_assert_uint_eq(st->max_waiting, 3);
-	ck_assert_uint_eq(hist_total(&st->wait), 3);
-	ck_assert_uint_eq(st->wait.count[0], 1);		/* 0 ms */
-	ck_assert_uint_eq(st->wait.count[proto_hist_bucket(1498)], 1);
-	ck_assert_uint_eq(st->wait.count[proto_hist_bucket(900)], 1);
-	ck_assert_uint_eq(st->wait.sum_ms, 1498 + 900);
-	ck_assert_uint_eq(hist_total(&st->hold), 2);
-	ck_assert_uint_eq(st->hold.count[proto_hist_bucket(1500)], 1);
-	ck_assert_uint_eq(st->hold.count[proto_hist_bucket(1000)], 1);
-	ck_assert_uint_eq(st->hold.sum_ms, 2500);
+	ck_assert_uint_eq(st.grants, 3);
+	ck_assert_uint_eq(st.timeouts, 2);
+	ck_assert_uint_eq(st.withdrawals, 2);
+	ck_assert_uint_eq(st.releases, 1);
+	ck_assert_uint_eq(st.disconnects, 1);
+	ck_assert_uint_eq(st.revokes, 0);
+	ck_assert_uint_eq(st.max_waiting, 3);
+	ck_assert_uint_eq(hist_total(&st.wait), 3);
+	ck_assert_uint_eq(st.wait.count[0], 1);		/* 0 ms */
+	ck_assert_uint_eq(st.wait.count[proto_hist_bucket(1498)], 1);
+	ck_assert_uint_eq(st.wait.count[proto_hist_bucket(900)], 1);
+	ck_assert_uint_eq(st.wait.sum_ms, 1498 + 900);
+	ck_assert_uint_eq(hist_total(&st.hold), 2);
+	ck_assert_uint_eq(st.hold.count[proto_hist_bucket(1500)], 1);
+	ck_assert_uint_eq(st.hold.count[proto_hist_bucket(1000)], 1);
+	ck_assert_uint_eq(st.hold.sum_ms, 2500);
 	/* The average starts at the first hold and moves 1/8 towards each. */
-	ck_assert_uint_eq(st->recent_hold_ms, 1500 + (1000 - 1500) / 8);
+	ck_assert_uint_eq(st.recent_hold_ms, 1500 + (1000 - 1500) / 8);
 	ck_assert_uint_eq(nobs, 9);
 
 	sem_owner_drop(a, 4000);
@@ -259,15 +261,15 @@ START_TEST(test_stats_paths)
 	/* x was forgotten, its figures kept; a new x takes them back. */
 	ck_assert_ptr_null(sem_lookup(tbl, "x", 1));
 	ck_assert_ptr_nonnull(sem_retired_lookup(tbl, "x", 1));
-	ck_assert_uint_eq(sem_stats(sem_retired_lookup(tbl, "x", 1))->grants,
-	    3);
+	sem_stats(sem_retired_lookup(tbl, "x", 1), &st);
+	ck_assert_uint_eq(st.grants, 3);
 	ck_assert_uint_eq(sem_retired_count(tbl), 1);
 	a = sem_owner_new(tbl, NULL, 20, 1000);
 	r = acq(a, 1, "x", 2, 1, -1, 5000);
 	ck_assert_int_eq(r.status, SEM_ACQ_GRANTED);
-	ck_assert_uint_eq(stats_of("x")->grants, 4);
-	ck_assert_uint_eq(stats_of("x")->releases, 1);
-	ck_assert_uint_eq(stats_of("x")->disconnects, 2);
+	ck_assert_uint_eq(stats_of("x").grants, 4);
+	ck_assert_uint_eq(stats_of("x").releases, 1);
+	ck_assert_uint_eq(stats_of("x").disconnects, 2);
 	ck_assert_ptr_null(sem_retired_lookup(tbl, "x", 1));
 	ck_assert_uint_eq(sem_retired_count(tbl), 0);
 }
@@ -281,7 +283,7 @@ START_TEST(test_stats_revoke_per_grant)
 {
 	struct sem_owner	*a;
 	struct sem		*s;
-	const struct sem_stats	*st;
+	struct sem_stats	 st;
 	struct sem_acq_result	 r;
 
 	a = sem_owner_new(tbl, NULL, 10, 1000);
@@ -294,9 +296,9 @@ START_TEST(test_stats_revoke_per_grant)
 	sem_revoked(tbl, sem_grant_lookup(tbl, r.token), 1000);
 	expect_obs(2, SEM_OBS_REVOKE, "r", 1);
 	ck_assert_uint_eq(obs[2].held_ms, 1000);
-	st = sem_stats(s);
-	ck_assert_uint_eq(st->revokes, 1);
-	ck_assert_uint_eq(st->hold.sum_ms, 0);	/* still held */
+	sem_stats(s, &st);
+	ck_assert_uint_eq(st.revokes, 1);
+	ck_assert_uint_eq(st.hold.sum_ms, 0);	/* still held */
 	/* Both given back at 2000: grants of 2000 ms and 1600 ms. */
 	ck_assert_int_eq(sem_release(a, "r", 1, 2, 2000), PROTO_OK);
 	ck_assert_ptr_null(sem_lookup(tbl, "r", 1));
@@ -314,7 +316,7 @@ START_TEST(test_stats_hold_per_grant)
 {
 	struct sem_owner	*a, *b;
 	struct sem		*s;
-	const struct sem_stats	*st;
+	struct sem_stats	 st;
 
 	a = sem_owner_new(tbl, NULL, 10, 1000);
 	b = sem_owner_new(tbl, NULL, 11, 1000);
@@ -324,21 +326,23 @@ START_TEST(test_stats_hold_per_grant)
 	ck_assert_int_eq(acq(a, 2, "h", 9, 3, -1, 100).status,
 	    SEM_ACQ_GRANTED);
 	s = sem_lookup(tbl, "h", 1);
-	st = sem_stats(s);
 	/* 1 of the newest grant (3 -> 2): no grant ends. */
 	ck_assert_int_eq(sem_release(a, "h", 1, 1, 150), PROTO_OK);
-	ck_assert_uint_eq(st->hold.sum_ms, 0);
+	sem_stats(s, &st);
+	ck_assert_uint_eq(st.hold.sum_ms, 0);
 	/* 3 more: the newest (2 left, 400 ms) ends, the older goes 2 -> 1. */
 	ck_assert_int_eq(sem_release(a, "h", 1, 3, 500), PROTO_OK);
-	ck_assert_uint_eq(st->hold.sum_ms, 400);
-	ck_assert_uint_eq(st->hold.count[proto_hist_bucket(400)], 1);
+	sem_stats(s, &st);
+	ck_assert_uint_eq(st.hold.sum_ms, 400);
+	ck_assert_uint_eq(st.hold.count[proto_hist_bucket(400)], 1);
 	/* The disconnect ends the first grant, 900 ms old. */
 	sem_owner_drop(a, 900);
-	ck_assert_uint_eq(st->hold.sum_ms, 1300);
-	ck_assert_uint_eq(st->hold.count[proto_hist_bucket(900)], 1);
-	ck_assert_uint_eq(st->releases, 2);
-	ck_assert_uint_eq(st->disconnects, 1);
-	ck_assert_uint_eq(st->recent_hold_ms, 400 + (900 - 400) / 8);
+	sem_stats(s, &st);
+	ck_assert_uint_eq(st.hold.sum_ms, 1300);
+	ck_assert_uint_eq(st.hold.count[proto_hist_bucket(900)], 1);
+	ck_assert_uint_eq(st.releases, 2);
+	ck_assert_uint_eq(st.disconnects, 1);
+	ck_assert_uint_eq(st.recent_hold_ms, 400 + (900 - 400) / 8);
 }
 END_TEST
 
@@ -385,7 +389,7 @@ END_TEST
 START_TEST(test_stats_partial_release)
 {
 	struct sem_owner	*a;
-	const struct sem_stats	*st;
+	struct sem_stats	 st;
 
 	a = sem_owner_new(tbl, NULL, 10, 1000);
 	ck_assert_int_eq(acq(a, 1, "y", 5, 3, -1, 0).status, SEM_ACQ_GRANTED);
@@ -400,8 +404,8 @@ START_TEST(test_stats_partial_release)
 	ck_assert_int_eq(acq(a, 2, "y", 5, 3, -1, 8000).status,
 	    SEM_ACQ_GRANTED);
 	st = stats_of("y");
-	ck_assert_uint_eq(st->releases, 2);	/* the figures came back */
-	ck_assert_uint_eq(st->grants, 2);
+	ck_assert_uint_eq(st.releases, 2);	/* the figures came back */
+	ck_assert_uint_eq(st.grants, 2);
 }
 END_TEST
 
