@@ -168,10 +168,7 @@ stats_print_json(const struct semd_stats *st, pid_t pid)
 	fputs("],\"sems\":[", stdout);
 	for (i = 0; i < st->nsems; i++) {
 		s = &st->sems[i];
-		if (i > 0)
-			putchar(',');
-		fputs("{\"name\":", stdout);
-		semdctl_json_string(s->name);
+		semdctl_json_sem(i, s->name);
 		printf(",\"capacity\":%" PRIu32 ",\"held\":%" PRIu32
 		    ",\"waiting\":%" PRIu32 ",\"grants\":%" PRIu64
 		    ",\"timeouts\":%" PRIu64 ",\"withdrawals\":%" PRIu64

@@ -479,6 +479,17 @@ semdctl_utf8_len(const unsigned char *p)
 }
 
 /*
+ * Begin the JSON object of the i-th semaphore of a "sems" array: a comma
+ * after the first, then {"name":NAME.
+ */
+void
+semdctl_json_sem(size_t i, const char *name)
+{
+	fputs(i > 0 ? ",{\"name\":" : "{\"name\":", stdout);
+	semdctl_json_string(name);
+}
+
+/*
  * Print s as a JSON string: quotes, backslashes and control characters
  * escaped, bytes that are not UTF-8 replaced by U+FFFD.
  */
@@ -578,10 +589,7 @@ semdctl_print_json(const struct semd_status *st)
 	fputs("{\"sems\":[", stdout);
 	for (i = 0; i < st->nsems; i++) {
 		s = &st->sems[i];
-		if (i > 0)
-			putchar(',');
-		fputs("{\"name\":", stdout);
-		semdctl_json_string(s->name);
+		semdctl_json_sem(i, s->name);
 		printf(",\"capacity\":%" PRIu32 ",\"held\":%" PRIu32
 		    ",\"waiting\":%" PRIu32, s->capacity, s->held,
 		    s->waiting);
@@ -670,8 +678,7 @@ semdctl_print_list(const struct semd_status *st, int json)
 		fputs("{\"sems\":[", stdout);
 		for (i = 0; i < st->nsems; i++) {
 			s = &st->sems[i];
-			fputs(i > 0 ? ",{\"name\":" : "{\"name\":", stdout);
-			semdctl_json_string(s->name);
+			semdctl_json_sem(i, s->name);
 			printf(",\"capacity\":%" PRIu32 ",\"held\":%" PRIu32
 			    ",\"waiting\":%" PRIu32 ",\"declared\":%s,"
 			    "\"drained\":%s", s->capacity, s->held,

@@ -37,6 +37,7 @@ ssize_t		 semdctl_cmdline(const struct semd_party *, char *, size_t);
 void		 semdctl_duration(uint64_t, char *, size_t);
 const char	*semdctl_user(uid_t);
 void		 semdctl_json_string(const char *);
+void		 semdctl_json_sem(size_t, const char *);
 
 /* semdctl-stats.c */
 int		 semdctl_stats(struct semdctl *, int, char **);
