@@ -1380,7 +1380,9 @@ conn_input_room(struct conn *c, size_t need)
  * complete frame.  One read(2) per event when it drains the socket (the
  * usual case: one request); when a read fills the buffer, read again
  * into one twice as big, up to CONN_READ_MAX bytes per event.  EOF or a
- * reset disconnects c at once, which gives its slots back.
+ * reset disconnects c at once, which gives its slots back (settled here:
+ * the engine is settled after every request already, so an open
+ * connection needs nothing more).
  */
 static void
 conn_read_cb(evutil_socket_t fd, short events, void *arg)
@@ -1417,7 +1419,9 @@ conn_read_cb(evutil_socket_t fd, short events, void *arg)
 			break;		/* the socket is drained */
 		want = need > 2 * c->incap ? need : 2 * c->incap;
 	}
-	server_settle();
+	/* Each request was settled after it; what is left is c's end. */
+	if (c->state != CONN_OPEN)
+		server_settle();
 }
 
 /*
