@@ -146,28 +146,39 @@ user_sock(char *buf, size_t len)
 	    (unsigned long)geteuid()), (int)len);
 }
 
-/* Temporary directories made by the current test, removed after it. */
-static char	 made[8][96];
+/*
+ * Temporary directories made by the current test, removed after it: by
+ * remove_tmpdirs, or by their guards when the test fails first.
+ */
+static struct {
+	char		 dir[96];
+	struct tl_guard	 guard;
+} made[8];
 static int	 nmade;
 
 /* Make a fresh temporary directory into buf. */
 static void
 make_tmpdir(char *buf, size_t len)
 {
-	ck_assert_msg(tl_tmpdir(buf, len, "semd-libtest") == 0,
-	    "temp dir: %s", strerror(errno));
-	if (nmade < (int)(sizeof made / sizeof made[0]) &&
-	    strlen(buf) < sizeof made[0])
-		strcpy(made[nmade++], buf);
+	ck_assert_int_lt(nmade, (int)(sizeof made / sizeof made[0]));
+	ck_assert_msg(tl_tmpdir(made[nmade].dir, sizeof made[nmade].dir,
+	    "semd-libtest") == 0, "temp dir: %s", strerror(errno));
+	ck_assert_msg(tl_guard_start(&made[nmade].guard, made[nmade].dir,
+	    NULL) == 0, "guard: %s", strerror(errno));
+	ck_assert_int_lt(snprintf(buf, len, "%s", made[nmade].dir), (int)len);
+	nmade++;
 }
 
 /* Checked teardown: remove the test's temporary directories. */
 static void
 remove_tmpdirs(void)
 {
-	while (nmade > 0)
-		if (tl_rmtree(made[--nmade]) == -1)
-			fprintf(stderr, "cannot remove %s\n", made[nmade]);
+	while (nmade > 0) {
+		nmade--;
+		if (tl_rmtree(made[nmade].dir) == -1)
+			fprintf(stderr, "cannot remove %s\n", made[nmade].dir);
+		tl_guard_release(&made[nmade].guard);
+	}
 }
 
 /* (Re)start the test's semd on sockpath; returns once it accepts. */

@@ -31,6 +31,7 @@
 
 static struct tl_daemon	 test_daemon = { .pid = -1 };
 static char		 tmpdir[96];
+static struct tl_guard	 guard;		/* removes tmpdir if we fail */
 #define sockpath	 test_daemon.path
 
 /* A semd on a fresh socket for each test; it dies with us. */
@@ -38,6 +39,7 @@ static void
 setup(void)
 {
 	ck_assert_int_eq(tl_tmpdir(tmpdir, sizeof tmpdir, "semd-multi"), 0);
+	ck_assert_int_eq(tl_guard_start(&guard, tmpdir, NULL), 0);
 	ck_assert_int_lt(snprintf(sockpath, sizeof sockpath, "%s/semd.sock",
 	    tmpdir), (int)sizeof sockpath);
 	ck_assert_msg(tl_daemon_start(&test_daemon, NULL) == 0, "%s",
@@ -49,6 +51,7 @@ teardown(void)
 {
 	tl_daemon_stop(&test_daemon, 0);
 	tl_rmtree(tmpdir);
+	tl_guard_release(&guard);
 }
 
 static struct semd *

@@ -6,7 +6,7 @@
  * The daemon is a child of the test process (Check forks one process per
  * test) and dies with it (PR_SET_PDEATHSIG; Check also kills the test's
  * process group).  A failing test ends with _exit, so no atexit handler
- * runs: a guard process, in a process group of its own, waits for the
+ * runs: a guard process (tl_guard_start) waits for the
  * test process to go away and, if the daemon's directory is still there
  * (the test did not reach integ_stop), prints the daemon's log and removes
  * the directory.  A failing test leaves nothing running and nothing in
@@ -118,82 +118,6 @@ integ_reply_str(const struct proto_reply *rep, char *buf, size_t len)
 	return (buf);
 }
 
-/* Copy the daemon's whole log to our stderr, for a failed test. */
-static void
-integ_log_dump(const struct integ_daemon *d)
-{
-	char	buf[4096];
-	ssize_t	n;
-	int	fd;
-
-	if ((fd = open(d->tl.log, O_RDONLY | O_CLOEXEC)) == -1)
-		return;
-	fprintf(stderr, "--- semd log %s ---\n", d->tl.log);
-	fflush(stderr);
-	while ((n = read(fd, buf, sizeof buf)) > 0)
-		if (write(STDERR_FILENO, buf, (size_t)n) != n)
-			break;
-	fprintf(stderr, "--- end of semd log ---\n");
-	close(fd);
-}
-
-/* Remove the daemon's directory and all in it. */
-static void
-integ_remove(struct integ_daemon *d)
-{
-	tl_rmtree(d->dir);
-}
-
-/*
- * The guard's life: wait until every copy of the pipe's write end is
- * closed (integ_stop closes it; otherwise the test process and its
- * children died), then, if the directory is still there, show the
- * daemon's log and remove the directory.  The daemon itself died with
- * the test process.  Never returns.
- */
-static void
-integ_guard(struct integ_daemon *d, int rfd)
-{
-	char	b;
-
-	/* Check SIGKILLs the test's process group when the test ends. */
-	setpgid(0, 0);
-	/* Hold no other pipe or socket of the test open. */
-	if (rfd > 3)
-		close_range(3, (unsigned int)rfd - 1, 0);
-	close_range((unsigned int)rfd + 1, ~0U, 0);
-	while (read(rfd, &b, 1) == -1 && errno == EINTR)
-		;
-	if (access(d->dir, F_OK) == 0) {
-		fprintf(stderr, "integ_tests: a test ended without stopping "
-		    "semd on %s\n", d->tl.path);
-		integ_log_dump(d);
-		integ_remove(d);
-	}
-	_exit(0);
-}
-
-/*
- * Fork the guard for d, whose directory exists by now.  The
- * test keeps the write end of the pipe in d->guard_fd.
- */
-static void
-integ_guard_start(const char *file, int line, struct integ_daemon *d)
-{
-	int	p[2];
-
-	if (pipe2(p, O_CLOEXEC) == -1)
-		integ_fail(file, line, "pipe: %s", strerror(errno));
-	if ((d->guard_pid = fork()) == -1)
-		integ_fail(file, line, "fork: %s", strerror(errno));
-	if (d->guard_pid == 0) {
-		close(p[1]);
-		integ_guard(d, p[0]);
-	}
-	close(p[0]);
-	d->guard_fd = p[1];
-}
-
 /* Close our copies of every guard pipe (in a forked child). */
 static void
 integ_guard_close_all(void)
@@ -201,22 +125,8 @@ integ_guard_close_all(void)
 	int	i;
 
 	for (i = 0; i < INTEG_MAX_DAEMONS; i++)
-		if (integ_daemons[i].used && integ_daemons[i].guard_fd > 0)
-			close(integ_daemons[i].guard_fd);
-}
-
-/* Tell d's guard all went well and reap it. */
-static void
-integ_guard_stop(struct integ_daemon *d)
-{
-	int	status;
-
-	if (d->guard_pid <= 0)
-		return;
-	close(d->guard_fd);
-	waitpid(d->guard_pid, &status, 0);
-	d->guard_pid = -1;
-	d->guard_fd = -1;
+		if (integ_daemons[i].used && integ_daemons[i].guard.fd > 0)
+			close(integ_daemons[i].guard.fd);
 }
 
 /*
@@ -275,7 +185,8 @@ integ_start_at(const char *file, int line, ...)
 	d->used = 1;
 	if (tl_daemon_spawn(&d->tl, argv) == -1)
 		integ_fail(file, line, "%s", d->tl.error);
-	integ_guard_start(file, line, d);
+	if (tl_guard_start(&d->guard, d->dir, d->tl.log) == -1)
+		integ_fail(file, line, "guard: %s", strerror(errno));
 	if (tl_daemon_wait(&d->tl, INTEG_START_MS) == -1)
 		integ_fail(file, line, "%s", d->tl.error);
 	return (d);
@@ -329,8 +240,8 @@ integ_stop_at(const char *file, int line, struct integ_daemon *d)
 	if (access(d->tl.path, F_OK) == 0 || errno != ENOENT)
 		integ_fail(file, line, "semd exited but left its socket %s",
 		    d->tl.path);
-	integ_remove(d);
-	integ_guard_stop(d);
+	tl_rmtree(d->dir);
+	tl_guard_release(&d->guard);
 	memset(d, 0, sizeof *d);
 }
 

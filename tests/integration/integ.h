@@ -33,8 +33,7 @@ struct integ_daemon {
 	int		 used;
 	struct tl_daemon tl;		/* its pid, socket path and log */
 	char		 dir[96];	/* mkdtemp directory */
-	pid_t		 guard_pid;	/* cleans up if the test dies */
-	int		 guard_fd;	/* closed by integ_stop: all went well */
+	struct tl_guard	 guard;		/* cleans up if the test dies */
 };
 
 /* A test client: one connection, non-blocking, with a reply buffer. */

@@ -112,6 +112,87 @@ tl_rmtree(const char *path)
 	return (0);
 }
 
+/* Copy the file at path to stderr between two marker lines. */
+static void
+tl_guard_dump(const char *path)
+{
+	char	buf[4096];
+	ssize_t	n;
+	int	fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return;
+	dprintf(STDERR_FILENO, "--- %s ---\n", path);
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		if (write(STDERR_FILENO, buf, (size_t)n) != n)
+			break;
+	dprintf(STDERR_FILENO, "--- end of %s ---\n", path);
+	close(fd);
+}
+
+/* The guard's life (see tl.h); never returns. */
+static void
+tl_guard_run(int rfd, const char *dir, const char *log)
+{
+	char	b;
+
+	/* Check SIGKILLs the test's process group when the test ends. */
+	setpgid(0, 0);
+	/* Hold no other pipe or socket of the test open. */
+	if (rfd > 3)
+		close_range(3, (unsigned int)rfd - 1, 0);
+	close_range((unsigned int)rfd + 1, ~0U, 0);
+	while (read(rfd, &b, 1) == -1 && errno == EINTR)
+		continue;
+	if (access(dir, F_OK) == 0) {
+		dprintf(STDERR_FILENO, "a test ended without cleaning up "
+		    "%s\n", dir);
+		if (log != NULL)
+			tl_guard_dump(log);
+		tl_rmtree(dir);
+	}
+	_exit(0);
+}
+
+/* Fork a guard for dir (and its log). */
+int
+tl_guard_start(struct tl_guard *g, const char *dir, const char *log)
+{
+	int	p[2];
+
+	g->pid = 0;
+	g->fd = -1;
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return (-1);
+	fflush(NULL);
+	if ((g->pid = fork()) == -1) {
+		close(p[0]);
+		close(p[1]);
+		g->pid = 0;
+		return (-1);
+	}
+	if (g->pid == 0) {
+		close(p[1]);
+		tl_guard_run(p[0], dir, log);
+	}
+	close(p[0]);
+	g->fd = p[1];
+	return (0);
+}
+
+/* Close our end of the guard's pipe and reap it. */
+void
+tl_guard_release(struct tl_guard *g)
+{
+	if (g->pid <= 0)
+		return;
+	close(g->fd);
+	while (waitpid(g->pid, NULL, 0) == -1 && errno == EINTR)
+		continue;
+	g->pid = 0;
+	g->fd = -1;
+}
+
 /* --- Unix stream sockets --- */
 
 /* Fill sun with path; -1 (ENAMETOOLONG) if it does not fit. */

@@ -52,6 +52,26 @@ int	tl_tmpdir(char *, size_t, const char *);
 /* Remove path and everything below it (no links followed).  0 or -1. */
 int	tl_rmtree(const char *);
 
+/*
+ * A guard for a temporary directory, for tests that may die before they
+ * clean up (Check's fork mode ends a failed test with _exit, and kills
+ * the test's process group).  tl_guard_start forks a process, in a
+ * process group of its own, that waits until every copy of g->fd is
+ * closed -- tl_guard_release closes ours; else the test and its children
+ * died -- and then, if dir is still there, says so, copies log (when
+ * not NULL) to stderr and removes dir.  0, or -1 with errno.
+ */
+struct tl_guard {
+	pid_t	 pid;		/* 0: none */
+	int	 fd;		/* the write end; close it in children
+				   that must not keep the guard waiting */
+};
+
+int	tl_guard_start(struct tl_guard *, const char *, const char *);
+
+/* All went well: close our end and reap the guard (dir is left alone). */
+void	tl_guard_release(struct tl_guard *);
+
 /* --- Unix stream sockets --- */
 
 /* Connect to path: a blocking, close-on-exec fd, or -1 with errno. */
