@@ -106,14 +106,15 @@ start_semd()
 	wait_until "semd answers on $SOCK" "$SEMDCTL" ping
 }
 
-# st PYEXPR: print the value of a Python expression over the daemon's
-# status, where d is the parsed JSON and sem(NAME) one semaphore (an
-# empty one when NAME is not in use).
-st()
+# semdctl_json CMD PYEXPR: print the value of a Python expression over
+# `semdctl CMD --json` (kept in $tmp/CMD.json), where d is the parsed
+# JSON and sem(NAME) one semaphore of d["sems"] (an empty one when NAME
+# is not there).
+semdctl_json()
 {
-	"$SEMDCTL" status --json >"$tmp/status.json" ||
-	    fail "semdctl status --json failed"
-	python3 - "$tmp/status.json" "$1" <<'PY'
+	"$SEMDCTL" "$1" --json >"$tmp/$1.json" ||
+	    fail "semdctl $1 --json failed"
+	python3 - "$tmp/$1.json" "$2" <<'PY'
 import json, sys
 with open(sys.argv[1], encoding="utf-8") as f:
     d = json.load(f)
@@ -126,6 +127,12 @@ def sem(name):
 v = eval(sys.argv[2])
 print(str(v).lower() if isinstance(v, bool) else v)
 PY
+}
+
+# st PYEXPR: semdctl_json over the daemon's status.
+st()
+{
+	semdctl_json status "$1"
 }
 
 held()

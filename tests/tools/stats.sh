@@ -6,24 +6,10 @@
 . "$(dirname "$0")/lib.sh"
 start_semd
 
-# js PYEXPR: evaluate over `semdctl stats --json`, d the parsed object,
-# s(NAME) one semaphore.
+# js PYEXPR: semdctl_json over `semdctl stats`, sem(NAME) one semaphore.
 js()
 {
-	"$SEMDCTL" stats --json >"$tmp/stats.json" ||
-	    fail "semdctl stats --json failed"
-	python3 - "$tmp/stats.json" "$1" <<'PY'
-import json, sys
-with open(sys.argv[1], encoding="utf-8") as f:
-    d = json.load(f)
-def s(name):
-    for x in d["sems"]:
-        if x["name"] == name:
-            return x
-    raise SystemExit("no semaphore %s in %s" % (name, d))
-v = eval(sys.argv[2])
-print(str(v).lower() if isinstance(v, bool) else v)
-PY
+	semdctl_json stats "$1"
 }
 
 expect_status 0 "stats, idle" "$SEMDCTL" stats --json
@@ -47,17 +33,17 @@ wait_until "the killed holder's slot is back" is_state st 0 0
 # st is forgotten now (idle and not declared), but its figures are kept:
 # three grants (a holder, the waiter, a holder), a try refused and a
 # timeout, one release on disconnect.
-[ "$(js '(s("st")["held"], s("st")["waiting"], d["semaphores"])')" = \
+[ "$(js '(sem("st")["held"], sem("st")["waiting"], d["semaphores"])')" = \
     "(0, 0, 0)" ] || fail "forgotten st: $(cat "$tmp/stats.json")"
-[ "$(js '(s("st")["grants"], s("st")["timeouts"], s("st")["disconnects"])')" = \
+[ "$(js '(sem("st")["grants"], sem("st")["timeouts"], sem("st")["disconnects"])')" = \
     "(3, 2, 1)" ] || fail "forgotten st's figures: $(cat "$tmp/stats.json")"
-[ "$(js 's("st")["hold"]["count"]')" = 3 ] || fail "st hold count"
+[ "$(js 'sem("st")["hold"]["count"]')" = 3 ] || fail "st hold count"
 expect_status 0 "stats of a forgotten name" "$SEMDCTL" stats st
 grep -q "^st: capacity 1, held 0, waiting 0" "$tmp/out" ||
     fail "stats st: $(cat "$tmp/out")"
 # A new st takes them back.
 hold st 1
-[ "$(js 's("st")["grants"]')" = 4 ] ||
+[ "$(js 'sem("st")["grants"]')" = 4 ] ||
     fail "a new st should go on from 3 grants: $(cat "$tmp/stats.json")"
 unhold st
 ok "a forgotten semaphore's figures are kept, and taken back"
@@ -69,18 +55,18 @@ for i in 1 2 3; do
 done
 expect_status 75 "a try refused on keep" "$SEMRUN" -n -w 5 keep 5 -- true
 expect_status 75 "a timeout on keep" "$SEMRUN" -t 0.1 -w 5 keep 5 -- true
-[ "$(js 's("keep")["grants"]')" = 4 ] || fail "grants: $(cat "$tmp/stats.json")"
-[ "$(js 's("keep")["timeouts"]')" = 2 ] || fail "timeouts"
-[ "$(js 's("keep")["releases"]')" = 3 ] || fail "releases"
-[ "$(js 's("keep")["max_waiting"]')" = 1 ] || fail "max_waiting"
-[ "$(js 's("keep")["wait"]["count"]')" = 4 ] || fail "wait count"
-[ "$(js 's("keep")["hold"]["count"]')" = 3 ] || fail "hold count"
+[ "$(js 'sem("keep")["grants"]')" = 4 ] || fail "grants: $(cat "$tmp/stats.json")"
+[ "$(js 'sem("keep")["timeouts"]')" = 2 ] || fail "timeouts"
+[ "$(js 'sem("keep")["releases"]')" = 3 ] || fail "releases"
+[ "$(js 'sem("keep")["max_waiting"]')" = 1 ] || fail "max_waiting"
+[ "$(js 'sem("keep")["wait"]["count"]')" = 4 ] || fail "wait count"
+[ "$(js 'sem("keep")["hold"]["count"]')" = 3 ] || fail "hold count"
 # Three holds of sleep 0.05: each at least 50 ms, so p50 >= 20 ms.
-[ "$(js 's("keep")["hold"]["p50_ms"] >= 20')" = true ] ||
+[ "$(js 'sem("keep")["hold"]["p50_ms"] >= 20')" = true ] ||
     fail "hold p50: $(cat "$tmp/stats.json")"
-[ "$(js 's("keep")["hold"]["sum_ms"] >= 150')" = true ] || fail "hold sum"
-[ "$(js 's("keep")["recent_hold_ms"] >= 50')" = true ] || fail "recent hold"
-[ "$(js 'sum(s("keep")["wait"]["buckets"])')" = 4 ] || fail "wait buckets"
+[ "$(js 'sem("keep")["hold"]["sum_ms"] >= 150')" = true ] || fail "hold sum"
+[ "$(js 'sem("keep")["recent_hold_ms"] >= 50')" = true ] || fail "recent hold"
+[ "$(js 'sum(sem("keep")["wait"]["buckets"])')" = 4 ] || fail "wait buckets"
 [ "$(js 'd["connections"] >= 1 and d["semaphores"] == 1')" = true ] ||
     fail "daemon figures: $(cat "$tmp/stats.json")"
 ok "stats --json counts grants, timeouts, releases and durations"
@@ -162,7 +148,7 @@ wait_until "semd answers on $SOCK" "$SEMDCTL" ping
 for i in 1 2 3; do
 	"$SEMRUN" decl -- true || fail "semrun decl failed"
 done
-[ "$(js '(s("decl")["grants"], s("decl")["releases"], s("decl")["held"], s("decl")["capacity"], d["semaphores"])')" = \
+[ "$(js '(sem("decl")["grants"], sem("decl")["releases"], sem("decl")["held"], sem("decl")["capacity"], d["semaphores"])')" = \
     "(3, 3, 0, 2, 1)" ] || fail "declared decl: $(cat "$tmp/stats.json")"
 "$SEMDCTL" metrics | grep -q '^semd_grants_total{sem="decl"} 3$' ||
     fail "metrics of decl: $("$SEMDCTL" metrics | grep decl)"
