@@ -1313,10 +1313,11 @@ struct lrun {
 
 /*
  * CPU time (user + system, all threads) of process pid so far, in ns,
- * from /proc/PID/stat (clock ticks); UINT64_MAX when unknown.
+ * from /proc/PID/stat (clock ticks), the user part of it in *user;
+ * UINT64_MAX when unknown.
  */
 static uint64_t
-lean_proc_cpu_ns(pid_t pid)
+lean_proc_cpu_ns(pid_t pid, uint64_t *user)
 {
 	char			 path[64], buf[1024], *p;
 	unsigned long long	 ut, st;
@@ -1336,6 +1337,7 @@ lean_proc_cpu_ns(pid_t pid)
 	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 2, "%*c %*d %*d "
 	    "%*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
 		return (UINT64_MAX);
+	*user = (uint64_t)ut * (1000000000ULL / (uint64_t)hz);
 	return ((uint64_t)(ut + st) * (1000000000ULL / (uint64_t)hz));
 }
 
@@ -1423,19 +1425,20 @@ lean_input(struct lrun *r, struct lconn *lc)
 /*
  * One window of the lean client of kind with nconns connections: pairs
  * per second after a warm-up; the server's CPU per pair (us, 0 when
- * unknown), this process's CPU per pair (us) and the median pair time
- * (us) go to *server_us, *client_us and *p50_us.
+ * unknown) and the user part of it, this process's CPU per pair (us)
+ * and the median pair time (us) go to *server_us, *user_us, *client_us
+ * and *p50_us.
  */
 static double
 lean_one(enum bench_kind kind, int nconns, long window_us, double *server_us,
-    double *client_us, double *p50_us)
+    double *user_us, double *client_us, double *p50_us)
 {
 	static struct lrun	 r;
 	static uint64_t		*lat;
 	struct lconn		*lc;
 	struct epoll_event	 ev, evs[64];
 	uint64_t		 t, start, end, t0 = 0, c0 = 0, s0 = 0, u0 = 0;
-	uint64_t		 s1, u1;
+	uint64_t		 s1, u1, su0 = 0, su1 = 0;
 	pid_t			 server = bench_server(kind);
 	int			 ep, i, n;
 
@@ -1479,13 +1482,13 @@ lean_one(enum bench_kind kind, int nconns, long window_us, double *server_us,
 			r.measuring = 1;
 			t0 = t;
 			c0 = r.pairs;
-			s0 = lean_proc_cpu_ns(server);
+			s0 = lean_proc_cpu_ns(server, &su0);
 			u0 = bench_self_cpu_ns();
 		}
 		if (t >= end)
 			break;
 	}
-	s1 = lean_proc_cpu_ns(server);
+	s1 = lean_proc_cpu_ns(server, &su1);
 	u1 = bench_self_cpu_ns();
 	for (i = 0; i < nconns; i++)
 		close(lc[i].fd);
@@ -1494,6 +1497,7 @@ lean_one(enum bench_kind kind, int nconns, long window_us, double *server_us,
 	n = (int)(r.pairs - c0);
 	*server_us = s0 != UINT64_MAX && s1 != UINT64_MAX && n > 0 ?
 	    (double)(s1 - s0) / 1000.0 / n : 0;
+	*user_us = *server_us > 0 ? (double)(su1 - su0) / 1000.0 / n : 0;
 	*client_us = n > 0 ? (double)(u1 - u0) / 1000.0 / n : 0;
 	*p50_us = bench_pct(r.lat, r.nlat, 0.50) / 1000.0;
 	return ((double)n * 1e9 / (double)(t - t0));
@@ -1546,6 +1550,7 @@ bench_lean(void)
 	enum bench_kind	 kinds[L_N] = { BK_SEMD, BK_ECHO };
 	double		 v[L_N][LEAN_NCOUNTS][BENCH_MAX_WINDOWS];
 	double		 su[L_N][LEAN_NCOUNTS][BENCH_MAX_WINDOWS];
+	double		 uu[L_N][LEAN_NCOUNTS][BENCH_MAX_WINDOWS];
 	double		 cu[L_N][LEAN_NCOUNTS][BENCH_MAX_WINDOWS];
 	double		 p50[L_N][LEAN_NCOUNTS][BENCH_MAX_WINDOWS];
 	double		 rt[LEAN_NCOUNTS][BENCH_MAX_WINDOWS];
@@ -1570,7 +1575,8 @@ bench_lean(void)
 				    bench_pin(kinds[k], cpu, cpu, &mask) == 0;
 				v[k][c][w] = lean_one(kinds[k],
 				    lean_counts[c], window_us, &su[k][c][w],
-				    &cu[k][c][w], &p50[k][c][w]);
+				    &uu[k][c][w], &cu[k][c][w],
+				    &p50[k][c][w]);
 				if (pinned)
 					bench_pin(kinds[k], -1, -1, &mask);
 			}
@@ -1600,6 +1606,9 @@ bench_lean(void)
 		mc[c] = lean_row("server CPU/pair us, %d conn%s",
 		    lean_counts[c], "%.2f", su[L_SEMD][c], su[L_ECHO][c], rc[c],
 		    nw);
+	for (c = 0; c < LEAN_NCOUNTS; c++)
+		(void)lean_row("  of it user, %d conn%s", lean_counts[c],
+		    "%.2f", uu[L_SEMD][c], uu[L_ECHO][c], NULL, nw);
 	for (c = 0; c < LEAN_NCOUNTS; c++)
 		(void)lean_row("client CPU/pair us, %d conn%s", lean_counts[c],
 		    "%.2f", cu[L_SEMD][c], cu[L_ECHO][c], NULL, nw);
