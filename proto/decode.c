@@ -41,122 +41,9 @@ struct dec {
 	char		*textp;		/* STATUS: where the next text goes */
 };
 
-/* Every key this module knows, in requests, replies and STATUS entries. */
-enum key {
-	K_OP,
-	K_ID,
-	K_VERSION,
-	K_CLIENT,
-	K_SEM,
-	K_CAPACITY,
-	K_WEIGHT,
-	K_TIMEOUT_MS,
-	K_SERVER,
-	K_PID,
-	K_POSITION,
-	K_CODE,
-	K_MESSAGE,
-	K_SEMS,
-	K_TRUNCATED,
-	K_HELD,
-	K_WAITING,
-	K_HOLDERS,
-	K_WAITERS,
-	K_UID,
-	K_HELD_MS,
-	K_WAITED_MS,
-	K_ACTION,
-	K_TOKEN,
-	K_WAIT,
-	K_DECLARED,
-	K_DRAINED,
-	K_REVOKED,
-	K_WORKER_PID,
-	K_WORKER_CMD,
-	K_HOST,
-	K_RATE,
-	K_BURST,
-	K_NEXT_GRANT_MS,
-	K_GRANTS,
-	K_TIMEOUTS,
-	K_WITHDRAWALS,
-	K_RELEASES,
-	K_DISCONNECTS,
-	K_REVOKES,
-	K_MAX_WAITING,
-	K_RECENT_HOLD_MS,
-	K_WAIT_SUM_MS,
-	K_HOLD,
-	K_HOLD_SUM_MS,
-	K_BUCKET_MS,
-	K_UPTIME_MS,
-	K_CONNECTIONS,
-	K_SEMAPHORES,
-	K_GRACE_MS,
-	K_COUNT
-};
-
-static const struct {
-	const char	*name;
-	size_t		 len;
-} keys[K_COUNT] = {
-#define KEY(k, s) [k] = { s, sizeof(s) - 1 }
-	KEY(K_OP, "op"),
-	KEY(K_ID, "id"),
-	KEY(K_VERSION, "version"),
-	KEY(K_CLIENT, "client"),
-	KEY(K_SEM, "sem"),
-	KEY(K_CAPACITY, "capacity"),
-	KEY(K_WEIGHT, "weight"),
-	KEY(K_TIMEOUT_MS, "timeout_ms"),
-	KEY(K_SERVER, "server"),
-	KEY(K_PID, "pid"),
-	KEY(K_POSITION, "position"),
-	KEY(K_CODE, "code"),
-	KEY(K_MESSAGE, "message"),
-	KEY(K_SEMS, "sems"),
-	KEY(K_TRUNCATED, "truncated"),
-	KEY(K_HELD, "held"),
-	KEY(K_WAITING, "waiting"),
-	KEY(K_HOLDERS, "holders"),
-	KEY(K_WAITERS, "waiters"),
-	KEY(K_UID, "uid"),
-	KEY(K_HELD_MS, "held_ms"),
-	KEY(K_WAITED_MS, "waited_ms"),
-	KEY(K_ACTION, "action"),
-	KEY(K_TOKEN, "token"),
-	KEY(K_WAIT, "wait"),
-	KEY(K_DECLARED, "declared"),
-	KEY(K_DRAINED, "drained"),
-	KEY(K_REVOKED, "revoked"),
-	KEY(K_WORKER_PID, "worker_pid"),
-	KEY(K_WORKER_CMD, "worker_cmd"),
-	KEY(K_HOST, "host"),
-	KEY(K_RATE, "rate"),
-	KEY(K_BURST, "burst"),
-	KEY(K_NEXT_GRANT_MS, "next_grant_ms"),
-	KEY(K_GRANTS, "grants"),
-	KEY(K_TIMEOUTS, "timeouts"),
-	KEY(K_WITHDRAWALS, "withdrawals"),
-	KEY(K_RELEASES, "releases"),
-	KEY(K_DISCONNECTS, "disconnects"),
-	KEY(K_REVOKES, "revokes"),
-	KEY(K_MAX_WAITING, "max_waiting"),
-	KEY(K_RECENT_HOLD_MS, "recent_hold_ms"),
-	KEY(K_WAIT_SUM_MS, "wait_sum_ms"),
-	KEY(K_HOLD, "hold"),
-	KEY(K_HOLD_SUM_MS, "hold_sum_ms"),
-	KEY(K_BUCKET_MS, "bucket_ms"),
-	KEY(K_UPTIME_MS, "uptime_ms"),
-	KEY(K_CONNECTIONS, "connections"),
-	KEY(K_SEMAPHORES, "semaphores"),
-	KEY(K_GRACE_MS, "grace_ms"),
-#undef KEY
-};
-
 /* The known keys of one map: first value seen, and which appeared twice. */
 struct fields {
-	const msgpack_object	*val[K_COUNT];
+	const msgpack_object	*val[PK_COUNT];
 	uint64_t		 dup;
 };
 
@@ -626,14 +513,15 @@ body_unpack(struct dec *d, const uint8_t *body, size_t len,
 	return (PROTO_OK);
 }
 
-/* Map a key string to its enum key, or -1. */
+/* Map a key string to its enum proto_key, or -1.  O(PK_COUNT). */
 static int
 key_lookup(const char *s, size_t len)
 {
 	int	 k;
 
-	for (k = 0; k < K_COUNT; k++) {
-		if (keys[k].len == len && memcmp(keys[k].name, s, len) == 0)
+	for (k = 0; k < PK_COUNT; k++) {
+		if (proto_keys[k].len == len &&
+		    memcmp(proto_keys[k].name, s, len) == 0)
 			return (k);
 	}
 	return (-1);
@@ -670,7 +558,7 @@ fields_scan(const msgpack_object *map, struct fields *f)
  * value.  A key given twice is an error.
  */
 static enum proto_err
-field_get(struct dec *d, const struct fields *f, int k,
+field_get(struct dec *d, const struct fields *f, enum proto_key k,
     const msgpack_object **out)
 {
 	const msgpack_object	*o = f->val[k];
@@ -678,7 +566,7 @@ field_get(struct dec *d, const struct fields *f, int k,
 	*out = NULL;
 	if (f->dup & ((uint64_t)1 << k))
 		return (dec_fail(d, PROTO_E_BAD_REQUEST,
-		    "'%s' is given more than once", keys[k].name));
+		    "'%s' is given more than once", proto_keys[k].name));
 	if (o != NULL && o->type != MSGPACK_OBJECT_NIL)
 		*out = o;
 	return (PROTO_OK);
@@ -690,7 +578,7 @@ field_get(struct dec *d, const struct fields *f, int k,
  * error when required.  present may be NULL.
  */
 static enum proto_err
-get_uint(struct dec *d, const struct fields *f, int k, int required,
+get_uint(struct dec *d, const struct fields *f, enum proto_key k, int required,
     uint64_t min, uint64_t max, uint64_t *out, int *present)
 {
 	const msgpack_object	*o;
@@ -705,13 +593,13 @@ get_uint(struct dec *d, const struct fields *f, int k, int required,
 			return (PROTO_OK);
 		return (dec_fail(d, PROTO_E_BAD_REQUEST,
 		    "'%s' is required (an integer %" PRIu64 "..%" PRIu64 ")",
-		    keys[k].name, min, max));
+		    proto_keys[k].name, min, max));
 	}
 	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
 	    o->via.u64 < min || o->via.u64 > max)
 		return (dec_fail(d, PROTO_E_BAD_REQUEST,
 		    "'%s' must be an integer %" PRIu64 "..%" PRIu64,
-		    keys[k].name, min, max));
+		    proto_keys[k].name, min, max));
 	*out = o->via.u64;
 	if (present != NULL)
 		*present = 1;
@@ -720,7 +608,7 @@ get_uint(struct dec *d, const struct fields *f, int k, int required,
 
 /* get_uint for a field that fits uint32_t. */
 static enum proto_err
-get_u32(struct dec *d, const struct fields *f, int k, int required,
+get_u32(struct dec *d, const struct fields *f, enum proto_key k, int required,
     uint32_t min, uint32_t max, uint32_t *out, int *present)
 {
 	uint64_t	 v;
@@ -740,7 +628,7 @@ get_u32(struct dec *d, const struct fields *f, int k, int required,
  * *lenp.  Not a string: BAD_REQUEST; not a valid name: BAD_NAME.
  */
 static enum proto_err
-get_name(struct dec *d, const struct fields *f, int k, int required,
+get_name(struct dec *d, const struct fields *f, enum proto_key k, int required,
     char *dst, size_t *lenp, int *present)
 {
 	const msgpack_object	*o;
@@ -754,15 +642,16 @@ get_name(struct dec *d, const struct fields *f, int k, int required,
 		if (!required)
 			return (PROTO_OK);
 		return (dec_fail(d, PROTO_E_BAD_REQUEST,
-		    "'%s' is required (a semaphore name)", keys[k].name));
+		    "'%s' is required (a semaphore name)", proto_keys[k].name));
 	}
 	if (o->type != MSGPACK_OBJECT_STR)
 		return (dec_fail(d, PROTO_E_BAD_REQUEST,
-		    "'%s' must be a string (a semaphore name)", keys[k].name));
+		    "'%s' must be a string (a semaphore name)",
+		    proto_keys[k].name));
 	if (!proto_name_valid(o->via.str.ptr, o->via.str.size))
 		return (dec_fail(d, PROTO_E_BAD_NAME,
 		    "'%s' is not a valid semaphore name: use 1..%d bytes of "
-		    "A-Z a-z 0-9 . _ - : @ / +", keys[k].name,
+		    "A-Z a-z 0-9 . _ - : @ / +", proto_keys[k].name,
 		    PROTO_MAX_NAME));
 	memcpy(dst, o->via.str.ptr, o->via.str.size);
 	dst[o->via.str.size] = '\0';
@@ -780,7 +669,7 @@ get_name(struct dec *d, const struct fields *f, int k, int required,
  * C string that is safe to log.  Absent: dst stays "".
  */
 static enum proto_err
-get_text(struct dec *d, const struct fields *f, int k, int required,
+get_text(struct dec *d, const struct fields *f, enum proto_key k, int required,
     char *dst)
 {
 	const msgpack_object	*o;
@@ -794,11 +683,11 @@ get_text(struct dec *d, const struct fields *f, int k, int required,
 		if (!required)
 			return (PROTO_OK);
 		return (dec_fail(d, PROTO_E_BAD_REQUEST,
-		    "'%s' is required (a string)", keys[k].name));
+		    "'%s' is required (a string)", proto_keys[k].name));
 	}
 	if (o->type != MSGPACK_OBJECT_STR)
 		return (dec_fail(d, PROTO_E_BAD_REQUEST,
-		    "'%s' must be a string", keys[k].name));
+		    "'%s' must be a string", proto_keys[k].name));
 	s = o->via.str.ptr;
 	n = proto_text_clamp(s, o->via.str.size);
 	for (i = 0; i < n; i++) {
@@ -815,7 +704,7 @@ get_text(struct dec *d, const struct fields *f, int k, int required,
  * Read boolean field k into *out (left alone when absent or nil).
  */
 static enum proto_err
-get_bool(struct dec *d, const struct fields *f, int k, int *out)
+get_bool(struct dec *d, const struct fields *f, enum proto_key k, int *out)
 {
 	const msgpack_object	*o;
 	enum proto_err		 rc;
@@ -826,7 +715,7 @@ get_bool(struct dec *d, const struct fields *f, int k, int *out)
 		return (PROTO_OK);
 	if (o->type != MSGPACK_OBJECT_BOOLEAN)
 		return (dec_fail(d, PROTO_E_BAD_REQUEST,
-		    "'%s' must be true or false", keys[k].name));
+		    "'%s' must be true or false", proto_keys[k].name));
 	*out = o->via.boolean;
 	return (PROTO_OK);
 }
@@ -842,7 +731,7 @@ get_action(struct dec *d, const struct fields *f, enum proto_admin *action)
 	enum proto_err		 rc;
 	char			 ex[40];
 
-	if ((rc = field_get(d, f, K_ACTION, &o)) != PROTO_OK)
+	if ((rc = field_get(d, f, PK_ACTION, &o)) != PROTO_OK)
 		return (rc);
 	if (o == NULL || o->type != MSGPACK_OBJECT_STR)
 		return (dec_fail(d, PROTO_E_BAD_REQUEST, "'action' is required:"
@@ -866,25 +755,25 @@ admin_fields(struct dec *d, const struct fields *f, struct proto_request *req)
 		return (rc);
 	switch (req->action) {
 	case PROTO_ADMIN_RESIZE:
-		if ((rc = get_name(d, f, K_SEM, 1, req->sem, &req->sem_len,
+		if ((rc = get_name(d, f, PK_SEM, 1, req->sem, &req->sem_len,
 		    &req->has_sem)) != PROTO_OK)
 			return (rc);
-		return (get_u32(d, f, K_CAPACITY, 1, 1, PROTO_MAX_CAPACITY,
+		return (get_u32(d, f, PK_CAPACITY, 1, 1, PROTO_MAX_CAPACITY,
 		    &req->capacity, &req->has_capacity));
 	case PROTO_ADMIN_DRAIN:
-		if ((rc = get_name(d, f, K_SEM, 1, req->sem, &req->sem_len,
+		if ((rc = get_name(d, f, PK_SEM, 1, req->sem, &req->sem_len,
 		    &req->has_sem)) != PROTO_OK)
 			return (rc);
-		return (get_bool(d, f, K_WAIT, &req->wait));
+		return (get_bool(d, f, PK_WAIT, &req->wait));
 	case PROTO_ADMIN_UNDRAIN:
-		return (get_name(d, f, K_SEM, 1, req->sem, &req->sem_len,
+		return (get_name(d, f, PK_SEM, 1, req->sem, &req->sem_len,
 		    &req->has_sem));
 	case PROTO_ADMIN_REVOKE:
-		if ((rc = get_name(d, f, K_SEM, 1, req->sem, &req->sem_len,
+		if ((rc = get_name(d, f, PK_SEM, 1, req->sem, &req->sem_len,
 		    &req->has_sem)) != PROTO_OK ||
-		    (rc = get_u32(d, f, K_PID, 0, 1, UINT32_MAX, &req->pid,
+		    (rc = get_u32(d, f, PK_PID, 0, 1, UINT32_MAX, &req->pid,
 		    &req->has_pid)) != PROTO_OK ||
-		    (rc = get_uint(d, f, K_TOKEN, 0, 0, UINT64_MAX,
+		    (rc = get_uint(d, f, PK_TOKEN, 0, 0, UINT64_MAX,
 		    &req->token, &req->has_token)) != PROTO_OK)
 			return (rc);
 		if (req->has_pid == req->has_token)
@@ -909,10 +798,10 @@ get_op_id(struct dec *d, const struct fields *f, uint64_t *id,
 	char			 ex[40];
 
 	*op = PROTO_OP_NONE;
-	if ((rc = get_uint(d, f, K_ID, 1, 0, UINT64_MAX, id, NULL)) !=
+	if ((rc = get_uint(d, f, PK_ID, 1, 0, UINT64_MAX, id, NULL)) !=
 	    PROTO_OK)
 		return (rc);
-	if ((rc = field_get(d, f, K_OP, &o)) != PROTO_OK)
+	if ((rc = field_get(d, f, PK_OP, &o)) != PROTO_OK)
 		return (rc);
 	if (o == NULL)
 		return (dec_fail(d, PROTO_E_BAD_REQUEST,
@@ -945,7 +834,7 @@ get_rate(struct dec *d, const struct fields *f, int *has_rate, double *rate,
 
 	*has_rate = 0;
 	*rate = 0;
-	if ((rc = field_get(d, f, K_RATE, &o)) != PROTO_OK)
+	if ((rc = field_get(d, f, PK_RATE, &o)) != PROTO_OK)
 		return (rc);
 	if (o != NULL) {
 		if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
@@ -963,7 +852,7 @@ get_rate(struct dec *d, const struct fields *f, int *has_rate, double *rate,
 		*has_rate = 1;
 		*rate = v;
 	}
-	if ((rc = get_u32(d, f, K_BURST, 0, 1, PROTO_MAX_CAPACITY, burst,
+	if ((rc = get_u32(d, f, PK_BURST, 0, 1, PROTO_MAX_CAPACITY, burst,
 	    &here)) != PROTO_OK)
 		return (rc);
 	if (here && !*has_rate)
@@ -998,14 +887,14 @@ sems_decode(struct dec *d, const msgpack_object *o,
 			return (dec_fail(d, PROTO_E_BAD_REQUEST,
 			    "must be a map {sem, capacity, weight}"));
 		fields_scan(&o->via.array.ptr[i], &f);
-		if ((rc = get_name(d, &f, K_SEM, 1, e->sem, &e->sem_len,
+		if ((rc = get_name(d, &f, PK_SEM, 1, e->sem, &e->sem_len,
 		    NULL)) != PROTO_OK ||
 		    (rc = get_rate(d, &f, &e->has_rate, &e->rate,
 		    &e->burst)) != PROTO_OK ||
-		    (rc = get_u32(d, &f, K_CAPACITY, 0, e->has_rate ? 0 : 1,
+		    (rc = get_u32(d, &f, PK_CAPACITY, 0, e->has_rate ? 0 : 1,
 		    PROTO_MAX_CAPACITY, &e->capacity, &e->has_capacity)) !=
 		    PROTO_OK ||
-		    (rc = get_u32(d, &f, K_WEIGHT, 0, 1, PROTO_MAX_CAPACITY,
+		    (rc = get_u32(d, &f, PK_WEIGHT, 0, 1, PROTO_MAX_CAPACITY,
 		    &e->weight, NULL)) != PROTO_OK)
 			return (rc);
 		for (j = 0; j < i; j++) {
@@ -1033,24 +922,24 @@ request_fields(struct dec *d, const struct fields *f, void *msg)
 
 	switch (req->op) {
 	case PROTO_OP_HELLO:
-		if ((rc = get_u32(d, f, K_VERSION, 1, 0, UINT32_MAX,
+		if ((rc = get_u32(d, f, PK_VERSION, 1, 0, UINT32_MAX,
 		    &req->version, NULL)) != PROTO_OK ||
-		    (rc = get_u32(d, f, K_WORKER_PID, 0, 1, UINT32_MAX,
+		    (rc = get_u32(d, f, PK_WORKER_PID, 0, 1, UINT32_MAX,
 		    &req->worker_pid, NULL)) != PROTO_OK ||
-		    (rc = get_text(d, f, K_WORKER_CMD, 0, req->worker_cmd)) !=
+		    (rc = get_text(d, f, PK_WORKER_CMD, 0, req->worker_cmd)) !=
 		    PROTO_OK)
 			return (rc);
-		return (get_text(d, f, K_CLIENT, 0, req->client));
+		return (get_text(d, f, PK_CLIENT, 0, req->client));
 	case PROTO_OP_ACQUIRE:
 		req->weight = 1;
 		req->timeout_ms = -1;
-		if ((rc = field_get(d, f, K_SEMS, &o)) != PROTO_OK)
+		if ((rc = field_get(d, f, PK_SEMS, &o)) != PROTO_OK)
 			return (rc);
 		if (o != NULL) {
-			if (f->val[K_SEM] != NULL ||
-			    f->val[K_CAPACITY] != NULL ||
-			    f->val[K_WEIGHT] != NULL ||
-			    f->val[K_RATE] != NULL || f->val[K_BURST] != NULL)
+			if (f->val[PK_SEM] != NULL ||
+			    f->val[PK_CAPACITY] != NULL ||
+			    f->val[PK_WEIGHT] != NULL ||
+			    f->val[PK_RATE] != NULL || f->val[PK_BURST] != NULL)
 				return (dec_fail(d, PROTO_E_BAD_REQUEST,
 				    "with 'sems', give 'sem', 'capacity', "
 				    "'weight', 'rate' and 'burst' in its "
@@ -1058,22 +947,22 @@ request_fields(struct dec *d, const struct fields *f, void *msg)
 			if ((rc = sems_decode(d, o, req)) != PROTO_OK)
 				return (rc);
 		} else {
-			if ((rc = get_name(d, f, K_SEM, 1, req->sem,
+			if ((rc = get_name(d, f, PK_SEM, 1, req->sem,
 			    &req->sem_len, &req->has_sem)) != PROTO_OK)
 				return (rc);
 			if ((rc = get_rate(d, f, &req->has_rate, &req->rate,
 			    &req->burst)) != PROTO_OK)
 				return (rc);
-			if ((rc = get_u32(d, f, K_CAPACITY, 0,
+			if ((rc = get_u32(d, f, PK_CAPACITY, 0,
 			    req->has_rate ? 0 : 1, PROTO_MAX_CAPACITY,
 			    &req->capacity, &req->has_capacity)) != PROTO_OK)
 				return (rc);
-			if ((rc = get_u32(d, f, K_WEIGHT, 0, 1,
+			if ((rc = get_u32(d, f, PK_WEIGHT, 0, 1,
 			    PROTO_MAX_CAPACITY, &req->weight, NULL)) !=
 			    PROTO_OK)
 				return (rc);
 		}
-		if ((rc = get_uint(d, f, K_TIMEOUT_MS, 0, 0,
+		if ((rc = get_uint(d, f, PK_TIMEOUT_MS, 0, 0,
 		    PROTO_MAX_TIMEOUT_MS, &t, &here)) != PROTO_OK)
 			return (rc);
 		if (here)
@@ -1082,32 +971,32 @@ request_fields(struct dec *d, const struct fields *f, void *msg)
 	case PROTO_OP_RELEASE:
 		req->weight = 1;
 		/* With a token, the grant says what; sem is optional. */
-		if ((rc = get_uint(d, f, K_TOKEN, 0, 1, UINT64_MAX,
+		if ((rc = get_uint(d, f, PK_TOKEN, 0, 1, UINT64_MAX,
 		    &req->token, &req->has_token)) != PROTO_OK)
 			return (rc);
-		if ((rc = get_name(d, f, K_SEM, !req->has_token, req->sem,
+		if ((rc = get_name(d, f, PK_SEM, !req->has_token, req->sem,
 		    &req->sem_len, &req->has_sem)) != PROTO_OK)
 			return (rc);
-		return (get_u32(d, f, K_WEIGHT, 0, 1, PROTO_MAX_CAPACITY,
+		return (get_u32(d, f, PK_WEIGHT, 0, 1, PROTO_MAX_CAPACITY,
 		    &req->weight, NULL));
 	case PROTO_OP_RECLAIM:
 		req->weight = 1;
-		if ((rc = get_uint(d, f, K_TOKEN, 1, 1, UINT64_MAX,
+		if ((rc = get_uint(d, f, PK_TOKEN, 1, 1, UINT64_MAX,
 		    &req->token, &req->has_token)) != PROTO_OK)
 			return (rc);
-		if ((rc = get_name(d, f, K_SEM, 1, req->sem, &req->sem_len,
+		if ((rc = get_name(d, f, PK_SEM, 1, req->sem, &req->sem_len,
 		    &req->has_sem)) != PROTO_OK)
 			return (rc);
-		if ((rc = get_u32(d, f, K_CAPACITY, 0, 1, PROTO_MAX_CAPACITY,
+		if ((rc = get_u32(d, f, PK_CAPACITY, 0, 1, PROTO_MAX_CAPACITY,
 		    &req->capacity, &req->has_capacity)) != PROTO_OK)
 			return (rc);
-		return (get_u32(d, f, K_WEIGHT, 0, 1, PROTO_MAX_CAPACITY,
+		return (get_u32(d, f, PK_WEIGHT, 0, 1, PROTO_MAX_CAPACITY,
 		    &req->weight, NULL));
 	case PROTO_OP_TIMEOUT:
 		return (PROTO_OK);
 	case PROTO_OP_STATUS:
 	case PROTO_OP_STATS:
-		return (get_name(d, f, K_SEM, 0, req->sem, &req->sem_len,
+		return (get_name(d, f, PK_SEM, 0, req->sem, &req->sem_len,
 		    &req->has_sem));
 	case PROTO_OP_ADMIN:
 		return (admin_fields(d, f, req));
@@ -1174,7 +1063,8 @@ proto_decode_request(const uint8_t *body, size_t len,
  * which moves on, and *dst points to it.  Absent: *dst stays NULL.
  */
 static enum proto_err
-party_text(struct dec *d, const struct fields *f, int k, const char **dst)
+party_text(struct dec *d, const struct fields *f, enum proto_key k,
+    const char **dst)
 {
 	char		 buf[PROTO_MAX_TEXT + 1];
 	enum proto_err	 rc;
@@ -1198,11 +1088,11 @@ party_text(struct dec *d, const struct fields *f, int k, const char **dst)
 }
 
 /*
- * Decode one holder or waiter map into *p (ms_key: K_HELD_MS or
- * K_WAITED_MS).
+ * Decode one holder or waiter map into *p (ms_key: PK_HELD_MS or
+ * PK_WAITED_MS).
  */
 static enum proto_err
-party_decode(struct dec *d, const msgpack_object *o, int ms_key,
+party_decode(struct dec *d, const msgpack_object *o, enum proto_key ms_key,
     struct proto_party *p)
 {
 	struct fields	 f;
@@ -1211,50 +1101,51 @@ party_decode(struct dec *d, const msgpack_object *o, int ms_key,
 	if (o->type != MSGPACK_OBJECT_MAP)
 		return (dec_fail(d, PROTO_E_BAD_REQUEST, "must be a map"));
 	fields_scan(o, &f);
-	if ((rc = get_u32(d, &f, K_PID, 1, 0, UINT32_MAX, &p->pid,
+	if ((rc = get_u32(d, &f, PK_PID, 1, 0, UINT32_MAX, &p->pid,
 	    NULL)) != PROTO_OK ||
-	    (rc = get_u32(d, &f, K_UID, 1, 0, UINT32_MAX, &p->uid,
+	    (rc = get_u32(d, &f, PK_UID, 1, 0, UINT32_MAX, &p->uid,
 	    NULL)) != PROTO_OK ||
-	    (rc = get_u32(d, &f, K_WEIGHT, 1, 1, PROTO_MAX_CAPACITY,
+	    (rc = get_u32(d, &f, PK_WEIGHT, 1, 1, PROTO_MAX_CAPACITY,
 	    &p->weight, NULL)) != PROTO_OK ||
 	    (rc = get_uint(d, &f, ms_key, 1, 0, UINT64_MAX, &p->ms,
 	    NULL)) != PROTO_OK ||
-	    (rc = get_u32(d, &f, K_WORKER_PID, 0, 0, UINT32_MAX,
+	    (rc = get_u32(d, &f, PK_WORKER_PID, 0, 0, UINT32_MAX,
 	    &p->worker_pid, NULL)) != PROTO_OK)
 		return (rc);
-	if ((rc = party_text(d, &f, K_CLIENT, &p->client)) != PROTO_OK ||
-	    (rc = party_text(d, &f, K_WORKER_CMD, &p->worker_cmd)) !=
+	if ((rc = party_text(d, &f, PK_CLIENT, &p->client)) != PROTO_OK ||
+	    (rc = party_text(d, &f, PK_WORKER_CMD, &p->worker_cmd)) !=
 	    PROTO_OK ||
-	    (rc = party_text(d, &f, K_HOST, &p->host)) != PROTO_OK)
+	    (rc = party_text(d, &f, PK_HOST, &p->host)) != PROTO_OK)
 		return (rc);
 	return (PROTO_OK);
 }
 
 /*
- * Decode the list field k (K_HOLDERS, K_WAITERS) of a STATUS entry.  With
+ * Decode the list field k (PK_HOLDERS, PK_WAITERS) of a STATUS entry.  With
  * dst NULL, only validate (each party into a scratch struct); else fill
  * dst.  *np is the list length.
  */
 static enum proto_err
-party_list(struct dec *d, const struct fields *f, int k,
+party_list(struct dec *d, const struct fields *f, enum proto_key k,
     struct proto_party *dst, size_t *np)
 {
 	const msgpack_object	*o;
 	struct proto_party	 scratch;
 	enum proto_err		 rc;
 	uint32_t		 i;
-	int			 ms_key = k == K_HOLDERS ? K_HELD_MS : K_WAITED_MS;
+	enum proto_key		 ms_key = k == PK_HOLDERS ? PK_HELD_MS :
+				     PK_WAITED_MS;
 
 	*np = 0;
 	if ((rc = field_get(d, f, k, &o)) != PROTO_OK)
 		return (rc);
 	if (o == NULL)
 		return (dec_fail(d, PROTO_E_BAD_REQUEST,
-		    "'%s' is required (an array)", keys[k].name));
+		    "'%s' is required (an array)", proto_keys[k].name));
 	if (o->type != MSGPACK_OBJECT_ARRAY)
 		return (dec_fail(d, PROTO_E_BAD_REQUEST,
-		    "'%s' must be an array", keys[k].name));
-	d->list = keys[k].name;
+		    "'%s' must be an array", proto_keys[k].name));
+	d->list = proto_keys[k].name;
 	for (i = 0; i < o->via.array.size; i++) {
 		d->party_idx = i;
 		rc = party_decode(d, &o->via.array.ptr[i], ms_key,
@@ -1285,17 +1176,17 @@ sem_decode(struct dec *d, const msgpack_object *o,
 	if (o->type != MSGPACK_OBJECT_MAP)
 		return (dec_fail(d, PROTO_E_BAD_REQUEST, "must be a map"));
 	fields_scan(o, &f);
-	if ((rc = get_name(d, &f, K_SEM, 1, s->sem, NULL, NULL)) !=
+	if ((rc = get_name(d, &f, PK_SEM, 1, s->sem, NULL, NULL)) !=
 	    PROTO_OK ||
-	    (rc = get_u32(d, &f, K_CAPACITY, 1, 0, PROTO_MAX_CAPACITY,
+	    (rc = get_u32(d, &f, PK_CAPACITY, 1, 0, PROTO_MAX_CAPACITY,
 	    &s->capacity, NULL)) != PROTO_OK ||
 	    (rc = get_rate(d, &f, &has_rate, &s->rate, &s->burst)) !=
 	    PROTO_OK ||
-	    (rc = get_uint(d, &f, K_NEXT_GRANT_MS, 0, 0, UINT64_MAX,
+	    (rc = get_uint(d, &f, PK_NEXT_GRANT_MS, 0, 0, UINT64_MAX,
 	    &s->next_grant_ms, NULL)) != PROTO_OK ||
-	    (rc = get_u32(d, &f, K_HELD, 1, 0, UINT32_MAX, &s->held,
+	    (rc = get_u32(d, &f, PK_HELD, 1, 0, UINT32_MAX, &s->held,
 	    NULL)) != PROTO_OK ||
-	    (rc = get_u32(d, &f, K_WAITING, 1, 0, UINT32_MAX, &s->waiting,
+	    (rc = get_u32(d, &f, PK_WAITING, 1, 0, UINT32_MAX, &s->waiting,
 	    NULL)) != PROTO_OK)
 		return (rc);
 	if (s->capacity == 0 && !has_rate)
@@ -1303,14 +1194,14 @@ sem_decode(struct dec *d, const msgpack_object *o,
 		    "without a 'rate'"));
 	if (parties != NULL)
 		h = *parties;
-	if ((rc = party_list(d, &f, K_HOLDERS, h, &s->nholders)) != PROTO_OK)
+	if ((rc = party_list(d, &f, PK_HOLDERS, h, &s->nholders)) != PROTO_OK)
 		return (rc);
 	if (parties != NULL)
 		w = h + s->nholders;
-	if ((rc = party_list(d, &f, K_WAITERS, w, &s->nwaiters)) != PROTO_OK)
+	if ((rc = party_list(d, &f, PK_WAITERS, w, &s->nwaiters)) != PROTO_OK)
 		return (rc);
-	if ((rc = get_bool(d, &f, K_DECLARED, &s->declared)) != PROTO_OK ||
-	    (rc = get_bool(d, &f, K_DRAINED, &s->drained)) != PROTO_OK)
+	if ((rc = get_bool(d, &f, PK_DECLARED, &s->declared)) != PROTO_OK ||
+	    (rc = get_bool(d, &f, PK_DRAINED, &s->drained)) != PROTO_OK)
 		return (rc);
 	if (parties != NULL) {
 		s->holders = s->nholders > 0 ? h : NULL;
@@ -1339,7 +1230,7 @@ status_decode(struct dec *d, const struct fields *f, struct proto_reply *rep)
 	size_t			 nparties = 0;
 	void			*block;
 
-	if ((rc = field_get(d, f, K_SEMS, &o)) != PROTO_OK)
+	if ((rc = field_get(d, f, PK_SEMS, &o)) != PROTO_OK)
 		return (rc);
 	if (o == NULL)
 		return (dec_fail(d, PROTO_E_BAD_REQUEST,
@@ -1393,7 +1284,7 @@ parts_decode(struct dec *d, const struct fields *f, struct proto_reply *rep)
 	enum proto_err		 rc;
 	uint32_t		 i;
 
-	if ((rc = field_get(d, f, K_SEMS, &o)) != PROTO_OK || o == NULL)
+	if ((rc = field_get(d, f, PK_SEMS, &o)) != PROTO_OK || o == NULL)
 		return (rc);
 	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size == 0 ||
 	    o->via.array.size > PROTO_MAX_SEMS)
@@ -1405,9 +1296,9 @@ parts_decode(struct dec *d, const struct fields *f, struct proto_reply *rep)
 			return (dec_fail(d, PROTO_E_BAD_REQUEST,
 			    "must be a map {sem, weight}"));
 		fields_scan(&o->via.array.ptr[i], &g);
-		if ((rc = get_name(d, &g, K_SEM, 1, rep->parts[i].sem, NULL,
+		if ((rc = get_name(d, &g, PK_SEM, 1, rep->parts[i].sem, NULL,
 		    NULL)) != PROTO_OK ||
-		    (rc = get_u32(d, &g, K_WEIGHT, 1, 0, PROTO_MAX_CAPACITY,
+		    (rc = get_u32(d, &g, PK_WEIGHT, 1, 0, PROTO_MAX_CAPACITY,
 		    &rep->parts[i].weight, NULL)) != PROTO_OK)
 			return (rc);
 	}
@@ -1417,12 +1308,12 @@ parts_decode(struct dec *d, const struct fields *f, struct proto_reply *rep)
 }
 
 /*
- * Decode histogram field k (K_WAIT, K_HOLD) of a STATS entry, an array of
+ * Decode histogram field k (PK_WAIT, PK_HOLD) of a STATS entry, an array of
  * exactly PROTO_HIST_BUCKETS counts, and its sum field sum_k.
  */
 static enum proto_err
-hist_decode(struct dec *d, const struct fields *f, int k, int sum_k,
-    struct proto_hist *h)
+hist_decode(struct dec *d, const struct fields *f, enum proto_key k,
+    enum proto_key sum_k, struct proto_hist *h)
 {
 	const msgpack_object	*o, *e;
 	enum proto_err		 rc;
@@ -1433,12 +1324,13 @@ hist_decode(struct dec *d, const struct fields *f, int k, int sum_k,
 	if (o == NULL || o->type != MSGPACK_OBJECT_ARRAY ||
 	    o->via.array.size != PROTO_HIST_BUCKETS)
 		return (dec_fail(d, PROTO_E_BAD_REQUEST, "'%s' must be an "
-		    "array of %d counts", keys[k].name, PROTO_HIST_BUCKETS));
+		    "array of %d counts", proto_keys[k].name,
+		    PROTO_HIST_BUCKETS));
 	for (i = 0; i < PROTO_HIST_BUCKETS; i++) {
 		e = &o->via.array.ptr[i];
 		if (e->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
 			return (dec_fail(d, PROTO_E_BAD_REQUEST, "'%s' must "
-			    "hold non-negative integers", keys[k].name));
+			    "hold non-negative integers", proto_keys[k].name));
 		h->count[i] = e->via.u64;
 	}
 	return (get_uint(d, f, sum_k, 1, 0, UINT64_MAX, &h->sum_ms, NULL));
@@ -1455,35 +1347,35 @@ stats_entry_decode(struct dec *d, const msgpack_object *o,
 	if (o->type != MSGPACK_OBJECT_MAP)
 		return (dec_fail(d, PROTO_E_BAD_REQUEST, "must be a map"));
 	fields_scan(o, &f);
-	if ((rc = get_name(d, &f, K_SEM, 1, s->sem, NULL, NULL)) !=
+	if ((rc = get_name(d, &f, PK_SEM, 1, s->sem, NULL, NULL)) !=
 	    PROTO_OK ||
-	    (rc = get_u32(d, &f, K_CAPACITY, 1, 0, PROTO_MAX_CAPACITY,
+	    (rc = get_u32(d, &f, PK_CAPACITY, 1, 0, PROTO_MAX_CAPACITY,
 	    &s->capacity, NULL)) != PROTO_OK ||
-	    (rc = get_u32(d, &f, K_HELD, 1, 0, UINT32_MAX, &s->held,
+	    (rc = get_u32(d, &f, PK_HELD, 1, 0, UINT32_MAX, &s->held,
 	    NULL)) != PROTO_OK ||
-	    (rc = get_u32(d, &f, K_WAITING, 1, 0, UINT32_MAX, &s->waiting,
+	    (rc = get_u32(d, &f, PK_WAITING, 1, 0, UINT32_MAX, &s->waiting,
 	    NULL)) != PROTO_OK ||
-	    (rc = get_uint(d, &f, K_GRANTS, 1, 0, UINT64_MAX, &s->grants,
+	    (rc = get_uint(d, &f, PK_GRANTS, 1, 0, UINT64_MAX, &s->grants,
 	    NULL)) != PROTO_OK ||
-	    (rc = get_uint(d, &f, K_TIMEOUTS, 1, 0, UINT64_MAX,
+	    (rc = get_uint(d, &f, PK_TIMEOUTS, 1, 0, UINT64_MAX,
 	    &s->timeouts, NULL)) != PROTO_OK ||
-	    (rc = get_uint(d, &f, K_WITHDRAWALS, 1, 0, UINT64_MAX,
+	    (rc = get_uint(d, &f, PK_WITHDRAWALS, 1, 0, UINT64_MAX,
 	    &s->withdrawals, NULL)) != PROTO_OK ||
-	    (rc = get_uint(d, &f, K_RELEASES, 1, 0, UINT64_MAX,
+	    (rc = get_uint(d, &f, PK_RELEASES, 1, 0, UINT64_MAX,
 	    &s->releases, NULL)) != PROTO_OK ||
-	    (rc = get_uint(d, &f, K_DISCONNECTS, 1, 0, UINT64_MAX,
+	    (rc = get_uint(d, &f, PK_DISCONNECTS, 1, 0, UINT64_MAX,
 	    &s->disconnects, NULL)) != PROTO_OK ||
-	    (rc = get_uint(d, &f, K_REVOKES, 0, 0, UINT64_MAX,
+	    (rc = get_uint(d, &f, PK_REVOKES, 0, 0, UINT64_MAX,
 	    &s->revokes, NULL)) != PROTO_OK ||
-	    (rc = get_u32(d, &f, K_MAX_WAITING, 1, 0, UINT32_MAX,
+	    (rc = get_u32(d, &f, PK_MAX_WAITING, 1, 0, UINT32_MAX,
 	    &s->max_waiting, NULL)) != PROTO_OK ||
-	    (rc = get_uint(d, &f, K_RECENT_HOLD_MS, 0, 0, UINT64_MAX,
+	    (rc = get_uint(d, &f, PK_RECENT_HOLD_MS, 0, 0, UINT64_MAX,
 	    &s->recent_hold_ms, NULL)) != PROTO_OK)
 		return (rc);
-	if ((rc = hist_decode(d, &f, K_WAIT, K_WAIT_SUM_MS, &s->wait)) !=
+	if ((rc = hist_decode(d, &f, PK_WAIT, PK_WAIT_SUM_MS, &s->wait)) !=
 	    PROTO_OK)
 		return (rc);
-	return (hist_decode(d, &f, K_HOLD, K_HOLD_SUM_MS, &s->hold));
+	return (hist_decode(d, &f, PK_HOLD, PK_HOLD_SUM_MS, &s->hold));
 }
 
 /*
@@ -1500,14 +1392,14 @@ stats_decode(struct dec *d, const struct fields *f, struct proto_reply *rep)
 	enum proto_err		 rc;
 	uint32_t		 i, n;
 
-	if ((rc = get_uint(d, f, K_UPTIME_MS, 1, 0, UINT64_MAX,
+	if ((rc = get_uint(d, f, PK_UPTIME_MS, 1, 0, UINT64_MAX,
 	    &rep->uptime_ms, NULL)) != PROTO_OK ||
-	    (rc = get_u32(d, f, K_CONNECTIONS, 1, 0, UINT32_MAX,
+	    (rc = get_u32(d, f, PK_CONNECTIONS, 1, 0, UINT32_MAX,
 	    &rep->connections, NULL)) != PROTO_OK ||
-	    (rc = get_u32(d, f, K_SEMAPHORES, 1, 0, UINT32_MAX,
+	    (rc = get_u32(d, f, PK_SEMAPHORES, 1, 0, UINT32_MAX,
 	    &rep->semaphores, NULL)) != PROTO_OK)
 		return (rc);
-	if ((rc = field_get(d, f, K_BUCKET_MS, &o)) != PROTO_OK)
+	if ((rc = field_get(d, f, PK_BUCKET_MS, &o)) != PROTO_OK)
 		return (rc);
 	if (o == NULL || o->type != MSGPACK_OBJECT_ARRAY ||
 	    o->via.array.size != PROTO_HIST_BOUNDS)
@@ -1520,7 +1412,7 @@ stats_decode(struct dec *d, const struct fields *f, struct proto_reply *rep)
 			return (dec_fail(d, PROTO_E_BAD_REQUEST, "'bucket_ms' "
 			    "are not the buckets this client knows"));
 	}
-	if ((rc = field_get(d, f, K_SEMS, &o)) != PROTO_OK)
+	if ((rc = field_get(d, f, PK_SEMS, &o)) != PROTO_OK)
 		return (rc);
 	if (o == NULL || o->type != MSGPACK_OBJECT_ARRAY)
 		return (dec_fail(d, PROTO_E_BAD_REQUEST,
@@ -1556,29 +1448,29 @@ reply_fields(struct dec *d, const struct fields *f, void *msg)
 
 	switch (rep->op) {
 	case PROTO_OP_HELLO:
-		if ((rc = get_u32(d, f, K_VERSION, 1, 0, UINT32_MAX,
+		if ((rc = get_u32(d, f, PK_VERSION, 1, 0, UINT32_MAX,
 		    &rep->version, NULL)) != PROTO_OK ||
-		    (rc = get_text(d, f, K_SERVER, 1, rep->server)) !=
+		    (rc = get_text(d, f, PK_SERVER, 1, rep->server)) !=
 		    PROTO_OK)
 			return (rc);
-		if ((rc = get_u32(d, f, K_PID, 1, 0, UINT32_MAX, &rep->pid,
+		if ((rc = get_u32(d, f, PK_PID, 1, 0, UINT32_MAX, &rep->pid,
 		    NULL)) != PROTO_OK)
 			return (rc);
-		return (get_uint(d, f, K_GRACE_MS, 0, 0, UINT64_MAX,
+		return (get_uint(d, f, PK_GRACE_MS, 0, 0, UINT64_MAX,
 		    &rep->grace_ms, NULL));
 	case PROTO_OP_QUEUED:
-		return (get_u32(d, f, K_POSITION, 1, 1, UINT32_MAX,
+		return (get_u32(d, f, PK_POSITION, 1, 1, UINT32_MAX,
 		    &rep->position, NULL));
 	case PROTO_OP_ACQUIRED:
 	case PROTO_OP_RELEASED:
-		if ((rc = get_name(d, f, K_SEM, 1, rep->sem, NULL, NULL)) !=
+		if ((rc = get_name(d, f, PK_SEM, 1, rep->sem, NULL, NULL)) !=
 		    PROTO_OK)
 			return (rc);
-		if ((rc = get_u32(d, f, K_WEIGHT, 1, 1, PROTO_MAX_CAPACITY,
+		if ((rc = get_u32(d, f, PK_WEIGHT, 1, 1, PROTO_MAX_CAPACITY,
 		    &rep->weight, NULL)) != PROTO_OK)
 			return (rc);
 		/* Optional: a version 1 daemon sends none (0). */
-		if ((rc = get_uint(d, f, K_TOKEN, 0, 1, UINT64_MAX,
+		if ((rc = get_uint(d, f, PK_TOKEN, 0, 1, UINT64_MAX,
 		    &rep->token, NULL)) != PROTO_OK)
 			return (rc);
 		return (parts_decode(d, f, rep));
@@ -1586,10 +1478,10 @@ reply_fields(struct dec *d, const struct fields *f, void *msg)
 		return (PROTO_OK);
 	case PROTO_OP_ERROR:
 		/* The message first, so it survives an unknown code. */
-		if ((rc = get_text(d, f, K_MESSAGE, 1, rep->message)) !=
+		if ((rc = get_text(d, f, PK_MESSAGE, 1, rep->message)) !=
 		    PROTO_OK)
 			return (rc);
-		if ((rc = field_get(d, f, K_CODE, &o)) != PROTO_OK)
+		if ((rc = field_get(d, f, PK_CODE, &o)) != PROTO_OK)
 			return (rc);
 		if (o == NULL || o->type != MSGPACK_OBJECT_STR)
 			return (dec_fail(d, PROTO_E_BAD_REQUEST,
@@ -1604,7 +1496,7 @@ reply_fields(struct dec *d, const struct fields *f, void *msg)
 		}
 		return (PROTO_OK);
 	case PROTO_OP_STATUS:
-		if ((rc = field_get(d, f, K_TRUNCATED, &o)) != PROTO_OK)
+		if ((rc = field_get(d, f, PK_TRUNCATED, &o)) != PROTO_OK)
 			return (rc);
 		if (o != NULL) {
 			if (o->type != MSGPACK_OBJECT_BOOLEAN)
@@ -1615,32 +1507,32 @@ reply_fields(struct dec *d, const struct fields *f, void *msg)
 		return (status_decode(d, f, rep));
 	case PROTO_OP_ADMIN:
 		if ((rc = get_action(d, f, &rep->action)) != PROTO_OK ||
-		    (rc = get_text(d, f, K_MESSAGE, 0, rep->message)) !=
+		    (rc = get_text(d, f, PK_MESSAGE, 0, rep->message)) !=
 		    PROTO_OK ||
-		    (rc = get_name(d, f, K_SEM, 0, rep->sem, NULL, NULL)) !=
+		    (rc = get_name(d, f, PK_SEM, 0, rep->sem, NULL, NULL)) !=
 		    PROTO_OK ||
-		    (rc = get_u32(d, f, K_CAPACITY, 0, 0, UINT32_MAX,
+		    (rc = get_u32(d, f, PK_CAPACITY, 0, 0, UINT32_MAX,
 		    &rep->capacity, NULL)) != PROTO_OK ||
-		    (rc = get_u32(d, f, K_HELD, 0, 0, UINT32_MAX, &rep->held,
+		    (rc = get_u32(d, f, PK_HELD, 0, 0, UINT32_MAX, &rep->held,
 		    NULL)) != PROTO_OK ||
-		    (rc = get_u32(d, f, K_WAITING, 0, 0, UINT32_MAX,
+		    (rc = get_u32(d, f, PK_WAITING, 0, 0, UINT32_MAX,
 		    &rep->waiting, NULL)) != PROTO_OK ||
-		    (rc = get_u32(d, f, K_REVOKED, 0, 0, UINT32_MAX,
+		    (rc = get_u32(d, f, PK_REVOKED, 0, 0, UINT32_MAX,
 		    &rep->revoked, NULL)) != PROTO_OK ||
-		    (rc = get_bool(d, f, K_TRUNCATED, &rep->truncated)) !=
+		    (rc = get_bool(d, f, PK_TRUNCATED, &rep->truncated)) !=
 		    PROTO_OK)
 			return (rc);
 		if (rep->action == PROTO_ADMIN_LIST)
 			return (status_decode(d, f, rep));
 		return (PROTO_OK);
 	case PROTO_OP_REVOKED:
-		if ((rc = get_name(d, f, K_SEM, 1, rep->sem, NULL, NULL)) !=
+		if ((rc = get_name(d, f, PK_SEM, 1, rep->sem, NULL, NULL)) !=
 		    PROTO_OK)
 			return (rc);
-		return (get_uint(d, f, K_TOKEN, 0, 0, UINT64_MAX, &rep->token,
+		return (get_uint(d, f, PK_TOKEN, 0, 0, UINT64_MAX, &rep->token,
 		    NULL));
 	case PROTO_OP_STATS:
-		if ((rc = field_get(d, f, K_TRUNCATED, &o)) != PROTO_OK)
+		if ((rc = field_get(d, f, PK_TRUNCATED, &o)) != PROTO_OK)
 			return (rc);
 		if (o != NULL) {
 			if (o->type != MSGPACK_OBJECT_BOOLEAN)

@@ -6,11 +6,15 @@
  * the length prefix once the body is complete.  A failed encode leaves the
  * buffer exactly as it was, so a daemon never queues half a frame.
  *
+ * Every map is gathered as a list of entries (struct enc_map) and then
+ * packed by enc_map(), so its header counts exactly the entries that
+ * follow; keys come from proto_keys[] (proto.h's PROTO_KEYS).
+ *
  * Strings are clamped to their protocol maxima (names to PROTO_MAX_NAME,
  * text to PROTO_MAX_TEXT at a UTF-8 boundary), so every frame but STATUS
- * is far below PROTO_MAX_FRAME.  A STATUS reply is sized in advance by
- * status_size(), which mirrors the packer's choice of msgpack formats, and
- * shortened until it fits.
+ * and STATS is far below PROTO_MAX_FRAME.  A STATUS reply is sized in
+ * advance by running its own packing code through a sizer, a packer that
+ * only counts (enc_sizer), and shortened until it fits.
  */
 
 #include <errno.h>
@@ -21,11 +25,14 @@
 
 #include "proto.h"
 
-/* An encode in progress. */
+/* An encode in progress, or a sizer's count (enc_sizer). */
 struct enc {
-	struct proto_buf	*buf;
+	struct proto_buf	*buf;		/* NULL for a sizer */
 	size_t			 start;		/* offset of the prefix */
-	int			 failed;	/* a write ran out of memory */
+	int			 failed;	/* a write ran out of memory, or
+						   a sizer passed its limit */
+	size_t			 size;		/* sizer: bytes counted */
+	size_t			 limit;		/* sizer: stop above this */
 	msgpack_packer		 pk;
 };
 
@@ -138,7 +145,68 @@ enc_str(struct enc *e, const char *s, size_t n)
 	msgpack_pack_str_body(&e->pk, s, n);
 }
 
-#define ENC_KEY(e, lit) enc_str(e, lit, sizeof(lit) - 1)
+/*
+ * Every key as the packer would write it: a fixstr header (every key is
+ * shorter than 32 bytes) and the name, so that a key is one write.  A key
+ * longer than ENC_KEY_LEN does not compile (-Werror: initializer too long).
+ */
+#define ENC_KEY_LEN	15
+static const struct {
+	uint8_t		 hdr;
+	char		 name[ENC_KEY_LEN];
+} enc_keys[PK_COUNT] = {
+#define ENC_KEY(name, wire) \
+	[PK_##name] = { 0xa0 | (sizeof(wire) - 1), wire },
+	PROTO_KEYS(ENC_KEY)
+#undef ENC_KEY
+};
+
+/* Pack n bytes that are msgpack already, through the packer's writer. */
+static void
+enc_raw(struct enc *e, const void *p, size_t n)
+{
+	(void)e->pk.callback(e->pk.data, p, n);
+}
+
+/* Pack map key k, spelled as PROTO_KEYS has it. */
+static void
+enc_key(struct enc *e, enum proto_key k)
+{
+	enc_raw(e, &enc_keys[k], 1 + proto_keys[k].len);
+}
+
+/*
+ * msgpack_packer callback of a sizer (enc_sizer): count the bytes instead
+ * of writing them, and fail once more than the limit would be written.
+ */
+static int
+enc_count(void *data, const char *p, size_t n)
+{
+	struct enc	*e = data;
+
+	(void)p;
+	if (e->failed)
+		return (-1);
+	e->size += n;
+	if (e->size > e->limit) {
+		e->failed = 1;
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Start an encode that writes nothing but counts in e->size what it would
+ * write, and stops (e->failed) once that is above limit: the size of a
+ * message is what its own packing code writes.
+ */
+static void
+enc_sizer(struct enc *e, size_t limit)
+{
+	memset(e, 0, sizeof *e);
+	e->limit = limit;
+	msgpack_packer_init(&e->pk, e, enc_count);
+}
 
 /* Length of a semaphore name field, clamped to PROTO_MAX_NAME. */
 static size_t
@@ -157,51 +225,240 @@ text_len(const char *s)
 	return (proto_text_clamp(s, strnlen(s, PROTO_MAX_TEXT + 1)));
 }
 
-/* Start the top map: nfields entries, the first two being op and id. */
+/* What the value of a map entry is (struct enc_field). */
+enum enc_kind {
+	EK_UINT,	/* v.u */
+	EK_STR,		/* v.s: n bytes at p */
+	EK_BOOL,	/* v.b */
+	EK_FLAG,	/* *v.flag, a bool read when the entry is packed */
+	EK_DOUBLE,	/* v.d */
+	EK_NEST,	/* v.nest.fn(e, v.nest.arg) packs the value */
+};
+
+/* One entry of a map to be packed. */
+struct enc_field {
+	enum proto_key	 key;
+	enum enc_kind	 kind;
+	union {
+		uint64_t	 u;
+		double		 d;
+		int		 b;
+		const int	*flag;
+		struct {
+			const char	*p;
+			size_t		 n;
+		}		 s;
+		struct {
+			void		(*fn)(struct enc *, const void *);
+			const void	*arg;
+		}		 nest;
+	}		 v;
+};
+
+/*
+ * The entries of one map, gathered first and then packed by enc_map(),
+ * so that the map's header counts exactly the entries that follow: a
+ * field is sent by adding it, under whatever condition, and nothing else
+ * needs to know.  The longest map (a STATS entry) has 16.
+ */
+#define ENC_MAP_MAX	24
+struct enc_map {
+	struct enc_field f[ENC_MAP_MAX];
+	size_t		 n;
+};
+
+/* Start an empty map. */
 static void
-enc_head(struct enc *e, size_t nfields, enum proto_op op, uint64_t id)
+map_init(struct enc_map *m)
+{
+	m->n = 0;
+}
+
+/* Append an entry with key k of the given kind; the caller sets v. */
+static struct enc_field *
+map_add(struct enc_map *m, enum proto_key k, enum enc_kind kind)
+{
+	struct enc_field	*f;
+
+	if (m->n == ENC_MAP_MAX)
+		abort();	/* a map of this file outgrew ENC_MAP_MAX */
+	f = &m->f[m->n++];
+	f->key = k;
+	f->kind = kind;
+	return (f);
+}
+
+/* Append an unsigned integer entry. */
+static void
+map_uint(struct enc_map *m, enum proto_key k, uint64_t u)
+{
+	map_add(m, k, EK_UINT)->v.u = u;
+}
+
+/* Append a string entry of n bytes at s (not copied: keep s alive). */
+static void
+map_str(struct enc_map *m, enum proto_key k, const char *s, size_t n)
+{
+	struct enc_field	*f = map_add(m, k, EK_STR);
+
+	f->v.s.p = s;
+	f->v.s.n = n;
+}
+
+/* Append a semaphore name entry, clamped to PROTO_MAX_NAME. */
+static void
+map_name(struct enc_map *m, enum proto_key k, const char *s)
+{
+	map_str(m, k, s, name_len(s));
+}
+
+/* Append a text entry, clamped to PROTO_MAX_TEXT at a UTF-8 boundary. */
+static void
+map_text(struct enc_map *m, enum proto_key k, const char *s)
+{
+	map_str(m, k, s, text_len(s));
+}
+
+/* Append a boolean entry. */
+static void
+map_bool(struct enc_map *m, enum proto_key k, int b)
+{
+	map_add(m, k, EK_BOOL)->v.b = b;
+}
+
+/* Append a boolean entry whose value is *flag when enc_map gets to it. */
+static void
+map_flag(struct enc_map *m, enum proto_key k, const int *flag)
+{
+	map_add(m, k, EK_FLAG)->v.flag = flag;
+}
+
+/* Append a float64 entry. */
+static void
+map_double(struct enc_map *m, enum proto_key k, double d)
+{
+	map_add(m, k, EK_DOUBLE)->v.d = d;
+}
+
+/* Append an entry whose value fn(e, arg) packs (an array, say). */
+static void
+map_nest(struct enc_map *m, enum proto_key k,
+    void (*fn)(struct enc *, const void *), const void *arg)
+{
+	struct enc_field	*f = map_add(m, k, EK_NEST);
+
+	f->v.nest.fn = fn;
+	f->v.nest.arg = arg;
+}
+
+/*
+ * Start the top map of a message: op and id come first.  Returns 0, or -1
+ * with errno EINVAL if op is not an operation.
+ */
+static int
+map_head(struct enc_map *m, enum proto_op op, uint64_t id)
 {
 	const char	*name = proto_op_name(op);
 
-	msgpack_pack_map(&e->pk, nfields);
-	ENC_KEY(e, "op");
-	enc_str(e, name, strlen(name));
-	ENC_KEY(e, "id");
-	msgpack_pack_uint64(&e->pk, id);
+	map_init(m);
+	if (name == NULL) {
+		errno = EINVAL;
+		return (-1);
+	}
+	map_str(m, PK_OP, name, strlen(name));
+	map_uint(m, PK_ID, id);
+	return (0);
 }
 
-/* Pack rate (when has_rate) and burst (when also not 0), as map entries. */
+/* Append rate (when has_rate) and burst (when also not 0). */
 static void
-enc_rate(struct enc *e, int has_rate, double rate, uint32_t burst)
+map_rate(struct enc_map *m, int has_rate, double rate, uint32_t burst)
 {
 	if (!has_rate)
 		return;
-	ENC_KEY(e, "rate");
-	msgpack_pack_double(&e->pk, rate);
-	if (burst != 0) {
-		ENC_KEY(e, "burst");
-		msgpack_pack_uint32(&e->pk, burst);
+	map_double(m, PK_RATE, rate);
+	if (burst != 0)
+		map_uint(m, PK_BURST, burst);
+}
+
+/*
+ * Append what names a semaphore of an ACQUIRE: sem, capacity (when
+ * has_capacity), weight (when not 0: absent means 1).
+ */
+static void
+map_sem(struct enc_map *m, const char *sem, int has_capacity,
+    uint32_t capacity, uint32_t weight)
+{
+	map_name(m, PK_SEM, sem);
+	if (has_capacity)
+		map_uint(m, PK_CAPACITY, capacity);
+	if (weight != 0)
+		map_uint(m, PK_WEIGHT, weight);
+}
+
+/* Pack map m: a header counting its entries, then each key and value. */
+static void
+enc_map(struct enc *e, const struct enc_map *m)
+{
+	const struct enc_field	*f;
+	size_t			 i;
+
+	msgpack_pack_map(&e->pk, m->n);
+	for (i = 0; i < m->n; i++) {
+		f = &m->f[i];
+		enc_key(e, f->key);
+		switch (f->kind) {
+		case EK_UINT:
+			msgpack_pack_uint64(&e->pk, f->v.u);
+			break;
+		case EK_STR:
+			enc_str(e, f->v.s.p, f->v.s.n);
+			break;
+		case EK_BOOL:
+		case EK_FLAG:
+			if (f->kind == EK_BOOL ? f->v.b : *f->v.flag)
+				msgpack_pack_true(&e->pk);
+			else
+				msgpack_pack_false(&e->pk);
+			break;
+		case EK_DOUBLE:
+			msgpack_pack_double(&e->pk, f->v.d);
+			break;
+		case EK_NEST:
+			f->v.nest.fn(e, f->v.nest.arg);
+			break;
+		}
 	}
 }
 
-/* Pack one entry of an ACQUIRE's sems. */
-static void
-enc_sem_req(struct enc *e, const struct proto_sem_req *r)
+/* Pack whole frame m into buf (hint: body bytes to make room for). */
+static int
+enc_frame(struct proto_buf *buf, size_t hint, const struct enc_map *m)
 {
-	msgpack_pack_map(&e->pk, 1 + (r->has_capacity != 0) +
-	    (r->weight != 0) + (r->has_rate != 0) +
-	    (r->has_rate && r->burst != 0));
-	ENC_KEY(e, "sem");
-	enc_str(e, r->sem, name_len(r->sem));
-	if (r->has_capacity) {
-		ENC_KEY(e, "capacity");
-		msgpack_pack_uint32(&e->pk, r->capacity);
+	struct enc	 e;
+
+	enc_begin(&e, buf, hint);
+	enc_map(&e, m);
+	return (enc_end(&e));
+}
+
+/* Pack the sems of an ACQUIRE of several (arg: the request). */
+static void
+enc_sem_reqs(struct enc *e, const void *arg)
+{
+	const struct proto_request	*req = arg;
+	const struct proto_sem_req	*r;
+	struct enc_map			 m;
+	size_t				 i;
+
+	msgpack_pack_array(&e->pk, req->nsems);
+	for (i = 0; i < req->nsems; i++) {
+		r = &req->sems[i];
+		map_init(&m);
+		map_sem(&m, r->sem, r->has_capacity, r->capacity, r->weight);
+		map_rate(&m, r->has_rate, r->rate, r->burst);
+		enc_map(e, &m);
 	}
-	if (r->weight != 0) {
-		ENC_KEY(e, "weight");
-		msgpack_pack_uint32(&e->pk, r->weight);
-	}
-	enc_rate(e, r->has_rate, r->rate, r->burst);
 }
 
 /*
@@ -213,60 +470,35 @@ enc_sem_req(struct enc *e, const struct proto_sem_req *r)
 int
 proto_encode_request(struct proto_buf *buf, const struct proto_request *req)
 {
-	struct enc	 e;
-	size_t		 n, i;
+	struct enc_map	 m;
+	const char	*action;
+	size_t		 hint;
 
+	if (map_head(&m, req->op, req->id) == -1)
+		return (-1);
 	switch (req->op) {
 	case PROTO_OP_HELLO:
-		n = 3 + (req->client[0] != '\0') + (req->worker_pid != 0) +
-		    (req->worker_cmd[0] != '\0');
-		enc_begin(&e, buf, 96 + 2 * PROTO_MAX_TEXT);
-		enc_head(&e, n, req->op, req->id);
-		ENC_KEY(&e, "version");
-		msgpack_pack_uint32(&e.pk, req->version);
-		if (req->client[0] != '\0') {
-			ENC_KEY(&e, "client");
-			enc_str(&e, req->client, text_len(req->client));
-		}
-		if (req->worker_pid != 0) {
-			ENC_KEY(&e, "worker_pid");
-			msgpack_pack_uint32(&e.pk, req->worker_pid);
-		}
-		if (req->worker_cmd[0] != '\0') {
-			ENC_KEY(&e, "worker_cmd");
-			enc_str(&e, req->worker_cmd,
-			    text_len(req->worker_cmd));
-		}
+		map_uint(&m, PK_VERSION, req->version);
+		if (req->client[0] != '\0')
+			map_text(&m, PK_CLIENT, req->client);
+		if (req->worker_pid != 0)
+			map_uint(&m, PK_WORKER_PID, req->worker_pid);
+		if (req->worker_cmd[0] != '\0')
+			map_text(&m, PK_WORKER_CMD, req->worker_cmd);
+		hint = 96 + 2 * PROTO_MAX_TEXT;
 		break;
 	case PROTO_OP_RELEASE:
 	case PROTO_OP_RECLAIM:
+		hint = 112 + PROTO_MAX_NAME;
 		if (req->op == PROTO_OP_RELEASE && req->has_token) {
 			/* A whole grant: its token says what. */
-			enc_begin(&e, buf, 48);
-			enc_head(&e, 3, req->op, req->id);
-			ENC_KEY(&e, "token");
-			msgpack_pack_uint64(&e.pk, req->token);
+			map_uint(&m, PK_TOKEN, req->token);
 			break;
 		}
-		n = 3 + (req->weight != 0);
 		if (req->op == PROTO_OP_RECLAIM)
-			n += (req->has_capacity != 0) + 1;
-		enc_begin(&e, buf, 112 + PROTO_MAX_NAME);
-		enc_head(&e, n, req->op, req->id);
-		if (req->op == PROTO_OP_RECLAIM) {
-			ENC_KEY(&e, "token");
-			msgpack_pack_uint64(&e.pk, req->token);
-		}
-		ENC_KEY(&e, "sem");
-		enc_str(&e, req->sem, name_len(req->sem));
-		if (req->op == PROTO_OP_RECLAIM && req->has_capacity) {
-			ENC_KEY(&e, "capacity");
-			msgpack_pack_uint32(&e.pk, req->capacity);
-		}
-		if (req->weight != 0) {
-			ENC_KEY(&e, "weight");
-			msgpack_pack_uint32(&e.pk, req->weight);
-		}
+			map_uint(&m, PK_TOKEN, req->token);
+		map_sem(&m, req->sem, req->op == PROTO_OP_RECLAIM &&
+		    req->has_capacity, req->capacity, req->weight);
 		break;
 	case PROTO_OP_ACQUIRE:
 		if (req->nsems > 0) {
@@ -274,102 +506,49 @@ proto_encode_request(struct proto_buf *buf, const struct proto_request *req)
 				errno = EINVAL;
 				return (-1);
 			}
-			n = 3 + (req->timeout_ms >= 0);
-			enc_begin(&e, buf, 64 + req->nsems *
-			    (80 + PROTO_MAX_NAME));
-			enc_head(&e, n, req->op, req->id);
-			ENC_KEY(&e, "sems");
-			msgpack_pack_array(&e.pk, req->nsems);
-			for (i = 0; i < req->nsems; i++)
-				enc_sem_req(&e, &req->sems[i]);
+			map_nest(&m, PK_SEMS, enc_sem_reqs, req);
+			hint = 64 + req->nsems * (80 + PROTO_MAX_NAME);
 		} else {
-			n = 3 + (req->weight != 0) + (req->has_capacity != 0) +
-			    (req->timeout_ms >= 0) + (req->has_rate != 0) +
-			    (req->has_rate && req->burst != 0);
-			enc_begin(&e, buf, 128 + PROTO_MAX_NAME);
-			enc_head(&e, n, req->op, req->id);
-			ENC_KEY(&e, "sem");
-			enc_str(&e, req->sem, name_len(req->sem));
-			if (req->has_capacity) {
-				ENC_KEY(&e, "capacity");
-				msgpack_pack_uint32(&e.pk, req->capacity);
-			}
-			if (req->weight != 0) {
-				ENC_KEY(&e, "weight");
-				msgpack_pack_uint32(&e.pk, req->weight);
-			}
-			enc_rate(&e, req->has_rate, req->rate, req->burst);
+			map_sem(&m, req->sem, req->has_capacity,
+			    req->capacity, req->weight);
+			map_rate(&m, req->has_rate, req->rate, req->burst);
+			hint = 128 + PROTO_MAX_NAME;
 		}
-		if (req->timeout_ms >= 0) {
-			ENC_KEY(&e, "timeout_ms");
-			msgpack_pack_uint64(&e.pk, (uint64_t)req->timeout_ms);
-		}
+		if (req->timeout_ms >= 0)
+			map_uint(&m, PK_TIMEOUT_MS, (uint64_t)req->timeout_ms);
 		break;
 	case PROTO_OP_TIMEOUT:
-		enc_begin(&e, buf, 32);
-		enc_head(&e, 2, req->op, req->id);
+		hint = 32;
 		break;
 	case PROTO_OP_STATUS:
 	case PROTO_OP_STATS:
-		enc_begin(&e, buf, 32 + PROTO_MAX_NAME);
-		enc_head(&e, req->has_sem ? 3 : 2, req->op, req->id);
-		if (req->has_sem) {
-			ENC_KEY(&e, "sem");
-			enc_str(&e, req->sem, name_len(req->sem));
-		}
+		if (req->has_sem)
+			map_name(&m, PK_SEM, req->sem);
+		hint = 32 + PROTO_MAX_NAME;
 		break;
 	case PROTO_OP_ADMIN:
-		if (proto_admin_name(req->action) == NULL) {
+		if ((action = proto_admin_name(req->action)) == NULL) {
 			errno = EINVAL;
 			return (-1);
 		}
-		n = 3 + (req->has_sem != 0) + (req->has_capacity != 0) +
-		    (req->has_pid != 0) + (req->has_token != 0) +
-		    (req->wait != 0);
-		enc_begin(&e, buf, 128 + PROTO_MAX_NAME);
-		enc_head(&e, n, req->op, req->id);
-		ENC_KEY(&e, "action");
-		enc_str(&e, proto_admin_name(req->action),
-		    strlen(proto_admin_name(req->action)));
-		if (req->has_sem) {
-			ENC_KEY(&e, "sem");
-			enc_str(&e, req->sem, name_len(req->sem));
-		}
-		if (req->has_capacity) {
-			ENC_KEY(&e, "capacity");
-			msgpack_pack_uint32(&e.pk, req->capacity);
-		}
-		if (req->has_pid) {
-			ENC_KEY(&e, "pid");
-			msgpack_pack_uint32(&e.pk, req->pid);
-		}
-		if (req->has_token) {
-			ENC_KEY(&e, "token");
-			msgpack_pack_uint64(&e.pk, req->token);
-		}
-		if (req->wait) {
-			ENC_KEY(&e, "wait");
-			msgpack_pack_true(&e.pk);
-		}
+		map_str(&m, PK_ACTION, action, strlen(action));
+		if (req->has_sem)
+			map_name(&m, PK_SEM, req->sem);
+		if (req->has_capacity)
+			map_uint(&m, PK_CAPACITY, req->capacity);
+		if (req->has_pid)
+			map_uint(&m, PK_PID, req->pid);
+		if (req->has_token)
+			map_uint(&m, PK_TOKEN, req->token);
+		if (req->wait)
+			map_bool(&m, PK_WAIT, 1);
+		hint = 128 + PROTO_MAX_NAME;
 		break;
 	default:
 		errno = EINVAL;
 		return (-1);
 	}
-	return (enc_end(&e));
-}
-
-/* Pack the ERROR body. */
-static void
-enc_error(struct enc *e, uint64_t id, enum proto_err code, const char *msg)
-{
-	const char	*name = proto_err_name(code);
-
-	enc_head(e, 4, PROTO_OP_ERROR, id);
-	ENC_KEY(e, "code");
-	enc_str(e, name, strlen(name));
-	ENC_KEY(e, "message");
-	enc_str(e, msg, text_len(msg));
+	return (enc_frame(buf, hint, &m));
 }
 
 /*
@@ -381,54 +560,17 @@ int
 proto_encode_error(struct proto_buf *buf, uint64_t id, enum proto_err code,
     const char *message)
 {
-	struct enc	 e;
+	struct enc_map	 m;
+	const char	*name = proto_err_name(code);
 
-	if (code == PROTO_OK || proto_err_name(code) == NULL) {
+	if (code == PROTO_OK || name == NULL) {
 		errno = EINVAL;
 		return (-1);
 	}
-	enc_begin(&e, buf, 64 + PROTO_MAX_TEXT);
-	enc_error(&e, id, code, message != NULL ? message : "");
-	return (enc_end(&e));
-}
-
-/* Encoded size of an unsigned integer, as msgpack_pack_uint64 writes it. */
-static size_t
-sz_uint(uint64_t v)
-{
-	if (v < 128)
-		return (1);
-	if (v < 256)
-		return (2);
-	if (v < 65536)
-		return (3);
-	if (v <= UINT32_MAX)
-		return (5);
-	return (9);
-}
-
-/* Encoded size of a string of n bytes, header included. */
-static size_t
-sz_str(size_t n)
-{
-	if (n < 32)
-		return (1 + n);
-	if (n < 256)
-		return (2 + n);
-	if (n < 65536)
-		return (3 + n);
-	return (5 + n);
-}
-
-/* Encoded size of an array or map header for n elements or entries. */
-static size_t
-sz_cont(size_t n)
-{
-	if (n < 16)
-		return (1);
-	if (n < 65536)
-		return (3);
-	return (5);
+	(void)map_head(&m, PROTO_OP_ERROR, id);
+	map_str(&m, PK_CODE, name, strlen(name));
+	map_text(&m, PK_MESSAGE, message != NULL ? message : "");
+	return (enc_frame(buf, 64 + PROTO_MAX_TEXT, &m));
 }
 
 /* Is the optional party text s present? */
@@ -438,26 +580,6 @@ party_has(const char *s)
 	return (s != NULL && *s != '\0');
 }
 
-/* Encoded size of one holder (holder = 1) or waiter map. */
-static size_t
-party_size(const struct proto_party *p, int holder)
-{
-	size_t	size;
-
-	size = sz_cont(7) + sz_str(3) + sz_uint(p->pid) + sz_str(3) +
-	    sz_uint(p->uid) + sz_str(6) + sz_uint(p->weight) +
-	    sz_str(holder ? 7 : 9) + sz_uint(p->ms);
-	if (p->worker_pid != 0)
-		size += sz_str(10) + sz_uint(p->worker_pid);
-	if (party_has(p->client))
-		size += sz_str(6) + sz_str(text_len(p->client));
-	if (party_has(p->worker_cmd))
-		size += sz_str(10) + sz_str(text_len(p->worker_cmd));
-	if (party_has(p->host))
-		size += sz_str(4) + sz_str(text_len(p->host));
-	return (size);
-}
-
 /* The lesser of n and cap. */
 static size_t
 list_len(size_t n, size_t cap)
@@ -465,139 +587,123 @@ list_len(size_t n, size_t cap)
 	return (n < cap ? n : cap);
 }
 
+/* A list of holders or waiters to pack (enc_parties). */
+struct enc_parties {
+	const struct proto_party	*p;
+	size_t				 n;
+	enum proto_key			 ms_key;	/* PK_HELD_MS or
+							   PK_WAITED_MS */
+};
+
+/* Pack a list of holders or waiters (arg: struct enc_parties). */
+static void
+enc_parties(struct enc *e, const void *arg)
+{
+	const struct enc_parties	*a = arg;
+	const struct proto_party	*p;
+	struct enc_map			 m;
+	size_t				 i;
+
+	msgpack_pack_array(&e->pk, a->n);
+	for (i = 0; i < a->n && !e->failed; i++) {
+		p = &a->p[i];
+		map_init(&m);
+		map_uint(&m, PK_PID, p->pid);
+		map_uint(&m, PK_UID, p->uid);
+		map_uint(&m, PK_WEIGHT, p->weight);
+		map_uint(&m, a->ms_key, p->ms);
+		if (p->worker_pid != 0)
+			map_uint(&m, PK_WORKER_PID, p->worker_pid);
+		if (party_has(p->client))
+			map_text(&m, PK_CLIENT, p->client);
+		if (party_has(p->worker_cmd))
+			map_text(&m, PK_WORKER_CMD, p->worker_cmd);
+		if (party_has(p->host))
+			map_text(&m, PK_HOST, p->host);
+		enc_map(e, &m);
+	}
+}
+
+/* The part of a STATUS reply to pack (enc_status_sems). */
+struct enc_status {
+	const struct proto_reply	*rep;
+	size_t				 k;	/* the first k semaphores */
+	size_t				 cap;	/* parties per list */
+};
+
+/* Pack the sems list of a STATUS reply (arg: struct enc_status). */
+static void
+enc_status_sems(struct enc *e, const void *arg)
+{
+	const struct enc_status		*a = arg;
+	const struct proto_sem_status	*s;
+	struct enc_parties		 hold, wait;
+	struct enc_map			 m;
+	size_t				 i;
+
+	msgpack_pack_array(&e->pk, a->k);
+	for (i = 0; i < a->k && !e->failed; i++) {
+		s = &a->rep->sems[i];
+		hold.p = s->holders;
+		hold.n = list_len(s->nholders, a->cap);
+		hold.ms_key = PK_HELD_MS;
+		wait.p = s->waiters;
+		wait.n = list_len(s->nwaiters, a->cap);
+		wait.ms_key = PK_WAITED_MS;
+		map_init(&m);
+		map_name(&m, PK_SEM, s->sem);
+		map_uint(&m, PK_CAPACITY, s->capacity);
+		if (s->rate > 0) {
+			map_rate(&m, 1, s->rate, s->burst);
+			map_uint(&m, PK_NEXT_GRANT_MS, s->next_grant_ms);
+		}
+		map_uint(&m, PK_HELD, s->held);
+		map_uint(&m, PK_WAITING, s->waiting);
+		map_nest(&m, PK_HOLDERS, enc_parties, &hold);
+		map_nest(&m, PK_WAITERS, enc_parties, &wait);
+		if (s->declared)
+			map_bool(&m, PK_DECLARED, 1);
+		if (s->drained)
+			map_bool(&m, PK_DRAINED, 1);
+		enc_map(e, &m);
+	}
+}
+
+/*
+ * Pack the STATUS body (or ADMIN list's) listing k semaphores, cap
+ * parties per list.
+ */
+static void
+enc_status(struct enc *e, const struct proto_reply *rep, size_t k,
+    size_t cap, int truncated)
+{
+	const struct enc_status	 a = { rep, k, cap };
+	const char		*list = proto_admin_name(PROTO_ADMIN_LIST);
+	struct enc_map		 m;
+
+	(void)map_head(&m, rep->op, rep->id);
+	if (rep->op == PROTO_OP_ADMIN)
+		map_str(&m, PK_ACTION, list, strlen(list));
+	map_nest(&m, PK_SEMS, enc_status_sems, &a);
+	map_bool(&m, PK_TRUNCATED, truncated);
+	enc_map(e, &m);
+}
+
 /*
  * Encoded body size of rep listing its first k semaphores and the first
- * cap holders and waiters of each.  Stops counting, returning a value
- * above limit, as soon as limit is passed, so a probe costs at most
- * O(k + limit / 20).
+ * cap holders and waiters of each: what enc_status() writes.  Stops
+ * counting, returning a value above limit, as soon as limit is passed, so
+ * a probe costs at most O(k + limit / 20).
  */
 static size_t
 status_size(const struct proto_reply *rep, size_t k, size_t cap,
     size_t limit)
 {
-	const struct proto_sem_status	*s;
-	size_t				 size, i, j, nh, nw;
+	struct enc	 e;
 
-	size = sz_cont(4) + sz_str(2) + sz_str(6) + sz_str(2) +
-	    sz_uint(rep->id) + sz_str(4) + sz_cont(k) + sz_str(9) + 1;
-	if (rep->op == PROTO_OP_ADMIN)
-		size += sz_str(6) + sz_str(4);		/* action: "list" */
-	for (i = 0; i < k && size <= limit; i++) {
-		s = &rep->sems[i];
-		nh = list_len(s->nholders, cap);
-		nw = list_len(s->nwaiters, cap);
-		if (s->declared)
-			size += sz_str(8) + 1;
-		if (s->drained)
-			size += sz_str(7) + 1;
-		if (s->rate > 0)
-			size += sz_str(4) + 9 + sz_str(5) +
-			    sz_uint(s->burst) + sz_str(13) +
-			    sz_uint(s->next_grant_ms);
-		size += sz_cont(6) + sz_str(3) + sz_str(name_len(s->sem)) +
-		    sz_str(8) + sz_uint(s->capacity) + sz_str(4) +
-		    sz_uint(s->held) + sz_str(7) + sz_uint(s->waiting) +
-		    sz_str(7) + sz_cont(nh) + sz_str(7) + sz_cont(nw);
-		for (j = 0; j < nh && size <= limit; j++)
-			size += party_size(&s->holders[j], 1);
-		for (j = 0; j < nw && size <= limit; j++)
-			size += party_size(&s->waiters[j], 0);
-	}
-	return (size);
-}
-
-/* Pack a list of n holders (holder = 1) or waiters. */
-static void
-enc_parties(struct enc *e, const struct proto_party *p, size_t n, int holder)
-{
-	size_t	 i;
-
-	msgpack_pack_array(&e->pk, n);
-	for (i = 0; i < n; i++) {
-		msgpack_pack_map(&e->pk, 4 + (p[i].worker_pid != 0) +
-		    party_has(p[i].client) + party_has(p[i].worker_cmd) +
-		    party_has(p[i].host));
-		ENC_KEY(e, "pid");
-		msgpack_pack_uint32(&e->pk, p[i].pid);
-		ENC_KEY(e, "uid");
-		msgpack_pack_uint32(&e->pk, p[i].uid);
-		ENC_KEY(e, "weight");
-		msgpack_pack_uint32(&e->pk, p[i].weight);
-		if (holder)
-			ENC_KEY(e, "held_ms");
-		else
-			ENC_KEY(e, "waited_ms");
-		msgpack_pack_uint64(&e->pk, p[i].ms);
-		if (p[i].worker_pid != 0) {
-			ENC_KEY(e, "worker_pid");
-			msgpack_pack_uint32(&e->pk, p[i].worker_pid);
-		}
-		if (party_has(p[i].client)) {
-			ENC_KEY(e, "client");
-			enc_str(e, p[i].client, text_len(p[i].client));
-		}
-		if (party_has(p[i].worker_cmd)) {
-			ENC_KEY(e, "worker_cmd");
-			enc_str(e, p[i].worker_cmd, text_len(p[i].worker_cmd));
-		}
-		if (party_has(p[i].host)) {
-			ENC_KEY(e, "host");
-			enc_str(e, p[i].host, text_len(p[i].host));
-		}
-	}
-}
-
-/* Pack the STATUS body listing k semaphores, cap parties per list. */
-static void
-enc_status(struct enc *e, const struct proto_reply *rep, size_t k,
-    size_t cap, int truncated)
-{
-	const struct proto_sem_status	*s;
-	size_t				 i;
-
-	if (rep->op == PROTO_OP_ADMIN) {
-		enc_head(e, 5, PROTO_OP_ADMIN, rep->id);
-		ENC_KEY(e, "action");
-		ENC_KEY(e, "list");
-	} else
-		enc_head(e, 4, PROTO_OP_STATUS, rep->id);
-	ENC_KEY(e, "sems");
-	msgpack_pack_array(&e->pk, k);
-	for (i = 0; i < k; i++) {
-		s = &rep->sems[i];
-		msgpack_pack_map(&e->pk, 6 + (s->declared != 0) +
-		    (s->drained != 0) + (s->rate > 0 ? 3 : 0));
-		ENC_KEY(e, "sem");
-		enc_str(e, s->sem, name_len(s->sem));
-		ENC_KEY(e, "capacity");
-		msgpack_pack_uint32(&e->pk, s->capacity);
-		if (s->rate > 0) {
-			enc_rate(e, 1, s->rate, s->burst);
-			ENC_KEY(e, "next_grant_ms");
-			msgpack_pack_uint64(&e->pk, s->next_grant_ms);
-		}
-		ENC_KEY(e, "held");
-		msgpack_pack_uint32(&e->pk, s->held);
-		ENC_KEY(e, "waiting");
-		msgpack_pack_uint32(&e->pk, s->waiting);
-		ENC_KEY(e, "holders");
-		enc_parties(e, s->holders, list_len(s->nholders, cap), 1);
-		ENC_KEY(e, "waiters");
-		enc_parties(e, s->waiters, list_len(s->nwaiters, cap), 0);
-		if (s->declared) {
-			ENC_KEY(e, "declared");
-			msgpack_pack_true(&e->pk);
-		}
-		if (s->drained) {
-			ENC_KEY(e, "drained");
-			msgpack_pack_true(&e->pk);
-		}
-	}
-	ENC_KEY(e, "truncated");
-	if (truncated)
-		msgpack_pack_true(&e->pk);
-	else
-		msgpack_pack_false(&e->pk);
+	enc_sizer(&e, limit);
+	enc_status(&e, rep, k, cap, 0);
+	return (e.size);
 }
 
 /*
@@ -612,8 +718,7 @@ static int
 status_encode(struct proto_buf *buf, const struct proto_reply *rep)
 {
 	struct enc	 e;
-	size_t		 i, k, cap, maxlist = 0, lo, hi, mid, body;
-	int		 truncated;
+	size_t		 i, k, cap, maxlist = 0, lo, hi, mid, size;
 
 	for (i = 0; i < rep->nsems; i++) {
 		if (rep->sems[i].nholders > maxlist)
@@ -623,7 +728,8 @@ status_encode(struct proto_buf *buf, const struct proto_reply *rep)
 	}
 	k = rep->nsems;
 	cap = maxlist;
-	if (status_size(rep, k, cap, PROTO_MAX_FRAME) > PROTO_MAX_FRAME) {
+	size = status_size(rep, k, cap, PROTO_MAX_FRAME);
+	if (size > PROTO_MAX_FRAME) {
 		if (status_size(rep, k, 0, PROTO_MAX_FRAME) <=
 		    PROTO_MAX_FRAME) {
 			/* size(k, lo) fits, size(k, hi) does not. */
@@ -653,137 +759,147 @@ status_encode(struct proto_buf *buf, const struct proto_reply *rep)
 			}
 			k = lo;
 		}
+		size = status_size(rep, k, cap, PROTO_MAX_FRAME);
 	}
-	truncated = rep->truncated || cap < maxlist || k < rep->nsems;
-
-	for (;;) {
-		enc_begin(&e, buf, status_size(rep, k, cap, PROTO_MAX_FRAME));
-		enc_status(&e, rep, k, cap, truncated);
-		if (e.failed)
-			return (enc_end(&e));
-		body = buf->len - e.start - PROTO_HDR_LEN;
-		if (body <= PROTO_MAX_FRAME)
-			return (enc_end(&e));
-		/*
-		 * Not reached while status_size matches the packer: drop
-		 * this attempt and shorten further.
-		 */
-		buf->len = e.start;
-		truncated = 1;
-		if (cap > 0)
-			cap /= 2;
-		else
-			k /= 2;
-	}
+	/* status_size() is the packer's own count: this fits. */
+	enc_begin(&e, buf, size);
+	enc_status(&e, rep, k, cap, rep->truncated || cap < maxlist ||
+	    k < rep->nsems);
+	return (enc_end(&e));
 }
 
-/* Pack one histogram as key (counts) and sum_key (their sum). */
+/* Pack the histogram bounds of a STATS reply (arg unused). */
 static void
-enc_hist(struct enc *e, const char *key, const char *sum_key,
-    const struct proto_hist *h)
+enc_bounds(struct enc *e, const void *arg)
 {
 	size_t	 i;
 
-	enc_str(e, key, strlen(key));
+	(void)arg;
+	msgpack_pack_array(&e->pk, PROTO_HIST_BOUNDS);
+	for (i = 0; i < PROTO_HIST_BOUNDS; i++)
+		msgpack_pack_uint32(&e->pk, proto_hist_bounds_ms[i]);
+}
+
+/* Pack the counts of a histogram (arg: struct proto_hist). */
+static void
+enc_counts(struct enc *e, const void *arg)
+{
+	const struct proto_hist	*h = arg;
+	size_t			 i;
+
 	msgpack_pack_array(&e->pk, PROTO_HIST_BUCKETS);
 	for (i = 0; i < PROTO_HIST_BUCKETS; i++)
 		msgpack_pack_uint64(&e->pk, h->count[i]);
-	enc_str(e, sum_key, strlen(sum_key));
-	msgpack_pack_uint64(&e->pk, h->sum_ms);
 }
 
 /* Pack one entry of a STATS reply's sems list. */
 static void
 enc_stats_entry(struct enc *e, const struct proto_sem_stats *s)
 {
-	msgpack_pack_map(&e->pk, 16);
-	ENC_KEY(e, "sem");
-	enc_str(e, s->sem, name_len(s->sem));
-	ENC_KEY(e, "capacity");
-	msgpack_pack_uint32(&e->pk, s->capacity);
-	ENC_KEY(e, "held");
-	msgpack_pack_uint32(&e->pk, s->held);
-	ENC_KEY(e, "waiting");
-	msgpack_pack_uint32(&e->pk, s->waiting);
-	ENC_KEY(e, "grants");
-	msgpack_pack_uint64(&e->pk, s->grants);
-	ENC_KEY(e, "timeouts");
-	msgpack_pack_uint64(&e->pk, s->timeouts);
-	ENC_KEY(e, "withdrawals");
-	msgpack_pack_uint64(&e->pk, s->withdrawals);
-	ENC_KEY(e, "releases");
-	msgpack_pack_uint64(&e->pk, s->releases);
-	ENC_KEY(e, "disconnects");
-	msgpack_pack_uint64(&e->pk, s->disconnects);
-	ENC_KEY(e, "revokes");
-	msgpack_pack_uint64(&e->pk, s->revokes);
-	ENC_KEY(e, "max_waiting");
-	msgpack_pack_uint32(&e->pk, s->max_waiting);
-	ENC_KEY(e, "recent_hold_ms");
-	msgpack_pack_uint64(&e->pk, s->recent_hold_ms);
-	enc_hist(e, "wait", "wait_sum_ms", &s->wait);
-	enc_hist(e, "hold", "hold_sum_ms", &s->hold);
+	struct enc_map	 m;
+
+	map_init(&m);
+	map_name(&m, PK_SEM, s->sem);
+	map_uint(&m, PK_CAPACITY, s->capacity);
+	map_uint(&m, PK_HELD, s->held);
+	map_uint(&m, PK_WAITING, s->waiting);
+	map_uint(&m, PK_GRANTS, s->grants);
+	map_uint(&m, PK_TIMEOUTS, s->timeouts);
+	map_uint(&m, PK_WITHDRAWALS, s->withdrawals);
+	map_uint(&m, PK_RELEASES, s->releases);
+	map_uint(&m, PK_DISCONNECTS, s->disconnects);
+	map_uint(&m, PK_REVOKES, s->revokes);
+	map_uint(&m, PK_MAX_WAITING, s->max_waiting);
+	map_uint(&m, PK_RECENT_HOLD_MS, s->recent_hold_ms);
+	map_nest(&m, PK_WAIT, enc_counts, &s->wait);
+	map_uint(&m, PK_WAIT_SUM_MS, s->wait.sum_ms);
+	map_nest(&m, PK_HOLD, enc_counts, &s->hold);
+	map_uint(&m, PK_HOLD_SUM_MS, s->hold.sum_ms);
+	enc_map(e, &m);
 }
 
+/* The sems list of a STATS reply to pack (enc_stats_sems). */
+struct enc_stats {
+	const struct proto_reply	*rep;
+	size_t				 tail;	/* bytes packed after the
+						   list */
+	int				*truncated;	/* set if some
+							   are left out */
+};
+
 /*
- * Append a STATS frame listing as many of rep's semaphores as fit in
- * PROTO_MAX_FRAME, in order; if some are left out, truncated is true.
- * The sems array gets a 32-bit header whose count is written once the
- * entries are in (a valid, if not the shortest, msgpack encoding), and an
- * entry that overflows the frame is cut off again.  O(entries listed).
+ * Pack the sems list of a STATS reply (arg: struct enc_stats), as many
+ * entries as leave room for the tail in PROTO_MAX_FRAME.  The array gets
+ * a 32-bit header whose count is written once the entries are in (a
+ * valid, if not the shortest, msgpack encoding), and an entry that
+ * overflows the frame is cut off again.  Writes e->buf: not for a sizer.
  */
-static int
-stats_encode(struct proto_buf *buf, const struct proto_reply *rep)
+static void
+enc_stats_sems(struct enc *e, const void *arg)
 {
 	static const uint8_t	 arr32[5] = { 0xdd, 0, 0, 0, 0 };
-	struct enc		 e;
-	size_t			 i, hdr_at, before, hint, tail;
+	const struct enc_stats	*a = arg;
+	struct proto_buf	*buf = e->buf;
+	size_t			 i, hdr_at, before;
 	uint32_t		 n = 0;
 	uint8_t			*p;
-	int			 truncated = rep->truncated;
 
-	tail = sizeof("truncated") + 1;		/* key and a bool */
-	hint = 256 + rep->nstats * 300;
-	enc_begin(&e, buf, hint < PROTO_MAX_FRAME ? hint : PROTO_MAX_FRAME);
-	enc_head(&e, 8, PROTO_OP_STATS, rep->id);
-	ENC_KEY(&e, "uptime_ms");
-	msgpack_pack_uint64(&e.pk, rep->uptime_ms);
-	ENC_KEY(&e, "connections");
-	msgpack_pack_uint32(&e.pk, rep->connections);
-	ENC_KEY(&e, "semaphores");
-	msgpack_pack_uint32(&e.pk, rep->semaphores);
-	ENC_KEY(&e, "bucket_ms");
-	msgpack_pack_array(&e.pk, PROTO_HIST_BOUNDS);
-	for (i = 0; i < PROTO_HIST_BOUNDS; i++)
-		msgpack_pack_uint32(&e.pk, proto_hist_bounds_ms[i]);
-	ENC_KEY(&e, "sems");
 	hdr_at = buf->len;
-	enc_write(&e, (const char *)arr32, sizeof arr32);
-	for (i = 0; i < rep->nstats && !e.failed; i++) {
+	enc_raw(e, arr32, sizeof arr32);
+	for (i = 0; i < a->rep->nstats && !e->failed; i++) {
 		before = buf->len;
-		enc_stats_entry(&e, &rep->stats[i]);
-		if (e.failed)
-			break;
-		if (buf->len - e.start - PROTO_HDR_LEN + tail >
+		enc_stats_entry(e, &a->rep->stats[i]);
+		if (e->failed)
+			return;
+		if (buf->len - e->start - PROTO_HDR_LEN + a->tail >
 		    PROTO_MAX_FRAME) {
 			buf->len = before;
-			truncated = 1;
+			*a->truncated = 1;
 			break;
 		}
 		n++;
 	}
-	if (!e.failed) {
+	if (!e->failed) {
 		p = buf->data + hdr_at + 1;
 		p[0] = (uint8_t)(n >> 24);
 		p[1] = (uint8_t)(n >> 16);
 		p[2] = (uint8_t)(n >> 8);
 		p[3] = (uint8_t)n;
 	}
-	ENC_KEY(&e, "truncated");
-	if (truncated)
-		msgpack_pack_true(&e.pk);
-	else
-		msgpack_pack_false(&e.pk);
+}
+
+/*
+ * Append a STATS frame listing as many of rep's semaphores as fit in
+ * PROTO_MAX_FRAME, in order; if some are left out, truncated is true.
+ * O(entries listed).
+ */
+static int
+stats_encode(struct proto_buf *buf, const struct proto_reply *rep)
+{
+	struct enc	 e, z;
+	struct enc_map	 m;
+	struct enc_stats a;
+	int		 truncated = rep->truncated;
+	size_t		 hint;
+
+	/* The tail: the truncated entry, packed after the list. */
+	enc_sizer(&z, SIZE_MAX);
+	enc_key(&z, PK_TRUNCATED);
+	msgpack_pack_false(&z.pk);
+	a.rep = rep;
+	a.tail = z.size;
+	a.truncated = &truncated;
+
+	(void)map_head(&m, PROTO_OP_STATS, rep->id);
+	map_uint(&m, PK_UPTIME_MS, rep->uptime_ms);
+	map_uint(&m, PK_CONNECTIONS, rep->connections);
+	map_uint(&m, PK_SEMAPHORES, rep->semaphores);
+	map_nest(&m, PK_BUCKET_MS, enc_bounds, NULL);
+	map_nest(&m, PK_SEMS, enc_stats_sems, &a);
+	map_flag(&m, PK_TRUNCATED, &truncated);
+	hint = 256 + rep->nstats * 300;
+	enc_begin(&e, buf, hint < PROTO_MAX_FRAME ? hint : PROTO_MAX_FRAME);
+	enc_map(&e, &m);
 	return (enc_end(&e));
 }
 
@@ -795,9 +911,8 @@ stats_encode(struct proto_buf *buf, const struct proto_reply *rep)
 static int
 admin_encode(struct proto_buf *buf, const struct proto_reply *rep)
 {
-	struct enc	 e;
+	struct enc_map	 m;
 	const char	*action = proto_admin_name(rep->action);
-	int		 counts, n;
 
 	if (action == NULL) {
 		errno = EINVAL;
@@ -805,34 +920,38 @@ admin_encode(struct proto_buf *buf, const struct proto_reply *rep)
 	}
 	if (rep->action == PROTO_ADMIN_LIST)
 		return (status_encode(buf, rep));
-	counts = rep->action == PROTO_ADMIN_RESIZE ||
+	(void)map_head(&m, rep->op, rep->id);
+	map_str(&m, PK_ACTION, action, strlen(action));
+	map_text(&m, PK_MESSAGE, rep->message);
+	if (rep->sem[0] != '\0')
+		map_name(&m, PK_SEM, rep->sem);
+	if (rep->action == PROTO_ADMIN_RESIZE ||
 	    rep->action == PROTO_ADMIN_DRAIN ||
-	    rep->action == PROTO_ADMIN_UNDRAIN;
-	n = 4 + (rep->sem[0] != '\0') + 3 * counts +
-	    (rep->action == PROTO_ADMIN_REVOKE);
-	enc_begin(&e, buf, 160 + PROTO_MAX_NAME + PROTO_MAX_TEXT);
-	enc_head(&e, (size_t)n, rep->op, rep->id);
-	ENC_KEY(&e, "action");
-	enc_str(&e, action, strlen(action));
-	ENC_KEY(&e, "message");
-	enc_str(&e, rep->message, text_len(rep->message));
-	if (rep->sem[0] != '\0') {
-		ENC_KEY(&e, "sem");
-		enc_str(&e, rep->sem, name_len(rep->sem));
+	    rep->action == PROTO_ADMIN_UNDRAIN) {
+		map_uint(&m, PK_CAPACITY, rep->capacity);
+		map_uint(&m, PK_HELD, rep->held);
+		map_uint(&m, PK_WAITING, rep->waiting);
 	}
-	if (counts) {
-		ENC_KEY(&e, "capacity");
-		msgpack_pack_uint32(&e.pk, rep->capacity);
-		ENC_KEY(&e, "held");
-		msgpack_pack_uint32(&e.pk, rep->held);
-		ENC_KEY(&e, "waiting");
-		msgpack_pack_uint32(&e.pk, rep->waiting);
+	if (rep->action == PROTO_ADMIN_REVOKE)
+		map_uint(&m, PK_REVOKED, rep->revoked);
+	return (enc_frame(buf, 160 + PROTO_MAX_NAME + PROTO_MAX_TEXT, &m));
+}
+
+/* Pack the sems of a grant of several (arg: the reply). */
+static void
+enc_parts(struct enc *e, const void *arg)
+{
+	const struct proto_reply	*rep = arg;
+	struct enc_map			 m;
+	size_t				 i;
+
+	msgpack_pack_array(&e->pk, rep->nparts);
+	for (i = 0; i < rep->nparts; i++) {
+		map_init(&m);
+		map_name(&m, PK_SEM, rep->parts[i].sem);
+		map_uint(&m, PK_WEIGHT, rep->parts[i].weight);
+		enc_map(e, &m);
 	}
-	if (rep->action == PROTO_ADMIN_REVOKE) {
-		ENC_KEY(&e, "revoked");
-		msgpack_pack_uint32(&e.pk, rep->revoked);
-	}
-	return (enc_end(&e));
 }
 
 /*
@@ -843,29 +962,23 @@ admin_encode(struct proto_buf *buf, const struct proto_reply *rep)
 int
 proto_encode_reply(struct proto_buf *buf, const struct proto_reply *rep)
 {
-	struct enc	 e;
-	size_t		 i;
+	struct enc_map	 m;
+	size_t		 hint;
 
+	if (map_head(&m, rep->op, rep->id) == -1)
+		return (-1);
 	switch (rep->op) {
 	case PROTO_OP_HELLO:
-		enc_begin(&e, buf, 64 + PROTO_MAX_TEXT);
-		enc_head(&e, 5 + (rep->grace_ms != 0), rep->op, rep->id);
-		ENC_KEY(&e, "version");
-		msgpack_pack_uint32(&e.pk, rep->version);
-		ENC_KEY(&e, "server");
-		enc_str(&e, rep->server, text_len(rep->server));
-		ENC_KEY(&e, "pid");
-		msgpack_pack_uint32(&e.pk, rep->pid);
-		if (rep->grace_ms != 0) {
-			ENC_KEY(&e, "grace_ms");
-			msgpack_pack_uint64(&e.pk, rep->grace_ms);
-		}
+		map_uint(&m, PK_VERSION, rep->version);
+		map_text(&m, PK_SERVER, rep->server);
+		map_uint(&m, PK_PID, rep->pid);
+		if (rep->grace_ms != 0)
+			map_uint(&m, PK_GRACE_MS, rep->grace_ms);
+		hint = 64 + PROTO_MAX_TEXT;
 		break;
 	case PROTO_OP_QUEUED:
-		enc_begin(&e, buf, 48);
-		enc_head(&e, 3, rep->op, rep->id);
-		ENC_KEY(&e, "position");
-		msgpack_pack_uint32(&e.pk, rep->position);
+		map_uint(&m, PK_POSITION, rep->position);
+		hint = 48;
 		break;
 	case PROTO_OP_ACQUIRED:
 	case PROTO_OP_RELEASED:
@@ -873,57 +986,30 @@ proto_encode_reply(struct proto_buf *buf, const struct proto_reply *rep)
 			errno = EINVAL;
 			return (-1);
 		}
-		enc_begin(&e, buf, 80 + PROTO_MAX_NAME + rep->nparts *
-		    (24 + PROTO_MAX_NAME));
-		enc_head(&e, 4 + (rep->token != 0) + (rep->nparts != 0),
-		    rep->op, rep->id);
-		ENC_KEY(&e, "sem");
-		enc_str(&e, rep->sem, name_len(rep->sem));
-		ENC_KEY(&e, "weight");
-		msgpack_pack_uint32(&e.pk, rep->weight);
-		if (rep->token != 0) {
-			ENC_KEY(&e, "token");
-			msgpack_pack_uint64(&e.pk, rep->token);
-		}
-		if (rep->nparts != 0) {
-			ENC_KEY(&e, "sems");
-			msgpack_pack_array(&e.pk, rep->nparts);
-			for (i = 0; i < rep->nparts; i++) {
-				msgpack_pack_map(&e.pk, 2);
-				ENC_KEY(&e, "sem");
-				enc_str(&e, rep->parts[i].sem,
-				    name_len(rep->parts[i].sem));
-				ENC_KEY(&e, "weight");
-				msgpack_pack_uint32(&e.pk,
-				    rep->parts[i].weight);
-			}
-		}
+		map_name(&m, PK_SEM, rep->sem);
+		map_uint(&m, PK_WEIGHT, rep->weight);
+		if (rep->token != 0)
+			map_uint(&m, PK_TOKEN, rep->token);
+		if (rep->nparts != 0)
+			map_nest(&m, PK_SEMS, enc_parts, rep);
+		hint = 80 + PROTO_MAX_NAME + rep->nparts *
+		    (24 + PROTO_MAX_NAME);
 		break;
 	case PROTO_OP_TIMEOUT:
-		enc_begin(&e, buf, 32);
-		enc_head(&e, 2, rep->op, rep->id);
+		hint = 32;
 		break;
 	case PROTO_OP_ERROR:
-		if (rep->code == PROTO_OK || proto_err_name(rep->code) == NULL) {
-			errno = EINVAL;
-			return (-1);
-		}
-		enc_begin(&e, buf, 64 + PROTO_MAX_TEXT);
-		enc_error(&e, rep->id, rep->code, rep->message);
-		break;
+		return (proto_encode_error(buf, rep->id, rep->code,
+		    rep->message));
 	case PROTO_OP_STATUS:
 		return (status_encode(buf, rep));
 	case PROTO_OP_ADMIN:
 		return (admin_encode(buf, rep));
 	case PROTO_OP_REVOKED:
-		enc_begin(&e, buf, 64 + PROTO_MAX_NAME);
-		enc_head(&e, 3 + (rep->token != 0), rep->op, rep->id);
-		ENC_KEY(&e, "sem");
-		enc_str(&e, rep->sem, name_len(rep->sem));
-		if (rep->token != 0) {
-			ENC_KEY(&e, "token");
-			msgpack_pack_uint64(&e.pk, rep->token);
-		}
+		map_name(&m, PK_SEM, rep->sem);
+		if (rep->token != 0)
+			map_uint(&m, PK_TOKEN, rep->token);
+		hint = 64 + PROTO_MAX_NAME;
 		break;
 	case PROTO_OP_STATS:
 		return (stats_encode(buf, rep));
@@ -931,5 +1017,5 @@ proto_encode_reply(struct proto_buf *buf, const struct proto_reply *rep)
 		errno = EINVAL;
 		return (-1);
 	}
-	return (enc_end(&e));
+	return (enc_frame(buf, hint, &m));
 }

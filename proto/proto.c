@@ -1,7 +1,7 @@
 /*
  * proto.c -- the parts of the wire protocol that need no msgpack: names of
- * operations and error codes, semaphore name validation, the frame length
- * prefix, and the output buffer.  Decoding is in decode.c, encoding in
+ * operations, error codes and map keys, semaphore name validation, the
+ * frame length prefix, and the output buffer.  Decoding is in decode.c, encoding in
  * encode.c.
  */
 
@@ -18,6 +18,14 @@ static const char *const proto_op_names[] = {
 #undef PROTO_OP_NAME
 };
 #define PROTO_NOPS (sizeof proto_op_names / sizeof proto_op_names[0])
+
+/* Wire names of map keys, indexed by enum proto_key. */
+const struct proto_key_name proto_keys[PK_COUNT] = {
+#define PROTO_KEY_NAME(name, wire) \
+	[PK_##name] = { wire, sizeof(wire) - 1 },
+	PROTO_KEYS(PROTO_KEY_NAME)
+#undef PROTO_KEY_NAME
+};
 
 /* Upper bounds of the histogram buckets, ms: 1-2-5 steps, 1 ms .. 1 h. */
 const uint32_t proto_hist_bounds_ms[PROTO_HIST_BOUNDS] = {

@@ -95,6 +95,52 @@ enum proto_err {
 };
 
 /*
+ * Every map key of the wire, in requests, replies and their nested maps:
+ * X(NAME, "wire name").  enum proto_key (PK_NAME) and proto_keys[] (the
+ * names and their lengths) are made from this one list; the decoder looks
+ * keys up in it and the encoder writes them from it, so a key is spelled
+ * once.  A new key goes here and in PROTOCOL.md.  The order is the
+ * decoder's lookup order (a linear search): op and id first.
+ */
+#define PROTO_KEYS(X)							\
+	X(OP, "op") X(ID, "id") X(VERSION, "version")			\
+	X(CLIENT, "client") X(SEM, "sem") X(CAPACITY, "capacity")	\
+	X(WEIGHT, "weight") X(TIMEOUT_MS, "timeout_ms")			\
+	X(SERVER, "server") X(PID, "pid") X(POSITION, "position")	\
+	X(CODE, "code") X(MESSAGE, "message") X(SEMS, "sems")		\
+	X(TRUNCATED, "truncated") X(HELD, "held")			\
+	X(WAITING, "waiting") X(HOLDERS, "holders")			\
+	X(WAITERS, "waiters") X(UID, "uid") X(HELD_MS, "held_ms")	\
+	X(WAITED_MS, "waited_ms") X(ACTION, "action")			\
+	X(TOKEN, "token") X(WAIT, "wait") X(DECLARED, "declared")	\
+	X(DRAINED, "drained") X(REVOKED, "revoked")			\
+	X(WORKER_PID, "worker_pid") X(WORKER_CMD, "worker_cmd")		\
+	X(HOST, "host") X(RATE, "rate") X(BURST, "burst")		\
+	X(NEXT_GRANT_MS, "next_grant_ms") X(GRANTS, "grants")		\
+	X(TIMEOUTS, "timeouts") X(WITHDRAWALS, "withdrawals")		\
+	X(RELEASES, "releases") X(DISCONNECTS, "disconnects")		\
+	X(REVOKES, "revokes") X(MAX_WAITING, "max_waiting")		\
+	X(RECENT_HOLD_MS, "recent_hold_ms")				\
+	X(WAIT_SUM_MS, "wait_sum_ms") X(HOLD, "hold")			\
+	X(HOLD_SUM_MS, "hold_sum_ms") X(BUCKET_MS, "bucket_ms")		\
+	X(UPTIME_MS, "uptime_ms") X(CONNECTIONS, "connections")		\
+	X(SEMAPHORES, "semaphores") X(GRACE_MS, "grace_ms")
+
+enum proto_key {
+#define PROTO_KEY_ENUM(name, wire)	PK_##name,
+	PROTO_KEYS(PROTO_KEY_ENUM)
+#undef PROTO_KEY_ENUM
+	PK_COUNT
+};
+
+/* The wire name of each key, indexed by enum proto_key. */
+struct proto_key_name {
+	const char	*name;
+	size_t		 len;		/* strlen(name) */
+};
+extern const struct proto_key_name proto_keys[PK_COUNT];
+
+/*
  * One semaphore of an ACQUIRE that names several (`sems`), or the rate
  * of one.  rate 0 (has_rate 0): none declared; burst 0: absent (1).
  * capacity 0 is allowed only with a rate (no concurrency bound).

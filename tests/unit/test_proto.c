@@ -584,7 +584,11 @@ START_TEST(test_reply_roundtrip)
 }
 END_TEST
 
-/* A small STATUS listing round-trips exactly and is not truncated. */
+/*
+ * A small STATUS listing round-trips exactly and is not truncated; a rate
+ * without a burst is sent without one (the map's header counts what is
+ * sent).
+ */
 START_TEST(test_status_roundtrip)
 {
 	/* The first holder says who works for it (HELLO's fields). */
@@ -611,8 +615,12 @@ START_TEST(test_status_roundtrip)
 	s[0].nwaiters = 3;
 	strcpy(s[1].sem, "idle");		/* empty lists */
 	s[1].capacity = 1;
+	s[1].rate = 2.5;			/* a rate without a burst */
+	s[1].next_grant_ms = 400;
 	strcpy(s[2].sem, "only-holders");
 	s[2].capacity = 5;
+	s[2].rate = 1000;
+	s[2].burst = 4;
 	s[2].held = 2;
 	s[2].holders = h;
 	s[2].nholders = 2;
@@ -631,6 +639,10 @@ START_TEST(test_status_roundtrip)
 		ck_assert_uint_eq(o.sems[i].capacity, s[i].capacity);
 		ck_assert_uint_eq(o.sems[i].held, s[i].held);
 		ck_assert_uint_eq(o.sems[i].waiting, s[i].waiting);
+		ck_assert(o.sems[i].rate == s[i].rate);
+		ck_assert_uint_eq(o.sems[i].burst, s[i].burst);
+		ck_assert_uint_eq(o.sems[i].next_grant_ms,
+		    s[i].next_grant_ms);
 		ck_assert_uint_eq(o.sems[i].nholders, s[i].nholders);
 		ck_assert_uint_eq(o.sems[i].nwaiters, s[i].nwaiters);
 		if (s[i].nholders > 0)
