@@ -41,10 +41,15 @@ struct dec {
 	char		*textp;		/* STATUS: where the next text goes */
 };
 
-/* The known keys of one map: first value seen, and which appeared twice. */
+/*
+ * The known keys of one map: first value seen, and which appeared twice
+ * (bit k % 64 of dup[k / 64]: one bit per key of PROTO_KEYS, however
+ * many there are).
+ */
+#define FIELDS_DUP_WORDS	((PK_COUNT + 63) / 64)
 struct fields {
 	const msgpack_object	*val[PK_COUNT];
-	uint64_t		 dup;
+	uint64_t		 dup[FIELDS_DUP_WORDS];
 };
 
 static enum proto_err dec_fail(struct dec *, enum proto_err, const char *,
@@ -549,7 +554,7 @@ fields_scan(const msgpack_object *map, struct fields *f)
 		if (f->val[k] == NULL)
 			f->val[k] = &kv->val;
 		else
-			f->dup |= (uint64_t)1 << k;
+			f->dup[k / 64] |= (uint64_t)1 << (k % 64);
 	}
 }
 
@@ -564,7 +569,7 @@ field_get(struct dec *d, const struct fields *f, enum proto_key k,
 	const msgpack_object	*o = f->val[k];
 
 	*out = NULL;
-	if (f->dup & ((uint64_t)1 << k))
+	if (f->dup[k / 64] & ((uint64_t)1 << (k % 64)))
 		return (dec_fail(d, PROTO_E_BAD_REQUEST,
 		    "'%s' is given more than once", proto_keys[k].name));
 	if (o != NULL && o->type != MSGPACK_OBJECT_NIL)

@@ -336,6 +336,27 @@ START_TEST(test_names)
 }
 END_TEST
 
+/*
+ * The map keys of PROTO_KEYS: each names itself with its length, is a
+ * fixstr (the encoder packs keys so), and is spelled once.
+ */
+START_TEST(test_keys)
+{
+	int	 i, j;
+
+	for (i = 0; i < PK_COUNT; i++) {
+		ck_assert_uint_eq(strlen(proto_keys[i].name),
+		    proto_keys[i].len);
+		ck_assert_uint_gt(proto_keys[i].len, 0);
+		ck_assert_uint_lt(proto_keys[i].len, 32);
+		for (j = 0; j < i; j++)
+			ck_assert_str_ne(proto_keys[i].name,
+			    proto_keys[j].name);
+	}
+	ck_assert_str_eq(proto_keys[PK_WEIGHT].name, "weight");
+}
+END_TEST
+
 /* Names: the allowed alphabet and 1..128 bytes, nothing else. */
 START_TEST(test_name_valid)
 {
@@ -1383,6 +1404,7 @@ END_TEST
 START_TEST(test_duplicate_key)
 {
 	struct proto_request	 q;
+	struct proto_reply	 r;
 	struct mp		 m = { 0 };
 
 	mp_map(&m, 4);
@@ -1397,6 +1419,26 @@ START_TEST(test_duplicate_key)
 	ck_assert_int_eq(dreq(&m, &q), PROTO_E_BAD_REQUEST);
 	ck_assert(strstr(err, "'sem'") != NULL);
 	ck_assert(q.id == 3);
+
+	/* grace_ms, far down PROTO_KEYS: the set has a bit for each key. */
+	m.n = 0;
+	mp_map(&m, 7);
+	mp_str(&m, "op");
+	mp_str(&m, "HELLO");
+	mp_str(&m, "id");
+	mp_uint(&m, 3);
+	mp_str(&m, "version");
+	mp_uint(&m, 1);
+	mp_str(&m, "server");
+	mp_str(&m, "semd");
+	mp_str(&m, "pid");
+	mp_uint(&m, 1);
+	mp_str(&m, "grace_ms");
+	mp_uint(&m, 1);
+	mp_str(&m, "grace_ms");
+	mp_uint(&m, 2);
+	ck_assert_int_eq(drep(&m, &r), PROTO_E_BAD_REQUEST);
+	ck_assert(strstr(err, "'grace_ms' is given more than once") != NULL);
 	mp_free(&m);
 }
 END_TEST
@@ -2337,6 +2379,7 @@ proto_suite(void)
 
 	tc = tcase_create("basics");
 	tcase_add_test(tc, test_names);
+	tcase_add_test(tc, test_keys);
 	tcase_add_test(tc, test_name_valid);
 	tcase_add_test(tc, test_frame_check);
 	tcase_add_test(tc, test_buf_append);
