@@ -1,18 +1,17 @@
 /*
  * decode.c -- frame bodies to struct proto_request / struct proto_reply.
  *
- * A body is first checked by body_walk(), a small validating walker of
- * our own, and only then handed to msgpack_unpack().  msgpack-c allocates
- * the element arrays of a container as soon as it reads the container's
- * header, so a 5-byte body claiming 2^31 elements would make it ask for
- * gigabytes; the walker refuses such bodies (and anything malformed, too
- * deep, or followed by trailing bytes) without allocating anything.  Since
- * the walker has seen every container of a body it accepts, it also knows
- * exactly how many bytes msgpack-c will take from its zone, so a decode
- * costs one malloc of that size: at most 24 bytes per body byte.  The
- * common case, a map of a few scalars (every request, every reply but
- * STATUS), skips msgpack-c and its zone: flat_unpack() builds the same
- * objects on the stack, which halves the cost of a decode.
+ * msgpack bytes are read in one place, mp_item(), which reads one item
+ * (a scalar whole, a container up to its header) into a msgpack_object.
+ * The common case, a map of a few scalars (every request, every reply but
+ * STATUS and STATS), is read by flat_unpack() in one pass onto the stack.
+ * Anything else is first checked by body_walk(), which refuses malformed
+ * bodies, nesting deeper than PROTO_MAX_DEPTH, trailing bytes, and
+ * containers claiming more elements than the body has bytes (a 5-byte
+ * body may claim 2^31 elements) without allocating anything; since it
+ * has seen every container it also knows exactly how much memory their
+ * elements take, so mp_build() then reads the body again into one block
+ * of that size: at most 24 bytes per body byte.
  *
  * Strings in the decoded objects point into the body; nothing is copied
  * except into the fixed-size fields of the result structs.  A decoded
@@ -129,26 +128,257 @@ is_str_byte(uint8_t b)
 	return ((b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb));
 }
 
+/* What mp_item() found. */
+enum mp_got {
+	MP_GOOD,
+	MP_CUT,		/* the body ends inside the item's header */
+	MP_INVALID,	/* 0xc1, a byte msgpack never uses */
+	MP_LONG,	/* the item claims more bytes than follow */
+};
+
+/*
+ * The whole of mp_item(), below, which reads the most common items itself
+ * and every other one through here.
+ */
+static enum mp_got
+mp_item_rest(const uint8_t *p, size_t len, size_t *pos, msgpack_object *o)
+{
+	size_t		 at = *pos, left, hdr, n;
+	uint64_t	 v;
+	uint8_t		 b;
+	union {
+		uint32_t	 u;
+		float		 f;
+	}		 f32;
+	union {
+		uint64_t	 u;
+		double		 f;
+	}		 f64;
+
+	if (at >= len)
+		return (MP_CUT);
+	left = len - at - 1;		/* bytes after the first */
+	b = p[at];
+	if (b <= 0x7f) {
+		o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+		o->via.u64 = b;
+		*pos = at + 1;
+		return (MP_GOOD);
+	}
+	if (b >= 0xe0) {
+		o->type = MSGPACK_OBJECT_NEGATIVE_INTEGER;
+		o->via.i64 = (int8_t)b;
+		*pos = at + 1;
+		return (MP_GOOD);
+	}
+	if (b >= 0xa0 && b <= 0xbf) {	/* fixstr */
+		n = b & 0x1f;
+		if (left < n) {
+			o->via.u64 = n;
+			*pos = at + 1;
+			return (MP_LONG);
+		}
+		o->type = MSGPACK_OBJECT_STR;
+		o->via.str.ptr = (const char *)p + at + 1;
+		o->via.str.size = (uint32_t)n;
+		*pos = at + 1 + n;
+		return (MP_GOOD);
+	}
+	if (b <= 0x9f) {		/* fixmap, fixarray */
+		n = b & 0x0f;
+		goto container;
+	}
+	switch (b) {
+	case 0xc0:
+		o->type = MSGPACK_OBJECT_NIL;
+		*pos = at + 1;
+		return (MP_GOOD);
+	case 0xc2: case 0xc3:
+		o->type = MSGPACK_OBJECT_BOOLEAN;
+		o->via.boolean = b == 0xc3;
+		*pos = at + 1;
+		return (MP_GOOD);
+	case 0xcc: case 0xcd: case 0xce: case 0xcf:
+		n = (size_t)1 << (b - 0xcc);
+		if (left < n)
+			goto toolong;
+		o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+		o->via.u64 = load_be(p + at + 1, n);
+		*pos = at + 1 + n;
+		return (MP_GOOD);
+	case 0xd0: case 0xd1: case 0xd2: case 0xd3:
+		n = (size_t)1 << (b - 0xd0);
+		if (left < n)
+			goto toolong;
+		v = load_be(p + at + 1, n);
+		if (n < 8 && (v >> (8 * n - 1)) != 0)
+			v |= UINT64_MAX << (8 * n);	/* sign-extend */
+		if ((int64_t)v < 0) {
+			o->type = MSGPACK_OBJECT_NEGATIVE_INTEGER;
+			o->via.i64 = (int64_t)v;
+		} else {
+			o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+			o->via.u64 = v;
+		}
+		*pos = at + 1 + n;
+		return (MP_GOOD);
+	case 0xca:
+		n = 4;
+		if (left < n)
+			goto toolong;
+		f32.u = (uint32_t)load_be(p + at + 1, 4);
+		o->type = MSGPACK_OBJECT_FLOAT32;
+		o->via.f64 = f32.f;
+		*pos = at + 5;
+		return (MP_GOOD);
+	case 0xcb:
+		n = 8;
+		if (left < n)
+			goto toolong;
+		f64.u = load_be(p + at + 1, 8);
+		o->type = MSGPACK_OBJECT_FLOAT64;
+		o->via.f64 = f64.f;
+		*pos = at + 9;
+		return (MP_GOOD);
+	case 0xd9: case 0xda: case 0xdb:	/* str 8, 16, 32 */
+		o->type = MSGPACK_OBJECT_STR;
+		hdr = 1 + ((size_t)1 << (b - 0xd9));
+		goto sized;
+	case 0xc4: case 0xc5: case 0xc6:	/* bin 8, 16, 32 */
+		o->type = MSGPACK_OBJECT_BIN;
+		hdr = 1 + ((size_t)1 << (b - 0xc4));
+		goto sized;
+	case 0xc7: case 0xc8: case 0xc9:	/* ext 8, 16, 32 */
+		o->type = MSGPACK_OBJECT_EXT;
+		hdr = 1 + ((size_t)1 << (b - 0xc7));
+		goto sized;
+	case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+		/* fixext 1, 2, 4, 8, 16 */
+		o->type = MSGPACK_OBJECT_EXT;
+		hdr = 1;
+		n = (size_t)1 << (b - 0xd4);
+		goto bytes;
+	case 0xdc: case 0xdd:			/* array 16, 32 */
+	case 0xde: case 0xdf:			/* map 16, 32 */
+		hdr = b == 0xdc || b == 0xde ? 2 : 4;
+		if (left < hdr)
+			return (MP_CUT);
+		n = load_be(p + at + 1, hdr);
+		*pos = at + 1 + hdr;
+		goto container;
+	default:				/* 0xc1 */
+		return (MP_INVALID);
+	}
+
+sized:
+	if (left < hdr - 1)
+		return (MP_CUT);
+	n = load_be(p + at + 1, hdr - 1);
+bytes:
+	/* n bytes of data after hdr, and an ext's type byte before them. */
+	if (n + (o->type == MSGPACK_OBJECT_EXT) > len - at - hdr) {
+		o->via.u64 = (uint64_t)n + (o->type == MSGPACK_OBJECT_EXT);
+		*pos = at + hdr;
+		return (MP_LONG);
+	}
+	p += at + hdr;
+	if (o->type == MSGPACK_OBJECT_EXT) {
+		o->via.ext.type = (int8_t)*p++;
+		o->via.ext.ptr = (const char *)p;
+		o->via.ext.size = (uint32_t)n;
+		hdr++;
+	} else {	/* str and bin alike */
+		o->via.str.ptr = (const char *)p;
+		o->via.str.size = (uint32_t)n;
+	}
+	*pos = at + hdr + n;
+	return (MP_GOOD);
+
+container:
+	if ((b >= 0x80 && b <= 0x8f) || b == 0xde || b == 0xdf) {
+		o->type = MSGPACK_OBJECT_MAP;
+		o->via.map.size = (uint32_t)n;
+		o->via.map.ptr = NULL;
+	} else {
+		o->type = MSGPACK_OBJECT_ARRAY;
+		o->via.array.size = (uint32_t)n;
+		o->via.array.ptr = NULL;
+	}
+	if (b <= 0x9f)
+		*pos = at + 1;
+	return (MP_GOOD);
+
+toolong:
+	o->via.u64 = n;
+	*pos = at + 1;
+	return (MP_LONG);
+}
+
+/*
+ * Read the item at p[*pos] (of len bytes) into *o as msgpack_unpack()
+ * would, and move *pos past it: the one reader of msgpack bytes in this
+ * file.  A map or an array is read up to its header: *o gets its type
+ * and count (ptr NULL) and *pos its first element.  Strings, bins and
+ * exts point into p.  MP_LONG: o->via.u64 is the number of bytes the item
+ * claims and *pos where they would start; otherwise anything but MP_GOOD
+ * leaves *pos alone.  O(1).  Small integers and short strings (every
+ * key), which most bodies are made of, are read here without a call.
+ */
+static inline enum mp_got
+mp_item(const uint8_t *p, size_t len, size_t *pos, msgpack_object *o)
+{
+	size_t		 at = *pos, n;
+	uint8_t		 b;
+
+	if (at < len) {
+		b = p[at];
+		if (b <= 0x7f) {
+			o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+			o->via.u64 = b;
+			*pos = at + 1;
+			return (MP_GOOD);
+		}
+		n = b & 0x1f;
+		if (b >= 0xa0 && b <= 0xbf && n < len - at) {
+			o->type = MSGPACK_OBJECT_STR;
+			o->via.str.ptr = (const char *)p + at + 1;
+			o->via.str.size = (uint32_t)n;
+			*pos = at + 1 + n;
+			return (MP_GOOD);
+		}
+	}
+	return (mp_item_rest(p, len, pos, o));
+}
+
+/* Is o a map or an array, whose elements mp_item() has yet to read? */
+static int
+mp_container(const msgpack_object *o)
+{
+	return (o->type == MSGPACK_OBJECT_MAP ||
+	    o->type == MSGPACK_OBJECT_ARRAY);
+}
+
 /*
  * Check that body (len bytes) holds exactly one well-formed msgpack map
  * whose maps all have string keys, nested at most PROTO_MAX_DEPTH deep,
  * where no container claims more elements than there are bytes left for
  * them.  The last check is cumulative: every element still owed by any
  * open container needs at least one byte, so the elements owed at any
- * moment never exceed the bytes that remain.  On success *zone_need is the
- * number of bytes msgpack_unpack() will allocate for container elements.
+ * moment never exceed the bytes that remain.  On success *need is the
+ * number of bytes mp_build() takes for the elements of containers.
  * Allocates nothing; O(len).
  */
 static enum proto_err
-body_walk(struct dec *d, const uint8_t *p, size_t len, size_t *zone_need)
+body_walk(struct dec *d, const uint8_t *p, size_t len, size_t *need)
 {
 	uint64_t	 left[PROTO_MAX_DEPTH];	/* items owed by open containers */
 	int		 ismap[PROTO_MAX_DEPTH];
-	size_t		 depth = 0, pos = 0, need = 0, avail, lenlen;
-	uint64_t	 owed = 0, n, skip, items;
-	uint8_t		 b;
-	int		 key, container, map;
+	msgpack_object	 o;
+	size_t		 depth = 0, pos = 0, at, avail;
+	uint64_t	 owed = 0, n, items;
+	int		 key, map;
 
+	*need = 0;
 	if (len == 0)
 		return (dec_fail(d, PROTO_E_BAD_FRAME, "empty frame body"));
 	if (!((p[0] >= 0x80 && p[0] <= 0x8f) || p[0] == 0xde || p[0] == 0xdf))
@@ -163,109 +393,42 @@ body_walk(struct dec *d, const uint8_t *p, size_t len, size_t *zone_need)
 			left[depth - 1]--;
 			owed--;
 		}
-		if (pos >= len)
-			goto truncated;
-		b = p[pos++];
-		if (key && !is_str_byte(b))
+		at = pos;
+		if (at < len && key && !is_str_byte(p[at]))
 			return (dec_fail(d, PROTO_E_BAD_FRAME,
-			    "map key at byte %zu is not a string", pos - 1));
-
-		container = map = 0;
-		n = skip = 0;
-		lenlen = 0;
-		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 ||
-		    b == 0xc3) {
-			/* fixint, nil, bool: nothing follows. */
-		} else if (b <= 0x8f) {
-			container = map = 1;
-			n = b & 0x0f;
-		} else if (b <= 0x9f) {
-			container = 1;
-			n = b & 0x0f;
-		} else if (b <= 0xbf) {
-			skip = b & 0x1f;
-		} else {
-			switch (b) {
-			case 0xc4: case 0xd9:		/* bin8, str8 */
-				lenlen = 1;
-				break;
-			case 0xc5: case 0xda:		/* bin16, str16 */
-				lenlen = 2;
-				break;
-			case 0xc6: case 0xdb:		/* bin32, str32 */
-				lenlen = 4;
-				break;
-			case 0xc7:			/* ext8 */
-				lenlen = 1;
-				skip = 1;
-				break;
-			case 0xc8:			/* ext16 */
-				lenlen = 2;
-				skip = 1;
-				break;
-			case 0xc9:			/* ext32 */
-				lenlen = 4;
-				skip = 1;
-				break;
-			case 0xcc: case 0xd0:
-				skip = 1;
-				break;
-			case 0xcd: case 0xd1:
-				skip = 2;
-				break;
-			case 0xca: case 0xce: case 0xd2:
-				skip = 4;
-				break;
-			case 0xcb: case 0xcf: case 0xd3:
-				skip = 8;
-				break;
-			case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-				/* fixext 1, 2, 4, 8, 16 and the type byte */
-				skip = 1 + ((uint64_t)1 << (b - 0xd4));
-				break;
-			case 0xdc: case 0xdd:		/* array16, array32 */
-				container = 1;
-				lenlen = b == 0xdc ? 2 : 4;
-				break;
-			case 0xde: case 0xdf:		/* map16, map32 */
-				container = map = 1;
-				lenlen = b == 0xde ? 2 : 4;
-				break;
-			default:			/* 0xc1 */
-				return (dec_fail(d, PROTO_E_BAD_FRAME,
-				    "invalid msgpack byte 0x%02x at byte %zu",
-				    b, pos - 1));
-			}
-			if (lenlen > 0) {
-				if (len - pos < lenlen)
-					goto truncated;
-				n = load_be(p + pos, lenlen);
-				pos += lenlen;
-				if (!container)
-					skip += n;
-			}
-		}
-
-		avail = len - pos;
-		if (skip > avail)
+			    "map key at byte %zu is not a string", at));
+		switch (mp_item(p, len, &pos, &o)) {
+		case MP_GOOD:
+			break;
+		case MP_CUT:
+			return (dec_fail(d, PROTO_E_BAD_FRAME, "frame body "
+			    "ends in the middle of a msgpack value"));
+		case MP_INVALID:
+			return (dec_fail(d, PROTO_E_BAD_FRAME,
+			    "invalid msgpack byte 0x%02x at byte %zu", p[at],
+			    at));
+		case MP_LONG:
 			return (dec_fail(d, PROTO_E_BAD_FRAME,
 			    "a value at byte %zu claims %" PRIu64 " bytes but "
-			    "only %zu follow", pos - 1 - lenlen, skip, avail));
-		pos += skip;
+			    "only %zu follow", at, o.via.u64, len - pos));
+		}
 
-		if (container) {
+		if (mp_container(&o)) {
 			if (depth == PROTO_MAX_DEPTH)
 				return (dec_fail(d, PROTO_E_BAD_FRAME,
 				    "msgpack nested deeper than %d levels",
 				    PROTO_MAX_DEPTH));
+			map = o.type == MSGPACK_OBJECT_MAP;
+			n = map ? o.via.map.size : o.via.array.size;
 			items = map ? 2 * n : n;
+			avail = len - pos;
 			if (owed > avail || items > avail - owed)
 				return (dec_fail(d, PROTO_E_BAD_FRAME,
 				    "%s at byte %zu claims %" PRIu64 " %s but "
 				    "only %zu bytes follow",
-				    map ? "a map" : "an array", pos - 1 - lenlen,
-				    n, map ? "entries" : "elements", avail));
-			need += map ? (size_t)n * sizeof(msgpack_object_kv) :
+				    map ? "a map" : "an array", at, n,
+				    map ? "entries" : "elements", avail));
+			*need += map ? (size_t)n * sizeof(msgpack_object_kv) :
 			    (size_t)n * sizeof(msgpack_object);
 			if (items > 0) {
 				ismap[depth] = map;
@@ -280,201 +443,73 @@ body_walk(struct dec *d, const uint8_t *p, size_t len, size_t *zone_need)
 	if (pos != len)
 		return (dec_fail(d, PROTO_E_BAD_FRAME,
 		    "%zu trailing bytes after the map", len - pos));
-	*zone_need = need;
 	return (PROTO_OK);
-
-truncated:
-	return (dec_fail(d, PROTO_E_BAD_FRAME,
-	    "frame body ends in the middle of a msgpack value"));
 }
 
 /*
- * Decode the scalar at body[*pos] into *o as msgpack_unpack() would, and
- * move *pos past it.  Returns 0, leaving *pos alone, for a container (or
- * anything that does not fit in len): the caller then unpacks the whole
- * body with msgpack-c.
+ * Read the item at p[*pos], which body_walk() accepted, into *o, and with
+ * it everything inside: the elements of each container go to *arena,
+ * which moves past them (body_walk() said how many bytes they take).
+ * Recursion is at most PROTO_MAX_DEPTH deep.  O(bytes read).
  */
-static int
-flat_scalar(const uint8_t *p, size_t len, size_t *pos, msgpack_object *o)
+static void
+mp_build(const uint8_t *p, size_t len, size_t *pos, msgpack_object *o,
+    char **arena)
 {
-	size_t		 at = *pos, hdr, n;
-	uint8_t		 b;
-	uint64_t	 v;
-	union {
-		uint32_t	 u;
-		float		 f;
-	}		 f32;
-	union {
-		uint64_t	 u;
-		double		 f;
-	}		 f64;
+	msgpack_object_kv	*kv;
+	msgpack_object		*e;
+	uint32_t		 i, n;
 
-	if (at >= len)
-		return (0);
-	b = p[at];
-	memset(o, 0, sizeof *o);
-	if (b <= 0x7f) {
-		o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
-		o->via.u64 = b;
-		*pos = at + 1;
-		return (1);
-	}
-	if (b >= 0xe0) {
-		o->type = MSGPACK_OBJECT_NEGATIVE_INTEGER;
-		o->via.i64 = (int8_t)b;
-		*pos = at + 1;
-		return (1);
-	}
-	if (b >= 0xa0 && b <= 0xbf) {
-		hdr = 1;
-		n = b & 0x1f;
-		o->type = MSGPACK_OBJECT_STR;
-		goto bytes;
-	}
-	switch (b) {
-	case 0xc0:
-		o->type = MSGPACK_OBJECT_NIL;
-		*pos = at + 1;
-		return (1);
-	case 0xc2:
-	case 0xc3:
-		o->type = MSGPACK_OBJECT_BOOLEAN;
-		o->via.boolean = b == 0xc3;
-		*pos = at + 1;
-		return (1);
-	case 0xcc: case 0xcd: case 0xce: case 0xcf:
-		n = (size_t)1 << (b - 0xcc);
-		if (len - at - 1 < n)
-			return (0);
-		o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
-		o->via.u64 = load_be(p + at + 1, n);
-		*pos = at + 1 + n;
-		return (1);
-	case 0xd0: case 0xd1: case 0xd2: case 0xd3:
-		n = (size_t)1 << (b - 0xd0);
-		if (len - at - 1 < n)
-			return (0);
-		v = load_be(p + at + 1, n);
-		if (n < 8 && (v >> (8 * n - 1)) != 0)
-			v |= UINT64_MAX << (8 * n);	/* sign-extend */
-		if ((int64_t)v < 0) {
-			o->type = MSGPACK_OBJECT_NEGATIVE_INTEGER;
-			o->via.i64 = (int64_t)v;
-		} else {
-			o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
-			o->via.u64 = v;
+	(void)mp_item(p, len, pos, o);	/* accepted by body_walk() */
+	if (o->type == MSGPACK_OBJECT_MAP && (n = o->via.map.size) > 0) {
+		kv = (msgpack_object_kv *)(void *)*arena;
+		*arena += (size_t)n * sizeof *kv;
+		o->via.map.ptr = kv;
+		for (i = 0; i < n; i++) {
+			mp_build(p, len, pos, &kv[i].key, arena);
+			mp_build(p, len, pos, &kv[i].val, arena);
 		}
-		*pos = at + 1 + n;
-		return (1);
-	case 0xca:
-		if (len - at - 1 < 4)
-			return (0);
-		f32.u = (uint32_t)load_be(p + at + 1, 4);
-		o->type = MSGPACK_OBJECT_FLOAT32;
-		o->via.f64 = f32.f;
-		*pos = at + 5;
-		return (1);
-	case 0xcb:
-		if (len - at - 1 < 8)
-			return (0);
-		f64.u = load_be(p + at + 1, 8);
-		o->type = MSGPACK_OBJECT_FLOAT64;
-		o->via.f64 = f64.f;
-		*pos = at + 9;
-		return (1);
-	case 0xd9: case 0xda: case 0xdb:
-		hdr = 1 + ((size_t)1 << (b - 0xd9));
-		if (len - at < hdr)
-			return (0);
-		n = load_be(p + at + 1, hdr - 1);
-		o->type = MSGPACK_OBJECT_STR;
-		goto bytes;
-	case 0xc4: case 0xc5: case 0xc6:
-		hdr = 1 + ((size_t)1 << (b - 0xc4));
-		if (len - at < hdr)
-			return (0);
-		n = load_be(p + at + 1, hdr - 1);
-		o->type = MSGPACK_OBJECT_BIN;
-		goto bytes;
-	case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-		hdr = 1;
-		n = (size_t)1 << (b - 0xd4);
-		goto ext;
-	case 0xc7: case 0xc8: case 0xc9:
-		hdr = 1 + ((size_t)1 << (b - 0xc7));
-		if (len - at < hdr)
-			return (0);
-		n = load_be(p + at + 1, hdr - 1);
-		goto ext;
-	default:
-		return (0);	/* a container, or 0xc1 */
+	} else if (o->type == MSGPACK_OBJECT_ARRAY &&
+	    (n = o->via.array.size) > 0) {
+		e = (msgpack_object *)(void *)*arena;
+		*arena += (size_t)n * sizeof *e;
+		o->via.array.ptr = e;
+		for (i = 0; i < n; i++)
+			mp_build(p, len, pos, &e[i], arena);
 	}
-
-bytes:
-	if (len - at - hdr < n)
-		return (0);
-	if (o->type == MSGPACK_OBJECT_STR) {
-		o->via.str.ptr = (const char *)p + at + hdr;
-		o->via.str.size = (uint32_t)n;
-	} else {
-		o->via.bin.ptr = (const char *)p + at + hdr;
-		o->via.bin.size = (uint32_t)n;
-	}
-	*pos = at + hdr + n;
-	return (1);
-
-ext:
-	if (len - at - hdr < n + 1)
-		return (0);
-	o->type = MSGPACK_OBJECT_EXT;
-	o->via.ext.type = (int8_t)p[at + hdr];
-	o->via.ext.ptr = (const char *)p + at + hdr + 1;
-	o->via.ext.size = (uint32_t)n;
-	*pos = at + hdr + 1 + n;
-	return (1);
 }
 
 /*
  * The fast path for the common case: a map of at most PROTO_FLAT_KV
  * entries with string keys and scalar values (every request, every reply
- * but STATUS).  Build what msgpack_unpack() would build, with the entries
- * in kv (PROTO_FLAT_KV long, the caller's) instead of a zone, so nothing
- * is allocated.  It accepts only bodies body_walk() accepts: well-formed,
- * within len, string keys, nothing after the map.  Returns 1 when done,
- * 0 for anything else, which the caller hands to body_walk() and
- * msgpack-c (and which gets their error messages).  O(len).
+ * but STATUS and STATS).  Its entries go to kv (PROTO_FLAT_KV long, the
+ * caller's), so nothing is allocated and the body is read once.  It
+ * accepts only bodies body_walk() accepts: well-formed, within len,
+ * string keys, nothing after the map.  Returns 1 when done, 0 for
+ * anything else, which the caller hands to body_walk() and mp_build()
+ * (and which gets their error messages).  O(len).
  */
 #define PROTO_FLAT_KV	16
 static int
 flat_unpack(const uint8_t *p, size_t len, msgpack_object *root,
     msgpack_object_kv *kv)
 {
-	size_t		 pos;
-	uint64_t	 n, i;
+	size_t		 pos = 0;
+	uint32_t	 n, i;
 
-	if (len == 0)
-		return (0);
-	if (p[0] >= 0x80 && p[0] <= 0x8f) {
-		n = p[0] & 0x0f;
-		pos = 1;
-	} else if (p[0] == 0xde && len >= 3) {
-		n = load_be(p + 1, 2);
-		pos = 3;
-	} else
-		return (0);
-	if (n > PROTO_FLAT_KV)
+	if (mp_item(p, len, &pos, root) != MP_GOOD ||
+	    root->type != MSGPACK_OBJECT_MAP ||
+	    (n = root->via.map.size) > PROTO_FLAT_KV)
 		return (0);
 	for (i = 0; i < n; i++) {
-		if (!flat_scalar(p, len, &pos, &kv[i].key) ||
-		    kv[i].key.type != MSGPACK_OBJECT_STR ||
-		    !flat_scalar(p, len, &pos, &kv[i].val))
+		if (pos >= len || !is_str_byte(p[pos]) ||
+		    mp_item(p, len, &pos, &kv[i].key) != MP_GOOD ||
+		    mp_item(p, len, &pos, &kv[i].val) != MP_GOOD ||
+		    mp_container(&kv[i].val))
 			return (0);
 	}
 	if (pos != len)
 		return (0);
-	memset(root, 0, sizeof *root);
-	root->type = MSGPACK_OBJECT_MAP;
-	root->via.map.size = (uint32_t)n;
 	root->via.map.ptr = kv;
 	return (1);
 }
@@ -482,39 +517,27 @@ flat_unpack(const uint8_t *p, size_t len, msgpack_object *root,
 /*
  * Validate body and unpack it into *root: into flat (PROTO_FLAT_KV
  * entries, the caller's) when it is a flat map, else, once body_walk()
- * has accepted it, using zone, which this function then initialises and
- * sets *zoned; on PROTO_OK with *zoned set the caller must
- * msgpack_zone_destroy(zone).
+ * has accepted it, into one block of exactly the size it needs, which
+ * *block then points to (NULL if none was needed) and the caller frees.
  */
 static enum proto_err
 body_unpack(struct dec *d, const uint8_t *body, size_t len,
-    msgpack_zone *zone, msgpack_object *root, msgpack_object_kv *flat,
-    int *zoned)
+    msgpack_object *root, msgpack_object_kv *flat, void **block)
 {
-	enum proto_err		 rc;
-	msgpack_unpack_return	 ret;
-	size_t			 need = 0, off = 0;
+	enum proto_err	 rc;
+	size_t		 need, pos = 0;
+	char		*arena;
 
-	*zoned = 0;
+	*block = NULL;
 	if (flat_unpack(body, len, root, flat))
 		return (PROTO_OK);
 	if ((rc = body_walk(d, body, len, &need)) != PROTO_OK)
 		return (rc);
-	/*
-	 * One chunk big enough for everything msgpack-c will allocate (plus
-	 * slack for alignment), so the zone mallocs exactly once.
-	 */
-	if (!msgpack_zone_init(zone, need + 64))
+	if (need > 0 && (*block = malloc(need)) == NULL)
 		return (dec_fail(d, PROTO_E_LIMIT,
 		    "out of memory decoding a frame"));
-	ret = msgpack_unpack((const char *)body, len, &off, zone, root);
-	if (ret != MSGPACK_UNPACK_SUCCESS || root->type != MSGPACK_OBJECT_MAP) {
-		/* Not reached for bodies body_walk accepts. */
-		msgpack_zone_destroy(zone);
-		return (dec_fail(d, PROTO_E_BAD_FRAME,
-		    "malformed msgpack (unpack returned %d)", (int)ret));
-	}
-	*zoned = 1;
+	arena = *block;
+	mp_build(body, len, &pos, root, &arena);
 	return (PROTO_OK);
 }
 
@@ -1014,9 +1037,9 @@ request_fields(struct dec *d, const struct fields *f, void *msg)
 
 /*
  * Decode one message body of the given kind ("request" or "reply"):
- * unpack it (flat maps on the stack, others through a msgpack zone),
- * read op and id into *op and *id, then let fields() read the rest into
- * msg.  The zone, if any, is gone on return.  O(len).
+ * unpack it (flat maps on the stack, others into one block), read op and
+ * id into *op and *id, then let fields() read the rest into msg.  The
+ * block, if any, is gone on return.  O(len).
  */
 static enum proto_err
 decode_message(const uint8_t *body, size_t len, const char *kind,
@@ -1027,15 +1050,14 @@ decode_message(const uint8_t *body, size_t len, const char *kind,
 	struct dec		 d = { errbuf, errlen, kind, -1, NULL, 0, 0,
 				     NULL };
 	struct fields		 f;
-	msgpack_zone		 zone;
 	msgpack_object		 root;
 	msgpack_object_kv	 flat[PROTO_FLAT_KV];
 	enum proto_err		 rc;
-	int			 zoned;
+	void			*block;
 
 	if (errbuf != NULL && errlen > 0)
 		errbuf[0] = '\0';
-	if ((rc = body_unpack(&d, body, len, &zone, &root, flat, &zoned)) !=
+	if ((rc = body_unpack(&d, body, len, &root, flat, &block)) !=
 	    PROTO_OK)
 		return (rc);
 	fields_scan(&root, &f);
@@ -1044,14 +1066,14 @@ decode_message(const uint8_t *body, size_t len, const char *kind,
 		d.what = proto_op_name(*op);
 		rc = fields(&d, &f, msg);
 	}
-	if (zoned)
-		msgpack_zone_destroy(&zone);
+	free(block);
 	return (rc);
 }
 
 /*
  * Decode one request body.  See proto.h.  Cost: O(len), at most one
- * malloc (the msgpack zone; none for a flat map), nothing else allocated.
+ * malloc (the elements of containers; none for a flat map), nothing else
+ * allocated.
  */
 enum proto_err
 proto_decode_request(const uint8_t *body, size_t len,
@@ -1555,8 +1577,8 @@ reply_fields(struct dec *d, const struct fields *f, void *msg)
 
 /*
  * Decode one reply body.  See proto.h.  Cost: O(len), one malloc for the
- * msgpack zone (none for a flat map: all but STATUS), plus one block for
- * a STATUS reply's lists.
+ * elements of containers (none for a flat map: all but STATUS and STATS),
+ * plus one block for a STATUS or STATS reply's lists.
  */
 enum proto_err
 proto_decode_reply(const uint8_t *body, size_t len, struct proto_reply *rep,

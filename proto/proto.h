@@ -406,9 +406,9 @@ int		 proto_frame_check(const uint8_t *buf, size_t avail,
  * PROTO_E_LIMIT: out of memory (the connection may go on).
  * Unknown keys are ignored; nil means absent.  Free text longer than
  * PROTO_MAX_TEXT is cut at a UTF-8 boundary, control bytes become '?'.
- * Cost: O(len), one malloc of at most 24 bytes per body byte (the
- * msgpack zone; freed before returning); strings are not copied except
- * into *req.
+ * Cost: O(len), at most one malloc of at most 24 bytes per body byte
+ * (the elements of nested maps and arrays; freed before returning);
+ * strings are not copied except into *req.
  */
 enum proto_err	 proto_decode_request(const uint8_t *body, size_t len,
 		     struct proto_request *req, char *errbuf, size_t errlen);

@@ -1465,7 +1465,7 @@ hex_expect(const char *hex, enum proto_err code, const char *needle)
 /*
  * Hostile bodies: huge claims, truncation, trailing bytes, non-maps,
  * non-string keys, the reserved byte.  All BAD_FRAME, found by the walker
- * before msgpack-c sees them (the messages are the walker's).
+ * before anything is allocated (the messages are the walker's).
  */
 START_TEST(test_hostile)
 {
@@ -1923,11 +1923,11 @@ END_TEST
 
 /*
  * The decoder has a fast path for flat maps (only scalar values) and
- * hands anything with a container to msgpack-c.  Both must agree: every
- * base request and a set of replies, each field replaced in turn by every
- * kind and size of scalar, decode the same (result, struct, message) as
- * the same body with one more, unknown key holding an array, which takes
- * the msgpack-c path.
+ * hands anything with a container to the walker, which sizes one block
+ * for the tree.  Both must agree: every base request and a set of
+ * replies, each field replaced in turn by every kind and size of scalar,
+ * decode the same (result, struct, message) as the same body with one
+ * more, unknown key holding an array, which takes the walker's path.
  */
 START_TEST(test_flat_matches_msgpack)
 {
