@@ -918,15 +918,9 @@ main(int argc, char **argv)
 			printf("semdctl (semd) %s, libsemd %s\n",
 			    PACKAGE_VERSION, semd_version());
 			return (fflush(stdout) == 0 ? 0 : EX_IOERR);
-		case ':':
-			semdctl_usage_error("option '%s' needs an argument",
-			    argv[optind - 1]);
-		default:
-			if (optopt != 0)
-				semdctl_usage_error("unknown option '-%c'",
-				    optopt);
-			semdctl_usage_error("unknown option '%s'",
-			    argv[optind - 1]);
+		default:	/* ':' or '?' */
+			usage_bad_option("semdctl", semdctl_usage, ch,
+			    argv[optind - 1], optopt);
 		}
 	}
 	if (optind >= argc)

@@ -562,15 +562,9 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 			printf("semrun (semd) %s, libsemd %s\n",
 			    PACKAGE_VERSION, semd_version());
 			exit(fflush(stdout) == 0 ? 0 : EX_IOERR);
-		case ':':
-			semrun_usage_error("option '%s' needs an argument",
-			    argv[optind - 1]);
-		default:
-			if (optopt != 0)
-				semrun_usage_error("unknown option '-%c'",
-				    optopt);
-			semrun_usage_error("unknown option '%s'",
-			    argv[optind - 1]);
+		default:	/* ':' or '?' */
+			usage_bad_option("semrun", semrun_synopsis, ch,
+			    argv[optind - 1], optopt);
 		}
 	}
 	if (nowait)

@@ -513,14 +513,9 @@ server_parse_args(int argc, char **argv)
 	    NULL)) != -1) {
 		switch (ch) {
 		case ':':
-			server_usage_error("option '%s' needs an argument",
-			    argv[optind - 1]);
 		case '?':
-			if (optopt != 0)
-				server_usage_error("unknown option '-%c'",
-				    optopt);
-			server_usage_error("unknown option '%s'",
-			    argv[optind - 1]);
+			usage_bad_option("semd", server_synopsis, ch,
+			    argv[optind - 1], optopt);
 		case 'S':
 			socket_arg = optarg;
 			break;

@@ -17,6 +17,9 @@
 static inline void	usage_error(const char *, void (*)(FILE *),
 			    const char *, ...)
 			    __attribute__((format(printf, 3, 4), noreturn));
+static inline void	usage_bad_option(const char *, void (*)(FILE *), int,
+			    const char *, int)
+			    __attribute__((noreturn));
 
 /*
  * Report a usage error of prog: "prog: " and the printf-style message,
@@ -35,6 +38,23 @@ usage_error(const char *prog, void (*synopsis)(FILE *), const char *fmt,
 	va_end(ap);
 	synopsis(stderr);
 	exit(EX_USAGE);
+}
+
+/*
+ * Report as a usage error of prog what getopt_long returned for a bad
+ * option (opterr 0, optstring starting with ':'): ch ':' for a missing
+ * argument, else an unknown option; arg is argv[optind - 1], opt optopt.
+ */
+static inline void
+usage_bad_option(const char *prog, void (*synopsis)(FILE *), int ch,
+    const char *arg, int opt)
+{
+	if (ch == ':')
+		usage_error(prog, synopsis, "option '%s' needs an argument",
+		    arg);
+	if (opt != 0)
+		usage_error(prog, synopsis, "unknown option '-%c'", opt);
+	usage_error(prog, synopsis, "unknown option '%s'", arg);
 }
 
 #endif /* SEMD_USAGE_H */
