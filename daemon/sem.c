@@ -51,6 +51,16 @@
 #include "hash.h"
 #include "sem.h"
 
+/*
+ * A place in one of the table's heaps (see struct heap): due at at_ms,
+ * ties broken by seq.
+ */
+struct heap_entry {
+	uint64_t		 at_ms;		/* valid if idx != SIZE_MAX */
+	uint64_t		 seq;
+	size_t			 idx;		/* SIZE_MAX: not in the heap */
+};
+
 /* One semaphore. */
 struct sem {
 	char			 name[PROTO_MAX_NAME + 1];
@@ -65,8 +75,7 @@ struct sem {
 	uint32_t		 burst;		/* >= 1 when rate > 0 */
 	uint64_t		 t_ns;		/* emission interval 1/rate */
 	uint64_t		 tat_ns;	/* GCRA theoretical arrival */
-	uint64_t		 wake_ms;	/* valid if wake_idx != SIZE_MAX */
-	size_t			 wake_idx;	/* in the wake heap */
+	struct heap_entry	 wake;		/* in the wake heap; seq 0 */
 	int			 dirty;		/* on the table's dirty list */
 	int			 declared;	/* by the configuration: kept
 						   while idle (sem_declare) */
@@ -147,10 +156,11 @@ struct sem_waiter {
 	enum sem_waiter_state	 state;
 	uint64_t		 token;		/* GRANTED: the grant's token */
 	uint64_t		 since_ms;	/* when it was queued */
-	uint64_t		 deadline_ms;	/* valid if heap_idx != SIZE_MAX */
-	size_t			 heap_idx;	/* SIZE_MAX: no deadline */
-	uint64_t		 seq;		/* arrival order: breaks ties
-						   between equal deadlines */
+	uint64_t		 seq;		/* arrival order */
+	struct heap_entry	 deadline;	/* in the deadline heap; seq is
+						   the waiter's, so equal
+						   deadlines expire in the
+						   order they came */
 	TAILQ_ENTRY(sem_waiter)	 ev_entry;	/* on the events list */
 	TAILQ_ENTRY(sem_waiter)	 owner_entry;	/* on owner->waiters */
 	struct sem_waiter	*hnext;		/* hash chain */
@@ -185,59 +195,59 @@ struct sem_owner {
 };
 
 /*
- * The deadline heap: a binary min-heap of waiters ordered by deadline,
- * ties broken by arrival (seq), so that waiters with equal deadlines
- * expire in the order they came.  Each waiter records its index
- * (heap_idx, SIZE_MAX when not in the heap), which makes removal from
- * the middle O(log n).
+ * A heap: a binary min-heap of entries ordered by due time, ties broken
+ * by seq.  Each entry records its index (idx, SIZE_MAX when not in the
+ * heap), which makes removal from the middle O(log n).  The entries are
+ * embedded in what the heap orders: the table keeps one of queued
+ * waiters' deadlines and one of semaphores' rate wake-ups.
  */
 struct heap {
-	struct sem_waiter	**v;
+	struct heap_entry	**v;
 	size_t			  len;
 	size_t			  cap;
 };
 
 #define HEAP_MIN_CAP	16
 
-/* Does a expire before b? */
+/* Is a due before b? */
 static int
-heap_less(const struct sem_waiter *a, const struct sem_waiter *b)
+heap_less(const struct heap_entry *a, const struct heap_entry *b)
 {
-	if (a->deadline_ms != b->deadline_ms)
-		return (a->deadline_ms < b->deadline_ms);
+	if (a->at_ms != b->at_ms)
+		return (a->at_ms < b->at_ms);
 	return (a->seq < b->seq);
 }
 
-/* Put w at index i. */
+/* Put e at index i. */
 static void
-heap_set(struct heap *h, size_t i, struct sem_waiter *w)
+heap_set(struct heap *h, size_t i, struct heap_entry *e)
 {
-	h->v[i] = w;
-	w->heap_idx = i;
+	h->v[i] = e;
+	e->idx = i;
 }
 
-/* Move the waiter at i up while it is earlier than its parent. */
+/* Move the entry at i up while it is due before its parent. */
 static void
 heap_up(struct heap *h, size_t i)
 {
-	struct sem_waiter	*w = h->v[i];
+	struct heap_entry	*e = h->v[i];
 	size_t			 parent;
 
 	while (i > 0) {
 		parent = (i - 1) / 2;
-		if (!heap_less(w, h->v[parent]))
+		if (!heap_less(e, h->v[parent]))
 			break;
 		heap_set(h, i, h->v[parent]);
 		i = parent;
 	}
-	heap_set(h, i, w);
+	heap_set(h, i, e);
 }
 
-/* Move the waiter at i down while a child is earlier. */
+/* Move the entry at i down while a child is due before it. */
 static void
 heap_down(struct heap *h, size_t i)
 {
-	struct sem_waiter	*w = h->v[i];
+	struct heap_entry	*e = h->v[i];
 	size_t			 child;
 
 	for (;;) {
@@ -247,24 +257,36 @@ heap_down(struct heap *h, size_t i)
 		if (child + 1 < h->len && heap_less(h->v[child + 1],
 		    h->v[child]))
 			child++;
-		if (!heap_less(h->v[child], w))
+		if (!heap_less(h->v[child], e))
 			break;
 		heap_set(h, i, h->v[child]);
 		i = child;
 	}
-	heap_set(h, i, w);
+	heap_set(h, i, e);
 }
 
-/* Make room for one more push; -1 with errno ENOMEM. */
-static int
-heap_reserve(struct heap *h)
+/* Sift the entry at i (moved there, or its at_ms changed) to its place. */
+static void
+heap_fix(struct heap *h, size_t i)
 {
-	struct sem_waiter	**v;
+	if (i > 0 && heap_less(h->v[i], h->v[(i - 1) / 2]))
+		heap_up(h, i);
+	else
+		heap_down(h, i);
+}
+
+/* Make room for n entries in all; -1 with errno ENOMEM. */
+static int
+heap_reserve(struct heap *h, size_t n)
+{
+	struct heap_entry	**v;
 	size_t			  cap;
 
-	if (h->len < h->cap)
+	if (n <= h->cap)
 		return (0);
-	cap = h->cap == 0 ? HEAP_MIN_CAP : h->cap * 2;
+	cap = h->cap == 0 ? HEAP_MIN_CAP : h->cap;
+	while (cap < n)
+		cap *= 2;
 	if (cap > SIZE_MAX / sizeof *v ||
 	    (v = realloc(h->v, cap * sizeof *v)) == NULL) {
 		errno = ENOMEM;
@@ -275,48 +297,79 @@ heap_reserve(struct heap *h)
 	return (0);
 }
 
-/* Add w; room was reserved.  O(log n). */
+/* Add e (at_ms and seq set); room was reserved.  O(log n). */
 static void
-heap_push(struct heap *h, struct sem_waiter *w)
+heap_push(struct heap *h, struct heap_entry *e)
 {
-	h->v[h->len++] = w;
+	h->v[h->len++] = e;
 	heap_up(h, h->len - 1);
 }
 
-/* The earliest waiter or NULL.  O(1). */
-static struct sem_waiter *
+/* The entry due first or NULL.  O(1). */
+static struct heap_entry *
 heap_top(const struct heap *h)
 {
 	return (h->len == 0 ? NULL : h->v[0]);
 }
 
 /*
- * Remove w: move the last element into its slot and sift it whichever
- * way it needs to go.  Shrink the array when it is a quarter full, so a
- * burst of waiters does not pin memory forever (a failed shrink is
- * harmless).  O(log n).
+ * Remove e (it must be in): move the last entry into its slot and sift
+ * it whichever way it needs to go.  Keeps the room.  O(log n).
  */
 static void
-heap_remove(struct heap *h, struct sem_waiter *w)
+heap_remove(struct heap *h, struct heap_entry *e)
 {
-	struct sem_waiter	**v, *last;
-	size_t			  i = w->heap_idx;
+	struct heap_entry	*last;
+	size_t			 i = e->idx;
 
-	w->heap_idx = SIZE_MAX;
+	e->idx = SIZE_MAX;
 	last = h->v[--h->len];
 	if (i < h->len) {
 		heap_set(h, i, last);
-		if (i > 0 && heap_less(last, h->v[(i - 1) / 2]))
-			heap_up(h, i);
-		else
-			heap_down(h, i);
+		heap_fix(h, i);
 	}
+}
+
+/*
+ * Halve the array when it is a quarter full, so a burst of entries does
+ * not pin memory forever (a failed shrink is harmless).
+ */
+static void
+heap_shrink(struct heap *h)
+{
+	struct heap_entry	**v;
+
 	if (h->cap > HEAP_MIN_CAP && h->len < h->cap / 4) {
 		if ((v = realloc(h->v, (h->cap / 2) * sizeof *v)) != NULL) {
 			h->v = v;
 			h->cap /= 2;
 		}
 	}
+}
+
+/* Is e either out of h or where h says?  For the invariant checker. */
+static int
+heap_has(const struct heap *h, const struct heap_entry *e)
+{
+	return (e->idx == SIZE_MAX || (e->idx < h->len && h->v[e->idx] == e));
+}
+
+/*
+ * The first index at which h is out of order (an entry due before its
+ * parent, or one that does not know its place); h->len if none.  O(n),
+ * for the invariant checker.
+ */
+static size_t
+heap_disorder(const struct heap *h)
+{
+	size_t	 i;
+
+	for (i = 0; i < h->len; i++) {
+		if (h->v[i]->idx != i || (i > 0 &&
+		    heap_less(h->v[i], h->v[(i - 1) / 2])))
+			return (i);
+	}
+	return (h->len);
 }
 
 /* Free the array. */
@@ -326,6 +379,22 @@ heap_free(struct heap *h)
 	free(h->v);
 	h->v = NULL;
 	h->len = h->cap = 0;
+}
+
+/* The waiter whose deadline e is. */
+static struct sem_waiter *
+sem_deadline_waiter(struct heap_entry *e)
+{
+	return ((struct sem_waiter *)(void *)((char *)e -
+	    offsetof(struct sem_waiter, deadline)));
+}
+
+/* The semaphore whose wake-up e is. */
+static struct sem *
+sem_wake_sem(struct heap_entry *e)
+{
+	return ((struct sem *)(void *)((char *)e -
+	    offsetof(struct sem, wake)));
 }
 
 struct sem_table {
@@ -351,10 +420,9 @@ struct sem_table {
 
 	TAILQ_HEAD(, sem_waiter) events;	/* decision order */
 	TAILQ_HEAD(, sem)	 dirty;		/* the grant rule must run */
-	struct heap		 deadlines;
-	struct sem		**wake;		/* min-heap by wake_ms */
-	size_t			 nwake;
-	size_t			 wake_cap;
+	struct heap		 deadlines;	/* queued waiters' deadlines */
+	struct heap		 wake;		/* semaphores' rate wake-ups;
+						   room for every semaphore */
 
 	struct sem_hold		*spare;		/* pool, linked by hnext */
 	size_t			 nspare;
@@ -803,65 +871,6 @@ sem_rate_next_ms(const struct sem *s, uint64_t now_ms)
 	return (c > now_ms ? c : now_ms);
 }
 
-/* Wake heap: is a due before b? */
-static int
-sem_wake_less(const struct sem *a, const struct sem *b)
-{
-	return (a->wake_ms < b->wake_ms);
-}
-
-/* Wake heap: put s at index i. */
-static void
-sem_wake_set(struct sem_table *t, size_t i, struct sem *s)
-{
-	t->wake[i] = s;
-	s->wake_idx = i;
-}
-
-/* Wake heap: sift the semaphore at i up, then down, to its place. */
-static void
-sem_wake_fix(struct sem_table *t, size_t i)
-{
-	struct sem	*s = t->wake[i];
-	size_t		 parent, child;
-
-	while (i > 0) {
-		parent = (i - 1) / 2;
-		if (!sem_wake_less(s, t->wake[parent]))
-			break;
-		sem_wake_set(t, i, t->wake[parent]);
-		i = parent;
-	}
-	for (;;) {
-		child = 2 * i + 1;
-		if (child >= t->nwake)
-			break;
-		if (child + 1 < t->nwake &&
-		    sem_wake_less(t->wake[child + 1], t->wake[child]))
-			child++;
-		if (!sem_wake_less(t->wake[child], s))
-			break;
-		sem_wake_set(t, i, t->wake[child]);
-		i = child;
-	}
-	sem_wake_set(t, i, s);
-}
-
-/* Wake heap: take s out (it must be in).  O(log n). */
-static void
-sem_wake_del(struct sem_table *t, struct sem *s)
-{
-	size_t		 i = s->wake_idx;
-	struct sem	*last;
-
-	s->wake_idx = SIZE_MAX;
-	last = t->wake[--t->nwake];
-	if (i < t->nwake) {
-		sem_wake_set(t, i, last);
-		sem_wake_fix(t, i);
-	}
-}
-
 /*
  * Ask for sem_expire at at_ms for s (a head waiting for the rate, or an
  * idle semaphore with rate debt).  Room was reserved when s was created
@@ -870,39 +879,22 @@ sem_wake_del(struct sem_table *t, struct sem *s)
 static void
 sem_wake_at(struct sem_table *t, struct sem *s, uint64_t at_ms)
 {
-	if (s->wake_idx != SIZE_MAX) {
-		if (s->wake_ms == at_ms)
+	if (s->wake.idx != SIZE_MAX) {
+		if (s->wake.at_ms == at_ms)
 			return;
-		s->wake_ms = at_ms;
-		sem_wake_fix(t, s->wake_idx);
+		s->wake.at_ms = at_ms;
+		heap_fix(&t->wake, s->wake.idx);
 		return;
 	}
-	s->wake_ms = at_ms;
-	t->nwake++;
-	sem_wake_set(t, t->nwake - 1, s);
-	sem_wake_fix(t, t->nwake - 1);
+	s->wake.at_ms = at_ms;
+	heap_push(&t->wake, &s->wake);
 }
 
-/* Make room in the wake heap for one more semaphore; -1 ENOMEM. */
+/* Make room in the wake heap for more semaphores; -1 ENOMEM. */
 static int
 sem_wake_reserve(struct sem_table *t, size_t more)
 {
-	struct sem	**v;
-	size_t		  cap;
-
-	if (t->nsems + more <= t->wake_cap)
-		return (0);
-	cap = t->wake_cap == 0 ? 16 : t->wake_cap;
-	while (cap < t->nsems + more)
-		cap *= 2;
-	if (cap > SIZE_MAX / sizeof *v ||
-	    (v = realloc(t->wake, cap * sizeof *v)) == NULL) {
-		errno = ENOMEM;
-		return (-1);
-	}
-	t->wake = v;
-	t->wake_cap = cap;
-	return (0);
+	return (heap_reserve(&t->wake, t->nsems + more));
 }
 
 /* The grant rule must run on s (at the next sem_settle). */
@@ -931,8 +923,10 @@ sem_unqueue(struct sem_table *t, struct sem_waiter *w)
 		p->sem->nwaiting--;
 		sem_mark(t, p->sem);
 	}
-	if (w->heap_idx != SIZE_MAX)
-		heap_remove(&t->deadlines, w);
+	if (w->deadline.idx != SIZE_MAX) {
+		heap_remove(&t->deadlines, &w->deadline);
+		heap_shrink(&t->deadlines);
+	}
 }
 
 /* A queued waiter left without a grant: free its spare holds. */
@@ -1069,8 +1063,8 @@ sem_try_grant(struct sem_table *t, struct sem_waiter *w, uint64_t now_ms)
 		sem_rate_take(p->sem, now_ns);
 		sem_observe(t, SEM_OBS_GRANT, p->sem, w->owner, p->weight,
 		    sem_elapsed(w->since_ms, now_ms), 0, 0);
-		if (p->sem->wake_idx != SIZE_MAX)
-			sem_wake_del(t, p->sem);
+		if (p->sem->wake.idx != SIZE_MAX)
+			heap_remove(&t->wake, &p->sem->wake);
 	}
 	for (i = 0; i < w->nparts; i++)
 		w->parts[i].grant = NULL;
@@ -1159,8 +1153,8 @@ sem_forget_if_idle(struct sem_table *t, struct sem *s, uint64_t now_ms)
 		sem_wake_at(t, s, sem_ns_to_ms_up(s->tat_ns));
 		return;
 	}
-	if (s->wake_idx != SIZE_MAX)
-		sem_wake_del(t, s);
+	if (s->wake.idx != SIZE_MAX)
+		heap_remove(&t->wake, &s->wake);
 	hash_remove(&t->by_name, s);
 	TAILQ_REMOVE(&t->sems, s, entry);
 	t->nsems--;
@@ -1300,7 +1294,7 @@ sem_table_free(struct sem_table *t)
 	while (t->spare != NULL)
 		sem_spare_drop(t);
 	heap_free(&t->deadlines);
-	free(t->wake);
+	heap_free(&t->wake);
 	hash_free(&t->by_token);
 	hash_free(&t->by_name);
 	hash_free(&t->by_hold);
@@ -1546,7 +1540,7 @@ sem_new(const struct sem_want *wt)
 		s->burst = wt->burst == 0 ? 1 : wt->burst;
 		s->t_ns = sem_rate_interval(wt->rate);
 	}
-	s->wake_idx = SIZE_MAX;
+	s->wake.idx = SIZE_MAX;
 	TAILQ_INIT(&s->queue);
 	TAILQ_INIT(&s->holders);
 	return (s);
@@ -1681,7 +1675,7 @@ sem_acquire_many(struct sem_owner *o, uint64_t id,
 	/* Allocate everything; nothing has changed yet. */
 	if (sem_wake_reserve(t, ncreate) == -1)
 		return (-1);
-	if (!now_ok && timeout_ms > 0 && heap_reserve(&t->deadlines) == -1)
+	if (!now_ok && timeout_ms > 0 && heap_reserve(&t->deadlines, t->deadlines.len + 1) == -1)
 		return (-1);
 	if (!now_ok && (w = calloc(1, sizeof *w + n * sizeof w->parts[0])) ==
 	    NULL)
@@ -1719,7 +1713,8 @@ sem_acquire_many(struct sem_owner *o, uint64_t id,
 	w->state = SEM_W_QUEUED;
 	w->since_ms = now_ms;
 	w->seq = t->seq++;
-	w->heap_idx = SIZE_MAX;
+	w->deadline.seq = w->seq;
+	w->deadline.idx = SIZE_MAX;
 	w->nparts = (uint32_t)n;
 	w->sem = sv[0];
 	w->weight = wv[0].weight;
@@ -1743,10 +1738,10 @@ sem_acquire_many(struct sem_owner *o, uint64_t id,
 	hash_insert(&t->by_id, w);
 	if (timeout_ms > 0) {
 		if ((uint64_t)timeout_ms > UINT64_MAX - now_ms)
-			w->deadline_ms = UINT64_MAX;
+			w->deadline.at_ms = UINT64_MAX;
 		else
-			w->deadline_ms = now_ms + (uint64_t)timeout_ms;
-		heap_push(&t->deadlines, w);
+			w->deadline.at_ms = now_ms + (uint64_t)timeout_ms;
+		heap_push(&t->deadlines, &w->deadline);
 	}
 	/* Held back by rates only: set the wake-ups.  Never grants here. */
 	(void)sem_try_grant(t, w, now_ms);
@@ -2091,11 +2086,11 @@ sem_withdraw(struct sem_owner *o, uint64_t id, uint64_t now_ms)
 void
 sem_expire(struct sem_table *t, uint64_t now_ms)
 {
+	struct heap_entry	*e;
 	struct sem_waiter	*w;
-	struct sem		*s;
 
-	while ((w = heap_top(&t->deadlines)) != NULL &&
-	    w->deadline_ms <= now_ms) {
+	while ((e = heap_top(&t->deadlines)) != NULL && e->at_ms <= now_ms) {
+		w = sem_deadline_waiter(e);
 		sem_unqueue(t, w);
 		sem_spare_drop_parts(t, w);
 		sem_waiter_drop_grants(w);
@@ -2103,9 +2098,9 @@ sem_expire(struct sem_table *t, uint64_t now_ms)
 		sem_observe_parts(t, SEM_OBS_TIMEOUT, w, now_ms, 0);
 		sem_settle(t, now_ms);
 	}
-	while (t->nwake > 0 && (s = t->wake[0])->wake_ms <= now_ms) {
-		sem_wake_del(t, s);
-		sem_mark(t, s);
+	while ((e = heap_top(&t->wake)) != NULL && e->at_ms <= now_ms) {
+		heap_remove(&t->wake, e);
+		sem_mark(t, sem_wake_sem(e));
 	}
 	sem_settle(t, now_ms);
 }
@@ -2114,18 +2109,16 @@ sem_expire(struct sem_table *t, uint64_t now_ms)
 int
 sem_next_deadline(struct sem_table *t, uint64_t *deadline_ms)
 {
-	struct sem_waiter	*w;
-	int			 any = 0;
+	struct heap_entry	*d, *w;
 
-	if ((w = heap_top(&t->deadlines)) != NULL) {
-		*deadline_ms = w->deadline_ms;
-		any = 1;
-	}
-	if (t->nwake > 0 && (!any || t->wake[0]->wake_ms < *deadline_ms)) {
-		*deadline_ms = t->wake[0]->wake_ms;
-		any = 1;
-	}
-	return (any);
+	d = heap_top(&t->deadlines);
+	w = heap_top(&t->wake);
+	if (d == NULL && w == NULL)
+		return (0);
+	if (d == NULL || (w != NULL && w->at_ms < d->at_ms))
+		d = w;
+	*deadline_ms = d->at_ms;
+	return (1);
 }
 
 /*
@@ -2620,7 +2613,7 @@ sem_tamper(struct sem *s, struct sem_owner *o, enum sem_tamper what,
 		o->acct->nholds += (uint32_t)delta;
 		break;
 	case SEM_TAMPER_HEAD_HEAP_IDX:
-		w->heap_idx += (size_t)delta;
+		w->deadline.idx += (size_t)delta;
 		break;
 	case SEM_TAMPER_HEAD_ID:
 		w->id += (uint64_t)delta;
@@ -2745,8 +2738,7 @@ sem_check_sem(struct sem_table *t, struct sem *s, size_t *nholds,
 		    (unsigned long long)s->t_ns));
 	if (s->dirty)
 		return (sem_broken(why, len, "%s: left marked", s->name));
-	if (s->wake_idx != SIZE_MAX && (s->wake_idx >= t->nwake ||
-	    t->wake[s->wake_idx] != s))
+	if (!heap_has(&t->wake, &s->wake))
 		return (sem_broken(why, len, "%s: not where the wake heap "
 		    "says", s->name));
 	TAILQ_FOREACH(h, &s->holders, sem_entry) {
@@ -2799,9 +2791,8 @@ sem_check_sem(struct sem_table *t, struct sem *s, size_t *nholds,
 			    "grant ready or a wrong first part", s->name,
 			    (unsigned long long)w->id));
 		if (p == &w->parts[0]) {
-			if (w->heap_idx != SIZE_MAX) {
-				if (w->heap_idx >= t->deadlines.len ||
-				    t->deadlines.v[w->heap_idx] != w)
+			if (w->deadline.idx != SIZE_MAX) {
+				if (!heap_has(&t->deadlines, &w->deadline))
 					return (sem_broken(why, len, "%s: "
 					    "waiter %llu is not where the heap "
 					    "says", s->name,
@@ -2826,7 +2817,7 @@ sem_check_sem(struct sem_table *t, struct sem *s, size_t *nholds,
 		w = p->w;
 		for (i = 0; i < w->nparts; i++) {
 			if (w->parts[i].sem->rate > 0 &&
-			    w->parts[i].sem->wake_idx != SIZE_MAX)
+			    w->parts[i].sem->wake.idx != SIZE_MAX)
 				waked = 1;
 		}
 		if (!waked)
@@ -2838,7 +2829,7 @@ sem_check_sem(struct sem_table *t, struct sem *s, size_t *nholds,
 	}
 	if (s->nholders == 0 && s->nwaiting == 0 && s->npinned == 0 &&
 	    !s->declared && !s->drained &&
-	    (s->rate <= 0 || s->wake_idx == SIZE_MAX))
+	    (s->rate <= 0 || s->wake.idx == SIZE_MAX))
 		return (sem_broken(why, len, "%s: idle but not forgotten",
 		    s->name));
 	*npinned += s->npinned;
@@ -2922,7 +2913,7 @@ sem_check_invariants(struct sem_table *t, char *why, size_t len)
 {
 	struct sem		*s;
 	struct sem_owner	*o;
-	struct sem_waiter	*w, *parent;
+	struct sem_waiter	*w;
 	struct sem_hold		*h;
 	size_t			 nsems = 0, nholds = 0, nqueued = 0;
 	size_t			 ndeadline = 0, npinned = 0, nevents = 0;
@@ -2934,7 +2925,7 @@ sem_check_invariants(struct sem_table *t, char *why, size_t len)
 		return (sem_broken(why, len, "semaphores left marked"));
 	TAILQ_FOREACH(w, &t->events, ev_entry) {
 		if ((w->state != SEM_W_GRANTED && w->state != SEM_W_EXPIRED &&
-		    w->state != SEM_W_REFUSED) || w->heap_idx != SIZE_MAX)
+		    w->state != SEM_W_REFUSED) || w->deadline.idx != SIZE_MAX)
 			return (sem_broken(why, len, "event for waiter %llu "
 			    "in state %d", (unsigned long long)w->id,
 			    (int)w->state));
@@ -2976,24 +2967,15 @@ sem_check_invariants(struct sem_table *t, char *why, size_t len)
 	if (ndeadline != t->deadlines.len)
 		return (sem_broken(why, len, "%zu queued waiters with a "
 		    "deadline, %zu in the heap", ndeadline, t->deadlines.len));
-	for (i = 1; i < t->deadlines.len; i++) {
-		w = t->deadlines.v[i];
-		parent = t->deadlines.v[(i - 1) / 2];
-		if (w->heap_idx != i || parent->deadline_ms > w->deadline_ms ||
-		    (parent->deadline_ms == w->deadline_ms &&
-		    parent->seq > w->seq))
-			return (sem_broken(why, len, "the deadline heap is out "
-			    "of order at %zu", i));
-	}
-	if (t->nwake > t->nsems || t->nsems > t->wake_cap)
+	if ((i = heap_disorder(&t->deadlines)) < t->deadlines.len)
+		return (sem_broken(why, len, "the deadline heap is out of "
+		    "order at %zu", i));
+	if (t->wake.len > t->nsems || t->nsems > t->wake.cap)
 		return (sem_broken(why, len, "%zu wake-ups, %zu semaphores, "
-		    "room for %zu", t->nwake, t->nsems, t->wake_cap));
-	for (i = 0; i < t->nwake; i++) {
-		if (t->wake[i]->wake_idx != i || (i > 0 &&
-		    t->wake[(i - 1) / 2]->wake_ms > t->wake[i]->wake_ms))
-			return (sem_broken(why, len, "the wake heap is out of "
-			    "order at %zu", i));
-	}
+		    "room for %zu", t->wake.len, t->nsems, t->wake.cap));
+	if ((i = heap_disorder(&t->wake)) < t->wake.len)
+		return (sem_broken(why, len, "the wake heap is out of "
+		    "order at %zu", i));
 	for (h = t->spare; h != NULL; h = h->hnext)
 		nspare++;
 	if (nspare != t->nspare || nspare != nparts)
