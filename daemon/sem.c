@@ -1568,145 +1568,178 @@ sem_insert(struct sem_table *t, struct sem *s)
 }
 
 /*
- * Ask for several semaphores at once for owner o, request id; see sem.h.
- *
- * Checks, in order: BAD_REQUEST for n outside 1..SEM_MAX_PARTS or a name
- * given twice; DUPLICATE_ID; for each want in turn BAD_NAME, BAD_REQUEST
- * (a rate out of range), NO_CAPACITY, TOO_HEAVY (capacity 0, no rate), CAPACITY_MISMATCH, RATE_MISMATCH, TOO_HEAVY (res->index
- * says which want); LIMIT for max_sems (semaphores it would create),
- * max_holds and max_holds_per_uid (semaphores it would newly hold), and
- * max_pending and max_pending_per_uid when it would be queued.  The hold
- * limits are checked when the request arrives: a queued request is
- * granted in its turn even if its owner has reached them meanwhile.
- *
- * Everything that may fail to allocate is allocated before anything
- * changes.  Returns 0, or -1 with errno ENOMEM (nothing changed).
+ * What sem_acquire_many will do, worked out before anything changes:
+ * the semaphores the wants name (NULL until made: to be created), the
+ * memory a grant or a wait needs, and whether it is granted at once.
  */
-int
-sem_acquire_many(struct sem_owner *o, uint64_t id,
-    const struct sem_want *wv, size_t n, int64_t timeout_ms,
-    uint64_t now_ms, struct sem_acq_result *res)
-{
-	struct sem_table	*t = o->table;
-	const struct sem_limits	*lim = &t->limits;
+struct sem_plan {
+	const struct sem_want	*wv;
+	size_t			 n;
 	struct sem		*sv[SEM_MAX_PARTS];
 	struct sem_hold		*holds[SEM_MAX_PARTS];
 	struct sem_grant	*grants[SEM_MAX_PARTS];
-	struct sem_waiter	*w = NULL;
-	struct sem		*s;
-	enum proto_err		 e;
-	uint64_t		 now_ns = sem_ms_to_ns(now_ms);
-	uint32_t		 ncreate = 0, nnew = 0, pos;
-	size_t			 i, j;
-	int			 now_ok = 1;
+	struct sem_waiter	*w;		/* to queue, if not now_ok */
+	uint32_t		 ncreate;	/* semaphores to create */
+	uint32_t		 nnew;		/* semaphores o does not hold */
+	int			 now_ok;	/* every part fits now */
+};
 
-	memset(res, 0, sizeof *res);
-	res->code = PROTO_OK;
-	if (now_ms > t->now_ms)
-		t->now_ms = now_ms;
+/*
+ * Does some name stand twice among the n wants?  Sets res->index to the
+ * second one.  O(n^2) for n <= SEM_MAX_PARTS.
+ */
+static int
+sem_wants_repeat(const struct sem_want *wv, size_t n,
+    struct sem_acq_result *res)
+{
+	size_t	 i, j;
 
-	if (n == 0 || n > SEM_MAX_PARTS)
-		return (sem_acquire_error(res, PROTO_E_BAD_REQUEST));
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < i; j++) {
 			if (wv[i].name_len == wv[j].name_len &&
 			    memcmp(wv[i].name, wv[j].name,
 			    wv[i].name_len) == 0) {
 				res->index = i;
-				return (sem_acquire_error(res,
-				    PROTO_E_BAD_REQUEST));
+				return (1);
 			}
 		}
 	}
-	if (sem_find_waiter(t, o, id) != NULL)
-		return (sem_acquire_error(res, PROTO_E_DUPLICATE_ID));
+	return (0);
+}
 
-	for (i = 0; i < n; i++) {
-		s = sem_lookup(t, wv[i].name, wv[i].name_len);
-		if ((e = sem_want_check(&wv[i], s, res)) != PROTO_OK) {
+/*
+ * Start the plan for its n wants (wv set): look up the semaphore of each
+ * want (NULL: to be created), check the want against it
+ * (sem_want_check), count what it would create and newly hold, and see
+ * whether the grant rule for a newcomer (only into empty queues, within
+ * capacity and rate) lets every part in now.  Returns PROTO_OK or the
+ * first want's error (res->index says which).
+ */
+static enum proto_err
+sem_plan_look(struct sem_table *t, struct sem_owner *o, struct sem_plan *pl,
+    uint64_t now_ns, struct sem_acq_result *res)
+{
+	const struct sem_want	*wt;
+	struct sem		*s;
+	enum proto_err		 e;
+	size_t			 i;
+
+	pl->w = NULL;
+	pl->ncreate = pl->nnew = 0;
+	pl->now_ok = 1;
+	for (i = 0; i < pl->n; i++) {
+		wt = &pl->wv[i];
+		s = sem_lookup(t, wt->name, wt->name_len);
+		if ((e = sem_want_check(wt, s, res)) != PROTO_OK) {
 			res->index = i;
-			return (sem_acquire_error(res, e));
+			return (e);
 		}
-		sv[i] = s;
-		holds[i] = NULL;
-		grants[i] = NULL;
+		pl->sv[i] = s;
+		pl->holds[i] = NULL;
+		pl->grants[i] = NULL;
 		if (s == NULL) {
-			ncreate++;
-			nnew++;
+			pl->ncreate++;
+			pl->nnew++;
 			continue;
 		}
 		if (sem_find_hold(t, o, s) == NULL)
-			nnew++;
-		/* The grant rule for a newcomer: only into empty queues. */
+			pl->nnew++;
 		if (!TAILQ_EMPTY(&s->queue) || s->drained || (s->capacity != 0 &&
-		    s->held + wv[i].weight > s->capacity) ||
+		    s->held + wt->weight > s->capacity) ||
 		    sem_conform_ns(s) > now_ns)
-			now_ok = 0;
+			pl->now_ok = 0;
 	}
-	if (ncreate > 0 && lim->max_sems != 0 &&
-	    t->nsems + ncreate > lim->max_sems)
-		return (sem_acquire_limit(res, SEM_LIMIT_SEMS));
-	if (nnew > 0 && lim->max_holds != 0 &&
-	    o->nholds + nnew > lim->max_holds)
-		return (sem_acquire_limit(res, SEM_LIMIT_HOLDS));
-	if (nnew > 0 && lim->max_holds_per_uid != 0 &&
-	    o->acct->nholds + nnew > lim->max_holds_per_uid)
-		return (sem_acquire_limit(res, SEM_LIMIT_UID_HOLDS));
+	return (PROTO_OK);
+}
 
-	if (!now_ok) {
-		if (timeout_ms == 0) {
-			/* Only semaphores that exist can count it. */
-			for (i = 0; i < n; i++) {
-				if (sv[i] != NULL)
-					sem_observe(t, SEM_OBS_TIMEOUT, sv[i],
-					    o, wv[i].weight, 0, 0, 2);
-			}
-			res->status = SEM_ACQ_BUSY;
-			return (0);
-		}
-		if (lim->max_pending != 0 && o->npending >= lim->max_pending)
-			return (sem_acquire_limit(res, SEM_LIMIT_PENDING));
-		if (lim->max_pending_per_uid != 0 &&
-		    o->acct->npending >= lim->max_pending_per_uid)
-			return (sem_acquire_limit(res,
-			    SEM_LIMIT_UID_PENDING));
-	}
+/*
+ * The first limit the plan would cross: max_sems (semaphores created),
+ * max_holds and max_holds_per_uid (semaphores newly held); with queue
+ * set, then max_pending and max_pending_per_uid.  SEM_LIMIT_NONE if none.
+ */
+static enum sem_limit
+sem_plan_limit(const struct sem_table *t, const struct sem_owner *o,
+    const struct sem_plan *pl, int queue)
+{
+	const struct sem_limits	*lim = &t->limits;
 
-	/* Allocate everything; nothing has changed yet. */
-	if (sem_wake_reserve(t, ncreate) == -1)
+	if (pl->ncreate > 0 && lim->max_sems != 0 &&
+	    t->nsems + pl->ncreate > lim->max_sems)
+		return (SEM_LIMIT_SEMS);
+	if (pl->nnew > 0 && lim->max_holds != 0 &&
+	    o->nholds + pl->nnew > lim->max_holds)
+		return (SEM_LIMIT_HOLDS);
+	if (pl->nnew > 0 && lim->max_holds_per_uid != 0 &&
+	    o->acct->nholds + pl->nnew > lim->max_holds_per_uid)
+		return (SEM_LIMIT_UID_HOLDS);
+	if (!queue)
+		return (SEM_LIMIT_NONE);
+	if (lim->max_pending != 0 && o->npending >= lim->max_pending)
+		return (SEM_LIMIT_PENDING);
+	if (lim->max_pending_per_uid != 0 &&
+	    o->acct->npending >= lim->max_pending_per_uid)
+		return (SEM_LIMIT_UID_PENDING);
+	return (SEM_LIMIT_NONE);
+}
+
+/*
+ * Allocate everything the plan needs: room in the wake heap for the new
+ * semaphores, and in the deadline heap for a deadline; the waiter if it
+ * queues; a spare hold and a grant for each part; the new semaphores
+ * (not yet in the table).  Returns 0, or -1 with errno ENOMEM and the
+ * plan's allocations freed (the heaps keep their room).
+ */
+static int
+sem_plan_alloc(struct sem_table *t, struct sem_plan *pl, int64_t timeout_ms)
+{
+	struct sem_waiter	*w;
+	size_t			 i;
+
+	if (sem_wake_reserve(t, pl->ncreate) == -1)
 		return (-1);
-	if (!now_ok && timeout_ms > 0 && heap_reserve(&t->deadlines, t->deadlines.len + 1) == -1)
+	if (!pl->now_ok && timeout_ms > 0 &&
+	    heap_reserve(&t->deadlines, t->deadlines.len + 1) == -1)
 		return (-1);
-	if (!now_ok && (w = calloc(1, sizeof *w + n * sizeof w->parts[0])) ==
-	    NULL)
+	if (!pl->now_ok && (pl->w = calloc(1, sizeof *w +
+	    pl->n * sizeof w->parts[0])) == NULL)
 		goto nomem;
-	for (i = 0; i < n; i++) {
-		if ((holds[i] = malloc(sizeof *holds[i])) == NULL ||
-		    (grants[i] = malloc(sizeof *grants[i])) == NULL)
+	for (i = 0; i < pl->n; i++) {
+		if ((pl->holds[i] = malloc(sizeof *pl->holds[i])) == NULL ||
+		    (pl->grants[i] = malloc(sizeof *pl->grants[i])) == NULL)
 			goto nomem;
-		if (sv[i] == NULL && (sv[i] = sem_new(&wv[i])) == NULL)
+		if (pl->sv[i] == NULL &&
+		    (pl->sv[i] = sem_new(&pl->wv[i])) == NULL)
 			goto nomem;
 	}
+	return (0);
 
-	/* Commit. */
-	for (i = 0; i < n; i++) {
-		if (sv[i]->name_len != 0 && sem_lookup(t, sv[i]->name,
-		    sv[i]->name_len) != sv[i])
-			sem_insert(t, sv[i]);
+nomem:
+	for (i = 0; i < pl->n; i++) {
+		free(pl->holds[i]);
+		free(pl->grants[i]);
+		if (pl->sv[i] != NULL && sem_lookup(t, pl->sv[i]->name,
+		    pl->sv[i]->name_len) != pl->sv[i])
+			free(pl->sv[i]);
 	}
-	if (now_ok) {
-		for (i = 0; i < n; i++) {
-			/* Cannot fail: a spare is supplied. */
-			(void)sem_hold_add(t, o, sv[i], wv[i].weight, now_ms,
-			    holds[i], grants[i], i == 0 ? NULL : grants[0]);
-			sem_rate_take(sv[i], now_ns);
-			sem_observe(t, SEM_OBS_GRANT, sv[i], o, wv[i].weight,
-			    0, 0, 0);
-		}
-		res->status = SEM_ACQ_GRANTED;
-		res->token = grants[0]->token;
-		return (0);
-	}
+	free(pl->w);
+	errno = ENOMEM;
+	return (-1);
+}
+
+/*
+ * Queue the plan's waiter for o on every semaphore (they are in the
+ * table), with its deadline if timeout_ms > 0, and set the wake-ups of
+ * the rates that hold it back.  Never grants.  Returns its position: the
+ * longest of its queues.
+ */
+static uint32_t
+sem_plan_queue(struct sem_table *t, struct sem_owner *o, struct sem_plan *pl,
+    uint64_t id, int64_t timeout_ms, uint64_t now_ms)
+{
+	struct sem_waiter	*w = pl->w;
+	struct sem		*s;
+	uint32_t		 pos = 0;
+	size_t			 i;
 
 	w->owner = o;
 	w->id = id;
@@ -1715,22 +1748,22 @@ sem_acquire_many(struct sem_owner *o, uint64_t id,
 	w->seq = t->seq++;
 	w->deadline.seq = w->seq;
 	w->deadline.idx = SIZE_MAX;
-	w->nparts = (uint32_t)n;
-	w->sem = sv[0];
-	w->weight = wv[0].weight;
-	pos = 0;
-	for (i = 0; i < n; i++) {
-		w->parts[i].sem = sv[i];
+	w->nparts = (uint32_t)pl->n;
+	w->sem = pl->sv[0];
+	w->weight = pl->wv[0].weight;
+	for (i = 0; i < pl->n; i++) {
+		s = pl->sv[i];
+		w->parts[i].sem = s;
 		w->parts[i].w = w;
-		w->parts[i].weight = wv[i].weight;
-		w->parts[i].grant = grants[i];
-		TAILQ_INSERT_TAIL(&sv[i]->queue, &w->parts[i], sem_entry);
-		sv[i]->nwaiting++;
-		if (sv[i]->nwaiting > sv[i]->stats.max_waiting)
-			sv[i]->stats.max_waiting = sv[i]->nwaiting;
-		if (sv[i]->nwaiting > pos)
-			pos = sv[i]->nwaiting;
-		sem_spare_put(t, holds[i]);
+		w->parts[i].weight = pl->wv[i].weight;
+		w->parts[i].grant = pl->grants[i];
+		TAILQ_INSERT_TAIL(&s->queue, &w->parts[i], sem_entry);
+		s->nwaiting++;
+		if (s->nwaiting > s->stats.max_waiting)
+			s->stats.max_waiting = s->nwaiting;
+		if (s->nwaiting > pos)
+			pos = s->nwaiting;
+		sem_spare_put(t, pl->holds[i]);
 	}
 	TAILQ_INSERT_TAIL(&o->waiters, w, owner_entry);
 	o->npending++;
@@ -1745,21 +1778,93 @@ sem_acquire_many(struct sem_owner *o, uint64_t id,
 	}
 	/* Held back by rates only: set the wake-ups.  Never grants here. */
 	(void)sem_try_grant(t, w, now_ms);
-	res->status = SEM_ACQ_QUEUED;
-	res->position = pos;
-	return (0);
+	return (pos);
+}
 
-nomem:
-	for (i = 0; i < n; i++) {
-		free(holds[i]);
-		free(grants[i]);
-		if (sv[i] != NULL && sem_lookup(t, sv[i]->name,
-		    sv[i]->name_len) != sv[i])
-			free(sv[i]);
+/*
+ * Ask for several semaphores at once for owner o, request id; see sem.h.
+ *
+ * Checks, in order: BAD_REQUEST for n outside 1..SEM_MAX_PARTS or a name
+ * given twice; DUPLICATE_ID; for each want in turn BAD_NAME, BAD_REQUEST
+ * (a rate out of range), NO_CAPACITY, TOO_HEAVY (capacity 0, no rate),
+ * CAPACITY_MISMATCH, RATE_MISMATCH, TOO_HEAVY (res->index says which
+ * want); LIMIT for max_sems (semaphores it would create), max_holds and
+ * max_holds_per_uid (semaphores it would newly hold), and max_pending
+ * and max_pending_per_uid when it would be queued.  The hold limits are
+ * checked when the request arrives: a queued request is granted in its
+ * turn even if its owner has reached them meanwhile.
+ *
+ * Everything that may fail to allocate is allocated before anything
+ * changes.  Returns 0, or -1 with errno ENOMEM (nothing changed).
+ */
+int
+sem_acquire_many(struct sem_owner *o, uint64_t id,
+    const struct sem_want *wv, size_t n, int64_t timeout_ms,
+    uint64_t now_ms, struct sem_acq_result *res)
+{
+	struct sem_table	*t = o->table;
+	struct sem_plan		 pl;
+	enum proto_err		 e;
+	enum sem_limit		 lim;
+	uint64_t		 now_ns = sem_ms_to_ns(now_ms);
+	size_t			 i;
+
+	memset(res, 0, sizeof *res);
+	res->code = PROTO_OK;
+	if (now_ms > t->now_ms)
+		t->now_ms = now_ms;
+
+	if (n == 0 || n > SEM_MAX_PARTS || sem_wants_repeat(wv, n, res))
+		return (sem_acquire_error(res, PROTO_E_BAD_REQUEST));
+	if (sem_find_waiter(t, o, id) != NULL)
+		return (sem_acquire_error(res, PROTO_E_DUPLICATE_ID));
+	pl.wv = wv;
+	pl.n = n;
+	if ((e = sem_plan_look(t, o, &pl, now_ns, res)) != PROTO_OK)
+		return (sem_acquire_error(res, e));
+	if ((lim = sem_plan_limit(t, o, &pl, 0)) != SEM_LIMIT_NONE)
+		return (sem_acquire_limit(res, lim));
+	if (!pl.now_ok && timeout_ms == 0) {
+		/* Only semaphores that exist can count it. */
+		for (i = 0; i < n; i++) {
+			if (pl.sv[i] != NULL)
+				sem_observe(t, SEM_OBS_TIMEOUT, pl.sv[i], o,
+				    wv[i].weight, 0, 0, 2);
+		}
+		res->status = SEM_ACQ_BUSY;
+		return (0);
 	}
-	free(w);
-	errno = ENOMEM;
-	return (-1);
+	if (!pl.now_ok &&
+	    (lim = sem_plan_limit(t, o, &pl, 1)) != SEM_LIMIT_NONE)
+		return (sem_acquire_limit(res, lim));
+
+	/* Allocate everything; nothing has changed yet. */
+	if (sem_plan_alloc(t, &pl, timeout_ms) == -1)
+		return (-1);
+
+	/* Commit. */
+	for (i = 0; i < n; i++) {
+		if (pl.sv[i]->name_len != 0 && sem_lookup(t, pl.sv[i]->name,
+		    pl.sv[i]->name_len) != pl.sv[i])
+			sem_insert(t, pl.sv[i]);
+	}
+	if (!pl.now_ok) {
+		res->status = SEM_ACQ_QUEUED;
+		res->position = sem_plan_queue(t, o, &pl, id, timeout_ms,
+		    now_ms);
+		return (0);
+	}
+	for (i = 0; i < n; i++) {
+		/* Cannot fail: a spare is supplied. */
+		(void)sem_hold_add(t, o, pl.sv[i], wv[i].weight, now_ms,
+		    pl.holds[i], pl.grants[i], i == 0 ? NULL : pl.grants[0]);
+		sem_rate_take(pl.sv[i], now_ns);
+		sem_observe(t, SEM_OBS_GRANT, pl.sv[i], o, wv[i].weight, 0, 0,
+		    0);
+	}
+	res->status = SEM_ACQ_GRANTED;
+	res->token = pl.grants[0]->token;
+	return (0);
 }
 
 /*
