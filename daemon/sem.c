@@ -2813,22 +2813,32 @@ sem_head_fits(const struct sem_waiter *w)
 }
 
 /*
- * Check one semaphore; adds its holds, queued waiters (counted at their
- * first part), queued parts, deadlines and pins.
+ * What the invariant checker counts on its way through the table, to
+ * compare with the table's own counts and hashes at the end.
+ */
+struct sem_census {
+	size_t		 nholds;	/* holds on semaphores' lists */
+	size_t		 ngrants;	/* grants on those holds */
+	size_t		 nqueued;	/* queued waiters */
+	size_t		 nparts;	/* their parts */
+	size_t		 ndeadline;	/* queued waiters with a deadline */
+	size_t		 npinned;	/* semaphores' pins */
+	size_t		 nevents;	/* undelivered events */
+	size_t		 epins;		/* semaphores the events name */
+	size_t		 oholds;	/* holds on owners' lists */
+	size_t		 owaiters;	/* waiters on owners' lists */
+	size_t		 nuids;		/* uids with owners */
+	size_t		 nsems;		/* semaphores listed */
+	size_t		 nowners;	/* owners listed */
+};
+
+/*
+ * Check s's own fields: its name and its place in the name hash, capacity
+ * or rate, not left marked, its place in the wake heap.
  */
 static int
-sem_check_sem(struct sem_table *t, struct sem *s, size_t *nholds,
-    size_t *ngrants, size_t *nqueued, size_t *nparts, size_t *ndeadline,
-    size_t *npinned, char *why, size_t len)
+sem_check_fields(struct sem_table *t, struct sem *s, char *why, size_t len)
 {
-	struct sem_hold		*h;
-	struct sem_part		*p;
-	struct sem_waiter	*w;
-	uint64_t		 sum = 0, seq = 0;
-	size_t			 cnt = 0;
-	uint32_t		 i;
-	int			 waked = 0;
-
 	if (s->name_len == 0 || s->name_len > PROTO_MAX_NAME ||
 	    s->name[s->name_len] != '\0')
 		return (sem_broken(why, len, "a semaphore has a bad name"));
@@ -2846,6 +2856,22 @@ sem_check_sem(struct sem_table *t, struct sem *s, size_t *nholds,
 	if (!heap_has(&t->wake, &s->wake))
 		return (sem_broken(why, len, "%s: not where the wake heap "
 		    "says", s->name));
+	return (0);
+}
+
+/*
+ * Check s's holders: each hold and its grants (sem_check_grants), and
+ * that they add up to what s says it lends, within capacity unless s
+ * shrank.  Counts holds and grants in c.
+ */
+static int
+sem_check_holders(struct sem_table *t, struct sem *s, struct sem_census *c,
+    char *why, size_t len)
+{
+	struct sem_hold	*h;
+	uint64_t	 sum = 0;
+	size_t		 cnt = 0;
+
 	TAILQ_FOREACH(h, &s->holders, sem_entry) {
 		if (h->sem != s || h->weight == 0)
 			return (sem_broken(why, len, "%s: a hold of weight %u "
@@ -2854,7 +2880,7 @@ sem_check_sem(struct sem_table *t, struct sem *s, size_t *nholds,
 		if (sem_find_hold(t, h->owner, s) != h)
 			return (sem_broken(why, len, "%s: a hold is not found "
 			    "by (owner, sem)", s->name));
-		if (sem_check_grants(t, h, ngrants, why, len) == -1)
+		if (sem_check_grants(t, h, &c->ngrants, why, len) == -1)
 			return (-1);
 		sum += h->weight;
 		cnt++;
@@ -2867,9 +2893,25 @@ sem_check_sem(struct sem_table *t, struct sem *s, size_t *nholds,
 	if (s->capacity != 0 && s->held > s->capacity && !s->shrunk)
 		return (sem_broken(why, len, "%s: held %llu over capacity %u",
 		    s->name, (unsigned long long)s->held, s->capacity));
-	*nholds += cnt;
+	c->nholds += cnt;
+	return (0);
+}
 
-	cnt = 0;
+/*
+ * Check s's queue: each part belongs to a QUEUED waiter found by (owner,
+ * id), with a grant ready and a weight that fits, in arrival order, and
+ * its deadline where the heap says.  Counts parts, and waiters (at their
+ * first part) and their deadlines, in c.
+ */
+static int
+sem_check_queue(struct sem_table *t, struct sem *s, struct sem_census *c,
+    char *why, size_t len)
+{
+	struct sem_part		*p;
+	struct sem_waiter	*w;
+	uint64_t		 seq = 0;
+	size_t			 cnt = 0;
+
 	TAILQ_FOREACH(p, &s->queue, sem_entry) {
 		w = p->w;
 		if (p->sem != s || w == NULL || w->state != SEM_W_QUEUED ||
@@ -2902,21 +2944,33 @@ sem_check_sem(struct sem_table *t, struct sem *s, size_t *nholds,
 					    "waiter %llu is not where the heap "
 					    "says", s->name,
 					    (unsigned long long)w->id));
-				(*ndeadline)++;
+				c->ndeadline++;
 			}
-			(*nqueued)++;
+			c->nqueued++;
 		}
 		cnt++;
 	}
 	if (cnt != s->nwaiting)
 		return (sem_broken(why, len, "%s: nwaiting %u, queue %zu",
 		    s->name, s->nwaiting, cnt));
-	*nparts += cnt;
-	/*
-	 * No request that could be granted is left waiting: one at the head
-	 * of all its queues and within every capacity must be held back by
-	 * a rate, with a wake-up set for it.
-	 */
+	c->nparts += cnt;
+	return (0);
+}
+
+/*
+ * Check that s is not stuck: no request that could be granted is left
+ * waiting (one at the head of all its queues and within every capacity
+ * must be held back by a rate, with a wake-up set for it), and an idle
+ * semaphore is forgotten unless something keeps it.
+ */
+static int
+sem_check_stuck(const struct sem *s, char *why, size_t len)
+{
+	const struct sem_part	*p;
+	const struct sem_waiter	*w;
+	uint32_t		 i;
+	int			 waked = 0;
+
 	p = TAILQ_FIRST(&s->queue);
 	if (p != NULL && sem_head_fits(p->w)) {
 		w = p->w;
@@ -2937,14 +2991,32 @@ sem_check_sem(struct sem_table *t, struct sem *s, size_t *nholds,
 	    (s->rate <= 0 || s->wake.idx == SIZE_MAX))
 		return (sem_broken(why, len, "%s: idle but not forgotten",
 		    s->name));
-	*npinned += s->npinned;
 	return (0);
 }
 
-/* Check one owner, its grants and the totals of its uid. */
+/* Check one semaphore; counts it and what it holds, queues and pins in c. */
 static int
-sem_check_owner(struct sem_table *t, struct sem_owner *o, size_t *nholds,
-    size_t *nwaiters, size_t *nuids, char *why, size_t len)
+sem_check_sem(struct sem_table *t, struct sem *s, struct sem_census *c,
+    char *why, size_t len)
+{
+	if (sem_check_fields(t, s, why, len) == -1 ||
+	    sem_check_holders(t, s, c, why, len) == -1 ||
+	    sem_check_queue(t, s, c, why, len) == -1 ||
+	    sem_check_stuck(s, why, len) == -1)
+		return (-1);
+	c->npinned += s->npinned;
+	c->nsems++;
+	return (0);
+}
+
+/*
+ * Check one owner, its holds and waiters, and the totals of its uid;
+ * counts the owner, its holds and waiters, and its uid (at the uid's
+ * first owner) in c.
+ */
+static int
+sem_check_owner(struct sem_table *t, struct sem_owner *o,
+    struct sem_census *c, char *why, size_t len)
 {
 	const struct sem_limits	*lim = &t->limits;
 	struct sem_owner	*p;
@@ -2957,6 +3029,7 @@ sem_check_owner(struct sem_table *t, struct sem_owner *o, size_t *nholds,
 	if (o->table != t)
 		return (sem_broken(why, len, "owner pid %u: wrong table",
 		    o->pid));
+	c->nowners++;
 	TAILQ_FOREACH(h, &o->holds, owner_entry) {
 		if (h->owner != o)
 			return (sem_broken(why, len, "owner pid %u: a hold "
@@ -2966,7 +3039,7 @@ sem_check_owner(struct sem_table *t, struct sem_owner *o, size_t *nholds,
 	if (cnt != o->nholds)
 		return (sem_broken(why, len, "owner pid %u: nholds %u, list "
 		    "%zu", o->pid, o->nholds, cnt));
-	*nholds += cnt;
+	c->oholds += cnt;
 	cnt = 0;
 	TAILQ_FOREACH(w, &o->waiters, owner_entry) {
 		if (w->owner != o)
@@ -2977,7 +3050,7 @@ sem_check_owner(struct sem_table *t, struct sem_owner *o, size_t *nholds,
 	if (cnt != o->npending)
 		return (sem_broken(why, len, "owner pid %u: npending %u, list "
 		    "%zu", o->pid, o->npending, cnt));
-	*nwaiters += cnt;
+	c->owaiters += cnt;
 	if (lim->max_pending != 0 && o->npending > lim->max_pending)
 		return (sem_broken(why, len, "owner pid %u: %u pending, over "
 		    "max_pending %u", o->pid, o->npending, lim->max_pending));
@@ -2995,7 +3068,7 @@ sem_check_owner(struct sem_table *t, struct sem_owner *o, size_t *nholds,
 		npend += p->npending;
 		nhold += p->nholds;
 	}
-	(*nuids)++;
+	c->nuids++;
 	if (nown != u->nowners || npend != u->npending || nhold != u->nholds)
 		return (sem_broken(why, len, "uid %u: totals %u owners, %u "
 		    "pending, %u holds; its owners have %u, %u, %u", u->uid,
@@ -3009,25 +3082,17 @@ sem_check_owner(struct sem_table *t, struct sem_owner *o, size_t *nholds,
 }
 
 /*
- * Check every structural invariant of the table; see sem.h.  Returns 0,
- * or -1 with the first violation found described in why.  A debugging
- * aid: O(everything), and O(owners^2 / uids) for the per-uid totals.
+ * Check the undelivered events: each is for a decided waiter, off the
+ * deadline heap, with no grant set aside.  Counts them and the
+ * semaphores they name (pinned) in c.
  */
-int
-sem_check_invariants(struct sem_table *t, char *why, size_t len)
+static int
+sem_check_events(struct sem_table *t, struct sem_census *c, char *why,
+    size_t len)
 {
-	struct sem		*s;
-	struct sem_owner	*o;
 	struct sem_waiter	*w;
-	struct sem_hold		*h;
-	size_t			 nsems = 0, nholds = 0, nqueued = 0;
-	size_t			 ndeadline = 0, npinned = 0, nevents = 0;
-	size_t			 nowners = 0, oholds = 0, owaiters = 0;
-	size_t			 nspare = 0, nuids = 0, nparts = 0, i;
-	size_t			 ngrants = 0, epins = 0;
+	uint32_t		 i;
 
-	if (!TAILQ_EMPTY(&t->dirty))
-		return (sem_broken(why, len, "semaphores left marked"));
 	TAILQ_FOREACH(w, &t->events, ev_entry) {
 		if ((w->state != SEM_W_GRANTED && w->state != SEM_W_EXPIRED &&
 		    w->state != SEM_W_REFUSED) || w->deadline.idx != SIZE_MAX)
@@ -3040,19 +3105,26 @@ sem_check_invariants(struct sem_table *t, char *why, size_t len)
 				    "%llu still has a grant set aside",
 				    (unsigned long long)w->id));
 		}
-		nevents++;
-		epins += w->nparts;
+		c->nevents++;
+		c->epins += w->nparts;
 	}
-	TAILQ_FOREACH(s, &t->sems, entry) {
-		if (sem_check_sem(t, s, &nholds, &ngrants, &nqueued, &nparts,
-		    &ndeadline, &npinned, why, len) == -1)
-			return (-1);
-		nsems++;
-	}
-	if (nsems != t->nsems || nsems != t->by_name.count)
+	return (0);
+}
+
+/*
+ * Check the count of live semaphores, then the forgotten ones: kept by
+ * name, not live, idle, at most SEM_MAX_RETIRED.
+ */
+static int
+sem_check_retired(struct sem_table *t, const struct sem_census *c,
+    char *why, size_t len)
+{
+	struct sem	*s;
+	size_t		 nsems = 0;
+
+	if (c->nsems != t->nsems || c->nsems != t->by_name.count)
 		return (sem_broken(why, len, "%zu semaphores listed, nsems "
-		    "%zu, %zu hashed", nsems, t->nsems, t->by_name.count));
-	nsems = 0;
+		    "%zu, %zu hashed", c->nsems, t->nsems, t->by_name.count));
 	TAILQ_FOREACH(s, &t->retired, entry) {
 		if (sem_retired_lookup(t, s->name, s->name_len) != s ||
 		    sem_lookup(t, s->name, s->name_len) != NULL ||
@@ -3066,12 +3138,28 @@ sem_check_invariants(struct sem_table *t, char *why, size_t len)
 		return (sem_broken(why, len, "%zu forgotten semaphores kept, "
 		    "nretired %zu, %zu hashed", nsems, t->nretired,
 		    t->by_retired.count));
-	if (npinned != epins)
+	return (0);
+}
+
+/*
+ * Check what the semaphores counted against the table: the pins against
+ * the events, the deadlines and wake-ups against their heaps (and their
+ * order), the spare holds against the queued parts.
+ */
+static int
+sem_check_pools(struct sem_table *t, const struct sem_census *c, char *why,
+    size_t len)
+{
+	struct sem_hold	*h;
+	size_t		 nspare = 0, i;
+
+	if (c->npinned != c->epins)
 		return (sem_broken(why, len, "%zu pins for events naming %zu",
-		    npinned, epins));
-	if (ndeadline != t->deadlines.len)
+		    c->npinned, c->epins));
+	if (c->ndeadline != t->deadlines.len)
 		return (sem_broken(why, len, "%zu queued waiters with a "
-		    "deadline, %zu in the heap", ndeadline, t->deadlines.len));
+		    "deadline, %zu in the heap", c->ndeadline,
+		    t->deadlines.len));
 	if ((i = heap_disorder(&t->deadlines)) < t->deadlines.len)
 		return (sem_broken(why, len, "the deadline heap is out of "
 		    "order at %zu", i));
@@ -3083,34 +3171,70 @@ sem_check_invariants(struct sem_table *t, char *why, size_t len)
 		    "order at %zu", i));
 	for (h = t->spare; h != NULL; h = h->hnext)
 		nspare++;
-	if (nspare != t->nspare || nspare != nparts)
+	if (nspare != t->nspare || nspare != c->nparts)
 		return (sem_broken(why, len, "%zu spare holds (nspare %zu) for "
-		    "%zu queued parts", nspare, t->nspare, nparts));
-
-	TAILQ_FOREACH(o, &t->owners, entry) {
-		if (sem_check_owner(t, o, &oholds, &owaiters, &nuids, why,
-		    len) == -1)
-			return (-1);
-		nowners++;
-	}
-	if (nowners != t->nowners)
-		return (sem_broken(why, len, "%zu owners listed, nowners %zu",
-		    nowners, t->nowners));
-	if (nuids != t->by_uid.count)
-		return (sem_broken(why, len, "owners have %zu uids, %zu hashed",
-		    nuids, t->by_uid.count));
-	if (oholds != nholds || nholds != t->by_hold.count)
-		return (sem_broken(why, len, "owners have %zu holds, "
-		    "semaphores %zu, %zu hashed", oholds, nholds,
-		    t->by_hold.count));
-	if (ngrants != t->by_token.count)
-		return (sem_broken(why, len, "holds have %zu grants, %zu "
-		    "hashed", ngrants, t->by_token.count));
-	if (owaiters != nqueued + nevents || owaiters != t->by_id.count)
-		return (sem_broken(why, len, "owners have %zu waiters; %zu "
-		    "queued, %zu events, %zu hashed", owaiters, nqueued,
-		    nevents, t->by_id.count));
+		    "%zu queued parts", nspare, t->nspare, c->nparts));
 	return (0);
+}
+
+/*
+ * Check what the owners counted against the semaphores' counts and the
+ * table's hashes.
+ */
+static int
+sem_check_totals(struct sem_table *t, const struct sem_census *c,
+    char *why, size_t len)
+{
+	if (c->nowners != t->nowners)
+		return (sem_broken(why, len, "%zu owners listed, nowners %zu",
+		    c->nowners, t->nowners));
+	if (c->nuids != t->by_uid.count)
+		return (sem_broken(why, len, "owners have %zu uids, %zu hashed",
+		    c->nuids, t->by_uid.count));
+	if (c->oholds != c->nholds || c->nholds != t->by_hold.count)
+		return (sem_broken(why, len, "owners have %zu holds, "
+		    "semaphores %zu, %zu hashed", c->oholds, c->nholds,
+		    t->by_hold.count));
+	if (c->ngrants != t->by_token.count)
+		return (sem_broken(why, len, "holds have %zu grants, %zu "
+		    "hashed", c->ngrants, t->by_token.count));
+	if (c->owaiters != c->nqueued + c->nevents ||
+	    c->owaiters != t->by_id.count)
+		return (sem_broken(why, len, "owners have %zu waiters; %zu "
+		    "queued, %zu events, %zu hashed", c->owaiters, c->nqueued,
+		    c->nevents, t->by_id.count));
+	return (0);
+}
+
+/*
+ * Check every structural invariant of the table; see sem.h.  Returns 0,
+ * or -1 with the first violation found described in why.  A debugging
+ * aid: O(everything), and O(owners^2 / uids) for the per-uid totals.
+ */
+int
+sem_check_invariants(struct sem_table *t, char *why, size_t len)
+{
+	struct sem_census	 c;
+	struct sem		*s;
+	struct sem_owner	*o;
+
+	memset(&c, 0, sizeof c);
+	if (!TAILQ_EMPTY(&t->dirty))
+		return (sem_broken(why, len, "semaphores left marked"));
+	if (sem_check_events(t, &c, why, len) == -1)
+		return (-1);
+	TAILQ_FOREACH(s, &t->sems, entry) {
+		if (sem_check_sem(t, s, &c, why, len) == -1)
+			return (-1);
+	}
+	if (sem_check_retired(t, &c, why, len) == -1 ||
+	    sem_check_pools(t, &c, why, len) == -1)
+		return (-1);
+	TAILQ_FOREACH(o, &t->owners, entry) {
+		if (sem_check_owner(t, o, &c, why, len) == -1)
+			return (-1);
+	}
+	return (sem_check_totals(t, &c, why, len));
 }
 
 /*
