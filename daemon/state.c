@@ -214,62 +214,66 @@ state_rec_ok(const struct state_rec *r)
 }
 
 /*
- * Open, lock, check and map the state file; collect the live records.
- * See state.h.
+ * Open and lock st->path, and check that it is a regular file of our
+ * uid with mode 0600; its size in *size.  Returns 0, or -1 with a
+ * sentence in cause.
  */
-struct state *
-state_open(const char *path, const char *socket, char *cause,
-    size_t causelen)
+static int
+state_file_open(struct state *st, off_t *size, char *cause, size_t causelen)
 {
-	struct state	*st;
 	struct stat	 sb;
-	uint32_t	 i, nrecs;
-	int		 fresh;
-	size_t		 j;
 
-	if ((st = calloc(1, sizeof *st)) != NULL)
-		st->fd = -1;
-	if (st == NULL ||
-	    (st->path = strdup(path)) == NULL) {
-		free(st);
-		return (state_fail(cause, causelen, "out of memory"));
-	}
-	st->fd = open(path, O_RDWR|O_CREAT|O_CLOEXEC|O_NOFOLLOW, 0600);
+	st->fd = open(st->path, O_RDWR|O_CREAT|O_CLOEXEC|O_NOFOLLOW, 0600);
 	if (st->fd == -1) {
 		state_fail(cause, causelen, "cannot open the state file %s: "
-		    "%s", path, strerror(errno));
-		goto fail;
+		    "%s", st->path, strerror(errno));
+		return (-1);
 	}
 	if (flock(st->fd, LOCK_EX|LOCK_NB) == -1) {
 		state_fail(cause, causelen, errno == EWOULDBLOCK ?
 		    "the state file %s is in use by another semd" :
-		    "cannot lock the state file %s: %s", path,
+		    "cannot lock the state file %s: %s", st->path,
 		    strerror(errno));
-		goto fail;
+		return (-1);
 	}
 	if (fstat(st->fd, &sb) == -1) {
-		state_fail(cause, causelen, "fstat %s: %s", path,
+		state_fail(cause, causelen, "fstat %s: %s", st->path,
 		    strerror(errno));
-		goto fail;
+		return (-1);
 	}
 	if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
 	    (sb.st_mode & 077) != 0) {
 		state_fail(cause, causelen, "the state file %s is not a "
-		    "regular file of uid %ld with mode 0600", path,
+		    "regular file of uid %ld with mode 0600", st->path,
 		    (long)geteuid());
-		goto fail;
+		return (-1);
 	}
+	*size = sb.st_size;
+	return (0);
+}
 
-	fresh = 1;
-	if (sb.st_size >= STATE_HDR_SIZE) {
-		if (state_map(st, (uint32_t)((sb.st_size - STATE_HDR_SIZE) /
+/*
+ * Map the open state file of size bytes: as it is if its header is ours
+ * for socket, else (with a warning) afresh, STATE_INITIAL_RECS empty
+ * records.  Then count this open in the header and load the token key.
+ * Returns 0, or -1 with a sentence in cause.
+ */
+static int
+state_file_map(struct state *st, off_t size, const char *socket,
+    char *cause, size_t causelen)
+{
+	uint32_t	 nrecs;
+	int		 fresh = 1;
+
+	if (size >= STATE_HDR_SIZE) {
+		if (state_map(st, (uint32_t)((size - STATE_HDR_SIZE) /
 		    sizeof(struct state_rec))) == -1)
 			goto map_fail;
-		if (state_hdr_ok(st->hdr, sb.st_size, socket))
+		if (state_hdr_ok(st->hdr, size, socket))
 			fresh = 0;
 		else {
 			log_warnx("state file %s is not one of ours for %s: "
-			    "starting afresh", path, socket);
+			    "starting afresh", st->path, socket);
 			munmap(st->map, st->maplen);
 			st->map = NULL;
 		}
@@ -280,8 +284,8 @@ state_open(const char *path, const char *socket, char *cause,
 		    ftruncate(st->fd, (off_t)(STATE_HDR_SIZE + (size_t)nrecs *
 		    sizeof(struct state_rec))) == -1) {
 			state_fail(cause, causelen, "cannot size the state "
-			    "file %s: %s", path, strerror(errno));
-			goto fail;
+			    "file %s: %s", st->path, strerror(errno));
+			return (-1);
 		}
 		if (state_map(st, nrecs) == -1)
 			goto map_fail;
@@ -290,19 +294,37 @@ state_open(const char *path, const char *socket, char *cause,
 	st->hdr->pid = (uint32_t)getpid();
 	st->hdr->opens++;
 	token_key_init(&st->key, st->hdr->key);
+	return (0);
 
-	/* Live records become the old grants; the rest are free slots. */
+map_fail:
+	state_fail(cause, causelen, "cannot map the state file %s: %s",
+	    st->path, strerror(errno));
+	return (-1);
+}
+
+/*
+ * Sort the mapped records: a damaged one is dropped (with a warning),
+ * an empty one is a free slot, a live one becomes an old grant (in slot
+ * order), and next_serial moves past every live serial.  Returns 0, or
+ * -1 with a sentence in cause (out of memory).
+ */
+static int
+state_collect(struct state *st, char *cause, size_t causelen)
+{
+	struct state_rec	*r;
+	struct state_old	*o;
+	uint32_t		 i;
+
 	if ((st->free = calloc(st->nrecs, sizeof *st->free)) == NULL ||
 	    (st->old = calloc(st->nrecs, sizeof *st->old)) == NULL) {
 		state_fail(cause, causelen, "out of memory");
-		goto fail;
+		return (-1);
 	}
 	for (i = st->nrecs; i-- > 0;) {
-		struct state_rec	*r = &st->recs[i];
-
+		r = &st->recs[i];
 		if (r->serial != 0 && !state_rec_ok(r)) {
 			log_warnx("state file %s: record %u is damaged; "
-			    "dropped", path, i);
+			    "dropped", st->path, i);
 			r->serial = 0;
 		}
 		if (r->serial == 0) {
@@ -313,13 +335,11 @@ state_open(const char *path, const char *socket, char *cause,
 			st->hdr->next_serial = r->serial + 1;
 		st->live++;
 	}
-	for (i = 0, j = 0; i < st->nrecs; i++) {
-		struct state_rec	*r = &st->recs[i];
-		struct state_old	*o;
-
+	for (i = 0; i < st->nrecs; i++) {
+		r = &st->recs[i];
 		if (r->serial == 0)
 			continue;
-		o = &st->old[j++];
+		o = &st->old[st->nold++];
 		o->serial = r->serial;
 		o->token = r->token;
 		o->uid = r->uid;
@@ -332,15 +352,34 @@ state_open(const char *path, const char *socket, char *cause,
 		memcpy(o->name, r->name, r->name_len);
 		o->name[r->name_len] = '\0';
 	}
-	st->nold = j;
-	return (st);
+	return (0);
+}
 
-map_fail:
-	state_fail(cause, causelen, "cannot map the state file %s: %s", path,
-	    strerror(errno));
-fail:
-	state_close(st);
-	return (NULL);
+/*
+ * Open, lock, check and map the state file; collect the live records.
+ * See state.h.
+ */
+struct state *
+state_open(const char *path, const char *socket, char *cause,
+    size_t causelen)
+{
+	struct state	*st;
+	off_t		 size;
+
+	if ((st = calloc(1, sizeof *st)) != NULL)
+		st->fd = -1;
+	if (st == NULL ||
+	    (st->path = strdup(path)) == NULL) {
+		free(st);
+		return (state_fail(cause, causelen, "out of memory"));
+	}
+	if (state_file_open(st, &size, cause, causelen) == -1 ||
+	    state_file_map(st, size, socket, cause, causelen) == -1 ||
+	    state_collect(st, cause, causelen) == -1) {
+		state_close(st);
+		return (NULL);
+	}
+	return (st);
 }
 
 /* The records found live at open. */
