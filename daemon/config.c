@@ -26,6 +26,7 @@
 #include <math.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -374,126 +375,143 @@ config_who_parse(struct config_parser *p, const char *key, const char *value,
 	}
 }
 
+/*
+ * The numeric keys of [semd]: their range, whether K, M or G may follow,
+ * where the value goes in struct config (a uint32_t or a uint64_t), and
+ * the CONFIG_HAS_* bit that says the file set it.
+ */
+#define CONFIG_FIELD(f)	offsetof(struct config, f), \
+			sizeof(((struct config *)0)->f)
+static const struct config_numkey {
+	const char	*key;
+	unsigned int	 flag;
+	uint64_t	 min, max;
+	int		 suffixes;
+	size_t		 off, size;
+} config_numkeys[] = {
+	{ "max-connections", CONFIG_HAS_MAX_CONNECTIONS, 0, 1000000, 0,
+	    CONFIG_FIELD(max_connections) },
+	{ "max-pending", CONFIG_HAS_MAX_PENDING, 0, UINT32_MAX, 0,
+	    CONFIG_FIELD(max_pending) },
+	{ "max-holds", CONFIG_HAS_MAX_HOLDS, 0, UINT32_MAX, 0,
+	    CONFIG_FIELD(max_holds) },
+	{ "max-pending-per-uid", CONFIG_HAS_MAX_PENDING_PER_UID, 0,
+	    UINT32_MAX, 0, CONFIG_FIELD(max_pending_per_uid) },
+	{ "max-holds-per-uid", CONFIG_HAS_MAX_HOLDS_PER_UID, 0,
+	    UINT32_MAX, 0, CONFIG_FIELD(max_holds_per_uid) },
+	{ "max-sems", CONFIG_HAS_MAX_SEMS, 0, UINT32_MAX, 0,
+	    CONFIG_FIELD(max_sems) },
+	{ "max-frame", CONFIG_HAS_MAX_FRAME, 64, PROTO_MAX_FRAME, 0,
+	    CONFIG_FIELD(max_frame) },
+	{ "max-output", CONFIG_HAS_MAX_OUTPUT,
+	    PROTO_HDR_LEN + PROTO_MAX_FRAME, SIZE_MAX / 2, 1,
+	    CONFIG_FIELD(max_output) },
+	{ "idle-exit", CONFIG_HAS_IDLE_EXIT, 0, 100000000, 0,
+	    CONFIG_FIELD(idle_exit) },
+	{ "max-output-total", CONFIG_HAS_MAX_OUTPUT_TOTAL,
+	    PROTO_HDR_LEN + PROTO_MAX_FRAME, SIZE_MAX / 2, 1,
+	    CONFIG_FIELD(max_output_total) },
+	{ "max-connections-per-uid", CONFIG_HAS_MAX_CONNECTIONS_PER_UID, 0,
+	    1000000, 0, CONFIG_FIELD(max_connections_per_uid) },
+	{ NULL, 0, 0, 0, 0, 0, 0 }
+};
+
+/*
+ * Note key, bit flag of *seen, as set in [semd]; -1 after saying so if it
+ * was set already.
+ */
+static int
+config_semd_once(struct config_parser *p, unsigned int *seen,
+    unsigned int flag, const char *key)
+{
+	if (*seen & flag) {
+		config_fail(p, "%s is set twice in [semd]", key);
+		return (-1);
+	}
+	*seen |= flag;
+	return (0);
+}
+
+/* Handle a numeric key nk = value in [semd]: once, in range. */
+static void
+config_semd_number(struct config_parser *p, const struct config_numkey *nk,
+    const char *value)
+{
+	char		*field = (char *)p->cf + nk->off;
+	uint64_t	 v;
+	uint32_t	 v32;
+
+	if (config_semd_once(p, &p->seen_limits, nk->flag, nk->key) == -1)
+		return;
+	if (config_number(value, nk->min, nk->max, nk->suffixes, &v) == -1) {
+		config_fail(p, "%s must be a number from %llu to %llu%s, not "
+		    "'%s'", nk->key, (unsigned long long)nk->min,
+		    (unsigned long long)nk->max,
+		    nk->suffixes ? " (K, M, G allowed)" : "", value);
+		return;
+	}
+	p->cf->has |= nk->flag;
+	v32 = (uint32_t)v;
+	if (nk->size == sizeof v32)
+		memcpy(field, &v32, sizeof v32);
+	else
+		memcpy(field, &v, sizeof v);
+}
+
+/* Handle "undeclared = allow|deny" in [semd]. */
+static void
+config_semd_undeclared(struct config_parser *p, const char *value)
+{
+	if (config_semd_once(p, &p->seen, SEEN_UNDECLARED, "undeclared") == -1)
+		return;
+	if (strcmp(value, "allow") == 0)
+		p->cf->undeclared_deny = 0;
+	else if (strcmp(value, "deny") == 0)
+		p->cf->undeclared_deny = 1;
+	else
+		config_fail(p, "undeclared must be 'allow' or 'deny', not "
+		    "'%s'", value);
+}
+
+/* Handle "grace = DURATION" in [semd]. */
+static void
+config_semd_grace(struct config_parser *p, const char *value)
+{
+	if (config_semd_once(p, &p->seen_limits, CONFIG_HAS_GRACE,
+	    "grace") == -1)
+		return;
+	if (config_duration(value, CONFIG_MAX_GRACE_MS,
+	    &p->cf->grace_ms) == -1) {
+		config_fail(p, "grace must be a duration such as 5s, 500ms or "
+		    "1min (at most a day), not '%s'", value);
+		return;
+	}
+	p->cf->has |= CONFIG_HAS_GRACE;
+}
+
 /* Handle "key = value" in [semd]. */
 static void
 config_semd_key(struct config_parser *p, const char *key, const char *value)
 {
-	static const struct {
-		const char	*key;
-		unsigned int	 flag;
-		uint64_t	 min, max;
-		int		 suffixes;
-	} limits[] = {
-		{ "max-connections", CONFIG_HAS_MAX_CONNECTIONS, 0, 1000000, 0 },
-		{ "max-pending", CONFIG_HAS_MAX_PENDING, 0, UINT32_MAX, 0 },
-		{ "max-holds", CONFIG_HAS_MAX_HOLDS, 0, UINT32_MAX, 0 },
-		{ "max-pending-per-uid", CONFIG_HAS_MAX_PENDING_PER_UID, 0,
-		    UINT32_MAX, 0 },
-		{ "max-holds-per-uid", CONFIG_HAS_MAX_HOLDS_PER_UID, 0,
-		    UINT32_MAX, 0 },
-		{ "max-sems", CONFIG_HAS_MAX_SEMS, 0, UINT32_MAX, 0 },
-		{ "max-frame", CONFIG_HAS_MAX_FRAME, 64, PROTO_MAX_FRAME, 0 },
-		{ "max-output", CONFIG_HAS_MAX_OUTPUT,
-		    PROTO_HDR_LEN + PROTO_MAX_FRAME, SIZE_MAX / 2, 1 },
-		{ "idle-exit", CONFIG_HAS_IDLE_EXIT, 0, 100000000, 0 },
-		{ "max-output-total", CONFIG_HAS_MAX_OUTPUT_TOTAL,
-		    PROTO_HDR_LEN + PROTO_MAX_FRAME, SIZE_MAX / 2, 1 },
-		{ "max-connections-per-uid",
-		    CONFIG_HAS_MAX_CONNECTIONS_PER_UID, 0, 1000000, 0 },
-	};
-	struct config	*cf = p->cf;
-	uint64_t	 v;
-	size_t		 i;
+	const struct config_numkey	*nk;
 
 	if (strcmp(key, "undeclared") == 0) {
-		if (p->seen & SEEN_UNDECLARED) {
-			config_fail(p, "undeclared is set twice in [semd]");
-			return;
-		}
-		p->seen |= SEEN_UNDECLARED;
-		if (strcmp(value, "allow") == 0)
-			cf->undeclared_deny = 0;
-		else if (strcmp(value, "deny") == 0)
-			cf->undeclared_deny = 1;
-		else
-			config_fail(p, "undeclared must be 'allow' or 'deny', "
-			    "not '%s'", value);
+		config_semd_undeclared(p, value);
 		return;
 	}
 	if (strcmp(key, "admin") == 0) {
-		(void)config_who_parse(p, key, value, &cf->admin);
+		(void)config_who_parse(p, key, value, &p->cf->admin);
 		return;
 	}
 	if (strcmp(key, "grace") == 0) {
-		if (p->seen_limits & CONFIG_HAS_GRACE) {
-			config_fail(p, "grace is set twice in [semd]");
-			return;
-		}
-		p->seen_limits |= CONFIG_HAS_GRACE;
-		if (config_duration(value, CONFIG_MAX_GRACE_MS,
-		    &cf->grace_ms) == -1) {
-			config_fail(p, "grace must be a duration such as 5s, "
-			    "500ms or 1min (at most a day), not '%s'", value);
-			return;
-		}
-		cf->has |= CONFIG_HAS_GRACE;
+		config_semd_grace(p, value);
 		return;
 	}
-	for (i = 0; i < sizeof limits / sizeof limits[0]; i++) {
-		if (strcmp(key, limits[i].key) != 0)
-			continue;
-		if (p->seen_limits & limits[i].flag) {
-			config_fail(p, "%s is set twice in [semd]", key);
+	for (nk = config_numkeys; nk->key != NULL; nk++) {
+		if (strcmp(key, nk->key) == 0) {
+			config_semd_number(p, nk, value);
 			return;
 		}
-		p->seen_limits |= limits[i].flag;
-		if (config_number(value, limits[i].min, limits[i].max,
-		    limits[i].suffixes, &v) == -1) {
-			config_fail(p, "%s must be a number from %llu to %llu%s,"
-			    " not '%s'", key,
-			    (unsigned long long)limits[i].min,
-			    (unsigned long long)limits[i].max,
-			    limits[i].suffixes ? " (K, M, G allowed)" : "",
-			    value);
-			return;
-		}
-		cf->has |= limits[i].flag;
-		switch (limits[i].flag) {
-		case CONFIG_HAS_MAX_CONNECTIONS:
-			cf->max_connections = (uint32_t)v;
-			break;
-		case CONFIG_HAS_MAX_PENDING:
-			cf->max_pending = (uint32_t)v;
-			break;
-		case CONFIG_HAS_MAX_HOLDS:
-			cf->max_holds = (uint32_t)v;
-			break;
-		case CONFIG_HAS_MAX_PENDING_PER_UID:
-			cf->max_pending_per_uid = (uint32_t)v;
-			break;
-		case CONFIG_HAS_MAX_HOLDS_PER_UID:
-			cf->max_holds_per_uid = (uint32_t)v;
-			break;
-		case CONFIG_HAS_MAX_SEMS:
-			cf->max_sems = (uint32_t)v;
-			break;
-		case CONFIG_HAS_MAX_FRAME:
-			cf->max_frame = (uint32_t)v;
-			break;
-		case CONFIG_HAS_MAX_OUTPUT:
-			cf->max_output = v;
-			break;
-		case CONFIG_HAS_IDLE_EXIT:
-			cf->idle_exit = (uint32_t)v;
-			break;
-		case CONFIG_HAS_MAX_OUTPUT_TOTAL:
-			cf->max_output_total = v;
-			break;
-		case CONFIG_HAS_MAX_CONNECTIONS_PER_UID:
-			cf->max_connections_per_uid = (uint32_t)v;
-			break;
-		}
-		return;
 	}
 	config_fail(p, "unknown key '%s' in [semd]", key);
 }
