@@ -492,14 +492,11 @@ server_numopt_set(const struct server_numopt *no, uint64_t v)
 		abort();
 }
 
-/* Parse the command line into server_conf; exits on errors. */
+/* Set server_conf to the defaults that options and the file override. */
 static void
-server_parse_args(int argc, char **argv)
+server_conf_defaults(void)
 {
 	const struct server_numopt	*no;
-	const char			*socket_arg = NULL;
-	char				*cause;
-	int				 ch, has_mode = 0;
 
 	memset(&server_conf, 0, sizeof server_conf);
 	server_conf.socket_mode = SEMD_DEF_SOCKET_MODE;
@@ -507,7 +504,127 @@ server_parse_args(int argc, char **argv)
 		server_numopt_set(no, no->def);
 	server_conf.grace_ms = SEMD_DEF_GRACE_MS;
 	server_conf.verbose = LOG_VERBOSE_WARN;
+}
 
+/*
+ * Handle a logging option ch (-q, -v, -l LEVEL, --log-file PATH) with its
+ * argument; exits on a bad one.  Returns 0, or -1 if ch is none of them.
+ */
+static int
+server_parse_log(int ch, const char *arg)
+{
+	switch (ch) {
+	case 'q':
+		server_conf.verbose = LOG_VERBOSE_QUIET;
+		return (0);
+	case 'v':
+		if (server_conf.verbose < LOG_VERBOSE_INFO)
+			server_conf.verbose = LOG_VERBOSE_INFO;
+		else
+			server_conf.verbose = LOG_VERBOSE_DEBUG;
+		return (0);
+	case 'l':
+		server_conf.verbose = server_parse_level(arg);
+		return (0);
+	case OPT_LOG_FILE:
+		if (*arg == '\0' || strlen(arg) >= sizeof server_conf.log_file)
+			server_usage_error("--log-file: empty or too long "
+			    "path");
+		snprintf(server_conf.log_file, sizeof server_conf.log_file,
+		    "%s", arg);
+		return (0);
+	}
+	return (-1);
+}
+
+/*
+ * Handle a cluster option ch (--cluster-*) with its argument; exits on a
+ * bad one.  Returns 0, or -1 if ch is none of them.
+ */
+static int
+server_parse_cluster(int ch, const char *arg)
+{
+	char	*cause;
+
+	switch (ch) {
+	case OPT_CLUSTER_ENDPOINTS:
+		cl_endpoints = arg;
+		return (0);
+	case OPT_CLUSTER_PREFIX:
+		cl_prefix = arg;
+		return (0);
+	case OPT_CLUSTER_TTL:
+		cl_ttl = (unsigned int)server_parse_number(
+		    "--cluster-lease-ttl", arg, 2, 3600, 0);
+		return (0);
+	case OPT_CLUSTER_HOST:
+		cl_host = arg;
+		return (0);
+	case OPT_CLUSTER_SEM:
+	case OPT_CLUSTER_NAMES:
+		if (cluster_declare(arg, ch == OPT_CLUSTER_NAMES, 0,
+		    &cause) == -1)
+			server_usage_error("%s", cause);
+		return (0);
+	}
+	return (-1);
+}
+
+/*
+ * Set the numeric option ch from arg (exits if out of range) and note
+ * that the command line gave it.  Returns 0, or -1 if ch is none of
+ * server_numopts.
+ */
+static int
+server_parse_numopt(int ch, const char *arg)
+{
+	const struct server_numopt	*no;
+
+	for (no = server_numopts; no->name != NULL; no++) {
+		if (no->id == ch)
+			break;
+	}
+	if (no->name == NULL)
+		return (-1);
+	server_numopt_set(no, server_parse_number(no->name, arg, no->min,
+	    no->max, no->suffixes));
+	server_opts_given |= no->given;
+	return (0);
+}
+
+/*
+ * Check -S PATH (socket_arg, may be NULL) against --system and copy it
+ * into server_conf; with --system, the system's socket mode unless
+ * --socket-mode gave one (has_mode).  Exits on errors.
+ */
+static void
+server_parse_socket(const char *socket_arg, int has_mode)
+{
+	if (server_conf.system && socket_arg != NULL)
+		server_usage_error("--system and --socket exclude each other");
+	if (server_conf.system && !has_mode)
+		server_conf.socket_mode = SEMD_SYSTEM_SOCKET_MODE;
+	if (socket_arg == NULL)
+		return;
+	if (*socket_arg == '\0')
+		server_usage_error("--socket: empty path");
+	if ((size_t)snprintf(server_conf.socket_path,
+	    sizeof server_conf.socket_path, "%s", socket_arg) >=
+	    sizeof server_conf.socket_path) {
+		fprintf(stderr, "semd: socket path %s is too long (at most %zu "
+		    "bytes)\n", socket_arg, sizeof server_conf.socket_path - 1);
+		exit(1);
+	}
+}
+
+/* Parse the command line into server_conf; exits on errors. */
+static void
+server_parse_args(int argc, char **argv)
+{
+	const char	*socket_arg = NULL;
+	int		 ch, has_mode = 0;
+
+	server_conf_defaults();
 	opterr = 0;	/* its messages are server_usage_error's */
 	while ((ch = getopt_long(argc, argv, ":S:c:fqvVhl:", server_longopts,
 	    NULL)) != -1) {
@@ -527,26 +644,6 @@ server_parse_args(int argc, char **argv)
 		case 'f':
 			server_conf.foreground = 1;
 			break;
-		case 'q':
-			server_conf.verbose = LOG_VERBOSE_QUIET;
-			break;
-		case 'v':
-			if (server_conf.verbose < LOG_VERBOSE_INFO)
-				server_conf.verbose = LOG_VERBOSE_INFO;
-			else
-				server_conf.verbose = LOG_VERBOSE_DEBUG;
-			break;
-		case 'l':
-			server_conf.verbose = server_parse_level(optarg);
-			break;
-		case OPT_LOG_FILE:
-			if (*optarg == '\0' || strlen(optarg) >=
-			    sizeof server_conf.log_file)
-				server_usage_error("--log-file: empty or too "
-				    "long path");
-			snprintf(server_conf.log_file, sizeof server_conf.log_file,
-			    "%s", optarg);
-			break;
 		case 'V':
 			printf("semd (semd) %s, protocol %d\n",
 			    PACKAGE_VERSION, PROTO_VERSION);
@@ -565,25 +662,6 @@ server_parse_args(int argc, char **argv)
 		case OPT_SYSTEM:
 			server_conf.system = 1;
 			break;
-		case OPT_CLUSTER_ENDPOINTS:
-			cl_endpoints = optarg;
-			break;
-		case OPT_CLUSTER_PREFIX:
-			cl_prefix = optarg;
-			break;
-		case OPT_CLUSTER_TTL:
-			cl_ttl = (unsigned int)server_parse_number(
-			    "--cluster-lease-ttl", optarg, 2, 3600, 0);
-			break;
-		case OPT_CLUSTER_HOST:
-			cl_host = optarg;
-			break;
-		case OPT_CLUSTER_SEM:
-		case OPT_CLUSTER_NAMES:
-			if (cluster_declare(optarg, ch == OPT_CLUSTER_NAMES, 0,
-			    &cause) == -1)
-				server_usage_error("%s", cause);
-			break;
 		case OPT_GRACE:
 			server_conf.grace_ms = server_parse_duration("--grace",
 			    optarg, SEMD_MAX_GRACE_MS);
@@ -596,37 +674,16 @@ server_parse_args(int argc, char **argv)
 			server_conf.state_dir = optarg;
 			break;
 		default:
-			for (no = server_numopts; no->name != NULL; no++) {
-				if (no->id == ch)
-					break;
-			}
-			if (no->name == NULL)
+			if (server_parse_log(ch, optarg) == -1 &&
+			    server_parse_cluster(ch, optarg) == -1 &&
+			    server_parse_numopt(ch, optarg) == -1)
 				server_usage_error("unknown option '%s'",
 				    argv[optind - 1]);
-			server_numopt_set(no, server_parse_number(no->name, optarg,
-			    no->min, no->max, no->suffixes));
-			server_opts_given |= no->given;
 		}
 	}
 	if (optind != argc)
 		server_usage_error("unexpected argument '%s'", argv[optind]);
-
-	if (server_conf.system && socket_arg != NULL)
-		server_usage_error("--system and --socket exclude each other");
-	if (server_conf.system && !has_mode)
-		server_conf.socket_mode = SEMD_SYSTEM_SOCKET_MODE;
-	if (socket_arg != NULL) {
-		if (*socket_arg == '\0')
-			server_usage_error("--socket: empty path");
-		if ((size_t)snprintf(server_conf.socket_path,
-		    sizeof server_conf.socket_path, "%s", socket_arg) >=
-		    sizeof server_conf.socket_path) {
-			fprintf(stderr, "semd: socket path %s is too long (at "
-			    "most %zu bytes)\n", socket_arg,
-			    sizeof server_conf.socket_path - 1);
-			exit(1);
-		}
-	}
+	server_parse_socket(socket_arg, has_mode);
 	/* Without -S the default path is worked out in server_listen_fd,
 	 * unless systemd hands over a socket. */
 }
