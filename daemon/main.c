@@ -65,6 +65,8 @@ static int		 server_idle_armed;
 static int		 server_settling;
 static int		 server_reexec_asked;	/* SIGUSR2 */
 #define SEMD_NSIGS	4	/* watched: TERM, INT, HUP, USR2 */
+static const int	 server_sigs[SEMD_NSIGS] = { SIGTERM, SIGINT, SIGHUP,
+			     SIGUSR2 };
 #define SEMD_REEXEC_FD	3	/* SD_LISTEN_FDS_START */
 static char		 server_exe[PATH_MAX];	/* our binary, for SIGUSR2 */
 static char		 server_socket_dir[sizeof server_conf.socket_path];
@@ -1224,6 +1226,116 @@ server_reexec(int fd, char **argv)
 }
 
 /*
+ * Find the path an upgrade (SIGUSR2) executes: where we were started,
+ * even if that file has since been replaced.  Empty if unknown.
+ */
+static void
+server_exe_find(void)
+{
+	ssize_t	 n;
+
+	n = readlink("/proc/self/exe", server_exe, sizeof server_exe - 1);
+	server_exe[n > 0 ? n : 0] = '\0';
+	if (n > 10 && strcmp(server_exe + n - 10, " (deleted)") == 0)
+		server_exe[n - 10] = '\0';
+}
+
+/*
+ * Set up the event loop and what it serves: connections, rules, the
+ * cluster, the grace period of a previous semd's grants, the deadline
+ * and idle timers, and the signals (sig_ev, for server_loop_free).
+ * Exits on failure.
+ */
+static void
+server_loop_init(struct event **sig_ev)
+{
+	char	*cause;
+	int	 i;
+
+	if ((server_base = event_base_new()) == NULL)
+		fatalx("cannot create the event loop");
+	if (conn_init() == -1)
+		fatal("conn_init");
+	rules_apply();
+	if (cluster_init(&cause) == -1)
+		fatalx("cluster: %s", cause);
+	if (server_state != NULL &&
+	    grace_start(server_state, server_table, server_conf.grace_ms) == -1)
+		fatal("cannot take over the grants of the previous semd");
+	server_deadline_fd = timerfd_create(CLOCK_MONOTONIC,
+	    TFD_NONBLOCK | TFD_CLOEXEC);
+	if (server_deadline_fd == -1)
+		fatal("timerfd_create");
+	server_deadline_ev = event_new(server_base, server_deadline_fd,
+	    EV_READ | EV_PERSIST, server_deadline_cb, NULL);
+	server_idle_ev = evtimer_new(server_base, server_idle_cb, NULL);
+	if (server_deadline_ev == NULL || server_idle_ev == NULL ||
+	    event_add(server_deadline_ev, NULL) == -1)
+		fatalx("cannot create timers");
+	for (i = 0; i < SEMD_NSIGS; i++) {
+		sig_ev[i] = evsignal_new(server_base, server_sigs[i],
+		    server_signal_cb, NULL);
+		if (sig_ev[i] == NULL || evsignal_add(sig_ev[i], NULL) == -1)
+			fatalx("cannot watch signal %d", server_sigs[i]);
+	}
+}
+
+/*
+ * Say that semd serves: log it, let the parent of a daemon (ready_fd)
+ * or of a re-executed one go, and tell systemd, with a status timer.
+ * Returns that timer, or NULL without systemd.  Exits on failure.
+ */
+static struct event *
+server_ready(int ready_fd, int reexec)
+{
+	struct timeval		 status_tv = { 5, 0 };
+	struct event		*status_ev;
+	char			 line[256];
+
+	log_info("listening on %s (pid %ld)", server_conf.socket_path,
+	    (long)getpid());
+	if (ready_fd != -1 || (!server_conf.foreground && reexec))
+		server_detach(ready_fd);
+	if (!sdaemon_notifying())
+		return (NULL);
+	/* Ready only now: the socket accepts and the loop is set up. */
+	snprintf(line, sizeof line, "listening on %s",
+	    server_conf.socket_path);
+	sdaemon_ready(line);
+	status_ev = event_new(server_base, -1, EV_PERSIST, server_status_cb,
+	    NULL);
+	if (status_ev == NULL || event_add(status_ev, &status_tv) == -1)
+		fatalx("cannot create the status timer");
+	return (status_ev);
+}
+
+/*
+ * Close what server_loop_init set up, and everything it serves, in the
+ * order that lets each part give back what it holds.
+ */
+static void
+server_loop_free(struct event **sig_ev)
+{
+	int	 i;
+
+	cluster_shutdown();
+	grace_shutdown();
+	conn_shutdown();
+	rules_free();
+	state_close(server_state);
+	server_state = NULL;
+	listen_close();
+	for (i = 0; i < SEMD_NSIGS; i++)
+		event_free(sig_ev[i]);
+	event_free(server_deadline_ev);
+	close(server_deadline_fd);
+	event_free(server_idle_ev);
+	event_base_free(server_base);
+	server_base = NULL;
+	libevent_global_shutdown();
+}
+
+/*
  * Parse the command line, listen, become a daemon unless -f, and serve
  * until SIGTERM, SIGINT or --idle-exit; then close everything, remove
  * the socket file and exit 0.
@@ -1232,22 +1344,13 @@ int
 main(int argc, char **argv)
 {
 	struct event		*sig_ev[SEMD_NSIGS];
-	static const int	 sigs[SEMD_NSIGS] = { SIGTERM, SIGINT, SIGHUP,
-				     SIGUSR2 };
-	struct event		*status_ev = NULL;
-	struct timeval		 status_tv = { 5, 0 };
-	char			 line[256], *line_cause;
+	struct event		*status_ev;
 	sigset_t		 sigs_held, sigs_old;
 	char			**exec_argv;
-	ssize_t			 n;
 	int			 fd, ready_fd = -1, i, reexec;
 
 	signal(SIGPIPE, SIG_IGN);
-	/* The path an upgrade (SIGUSR2) executes: where we were started. */
-	n = readlink("/proc/self/exe", server_exe, sizeof server_exe - 1);
-	server_exe[n > 0 ? n : 0] = '\0';
-	if (n > 10 && strcmp(server_exe + n - 10, " (deleted)") == 0)
-		server_exe[n - 10] = '\0';
+	server_exe_find();
 	reexec = getenv("SEMD_REEXEC") != NULL;
 	unsetenv("SEMD_REEXEC");
 	if ((exec_argv = calloc((size_t)argc + 1, sizeof *exec_argv)) ==
@@ -1268,7 +1371,7 @@ main(int argc, char **argv)
 	 */
 	sigemptyset(&sigs_held);
 	for (i = 0; i < SEMD_NSIGS; i++)
-		sigaddset(&sigs_held, sigs[i]);
+		sigaddset(&sigs_held, server_sigs[i]);
 	sigprocmask(SIG_BLOCK, &sigs_held, &sigs_old);
 	fd = server_listen_fd();
 	if (server_config_path == NULL)
@@ -1281,32 +1384,7 @@ main(int argc, char **argv)
 	if (!server_conf.foreground && !reexec)
 		ready_fd = server_daemonize();
 
-	if ((server_base = event_base_new()) == NULL)
-		fatalx("cannot create the event loop");
-	if (conn_init() == -1)
-		fatal("conn_init");
-	rules_apply();
-	if (cluster_init(&line_cause) == -1)
-		fatalx("cluster: %s", line_cause);
-	if (server_state != NULL &&
-	    grace_start(server_state, server_table, server_conf.grace_ms) == -1)
-		fatal("cannot take over the grants of the previous semd");
-	server_deadline_fd = timerfd_create(CLOCK_MONOTONIC,
-	    TFD_NONBLOCK | TFD_CLOEXEC);
-	if (server_deadline_fd == -1)
-		fatal("timerfd_create");
-	server_deadline_ev = event_new(server_base, server_deadline_fd,
-	    EV_READ | EV_PERSIST, server_deadline_cb, NULL);
-	server_idle_ev = evtimer_new(server_base, server_idle_cb, NULL);
-	if (server_deadline_ev == NULL || server_idle_ev == NULL ||
-	    event_add(server_deadline_ev, NULL) == -1)
-		fatalx("cannot create timers");
-	for (i = 0; i < SEMD_NSIGS; i++) {
-		sig_ev[i] = evsignal_new(server_base, sigs[i], server_signal_cb,
-		    NULL);
-		if (sig_ev[i] == NULL || evsignal_add(sig_ev[i], NULL) == -1)
-			fatalx("cannot watch signal %d", sigs[i]);
-	}
+	server_loop_init(sig_ev);
 	sigprocmask(SIG_SETMASK, &sigs_old, NULL);
 	if (listen_start(fd) == -1)
 		fatal("listen_start");
@@ -1318,21 +1396,7 @@ main(int argc, char **argv)
 		fatal("listen_watch");
 	server_started_ms = server_now_ms();
 	server_settle();		/* arms the idle timer */
-
-	log_info("listening on %s (pid %ld)", server_conf.socket_path,
-	    (long)getpid());
-	if (ready_fd != -1 || (!server_conf.foreground && reexec))
-		server_detach(ready_fd);
-	if (sdaemon_notifying()) {
-		/* Ready only now: the socket accepts and the loop is set up. */
-		snprintf(line, sizeof line, "listening on %s",
-		    server_conf.socket_path);
-		sdaemon_ready(line);
-		status_ev = event_new(server_base, -1, EV_PERSIST,
-		    server_status_cb, NULL);
-		if (status_ev == NULL || event_add(status_ev, &status_tv) == -1)
-			fatalx("cannot create the status timer");
-	}
+	status_ev = server_ready(ready_fd, reexec);
 
 	for (;;) {
 		if (event_base_dispatch(server_base) == -1)
@@ -1345,22 +1409,7 @@ main(int argc, char **argv)
 	sdaemon_stopping();
 	if (status_ev != NULL)
 		event_free(status_ev);
-
-	cluster_shutdown();
-	grace_shutdown();
-	conn_shutdown();
-	rules_free();
-	state_close(server_state);
-	server_state = NULL;
-	listen_close();
-	for (i = 0; i < SEMD_NSIGS; i++)
-		event_free(sig_ev[i]);
-	event_free(server_deadline_ev);
-	close(server_deadline_fd);
-	event_free(server_idle_ev);
-	event_base_free(server_base);
-	server_base = NULL;
-	libevent_global_shutdown();
+	server_loop_free(sig_ev);
 	log_info("stopped");
 	free(exec_argv);
 	return (0);
