@@ -1253,6 +1253,138 @@ cluster_req_uses(struct creq *r, struct cpool *p)
 }
 
 /*
+ * Learn the capacity of every part of r that joins a pool (gave none)
+ * from the pool's state.  Returns 0 when every part has one; 1 when r
+ * must wait for the lease or a pool's state (r->state is CREQ_LEASE);
+ * -1 when r failed (no such pool, or too heavy for it).
+ */
+static int
+cluster_req_join(struct creq *r)
+{
+	struct cpart	*pt;
+	size_t		 i;
+
+	if (cl_lease == 0) {
+		r->state = CREQ_LEASE;
+		return (1);
+	}
+	for (i = 0; i < r->nparts; i++) {
+		pt = &r->parts[i];
+		if (pt->has_capacity || pt->joined)
+			continue;
+		if (!pt->pool->synced) {
+			r->state = CREQ_LEASE;
+			return (1);
+		}
+		if (pt->pool->capacity == 0) {
+			cluster_req_fail(r, PROTO_E_NO_CAPACITY, "cluster "
+			    "semaphore %s does not exist; give its capacity "
+			    "to create it", pt->pool->name);
+			return (-1);
+		}
+		pt->joined = 1;
+		pt->capacity = pt->pool->capacity;
+		if (pt->weight > pt->capacity) {
+			cluster_req_fail(r, PROTO_E_TOO_HEAVY, "weight %"
+			    PRIu32 " is more than the capacity %" PRIu32 " of "
+			    "cluster semaphore %s; it could never be granted",
+			    pt->weight, pt->capacity, pt->pool->name);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/*
+ * Name r's keys for the current lease (once per lease: a retry under
+ * the same lease puts the same keys).  Returns 0, or -1 if out of
+ * memory.
+ */
+static int
+cluster_req_keys(struct creq *r)
+{
+	struct cpart	*pt;
+	size_t		 i;
+
+	if (r->lease == cl_lease)
+		return (0);
+	cl_seq++;
+	for (i = 0; i < r->nparts; i++) {
+		pt = &r->parts[i];
+		free(pt->key);
+		if (asprintf(&pt->key, "%sq/%s-%" PRIx64 "-%" PRIu64,
+		    pt->pool->dir, cl_host, (uint64_t)cl_lease, cl_seq) == -1) {
+			pt->key = NULL;
+			return (-1);
+		}
+	}
+	r->lease = cl_lease;
+	return (0);
+}
+
+/*
+ * The Txn compare for part pt, whose capacity key is b64cap: by its
+ * mode, the key does not exist yet, was not put since cap_mod, or holds
+ * our capacity (cap).  NULL if out of memory.
+ */
+static json_t *
+cluster_txn_compare(const struct cpart *pt, json_t *b64cap, const char *cap)
+{
+	char	 rev[32];
+
+	switch (pt->mode) {
+	case CREQ_CREATE_CAP:
+		return (json_pack("{s:O,s:s,s:s,s:s}", "key", b64cap,
+		    "target", "CREATE", "result", "EQUAL", "create_revision",
+		    "0"));
+	case CREQ_REPLACE_CAP:
+		snprintf(rev, sizeof rev, "%" PRId64, pt->cap_mod);
+		return (json_pack("{s:O,s:s,s:s,s:s}", "key", b64cap,
+		    "target", "MOD", "result", "EQUAL", "mod_revision", rev));
+	case CREQ_SAME_CAP:
+	default:
+		return (json_pack("{s:O,s:s,s:s,s:o}", "key", b64cap,
+		    "target", "VALUE", "result", "EQUAL", "value",
+		    etcd_json_b64(cap, strlen(cap))));
+	}
+}
+
+/*
+ * Add part i of r to the Txn's compare, success (put the capacity key
+ * again, and the part's key on the lease) and failure (read the
+ * capacity key) lists.  Returns 0, or -1 if out of memory.
+ */
+static int
+cluster_txn_part(struct creq *r, size_t i, json_t *cmps, json_t *succ,
+    json_t *fail, const char *lease)
+{
+	struct cpart	*pt = &r->parts[i];
+	json_t		*b64cap;
+	char		 cap[16];
+	char		*vals;
+
+	snprintf(cap, sizeof cap, "%" PRIu32, pt->capacity);
+	b64cap = etcd_json_b64(pt->pool->capkey, strlen(pt->pool->capkey));
+	if ((vals = cluster_req_value(r, i)) == NULL || b64cap == NULL) {
+		free(vals);
+		json_decref(b64cap);
+		return (-1);
+	}
+	json_array_append_new(cmps, cluster_txn_compare(pt, b64cap, cap));
+	json_array_append_new(succ, json_pack("{s:{s:O,s:o}}",
+	    "request_put", "key", b64cap, "value",
+	    etcd_json_b64(cap, strlen(cap))));
+	json_array_append_new(succ, json_pack("{s:{s:o,s:o,s:s}}",
+	    "request_put", "key", etcd_json_b64(pt->key, strlen(pt->key)),
+	    "value", etcd_json_b64(vals, strlen(vals)), "lease", lease));
+	json_array_append_new(fail, json_pack("{s:{s:O}}",
+	    "request_range", "key", b64cap));
+	json_decref(b64cap);
+	free(vals);
+	return (0);
+}
+
+/*
  * Send r's create Txn: for every pool, compare its capacity key (mode:
  * holds our capacity; does not exist; or, to replace it, was not put
  * since cap_mod); if all hold, put each capacity key again (every
@@ -1266,105 +1398,26 @@ cluster_req_uses(struct creq *r, struct cpool *p)
 static void
 cluster_req_send(struct creq *r)
 {
-	struct cpart	*pt;
-	json_t		*txn, *cmps, *succ, *fail, *b64cap;
-	char		 cap[16], lease[32], rev[32];
-	char		*vals;
+	json_t		*txn;
+	char		 lease[32];
 	size_t		 i;
 
-	if (cl_lease == 0) {
-		r->state = CREQ_LEASE;
+	if (cluster_req_join(r) != 0)
 		return;
-	}
-	for (i = 0; i < r->nparts; i++) {
-		pt = &r->parts[i];
-		if (pt->has_capacity || pt->joined)
-			continue;
-		if (!pt->pool->synced) {
-			r->state = CREQ_LEASE;
-			return;
-		}
-		if (pt->pool->capacity == 0) {
-			cluster_req_fail(r, PROTO_E_NO_CAPACITY, "cluster "
-			    "semaphore %s does not exist; give its capacity "
-			    "to create it", pt->pool->name);
-			return;
-		}
-		pt->joined = 1;
-		pt->capacity = pt->pool->capacity;
-		if (pt->weight > pt->capacity) {
-			cluster_req_fail(r, PROTO_E_TOO_HEAVY, "weight %"
-			    PRIu32 " is more than the capacity %" PRIu32 " of "
-			    "cluster semaphore %s; it could never be granted",
-			    pt->weight, pt->capacity, pt->pool->name);
-			return;
-		}
-	}
-	if (r->lease != cl_lease) {
-		cl_seq++;
-		for (i = 0; i < r->nparts; i++) {
-			pt = &r->parts[i];
-			free(pt->key);
-			if (asprintf(&pt->key, "%sq/%s-%" PRIx64 "-%" PRIu64,
-			    pt->pool->dir, cl_host, (uint64_t)cl_lease,
-			    cl_seq) == -1) {
-				pt->key = NULL;
-				goto nomem;
-			}
-		}
-		r->lease = cl_lease;
-	}
+	if (cluster_req_keys(r) == -1)
+		goto nomem;
 	r->state = CREQ_TXN;
 	snprintf(lease, sizeof lease, "%" PRId64, cl_lease);
 	txn = json_pack("{s:[],s:[],s:[]}", "compare", "success", "failure");
 	if (txn == NULL)
 		goto nomem;
-	cmps = json_object_get(txn, "compare");
-	succ = json_object_get(txn, "success");
-	fail = json_object_get(txn, "failure");
 	for (i = 0; i < r->nparts; i++) {
-		pt = &r->parts[i];
-		snprintf(cap, sizeof cap, "%" PRIu32, pt->capacity);
-		snprintf(rev, sizeof rev, "%" PRId64, pt->cap_mod);
-		b64cap = etcd_json_b64(pt->pool->capkey,
-		    strlen(pt->pool->capkey));
-		if ((vals = cluster_req_value(r, i)) == NULL || b64cap == NULL) {
-			free(vals);
-			json_decref(b64cap);
+		if (cluster_txn_part(r, i, json_object_get(txn, "compare"),
+		    json_object_get(txn, "success"),
+		    json_object_get(txn, "failure"), lease) == -1) {
 			json_decref(txn);
 			goto nomem;
 		}
-		switch (pt->mode) {
-		case CREQ_CREATE_CAP:
-			json_array_append_new(cmps, json_pack(
-			    "{s:O,s:s,s:s,s:s}", "key", b64cap, "target",
-			    "CREATE", "result", "EQUAL", "create_revision",
-			    "0"));
-			break;
-		case CREQ_REPLACE_CAP:
-			json_array_append_new(cmps, json_pack(
-			    "{s:O,s:s,s:s,s:s}", "key", b64cap, "target",
-			    "MOD", "result", "EQUAL", "mod_revision", rev));
-			break;
-		case CREQ_SAME_CAP:
-		default:
-			json_array_append_new(cmps, json_pack(
-			    "{s:O,s:s,s:s,s:o}", "key", b64cap, "target",
-			    "VALUE", "result", "EQUAL", "value",
-			    etcd_json_b64(cap, strlen(cap))));
-			break;
-		}
-		json_array_append_new(succ, json_pack("{s:{s:O,s:o}}",
-		    "request_put", "key", b64cap, "value",
-		    etcd_json_b64(cap, strlen(cap))));
-		json_array_append_new(succ, json_pack("{s:{s:o,s:o,s:s}}",
-		    "request_put", "key", etcd_json_b64(pt->key,
-		    strlen(pt->key)), "value", etcd_json_b64(vals,
-		    strlen(vals)), "lease", lease));
-		json_array_append_new(fail, json_pack("{s:{s:O}}",
-		    "request_range", "key", b64cap));
-		json_decref(b64cap);
-		free(vals);
 	}
 	r->txn = etcd_call(cl_etcd, "kv/txn", txn, 0, cluster_txn_cb, r);
 	json_decref(txn);
