@@ -146,11 +146,16 @@ enc_str(struct enc *e, const char *s, size_t n)
 }
 
 /*
- * Every key as the packer would write it: a fixstr header (every key is
- * shorter than 32 bytes) and the name, so that a key is one write.  A key
- * longer than ENC_KEY_LEN does not compile (-Werror: initializer too long).
+ * Every key as the packer would write it: a fixstr header and the name,
+ * so that a key is one write.  A key longer than ENC_KEY_LEN (and so
+ * than a fixstr's 31 bytes) does not compile.
  */
 #define ENC_KEY_LEN	15
+#define ENC_KEY_FITS(name, wire) \
+	_Static_assert(sizeof(wire) - 1 <= ENC_KEY_LEN, \
+	    "map key \"" wire "\" is longer than ENC_KEY_LEN");
+PROTO_KEYS(ENC_KEY_FITS)
+#undef ENC_KEY_FITS
 static const struct {
 	uint8_t		 hdr;
 	char		 name[ENC_KEY_LEN];
