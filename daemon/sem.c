@@ -748,6 +748,24 @@ sem_grant_end(struct sem_table *t, struct sem_grant *g)
 	free(g);
 }
 
+/* Link a new, empty hold h of o on s (weight 0, no grants yet). */
+static void
+sem_hold_link(struct sem_table *t, struct sem_hold *h, struct sem_owner *o,
+    struct sem *s, uint64_t now_ms)
+{
+	memset(h, 0, sizeof *h);
+	h->sem = s;
+	h->owner = o;
+	h->since_ms = now_ms;
+	TAILQ_INIT(&h->grants);
+	TAILQ_INSERT_TAIL(&s->holders, h, sem_entry);
+	TAILQ_INSERT_TAIL(&o->holds, h, owner_entry);
+	hash_insert(&t->by_hold, h);
+	s->nholders++;
+	o->nholds++;
+	o->acct->nholds++;
+}
+
 /*
  * Add a grant g of weight to what o holds on s, creating the hold (from
  * spare, or allocated when spare is NULL) if o holds nothing there.  An
@@ -762,29 +780,16 @@ sem_hold_add(struct sem_table *t, struct sem_owner *o, struct sem *s,
 {
 	struct sem_hold	*h;
 
-	if ((h = sem_find_hold(t, o, s)) != NULL) {
+	if ((h = sem_find_hold(t, o, s)) != NULL)
 		free(spare);
-		h->weight += weight;
-		s->held += weight;
-		sem_grant_make(t, h, g, weight, now_ms, first);
-		return (0);
+	else {
+		if ((h = spare) == NULL && (h = malloc(sizeof *h)) == NULL) {
+			errno = ENOMEM;
+			return (-1);
+		}
+		sem_hold_link(t, h, o, s, now_ms);
 	}
-	if ((h = spare) == NULL && (h = malloc(sizeof *h)) == NULL) {
-		errno = ENOMEM;
-		return (-1);
-	}
-	memset(h, 0, sizeof *h);
-	h->sem = s;
-	h->owner = o;
-	h->weight = weight;
-	h->since_ms = now_ms;
-	TAILQ_INIT(&h->grants);
-	TAILQ_INSERT_TAIL(&s->holders, h, sem_entry);
-	TAILQ_INSERT_TAIL(&o->holds, h, owner_entry);
-	hash_insert(&t->by_hold, h);
-	s->nholders++;
-	o->nholds++;
-	o->acct->nholds++;
+	h->weight += weight;
 	s->held += weight;
 	sem_grant_make(t, h, g, weight, now_ms, first);
 	return (0);
@@ -1898,24 +1903,6 @@ sem_release(struct sem_owner *o, const char *name, size_t name_len,
 	sem_mark(t, s);
 	sem_settle(t, now_ms);
 	return (PROTO_OK);
-}
-
-/* Link a new, empty hold h of o on s (weight 0, no grants yet). */
-static void
-sem_hold_link(struct sem_table *t, struct sem_hold *h, struct sem_owner *o,
-    struct sem *s, uint64_t now_ms)
-{
-	memset(h, 0, sizeof *h);
-	h->sem = s;
-	h->owner = o;
-	h->since_ms = now_ms;
-	TAILQ_INIT(&h->grants);
-	TAILQ_INSERT_TAIL(&s->holders, h, sem_entry);
-	TAILQ_INSERT_TAIL(&o->holds, h, owner_entry);
-	hash_insert(&t->by_hold, h);
-	s->nholders++;
-	o->nholds++;
-	o->acct->nholds++;
 }
 
 /* Unlink and free hold h, whose weight is 0 and which has no grants. */
