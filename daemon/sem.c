@@ -689,6 +689,32 @@ sem_grant_tell(struct sem_table *t,
 }
 
 /*
+ * Start grant g of weight on hold h: zeroed, and at the end of first's
+ * ring (it stays in the order asked), or in a ring of its own when first
+ * is NULL.  Its serial, token and cookie are the caller's to set before
+ * it goes on its hold's list and in the token hash.
+ */
+static void
+sem_grant_init(struct sem_grant *g, struct sem_hold *h, uint32_t weight,
+    uint64_t now_ms, struct sem_grant *first)
+{
+	struct sem_grant	*p;
+
+	memset(g, 0, sizeof *g);
+	g->hold = h;
+	g->weight = weight;
+	g->since_ms = now_ms;
+	if (first == NULL) {
+		g->gnext = g;
+		return;
+	}
+	for (p = first; p->gnext != first; p = p->gnext)
+		;
+	g->gnext = first;
+	p->gnext = g;
+}
+
+/*
  * Make grant g (allocated by the caller, not yet initialised) of weight
  * on hold h.  With first NULL it is a grant of its own (or the first of
  * several): it gets its serial and token, and the grant_new hook may
@@ -700,25 +726,15 @@ sem_grant_make(struct sem_table *t, struct sem_hold *h, struct sem_grant *g,
     uint32_t weight, uint64_t now_ms, struct sem_grant *first)
 {
 	struct sem_grant_info	 gi;
-	struct sem_grant	*p;
 
-	memset(g, 0, sizeof *g);
-	g->hold = h;
-	g->weight = weight;
-	g->since_ms = now_ms;
+	sem_grant_init(g, h, weight, now_ms, first);
 	if (first == NULL) {
 		g->serial = t->serial++;
 		g->token = g->serial;
-		g->gnext = g;
 	} else {
-		/* At the end of the ring: it stays in the order asked. */
-		for (p = first; p->gnext != first; p = p->gnext)
-			;
 		g->serial = first->serial;
 		g->token = first->token;
 		g->cookie = first->cookie;
-		g->gnext = first;
-		p->gnext = g;
 	}
 	if (t->cb.grant_new != NULL) {
 		sem_grant_info(g, &gi);
@@ -1919,6 +1935,37 @@ sem_hold_unlink(struct sem_table *t, struct sem_hold *h)
 }
 
 /*
+ * The ring an adopted grant of o with token and serial on name joins:
+ * in *first the grant already adopted with that token, or NULL.  Returns
+ * 0, or -1 with errno EEXIST when the token is live for another owner,
+ * with another serial, or already on that semaphore.  O(parts).
+ */
+static int
+sem_adopt_ring(struct sem_table *t, struct sem_owner *o, const char *name,
+    size_t name_len, uint64_t token, uint64_t serial,
+    struct sem_grant **first)
+{
+	struct sem_grant	*p;
+
+	if ((*first = sem_grant_lookup(t, token)) == NULL)
+		return (0);
+	if ((*first)->hold->owner != o || (*first)->serial != serial) {
+		errno = EEXIST;
+		return (-1);
+	}
+	p = *first;
+	do {
+		if (p->hold->sem->name_len == name_len &&
+		    memcmp(p->hold->sem->name, name, name_len) == 0) {
+			errno = EEXIST;
+			return (-1);
+		}
+		p = p->gnext;
+	} while (p != *first);
+	return (0);
+}
+
+/*
  * Give o a grant an earlier daemon made: weight on name with this token,
  * serial and cookie, made as is (the grant_new hook is not called: the
  * grant is already on record).  A grant of o with the same token already
@@ -1940,10 +1987,9 @@ sem_adopt(struct sem_owner *o, const char *name, size_t name_len,
     uint64_t token, uint64_t serial, uint64_t cookie, uint64_t now_ms)
 {
 	struct sem_table	*t = o->table;
-	struct sem_want		 wt;
 	struct sem		*s;
 	struct sem_hold		*h, *nh = NULL;
-	struct sem_grant	*g, *first, *p;
+	struct sem_grant	*g, *first;
 	int			 created = 0;
 
 	if (name_len == 0 || name_len > PROTO_MAX_NAME ||
@@ -1953,35 +1999,17 @@ sem_adopt(struct sem_owner *o, const char *name, size_t name_len,
 		errno = EINVAL;
 		return (-1);
 	}
-	if ((first = sem_grant_lookup(t, token)) != NULL) {
-		if (first->hold->owner != o || first->serial != serial) {
-			errno = EEXIST;
-			return (-1);
-		}
-		p = first;
-		do {
-			if (p->hold->sem->name_len == name_len &&
-			    memcmp(p->hold->sem->name, name, name_len) == 0) {
-				errno = EEXIST;
-				return (-1);
-			}
-			p = p->gnext;
-		} while (p != first);
-	}
+	if (sem_adopt_ring(t, o, name, name_len, token, serial, &first) == -1)
+		return (-1);
 	if ((g = malloc(sizeof *g)) == NULL) {
 		errno = ENOMEM;
 		return (-1);
 	}
 	if ((s = sem_lookup(t, name, name_len)) == NULL) {
-		memset(&wt, 0, sizeof wt);
-		wt.name = name;
-		wt.name_len = name_len;
-		wt.has_capacity = capacity != 0;
-		wt.capacity = capacity;
-		wt.has_rate = rate > 0;
-		wt.rate = rate;
-		wt.burst = burst;
-		if ((s = sem_new(&wt)) == NULL) {
+		if ((s = sem_new(&(struct sem_want){ .name = name,
+		    .name_len = name_len, .has_capacity = capacity != 0,
+		    .capacity = capacity, .has_rate = rate > 0, .rate = rate,
+		    .burst = burst })) == NULL) {
 			free(g);
 			return (-1);
 		}
@@ -2005,21 +2033,10 @@ sem_adopt(struct sem_owner *o, const char *name, size_t name_len,
 	 * enough is given back. */
 	if (s->capacity != 0 && s->held + weight > s->capacity)
 		s->shrunk = 1;
-	memset(g, 0, sizeof *g);
-	g->hold = h;
-	g->weight = weight;
-	g->since_ms = now_ms;
+	sem_grant_init(g, h, weight, now_ms, first);
 	g->serial = serial;
 	g->token = token;
 	g->cookie = cookie;
-	if (first == NULL)
-		g->gnext = g;
-	else {
-		for (p = first; p->gnext != first; p = p->gnext)
-			;
-		g->gnext = first;
-		p->gnext = g;
-	}
 	TAILQ_INSERT_TAIL(&h->grants, g, hold_entry);
 	hash_insert(&t->by_token, g);
 	h->weight += weight;
