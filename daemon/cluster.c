@@ -1430,6 +1430,85 @@ nomem:
 }
 
 /*
+ * Read want i of req (the request's only one when it names no list)
+ * into pt: a cluster-scoped name, no rate, a capacity of at least 1 if
+ * given (else the declared one, else learnt from the pool), a weight it
+ * can grant; and its pool, found or made.  Returns 0, or -1 after
+ * answering req on c with the error.
+ */
+static int
+cluster_part_init(struct conn *c, const struct proto_request *req, size_t i,
+    struct cpart *pt)
+{
+	const char	*name = req->nsems ? req->sems[i].sem : req->sem;
+	size_t		 len = req->nsems ? req->sems[i].sem_len : req->sem_len;
+	int		 has_rate = req->nsems ? req->sems[i].has_rate :
+			    req->has_rate;
+
+	pt->weight = req->nsems ? req->sems[i].weight : req->weight;
+	pt->has_capacity = req->nsems ? req->sems[i].has_capacity :
+	    req->has_capacity;
+	pt->capacity = req->nsems ? req->sems[i].capacity : req->capacity;
+	if (has_rate) {
+		conn_cluster_error(c, req->id, PROTO_E_BAD_REQUEST, "cluster "
+		    "semaphore %s cannot have a rate (rates are local only)",
+		    name);
+		return (-1);
+	}
+	if (!cluster_scoped(name, len)) {
+		conn_cluster_error(c, req->id, PROTO_E_BAD_NAME, "%s is a "
+		    "local semaphore: one request cannot mix local and "
+		    "cluster semaphores", name);
+		return (-1);
+	}
+	if (pt->has_capacity && pt->capacity == 0) {
+		conn_cluster_error(c, req->id, PROTO_E_TOO_HEAVY, "cluster "
+		    "semaphore %s needs a capacity of at least 1", name);
+		return (-1);
+	}
+	if (pt->weight == 0 || (pt->has_capacity &&
+	    pt->weight > pt->capacity)) {
+		conn_cluster_error(c, req->id, PROTO_E_TOO_HEAVY, "weight %"
+		    PRIu32 " cannot be granted on cluster semaphore %s of "
+		    "capacity %" PRIu32, pt->weight, name, pt->capacity);
+		return (-1);
+	}
+	if (!pt->has_capacity && (pt->capacity =
+	    cluster_declared_capacity(name, len)) != 0)
+		pt->has_capacity = 1;
+	if ((pt->pool = cluster_pool_get(name, len)) == NULL) {
+		conn_cluster_error(c, req->id, PROTO_E_LIMIT, "semd is out of "
+		    "memory; try again later");
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Bound r's wait by timeout_ms (a try, 0, by CLUSTER_TRY_MS: it still
+ * needs an etcd round trip to decide); nothing for -1 (forever).
+ * Returns 0, or -1 if out of memory.
+ */
+static int
+cluster_req_timer(struct creq *r, int64_t timeout_ms)
+{
+	struct timeval	 tv;
+	int64_t		 ms;
+
+	if (timeout_ms < 0)
+		return (0);
+	r->is_try = timeout_ms == 0;
+	ms = r->is_try ? CLUSTER_TRY_MS : timeout_ms;
+	if ((r->timer = evtimer_new(server_base, cluster_deadline_cb, r)) ==
+	    NULL)
+		return (-1);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(r->timer, &tv);
+	return (0);
+}
+
+/*
  * ACQUIRE of a cluster-scoped name (conn.c checked cluster_scoped).  The
  * answer comes later, through conn_cluster_reply/error: ACQUIRED with the
  * token (the key's create revision), QUEUED, TIMEOUT, or ERROR.
@@ -1439,9 +1518,7 @@ cluster_acquire(struct conn *c, pid_t pid, uid_t uid,
     const struct proto_request *req)
 {
 	struct creq	*r;
-	struct timeval	 tv;
 	struct timespec	 ts;
-	int64_t		 ms;
 	size_t		 i;
 
 	if (cluster_pending(c, req->id)) {
@@ -1457,54 +1534,7 @@ cluster_acquire(struct conn *c, pid_t pid, uid_t uid,
 	}
 	r->nparts = req->nsems != 0 ? req->nsems : 1;
 	for (i = 0; i < r->nparts; i++) {
-		struct cpart	*pt = &r->parts[i];
-		const char	*name = req->nsems ? req->sems[i].sem : req->sem;
-		size_t		 len = req->nsems ? req->sems[i].sem_len :
-				    req->sem_len;
-		int		 has_rate = req->nsems ? req->sems[i].has_rate :
-				    req->has_rate;
-
-		pt->weight = req->nsems ? req->sems[i].weight : req->weight;
-		pt->has_capacity = req->nsems ? req->sems[i].has_capacity :
-		    req->has_capacity;
-		pt->capacity = req->nsems ? req->sems[i].capacity :
-		    req->capacity;
-		if (has_rate) {
-			conn_cluster_error(c, req->id, PROTO_E_BAD_REQUEST,
-			    "cluster semaphore %s cannot have a rate (rates "
-			    "are local only)", name);
-			free(r);
-			return;
-		}
-		if (!cluster_scoped(name, len)) {
-			conn_cluster_error(c, req->id, PROTO_E_BAD_NAME,
-			    "%s is a local semaphore: one request cannot mix "
-			    "local and cluster semaphores", name);
-			free(r);
-			return;
-		}
-		if (pt->has_capacity && pt->capacity == 0) {
-			conn_cluster_error(c, req->id, PROTO_E_TOO_HEAVY,
-			    "cluster semaphore %s needs a capacity of at "
-			    "least 1", name);
-			free(r);
-			return;
-		}
-		if (pt->weight == 0 || (pt->has_capacity &&
-		    pt->weight > pt->capacity)) {
-			conn_cluster_error(c, req->id, PROTO_E_TOO_HEAVY,
-			    "weight %" PRIu32 " cannot be granted on cluster "
-			    "semaphore %s of capacity %" PRIu32, pt->weight,
-			    name, pt->capacity);
-			free(r);
-			return;
-		}
-		if (!pt->has_capacity && (pt->capacity =
-		    cluster_declared_capacity(name, len)) != 0)
-			pt->has_capacity = 1;
-		if ((pt->pool = cluster_pool_get(name, len)) == NULL) {
-			conn_cluster_error(c, req->id, PROTO_E_LIMIT, "semd is "
-			    "out of memory; try again later");
+		if (cluster_part_init(c, req, i, &r->parts[i]) == -1) {
 			free(r);
 			return;
 		}
@@ -1517,20 +1547,11 @@ cluster_acquire(struct conn *c, pid_t pid, uid_t uid,
 	clock_gettime(CLOCK_REALTIME, &ts);
 	r->t = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	cluster_cmdline(pid, r->cmd, sizeof r->cmd);
-	if (req->timeout_ms >= 0) {
-		/* A try still needs an etcd round trip to decide: bound it. */
-		r->is_try = req->timeout_ms == 0;
-		ms = r->is_try ? CLUSTER_TRY_MS : req->timeout_ms;
-		if ((r->timer = evtimer_new(server_base, cluster_deadline_cb,
-		    r)) == NULL) {
-			free(r);
-			conn_cluster_error(c, req->id, PROTO_E_LIMIT, "semd is "
-			    "out of memory; try again later");
-			return;
-		}
-		tv.tv_sec = ms / 1000;
-		tv.tv_usec = (ms % 1000) * 1000;
-		evtimer_add(r->timer, &tv);
+	if (cluster_req_timer(r, req->timeout_ms) == -1) {
+		free(r);
+		conn_cluster_error(c, req->id, PROTO_E_LIMIT, "semd is out of "
+		    "memory; try again later");
+		return;
 	}
 	TAILQ_INSERT_TAIL(&cl_reqs, r, entry);
 	if (cl_lease == 0 && !cl_down_warned) {
