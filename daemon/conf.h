@@ -164,6 +164,14 @@ char			*config_who_str(const struct config_who *, char *buf,
 			     size_t len);
 
 /*
+ * Parse a decimal number from min to max; with suffixes, K, M or G
+ * (powers of 1024) may follow.  Returns 0 with *out set, or -1.  Also
+ * semd's own numeric options.
+ */
+int			 config_parse_number(const char *, uint64_t min,
+			     uint64_t max, int suffixes, uint64_t *out);
+
+/*
  * Parse a rate: "10/s", "0.5/s", "30/min", "2/h", or a plain number of
  * grants per second.  Returns 0 with *rate set (grants per second,
  * PROTO_MIN_RATE to PROTO_MAX_RATE), or -1.

@@ -139,10 +139,10 @@ config_all_digits(const char *s)
 
 /*
  * Parse a decimal number from min to max, with K, M, G (powers of 1024)
- * when suffixes is set.  Returns 0 with *out set, or -1.
+ * when suffixes is set; see conf.h.
  */
-static int
-config_number(const char *s, uint64_t min, uint64_t max, int suffixes,
+int
+config_parse_number(const char *s, uint64_t min, uint64_t max, int suffixes,
     uint64_t *out)
 {
 	unsigned long long	 v;
@@ -343,7 +343,7 @@ config_who_parse(struct config_parser *p, const char *key, const char *value,
 			if ((gr = getgrnam(tok + 1)) != NULL)
 				gid = gr->gr_gid;
 			else if (config_all_digits(tok + 1) &&
-			    config_number(tok + 1, 0, (gid_t)-2, 0, &n) == 0)
+			    config_parse_number(tok + 1, 0, (gid_t)-2, 0, &n) == 0)
 				gid = (gid_t)n;
 			else {
 				config_fail(p, "%s: no group named '%s'", key,
@@ -359,7 +359,7 @@ config_who_parse(struct config_parser *p, const char *key, const char *value,
 			if ((pw = getpwnam(tok)) != NULL)
 				uid = pw->pw_uid;
 			else if (config_all_digits(tok) &&
-			    config_number(tok, 0, (uid_t)-2, 0, &n) == 0)
+			    config_parse_number(tok, 0, (uid_t)-2, 0, &n) == 0)
 				uid = (uid_t)n;
 			else {
 				config_fail(p, "%s: no user named '%s' (write "
@@ -443,7 +443,7 @@ config_semd_number(struct config_parser *p, const struct config_numkey *nk,
 
 	if (config_semd_once(p, &p->seen_limits, nk->flag, nk->key) == -1)
 		return;
-	if (config_number(value, nk->min, nk->max, nk->suffixes, &v) == -1) {
+	if (config_parse_number(value, nk->min, nk->max, nk->suffixes, &v) == -1) {
 		config_fail(p, "%s must be a number from %llu to %llu%s, not "
 		    "'%s'", nk->key, (unsigned long long)nk->min,
 		    (unsigned long long)nk->max,
@@ -534,7 +534,7 @@ config_sem_key(struct config_parser *p, const char *key, const char *value)
 
 	if (strcmp(key, "capacity") == 0) {
 		ONCE(SEEN_CAPACITY);
-		if (config_number(value, 0, PROTO_MAX_CAPACITY, 0, &v) == -1) {
+		if (config_parse_number(value, 0, PROTO_MAX_CAPACITY, 0, &v) == -1) {
 			config_fail(p, "capacity must be a number from 1 to "
 			    "%u (0 with a rate), not '%s'", PROTO_MAX_CAPACITY,
 			    value);
@@ -554,7 +554,7 @@ config_sem_key(struct config_parser *p, const char *key, const char *value)
 		s->has_rate = 1;
 	} else if (strcmp(key, "burst") == 0) {
 		ONCE(SEEN_BURST);
-		if (config_number(value, 1, PROTO_MAX_CAPACITY, 0, &v) == -1) {
+		if (config_parse_number(value, 1, PROTO_MAX_CAPACITY, 0, &v) == -1) {
 			config_fail(p, "burst must be a number from 1 to %u, "
 			    "not '%s'", PROTO_MAX_CAPACITY, value);
 			return;
@@ -628,7 +628,7 @@ config_cluster_key(struct config_parser *p, const char *key,
 
 			memcpy(num, value, len - strlen(unit));
 			num[len - strlen(unit)] = '\0';
-			if (config_number(num, 2, 3600, 0, &v) == -1) {
+			if (config_parse_number(num, 2, 3600, 0, &v) == -1) {
 				config_fail(p, "lease-ttl must be seconds from "
 				    "2 to 3600 (such as 10s), not '%s'", value);
 				return;

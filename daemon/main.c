@@ -296,40 +296,10 @@ static uint64_t
 server_parse_number(const char *opt, const char *arg, uint64_t min,
     uint64_t max, int suffixes)
 {
-	unsigned long long	 v;
-	uint64_t		 mult = 1;
-	char			*end;
+	uint64_t	 v;
 
-	if (!isdigit((unsigned char)arg[0]))
-		goto bad;
-	errno = 0;
-	v = strtoull(arg, &end, 10);
-	if (errno != 0)
-		goto bad;
-	if (suffixes && *end != '\0') {
-		switch (*end) {
-		case 'K': case 'k':
-			mult = 1024;
-			break;
-		case 'M': case 'm':
-			mult = 1024 * 1024;
-			break;
-		case 'G': case 'g':
-			mult = 1024 * 1024 * 1024;
-			break;
-		default:
-			goto bad;
-		}
-		end++;
-	}
-	if (*end != '\0' || v > max / mult)
-		goto bad;
-	v *= mult;
-	if (v < min || v > max)
-		goto bad;
-	return (v);
-
-bad:
+	if (config_parse_number(arg, min, max, suffixes, &v) == 0)
+		return (v);
 	server_usage_error("%s: invalid value '%s' (a number from %" PRIu64
 	    " to %" PRIu64 "%s)", opt, arg, min, max,
 	    suffixes ? ", optionally with K, M or G" : "");
