@@ -312,7 +312,6 @@ static int
 state_collect(struct state *st, char *cause, size_t causelen)
 {
 	struct state_rec	*r;
-	struct state_old	*o;
 	uint32_t		 i;
 
 	if ((st->free = calloc(st->nrecs, sizeof *st->free)) == NULL ||
@@ -336,21 +335,8 @@ state_collect(struct state *st, char *cause, size_t causelen)
 		st->live++;
 	}
 	for (i = 0; i < st->nrecs; i++) {
-		r = &st->recs[i];
-		if (r->serial == 0)
-			continue;
-		o = &st->old[st->nold++];
-		o->serial = r->serial;
-		o->token = r->token;
-		o->uid = r->uid;
-		o->weight = r->weight;
-		o->capacity = r->capacity;
-		o->rate = r->rate;
-		o->burst = r->burst;
-		o->slot = i;
-		o->name_len = r->name_len;
-		memcpy(o->name, r->name, r->name_len);
-		o->name[r->name_len] = '\0';
+		if (state_record(st, i, &st->old[st->nold]) == 0)
+			st->nold++;
 	}
 	return (0);
 }
