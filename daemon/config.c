@@ -725,17 +725,83 @@ config_end_section(struct config_parser *p)
 	p->sem = NULL;
 }
 
+/* Open [semd] (once).  Returns the section the lines below are in. */
+static enum config_section
+config_semd_section(struct config_parser *p)
+{
+	if (p->semd_line != 0) {
+		config_fail(p, "duplicate section [semd] (first on line %u)",
+		    p->semd_line);
+		return (SECTION_BAD);
+	}
+	p->semd_line = p->line;
+	return (SECTION_SEMD);
+}
+
 /*
- * A section header on the current line: [semd], [sem NAME].  s points
- * after '[' and the line holds a ']' (libinih refuses it otherwise).
+ * Open [sem NAME] for name (nlen bytes): a new declared semaphore, at
+ * most CONFIG_MAX_SEMS of them.  Returns the section the lines below
+ * are in.
+ */
+static enum config_section
+config_sem_section(struct config_parser *p, const char *name, size_t nlen)
+{
+	struct config_sem	*sem;
+	void			*q;
+
+	if (!proto_name_valid(name, nlen)) {
+		config_fail(p, "[sem %.*s]: a name is 1 to %d bytes of A-Z a-z "
+		    "0-9 . _ - : @ / +", (int)nlen, name, PROTO_MAX_NAME);
+		return (SECTION_BAD);
+	}
+	if (p->cf->nsems >= CONFIG_MAX_SEMS) {
+		config_fail(p, "more than %d [sem] sections", CONFIG_MAX_SEMS);
+		return (SECTION_BAD);
+	}
+	if (p->cf->nsems == p->cap) {
+		q = reallocarray(p->cf->sems, p->cap == 0 ? 16 : p->cap * 2,
+		    sizeof *p->cf->sems);
+		if (q == NULL) {
+			config_fail(p, "out of memory");
+			return (SECTION_BAD);
+		}
+		p->cf->sems = q;
+		p->cap = p->cap == 0 ? 16 : p->cap * 2;
+	}
+	sem = &p->cf->sems[p->cf->nsems++];
+	memset(sem, 0, sizeof *sem);
+	memcpy(sem->name, name, nlen);
+	sem->name_len = nlen;
+	sem->line = p->line;
+	sem->scope = CONFIG_SCOPE_LOCAL;
+	p->sem = sem;
+	return (SECTION_SEM);
+}
+
+/* Open [cluster] (once).  Returns the section the lines below are in. */
+static enum config_section
+config_cluster_section(struct config_parser *p)
+{
+	if (p->cf->cluster.present) {
+		config_fail(p, "duplicate section [cluster] (first on line %u)",
+		    p->cf->cluster.line);
+		return (SECTION_BAD);
+	}
+	p->cf->cluster.present = 1;
+	p->cf->cluster.line = p->line;
+	return (SECTION_CLUSTER);
+}
+
+/*
+ * A section header on the current line: [semd], [sem NAME] or [cluster]
+ * opens the section the lines below are in.  s points after '[' and the
+ * line holds a ']' (libinih refuses it otherwise).
  */
 static void
 config_header(struct config_parser *p, const char *s)
 {
-	struct config_sem	*sem;
-	const char		*end, *name;
-	size_t			 len, nlen;
-	void			*q;
+	const char	*end, *name;
+	size_t		 len;
 
 	config_end_section(p);
 	p->seen = 0;
@@ -749,72 +815,22 @@ config_header(struct config_parser *p, const char *s)
 		end--;
 	len = (size_t)(end - s);
 
-	if (len == 4 && memcmp(s, "semd", 4) == 0) {
-		if (p->semd_line != 0) {
-			config_fail(p, "duplicate section [semd] (first on "
-			    "line %u)", p->semd_line);
-			p->section = SECTION_BAD;
-			return;
-		}
-		p->semd_line = p->line;
-		p->section = SECTION_SEMD;
-		return;
-	}
-	if (len > 4 && memcmp(s, "sem", 3) == 0 &&
+	if (len == 4 && memcmp(s, "semd", 4) == 0)
+		p->section = config_semd_section(p);
+	else if (len > 4 && memcmp(s, "sem", 3) == 0 &&
 	    (s[3] == ' ' || s[3] == '\t')) {
 		name = s + 4;
 		while (*name == ' ' || *name == '\t')
 			name++;
-		nlen = (size_t)(end - name);
-		if (!proto_name_valid(name, nlen)) {
-			config_fail(p, "[sem %.*s]: a name is 1 to %d bytes of "
-			    "A-Z a-z 0-9 . _ - : @ / +", (int)nlen, name,
-			    PROTO_MAX_NAME);
-			p->section = SECTION_BAD;
-			return;
-		}
-		if (p->cf->nsems >= CONFIG_MAX_SEMS) {
-			config_fail(p, "more than %d [sem] sections",
-			    CONFIG_MAX_SEMS);
-			p->section = SECTION_BAD;
-			return;
-		}
-		if (p->cf->nsems == p->cap) {
-			q = reallocarray(p->cf->sems, p->cap == 0 ? 16 :
-			    p->cap * 2, sizeof *p->cf->sems);
-			if (q == NULL) {
-				config_fail(p, "out of memory");
-				p->section = SECTION_BAD;
-				return;
-			}
-			p->cf->sems = q;
-			p->cap = p->cap == 0 ? 16 : p->cap * 2;
-		}
-		sem = &p->cf->sems[p->cf->nsems++];
-		memset(sem, 0, sizeof *sem);
-		memcpy(sem->name, name, nlen);
-		sem->name_len = nlen;
-		sem->line = p->line;
-		sem->scope = CONFIG_SCOPE_LOCAL;
-		p->sem = sem;
-		p->section = SECTION_SEM;
-		return;
+		p->section = config_sem_section(p, name,
+		    (size_t)(end - name));
+	} else if (len == 7 && memcmp(s, "cluster", 7) == 0)
+		p->section = config_cluster_section(p);
+	else {
+		config_fail(p, "unknown section [%.*s]; sections are [semd], "
+		    "[sem NAME] and [cluster]", (int)(len > 64 ? 64 : len), s);
+		p->section = SECTION_BAD;
 	}
-	if (len == 7 && memcmp(s, "cluster", 7) == 0) {
-		if (p->cf->cluster.present) {
-			config_fail(p, "duplicate section [cluster] (first on "
-			    "line %u)", p->cf->cluster.line);
-			p->section = SECTION_BAD;
-			return;
-		}
-		p->cf->cluster.present = 1;
-		p->cf->cluster.line = p->line;
-		p->section = SECTION_CLUSTER;
-		return;
-	}
-	config_fail(p, "unknown section [%.*s]; sections are [semd], "
-	    "[sem NAME] and [cluster]", (int)(len > 64 ? 64 : len), s);
-	p->section = SECTION_BAD;
 }
 
 /*
