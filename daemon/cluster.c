@@ -1586,6 +1586,44 @@ cluster_req_holds(struct creq *r, struct conn *c, const char *name,
 }
 
 /*
+ * Take weight take (less than it has) off single-pool grant r: its key
+ * is put again with the new weight, keeping its revision.  A failed put
+ * is logged; etcd keeps the old weight until the lease ends.
+ */
+static void
+cluster_req_lower(struct creq *r, uint32_t take)
+{
+	json_t	*val;
+	char	*vals, lease[32];
+
+	r->parts[0].weight -= take;
+	vals = cluster_req_value(r, 0);
+	snprintf(lease, sizeof lease, "%" PRId64, r->lease);
+	val = vals != NULL ? json_pack("{s:o,s:o,s:s}", "key",
+	    etcd_json_b64(r->parts[0].key, strlen(r->parts[0].key)), "value",
+	    etcd_json_b64(vals, strlen(vals)), "lease", lease) : NULL;
+	free(vals);
+	if (val == NULL || etcd_call(cl_etcd, "kv/put", val, 0, NULL,
+	    NULL) == NULL)
+		log_warnx("cluster: cannot lower the weight of %s",
+		    r->parts[0].key);
+	json_decref(val);
+}
+
+/* The newest single-pool grant of c on name (len bytes), or NULL. */
+static struct creq *
+cluster_newest_held(struct conn *c, const char *name, size_t len)
+{
+	struct creq	*r, *newest = NULL;
+
+	TAILQ_FOREACH(r, &cl_reqs, entry)
+		if (cluster_req_holds(r, c, name, len) &&
+		    (newest == NULL || r->rev > newest->rev))
+			newest = r;
+	return (newest);
+}
+
+/*
  * RELEASE: if it is about a cluster grant of c (by token) or a cluster
  * name, handle it and return 1; else 0 (the local engine's).  By token,
  * the whole grant goes (all its pools).  By name, weight comes off c's
@@ -1599,8 +1637,6 @@ cluster_release(struct conn *c, const struct proto_request *req)
 	struct creq		*r, *newest;
 	struct proto_reply	 rep;
 	uint32_t		 held = 0, left, take;
-	json_t			*val;
-	char			*vals, lease[32];
 
 	if (cl_etcd == NULL)
 		return (0);
@@ -1633,33 +1669,14 @@ cluster_release(struct conn *c, const struct proto_request *req)
 		    req->weight);
 		return (1);
 	}
-	for (left = req->weight; left > 0;) {
-		newest = NULL;
-		TAILQ_FOREACH(r, &cl_reqs, entry)
-			if (cluster_req_holds(r, c, req->sem, req->sem_len) &&
-			    (newest == NULL || r->rev > newest->rev))
-				newest = r;
+	for (left = req->weight; left > 0; left -= take) {
+		newest = cluster_newest_held(c, req->sem, req->sem_len);
 		take = newest->parts[0].weight < left ?
 		    newest->parts[0].weight : left;
-		left -= take;
-		if (take == newest->parts[0].weight) {
+		if (take == newest->parts[0].weight)
 			cluster_req_end(newest);
-			continue;
-		}
-		/* Keep the key (and its revision) with less weight. */
-		newest->parts[0].weight -= take;
-		vals = cluster_req_value(newest, 0);
-		snprintf(lease, sizeof lease, "%" PRId64, newest->lease);
-		val = vals != NULL ? json_pack("{s:o,s:o,s:s}", "key",
-		    etcd_json_b64(newest->parts[0].key,
-		    strlen(newest->parts[0].key)), "value",
-		    etcd_json_b64(vals, strlen(vals)), "lease", lease) : NULL;
-		free(vals);
-		if (val == NULL || etcd_call(cl_etcd, "kv/put", val, 0, NULL,
-		    NULL) == NULL)
-			log_warnx("cluster: cannot lower the weight of %s",
-			    newest->parts[0].key);
-		json_decref(val);
+		else
+			cluster_req_lower(newest, take);
 	}
 	memcpy(rep.sem, req->sem, req->sem_len);
 	rep.weight = req->weight;
