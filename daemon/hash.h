@@ -69,4 +69,10 @@ uint64_t	 hash_sip(const struct hash_key *, const void *data,
 /* SipHash-1-3 of the 16 bytes formed by two 64-bit words, a then b. */
 uint64_t	 hash_sip2(const struct hash_key *, uint64_t a, uint64_t b);
 
+/*
+ * A cheap keyed mix of two 64-bit words, for keys no client chooses
+ * (addresses, tokens, uids): not a defence against chosen keys.
+ */
+uint64_t	 hash_mix2(const struct hash_key *, uint64_t a, uint64_t b);
+
 #endif /* SEMD_HASH_H */

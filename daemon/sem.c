@@ -451,7 +451,7 @@ sem_hash_hold(const void *elem, const void *arg)
 	const struct sem_hold	*h = elem;
 	const struct sem_table	*t = arg;
 
-	return (hash_sip2(&t->key, (uintptr_t)h->owner, (uintptr_t)h->sem));
+	return (hash_mix2(&t->key, (uintptr_t)h->owner, (uintptr_t)h->sem));
 }
 
 /* Hash of a waiter by (owner, id). */
@@ -471,7 +471,7 @@ sem_hash_token(const void *elem, const void *arg)
 	const struct sem_grant	*g = elem;
 	const struct sem_table	*t = arg;
 
-	return (hash_sip2(&t->key, g->token, 0));
+	return (hash_mix2(&t->key, g->token, 0));
 }
 
 /* Hash of a uid's totals by uid. */
@@ -481,7 +481,7 @@ sem_hash_uid(const void *elem, const void *arg)
 	const struct sem_uid	*u = elem;
 	const struct sem_table	*t = arg;
 
-	return (hash_sip2(&t->key, u->uid, 0));
+	return (hash_mix2(&t->key, u->uid, 0));
 }
 
 /* Find the totals of uid, or NULL.  O(1) expected. */
@@ -491,7 +491,7 @@ sem_find_uid(struct sem_table *t, uint32_t uid)
 	struct sem_uid	*u;
 	uint64_t	 hv;
 
-	hv = hash_sip2(&t->key, uid, 0);
+	hv = hash_mix2(&t->key, uid, 0);
 	for (u = hash_bucket(&t->by_uid, hv); u != NULL; u = u->hnext) {
 		if (u->uid == uid)
 			return (u);
@@ -506,7 +506,7 @@ sem_find_hold(struct sem_table *t, struct sem_owner *o, struct sem *s)
 	struct sem_hold	*h;
 	uint64_t	 hv;
 
-	hv = hash_sip2(&t->key, (uintptr_t)o, (uintptr_t)s);
+	hv = hash_mix2(&t->key, (uintptr_t)o, (uintptr_t)s);
 	for (h = hash_bucket(&t->by_hold, hv); h != NULL; h = h->hnext) {
 		if (h->owner == o && h->sem == s)
 			return (h);
@@ -1345,7 +1345,7 @@ sem_grant_lookup(struct sem_table *t, uint64_t token)
 	struct sem_grant	*g;
 	uint64_t		 hv;
 
-	hv = hash_sip2(&t->key, token, 0);
+	hv = hash_mix2(&t->key, token, 0);
 	for (g = hash_bucket(&t->by_token, hv); g != NULL; g = g->hnext) {
 		if (g->token == token)
 			return (g);

@@ -1990,6 +1990,38 @@ START_TEST(test_siphash)
 }
 END_TEST
 
+/*
+ * hash_mix2, the engine's hash for addresses, tokens and uids, depends
+ * on its key and spreads aligned addresses over the low bits the
+ * buckets use: 4,096 addresses 64 bytes apart into 4,096 buckets, no
+ * chain longer than 8, under a random key and under key 0.
+ */
+START_TEST(test_hash_mix)
+{
+	static unsigned char	 count[4096];
+	struct hash_key		 k0 = { 0, 0 }, k1 = { 1, 0 }, k;
+	uint64_t		 base = 0x7f3a12c45000ULL;
+	size_t			 i, r, max;
+
+	ck_assert_uint_ne(hash_mix2(&k0, base, 1), hash_mix2(&k1, base, 1));
+	ck_assert_uint_ne(hash_mix2(&k0, base, 1), hash_mix2(&k0, 1, base));
+	ck_assert_uint_eq(hash_mix2(&k0, base, 1), hash_mix2(&k0, base, 1));
+	hash_key_init(&k);
+	for (r = 0; r < 2; r++) {
+		memset(count, 0, sizeof count);
+		max = 0;
+		for (i = 0; i < 4096; i++) {
+			uint64_t	hv = hash_mix2(r ? &k : &k0,
+			    base + 64 * i, base + 4096) & 4095;
+
+			if (++count[hv] > max)
+				max = count[hv];
+		}
+		ck_assert_uint_le(max, 8);
+	}
+}
+END_TEST
+
 /* Return the engine's test suite. */
 /* Growing a semaphore grants the waiters that now fit, in order, at once. */
 START_TEST(test_resize_grow)
@@ -2257,6 +2289,7 @@ sem_suite(void)
 
 	tc = tcase_create("helpers");
 	tcase_add_test(tc, test_siphash);
+	tcase_add_test(tc, test_hash_mix);
 	suite_add_tcase(s, tc);
 
 	return (s);
