@@ -1567,13 +1567,15 @@ sem_new(const struct sem_want *wt)
 	return (s);
 }
 
-/* Put a semaphore made by sem_new into the table. */
+/*
+ * Put a semaphore made by sem_new, its hash hv already set, into the
+ * table.
+ */
 static void
-sem_insert(struct sem_table *t, struct sem *s)
+sem_insert_hashed(struct sem_table *t, struct sem *s)
 {
 	struct sem	*old;
 
-	s->hv = hash_sip(&t->key, s->name, s->name_len);
 	/* Its figures, if one of that name was forgotten not long ago. */
 	if (t->nretired > 0 && (old = sem_retired_find(t, s->name,
 	    s->name_len, s->hv)) != NULL) {
@@ -1588,17 +1590,42 @@ sem_insert(struct sem_table *t, struct sem *s)
 	t->nsems++;
 }
 
+/* Put a semaphore made by sem_new into the table. */
+static void
+sem_insert(struct sem_table *t, struct sem *s)
+{
+	s->hv = hash_sip(&t->key, s->name, s->name_len);
+	sem_insert_hashed(t, s);
+}
+
 /*
  * What sem_acquire_many will do, worked out before anything changes:
  * the semaphores the wants name (NULL until made: to be created), the
  * memory a grant or a wait needs, and whether it is granted at once.
  */
+/*
+ * sem_lookup(), also setting *hvp to the name's hash (0 for a name no
+ * semaphore can have), for sem_insert_hashed() to reuse.
+ */
+static struct sem *
+sem_lookup_hv(struct sem_table *t, const char *name, size_t name_len,
+    uint64_t *hvp)
+{
+	*hvp = 0;
+	if (name_len == 0 || name_len > PROTO_MAX_NAME)
+		return (NULL);
+	*hvp = hash_sip(&t->key, name, name_len);
+	return (sem_find(&t->by_name, name, name_len, *hvp));
+}
+
 struct sem_plan {
 	const struct sem_want	*wv;
 	size_t			 n;
 	struct sem		*sv[SEM_MAX_PARTS];
 	struct sem_hold		*holds[SEM_MAX_PARTS];
 	struct sem_grant	*grants[SEM_MAX_PARTS];
+	uint64_t		 hv[SEM_MAX_PARTS];	/* hashes of the names */
+	int			 made[SEM_MAX_PARTS];	/* sv[i] is new */
 	struct sem_waiter	*w;		/* to queue, if not now_ok */
 	uint32_t		 ncreate;	/* semaphores to create */
 	uint32_t		 nnew;		/* semaphores o does not hold */
@@ -1650,12 +1677,13 @@ sem_plan_look(struct sem_table *t, struct sem_owner *o, struct sem_plan *pl,
 	pl->now_ok = 1;
 	for (i = 0; i < pl->n; i++) {
 		wt = &pl->wv[i];
-		s = sem_lookup(t, wt->name, wt->name_len);
+		s = sem_lookup_hv(t, wt->name, wt->name_len, &pl->hv[i]);
 		if ((e = sem_want_check(wt, s, res)) != PROTO_OK) {
 			res->index = i;
 			return (e);
 		}
 		pl->sv[i] = s;
+		pl->made[i] = 0;
 		pl->holds[i] = NULL;
 		pl->grants[i] = NULL;
 		if (s == NULL) {
@@ -1728,9 +1756,11 @@ sem_plan_alloc(struct sem_table *t, struct sem_plan *pl, int64_t timeout_ms)
 		if ((pl->holds[i] = malloc(sizeof *pl->holds[i])) == NULL ||
 		    (pl->grants[i] = malloc(sizeof *pl->grants[i])) == NULL)
 			goto nomem;
-		if (pl->sv[i] == NULL &&
-		    (pl->sv[i] = sem_new(&pl->wv[i])) == NULL)
-			goto nomem;
+		if (pl->sv[i] == NULL) {
+			if ((pl->sv[i] = sem_new(&pl->wv[i])) == NULL)
+				goto nomem;
+			pl->made[i] = 1;
+		}
 	}
 	return (0);
 
@@ -1738,8 +1768,7 @@ nomem:
 	for (i = 0; i < pl->n; i++) {
 		free(pl->holds[i]);
 		free(pl->grants[i]);
-		if (pl->sv[i] != NULL && sem_lookup(t, pl->sv[i]->name,
-		    pl->sv[i]->name_len) != pl->sv[i])
+		if (pl->made[i])
 			free(pl->sv[i]);
 	}
 	free(pl->w);
@@ -1865,9 +1894,10 @@ sem_acquire_many(struct sem_owner *o, uint64_t id,
 
 	/* Commit. */
 	for (i = 0; i < n; i++) {
-		if (pl.sv[i]->name_len != 0 && sem_lookup(t, pl.sv[i]->name,
-		    pl.sv[i]->name_len) != pl.sv[i])
-			sem_insert(t, pl.sv[i]);
+		if (pl.made[i] && pl.sv[i]->name_len != 0) {
+			pl.sv[i]->hv = pl.hv[i];
+			sem_insert_hashed(t, pl.sv[i]);
+		}
 	}
 	if (!pl.now_ok) {
 		res->status = SEM_ACQ_QUEUED;
@@ -2418,10 +2448,7 @@ sem_lookup(struct sem_table *t, const char *name, size_t name_len)
 {
 	uint64_t	 hv;
 
-	if (name_len == 0 || name_len > PROTO_MAX_NAME)
-		return (NULL);
-	hv = hash_sip(&t->key, name, name_len);
-	return (sem_find(&t->by_name, name, name_len, hv));
+	return (sem_lookup_hv(t, name, name_len, &hv));
 }
 
 /* Walk s's holders, then its waiters, for cb.  See sem.h. */
