@@ -514,13 +514,18 @@ sem_find_hold(struct sem_table *t, struct sem_owner *o, struct sem *s)
 	return (NULL);
 }
 
-/* Find owner's pending waiter id (any state), or NULL.  O(1) expected. */
+/*
+ * Find owner's pending waiter id (any state), or NULL.  O(1) expected;
+ * no hashing for an owner with no waiter (every ACQUIRE asks).
+ */
 static struct sem_waiter *
 sem_find_waiter(struct sem_table *t, struct sem_owner *o, uint64_t id)
 {
 	struct sem_waiter	*w;
 	uint64_t		 hv;
 
+	if (TAILQ_EMPTY(&o->waiters))
+		return (NULL);
 	hv = hash_sip2(&t->key, (uintptr_t)o, id);
 	for (w = hash_bucket(&t->by_id, hv); w != NULL; w = w->hnext) {
 		if (w->owner == o && w->id == id)
