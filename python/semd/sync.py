@@ -47,6 +47,30 @@ def _loop() -> asyncio.AbstractEventLoop:
         return _state[1]
 
 
+class _Call:
+    """One _run(): the state the loop thread keeps of it.  Only the loop
+    thread changes it; the waiting thread reads it once woken."""
+
+    __slots__ = ("task", "done", "abandoned", "wfd")
+
+    def __init__(self, wfd: int) -> None:
+        self.task: asyncio.Task | None = None
+        self.done = False       # task finished and the waiter was woken
+        self.abandoned = False  # the waiter gave up first
+        self.wfd = wfd          # the wake-up pipe's write end, or -1
+
+
+def _wake(call: _Call) -> None:
+    """Wake the waiting thread (loop thread): one byte, then close the
+    write end.  The waiter may have closed its end already."""
+    try:
+        os.write(call.wfd, b"x")
+    except OSError:
+        pass
+    os.close(call.wfd)
+    call.wfd = -1
+
+
 def _run(fn: Callable[[], Awaitable[T]],
          on_abandon: Callable[[Any], None] | None = None) -> T:
     """Run the coroutine fn() on the background loop and wait for it.
@@ -55,6 +79,13 @@ def _run(fn: Callable[[], Awaitable[T]],
     thread), the coroutine is cancelled; if it had already finished,
     on_abandon(result) runs on the loop thread, so a result nobody will
     see (a grant) is not leaked.
+
+    The waiting thread holds no lock the loop thread needs: it sleeps in
+    read(2) on a pipe of its own, which the loop thread writes once the
+    task is done.  An exception raised by a signal handler (as ^C does)
+    can hit this thread between any two bytecodes; had it hit while this
+    thread held a lock, as inside concurrent.futures.Future.result(),
+    the loop thread would wait for that lock forever.
     """
     loop = _loop()
     try:
@@ -63,52 +94,59 @@ def _run(fn: Callable[[], Awaitable[T]],
         running = None
     if running is loop:
         raise RuntimeError("semd.sync called from its own loop thread")
-    cf: concurrent.futures.Future = concurrent.futures.Future()
-    box: list[asyncio.Task] = []
+    rfd, wfd = os.pipe()
+    call = _Call(wfd)
+
+    def settled(t: asyncio.Task) -> None:
+        if call.abandoned:
+            if on_abandon is not None and not t.cancelled() and \
+                    t.exception() is None:
+                on_abandon(t.result())
+            elif not t.cancelled():
+                t.exception()  # retrieved: no "never retrieved" warning
+            return
+        call.done = True
+        _wake(call)
 
     def start() -> None:
-        if cf.done():  # abandoned before it started
+        call.task = loop.create_task(fn())  # type: ignore[arg-type]
+        call.task.add_done_callback(settled)
+
+    def give_up() -> None:
+        if call.done:
+            # It finished, but the waiter never took the result.
+            t = call.task
+            assert t is not None
+            if on_abandon is not None and not t.cancelled() and \
+                    t.exception() is None:
+                on_abandon(t.result())
             return
-        task = loop.create_task(fn())  # type: ignore[arg-type]
-        box.append(task)
+        # Not started (start() is queued before us, so it never will
+        # be) or still running: cancel it; settled() hands a late
+        # result to on_abandon.
+        call.abandoned = True
+        os.close(call.wfd)
+        call.wfd = -1
+        if call.task is not None:
+            call.task.cancel()
 
-        def done(t: asyncio.Task) -> None:
-            if cf.done():  # abandoned
-                if on_abandon is not None and not t.cancelled() and \
-                        t.exception() is None:
-                    on_abandon(t.result())
-                elif not t.cancelled():
-                    t.exception()
-                return
-            if t.cancelled():
-                cf.set_exception(concurrent.futures.CancelledError())
-            elif t.exception() is not None:
-                cf.set_exception(t.exception())
-            else:
-                cf.set_result(t.result())
-        task.add_done_callback(done)
-
-    # An exception may hit this thread anywhere from here on (a signal
-    # handler raising, as ^C does), even inside call_soon_threadsafe()
-    # or after cf has its result: give_up() then sorts it out on the
-    # loop thread, where start() and done() run too.
     try:
         loop.call_soon_threadsafe(start)
-        return cf.result()
+        try:
+            woken = os.read(rfd, 1)
+        finally:
+            os.close(rfd)
+        t = call.task
+        if not woken or t is None:
+            raise RuntimeError("semd.sync: the loop thread never answered")
+        if t.cancelled():
+            raise concurrent.futures.CancelledError()
+        exc = t.exception()
+        if exc is not None:
+            raise exc
+        return t.result()
     except BaseException:
-        def give_up() -> None:
-            if not cf.done():
-                # Still running (or not started): mark it abandoned and
-                # cancel it; its done() hands a late result to on_abandon.
-                cf.set_exception(concurrent.futures.CancelledError())
-                if box:
-                    box[0].cancel()
-            elif on_abandon is not None and not cf.cancelled() and \
-                    cf.exception() is None:
-                # It finished, but this thread never took the result.
-                on_abandon(cf.result())
-        if not (cf.done() and cf.exception() is not None):
-            loop.call_soon_threadsafe(give_up)
+        loop.call_soon_threadsafe(give_up)
         raise
 
 
