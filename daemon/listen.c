@@ -370,13 +370,14 @@ listen_start(int fd)
  * old one.  A failure is logged and retried at the next tick.
  */
 static void
-listen_watch_cb(evutil_socket_t unused, short events, void *arg)
+listen_watch_cb(evutil_socket_t tfd, short events, void *arg)
 {
 	struct stat	 st;
 	struct event	*ev;
 	char		 cause[512];
 	int		 fd;
 
+	server_every_clear(tfd);
 	if (lstat(listen_watch_path, &st) == 0 || errno != ENOENT)
 		return;
 	if (listen_watch_dir[0] != '\0' &&
@@ -424,14 +425,12 @@ fail:
  * exists, and bind it again with mode and, if has_group, group gid when
  * it is gone; dir, when not NULL, is the directory to make again first
  * (with dirmode, owned by us).  Call after listen_start().  Returns 0, or
- * -1 with errno ENOMEM or ENAMETOOLONG.
+ * -1 with errno (ENAMETOOLONG, or why no timer: see server_every).
  */
 int
 listen_watch(const char *path, const char *dir, mode_t dirmode,
     mode_t mode, int has_group, gid_t gid, unsigned int interval_ms)
 {
-	struct timeval	 tv;
-
 	if ((size_t)snprintf(listen_watch_path, sizeof listen_watch_path,
 	    "%s", path) >= sizeof listen_watch_path ||
 	    (size_t)snprintf(listen_watch_dir, sizeof listen_watch_dir, "%s",
@@ -443,14 +442,9 @@ listen_watch(const char *path, const char *dir, mode_t dirmode,
 	listen_watch_mode = mode;
 	listen_watch_has_group = has_group;
 	listen_watch_gid = gid;
-	listen_watch_ev = event_new(server_base, -1, EV_PERSIST,
-	    listen_watch_cb, NULL);
-	tv.tv_sec = interval_ms / 1000;
-	tv.tv_usec = (interval_ms % 1000) * 1000;
-	if (listen_watch_ev == NULL || event_add(listen_watch_ev, &tv) == -1) {
-		errno = ENOMEM;
+	if ((listen_watch_ev = server_every(interval_ms, listen_watch_cb,
+	    NULL)) == NULL)
 		return (-1);
-	}
 	return (0);
 }
 
@@ -472,10 +466,8 @@ listen_close(void)
 		event_free(listen_backoff_ev);
 		listen_backoff_ev = NULL;
 	}
-	if (listen_watch_ev != NULL) {
-		event_free(listen_watch_ev);
-		listen_watch_ev = NULL;
-	}
+	server_every_free(listen_watch_ev);
+	listen_watch_ev = NULL;
 	listen_backing_off = 0;
 	if (listen_fd != -1) {
 		close(listen_fd);
