@@ -12,8 +12,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <event2/event.h>
-
 struct event_base;
 struct sem_table;
 struct state;
@@ -78,9 +76,5 @@ extern struct state		*server_state;	/* NULL: no state file */
 uint64_t	server_now_ms(void);
 uint64_t	server_uptime_ms(void);
 void		server_settle(void);
-struct event	*server_every(unsigned int interval_ms, event_callback_fn cb,
-		    void *arg);
-void		server_every_clear(evutil_socket_t fd);
-void		server_every_free(struct event *);
 
 #endif /* SEMD_DAEMON_H */

@@ -41,6 +41,7 @@
 #include "conn.h"
 #include "sockpath.h"
 #include "listen.h"
+#include "timer.h"
 #include "log.h"
 #include "daemon.h"
 
@@ -377,7 +378,7 @@ listen_watch_cb(evutil_socket_t tfd, short events, void *arg)
 	char		 cause[512];
 	int		 fd;
 
-	server_every_clear(tfd);
+	timer_clear(tfd);
 	if (lstat(listen_watch_path, &st) == 0 || errno != ENOENT)
 		return;
 	if (listen_watch_dir[0] != '\0' &&
@@ -425,7 +426,7 @@ fail:
  * exists, and bind it again with mode and, if has_group, group gid when
  * it is gone; dir, when not NULL, is the directory to make again first
  * (with dirmode, owned by us).  Call after listen_start().  Returns 0, or
- * -1 with errno (ENAMETOOLONG, or why no timer: see server_every).
+ * -1 with errno (ENAMETOOLONG, or why no timer: see timer_every).
  */
 int
 listen_watch(const char *path, const char *dir, mode_t dirmode,
@@ -442,7 +443,7 @@ listen_watch(const char *path, const char *dir, mode_t dirmode,
 	listen_watch_mode = mode;
 	listen_watch_has_group = has_group;
 	listen_watch_gid = gid;
-	if ((listen_watch_ev = server_every(interval_ms, listen_watch_cb,
+	if ((listen_watch_ev = timer_every(interval_ms, listen_watch_cb,
 	    NULL)) == NULL)
 		return (-1);
 	return (0);
@@ -466,7 +467,7 @@ listen_close(void)
 		event_free(listen_backoff_ev);
 		listen_backoff_ev = NULL;
 	}
-	server_every_free(listen_watch_ev);
+	timer_free(listen_watch_ev);
 	listen_watch_ev = NULL;
 	listen_backing_off = 0;
 	if (listen_fd != -1) {

@@ -49,6 +49,7 @@
 #include "sem.h"
 #include "sockpath.h"
 #include "daemon.h"
+#include "timer.h"
 #include "grace.h"
 #include "state.h"
 
@@ -716,62 +717,6 @@ server_now_ms(void)
 #define SERVER_STATUS_MS	5000
 
 /*
- * An event that calls cb(fd, EV_READ, arg) every interval_ms on a
- * timerfd, not on libevent's timer heap: while that heap holds a timer,
- * every epoll_wait that blocks arms and cancels a kernel hrtimer, which
- * the lean client measures at about 0.2 us per pair with one busy
- * client.  cb must call server_every_clear(fd).  Returns the event, or
- * NULL with errno set.  Free with server_every_free().
- */
-struct event *
-server_every(unsigned int interval_ms, event_callback_fn cb, void *arg)
-{
-	struct itimerspec	 its;
-	struct event		*ev = NULL;
-	int			 fd, err;
-
-	if ((fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK |
-	    TFD_CLOEXEC)) == -1)
-		return (NULL);
-	memset(&its, 0, sizeof its);
-	its.it_interval.tv_sec = (time_t)(interval_ms / 1000);
-	its.it_interval.tv_nsec = (long)(interval_ms % 1000) * 1000000;
-	its.it_value = its.it_interval;
-	if (timerfd_settime(fd, 0, &its, NULL) == 0 &&
-	    (ev = event_new(server_base, fd, EV_READ | EV_PERSIST, cb,
-	    arg)) != NULL && event_add(ev, NULL) == 0)
-		return (ev);
-	err = ev != NULL || errno == 0 ? ENOMEM : errno;
-	if (ev != NULL)
-		event_free(ev);
-	close(fd);
-	errno = err;
-	return (NULL);
-}
-
-/* Called by a server_every() callback with its fd: the tick is taken. */
-void
-server_every_clear(evutil_socket_t fd)
-{
-	uint64_t	 n;
-
-	(void)read(fd, &n, sizeof n);
-}
-
-/* Stop and free a server_every() event (NULL: nothing). */
-void
-server_every_free(struct event *ev)
-{
-	evutil_socket_t	 fd;
-
-	if (ev == NULL)
-		return;
-	fd = event_get_fd(ev);
-	event_free(ev);
-	close(fd);
-}
-
-/*
  * Point the deadline timer at the earliest deadline (or rate wake-up),
  * if it moved.  The timer is a timerfd set to the absolute instant on
  * CLOCK_MONOTONIC, the engine's clock: it fires at that millisecond, not
@@ -887,7 +832,7 @@ server_status_cb(evutil_socket_t fd, short events, void *arg)
 	size_t		 conns, sems;
 	char		 line[256];
 
-	server_every_clear(fd);
+	timer_clear(fd);
 	conns = sem_owner_count(server_table);
 	sems = sem_count(server_table);
 	if (conns == last_conns && sems == last_sems)
@@ -1331,7 +1276,7 @@ server_ready(int ready_fd, int reexec)
 	snprintf(line, sizeof line, "listening on %s",
 	    server_conf.socket_path);
 	sdaemon_ready(line);
-	if ((status_ev = server_every(SERVER_STATUS_MS, server_status_cb,
+	if ((status_ev = timer_every(SERVER_STATUS_MS, server_status_cb,
 	    NULL)) == NULL)
 		fatal("cannot create the status timer");
 	return (status_ev);
@@ -1435,7 +1380,7 @@ main(int argc, char **argv)
 		server_reexec(fd, exec_argv);
 	}
 	sdaemon_stopping();
-	server_every_free(status_ev);
+	timer_free(status_ev);
 	server_loop_free(sig_ev);
 	log_info("stopped");
 	free(exec_argv);
