@@ -343,7 +343,8 @@ config_who_parse(struct config_parser *p, const char *key, const char *value,
 			if ((gr = getgrnam(tok + 1)) != NULL)
 				gid = gr->gr_gid;
 			else if (config_all_digits(tok + 1) &&
-			    config_parse_number(tok + 1, 0, (gid_t)-2, 0, &n) == 0)
+			    config_parse_number(tok + 1, 0, (gid_t)-2, 0,
+			    &n) == 0)
 				gid = (gid_t)n;
 			else {
 				config_fail(p, "%s: no group named '%s'", key,
@@ -443,7 +444,8 @@ config_semd_number(struct config_parser *p, const struct config_numkey *nk,
 
 	if (config_semd_once(p, &p->seen_limits, nk->flag, nk->key) == -1)
 		return;
-	if (config_parse_number(value, nk->min, nk->max, nk->suffixes, &v) == -1) {
+	if (config_parse_number(value, nk->min, nk->max, nk->suffixes,
+	    &v) == -1) {
 		config_fail(p, "%s must be a number from %llu to %llu%s, not "
 		    "'%s'", nk->key, (unsigned long long)nk->min,
 		    (unsigned long long)nk->max,
@@ -534,7 +536,8 @@ config_sem_key(struct config_parser *p, const char *key, const char *value)
 
 	if (strcmp(key, "capacity") == 0) {
 		ONCE(SEEN_CAPACITY);
-		if (config_parse_number(value, 0, PROTO_MAX_CAPACITY, 0, &v) == -1) {
+		if (config_parse_number(value, 0, PROTO_MAX_CAPACITY, 0,
+		    &v) == -1) {
 			config_fail(p, "capacity must be a number from 1 to "
 			    "%u (0 with a rate), not '%s'", PROTO_MAX_CAPACITY,
 			    value);
@@ -554,7 +557,8 @@ config_sem_key(struct config_parser *p, const char *key, const char *value)
 		s->has_rate = 1;
 	} else if (strcmp(key, "burst") == 0) {
 		ONCE(SEEN_BURST);
-		if (config_parse_number(value, 1, PROTO_MAX_CAPACITY, 0, &v) == -1) {
+		if (config_parse_number(value, 1, PROTO_MAX_CAPACITY, 0,
+		    &v) == -1) {
 			config_fail(p, "burst must be a number from 1 to %u, "
 			    "not '%s'", PROTO_MAX_CAPACITY, value);
 			return;
