@@ -296,6 +296,61 @@ config_append(void **a, size_t *n, const void *v, size_t size)
 }
 
 /*
+ * Add one name of a list to w: "@group" or a user, each by name or by
+ * number.  Returns 0, or -1 after config_fail.
+ */
+static int
+config_who_add(struct config_parser *p, const char *key, const char *tok,
+    struct config_who *w)
+{
+	struct passwd	*pw;
+	struct group	*gr;
+	uint64_t	 n;
+	uid_t		 uid;
+	gid_t		 gid;
+
+	if (tok[0] == '@') {
+		if (tok[1] == '\0') {
+			config_fail(p, "%s: '@' without a group name", key);
+			return (-1);
+		}
+		errno = 0;
+		if ((gr = getgrnam(tok + 1)) != NULL)
+			gid = gr->gr_gid;
+		else if (config_all_digits(tok + 1) &&
+		    config_parse_number(tok + 1, 0, (gid_t)-2, 0, &n) == 0)
+			gid = (gid_t)n;
+		else {
+			config_fail(p, "%s: no group named '%s'", key,
+			    tok + 1);
+			return (-1);
+		}
+		if (config_append((void **)&w->gids, &w->ngids, &gid,
+		    sizeof gid) == -1)
+			goto nomem;
+		return (0);
+	}
+	if ((pw = getpwnam(tok)) != NULL)
+		uid = pw->pw_uid;
+	else if (config_all_digits(tok) &&
+	    config_parse_number(tok, 0, (uid_t)-2, 0, &n) == 0)
+		uid = (uid_t)n;
+	else {
+		config_fail(p, "%s: no user named '%s' (write groups as "
+		    "@name)", key, tok);
+		return (-1);
+	}
+	if (config_append((void **)&w->uids, &w->nuids, &uid,
+	    sizeof uid) == -1)
+		goto nomem;
+	return (0);
+
+nomem:
+	config_fail(p, "out of memory");
+	return (-1);
+}
+
+/*
  * Add the names in value (users, @groups, numbers; separated by spaces
  * or commas) to w.  Returns 0, or -1 after config_fail.
  */
@@ -305,12 +360,7 @@ config_who_parse(struct config_parser *p, const char *key, const char *value,
 {
 	char		 tok[256];
 	const char	*s = value, *start;
-	struct passwd	*pw;
-	struct group	*gr;
-	uint64_t	 n;
 	size_t		 len;
-	uid_t		 uid;
-	gid_t		 gid;
 
 	for (;;) {
 		while (*s == ' ' || *s == '\t' || *s == ',')
@@ -333,46 +383,8 @@ config_who_parse(struct config_parser *p, const char *key, const char *value,
 			    CONFIG_MAX_WHO);
 			return (-1);
 		}
-		if (tok[0] == '@') {
-			if (tok[1] == '\0') {
-				config_fail(p, "%s: '@' without a group name",
-				    key);
-				return (-1);
-			}
-			errno = 0;
-			if ((gr = getgrnam(tok + 1)) != NULL)
-				gid = gr->gr_gid;
-			else if (config_all_digits(tok + 1) &&
-			    config_parse_number(tok + 1, 0, (gid_t)-2, 0,
-			    &n) == 0)
-				gid = (gid_t)n;
-			else {
-				config_fail(p, "%s: no group named '%s'", key,
-				    tok + 1);
-				return (-1);
-			}
-			if (config_append((void **)&w->gids, &w->ngids, &gid,
-			    sizeof gid) == -1) {
-				config_fail(p, "out of memory");
-				return (-1);
-			}
-		} else {
-			if ((pw = getpwnam(tok)) != NULL)
-				uid = pw->pw_uid;
-			else if (config_all_digits(tok) &&
-			    config_parse_number(tok, 0, (uid_t)-2, 0, &n) == 0)
-				uid = (uid_t)n;
-			else {
-				config_fail(p, "%s: no user named '%s' (write "
-				    "groups as @name)", key, tok);
-				return (-1);
-			}
-			if (config_append((void **)&w->uids, &w->nuids, &uid,
-			    sizeof uid) == -1) {
-				config_fail(p, "out of memory");
-				return (-1);
-			}
-		}
+		if (config_who_add(p, key, tok, w) == -1)
+			return (-1);
 	}
 }
 
