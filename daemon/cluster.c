@@ -1742,6 +1742,67 @@ cluster_status_count(const char *name, size_t len)
 }
 
 /*
+ * Fill st for pool p: its holders (pass 0), then its waiters (pass 1),
+ * from parties[*used] on (room entries in all; *cut when some did not
+ * fit).  Holders are the keys within the capacity in revision order;
+ * now, the wall clock in ms, says how long each has been there.
+ */
+static void
+cluster_status_pool(struct cpool *p, struct proto_sem_status *st,
+    struct proto_party *parties, size_t *used, size_t room, uint64_t now,
+    int *cut)
+{
+	struct proto_party	*pa;
+	struct ckey		*k;
+	uint64_t		 sum;
+	size_t			 pass;
+	int			 held;
+
+	memcpy(st->sem, p->name, p->name_len);
+	st->sem[p->name_len] = '\0';
+	st->capacity = p->capacity;
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 0)
+			st->holders = parties + *used;
+		else
+			st->waiters = parties + *used;
+		sum = 0;
+		TAILQ_FOREACH(k, &p->keys, entry) {
+			sum += k->weight;
+			/*
+			 * Ours: as decided.  Another host's: within the
+			 * capacity here (a request of several pools may
+			 * still wait for another one).
+			 */
+			held = k->mine != NULL ? k->mine->state == CREQ_HELD :
+			    sum <= p->capacity;
+			if (held != (pass == 0))
+				continue;
+			if (pass == 0)
+				st->held += k->weight;
+			else
+				st->waiting++;
+			if (*used == room) {
+				*cut = 1;
+				continue;
+			}
+			pa = &parties[(*used)++];
+			pa->pid = k->pid;
+			pa->uid = k->uid;
+			pa->host = k->host;
+			/* Never a local /proc lookup of its pid. */
+			pa->worker_cmd = k->cmd[0] != '\0' ? k->cmd : "?";
+			pa->weight = k->weight;
+			pa->ms = now > k->t && k->t != 0 ? now - k->t : 0;
+			if (pass == 0)
+				st->nholders++;
+			else
+				st->nwaiters++;
+		}
+	}
+}
+
+/*
  * Describe the pools named (name NULL: all this semd watches, at most
  * nsems) in sems, their holders and waiters of every host in parties
  * (room entries at most; *cut when some did not fit).  Holders are the
@@ -1752,12 +1813,9 @@ cluster_status(const char *name, size_t len, struct proto_sem_status *sems,
     size_t nsems, struct proto_party *parties, size_t room, int *cut)
 {
 	struct cpool		*p;
-	struct ckey		*k;
-	struct proto_sem_status	*st;
 	struct timespec		 ts;
-	uint64_t		 now, sum;
-	size_t			 i = 0, used = 0, pass;
-	int			 held;
+	uint64_t		 now;
+	size_t			 i = 0, used = 0;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
@@ -1768,53 +1826,8 @@ cluster_status(const char *name, size_t len, struct proto_sem_status *sems,
 			*cut = 1;
 			break;
 		}
-		st = &sems[i++];
-		memcpy(st->sem, p->name, p->name_len);
-		st->sem[p->name_len] = '\0';
-		st->capacity = p->capacity;
-		/* Pass 0 lists holders, pass 1 waiters. */
-		for (pass = 0; pass < 2; pass++) {
-			if (pass == 0)
-				st->holders = parties + used;
-			else
-				st->waiters = parties + used;
-			sum = 0;
-			TAILQ_FOREACH(k, &p->keys, entry) {
-				sum += k->weight;
-				/*
-				 * Ours: as decided.  Another host's: within
-				 * the capacity here (a request of several
-				 * pools may still wait for another one).
-				 */
-				held = k->mine != NULL ?
-				    k->mine->state == CREQ_HELD :
-				    sum <= p->capacity;
-				if (held != (pass == 0))
-					continue;
-				if (pass == 0)
-					st->held += k->weight;
-				else
-					st->waiting++;
-				if (used == room) {
-					*cut = 1;
-					continue;
-				}
-				parties[used].pid = k->pid;
-				parties[used].uid = k->uid;
-				parties[used].host = k->host;
-				/* Never a local /proc lookup of its pid. */
-				parties[used].worker_cmd = k->cmd[0] != '\0' ?
-				    k->cmd : "?";
-				parties[used].weight = k->weight;
-				parties[used].ms = now > k->t && k->t != 0 ?
-				    now - k->t : 0;
-				used++;
-				if (pass == 0)
-					st->nholders++;
-				else
-					st->nwaiters++;
-			}
-		}
+		cluster_status_pool(p, &sems[i++], parties, &used, room, now,
+		    cut);
 	}
 	return (i);
 }
