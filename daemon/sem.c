@@ -1604,11 +1604,6 @@ sem_insert(struct sem_table *t, struct sem *s)
 }
 
 /*
- * What sem_acquire_many will do, worked out before anything changes:
- * the semaphores the wants name (NULL until made: to be created), the
- * memory a grant or a wait needs, and whether it is granted at once.
- */
-/*
  * sem_lookup(), also setting *hvp to the name's hash (0 for a name no
  * semaphore can have), for sem_insert_hashed() to reuse.
  */
@@ -1623,6 +1618,11 @@ sem_lookup_hv(struct sem_table *t, const char *name, size_t name_len,
 	return (sem_find(&t->by_name, name, name_len, *hvp));
 }
 
+/*
+ * What sem_acquire_many will do, worked out before anything changes:
+ * the semaphores the wants name (NULL until made: to be created), the
+ * memory a grant or a wait needs, and whether it is granted at once.
+ */
 struct sem_plan {
 	const struct sem_want	*wv;
 	size_t			 n;
