@@ -432,9 +432,53 @@ semrun_parse_seconds(const char *s, const char *what)
 	return (v);
 }
 
-/* Parse the command line into sr, or exit. */
+/*
+ * Parse arg of option opt, which must be word a or word b, into va or vb,
+ * or exit with "OPT must be 'A' or 'B': 'ARG'".
+ */
+static int
+semrun_parse_choice(const char *arg, const char *opt, const char *a, int va,
+    const char *b, int vb)
+{
+	if (strcmp(arg, a) == 0)
+		return (va);
+	if (strcmp(arg, b) != 0)
+		semrun_usage_error("%s must be '%s' or '%s': '%s'", opt, a, b,
+		    arg);
+	return (vb);
+}
+
+/* Parse the -E exit code, 0 to 255, or exit. */
+static int
+semrun_parse_exit_code(const char *arg)
+{
+	char	*end;
+	long	 code;
+
+	errno = 0;
+	code = strtol(arg, &end, 10);
+	if (*arg == '\0' || *end != '\0' || errno != 0 || code < 0 ||
+	    code > 255)
+		semrun_usage_error("conflict exit code must be 0 to 255: '%s'",
+		    arg);
+	return ((int)code);
+}
+
+/* Print --version and exit. */
 static void
-semrun_parse(struct semrun *sr, int argc, char **argv)
+semrun_version(void)
+{
+	printf("semrun (semd) %s, libsemd %s\n", PACKAGE_VERSION,
+	    semd_version());
+	exit(fflush(stdout) == 0 ? 0 : EX_IOERR);
+}
+
+/*
+ * Parse the options before the names into sr (defaults first), or exit.
+ * Leaves optind at the first name.
+ */
+static void
+semrun_parse_options(struct semrun *sr, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "timeout",		required_argument,	NULL, 't' },
@@ -464,9 +508,8 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 		{ "version",		no_argument,		NULL, 'V' },
 		{ NULL,			0,			NULL, 0 }
 	};
-	char		*end, why[256];
-	long		 code;
-	int		 ch, nowait = 0, style = JOBSERVER_PIPE;
+	char	why[256];
+	int	ch, nowait = 0, style = JOBSERVER_PIPE;
 
 	sr->timeout_ms = SEMD_FOREVER;
 	sr->conflict = SEMRUN_CONFLICT;
@@ -499,34 +542,18 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 			sr->socket = optarg;
 			break;
 		case 'E':
-			errno = 0;
-			code = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || errno != 0 ||
-			    code < 0 || code > 255)
-				semrun_usage_error("conflict exit code must be "
-				    "0 to 255: '%s'", optarg);
-			sr->conflict = (int)code;
+			sr->conflict = semrun_parse_exit_code(optarg);
 			break;
 		case 'K':
 			sr->terminate = 1;
 			break;
 		case SEMRUN_OPT_ON_LOSS:
-			if (strcmp(optarg, "terminate") == 0)
-				sr->terminate = 1;
-			else if (strcmp(optarg, "continue") == 0)
-				sr->terminate = 0;
-			else
-				semrun_usage_error("--on-daemon-loss must be "
-				    "'continue' or 'terminate': '%s'", optarg);
+			sr->terminate = semrun_parse_choice(optarg,
+			    "--on-daemon-loss", "continue", 0, "terminate", 1);
 			break;
 		case SEMRUN_OPT_ON_REVOKE:
-			if (strcmp(optarg, "terminate") == 0)
-				sr->revoke_ignore = 0;
-			else if (strcmp(optarg, "ignore") == 0)
-				sr->revoke_ignore = 1;
-			else
-				semrun_usage_error("--on-revoke must be "
-				    "'terminate' or 'ignore': '%s'", optarg);
+			sr->revoke_ignore = semrun_parse_choice(optarg,
+			    "--on-revoke", "terminate", 0, "ignore", 1);
 			break;
 		case SEMRUN_OPT_RECONNECT:
 			sr->reconnect_ms = semrun_parse_seconds(optarg,
@@ -540,28 +567,19 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 			sr->jobserver = 1;
 			break;
 		case SEMRUN_OPT_JS_STYLE:
-			if (strcmp(optarg, "pipe") == 0)
-				style = JOBSERVER_PIPE;
-			else if (strcmp(optarg, "fifo") == 0)
-				style = JOBSERVER_FIFO;
-			else
-				semrun_usage_error("--jobserver-style must be "
-				    "'pipe' or 'fifo': '%s'", optarg);
+			style = semrun_parse_choice(optarg, "--jobserver-style",
+			    "pipe", JOBSERVER_PIPE, "fifo", JOBSERVER_FIFO);
 			break;
 		case 'v':
-			sr->verbose = 1;
-			sr->quiet = 0;
-			break;
 		case 'q':
-			sr->quiet = 1;
-			sr->verbose = 0;
+			sr->verbose = ch == 'v';
+			sr->quiet = ch == 'q';
 			break;
 		case 'h':
 			exit(semrun_help());
 		case 'V':
-			printf("semrun (semd) %s, libsemd %s\n",
-			    PACKAGE_VERSION, semd_version());
-			exit(fflush(stdout) == 0 ? 0 : EX_IOERR);
+			semrun_version();
+			break;
 		default:	/* ':' or '?' */
 			usage_bad_option("semrun", semrun_synopsis, ch,
 			    argv[optind - 1], optopt);
@@ -571,6 +589,16 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 		sr->timeout_ms = SEMD_TRY;
 	if (sr->jobserver)
 		sr->jobserver = style + 1;
+}
+
+/*
+ * Parse the names and capacities from optind, then "--" and CMD, into sr,
+ * or exit.  The options are parsed already.
+ */
+static void
+semrun_parse_operands(struct semrun *sr, int argc, char **argv)
+{
+	char	why[256];
 
 	if (semrun_sems_parse(&sr->sems, argc, argv, &optind, why,
 	    sizeof why) == -1)
@@ -590,6 +618,14 @@ semrun_parse(struct semrun *sr, int argc, char **argv)
 	if (optind >= argc)
 		semrun_usage_error("missing CMD after --");
 	sr->cmd = argv + optind;
+}
+
+/* Parse the command line into sr, or exit. */
+static void
+semrun_parse(struct semrun *sr, int argc, char **argv)
+{
+	semrun_parse_options(sr, argc, argv);
+	semrun_parse_operands(sr, argc, argv);
 }
 
 /* Exit status for a library error: 65, 69, 70, 75, 77 or 64. */
