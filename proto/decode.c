@@ -541,13 +541,61 @@ body_unpack(struct dec *d, const uint8_t *body, size_t len,
 	return (PROTO_OK);
 }
 
-/* Map a key string to its enum proto_key, or -1.  O(PK_COUNT). */
+/*
+ * Key lookup: an open-addressing hash table of the keys of PROTO_KEYS,
+ * filled from proto_keys[] by key_table_init() before main() runs (a
+ * constructor, so no thread of a client can see it half built).  Slot
+ * values are enum proto_key + 1; 0 is an empty slot.  At most half the
+ * slots are used, so a probe always ends at an empty slot.  The hash
+ * reads the length and the first and last bytes; its multipliers leave
+ * the keys of today 4 collisions in 128 slots, and a new key that
+ * collides costs one more probe, never a wrong answer.
+ */
+#define KEY_SLOTS	128		/* a power of two */
+_Static_assert(PK_COUNT <= KEY_SLOTS / 2, "KEY_SLOTS too small for PK_COUNT");
+_Static_assert(PK_COUNT < 255, "key_slot[] holds enum proto_key + 1");
+static uint8_t	key_slot[KEY_SLOTS];
+
+static void	key_table_init(void) __attribute__((constructor));
+
+/* Hash a key of len > 0 bytes to its first slot. */
+static unsigned int
+key_hash(const char *s, size_t len)
+{
+	return ((unsigned int)(len * 6 + (uint8_t)s[0] * 16 +
+	    (uint8_t)s[len - 1] * 21) & (KEY_SLOTS - 1));
+}
+
+/* Fill key_slot[] from proto_keys[].  O(PK_COUNT). */
+static void
+key_table_init(void)
+{
+	unsigned int	 h;
+	int		 k;
+
+	for (k = 0; k < PK_COUNT; k++) {
+		h = key_hash(proto_keys[k].name, proto_keys[k].len);
+		while (key_slot[h] != 0)
+			h = (h + 1) & (KEY_SLOTS - 1);
+		key_slot[h] = (uint8_t)(k + 1);
+	}
+}
+
+/*
+ * Map a key string to its enum proto_key, or -1.  One hash and, for a
+ * known key, usually one memcmp.
+ */
 static int
 key_lookup(const char *s, size_t len)
 {
-	int	 k;
+	unsigned int	 h;
+	int		 k;
 
-	for (k = 0; k < PK_COUNT; k++) {
+	if (len == 0)
+		return (-1);
+	for (h = key_hash(s, len); key_slot[h] != 0;
+	    h = (h + 1) & (KEY_SLOTS - 1)) {
+		k = key_slot[h] - 1;
 		if (proto_keys[k].len == len &&
 		    memcmp(proto_keys[k].name, s, len) == 0)
 			return (k);

@@ -97,10 +97,9 @@ enum proto_err {
 /*
  * Every map key of the wire, in requests, replies and their nested maps:
  * X(NAME, "wire name").  enum proto_key (PK_NAME) and proto_keys[] (the
- * names and their lengths) are made from this one list; the decoder looks
- * keys up in it and the encoder writes them from it, so a key is spelled
- * once.  A new key goes here and in PROTOCOL.md.  The order is the
- * decoder's lookup order (a linear search): op and id first.
+ * names and their lengths) are made from this one list; the decoder hashes
+ * it into its lookup table and the encoder writes keys from it, so a key
+ * is spelled once.  A new key goes here and in PROTOCOL.md.
  */
 #define PROTO_KEYS(X)							\
 	X(OP, "op") X(ID, "id") X(VERSION, "version")			\
