@@ -1233,32 +1233,22 @@ semrun_watch(struct semrun *sr, pid_t pid, int *watch, int64_t *kill_at)
 }
 
 /*
- * Run CMD with the connection inherited and wait for it, watching the
- * connection for the loss of the daemon.  Returns the exit status semrun
- * must end with: CMD's status, 128+N if a signal killed it, 126 or 127
- * if it could not be executed, SEMRUN_LOST if -K terminated it.
+ * Let CMD inherit the connection fd (its close-on-exec flags before are
+ * in *flp) and export SEMD_FD and SEMD_TOKEN.  Returns 0, or EX_OSERR
+ * after a message.
  */
 static int
-semrun_run(struct semrun *sr)
+semrun_run_env(struct semrun *sr, int fd, int *flp)
 {
-	struct semd_error	 err;
-	struct sigaction	 sa;
-	struct sigrec		 rec;
-	struct pollfd		 pfd[2];
-	struct semd_error	 ferr;
-	char			 buf[32], cause[512];
-	int			 fd, fl, status, e;
-	int			 watch = 1, npfd, timeout;
-	int64_t			 kill_at = -1, left;
-	pid_t			 pid, w;
+	char	buf[32];
+	int	fl;
 
-	/* CMD inherits the connection: the slot is held while it runs. */
-	fd = semd_fd(sr->semd);
 	if ((fl = fcntl(fd, F_GETFD)) == -1 ||
 	    fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) == -1) {
 		semrun_msg(sr, "fcntl: %s", strerror(errno));
 		return (EX_OSERR);
 	}
+	*flp = fl;
 	snprintf(buf, sizeof buf, "%d", fd);
 	if (setenv("SEMD_FD", buf, 1) == -1) {
 		semrun_msg(sr, "setenv: %s", strerror(errno));
@@ -1271,9 +1261,24 @@ semrun_run(struct semrun *sr)
 		semrun_msg(sr, "setenv: %s", strerror(errno));
 		return (EX_OSERR);
 	}
+	return (0);
+}
+
+/*
+ * Start CMD into *pidp with fd inherited (fl: its flags to restore), then
+ * name it the worker and start the keeper.  Returns 0, or the exit status
+ * semrun must end with after a message.
+ */
+static int
+semrun_run_start(struct semrun *sr, int fd, int fl, pid_t *pidp)
+{
+	struct semd_error	 err;
+	struct sigaction	 sa;
+	char			 cause[512];
+	int			 e;
 
 	/*
-	 * SIGCHLD wakes the loop below (the self-pipe trick).  It must be
+	 * SIGCHLD wakes semrun_run_wait (the self-pipe trick).  It must be
 	 * caught, not ignored, or CMD would be reaped without its status;
 	 * so CMD starts with its default action even if it was ignored.
 	 */
@@ -1288,7 +1293,7 @@ semrun_run(struct semrun *sr)
 		semrun_msg(sr, "%s", cause);
 		return (EX_OSERR);
 	}
-	e = semrun_spawn(sr, &pid);
+	e = semrun_spawn(sr, pidp);
 	fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
 	if (sr->js != NULL)
 		jobserver_spawned(sr->js);
@@ -1302,36 +1307,67 @@ semrun_run(struct semrun *sr)
 	}
 	/* Status shows who does the work: CMD, not semrun. */
 	memset(&err, 0, sizeof err);
-	if (semd_submit_worker(sr->semd, pid, sr->cmd, &err) == -1 &&
+	if (semd_submit_worker(sr->semd, *pidp, sr->cmd, &err) == -1 &&
 	    sr->verbose)
 		semrun_msg(sr, "warning: %s", err.message);
 	/* From now on the slot stays held until CMD exits (keeper.c). */
-	sr->keeper = keeper_start(fd, pid);
+	sr->keeper = keeper_start(fd, *pidp);
 	if (sr->keeper == -1 && sr->verbose)
 		semrun_msg(sr, "warning: cannot start the keeper (%s); the "
 		    "slot is held by semrun and CMD only", strerror(errno));
+	return (0);
+}
+
+/*
+ * The poll timeout in ms (-1: none) while CMD pid runs: until *kill_at
+ * (SIGKILL now and *kill_at = -1 when it is past), or the jobserver's
+ * next look while watch is set.
+ */
+static int
+semrun_run_timeout(struct semrun *sr, pid_t pid, int watch, int64_t *kill_at)
+{
+	int64_t	left;
+	int	timeout = -1;
+
+	if (*kill_at != -1) {
+		left = *kill_at - semrun_now_ms();
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			*kill_at = -1;
+		} else	/* Wake up hourly for long --kill-after. */
+			timeout = left > 3600000 ? 3600000 : (int)left;
+	}
+	/* --jobserver: look at the token pipe now and then. */
+	if (sr->js != NULL && watch &&
+	    (timeout == -1 || jobserver_timeout(sr->js) < timeout))
+		timeout = jobserver_timeout(sr->js);
+	return (timeout);
+}
+
+/*
+ * Wait for CMD pid into *statusp, forwarding signals, watching the
+ * connection and ticking the jobserver.  Returns 0, or EX_OSERR after a
+ * message.
+ */
+static int
+semrun_run_wait(struct semrun *sr, pid_t pid, int *statusp)
+{
+	struct semd_error	 ferr;
+	struct sigrec		 rec;
+	struct pollfd		 pfd[2];
+	int			 watch = 1, npfd, timeout;
+	int64_t			 kill_at = -1;
+	pid_t			 w;
 
 	for (;;) {
-		w = waitpid(pid, &status, WNOHANG);
+		w = waitpid(pid, statusp, WNOHANG);
 		if (w == pid)
-			break;
+			return (0);
 		if (w == -1 && errno != EINTR) {
 			semrun_msg(sr, "waitpid: %s", strerror(errno));
 			return (EX_OSERR);
 		}
-		timeout = -1;
-		if (kill_at != -1) {
-			left = kill_at - semrun_now_ms();
-			if (left <= 0) {
-				kill(pid, SIGKILL);
-				kill_at = -1;
-			} else	/* Wake up hourly for long --kill-after. */
-				timeout = left > 3600000 ? 3600000 : (int)left;
-		}
-		/* --jobserver: look at the token pipe now and then. */
-		if (sr->js != NULL && watch &&
-		    (timeout == -1 || jobserver_timeout(sr->js) < timeout))
-			timeout = jobserver_timeout(sr->js);
+		timeout = semrun_run_timeout(sr, pid, watch, &kill_at);
 		pfd[0].fd = semrun_sigpipe[0];
 		pfd[0].events = POLLIN;
 		pfd[0].revents = 0;
@@ -1362,6 +1398,26 @@ semrun_run(struct semrun *sr)
 		if (sr->js != NULL && watch)
 			jobserver_tick(sr->js, sr->semd);
 	}
+}
+
+/*
+ * Run CMD with the connection inherited and wait for it, watching the
+ * connection for the loss of the daemon.  Returns the exit status semrun
+ * must end with: CMD's status, 128+N if a signal killed it, 126 or 127
+ * if it could not be executed, SEMRUN_LOST if -K terminated it.
+ */
+static int
+semrun_run(struct semrun *sr)
+{
+	int	fd, fl, status, e;
+	pid_t	pid;
+
+	/* CMD inherits the connection: the slot is held while it runs. */
+	fd = semd_fd(sr->semd);
+	if ((e = semrun_run_env(sr, fd, &fl)) != 0 ||
+	    (e = semrun_run_start(sr, fd, fl, &pid)) != 0 ||
+	    (e = semrun_run_wait(sr, pid, &status)) != 0)
+		return (e);
 
 	if (sr->lost && sr->terminate)
 		return (SEMRUN_LOST);
