@@ -800,6 +800,118 @@ semrun_verbose_granted(struct semrun *sr)
 }
 
 /*
+ * Act on the signals that came while semrun_acquire waited for request
+ * id.  Returns 1 with *statusp set when one ended the wait (the request
+ * is withdrawn), 0 to wait on.
+ */
+static int
+semrun_acquire_signals(struct semrun *sr, uint64_t id, int *statusp)
+{
+	struct sigrec	rec;
+
+	while (semrun_signal_next(&rec)) {
+		if (semrun_signal_flags(rec.signo) & SEMRUN_STOPS)
+			semrun_stop(0, &rec);
+		if (semrun_signal_flags(rec.signo) & SEMRUN_TERMINATES) {
+			semrun_wait_stop(&sr->wait);
+			if (sr->verbose)
+				semrun_msg(sr, "%s: interrupted by signal %d, "
+				    "withdrawing", sr->name, rec.signo);
+			*statusp = semrun_withdraw(sr, id, rec.signo);
+			return (1);
+		}
+	}
+	return (0);
+}
+
+/*
+ * Act on event ev while semrun_acquire waits for request id.  Returns 1
+ * with *statusp set when the wait is over (SEMRUN_GRANTED, or the exit
+ * status semrun must end with), 0 to wait on.
+ */
+static int
+semrun_acquire_event(struct semrun *sr, uint64_t id, struct semd_event *ev,
+    int *statusp)
+{
+	if (semrun_wait_event(&sr->wait, ev))
+		return (0);
+	if (ev->type == SEMD_EV_STATUS)
+		semd_status_free(ev->status);
+	/* An ERROR with id 0 is about the whole connection. */
+	if (ev->id != id && !(ev->type == SEMD_EV_ERROR && ev->id == 0))
+		return (0);
+	switch (ev->type) {
+	case SEMD_EV_QUEUED:
+		if (sr->jsc != NULL)
+			jobserver_lend(sr->jsc);
+		/* One name: follow the position (-v). */
+		if (sr->verbose && !sr->quiet && sr->sems.n == 1)
+			semrun_wait_start(&sr->wait, stderr, sr->semd,
+			    sr->sems.v[0].name, sr->sems.v[0].weight,
+			    ev->position, semrun_now_ms());
+		else if (sr->verbose)
+			semrun_msg(sr, "waiting for %s, position %" PRIu32,
+			    sr->name, ev->position);
+		return (0);
+	case SEMD_EV_ACQUIRED:
+		/*
+		 * The handle of the grant: its token gives back every
+		 * semaphore of it at once.
+		 */
+		snprintf(sr->grant.name, sizeof sr->grant.name, "%s",
+		    sr->sems.v[0].name);
+		sr->grant.capacity = sr->sems.v[0].capacity;
+		sr->grant.weight = sr->sems.v[0].weight;
+		sr->grant.token = ev->token;
+		semrun_wait_stop(&sr->wait);
+		if (sr->verbose)
+			semrun_verbose_granted(sr);
+		*statusp = SEMRUN_GRANTED;
+		return (1);
+	case SEMD_EV_TIMEOUT:
+		*statusp = semrun_conflict(sr);
+		return (1);
+	case SEMD_EV_ERROR:
+		*statusp = semrun_fail(sr, &ev->error);
+		return (1);
+	default:
+		return (0);
+	}
+}
+
+/*
+ * The connection failed (err) while semrun_acquire waited.  Returns 1
+ * when semd came back (--reconnect) and the request must be made anew,
+ * 0 with *statusp set to the exit status semrun must end with.
+ */
+static int
+semrun_acquire_lost(struct semrun *sr, struct semd_error *err, int *statusp)
+{
+	if (err->code != SEMD_E_DISCONNECTED) {
+		*statusp = semrun_fail(sr, err);
+		return (0);
+	}
+	*statusp = SEMRUN_LOST;
+	if (sr->reconnect_ms == 0) {
+		semrun_msg(sr, "semd died while we waited for %s; CMD was not "
+		    "run", sr->name);
+		return (0);
+	}
+	/* Ask the daemon that takes over; in line anew. */
+	semd_set_reconnect_ms(sr->semd, sr->reconnect_ms);
+	if (semd_reconnect(sr->semd, err) == SEMD_OK) {
+		if (sr->verbose)
+			semrun_msg(sr, "semd restarted while we waited for "
+			    "%s; asking again (the place in line is lost)",
+			    sr->name);
+		return (1);
+	}
+	semrun_msg(sr, "semd died while we waited for %s and did not come "
+	    "back; CMD was not run", sr->name);
+	return (0);
+}
+
+/*
  * Ask for the slot and wait.  Returns SEMRUN_GRANTED when it is held, or
  * the exit status semrun must end with (which may be 0, with -E 0).
  */
@@ -808,9 +920,8 @@ semrun_acquire(struct semrun *sr)
 {
 	struct semd_event	ev;
 	struct semd_error	err;
-	struct sigrec		rec;
 	uint64_t		id;
-	int			revents, sig, n;
+	int			revents, sig, n, status;
 
 	memset(&err, 0, sizeof err);
 again:
@@ -826,19 +937,8 @@ again:
 			return (EX_OSERR);
 		}
 		semrun_wait_tick(&sr->wait, semrun_now_ms());
-		while (sig && semrun_signal_next(&rec)) {
-			if (semrun_signal_flags(rec.signo) & SEMRUN_STOPS)
-				semrun_stop(0, &rec);
-			if (semrun_signal_flags(rec.signo) &
-			    SEMRUN_TERMINATES) {
-				semrun_wait_stop(&sr->wait);
-				if (sr->verbose)
-					semrun_msg(sr, "%s: interrupted by "
-					    "signal %d, withdrawing", sr->name,
-					    rec.signo);
-				return (semrun_withdraw(sr, id, rec.signo));
-			}
-		}
+		if (sig && semrun_acquire_signals(sr, id, &status))
+			return (status);
 		if (revents & POLLOUT) {
 			if (semd_flush(sr->semd, &err) != 0)
 				return (semrun_fail(sr, &err));
@@ -846,74 +946,14 @@ again:
 		if ((revents & (POLLIN|POLLHUP|POLLERR)) == 0)
 			continue;
 		while ((n = semd_process(sr->semd, &ev, &err)) == 1) {
-			if (semrun_wait_event(&sr->wait, &ev))
-				continue;
-			if (ev.type == SEMD_EV_STATUS)
-				semd_status_free(ev.status);
-			/* An ERROR with id 0 is about the whole connection. */
-			if (ev.id != id &&
-			    !(ev.type == SEMD_EV_ERROR && ev.id == 0))
-				continue;
-			switch (ev.type) {
-			case SEMD_EV_QUEUED:
-				if (sr->jsc != NULL)
-					jobserver_lend(sr->jsc);
-				/* One name: follow the position (-v). */
-				if (sr->verbose && !sr->quiet &&
-				    sr->sems.n == 1)
-					semrun_wait_start(&sr->wait, stderr,
-					    sr->semd, sr->sems.v[0].name,
-					    sr->sems.v[0].weight, ev.position,
-					    semrun_now_ms());
-				else if (sr->verbose)
-					semrun_msg(sr, "waiting for %s, "
-					    "position %" PRIu32, sr->name,
-					    ev.position);
-				break;
-			case SEMD_EV_ACQUIRED:
-				/*
-				 * The handle of the grant: its token gives
-				 * back every semaphore of it at once.
-				 */
-				snprintf(sr->grant.name, sizeof sr->grant.name,
-				    "%s", sr->sems.v[0].name);
-				sr->grant.capacity = sr->sems.v[0].capacity;
-				sr->grant.weight = sr->sems.v[0].weight;
-				sr->grant.token = ev.token;
-				semrun_wait_stop(&sr->wait);
-				if (sr->verbose)
-					semrun_verbose_granted(sr);
-				return (SEMRUN_GRANTED);
-			case SEMD_EV_TIMEOUT:
-				return (semrun_conflict(sr));
-			case SEMD_EV_ERROR:
-				return (semrun_fail(sr, &ev.error));
-			default:
-				break;
-			}
+			if (semrun_acquire_event(sr, id, &ev, &status))
+				return (status);
 		}
-		if (n == -1 && err.code == SEMD_E_DISCONNECTED &&
-		    sr->reconnect_ms != 0) {
-			/* Ask the daemon that takes over; in line anew. */
-			semd_set_reconnect_ms(sr->semd, sr->reconnect_ms);
-			if (semd_reconnect(sr->semd, &err) == SEMD_OK) {
-				if (sr->verbose)
-					semrun_msg(sr, "semd restarted while we "
-					    "waited for %s; asking again (the "
-					    "place in line is lost)", sr->name);
+		if (n == -1) {
+			if (semrun_acquire_lost(sr, &err, &status))
 				goto again;
-			}
-			semrun_msg(sr, "semd died while we waited for %s and "
-			    "did not come back; CMD was not run", sr->name);
-			return (SEMRUN_LOST);
+			return (status);
 		}
-		if (n == -1 && err.code == SEMD_E_DISCONNECTED) {
-			semrun_msg(sr, "semd died while we waited for %s; CMD "
-			    "was not run", sr->name);
-			return (SEMRUN_LOST);
-		}
-		if (n == -1)
-			return (semrun_fail(sr, &err));
 	}
 }
 
