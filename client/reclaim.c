@@ -232,6 +232,122 @@ reclaim_connect(struct semd *sd, int64_t deadline, struct semd_error *err)
 	}
 }
 
+/* One semd_reconnect: the grants of the old connection and their fate. */
+struct reclaim {
+	struct libsemd_held	*old;		/* what the old one held */
+	size_t			 nold;
+	uint64_t		*ids;		/* the RECLAIM of each */
+	char			*refused;	/* 1: that grant is lost */
+	size_t			 lost;		/* how many are */
+	int64_t			 deadline;	/* monotonic ms */
+	char			 why[PROTO_MAX_NAME + PROTO_MAX_TEXT + 4];
+};
+
+/*
+ * Start rc: take over sd's list of grants (sd holds none now), set the
+ * deadline and count the grants without a token as lost.  Returns 0, or
+ * -1 with err filled (ENOMEM).
+ */
+static int
+reclaim_begin(struct semd *sd, struct reclaim *rc, struct semd_error *err)
+{
+	size_t	i;
+
+	memset(rc, 0, sizeof *rc);
+	if (sd->reconnect_ms >= 0)
+		rc->deadline = reclaim_now_ms() + sd->reconnect_ms;
+	else
+		rc->deadline = reclaim_now_ms() + (int64_t)(sd->grace_ms != 0 ?
+		    sd->grace_ms : LIBSEMD_DEF_GRACE_MS) +
+		    LIBSEMD_RECONNECT_MARGIN_MS;
+
+	/* What the old connection held; the replies rebuild the list. */
+	rc->old = sd->held;
+	rc->nold = sd->nheld;
+	sd->held = NULL;
+	sd->nheld = sd->capheld = 0;
+	if (rc->nold > 0 &&
+	    ((rc->ids = calloc(rc->nold, sizeof *rc->ids)) == NULL ||
+	    (rc->refused = calloc(rc->nold, 1)) == NULL)) {
+		libsemd_seterr(err, SEMD_E_SYSTEM, errno, "cannot reclaim: %s",
+		    strerror(errno));
+		return (-1);
+	}
+	for (i = 0; i < rc->nold; i++) {
+		if (rc->old[i].token == 0) {
+			/* An older daemon gave no token: nothing to show. */
+			rc->refused[i] = 1;
+			rc->lost++;
+			snprintf(rc->why, sizeof rc->why, "%s has no token",
+			    rc->old[i].name);
+		}
+	}
+	return (0);
+}
+
+/* Queue a RECLAIM for each grant of rc not lost.  Returns 0 or -1. */
+static int
+reclaim_send(struct semd *sd, struct reclaim *rc, struct semd_error *err)
+{
+	struct proto_request	req;
+	size_t			i;
+
+	for (i = 0; i < rc->nold; i++) {
+		if (rc->refused[i])
+			continue;
+		memset(&req, 0, sizeof req);
+		req.op = PROTO_OP_RECLAIM;
+		req.id = rc->ids[i] = libsemd_new_id(sd);
+		req.has_sem = 1;
+		req.sem_len = strlen(rc->old[i].name);
+		memcpy(req.sem, rc->old[i].name, req.sem_len + 1);
+		req.weight = rc->old[i].weight;
+		req.has_token = 1;
+		req.token = rc->old[i].token;
+		req.timeout_ms = -1;
+		if (libsemd_queue(sd, &req, err) == -1)
+			return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Wait for the answer to each RECLAIM of reclaim_send; a refusal marks
+ * that grant lost.  Returns 0 when all are answered, 1 when the new
+ * daemon died too before rc's deadline (start over), -1 with err filled.
+ */
+static int
+reclaim_collect(struct semd *sd, struct reclaim *rc, struct semd_error *err)
+{
+	struct proto_reply	rep;
+	size_t			i;
+	int			r;
+
+	for (i = 0; i < rc->nold; i++) {
+		if (rc->refused[i])
+			continue;
+		r = reclaim_wait(sd, rc->ids[i], rc->deadline, &rep, err);
+		if (r == -1 && err->code == SEMD_E_DISCONNECTED &&
+		    reclaim_now_ms() < rc->deadline)
+			return (1);
+		if (r == -1)
+			return (-1);
+		if (r == 0) {
+			libsemd_seterr(err, SEMD_E_UNREACHABLE, 0, "semd at %s "
+			    "did not answer a reclaim in time", sd->path);
+			return (-1);
+		}
+		if (rep.op != PROTO_OP_ACQUIRED) {
+			rc->refused[i] = 1;
+			rc->lost++;
+			snprintf(rc->why, sizeof rc->why, "%s: %s",
+			    rc->old[i].name, rep.message);
+		}
+		proto_reply_free(&rep);
+	}
+	return (0);
+}
+
 /*
  * Connect to the daemon again after the connection broke, and reclaim
  * every grant held on the old connection.  See semd.h.  Returns SEMD_OK
@@ -245,107 +361,40 @@ int
 semd_reconnect(struct semd *sd, struct semd_error *err)
 {
 	struct semd_error	 tmp;
-	struct libsemd_held	*old;
-	struct proto_request	 req;
-	struct proto_reply	 rep;
-	uint64_t		*ids = NULL;
-	char			*refused = NULL;
-	int64_t			 deadline;
-	size_t			 nold, i, lost = 0;
-	char			 why[PROTO_MAX_NAME + PROTO_MAX_TEXT + 4] = "";
+	struct reclaim		 rc;
 	int			 r;
 
 	if (err == NULL)
 		err = &tmp;
 	memset(err, 0, sizeof *err);
-	if (sd->reconnect_ms >= 0)
-		deadline = reclaim_now_ms() + sd->reconnect_ms;
-	else
-		deadline = reclaim_now_ms() + (int64_t)(sd->grace_ms != 0 ?
-		    sd->grace_ms : LIBSEMD_DEF_GRACE_MS) +
-		    LIBSEMD_RECONNECT_MARGIN_MS;
-
-	/* What the old connection held; the replies rebuild the list. */
-	old = sd->held;
-	nold = sd->nheld;
-	sd->held = NULL;
-	sd->nheld = sd->capheld = 0;
-	if (nold > 0 && ((ids = calloc(nold, sizeof *ids)) == NULL ||
-	    (refused = calloc(nold, 1)) == NULL)) {
-		libsemd_seterr(err, SEMD_E_SYSTEM, errno, "cannot reclaim: %s",
-		    strerror(errno));
-		goto broke;
+	if ((r = reclaim_begin(sd, &rc, err)) == 0) {
+		do {
+			/*
+			 * A round that broke (the new daemon died too)
+			 * starts over.
+			 */
+			sd->nheld = 0;
+			if (reclaim_connect(sd, rc.deadline, err) == -1 ||
+			    reclaim_send(sd, &rc, err) == -1)
+				r = -1;
+			else
+				r = reclaim_collect(sd, &rc, err);
+		} while (r == 1);
 	}
-	for (i = 0; i < nold; i++) {
-		if (old[i].token == 0) {
-			/* An older daemon gave no token: nothing to show. */
-			refused[i] = 1;
-			lost++;
-			snprintf(why, sizeof why, "%s has no token",
-			    old[i].name);
-		}
+	free(rc.old);
+	free(rc.ids);
+	free(rc.refused);
+	if (r == -1) {
+		sd->nheld = 0;
+		sd->broken = 1;
+		sd->broken_err = *err;
+		return (SEMD_ERR);
 	}
-
-again:
-	/* A round that broke (the new daemon died too) starts over. */
-	sd->nheld = 0;
-	if (reclaim_connect(sd, deadline, err) == -1)
-		goto broke;
-	for (i = 0; i < nold; i++) {
-		if (refused[i])
-			continue;
-		memset(&req, 0, sizeof req);
-		req.op = PROTO_OP_RECLAIM;
-		req.id = ids[i] = libsemd_new_id(sd);
-		req.has_sem = 1;
-		req.sem_len = strlen(old[i].name);
-		memcpy(req.sem, old[i].name, req.sem_len + 1);
-		req.weight = old[i].weight;
-		req.has_token = 1;
-		req.token = old[i].token;
-		req.timeout_ms = -1;
-		if (libsemd_queue(sd, &req, err) == -1)
-			goto broke;
-	}
-	for (i = 0; i < nold; i++) {
-		if (refused[i])
-			continue;
-		r = reclaim_wait(sd, ids[i], deadline, &rep, err);
-		if (r == -1 && err->code == SEMD_E_DISCONNECTED &&
-		    reclaim_now_ms() < deadline)
-			goto again;
-		if (r == -1)
-			goto broke;
-		if (r == 0) {
-			libsemd_seterr(err, SEMD_E_UNREACHABLE, 0, "semd at %s "
-			    "did not answer a reclaim in time", sd->path);
-			goto broke;
-		}
-		if (rep.op != PROTO_OP_ACQUIRED) {
-			refused[i] = 1;
-			lost++;
-			snprintf(why, sizeof why, "%s: %s", old[i].name,
-			    rep.message);
-		}
-		proto_reply_free(&rep);
-	}
-	free(old);
-	free(ids);
-	free(refused);
-	if (lost == 0)
+	if (rc.lost == 0)
 		return (SEMD_OK);
 	libsemd_seterr(err, SEMD_E_LOST, 0, "semd at %s restarted and %zu "
-	    "of %zu grant%s could not be reclaimed (%s)", sd->path, lost,
-	    nold, nold == 1 ? "" : "s", why);
-	return (SEMD_ERR);
-
-broke:
-	free(old);
-	free(ids);
-	free(refused);
-	sd->nheld = 0;
-	sd->broken = 1;
-	sd->broken_err = *err;
+	    "of %zu grant%s could not be reclaimed (%s)", sd->path, rc.lost,
+	    rc.nold, rc.nold == 1 ? "" : "s", rc.why);
 	return (SEMD_ERR);
 }
 
