@@ -740,86 +740,125 @@ semdctl_parse_count(const char *cmd, const char *what, const char *s,
 	return ((uint32_t)v);
 }
 
+/* The ADMIN subcommands: what each asks, its operands, its one option. */
+static const struct semdctl_admin_cmd {
+	const char		*cmd;
+	enum semd_admin_action	 action;
+	int			 want;	/* operands: NAME, then a number */
+	const char		*wrong;	/* what it says when npos != want */
+	const char		*opt;	/* its option, or NULL */
+	const char		*optc;	/* the option's short form, or NULL */
+} semdctl_admin_cmds[] = {
+	{ "list",	SEMD_ADMIN_LIST,	0, "takes no NAME",
+	    "--json",	"-j" },
+	{ "resize",	SEMD_ADMIN_RESIZE,	2, "needs NAME and CAPACITY",
+	    NULL,	NULL },
+	{ "drain",	SEMD_ADMIN_DRAIN,	1, "needs NAME",
+	    "--wait",	"-w" },
+	{ "undrain",	SEMD_ADMIN_UNDRAIN,	1, "needs NAME",
+	    NULL,	NULL },
+	{ "revoke",	SEMD_ADMIN_REVOKE,	2, "needs NAME and PID",
+	    "--token",	NULL },
+	{ "reload",	SEMD_ADMIN_RELOAD,	0, "takes no NAME",
+	    NULL,	NULL },
+};
+
+/* The ADMIN subcommand cmd, or NULL when it is none. */
+static const struct semdctl_admin_cmd *
+semdctl_admin_find(const char *cmd)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof semdctl_admin_cmds /
+	    sizeof semdctl_admin_cmds[0]; i++) {
+		if (strcmp(semdctl_admin_cmds[i].cmd, cmd) == 0)
+			return (&semdctl_admin_cmds[i]);
+	}
+	return (NULL);
+}
+
 /*
- * semdctl list | resize | drain | undrain | revoke | reload: one ADMIN
- * request; print what semd says it did.
+ * Sort the arguments of subcommand c into at most two operands (pos,
+ * returning how many) and its option (*flag = 1 when given), or exit.
  */
 static int
-semdctl_admin(struct semdctl *sc, const char *cmd, int argc, char **argv)
+semdctl_admin_args(const struct semdctl_admin_cmd *c, int argc, char **argv,
+    char *pos[2], int *flag)
+{
+	int	i, npos = 0, opts = 1;
+
+	for (i = 0; i < argc; i++) {
+		if (opts && strcmp(argv[i], "--") == 0)
+			opts = 0;
+		else if (opts && c->opt != NULL &&
+		    (strcmp(argv[i], c->opt) == 0 ||
+		    (c->optc != NULL && strcmp(argv[i], c->optc) == 0)))
+			*flag = 1;
+		else if (opts && argv[i][0] == '-' && argv[i][1] != '\0')
+			semdctl_usage_error("%s: unknown option '%s'", c->cmd,
+			    argv[i]);
+		else if (npos == 2)
+			semdctl_usage_error("%s: unexpected argument '%s'",
+			    c->cmd, argv[i]);
+		else
+			pos[npos++] = argv[i];
+	}
+	return (npos);
+}
+
+/*
+ * Fill a's NAME and CAPACITY, PID or TOKEN from the npos operands pos of
+ * subcommand c, or exit.
+ */
+static void
+semdctl_admin_operands(const struct semdctl_admin_cmd *c, char *pos[2],
+    int npos, struct semd_admin *a)
+{
+	char	*end;
+
+	if (npos != c->want)
+		semdctl_usage_error("%s: %s", c->cmd, c->wrong);
+	if (c->want > 0) {
+		if (*pos[0] == '\0')
+			semdctl_usage_error("%s: empty NAME", c->cmd);
+		a->name = pos[0];
+	}
+	if (a->action == SEMD_ADMIN_RESIZE)
+		a->capacity = semdctl_parse_count(c->cmd, "CAPACITY", pos[1],
+		    2147483647UL);
+	if (a->action == SEMD_ADMIN_REVOKE && a->has_token) {
+		errno = 0;
+		a->token = strtoull(pos[1], &end, 10);
+		if (*pos[1] < '0' || *pos[1] > '9' || *end != '\0' ||
+		    errno != 0)
+			semdctl_usage_error("revoke: TOKEN must be a number: "
+			    "'%s'", pos[1]);
+	} else if (a->action == SEMD_ADMIN_REVOKE)
+		a->pid = (pid_t)semdctl_parse_count(c->cmd, "PID", pos[1],
+		    4294967295UL);
+}
+
+/*
+ * semdctl list | resize | drain | undrain | revoke | reload (c): one
+ * ADMIN request; print what semd says it did.
+ */
+static int
+semdctl_admin(struct semdctl *sc, const struct semdctl_admin_cmd *c,
+    int argc, char **argv)
 {
 	struct semd_admin		 a;
 	struct semd_admin_result	 res;
 	struct semd_error		 err;
 	struct semd			*semd;
-	char				*pos[2], *end;
-	int				 i, npos = 0, json = 0, opts = 1;
-	int				 want, r;
+	char				*pos[2];
+	int				 npos, flag = 0, r;
 
 	memset(&a, 0, sizeof a);
-	for (i = 0; i < argc; i++) {
-		if (opts && strcmp(argv[i], "--") == 0)
-			opts = 0;
-		else if (opts && strcmp(cmd, "drain") == 0 &&
-		    (strcmp(argv[i], "--wait") == 0 ||
-		    strcmp(argv[i], "-w") == 0))
-			a.wait = 1;
-		else if (opts && strcmp(cmd, "revoke") == 0 &&
-		    strcmp(argv[i], "--token") == 0)
-			a.has_token = 1;
-		else if (opts && strcmp(cmd, "list") == 0 &&
-		    (strcmp(argv[i], "--json") == 0 ||
-		    strcmp(argv[i], "-j") == 0))
-			json = 1;
-		else if (opts && argv[i][0] == '-' && argv[i][1] != '\0')
-			semdctl_usage_error("%s: unknown option '%s'", cmd,
-			    argv[i]);
-		else if (npos == 2)
-			semdctl_usage_error("%s: unexpected argument '%s'",
-			    cmd, argv[i]);
-		else
-			pos[npos++] = argv[i];
-	}
-	if (strcmp(cmd, "resize") == 0) {
-		a.action = SEMD_ADMIN_RESIZE;
-		want = 2;
-	} else if (strcmp(cmd, "drain") == 0) {
-		a.action = SEMD_ADMIN_DRAIN;
-		want = 1;
-	} else if (strcmp(cmd, "undrain") == 0) {
-		a.action = SEMD_ADMIN_UNDRAIN;
-		want = 1;
-	} else if (strcmp(cmd, "revoke") == 0) {
-		a.action = SEMD_ADMIN_REVOKE;
-		want = 2;
-	} else if (strcmp(cmd, "reload") == 0) {
-		a.action = SEMD_ADMIN_RELOAD;
-		want = 0;
-	} else {
-		a.action = SEMD_ADMIN_LIST;
-		want = 0;
-	}
-	if (npos != want)
-		semdctl_usage_error("%s: %s", cmd, want == 0 ? "takes no NAME" :
-		    want == 1 ? "needs NAME" : a.action == SEMD_ADMIN_RESIZE ?
-		    "needs NAME and CAPACITY" : "needs NAME and PID");
-	if (want > 0) {
-		if (*pos[0] == '\0')
-			semdctl_usage_error("%s: empty NAME", cmd);
-		a.name = pos[0];
-	}
-	if (a.action == SEMD_ADMIN_RESIZE)
-		a.capacity = semdctl_parse_count(cmd, "CAPACITY", pos[1],
-		    2147483647UL);
-	if (a.action == SEMD_ADMIN_REVOKE && a.has_token) {
-		errno = 0;
-		a.token = strtoull(pos[1], &end, 10);
-		if (*pos[1] < '0' || *pos[1] > '9' || *end != '\0' ||
-		    errno != 0)
-			semdctl_usage_error("revoke: TOKEN must be a number: "
-			    "'%s'", pos[1]);
-	} else if (a.action == SEMD_ADMIN_REVOKE)
-		a.pid = (pid_t)semdctl_parse_count(cmd, "PID", pos[1],
-		    4294967295UL);
+	a.action = c->action;
+	npos = semdctl_admin_args(c, argc, argv, pos, &flag);
+	a.wait = flag && a.action == SEMD_ADMIN_DRAIN;
+	a.has_token = flag && a.action == SEMD_ADMIN_REVOKE;
+	semdctl_admin_operands(c, pos, npos, &a);
 
 	if ((semd = semdctl_open(sc, &err)) == NULL)
 		return (semdctl_fail(sc, &err));
@@ -829,7 +868,7 @@ semdctl_admin(struct semdctl *sc, const char *cmd, int argc, char **argv)
 	}
 	semd_close(semd);
 	if (a.action == SEMD_ADMIN_LIST) {
-		semdctl_print_list(res.list, json);
+		semdctl_print_list(res.list, flag);
 		semd_status_free(res.list);
 	} else if (res.message[0] != '\0')
 		printf("%s\n", res.message);
@@ -895,9 +934,10 @@ main(int argc, char **argv)
 		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL,		0,			NULL, 0 }
 	};
-	struct semdctl	 sc;
-	const char	*cmd;
-	int		 ch;
+	const struct semdctl_admin_cmd	*adm;
+	struct semdctl			 sc;
+	const char			*cmd;
+	int				 ch;
 
 	memset(&sc, 0, sizeof sc);
 	opterr = 0;
@@ -933,11 +973,8 @@ main(int argc, char **argv)
 		return (semdctl_status(&sc, argc - optind, argv + optind));
 	if (strcmp(cmd, "ping") == 0)
 		return (semdctl_ping(&sc, argc - optind, argv + optind));
-	if (strcmp(cmd, "list") == 0 || strcmp(cmd, "resize") == 0 ||
-	    strcmp(cmd, "drain") == 0 || strcmp(cmd, "undrain") == 0 ||
-	    strcmp(cmd, "revoke") == 0 || strcmp(cmd, "reload") == 0)
-		return (semdctl_admin(&sc, cmd, argc - optind,
-		    argv + optind));
+	if ((adm = semdctl_admin_find(cmd)) != NULL)
+		return (semdctl_admin(&sc, adm, argc - optind, argv + optind));
 	if (strcmp(cmd, "stats") == 0)
 		return (semdctl_stats(&sc, argc - optind, argv + optind));
 	if (strcmp(cmd, "metrics") == 0)
