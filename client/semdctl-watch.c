@@ -378,54 +378,49 @@ fail:
 	return (semdctl_fail(w->sc, &err));
 }
 
-/* semdctl watch [-n SECS] [NAME] */
-int
-semdctl_watch(struct semdctl *sc, int argc, char **argv)
+/* Parse watch's arguments ([-n SECS] [NAME]) into w, or exit. */
+static void
+watch_args(struct watch *w, int argc, char **argv)
 {
-	static const int	 sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGWINCH };
-	struct watch		 w;
-	struct semd_error	 err;
-	struct sigaction	 sa;
-	struct pollfd		 pfd;
-	struct timespec		 ts;
-	sigset_t		 block, orig;
-	char			 buf[64], *end;
-	ssize_t			 n, k;
-	size_t			 i;
-	int			 r = 0;
+	char	*end;
+	int	 i;
 
-	memset(&w, 0, sizeof w);
-	w.sc = sc;
-	w.interval = 1;
-	for (i = 0; i < (size_t)argc; i++) {
+	w->interval = 1;
+	for (i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "-n") == 0 ||
 		    strcmp(argv[i], "--interval") == 0) {
-			if (i + 1 == (size_t)argc)
+			if (i + 1 == argc)
 				semdctl_usage_error("watch: %s needs a number "
 				    "of seconds", argv[i]);
 			errno = 0;
-			w.interval = strtod(argv[++i], &end);
+			w->interval = strtod(argv[++i], &end);
 			if (errno != 0 || *end != '\0' || end == argv[i] ||
-			    !(w.interval >= 0.1 && w.interval <= 3600))
+			    !(w->interval >= 0.1 && w->interval <= 3600))
 				semdctl_usage_error("watch: bad interval '%s' "
 				    "(seconds, 0.1 to 3600)", argv[i]);
 		} else if (argv[i][0] == '-' && argv[i][1] != '\0')
 			semdctl_usage_error("watch: unknown option '%s'",
 			    argv[i]);
-		else if (w.name != NULL)
+		else if (w->name != NULL)
 			semdctl_usage_error("watch: only one NAME, please");
 		else
-			w.name = argv[i];
+			w->name = argv[i];
 	}
-	if (w.name != NULL && *w.name == '\0')
+	if (w->name != NULL && *w->name == '\0')
 		semdctl_usage_error("watch: empty NAME");
-	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
-		fprintf(stderr, "semdctl: watch needs a terminal; use "
-		    "'semdctl status' or 'semdctl stats' instead\n");
-		return (EX_USAGE);
-	}
-	if ((w.semd = semdctl_open(sc, &err)) == NULL)
-		return (semdctl_fail(sc, &err));
+}
+
+/*
+ * Catch the signals watch ends or redraws on and block them (ppoll lets
+ * them in); the mask before is left in *orig.
+ */
+static void
+watch_signals(sigset_t *orig)
+{
+	static const int	 sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGWINCH };
+	struct sigaction	 sa;
+	sigset_t		 block;
+	size_t			 i;
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = watch_signal;
@@ -435,7 +430,59 @@ semdctl_watch(struct semdctl *sc, int argc, char **argv)
 		sigaction(sigs[i], &sa, NULL);
 		sigaddset(&block, sigs[i]);
 	}
-	sigprocmask(SIG_BLOCK, &block, &orig);
+	sigprocmask(SIG_BLOCK, &block, orig);
+}
+
+/*
+ * Wait w's interval for a key with the signal mask orig: q, Q or ^C (or
+ * the terminal's end) set watch_quit.
+ */
+static void
+watch_wait(struct watch *w, const sigset_t *orig)
+{
+	struct pollfd	pfd;
+	struct timespec	ts;
+	char		buf[64];
+	ssize_t		n, k;
+
+	ts.tv_sec = (time_t)w->interval;
+	ts.tv_nsec = (long)((w->interval - (double)ts.tv_sec) * 1e9);
+	pfd.fd = STDIN_FILENO;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	if (ppoll(&pfd, 1, &ts, orig) > 0 && (pfd.revents & POLLIN)) {
+		n = read(STDIN_FILENO, buf, sizeof buf);
+		for (k = 0; k < n; k++) {
+			if (buf[k] == 'q' || buf[k] == 'Q' ||
+			    buf[k] == 3 /* ^C without ISIG */)
+				watch_quit = SIGINT;
+		}
+		if (n == 0)
+			watch_quit = SIGHUP;	/* the tty went away */
+	}
+}
+
+/* semdctl watch [-n SECS] [NAME] */
+int
+semdctl_watch(struct semdctl *sc, int argc, char **argv)
+{
+	struct watch		 w;
+	struct semd_error	 err;
+	sigset_t		 orig;
+	int			 r = 0;
+
+	memset(&w, 0, sizeof w);
+	w.sc = sc;
+	watch_args(&w, argc, argv);
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "semdctl: watch needs a terminal; use "
+		    "'semdctl status' or 'semdctl stats' instead\n");
+		return (EX_USAGE);
+	}
+	if ((w.semd = semdctl_open(sc, &err)) == NULL)
+		return (semdctl_fail(sc, &err));
+
+	watch_signals(&orig);
 	if (watch_take_tty() == -1) {
 		watch_restore();
 		fprintf(stderr, "semdctl: watch: cannot set up the terminal: "
@@ -448,21 +495,7 @@ semdctl_watch(struct semdctl *sc, int argc, char **argv)
 	while (!watch_quit) {
 		if ((r = watch_refresh(&w)) != 0)
 			break;
-		ts.tv_sec = (time_t)w.interval;
-		ts.tv_nsec = (long)((w.interval - (double)ts.tv_sec) * 1e9);
-		pfd.fd = STDIN_FILENO;
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		if (ppoll(&pfd, 1, &ts, &orig) > 0 && (pfd.revents & POLLIN)) {
-			n = read(STDIN_FILENO, buf, sizeof buf);
-			for (k = 0; k < n; k++) {
-				if (buf[k] == 'q' || buf[k] == 'Q' ||
-				    buf[k] == 3 /* ^C without ISIG */)
-					watch_quit = SIGINT;
-			}
-			if (n == 0)
-				watch_quit = SIGHUP;	/* the tty went away */
-		}
+		watch_wait(&w, &orig);
 		if (watch_resized) {
 			watch_resized = 0;
 			watch_size(&w);
