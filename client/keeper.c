@@ -44,28 +44,6 @@
 
 #define KEEPER_POLL_MS	200	/* without pidfd: how often to look */
 
-/*
- * Make sure fds 0-2 are open, on /dev/null when they were closed (as
- * some daemons start their children): otherwise the next descriptor
- * semrun opens -- a pipe, the connection -- would be CMD's stdin, stdout
- * or stderr, and what CMD prints would go into the protocol stream.
- * Exits 71 (EX_OSERR) if /dev/null cannot be opened.
- */
-void
-keeper_open_stdio(void)
-{
-	int	fd;
-
-	for (fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
-		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
-			continue;
-		/* open() returns the lowest free descriptor: fd. */
-		if (open("/dev/null", fd == STDIN_FILENO ? O_RDONLY :
-		    O_WRONLY) != fd)
-			_exit(71);
-	}
-}
-
 /* A pidfd of pid, or -1 when the kernel has none. */
 static int
 keeper_pidfd(pid_t pid)

@@ -2,8 +2,7 @@
  * keeper.h -- semrun's slot belongs to the work, not to semrun: a small
  * keeper process holds the connection until CMD has exited, even when
  * semrun is killed with SIGKILL and CMD closes every inherited descriptor
- * (DESIGN.md, "The slot belongs to the work, not to the wrapper").  Also
- * the stdio rule: fds 0-2 are open before anything else is.
+ * (DESIGN.md, "The slot belongs to the work, not to the wrapper").
  */
 
 #ifndef SEMD_KEEPER_H
@@ -11,7 +10,6 @@
 
 #include <sys/types.h>
 
-void	keeper_open_stdio(void);
 pid_t	keeper_start(int connfd, pid_t cmd);
 void	keeper_reap(pid_t keeper);
 

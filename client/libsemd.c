@@ -17,11 +17,11 @@
 #include <unistd.h>
 
 #include "semd-int.h"
+#include "stdfds.h"
 
 /* libsemd_acquire_wait: send the request again (after a reconnect). */
 #define LIBSEMD_AGAIN	2
 
-static void	 libsemd_open_stdio(void);
 static int	 libsemd_check_name(const char *, int, struct semd_error *);
 static int	 libsemd_check_timeout(int64_t, struct semd_error *);
 static int	 libsemd_hello(struct semd *, const char *,
@@ -112,28 +112,6 @@ libsemd_hello(struct semd *sd, const char *client_name,
 }
 
 /*
- * Make sure fds 0-2 are open (on /dev/null when they were closed), so that
- * nothing this process or its children open later -- our connection
- * included -- lands where stdin, stdout or stderr are expected: a child's
- * stderr written into the protocol stream would break the connection and
- * free its slots.  Costs three fcntl calls.
- */
-static void
-libsemd_open_stdio(void)
-{
-	int	fd;
-
-	for (fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
-		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
-			continue;
-		/* open() returns the lowest free fd: this one. */
-		if (open("/dev/null", fd == STDIN_FILENO ? O_RDONLY :
-		    O_WRONLY) == -1)
-			return;
-	}
-}
-
-/*
  * Connect to the daemon (see semd.h for how the path is chosen and when a
  * daemon is started) and exchange HELLO.  Returns a connection the caller
  * frees with semd_close, or NULL with err filled.
@@ -155,7 +133,7 @@ semd_open(const char *path, const char *client_name, int flags,
 		    "unknown semd_open flags 0x%x", (unsigned int)flags);
 		return (NULL);
 	}
-	libsemd_open_stdio();
+	(void)stdfds_open();
 	if (libsemd_resolve(path, buf, sizeof buf, &is_default, err) == -1)
 		return (NULL);
 

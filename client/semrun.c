@@ -76,6 +76,7 @@
 #include "semd.h"
 #include "semrun_sems.h"
 #include "semrun_wait.h"
+#include "stdfds.h"
 #include "tool.h"
 #include "usage.h"
 
@@ -1477,8 +1478,9 @@ main(int argc, char **argv)
 	char			 cause[512];
 	int			 status;
 
-	/* Before anything opens a descriptor: see keeper_open_stdio(). */
-	keeper_open_stdio();
+	/* Before anything opens a descriptor: see stdfds_open(). */
+	if (stdfds_open() == -1)
+		_exit(EX_OSERR);
 	memset(&sr, 0, sizeof sr);
 	semrun_parse(&sr, argc, argv);
 	/* Before semrun opens a descriptor, which make's could be mistaken for. */
