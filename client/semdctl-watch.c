@@ -378,13 +378,15 @@ fail:
 	return (semdctl_fail(w->sc, &err));
 }
 
-/* Parse watch's arguments ([-n SECS] [NAME]) into w, or exit. */
+/* Start w for sc with watch's arguments ([-n SECS] [NAME]), or exit. */
 static void
-watch_args(struct watch *w, int argc, char **argv)
+watch_args(struct watch *w, struct semdctl *sc, int argc, char **argv)
 {
 	char	*end;
 	int	 i;
 
+	memset(w, 0, sizeof *w);
+	w->sc = sc;
 	w->interval = 1;
 	for (i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "-n") == 0 ||
@@ -471,9 +473,7 @@ semdctl_watch(struct semdctl *sc, int argc, char **argv)
 	sigset_t		 orig;
 	int			 r = 0;
 
-	memset(&w, 0, sizeof w);
-	w.sc = sc;
-	watch_args(&w, argc, argv);
+	watch_args(&w, sc, argc, argv);
 	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
 		fprintf(stderr, "semdctl: watch needs a terminal; use "
 		    "'semdctl status' or 'semdctl stats' instead\n");
