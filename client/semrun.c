@@ -1469,58 +1469,58 @@ semrun_run(struct semrun *sr)
 	return (WEXITSTATUS(status));
 }
 
-int
-main(int argc, char **argv)
+/* --jobserver: create the token pipe for CMD.  Returns 0 or EX_OSERR. */
+static int
+semrun_jobserver(struct semrun *sr)
 {
-	struct semrun		 sr;
-	struct semd_error	 err;
-	struct sigrec		 rec;
-	char			 cause[512];
-	int			 status;
+	char	cause[512];
 
-	/* Before anything opens a descriptor: see stdfds_open(). */
-	if (stdfds_open() == -1)
-		_exit(EX_OSERR);
-	memset(&sr, 0, sizeof sr);
-	semrun_parse(&sr, argc, argv);
-	/* Before semrun opens a descriptor, which make's could be mistaken for. */
-	if (sr.timeout_ms != SEMD_TRY)
-		sr.jsc = jobserver_find(sr.verbose);
-	semrun_signals_init(&sr);
-	if (sr.jobserver) {
-		if ((sr.js = jobserver_create(sr.jobserver - 1,
-		    sr.sems.v[0].name, sr.sems.v[0].capacity, sr.verbose, cause,
-		    sizeof cause)) == NULL) {
-			semrun_msg(&sr, "%s", cause);
-			return (EX_OSERR);
-		}
-		if (jobserver_make_j(sr.cmd))
-			semrun_msg(&sr, "warning: make given -j ignores the "
-			    "jobserver (\"resetting jobserver mode\"): leave -j "
-			    "out and let --jobserver set the job count");
+	if ((sr->js = jobserver_create(sr->jobserver - 1, sr->sems.v[0].name,
+	    sr->sems.v[0].capacity, sr->verbose, cause, sizeof cause)) ==
+	    NULL) {
+		semrun_msg(sr, "%s", cause);
+		return (EX_OSERR);
 	}
+	if (jobserver_make_j(sr->cmd))
+		semrun_msg(sr, "warning: make given -j ignores the jobserver "
+		    "(\"resetting jobserver mode\"): leave -j out and let "
+		    "--jobserver set the job count");
+	return (0);
+}
+
+/*
+ * Connect (or start) semd into sr->semd.  Returns 0, or the exit status
+ * semrun must end with: a failure, or 128+N for a terminating signal
+ * during connect or auto-start (as if it came while waiting).
+ */
+static int
+semrun_connect(struct semrun *sr)
+{
+	struct semd_error	err;
+	struct sigrec		rec;
 
 	memset(&err, 0, sizeof err);
-	sr.semd = semd_open(sr.socket, "semrun", 0, &err);
-	/* A signal during connect or auto-start: leave as if waiting. */
+	sr->semd = semd_open(sr->socket, "semrun", 0, &err);
 	while (semrun_signal_next(&rec)) {
 		if (semrun_signal_flags(rec.signo) & SEMRUN_TERMINATES) {
-			if (sr.semd != NULL)
-				semd_close(sr.semd);
+			if (sr->semd != NULL)
+				semd_close(sr->semd);
 			return (128 + rec.signo);
 		}
 	}
-	if (sr.semd == NULL)
-		return (semrun_fail(&sr, &err));
+	if (sr->semd == NULL)
+		return (semrun_fail(sr, &err));
+	return (0);
+}
 
-	status = semrun_unlend(&sr, semrun_acquire(&sr));
-	if (status != SEMRUN_GRANTED) {
-		semd_close(sr.semd);
-		jobserver_free(sr.js);
-		return (status);
-	}
-
-	status = semrun_run(&sr);
+/*
+ * After CMD: give the slot (and --jobserver's) back, close the
+ * connection and reap the keepers.
+ */
+static void
+semrun_finish(struct semrun *sr)
+{
+	struct semd_error	err;
 
 	/*
 	 * Give the slot back now: background children of CMD may still
@@ -1535,18 +1535,48 @@ main(int argc, char **argv)
 	 * killed the build: its jobs may still run, and they inherited the
 	 * connection, so the slots stay held until they exit.
 	 */
-	if (sr.js != NULL && !sr.lost)
-		jobserver_finish(sr.js, sr.semd, !sr.killed);
-	if (!sr.lost && !(sr.js != NULL && sr.killed) &&
-	    semd_release_h(sr.semd, &sr.grant, &err) != SEMD_OK &&
+	if (sr->js != NULL && !sr->lost)
+		jobserver_finish(sr->js, sr->semd, !sr->killed);
+	if (!sr->lost && !(sr->js != NULL && sr->killed) &&
+	    semd_release_h(sr->semd, &sr->grant, &err) != SEMD_OK &&
 	    err.code != SEMD_E_INTERRUPTED && err.code != SEMD_E_DISCONNECTED)
-		semrun_msg(&sr, "warning: could not release %s: %s", sr.name,
+		semrun_msg(sr, "warning: could not release %s: %s", sr->name,
 		    *err.message != '\0' ? err.message :
 		    semd_strerror(err.code));
-	semd_close(sr.semd);
-	keeper_reap(sr.keeper);
-	jobserver_free(sr.js);
-	while (sr.nkeepers > 0)
-		keeper_reap(sr.keepers[--sr.nkeepers]);
+	semd_close(sr->semd);
+	keeper_reap(sr->keeper);
+	jobserver_free(sr->js);
+	while (sr->nkeepers > 0)
+		keeper_reap(sr->keepers[--sr->nkeepers]);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct semrun	sr;
+	int		status;
+
+	/* Before anything opens a descriptor: see stdfds_open(). */
+	if (stdfds_open() == -1)
+		_exit(EX_OSERR);
+	memset(&sr, 0, sizeof sr);
+	semrun_parse(&sr, argc, argv);
+	/* Before semrun opens a descriptor, which make's could be mistaken for. */
+	if (sr.timeout_ms != SEMD_TRY)
+		sr.jsc = jobserver_find(sr.verbose);
+	semrun_signals_init(&sr);
+	if (sr.jobserver && (status = semrun_jobserver(&sr)) != 0)
+		return (status);
+	if ((status = semrun_connect(&sr)) != 0)
+		return (status);
+
+	status = semrun_unlend(&sr, semrun_acquire(&sr));
+	if (status != SEMRUN_GRANTED) {
+		semd_close(sr.semd);
+		jobserver_free(sr.js);
+		return (status);
+	}
+	status = semrun_run(&sr);
+	semrun_finish(&sr);
 	return (status);
 }
