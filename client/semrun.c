@@ -102,6 +102,36 @@
 #define SEMRUN_OPT_BURST	262
 #define SEMRUN_OPT_RECONNECT	263
 
+/* semrun's options (semrun_parse_options). */
+static const struct option semrun_longopts[] = {
+	{ "timeout",		required_argument,	NULL, 't' },
+	{ "no-wait",		no_argument,		NULL, 'n' },
+	{ "weight",		required_argument,	NULL, 'w' },
+	{ "socket",		required_argument,	NULL, 'S' },
+	{ "conflict-exit-code",	required_argument,	NULL, 'E' },
+	{ "on-daemon-loss",	required_argument,	NULL,
+	    SEMRUN_OPT_ON_LOSS },
+	{ "kill-after",		required_argument,	NULL,
+	    SEMRUN_OPT_KILL_AFTER },
+	{ "on-revoke",		required_argument,	NULL,
+	    SEMRUN_OPT_ON_REVOKE },
+	{ "jobserver",		no_argument,		NULL,
+	    SEMRUN_OPT_JOBSERVER },
+	{ "jobserver-style",	required_argument,	NULL,
+	    SEMRUN_OPT_JS_STYLE },
+	{ "rate",		required_argument,	NULL,
+	    SEMRUN_OPT_RATE },
+	{ "burst",		required_argument,	NULL,
+	    SEMRUN_OPT_BURST },
+	{ "reconnect",		required_argument,	NULL,
+	    SEMRUN_OPT_RECONNECT },
+	{ "verbose",		no_argument,		NULL, 'v' },
+	{ "quiet",		no_argument,		NULL, 'q' },
+	{ "help",		no_argument,		NULL, 'h' },
+	{ "version",		no_argument,		NULL, 'V' },
+	{ NULL,			0,			NULL, 0 }
+};
+
 /* What to do with a caught signal, depending on the phase. */
 #define SEMRUN_TERMINATES	0x1	/* while waiting: withdraw and exit */
 #define SEMRUN_FORWARDS		0x2	/* while CMD runs: send it on to CMD */
@@ -481,34 +511,6 @@ semrun_version(void)
 static void
 semrun_parse_options(struct semrun *sr, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "timeout",		required_argument,	NULL, 't' },
-		{ "no-wait",		no_argument,		NULL, 'n' },
-		{ "weight",		required_argument,	NULL, 'w' },
-		{ "socket",		required_argument,	NULL, 'S' },
-		{ "conflict-exit-code",	required_argument,	NULL, 'E' },
-		{ "on-daemon-loss",	required_argument,	NULL,
-		    SEMRUN_OPT_ON_LOSS },
-		{ "kill-after",		required_argument,	NULL,
-		    SEMRUN_OPT_KILL_AFTER },
-		{ "on-revoke",		required_argument,	NULL,
-		    SEMRUN_OPT_ON_REVOKE },
-		{ "jobserver",		no_argument,		NULL,
-		    SEMRUN_OPT_JOBSERVER },
-		{ "jobserver-style",	required_argument,	NULL,
-		    SEMRUN_OPT_JS_STYLE },
-		{ "rate",		required_argument,	NULL,
-		    SEMRUN_OPT_RATE },
-		{ "burst",		required_argument,	NULL,
-		    SEMRUN_OPT_BURST },
-		{ "reconnect",		required_argument,	NULL,
-		    SEMRUN_OPT_RECONNECT },
-		{ "verbose",		no_argument,		NULL, 'v' },
-		{ "quiet",		no_argument,		NULL, 'q' },
-		{ "help",		no_argument,		NULL, 'h' },
-		{ "version",		no_argument,		NULL, 'V' },
-		{ NULL,			0,			NULL, 0 }
-	};
 	char	why[256];
 	int	ch, nowait = 0, style = JOBSERVER_PIPE;
 
@@ -518,8 +520,8 @@ semrun_parse_options(struct semrun *sr, int argc, char **argv)
 	sr->reconnect_ms = -1;
 
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+:t:nw:S:E:KvqhV", longopts,
-	    NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+:t:nw:S:E:KvqhV",
+	    semrun_longopts, NULL)) != -1) {
 		switch (ch) {
 		case 't':
 			sr->timeout_ms = semrun_parse_seconds(optarg,
