@@ -636,6 +636,48 @@ semd_status(struct semd *sd, const char *name, struct semd_status **out,
 }
 
 /*
+ * Fill the ADMIN request req (op and id set) from a.  Returns 0, or -1
+ * with err filled (SEMD_E_USAGE: an unknown action; a bad name).
+ */
+static int
+libsemd_admin_request(const struct semd_admin *a, struct proto_request *req,
+    struct semd_error *err)
+{
+	/* The wire's action of each SEMD_ADMIN_ (which start at 1). */
+	static const enum proto_admin	actions[] = { PROTO_ADMIN_NONE,
+	    PROTO_ADMIN_RESIZE, PROTO_ADMIN_DRAIN, PROTO_ADMIN_UNDRAIN,
+	    PROTO_ADMIN_REVOKE, PROTO_ADMIN_RELOAD, PROTO_ADMIN_LIST };
+
+	if (a->action < SEMD_ADMIN_RESIZE || a->action > SEMD_ADMIN_LIST) {
+		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+		    "unknown administrative action %d", (int)a->action);
+		return (-1);
+	}
+	req->action = actions[a->action];
+	if (a->action == SEMD_ADMIN_RESIZE) {
+		req->has_capacity = 1;
+		req->capacity = a->capacity;
+	}
+	if (a->action == SEMD_ADMIN_DRAIN)
+		req->wait = a->wait != 0;
+	if (a->action == SEMD_ADMIN_REVOKE && a->has_token) {
+		req->has_token = 1;
+		req->token = a->token;
+	} else if (a->action == SEMD_ADMIN_REVOKE) {
+		req->has_pid = 1;
+		req->pid = (uint32_t)a->pid;
+	}
+	if (a->action != SEMD_ADMIN_RELOAD && a->action != SEMD_ADMIN_LIST) {
+		if (libsemd_check_name(a->name, 0, err) == -1)
+			return (-1);
+		req->has_sem = 1;
+		req->sem_len = strlen(a->name);
+		memcpy(req->sem, a->name, req->sem_len);
+	}
+	return (0);
+}
+
+/*
  * Send one ADMIN request and wait for its answer; see semd.h.  Events
  * for other requests that arrive meanwhile are dropped, as in the other
  * blocking calls.
@@ -663,47 +705,8 @@ semd_admin(struct semd *sd, const struct semd_admin *a,
 	memset(&req, 0, sizeof req);
 	req.op = PROTO_OP_ADMIN;
 	req.id = libsemd_new_id(sd);
-	switch (a->action) {
-	case SEMD_ADMIN_RESIZE:
-		req.action = PROTO_ADMIN_RESIZE;
-		req.has_capacity = 1;
-		req.capacity = a->capacity;
-		break;
-	case SEMD_ADMIN_DRAIN:
-		req.action = PROTO_ADMIN_DRAIN;
-		req.wait = a->wait != 0;
-		break;
-	case SEMD_ADMIN_UNDRAIN:
-		req.action = PROTO_ADMIN_UNDRAIN;
-		break;
-	case SEMD_ADMIN_REVOKE:
-		req.action = PROTO_ADMIN_REVOKE;
-		if (a->has_token) {
-			req.has_token = 1;
-			req.token = a->token;
-		} else {
-			req.has_pid = 1;
-			req.pid = (uint32_t)a->pid;
-		}
-		break;
-	case SEMD_ADMIN_RELOAD:
-		req.action = PROTO_ADMIN_RELOAD;
-		break;
-	case SEMD_ADMIN_LIST:
-		req.action = PROTO_ADMIN_LIST;
-		break;
-	default:
-		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
-		    "unknown administrative action %d", (int)a->action);
+	if (libsemd_admin_request(a, &req, err) == -1)
 		return (SEMD_ERR);
-	}
-	if (a->action != SEMD_ADMIN_RELOAD && a->action != SEMD_ADMIN_LIST) {
-		if (libsemd_check_name(a->name, 0, err) == -1)
-			return (SEMD_ERR);
-		req.has_sem = 1;
-		req.sem_len = strlen(a->name);
-		memcpy(req.sem, a->name, req.sem_len);
-	}
 	if (libsemd_queue(sd, &req, err) == -1)
 		return (SEMD_ERR);
 	if (libsemd_answer(sd, req.id, LIBSEMD_OP(PROTO_OP_ADMIN),
