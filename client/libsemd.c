@@ -1154,6 +1154,65 @@ semd_want_write(const struct semd *sd)
 }
 
 /*
+ * Fill ev from reply rep (ev->name points into rep; ev->status and
+ * ev->stats are copies the caller frees).  Returns 1, 0 when rep is no
+ * event, or -1 with err filled (ENOMEM).
+ */
+static int
+libsemd_event_from(const struct proto_reply *rep, struct semd_event *ev,
+    struct semd_error *err)
+{
+	memset(ev, 0, sizeof *ev);
+	ev->id = rep->id;
+	switch (rep->op) {
+	case PROTO_OP_HELLO:
+		ev->type = SEMD_EV_HELLO;
+		return (1);
+	case PROTO_OP_QUEUED:
+		ev->type = SEMD_EV_QUEUED;
+		ev->position = rep->position;
+		return (1);
+	case PROTO_OP_ACQUIRED:
+	case PROTO_OP_RELEASED:
+	case PROTO_OP_REVOKED:
+		ev->type = rep->op == PROTO_OP_ACQUIRED ? SEMD_EV_ACQUIRED :
+		    rep->op == PROTO_OP_RELEASED ? SEMD_EV_RELEASED :
+		    SEMD_EV_REVOKED;
+		ev->name = rep->sem;
+		ev->token = rep->token;
+		if (rep->op != PROTO_OP_REVOKED)
+			ev->weight = rep->weight;
+		return (1);
+	case PROTO_OP_TIMEOUT:
+		ev->type = SEMD_EV_TIMEOUT;
+		return (1);
+	case PROTO_OP_STATUS:
+		ev->type = SEMD_EV_STATUS;
+		if ((ev->status = libsemd_status_from(rep)) == NULL) {
+			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
+			    "cannot store the status: %s", strerror(errno));
+			return (-1);
+		}
+		return (1);
+	case PROTO_OP_ERROR:
+		ev->type = SEMD_EV_ERROR;
+		libsemd_error_reply(rep, &ev->error);
+		return (1);
+	case PROTO_OP_STATS:
+		ev->type = SEMD_EV_STATS;
+		if ((ev->stats = libsemd_stats_from(rep)) == NULL) {
+			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
+			    "cannot store the statistics: %s",
+			    strerror(errno));
+			return (-1);
+		}
+		return (1);
+	default:
+		return (0);
+	}
+}
+
+/*
  * Return the next reply, reading what the socket has without blocking.
  * Returns 1 with *ev filled, 0 when no whole reply is in yet, or -1 with
  * err filled.  ev->name points into the connection and lives until the
@@ -1183,61 +1242,10 @@ semd_process(struct semd *sd, struct semd_event *ev, struct semd_error *err)
 			return (r);
 	}
 
-	memset(ev, 0, sizeof *ev);
-	ev->id = rep->id;
-	switch (rep->op) {
-	case PROTO_OP_HELLO:
-		ev->type = SEMD_EV_HELLO;
-		break;
-	case PROTO_OP_QUEUED:
-		ev->type = SEMD_EV_QUEUED;
-		ev->position = rep->position;
-		break;
-	case PROTO_OP_ACQUIRED:
-		ev->type = SEMD_EV_ACQUIRED;
-		ev->name = rep->sem;
-		ev->weight = rep->weight;
-		ev->token = rep->token;
-		break;
-	case PROTO_OP_TIMEOUT:
-		ev->type = SEMD_EV_TIMEOUT;
-		break;
-	case PROTO_OP_RELEASED:
-		ev->type = SEMD_EV_RELEASED;
-		ev->name = rep->sem;
-		ev->weight = rep->weight;
-		ev->token = rep->token;
-		break;
-	case PROTO_OP_STATUS:
-		ev->type = SEMD_EV_STATUS;
-		if ((ev->status = libsemd_status_from(rep)) == NULL) {
-			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
-			    "cannot store the status: %s", strerror(errno));
-			return (-1);
-		}
-		break;
-	case PROTO_OP_ERROR:
-		ev->type = SEMD_EV_ERROR;
-		libsemd_error_reply(rep, &ev->error);
-		break;
-	case PROTO_OP_REVOKED:
-		ev->type = SEMD_EV_REVOKED;
-		ev->name = rep->sem;
-		ev->token = rep->token;
-		break;
-	case PROTO_OP_STATS:
-		ev->type = SEMD_EV_STATS;
-		if ((ev->stats = libsemd_stats_from(rep)) == NULL) {
-			libsemd_seterr(err, SEMD_E_SYSTEM, errno,
-			    "cannot store the statistics: %s",
-			    strerror(errno));
-			return (-1);
-		}
+	if ((r = libsemd_event_from(rep, ev, err)) != 1)
+		return (r == 0 ? libsemd_unexpected(sd, rep, err) : -1);
+	if (rep->op == PROTO_OP_STATS)
 		proto_reply_free(rep);
-		break;
-	default:
-		return (libsemd_unexpected(sd, rep, err));
-	}
 	if (rep->op == PROTO_OP_STATUS) {
 		/* Copied out: the arrays are not needed any more. */
 		proto_reply_free(rep);
