@@ -35,6 +35,8 @@ static int	 libsemd_withdraw_wait(struct semd *, uint64_t, const char *,
 static struct semd_status *libsemd_status_from(const struct proto_reply *);
 static void	 libsemd_party_from(struct semd_party *,
 		     const struct proto_party *);
+static int	 libsemd_parties_from(struct semd_party **, size_t *,
+		     const struct proto_party *, size_t);
 
 /*
  * Check a semaphore name before it goes on the wire.  A NULL name is a
@@ -548,6 +550,26 @@ libsemd_party_from(struct semd_party *p, const struct proto_party *pp)
 }
 
 /*
+ * Copy the n holders or waiters pp of a decoded STATUS into a new array
+ * *out of *nout (left alone when n is 0).  Returns 0, or -1 (ENOMEM).
+ */
+static int
+libsemd_parties_from(struct semd_party **out, size_t *nout,
+    const struct proto_party *pp, size_t n)
+{
+	size_t	i;
+
+	if (n == 0)
+		return (0);
+	if ((*out = calloc(n, sizeof **out)) == NULL)
+		return (-1);
+	*nout = n;
+	for (i = 0; i < n; i++)
+		libsemd_party_from(&(*out)[i], &pp[i]);
+	return (0);
+}
+
+/*
  * Copy a decoded STATUS reply into a struct semd_status the caller owns.
  * Returns it, or NULL with errno ENOMEM.  Costs O(sems + parties).
  */
@@ -557,8 +579,7 @@ libsemd_status_from(const struct proto_reply *rep)
 	struct semd_status		*st;
 	struct semd_sem_status		*s;
 	const struct proto_sem_status	*ps;
-	const struct proto_party	*pp;
-	size_t				 i, j;
+	size_t				 i;
 
 	if ((st = calloc(1, sizeof *st)) == NULL)
 		return (NULL);
@@ -582,26 +603,11 @@ libsemd_status_from(const struct proto_reply *rep)
 		s->rate = ps->rate;
 		s->burst = ps->burst;
 		s->next_grant_ms = ps->next_grant_ms;
-		if (ps->nholders > 0) {
-			s->holders = calloc(ps->nholders, sizeof *s->holders);
-			if (s->holders == NULL)
-				goto fail;
-			s->nholders = ps->nholders;
-		}
-		for (j = 0; j < ps->nholders; j++) {
-			pp = &ps->holders[j];
-			libsemd_party_from(&s->holders[j], pp);
-		}
-		if (ps->nwaiters > 0) {
-			s->waiters = calloc(ps->nwaiters, sizeof *s->waiters);
-			if (s->waiters == NULL)
-				goto fail;
-			s->nwaiters = ps->nwaiters;
-		}
-		for (j = 0; j < ps->nwaiters; j++) {
-			pp = &ps->waiters[j];
-			libsemd_party_from(&s->waiters[j], pp);
-		}
+		if (libsemd_parties_from(&s->holders, &s->nholders,
+		    ps->holders, ps->nholders) == -1 ||
+		    libsemd_parties_from(&s->waiters, &s->nwaiters,
+		    ps->waiters, ps->nwaiters) == -1)
+			goto fail;
 	}
 	return (st);
 
