@@ -137,15 +137,17 @@ enum mp_got {
 };
 
 /*
- * The whole of mp_item(), below, which reads the most common items itself
- * and every other one through here.
+ * mp_item_rest() for the fixed-size numbers: b = p[at] is 0xca or 0xcb
+ * (float 32, 64), 0xcc..0xcf (uint 8..64) or 0xd0..0xd3 (int 8..64),
+ * and left bytes follow it.  Same results as mp_item().  O(1).
  */
 static enum mp_got
-mp_item_rest(const uint8_t *p, size_t len, size_t *pos, msgpack_object *o)
+mp_number(const uint8_t *p, size_t at, size_t left, size_t *pos,
+    msgpack_object *o)
 {
-	size_t		 at = *pos, left, hdr, n;
+	uint8_t		 b = p[at];
+	size_t		 n;
 	uint64_t	 v;
-	uint8_t		 b;
 	union {
 		uint32_t	 u;
 		float		 f;
@@ -154,6 +156,119 @@ mp_item_rest(const uint8_t *p, size_t len, size_t *pos, msgpack_object *o)
 		uint64_t	 u;
 		double		 f;
 	}		 f64;
+
+	if (b == 0xca || b == 0xcb)
+		n = b == 0xca ? 4 : 8;
+	else if (b <= 0xcf)
+		n = (size_t)1 << (b - 0xcc);
+	else
+		n = (size_t)1 << (b - 0xd0);
+	if (left < n) {
+		o->via.u64 = n;
+		*pos = at + 1;
+		return (MP_LONG);
+	}
+	v = load_be(p + at + 1, n);
+	*pos = at + 1 + n;
+	if (b == 0xca) {
+		f32.u = (uint32_t)v;
+		o->type = MSGPACK_OBJECT_FLOAT32;
+		o->via.f64 = f32.f;
+	} else if (b == 0xcb) {
+		f64.u = v;
+		o->type = MSGPACK_OBJECT_FLOAT64;
+		o->via.f64 = f64.f;
+	} else if (b <= 0xcf) {
+		o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+		o->via.u64 = v;
+	} else {
+		if (n < 8 && (v >> (8 * n - 1)) != 0)
+			v |= UINT64_MAX << (8 * n);	/* sign-extend */
+		if ((int64_t)v < 0) {
+			o->type = MSGPACK_OBJECT_NEGATIVE_INTEGER;
+			o->via.i64 = (int64_t)v;
+		} else {
+			o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+			o->via.u64 = v;
+		}
+	}
+	return (MP_GOOD);
+}
+
+/*
+ * mp_item_rest() for a str, bin or ext (o->type already set) whose hdr
+ * header bytes at p[at] are followed by n data bytes (an ext: by its type
+ * byte, then n bytes), where hdr <= len - at.  O(1).
+ */
+static enum mp_got
+mp_data(const uint8_t *p, size_t len, size_t at, size_t hdr, size_t n,
+    size_t *pos, msgpack_object *o)
+{
+	size_t	 ext = o->type == MSGPACK_OBJECT_EXT;
+
+	if (n + ext > len - at - hdr) {
+		o->via.u64 = (uint64_t)n + ext;
+		*pos = at + hdr;
+		return (MP_LONG);
+	}
+	p += at + hdr;
+	if (ext) {
+		o->via.ext.type = (int8_t)*p++;
+		o->via.ext.ptr = (const char *)p;
+		o->via.ext.size = (uint32_t)n;
+		hdr++;
+	} else {	/* str and bin alike */
+		o->via.str.ptr = (const char *)p;
+		o->via.str.size = (uint32_t)n;
+	}
+	*pos = at + hdr + n;
+	return (MP_GOOD);
+}
+
+/*
+ * mp_data() for a str, bin or ext whose hdr-byte header at p[at] ends in
+ * its big-endian length: MP_CUT if the header does not fit.  O(1).
+ */
+static enum mp_got
+mp_sized(const uint8_t *p, size_t len, size_t at, size_t hdr, size_t *pos,
+    msgpack_object *o)
+{
+	if (len - at - 1 < hdr - 1)
+		return (MP_CUT);
+	return (mp_data(p, len, at, hdr, load_be(p + at + 1, hdr - 1), pos,
+	    o));
+}
+
+/*
+ * mp_item_rest() for the header of a map (ismap) or an array of n
+ * elements, the first of which is at p[next].  O(1).
+ */
+static enum mp_got
+mp_open(msgpack_object *o, int ismap, size_t n, size_t next, size_t *pos)
+{
+	if (ismap) {
+		o->type = MSGPACK_OBJECT_MAP;
+		o->via.map.size = (uint32_t)n;
+		o->via.map.ptr = NULL;
+	} else {
+		o->type = MSGPACK_OBJECT_ARRAY;
+		o->via.array.size = (uint32_t)n;
+		o->via.array.ptr = NULL;
+	}
+	*pos = next;
+	return (MP_GOOD);
+}
+
+/*
+ * The whole of mp_item(), below, which reads the most common items itself
+ * and every other one through here: one-byte items here, the rest by
+ * kind (mp_number, mp_data, mp_sized, mp_open).
+ */
+static enum mp_got
+mp_item_rest(const uint8_t *p, size_t len, size_t *pos, msgpack_object *o)
+{
+	size_t		 at = *pos, left, hdr;
+	uint8_t		 b;
 
 	if (at >= len)
 		return (MP_CUT);
@@ -172,22 +287,11 @@ mp_item_rest(const uint8_t *p, size_t len, size_t *pos, msgpack_object *o)
 		return (MP_GOOD);
 	}
 	if (b >= 0xa0 && b <= 0xbf) {	/* fixstr */
-		n = b & 0x1f;
-		if (left < n) {
-			o->via.u64 = n;
-			*pos = at + 1;
-			return (MP_LONG);
-		}
 		o->type = MSGPACK_OBJECT_STR;
-		o->via.str.ptr = (const char *)p + at + 1;
-		o->via.str.size = (uint32_t)n;
-		*pos = at + 1 + n;
-		return (MP_GOOD);
+		return (mp_data(p, len, at, 1, b & 0x1f, pos, o));
 	}
-	if (b <= 0x9f) {		/* fixmap, fixarray */
-		n = b & 0x0f;
-		goto container;
-	}
+	if (b <= 0x9f)			/* fixmap, fixarray */
+		return (mp_open(o, b <= 0x8f, b & 0x0f, at + 1, pos));
 	switch (b) {
 	case 0xc0:
 		o->type = MSGPACK_OBJECT_NIL;
@@ -198,120 +302,37 @@ mp_item_rest(const uint8_t *p, size_t len, size_t *pos, msgpack_object *o)
 		o->via.boolean = b == 0xc3;
 		*pos = at + 1;
 		return (MP_GOOD);
-	case 0xcc: case 0xcd: case 0xce: case 0xcf:
-		n = (size_t)1 << (b - 0xcc);
-		if (left < n)
-			goto toolong;
-		o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
-		o->via.u64 = load_be(p + at + 1, n);
-		*pos = at + 1 + n;
-		return (MP_GOOD);
-	case 0xd0: case 0xd1: case 0xd2: case 0xd3:
-		n = (size_t)1 << (b - 0xd0);
-		if (left < n)
-			goto toolong;
-		v = load_be(p + at + 1, n);
-		if (n < 8 && (v >> (8 * n - 1)) != 0)
-			v |= UINT64_MAX << (8 * n);	/* sign-extend */
-		if ((int64_t)v < 0) {
-			o->type = MSGPACK_OBJECT_NEGATIVE_INTEGER;
-			o->via.i64 = (int64_t)v;
-		} else {
-			o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
-			o->via.u64 = v;
-		}
-		*pos = at + 1 + n;
-		return (MP_GOOD);
-	case 0xca:
-		n = 4;
-		if (left < n)
-			goto toolong;
-		f32.u = (uint32_t)load_be(p + at + 1, 4);
-		o->type = MSGPACK_OBJECT_FLOAT32;
-		o->via.f64 = f32.f;
-		*pos = at + 5;
-		return (MP_GOOD);
-	case 0xcb:
-		n = 8;
-		if (left < n)
-			goto toolong;
-		f64.u = load_be(p + at + 1, 8);
-		o->type = MSGPACK_OBJECT_FLOAT64;
-		o->via.f64 = f64.f;
-		*pos = at + 9;
-		return (MP_GOOD);
+	case 0xca: case 0xcb:			/* float 32, 64 */
+	case 0xcc: case 0xcd: case 0xce: case 0xcf:	/* uint 8..64 */
+	case 0xd0: case 0xd1: case 0xd2: case 0xd3:	/* int 8..64 */
+		return (mp_number(p, at, left, pos, o));
 	case 0xd9: case 0xda: case 0xdb:	/* str 8, 16, 32 */
 		o->type = MSGPACK_OBJECT_STR;
-		hdr = 1 + ((size_t)1 << (b - 0xd9));
-		goto sized;
+		return (mp_sized(p, len, at, 1 + ((size_t)1 << (b - 0xd9)),
+		    pos, o));
 	case 0xc4: case 0xc5: case 0xc6:	/* bin 8, 16, 32 */
 		o->type = MSGPACK_OBJECT_BIN;
-		hdr = 1 + ((size_t)1 << (b - 0xc4));
-		goto sized;
+		return (mp_sized(p, len, at, 1 + ((size_t)1 << (b - 0xc4)),
+		    pos, o));
 	case 0xc7: case 0xc8: case 0xc9:	/* ext 8, 16, 32 */
 		o->type = MSGPACK_OBJECT_EXT;
-		hdr = 1 + ((size_t)1 << (b - 0xc7));
-		goto sized;
+		return (mp_sized(p, len, at, 1 + ((size_t)1 << (b - 0xc7)),
+		    pos, o));
 	case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
 		/* fixext 1, 2, 4, 8, 16 */
 		o->type = MSGPACK_OBJECT_EXT;
-		hdr = 1;
-		n = (size_t)1 << (b - 0xd4);
-		goto bytes;
+		return (mp_data(p, len, at, 1, (size_t)1 << (b - 0xd4), pos,
+		    o));
 	case 0xdc: case 0xdd:			/* array 16, 32 */
 	case 0xde: case 0xdf:			/* map 16, 32 */
 		hdr = b == 0xdc || b == 0xde ? 2 : 4;
 		if (left < hdr)
 			return (MP_CUT);
-		n = load_be(p + at + 1, hdr);
-		*pos = at + 1 + hdr;
-		goto container;
+		return (mp_open(o, b >= 0xde, load_be(p + at + 1, hdr),
+		    at + 1 + hdr, pos));
 	default:				/* 0xc1 */
 		return (MP_INVALID);
 	}
-
-sized:
-	if (left < hdr - 1)
-		return (MP_CUT);
-	n = load_be(p + at + 1, hdr - 1);
-bytes:
-	/* n bytes of data after hdr, and an ext's type byte before them. */
-	if (n + (o->type == MSGPACK_OBJECT_EXT) > len - at - hdr) {
-		o->via.u64 = (uint64_t)n + (o->type == MSGPACK_OBJECT_EXT);
-		*pos = at + hdr;
-		return (MP_LONG);
-	}
-	p += at + hdr;
-	if (o->type == MSGPACK_OBJECT_EXT) {
-		o->via.ext.type = (int8_t)*p++;
-		o->via.ext.ptr = (const char *)p;
-		o->via.ext.size = (uint32_t)n;
-		hdr++;
-	} else {	/* str and bin alike */
-		o->via.str.ptr = (const char *)p;
-		o->via.str.size = (uint32_t)n;
-	}
-	*pos = at + hdr + n;
-	return (MP_GOOD);
-
-container:
-	if ((b >= 0x80 && b <= 0x8f) || b == 0xde || b == 0xdf) {
-		o->type = MSGPACK_OBJECT_MAP;
-		o->via.map.size = (uint32_t)n;
-		o->via.map.ptr = NULL;
-	} else {
-		o->type = MSGPACK_OBJECT_ARRAY;
-		o->via.array.size = (uint32_t)n;
-		o->via.array.ptr = NULL;
-	}
-	if (b <= 0x9f)
-		*pos = at + 1;
-	return (MP_GOOD);
-
-toolong:
-	o->via.u64 = n;
-	*pos = at + 1;
-	return (MP_LONG);
 }
 
 /*
