@@ -1007,15 +1007,99 @@ sems_decode(struct dec *d, const msgpack_object *o,
 	return (PROTO_OK);
 }
 
+/*
+ * The fields of an ACQUIRE of one semaphore (no 'sems'): sem, rate and
+ * burst, capacity (optional with a rate), weight.
+ */
+static enum proto_err
+acquire_one(struct dec *d, const struct fields *f, struct proto_request *req)
+{
+	enum proto_err	 rc;
+
+	if ((rc = get_name(d, f, PK_SEM, 1, req->sem, &req->sem_len,
+	    &req->has_sem)) != PROTO_OK)
+		return (rc);
+	if ((rc = get_rate(d, f, &req->has_rate, &req->rate,
+	    &req->burst)) != PROTO_OK)
+		return (rc);
+	if ((rc = get_u32(d, f, PK_CAPACITY, 0, req->has_rate ? 0 : 1,
+	    PROTO_MAX_CAPACITY, &req->capacity, &req->has_capacity)) !=
+	    PROTO_OK)
+		return (rc);
+	return (get_u32(d, f, PK_WEIGHT, 0, 1, PROTO_MAX_CAPACITY,
+	    &req->weight, NULL));
+}
+
+/*
+ * The fields of an ACQUIRE: one semaphore (acquire_one) or a 'sems' list
+ * with nothing of one semaphore beside it, then timeout_ms (absent: -1,
+ * wait for ever).  Weight defaults to 1.
+ */
+static enum proto_err
+acquire_fields(struct dec *d, const struct fields *f,
+    struct proto_request *req)
+{
+	const msgpack_object	*o;
+	enum proto_err		 rc;
+	uint64_t		 t;
+	int			 here;
+
+	req->weight = 1;
+	req->timeout_ms = -1;
+	if ((rc = field_get(d, f, PK_SEMS, &o)) != PROTO_OK)
+		return (rc);
+	if (o == NULL)
+		rc = acquire_one(d, f, req);
+	else if (f->val[PK_SEM] != NULL || f->val[PK_CAPACITY] != NULL ||
+	    f->val[PK_WEIGHT] != NULL || f->val[PK_RATE] != NULL ||
+	    f->val[PK_BURST] != NULL)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST, "with 'sems', give "
+		    "'sem', 'capacity', 'weight', 'rate' and 'burst' in its "
+		    "entries, not beside it"));
+	else
+		rc = sems_decode(d, o, req);
+	if (rc != PROTO_OK)
+		return (rc);
+	if ((rc = get_uint(d, f, PK_TIMEOUT_MS, 0, 0, PROTO_MAX_TIMEOUT_MS,
+	    &t, &here)) != PROTO_OK)
+		return (rc);
+	if (here)
+		req->timeout_ms = (int64_t)t;
+	return (PROTO_OK);
+}
+
+/*
+ * The fields of a RELEASE (token, or sem: with a token the grant says
+ * what) or, reclaim nonzero, a RECLAIM (token and sem, capacity).
+ * Weight defaults to 1.
+ */
+static enum proto_err
+release_fields(struct dec *d, const struct fields *f,
+    struct proto_request *req, int reclaim)
+{
+	enum proto_err	 rc;
+
+	req->weight = 1;
+	if ((rc = get_uint(d, f, PK_TOKEN, reclaim, 1, UINT64_MAX,
+	    &req->token, &req->has_token)) != PROTO_OK)
+		return (rc);
+	if ((rc = get_name(d, f, PK_SEM, reclaim || !req->has_token,
+	    req->sem, &req->sem_len, &req->has_sem)) != PROTO_OK)
+		return (rc);
+	if (reclaim && (rc = get_u32(d, f, PK_CAPACITY, 0, 1,
+	    PROTO_MAX_CAPACITY, &req->capacity, &req->has_capacity)) !=
+	    PROTO_OK)
+		return (rc);
+	return (get_u32(d, f, PK_WEIGHT, 0, 1, PROTO_MAX_CAPACITY,
+	    &req->weight, NULL));
+}
+
 /* Decode the fields of a request whose op and id are known. */
 static enum proto_err
 request_fields(struct dec *d, const struct fields *f, void *msg)
 {
 	struct proto_request	*req = msg;
-	const msgpack_object	*o;
-	enum proto_err	 rc;
-	uint64_t	 t;
-	int		 here;
+	enum proto_err		 rc;
 
 	switch (req->op) {
 	case PROTO_OP_HELLO:
@@ -1028,67 +1112,11 @@ request_fields(struct dec *d, const struct fields *f, void *msg)
 			return (rc);
 		return (get_text(d, f, PK_CLIENT, 0, req->client));
 	case PROTO_OP_ACQUIRE:
-		req->weight = 1;
-		req->timeout_ms = -1;
-		if ((rc = field_get(d, f, PK_SEMS, &o)) != PROTO_OK)
-			return (rc);
-		if (o != NULL) {
-			if (f->val[PK_SEM] != NULL ||
-			    f->val[PK_CAPACITY] != NULL ||
-			    f->val[PK_WEIGHT] != NULL ||
-			    f->val[PK_RATE] != NULL || f->val[PK_BURST] != NULL)
-				return (dec_fail(d, PROTO_E_BAD_REQUEST,
-				    "with 'sems', give 'sem', 'capacity', "
-				    "'weight', 'rate' and 'burst' in its "
-				    "entries, not beside it"));
-			if ((rc = sems_decode(d, o, req)) != PROTO_OK)
-				return (rc);
-		} else {
-			if ((rc = get_name(d, f, PK_SEM, 1, req->sem,
-			    &req->sem_len, &req->has_sem)) != PROTO_OK)
-				return (rc);
-			if ((rc = get_rate(d, f, &req->has_rate, &req->rate,
-			    &req->burst)) != PROTO_OK)
-				return (rc);
-			if ((rc = get_u32(d, f, PK_CAPACITY, 0,
-			    req->has_rate ? 0 : 1, PROTO_MAX_CAPACITY,
-			    &req->capacity, &req->has_capacity)) != PROTO_OK)
-				return (rc);
-			if ((rc = get_u32(d, f, PK_WEIGHT, 0, 1,
-			    PROTO_MAX_CAPACITY, &req->weight, NULL)) !=
-			    PROTO_OK)
-				return (rc);
-		}
-		if ((rc = get_uint(d, f, PK_TIMEOUT_MS, 0, 0,
-		    PROTO_MAX_TIMEOUT_MS, &t, &here)) != PROTO_OK)
-			return (rc);
-		if (here)
-			req->timeout_ms = (int64_t)t;
-		return (PROTO_OK);
+		return (acquire_fields(d, f, req));
 	case PROTO_OP_RELEASE:
-		req->weight = 1;
-		/* With a token, the grant says what; sem is optional. */
-		if ((rc = get_uint(d, f, PK_TOKEN, 0, 1, UINT64_MAX,
-		    &req->token, &req->has_token)) != PROTO_OK)
-			return (rc);
-		if ((rc = get_name(d, f, PK_SEM, !req->has_token, req->sem,
-		    &req->sem_len, &req->has_sem)) != PROTO_OK)
-			return (rc);
-		return (get_u32(d, f, PK_WEIGHT, 0, 1, PROTO_MAX_CAPACITY,
-		    &req->weight, NULL));
+		return (release_fields(d, f, req, 0));
 	case PROTO_OP_RECLAIM:
-		req->weight = 1;
-		if ((rc = get_uint(d, f, PK_TOKEN, 1, 1, UINT64_MAX,
-		    &req->token, &req->has_token)) != PROTO_OK)
-			return (rc);
-		if ((rc = get_name(d, f, PK_SEM, 1, req->sem, &req->sem_len,
-		    &req->has_sem)) != PROTO_OK)
-			return (rc);
-		if ((rc = get_u32(d, f, PK_CAPACITY, 0, 1, PROTO_MAX_CAPACITY,
-		    &req->capacity, &req->has_capacity)) != PROTO_OK)
-			return (rc);
-		return (get_u32(d, f, PK_WEIGHT, 0, 1, PROTO_MAX_CAPACITY,
-		    &req->weight, NULL));
+		return (release_fields(d, f, req, 1));
 	case PROTO_OP_TIMEOUT:
 		return (PROTO_OK);
 	case PROTO_OP_STATUS:
