@@ -1561,14 +1561,69 @@ stats_decode(struct dec *d, const struct fields *f, struct proto_reply *rep)
 	return (PROTO_OK);
 }
 
+/*
+ * The fields of an ERROR reply: message, then code, so the message
+ * survives a code this version does not know (BAD_REQUEST with
+ * rep->message set).
+ */
+static enum proto_err
+error_fields(struct dec *d, const struct fields *f, struct proto_reply *rep)
+{
+	const msgpack_object	*o;
+	enum proto_err		 rc;
+	char			 ex[40];
+
+	if ((rc = get_text(d, f, PK_MESSAGE, 1, rep->message)) != PROTO_OK)
+		return (rc);
+	if ((rc = field_get(d, f, PK_CODE, &o)) != PROTO_OK)
+		return (rc);
+	if (o == NULL || o->type != MSGPACK_OBJECT_STR)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST,
+		    "'code' must be a string such as \"NOT_HELD\""));
+	rep->code = proto_err_from_name(o->via.str.ptr, o->via.str.size);
+	if (rep->code == PROTO_OK) {
+		dec_excerpt(ex, sizeof ex, o->via.str.ptr, o->via.str.size);
+		return (dec_fail(d, PROTO_E_BAD_REQUEST,
+		    "unknown error code \"%s\"", ex));
+	}
+	return (PROTO_OK);
+}
+
+/*
+ * The fields of an ADMIN reply: action and message, what the action
+ * reports (all optional), and for "list" the semaphores as in STATUS.
+ */
+static enum proto_err
+admin_reply_fields(struct dec *d, const struct fields *f,
+    struct proto_reply *rep)
+{
+	enum proto_err	 rc;
+
+	if ((rc = get_action(d, f, &rep->action)) != PROTO_OK ||
+	    (rc = get_text(d, f, PK_MESSAGE, 0, rep->message)) != PROTO_OK ||
+	    (rc = get_name(d, f, PK_SEM, 0, rep->sem, NULL, NULL)) !=
+	    PROTO_OK ||
+	    (rc = get_u32(d, f, PK_CAPACITY, 0, 0, UINT32_MAX,
+	    &rep->capacity, NULL)) != PROTO_OK ||
+	    (rc = get_u32(d, f, PK_HELD, 0, 0, UINT32_MAX, &rep->held,
+	    NULL)) != PROTO_OK ||
+	    (rc = get_u32(d, f, PK_WAITING, 0, 0, UINT32_MAX, &rep->waiting,
+	    NULL)) != PROTO_OK ||
+	    (rc = get_u32(d, f, PK_REVOKED, 0, 0, UINT32_MAX, &rep->revoked,
+	    NULL)) != PROTO_OK ||
+	    (rc = get_bool(d, f, PK_TRUNCATED, &rep->truncated)) != PROTO_OK)
+		return (rc);
+	if (rep->action == PROTO_ADMIN_LIST)
+		return (status_decode(d, f, rep));
+	return (PROTO_OK);
+}
+
 /* Decode the fields of a reply whose op and id are known. */
 static enum proto_err
 reply_fields(struct dec *d, const struct fields *f, void *msg)
 {
 	struct proto_reply	*rep = msg;
-	const msgpack_object	*o;
 	enum proto_err		 rc;
-	char			 ex[40];
 
 	switch (rep->op) {
 	case PROTO_OP_HELLO:
@@ -1601,54 +1656,14 @@ reply_fields(struct dec *d, const struct fields *f, void *msg)
 	case PROTO_OP_TIMEOUT:
 		return (PROTO_OK);
 	case PROTO_OP_ERROR:
-		/* The message first, so it survives an unknown code. */
-		if ((rc = get_text(d, f, PK_MESSAGE, 1, rep->message)) !=
+		return (error_fields(d, f, rep));
+	case PROTO_OP_STATUS:
+		if ((rc = get_bool(d, f, PK_TRUNCATED, &rep->truncated)) !=
 		    PROTO_OK)
 			return (rc);
-		if ((rc = field_get(d, f, PK_CODE, &o)) != PROTO_OK)
-			return (rc);
-		if (o == NULL || o->type != MSGPACK_OBJECT_STR)
-			return (dec_fail(d, PROTO_E_BAD_REQUEST,
-			    "'code' must be a string such as \"NOT_HELD\""));
-		rep->code = proto_err_from_name(o->via.str.ptr,
-		    o->via.str.size);
-		if (rep->code == PROTO_OK) {
-			dec_excerpt(ex, sizeof ex, o->via.str.ptr,
-			    o->via.str.size);
-			return (dec_fail(d, PROTO_E_BAD_REQUEST,
-			    "unknown error code \"%s\"", ex));
-		}
-		return (PROTO_OK);
-	case PROTO_OP_STATUS:
-		if ((rc = field_get(d, f, PK_TRUNCATED, &o)) != PROTO_OK)
-			return (rc);
-		if (o != NULL) {
-			if (o->type != MSGPACK_OBJECT_BOOLEAN)
-				return (dec_fail(d, PROTO_E_BAD_REQUEST,
-				    "'truncated' must be true or false"));
-			rep->truncated = o->via.boolean;
-		}
 		return (status_decode(d, f, rep));
 	case PROTO_OP_ADMIN:
-		if ((rc = get_action(d, f, &rep->action)) != PROTO_OK ||
-		    (rc = get_text(d, f, PK_MESSAGE, 0, rep->message)) !=
-		    PROTO_OK ||
-		    (rc = get_name(d, f, PK_SEM, 0, rep->sem, NULL, NULL)) !=
-		    PROTO_OK ||
-		    (rc = get_u32(d, f, PK_CAPACITY, 0, 0, UINT32_MAX,
-		    &rep->capacity, NULL)) != PROTO_OK ||
-		    (rc = get_u32(d, f, PK_HELD, 0, 0, UINT32_MAX, &rep->held,
-		    NULL)) != PROTO_OK ||
-		    (rc = get_u32(d, f, PK_WAITING, 0, 0, UINT32_MAX,
-		    &rep->waiting, NULL)) != PROTO_OK ||
-		    (rc = get_u32(d, f, PK_REVOKED, 0, 0, UINT32_MAX,
-		    &rep->revoked, NULL)) != PROTO_OK ||
-		    (rc = get_bool(d, f, PK_TRUNCATED, &rep->truncated)) !=
-		    PROTO_OK)
-			return (rc);
-		if (rep->action == PROTO_ADMIN_LIST)
-			return (status_decode(d, f, rep));
-		return (PROTO_OK);
+		return (admin_reply_fields(d, f, rep));
 	case PROTO_OP_REVOKED:
 		if ((rc = get_name(d, f, PK_SEM, 1, rep->sem, NULL, NULL)) !=
 		    PROTO_OK)
@@ -1656,14 +1671,9 @@ reply_fields(struct dec *d, const struct fields *f, void *msg)
 		return (get_uint(d, f, PK_TOKEN, 0, 0, UINT64_MAX, &rep->token,
 		    NULL));
 	case PROTO_OP_STATS:
-		if ((rc = field_get(d, f, PK_TRUNCATED, &o)) != PROTO_OK)
+		if ((rc = get_bool(d, f, PK_TRUNCATED, &rep->truncated)) !=
+		    PROTO_OK)
 			return (rc);
-		if (o != NULL) {
-			if (o->type != MSGPACK_OBJECT_BOOLEAN)
-				return (dec_fail(d, PROTO_E_BAD_REQUEST,
-				    "'truncated' must be true or false"));
-			rep->truncated = o->via.boolean;
-		}
 		return (stats_decode(d, f, rep));
 	default:
 		return (dec_fail(d, PROTO_E_UNKNOWN_OP,
