@@ -654,7 +654,7 @@ fields_scan(const msgpack_object *map, struct fields *f)
  * Fetch field k: NULL when absent or nil (nil means absent), else its
  * value.  A key given twice is an error.
  */
-static enum proto_err
+static inline enum proto_err
 field_get(struct dec *d, const struct fields *f, enum proto_key k,
     const msgpack_object **out)
 {
@@ -667,6 +667,31 @@ field_get(struct dec *d, const struct fields *f, enum proto_key k,
 	if (o != NULL && o->type != MSGPACK_OBJECT_NIL)
 		*out = o;
 	return (PROTO_OK);
+}
+
+/*
+ * The opening of every get_ function: fetch field k into *out (NULL when
+ * absent or nil, see field_get).  Absent and required is an error,
+ * "'k' is required (<what>)", or with range (min, max) non-NULL
+ * "'k' is required (<what> <min>..<max>)".
+ */
+static inline enum proto_err
+field_need(struct dec *d, const struct fields *f, enum proto_key k,
+    int required, const msgpack_object **out, const char *what,
+    const uint64_t *range)
+{
+	enum proto_err	 rc;
+
+	if ((rc = field_get(d, f, k, out)) != PROTO_OK)
+		return (rc);
+	if (*out != NULL || !required)
+		return (PROTO_OK);
+	if (range == NULL)
+		return (dec_fail(d, PROTO_E_BAD_REQUEST,
+		    "'%s' is required (%s)", proto_keys[k].name, what));
+	return (dec_fail(d, PROTO_E_BAD_REQUEST,
+	    "'%s' is required (%s %" PRIu64 "..%" PRIu64 ")",
+	    proto_keys[k].name, what, range[0], range[1]));
 }
 
 /*
@@ -683,15 +708,9 @@ get_uint(struct dec *d, const struct fields *f, enum proto_key k, int required,
 
 	if (present != NULL)
 		*present = 0;
-	if ((rc = field_get(d, f, k, &o)) != PROTO_OK)
+	if ((rc = field_need(d, f, k, required, &o, "an integer",
+	    (const uint64_t[]){ min, max })) != PROTO_OK || o == NULL)
 		return (rc);
-	if (o == NULL) {
-		if (!required)
-			return (PROTO_OK);
-		return (dec_fail(d, PROTO_E_BAD_REQUEST,
-		    "'%s' is required (an integer %" PRIu64 "..%" PRIu64 ")",
-		    proto_keys[k].name, min, max));
-	}
 	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
 	    o->via.u64 < min || o->via.u64 > max)
 		return (dec_fail(d, PROTO_E_BAD_REQUEST,
@@ -733,14 +752,9 @@ get_name(struct dec *d, const struct fields *f, enum proto_key k, int required,
 
 	if (present != NULL)
 		*present = 0;
-	if ((rc = field_get(d, f, k, &o)) != PROTO_OK)
+	if ((rc = field_need(d, f, k, required, &o, "a semaphore name",
+	    NULL)) != PROTO_OK || o == NULL)
 		return (rc);
-	if (o == NULL) {
-		if (!required)
-			return (PROTO_OK);
-		return (dec_fail(d, PROTO_E_BAD_REQUEST,
-		    "'%s' is required (a semaphore name)", proto_keys[k].name));
-	}
 	if (o->type != MSGPACK_OBJECT_STR)
 		return (dec_fail(d, PROTO_E_BAD_REQUEST,
 		    "'%s' must be a string (a semaphore name)",
@@ -774,14 +788,9 @@ get_text(struct dec *d, const struct fields *f, enum proto_key k, int required,
 	const char		*s;
 	size_t			 i, n;
 
-	if ((rc = field_get(d, f, k, &o)) != PROTO_OK)
+	if ((rc = field_need(d, f, k, required, &o, "a string", NULL)) !=
+	    PROTO_OK || o == NULL)
 		return (rc);
-	if (o == NULL) {
-		if (!required)
-			return (PROTO_OK);
-		return (dec_fail(d, PROTO_E_BAD_REQUEST,
-		    "'%s' is required (a string)", proto_keys[k].name));
-	}
 	if (o->type != MSGPACK_OBJECT_STR)
 		return (dec_fail(d, PROTO_E_BAD_REQUEST,
 		    "'%s' must be a string", proto_keys[k].name));
