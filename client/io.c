@@ -76,6 +76,25 @@ libsemd_new_id(struct semd *sd)
 	return (++sd->next_id);
 }
 
+/*
+ * Start req: all zero but op, a fresh id and, unless name is NULL, the
+ * semaphore name (checked already).  Returns the id.
+ */
+uint64_t
+libsemd_request_init(struct semd *sd, struct proto_request *req,
+    enum proto_op op, const char *name)
+{
+	memset(req, 0, sizeof *req);
+	req->op = op;
+	req->id = libsemd_new_id(sd);
+	if (name != NULL) {
+		req->has_sem = 1;
+		req->sem_len = strlen(name);
+		memcpy(req->sem, name, req->sem_len + 1);
+	}
+	return (req->id);
+}
+
 /* semd.h's codes for the wire's errors have the wire's numbers. */
 #define LIBSEMD_SAME(name, text)					\
 	_Static_assert((int)SEMD_E_##name == (int)PROTO_E_##name,	\

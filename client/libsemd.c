@@ -91,9 +91,7 @@ libsemd_hello(struct semd *sd, const char *client_name,
 	struct proto_reply	rep;
 	int			r;
 
-	memset(&req, 0, sizeof req);
-	req.op = PROTO_OP_HELLO;
-	req.id = libsemd_new_id(sd);
+	libsemd_request_init(sd, &req, PROTO_OP_HELLO, NULL);
 	req.version = PROTO_VERSION;
 	if (client_name != NULL) {
 		strncpy(req.client, client_name, sizeof req.client - 1);
@@ -232,9 +230,7 @@ libsemd_withdraw_wait(struct semd *sd, uint64_t id, const char *name,
 	req.id = id;
 	if (libsemd_queue(sd, &req, err) == -1)
 		return (SEMD_ERR);
-	memset(&req, 0, sizeof req);
-	req.op = PROTO_OP_HELLO;
-	req.id = barrier = libsemd_new_id(sd);
+	barrier = libsemd_request_init(sd, &req, PROTO_OP_HELLO, NULL);
 	req.version = PROTO_VERSION;
 	if (libsemd_queue(sd, &req, err) == -1)
 		return (SEMD_ERR);
@@ -708,9 +704,7 @@ semd_admin(struct semd *sd, const struct semd_admin *a,
 	memset(res, 0, sizeof *res);
 	if (libsemd_broken(sd, err))
 		return (SEMD_ERR);
-	memset(&req, 0, sizeof req);
-	req.op = PROTO_OP_ADMIN;
-	req.id = libsemd_new_id(sd);
+	libsemd_request_init(sd, &req, PROTO_OP_ADMIN, NULL);
 	if (libsemd_admin_request(a, &req, err) == -1)
 		return (SEMD_ERR);
 	if (libsemd_queue(sd, &req, err) == -1)
@@ -863,9 +857,7 @@ semd_submit_worker(struct semd *sd, pid_t pid, char *const argv[],
 		    "semd_submit_worker needs a pid");
 		return (-1);
 	}
-	memset(&req, 0, sizeof req);
-	req.op = PROTO_OP_HELLO;
-	req.id = libsemd_new_id(sd);
+	libsemd_request_init(sd, &req, PROTO_OP_HELLO, NULL);
 	req.version = PROTO_VERSION;
 	memcpy(req.client, sd->client, sizeof req.client);
 	req.worker_pid = (uint32_t)pid;
@@ -894,12 +886,7 @@ semd_submit_acquire(struct semd *sd, uint64_t *id, const char *name,
 		    PROTO_MAX_CAPACITY);
 		return (-1);
 	}
-	memset(&req, 0, sizeof req);
-	req.op = PROTO_OP_ACQUIRE;
-	req.id = libsemd_new_id(sd);
-	req.has_sem = 1;
-	req.sem_len = strlen(name);
-	memcpy(req.sem, name, req.sem_len + 1);
+	libsemd_request_init(sd, &req, PROTO_OP_ACQUIRE, name);
 	req.has_capacity = capacity != 0;
 	req.capacity = capacity;
 	req.weight = weight == 0 ? 1 : weight;
@@ -925,12 +912,7 @@ semd_submit_release(struct semd *sd, uint64_t *id, const char *name,
 		    "weight must be at most %u", PROTO_MAX_CAPACITY);
 		return (-1);
 	}
-	memset(&req, 0, sizeof req);
-	req.op = PROTO_OP_RELEASE;
-	req.id = libsemd_new_id(sd);
-	req.has_sem = 1;
-	req.sem_len = strlen(name);
-	memcpy(req.sem, name, req.sem_len + 1);
+	libsemd_request_init(sd, &req, PROTO_OP_RELEASE, name);
 	req.weight = weight == 0 ? 1 : weight;
 	req.timeout_ms = -1;
 	return (libsemd_send(sd, &req, id, err));
@@ -953,9 +935,7 @@ semd_submit_release_token(struct semd *sd, uint64_t *id, uint64_t token,
 		    "token 0 names no grant");
 		return (-1);
 	}
-	memset(&req, 0, sizeof req);
-	req.op = PROTO_OP_RELEASE;
-	req.id = libsemd_new_id(sd);
+	libsemd_request_init(sd, &req, PROTO_OP_RELEASE, NULL);
 	req.has_token = 1;
 	req.token = token;
 	req.timeout_ms = -1;
@@ -1079,14 +1059,7 @@ libsemd_submit_query(struct semd *sd, enum proto_op op, uint64_t *id,
 	if (libsemd_broken(sd, err) ||
 	    libsemd_check_name(name, 1, err) == -1)
 		return (-1);
-	memset(&req, 0, sizeof req);
-	req.op = op;
-	req.id = libsemd_new_id(sd);
-	if (name != NULL) {
-		req.has_sem = 1;
-		req.sem_len = strlen(name);
-		memcpy(req.sem, name, req.sem_len + 1);
-	}
+	libsemd_request_init(sd, &req, op, name);
 	req.timeout_ms = -1;
 	return (libsemd_send(sd, &req, id, err));
 }

@@ -197,9 +197,7 @@ reclaim_connect(struct semd *sd, int64_t deadline, struct semd_error *err)
 		    err);
 		if (fd != -1) {
 			sd->fd = fd;
-			memset(&req, 0, sizeof req);
-			req.op = PROTO_OP_HELLO;
-			req.id = libsemd_new_id(sd);
+			libsemd_request_init(sd, &req, PROTO_OP_HELLO, NULL);
 			req.version = PROTO_VERSION;
 			memcpy(req.client, sd->client, sizeof req.client);
 			if (libsemd_queue(sd, &req, err) == 0 &&
@@ -295,12 +293,8 @@ reclaim_send(struct semd *sd, struct reclaim *rc, struct semd_error *err)
 	for (i = 0; i < rc->nold; i++) {
 		if (rc->refused[i])
 			continue;
-		memset(&req, 0, sizeof req);
-		req.op = PROTO_OP_RECLAIM;
-		req.id = rc->ids[i] = libsemd_new_id(sd);
-		req.has_sem = 1;
-		req.sem_len = strlen(rc->old[i].name);
-		memcpy(req.sem, rc->old[i].name, req.sem_len + 1);
+		rc->ids[i] = libsemd_request_init(sd, &req, PROTO_OP_RECLAIM,
+		    rc->old[i].name);
 		req.weight = rc->old[i].weight;
 		req.has_token = 1;
 		req.token = rc->old[i].token;

@@ -78,6 +78,8 @@ void		 libsemd_seterr(struct semd_error *, enum semd_errcode, int,
 void		 libsemd_break(struct semd *, const struct semd_error *);
 int		 libsemd_broken(const struct semd *, struct semd_error *);
 uint64_t	 libsemd_new_id(struct semd *);
+uint64_t	 libsemd_request_init(struct semd *, struct proto_request *,
+		     enum proto_op, const char *);
 int		 libsemd_queue(struct semd *, const struct proto_request *,
 		     struct semd_error *);
 int		 libsemd_flush(struct semd *, struct semd_error *);
