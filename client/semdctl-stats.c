@@ -237,27 +237,60 @@ metrics_seconds(FILE *f, uint64_t ms)
 	fprintf(f, "%" PRIu64 ".%03" PRIu64, ms / 1000, ms % 1000);
 }
 
-/* Write one gauge or counter family over every semaphore. */
+#define OFF(field)	offsetof(struct semd_sem_stats, field)
+
+/* The families of one number per semaphore, in the order written. */
+static const struct metrics_def {
+	const char	*name;
+	const char	*help;
+	size_t		 off;
+	int		 counter;	/* 1: a uint64_t counter, 0: a gauge */
+} metrics_families[] = {
+	{ "semd_capacity", "Capacity of the semaphore.", OFF(capacity), 0 },
+	{ "semd_held", "Weight held now.", OFF(held), 0 },
+	{ "semd_waiting", "Requests waiting in line now.", OFF(waiting), 0 },
+	{ "semd_max_waiting",
+	    "Longest line seen since the semaphore was created.",
+	    OFF(max_waiting), 0 },
+	{ "semd_grants_total", "Requests granted, at once or after waiting.",
+	    OFF(grants), 1 },
+	{ "semd_timeouts_total",
+	    "Requests that timed out in line, or tries refused.",
+	    OFF(timeouts), 1 },
+	{ "semd_withdrawals_total",
+	    "Requests withdrawn while waiting (also by disconnecting).",
+	    OFF(withdrawals), 1 },
+	{ "semd_releases_total", "RELEASE requests.", OFF(releases), 1 },
+	{ "semd_disconnect_releases_total",
+	    "Holds given back because their connection closed.",
+	    OFF(disconnects), 1 },
+	{ "semd_revokes_total", "Holds revoked by an administrator.",
+	    OFF(revokes), 1 },
+};
+
+/* Write family d, one number per semaphore. */
 static void
-metrics_family(FILE *f, const struct semd_stats *st, const char *name,
-    const char *type, const char *help, size_t off, int wide)
+metrics_family(FILE *f, const struct semd_stats *st,
+    const struct metrics_def *d)
 {
 	const struct semd_sem_stats	*s;
 	size_t				 i;
 	uint64_t			 v;
 
-	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", d->name, d->help, d->name,
+	    d->counter ? "counter" : "gauge");
 	for (i = 0; i < st->nsems; i++) {
 		s = &st->sems[i];
-		if (wide)
-			memcpy(&v, (const char *)s + off, sizeof v);
+		if (d->counter)
+			memcpy(&v, (const char *)s + d->off, sizeof v);
 		else {
 			uint32_t	 v32;
 
-			memcpy(&v32, (const char *)s + off, sizeof v32);
+			memcpy(&v32, (const char *)s + d->off, sizeof v32);
 			v = v32;
 		}
-		fprintf(f, "%s{sem=\"%s\"} %" PRIu64 "\n", name, s->name, v);
+		fprintf(f, "%s{sem=\"%s\"} %" PRIu64 "\n", d->name, s->name,
+		    v);
 	}
 }
 
@@ -293,8 +326,6 @@ metrics_histogram(FILE *f, const struct semd_stats *st, const char *name,
 	}
 }
 
-#define OFF(field)	offsetof(struct semd_sem_stats, field)
-
 /*
  * Write the Prometheus text exposition format (version 0.0.4) of a
  * statistics report, or, with st NULL, only semd_up 0.
@@ -302,6 +333,8 @@ metrics_histogram(FILE *f, const struct semd_stats *st, const char *name,
 static void
 metrics_write(FILE *f, const struct semd_stats *st)
 {
+	const struct metrics_def	*d;
+
 	fputs("# HELP semd_up Whether semd answered (1) or not (0).\n"
 	    "# TYPE semd_up gauge\n", f);
 	fprintf(f, "semd_up %d\n", st != NULL);
@@ -318,30 +351,9 @@ metrics_write(FILE *f, const struct semd_stats *st)
 	    "of these metrics (1) for lack of room.\n"
 	    "# TYPE semd_stats_truncated gauge\nsemd_stats_truncated %d\n",
 	    st->connections, st->semaphores, st->truncated != 0);
-	metrics_family(f, st, "semd_capacity", "gauge",
-	    "Capacity of the semaphore.", OFF(capacity), 0);
-	metrics_family(f, st, "semd_held", "gauge",
-	    "Weight held now.", OFF(held), 0);
-	metrics_family(f, st, "semd_waiting", "gauge",
-	    "Requests waiting in line now.", OFF(waiting), 0);
-	metrics_family(f, st, "semd_max_waiting", "gauge",
-	    "Longest line seen since the semaphore was created.",
-	    OFF(max_waiting), 0);
-	metrics_family(f, st, "semd_grants_total", "counter",
-	    "Requests granted, at once or after waiting.", OFF(grants), 1);
-	metrics_family(f, st, "semd_timeouts_total", "counter",
-	    "Requests that timed out in line, or tries refused.",
-	    OFF(timeouts), 1);
-	metrics_family(f, st, "semd_withdrawals_total", "counter",
-	    "Requests withdrawn while waiting (also by disconnecting).",
-	    OFF(withdrawals), 1);
-	metrics_family(f, st, "semd_releases_total", "counter",
-	    "RELEASE requests.", OFF(releases), 1);
-	metrics_family(f, st, "semd_disconnect_releases_total", "counter",
-	    "Holds given back because their connection closed.",
-	    OFF(disconnects), 1);
-	metrics_family(f, st, "semd_revokes_total", "counter",
-	    "Holds revoked by an administrator.", OFF(revokes), 1);
+	for (d = metrics_families; d < metrics_families +
+	    sizeof metrics_families / sizeof metrics_families[0]; d++)
+		metrics_family(f, st, d);
 	metrics_histogram(f, st, "semd_wait_seconds",
 	    "Time from request to grant (0 when granted at once).", 0);
 	metrics_histogram(f, st, "semd_hold_seconds",
