@@ -291,29 +291,17 @@ autostart_unreachable(const char *path, int is_default, int e,
 }
 
 /*
- * Connect to the daemon at path; when nothing listens there, path is the
- * per-user default (is_default) and auto-start is allowed (no
- * SEMD_OPEN_NO_AUTOSTART in flags, $SEMD_NO_AUTOSTART not set), start one.
- * Returns a connected, non-blocking, close-on-exec fd, or -1 with err
- * filled (SEMD_E_UNREACHABLE, SEMD_E_SYSTEM, SEMD_E_INTERRUPTED).
+ * Take the auto-start lock beside socket path (e: why connecting failed,
+ * for the message when path has no directory).  Returns the locked fd,
+ * or -1 with err filled.
  */
-int
-libsemd_connect(const char *path, int is_default, int flags,
+static int
+autostart_lock(const char *path, int is_default, int e,
     struct semd_error *err)
 {
-	char		 lockpath[PATH_MAX], bin[PATH_MAX];
+	char		 lockpath[PATH_MAX];
 	const char	*slash;
-	int		 fd, lockfd, e, status;
-
-	fd = sockpath_connect(path);
-	if (fd != -1)
-		return (fd);
-	e = errno;
-	if ((e != ENOENT && e != ECONNREFUSED) || !is_default ||
-	    (flags & SEMD_OPEN_NO_AUTOSTART) || autostart_no_env()) {
-		autostart_unreachable(path, is_default, e, err);
-		return (-1);
-	}
+	int		 lockfd;
 
 	slash = strrchr(path, '/');
 	if (slash == NULL || snprintf(lockpath, sizeof lockpath,
@@ -343,36 +331,33 @@ libsemd_connect(const char *path, int is_default, int flags,
 		}
 		return (-1);
 	}
+	return (lockfd);
+}
 
-	/* Another client may have started the daemon while we waited. */
-	fd = sockpath_connect(path);
-	if (fd != -1 || (errno != ENOENT && errno != ECONNREFUSED)) {
-		e = errno;
-		close(lockfd);
-		if (fd == -1)
-			autostart_unreachable(path, is_default, e, err);
-		return (fd);
-	}
+/*
+ * Start semd for socket path (the caller holds the lock) and connect to
+ * it.  Returns the connected fd, or -1 with err filled.
+ */
+static int
+autostart_start(const char *path, struct semd_error *err)
+{
+	char	bin[PATH_MAX];
+	int	fd, e, status;
 
 	if (autostart_find(bin, sizeof bin) == -1) {
-		close(lockfd);
 		libsemd_seterr(err, SEMD_E_UNREACHABLE, ENAMETOOLONG,
 		    "cannot start semd: the path of its binary is too long "
 		    "(check SEMD_BIN)");
 		return (-1);
 	}
 	status = autostart_spawn(bin, path, err);
-	if (status == -1) {
-		close(lockfd);
+	if (status == -1)
 		return (-1);
-	}
-	/* Keep the lock until we are connected: others wait, then connect. */
 	fd = autostart_connect_retry(path, status == 0 || status == -2 ?
 	    LIBSEMD_START_WAIT_MS : 0);
-	e = errno;
-	close(lockfd);
 	if (fd != -1)
 		return (fd);
+	e = errno;
 	if (status > 0) {
 		libsemd_seterr(err, SEMD_E_UNREACHABLE, e,
 		    "cannot start semd: %s exited with status %d (run "
@@ -383,4 +368,44 @@ libsemd_connect(const char *path, int is_default, int flags,
 		    strerror(e));
 	}
 	return (-1);
+}
+
+/*
+ * Connect to the daemon at path; when nothing listens there, path is the
+ * per-user default (is_default) and auto-start is allowed (no
+ * SEMD_OPEN_NO_AUTOSTART in flags, $SEMD_NO_AUTOSTART not set), start one.
+ * Returns a connected, non-blocking, close-on-exec fd, or -1 with err
+ * filled (SEMD_E_UNREACHABLE, SEMD_E_SYSTEM, SEMD_E_INTERRUPTED).
+ */
+int
+libsemd_connect(const char *path, int is_default, int flags,
+    struct semd_error *err)
+{
+	int	fd, lockfd, e;
+
+	fd = sockpath_connect(path);
+	if (fd != -1)
+		return (fd);
+	e = errno;
+	if ((e != ENOENT && e != ECONNREFUSED) || !is_default ||
+	    (flags & SEMD_OPEN_NO_AUTOSTART) || autostart_no_env()) {
+		autostart_unreachable(path, is_default, e, err);
+		return (-1);
+	}
+	if ((lockfd = autostart_lock(path, is_default, e, err)) == -1)
+		return (-1);
+
+	/* Another client may have started the daemon while we waited. */
+	fd = sockpath_connect(path);
+	if (fd != -1 || (errno != ENOENT && errno != ECONNREFUSED)) {
+		e = errno;
+		close(lockfd);
+		if (fd == -1)
+			autostart_unreachable(path, is_default, e, err);
+		return (fd);
+	}
+	/* Keep the lock until we are connected: others wait, then connect. */
+	fd = autostart_start(path, err);
+	close(lockfd);
+	return (fd);
 }
