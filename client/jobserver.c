@@ -618,57 +618,51 @@ jobserver_make_j(char **cmd)
 }
 
 /*
- * The jobserver named by the last --jobserver-auth= (or make 4.2's
- * --jobserver-fds=) in MAKEFLAGS, if this process can use it: a fifo
- * it can open, or two inherited descriptors that are the read and write
- * ends of one pipe.  Call it before semrun opens any descriptor, so that
- * its own pipes cannot be mistaken for make's.  Returns NULL when there
- * is none (with -v, says why).
+ * jobserver_find's "fifo:PATH" (the len bytes at auth): make's named
+ * pipe, if this process can open it.  Returns NULL when not (with -v,
+ * says why).
  */
-struct jobserver *
-jobserver_find(int verbose)
+static struct jobserver *
+jobserver_find_fifo(const char *auth, size_t len, int verbose)
+{
+	struct jobserver	*js;
+	struct stat		 st;
+	char			*path;
+
+	if (len <= 5 || (path = strndup(auth + 5, len - 5)) == NULL)
+		return (NULL);
+	if ((js = jobserver_new(JOBSERVER_CLIENT, JOBSERVER_FIFO,
+	    verbose)) == NULL) {
+		free(path);
+		return (NULL);
+	}
+	js->path = path;
+	js->rfd = open(path, O_RDWR|O_NONBLOCK|O_CLOEXEC);
+	if (js->rfd == -1 || fstat(js->rfd, &st) == -1 ||
+	    !S_ISFIFO(st.st_mode)) {
+		jobserver_msg(js, 0, "cannot use the fifo %s in MAKEFLAGS: %s",
+		    path, js->rfd == -1 ? strerror(errno) : "not a fifo");
+		jobserver_free(js);
+		return (NULL);
+	}
+	js->wfd = js->rfd;
+	return (js);
+}
+
+/*
+ * jobserver_find's "R,W" at auth: two inherited descriptors, if they are
+ * the read and write ends of one pipe.  Returns NULL when not (with -v,
+ * says why).
+ */
+static struct jobserver *
+jobserver_find_pipe(const char *auth, int verbose)
 {
 	struct jobserver	*js;
 	struct stat		 st[2];
-	const char		*mf, *p, *auth = NULL;
-	char			*end, *path;
+	const char		*p;
+	char			*end;
 	long			 fd[2];
-	size_t			 len;
 	int			 fl[2], i;
-
-	if ((mf = getenv("MAKEFLAGS")) == NULL)
-		return (NULL);
-	for (p = mf; (p = strstr(p, "--jobserver-")) != NULL; p++) {
-		if (strncmp(p, "--jobserver-auth=", 17) == 0)
-			auth = p + 17;
-		else if (strncmp(p, "--jobserver-fds=", 16) == 0)
-			auth = p + 16;
-	}
-	if (auth == NULL)
-		return (NULL);
-	len = strcspn(auth, " ");
-
-	if (strncmp(auth, "fifo:", 5) == 0) {
-		if (len <= 5 || (path = strndup(auth + 5, len - 5)) == NULL)
-			return (NULL);
-		if ((js = jobserver_new(JOBSERVER_CLIENT, JOBSERVER_FIFO,
-		    verbose)) == NULL) {
-			free(path);
-			return (NULL);
-		}
-		js->path = path;
-		js->rfd = open(path, O_RDWR|O_NONBLOCK|O_CLOEXEC);
-		if (js->rfd == -1 || fstat(js->rfd, &st[0]) == -1 ||
-		    !S_ISFIFO(st[0].st_mode)) {
-			jobserver_msg(js, 0, "cannot use the fifo %s in "
-			    "MAKEFLAGS: %s", path, js->rfd == -1 ?
-			    strerror(errno) : "not a fifo");
-			jobserver_free(js);
-			return (NULL);
-		}
-		js->wfd = js->rfd;
-		return (js);
-	}
 
 	errno = 0;
 	fd[0] = strtol(auth, &end, 10);
@@ -707,6 +701,34 @@ jobserver_find(int verbose)
 	else
 		js->fds[0] = js->rfd;	/* ours: close it in jobserver_free */
 	return (js);
+}
+
+/*
+ * The jobserver named by the last --jobserver-auth= (or make 4.2's
+ * --jobserver-fds=) in MAKEFLAGS, if this process can use it: a fifo
+ * it can open, or two inherited descriptors that are the read and write
+ * ends of one pipe.  Call it before semrun opens any descriptor, so that
+ * its own pipes cannot be mistaken for make's.  Returns NULL when there
+ * is none (with -v, says why).
+ */
+struct jobserver *
+jobserver_find(int verbose)
+{
+	const char	*mf, *p, *auth = NULL;
+
+	if ((mf = getenv("MAKEFLAGS")) == NULL)
+		return (NULL);
+	for (p = mf; (p = strstr(p, "--jobserver-")) != NULL; p++) {
+		if (strncmp(p, "--jobserver-auth=", 17) == 0)
+			auth = p + 17;
+		else if (strncmp(p, "--jobserver-fds=", 16) == 0)
+			auth = p + 16;
+	}
+	if (auth == NULL)
+		return (NULL);
+	if (strncmp(auth, "fifo:", 5) == 0)
+		return (jobserver_find_fifo(auth, strcspn(auth, " "), verbose));
+	return (jobserver_find_pipe(auth, verbose));
 }
 
 /*
