@@ -264,6 +264,34 @@ watch_party(struct watch *w, const struct semd_party *p, const char *tag)
 	    (long)p->pid, user, p->weight, dur, cmd);
 }
 
+/*
+ * Draw the line of semaphore s (f: its statistics, or NULL; rate: its
+ * grants/s), then one line per holder and waiter.
+ */
+static void
+watch_draw_sem(struct watch *w, const struct semd_sem_status *s,
+    const struct semd_sem_stats *f, double rate)
+{
+	char	wp50[32], wp99[32], hp50[32], hp99[32], tag[32];
+	size_t	j;
+
+	watch_quantile(f != NULL ? &f->wait : NULL, 0.5, wp50, sizeof wp50);
+	watch_quantile(f != NULL ? &f->wait : NULL, 0.99, wp99, sizeof wp99);
+	watch_quantile(f != NULL ? &f->hold : NULL, 0.5, hp50, sizeof hp50);
+	watch_quantile(f != NULL ? &f->hold : NULL, 0.99, hp99, sizeof hp99);
+	watch_line(w, "%-20.20s %5" PRIu32 " %5" PRIu32 " %5" PRIu32
+	    " %8.1f %8" PRIu64 " %7" PRIu64 " %7s %7s %7s %7s",
+	    s->name, s->capacity, s->held, s->waiting, rate,
+	    f != NULL ? f->grants : 0, f != NULL ? f->timeouts : 0,
+	    wp50, wp99, hp50, hp99);
+	for (j = 0; j < s->nholders; j++)
+		watch_party(w, &s->holders[j], "holding");
+	for (j = 0; j < s->nwaiters; j++) {
+		snprintf(tag, sizeof tag, "wait #%zu", j + 1);
+		watch_party(w, &s->waiters[j], tag);
+	}
+}
+
 /* Build and write one screen from a STATUS and a STATS report. */
 static void
 watch_draw(struct watch *w, const struct semd_status *ss,
@@ -275,8 +303,7 @@ watch_draw(struct watch *w, const struct semd_status *ss,
 	struct timespec			 now;
 	size_t				 i, j, nnext = 0;
 	double				 dt = 0, rate, total = 0;
-	char				 up[32], clock[16], wp50[32], wp99[32];
-	char				 hp50[32], hp99[32], tag[32];
+	char				 up[32], clock[16];
 	struct tm			 tm;
 	time_t				 t;
 
@@ -316,25 +343,7 @@ watch_draw(struct watch *w, const struct semd_status *ss,
 			if (strcmp(next[j].name, s->name) == 0)
 				rate = next[j].rate;
 		}
-		watch_quantile(f != NULL ? &f->wait : NULL, 0.5, wp50,
-		    sizeof wp50);
-		watch_quantile(f != NULL ? &f->wait : NULL, 0.99, wp99,
-		    sizeof wp99);
-		watch_quantile(f != NULL ? &f->hold : NULL, 0.5, hp50,
-		    sizeof hp50);
-		watch_quantile(f != NULL ? &f->hold : NULL, 0.99, hp99,
-		    sizeof hp99);
-		watch_line(w, "%-20.20s %5" PRIu32 " %5" PRIu32 " %5" PRIu32
-		    " %8.1f %8" PRIu64 " %7" PRIu64 " %7s %7s %7s %7s",
-		    s->name, s->capacity, s->held, s->waiting, rate,
-		    f != NULL ? f->grants : 0, f != NULL ? f->timeouts : 0,
-		    wp50, wp99, hp50, hp99);
-		for (j = 0; j < s->nholders; j++)
-			watch_party(w, &s->holders[j], "holding");
-		for (j = 0; j < s->nwaiters; j++) {
-			snprintf(tag, sizeof tag, "wait #%zu", j + 1);
-			watch_party(w, &s->waiters[j], tag);
-		}
+		watch_draw_sem(w, s, f, rate);
 	}
 	if (ss->nsems == 0)
 		watch_line(w, "%s", w->name != NULL ?
