@@ -496,42 +496,25 @@ semdctl_json_sem(size_t i, const char *name)
 void
 semdctl_json_string(const char *s)
 {
+	/* The characters with a short escape, and their letters. */
+	static const char	 esc[] = "\"\\\n\r\t", letter[] = "\"\\nrt";
 	const unsigned char	*p = (const unsigned char *)s;
+	const char		*e;
 	size_t			 n;
 
 	putchar('"');
-	while (*p != '\0') {
-		switch (*p) {
-		case '"':
-			fputs("\\\"", stdout);
-			break;
-		case '\\':
-			fputs("\\\\", stdout);
-			break;
-		case '\n':
-			fputs("\\n", stdout);
-			break;
-		case '\r':
-			fputs("\\r", stdout);
-			break;
-		case '\t':
-			fputs("\\t", stdout);
-			break;
-		default:
-			if (*p < 0x20 || *p == 0x7f) {
-				printf("\\u%04x", *p);
-				break;
-			}
-			/* The NUL ends the string, so p[1..3] are safe. */
-			if ((n = semdctl_utf8_len(p)) == 0) {
-				fputs("\\ufffd", stdout);
-				break;
-			}
+	for (; *p != '\0'; p += n) {
+		n = 1;
+		if ((e = strchr(esc, *p)) != NULL)
+			printf("\\%c", letter[e - esc]);
+		else if (*p < 0x20 || *p == 0x7f)
+			printf("\\u%04x", *p);
+		/* The NUL ends the string, so p[1..3] are safe. */
+		else if ((n = semdctl_utf8_len(p)) == 0) {
+			fputs("\\ufffd", stdout);
+			n = 1;
+		} else
 			fwrite(p, 1, n, stdout);
-			p += n;
-			continue;
-		}
-		p++;
 	}
 	putchar('"');
 }
