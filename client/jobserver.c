@@ -66,6 +66,7 @@
 #include <unistd.h>
 
 #include "jobserver.h"
+#include "monoclock.h"
 
 #define JOBSERVER_TICK_MIN	1	/* ms between looks while busy */
 #define JOBSERVER_TICK_MAX	10	/* ms between looks while idle */
@@ -767,17 +768,13 @@ int
 jobserver_take(struct jobserver *js, int sigfd, int timeout_ms)
 {
 	struct pollfd	pfd[2];
-	struct timespec	ts;
 	int64_t		deadline = 0, now;
 	int		n, left;
 
 	if (!js->lent)
 		return (1);
-	if (timeout_ms >= 0) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		deadline = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
-		    timeout_ms;
-	}
+	if (timeout_ms >= 0)
+		deadline = monoclock_ms() + timeout_ms;
 	for (;;) {
 		if ((n = jobserver_get(js)) == 1) {
 			js->lent = 0;
@@ -788,8 +785,7 @@ jobserver_take(struct jobserver *js, int sigfd, int timeout_ms)
 			return (-2);
 		left = -1;
 		if (timeout_ms >= 0) {
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+			now = monoclock_ms();
 			if (now >= deadline)
 				return (0);
 			left = (int)(deadline - now);

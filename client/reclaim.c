@@ -23,17 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "monoclock.h"
 #include "semd-int.h"
-
-/* Monotonic milliseconds. */
-static int64_t
-reclaim_now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
 
 /* Sleep ms milliseconds (a signal may cut it short). */
 static void
@@ -142,7 +133,7 @@ reclaim_wait(struct semd *sd, uint64_t id, int64_t deadline,
 		}
 		if (r == -1 || libsemd_flush(sd, err) == -1)
 			return (-1);
-		if ((left = deadline - reclaim_now_ms()) <= 0)
+		if ((left = deadline - monoclock_ms()) <= 0)
 			return (0);
 		pfd.fd = sd->fd;
 		pfd.events = POLLIN;
@@ -187,7 +178,7 @@ reclaim_connect(struct semd *sd, int64_t deadline, struct semd_error *err)
 {
 	struct proto_request	 req;
 	struct proto_reply	 rep;
-	int64_t			 backoff = 10, t0 = reclaim_now_ms();
+	int64_t			 backoff = 10, t0 = monoclock_ms();
 	char			 last[sizeof err->message];
 	int			 fd, r;
 
@@ -215,11 +206,11 @@ reclaim_connect(struct semd *sd, int64_t deadline, struct semd_error *err)
 				return (-1);
 			}
 		}
-		if (reclaim_now_ms() + backoff >= deadline) {
+		if (monoclock_ms() + backoff >= deadline) {
 			snprintf(last, sizeof last, "%s", err->message);
 			libsemd_seterr(err, SEMD_E_UNREACHABLE, 0,
 			    "no semd answered at %s for %lld ms%s%s",
-			    sd->path, (long long)(reclaim_now_ms() - t0),
+			    sd->path, (long long)(monoclock_ms() - t0),
 			    last[0] != '\0' ? "; last: " : "", last);
 			reclaim_reset(sd);
 			return (-1);
@@ -253,9 +244,9 @@ reclaim_begin(struct semd *sd, struct reclaim *rc, struct semd_error *err)
 
 	memset(rc, 0, sizeof *rc);
 	if (sd->reconnect_ms >= 0)
-		rc->deadline = reclaim_now_ms() + sd->reconnect_ms;
+		rc->deadline = monoclock_ms() + sd->reconnect_ms;
 	else
-		rc->deadline = reclaim_now_ms() + (int64_t)(sd->grace_ms != 0 ?
+		rc->deadline = monoclock_ms() + (int64_t)(sd->grace_ms != 0 ?
 		    sd->grace_ms : LIBSEMD_DEF_GRACE_MS) +
 		    LIBSEMD_RECONNECT_MARGIN_MS;
 
@@ -322,7 +313,7 @@ reclaim_collect(struct semd *sd, struct reclaim *rc, struct semd_error *err)
 			continue;
 		r = reclaim_wait(sd, rc->ids[i], rc->deadline, &rep, err);
 		if (r == -1 && err->code == SEMD_E_DISCONNECTED &&
-		    reclaim_now_ms() < rc->deadline)
+		    monoclock_ms() < rc->deadline)
 			return (1);
 		if (r == -1)
 			return (-1);

@@ -73,6 +73,7 @@
 
 #include "jobserver.h"
 #include "keeper.h"
+#include "monoclock.h"
 #include "semd.h"
 #include "semrun_sems.h"
 #include "semrun_wait.h"
@@ -683,16 +684,6 @@ semrun_conflict(struct semrun *sr)
 	return (sr->conflict);
 }
 
-/* Milliseconds of CLOCK_MONOTONIC. */
-static int64_t
-semrun_now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /*
  * Wait for the connection to be readable (or writable when the library
  * has output queued), or for a signal record.  timeout_ms: -1 forever.
@@ -739,9 +730,9 @@ semrun_withdraw(struct semrun *sr, uint64_t id, int signo)
 	sr->interrupted = 1;
 	if (semd_submit_withdraw(sr->semd, id, &err) != SEMD_OK)
 		return (128 + signo);
-	deadline = semrun_now_ms() + SEMRUN_WITHDRAW_MS;
+	deadline = monoclock_ms() + SEMRUN_WITHDRAW_MS;
 	for (;;) {
-		left = (int)(deadline - semrun_now_ms());
+		left = (int)(deadline - monoclock_ms());
 		if (left <= 0)
 			break;
 		revents = semrun_poll(sr, left, &sig);
@@ -851,7 +842,7 @@ semrun_acquire_event(struct semrun *sr, uint64_t id, struct semd_event *ev,
 		if (sr->verbose && !sr->quiet && sr->sems.n == 1)
 			semrun_wait_start(&sr->wait, stderr, sr->semd,
 			    sr->sems.v[0].name, sr->sems.v[0].weight,
-			    ev->position, semrun_now_ms());
+			    ev->position, monoclock_ms());
 		else if (sr->verbose)
 			semrun_msg(sr, "waiting for %s, position %" PRIu32,
 			    sr->name, ev->position);
@@ -934,12 +925,12 @@ again:
 
 	for (;;) {
 		revents = semrun_poll(sr, semrun_wait_timeout(&sr->wait,
-		    semrun_now_ms()), &sig);
+		    monoclock_ms()), &sig);
 		if (revents == -1) {
 			semrun_msg(sr, "poll: %s", strerror(errno));
 			return (EX_OSERR);
 		}
-		semrun_wait_tick(&sr->wait, semrun_now_ms());
+		semrun_wait_tick(&sr->wait, monoclock_ms());
 		if (sig && semrun_acquire_signals(sr, id, &status))
 			return (status);
 		if (revents & POLLOUT) {
@@ -1173,7 +1164,7 @@ semrun_revoked(struct semrun *sr, pid_t pid, int64_t *kill_at)
 	    sr->cmd[0], (long)pid);
 	kill(pid, SIGTERM);
 	if (*kill_at == -1)
-		*kill_at = semrun_now_ms() + sr->kill_after_ms;
+		*kill_at = monoclock_ms() + sr->kill_after_ms;
 }
 
 /*
@@ -1187,7 +1178,7 @@ semrun_reclaim(struct semrun *sr, pid_t pid)
 {
 	struct semd_error	 err;
 	pid_t			 k;
-	int64_t			 t0 = semrun_now_ms();
+	int64_t			 t0 = monoclock_ms();
 
 	if (sr->verbose)
 		semrun_msg(sr, "lost semd while CMD runs; reclaiming the slot "
@@ -1209,7 +1200,7 @@ semrun_reclaim(struct semrun *sr, pid_t pid)
 	if (sr->verbose)
 		semrun_msg(sr, "reclaimed the slot of %s from semd (pid %ld) "
 		    "in %" PRId64 " ms", sr->name,
-		    (long)semd_server_pid(sr->semd), semrun_now_ms() - t0);
+		    (long)semd_server_pid(sr->semd), monoclock_ms() - t0);
 	if (sr->nkeepers < SEMRUN_MAX_KEEPERS &&
 	    (k = keeper_start(semd_fd(sr->semd), pid)) != -1)
 		sr->keepers[sr->nkeepers++] = k;
@@ -1272,7 +1263,7 @@ semrun_watch(struct semrun *sr, pid_t pid, int *watch, int64_t *kill_at)
 	if (!sr->terminate)
 		return;
 	kill(pid, SIGTERM);
-	*kill_at = semrun_now_ms() + sr->kill_after_ms;
+	*kill_at = monoclock_ms() + sr->kill_after_ms;
 }
 
 /*
@@ -1373,7 +1364,7 @@ semrun_run_timeout(struct semrun *sr, pid_t pid, int watch, int64_t *kill_at)
 	int	timeout = -1;
 
 	if (*kill_at != -1) {
-		left = *kill_at - semrun_now_ms();
+		left = *kill_at - monoclock_ms();
 		if (left <= 0) {
 			kill(pid, SIGKILL);
 			*kill_at = -1;
