@@ -301,19 +301,16 @@ jobserver_word(const char *w, size_t len)
 }
 
 /*
- * Put our jobserver into MAKEFLAGS for CMD and let CMD inherit the pipe.
- * Words of an inherited MAKEFLAGS that name a job count or another
- * jobserver are dropped, the rest (flags, and variables after " -- ")
- * kept in order.  Call jobserver_spawned() once CMD is started.  Returns
- * 0, or -1 with a sentence in cause.
+ * The MAKEFLAGS for CMD: the words of the inherited one that name no job
+ * count and no jobserver, ours, then the variables after " -- ".
+ * Returns it (the caller frees it), or NULL (ENOMEM).
  */
-int
-jobserver_export(struct jobserver *js, char *cause, size_t causelen)
+static char *
+jobserver_makeflags(const struct jobserver *js)
 {
 	const char	*old, *tail, *p, *end;
 	char		*buf, auth[64], jobs[16];
 	size_t		 len, off, wl;
-	int		 i, fl, e;
 
 	/* Capacity omitted (a declared semaphore): a bare -j. */
 	if (js->capacity != 0)
@@ -337,7 +334,7 @@ jobserver_export(struct jobserver *js, char *cause, size_t causelen)
 		tail = old + strlen(old);
 
 	if ((buf = malloc(strlen(old) + len + 3)) == NULL)
-		goto fail;
+		return (NULL);
 	off = 0;
 	for (p = old; p < tail; p = end) {
 		while (p < tail && *p == ' ')
@@ -361,6 +358,24 @@ jobserver_export(struct jobserver *js, char *cause, size_t causelen)
 	if (*tail != '\0')
 		off += (size_t)sprintf(buf + off, " %s", tail);
 	buf[off] = '\0';
+	return (buf);
+}
+
+/*
+ * Put our jobserver into MAKEFLAGS for CMD and let CMD inherit the pipe.
+ * Words of an inherited MAKEFLAGS that name a job count or another
+ * jobserver are dropped, the rest (flags, and variables after " -- ")
+ * kept in order.  Call jobserver_spawned() once CMD is started.  Returns
+ * 0, or -1 with a sentence in cause.
+ */
+int
+jobserver_export(struct jobserver *js, char *cause, size_t causelen)
+{
+	char	*buf;
+	int	 i, fl, e;
+
+	if ((buf = jobserver_makeflags(js)) == NULL)
+		goto fail;
 	e = setenv("MAKEFLAGS", buf, 1);
 	free(buf);
 	if (e == -1)
