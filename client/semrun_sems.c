@@ -212,42 +212,55 @@ semrun_sems_apply(struct semrun_sems *ss, const struct semrun_setting *set,
 	return (0);
 }
 
+/*
+ * Add NAME a to ss (weight 1, no capacity yet) when it is a name, not
+ * one too many and not named already.  Returns 0, or -1 with a sentence
+ * in why.
+ */
+static int
+semrun_sems_add(struct semrun_sems *ss, const char *a, char *why,
+    size_t len)
+{
+	size_t	j;
+
+	if (*a == '\0') {
+		snprintf(why, len, "empty semaphore name");
+		return (-1);
+	}
+	if (semrun_all_digits(a)) {
+		snprintf(why, len, "'%s' is where a NAME should be (a CAPACITY "
+		    "follows its NAME)", a);
+		return (-1);
+	}
+	if (ss->n == SEMD_MAX_SEMS) {
+		snprintf(why, len, "at most %d semaphore names",
+		    SEMD_MAX_SEMS);
+		return (-1);
+	}
+	for (j = 0; j < ss->n; j++) {
+		if (strcmp(ss->v[j].name, a) == 0) {
+			snprintf(why, len, "semaphore '%s' is named twice", a);
+			return (-1);
+		}
+	}
+	memset(&ss->v[ss->n], 0, sizeof ss->v[ss->n]);
+	ss->v[ss->n].name = a;
+	ss->v[ss->n].weight = 1;
+	return (0);
+}
+
 /* Parse the names up to "--"; see semrun_sems.h. */
 int
 semrun_sems_parse(struct semrun_sems *ss, int argc, char **argv,
     int *optind, char *why, size_t len)
 {
-	const char	*a;
-	size_t		 i, j, used = 0;
-	int		 k = *optind;
+	size_t	i, used = 0;
+	int	k = *optind;
 
 	ss->n = 0;
 	while (k < argc && strcmp(argv[k], "--") != 0) {
-		a = argv[k++];
-		if (*a == '\0') {
-			snprintf(why, len, "empty semaphore name");
+		if (semrun_sems_add(ss, argv[k++], why, len) == -1)
 			return (-1);
-		}
-		if (semrun_all_digits(a)) {
-			snprintf(why, len, "'%s' is where a NAME should be "
-			    "(a CAPACITY follows its NAME)", a);
-			return (-1);
-		}
-		if (ss->n == SEMD_MAX_SEMS) {
-			snprintf(why, len, "at most %d semaphore names",
-			    SEMD_MAX_SEMS);
-			return (-1);
-		}
-		for (j = 0; j < ss->n; j++) {
-			if (strcmp(ss->v[j].name, a) == 0) {
-				snprintf(why, len, "semaphore '%s' is named "
-				    "twice", a);
-				return (-1);
-			}
-		}
-		memset(&ss->v[ss->n], 0, sizeof ss->v[ss->n]);
-		ss->v[ss->n].name = a;
-		ss->v[ss->n].weight = 1;
 		if (k < argc && semrun_all_digits(argv[k])) {
 			if (semrun_parse_count(argv[k],
 			    &ss->v[ss->n].capacity) == -1) {
