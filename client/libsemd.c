@@ -943,6 +943,44 @@ semd_submit_release_token(struct semd *sd, uint64_t *id, uint64_t token,
 }
 
 /*
+ * Check wv[i] of an acquire of several: a good name, numbers the wire
+ * takes, and no name given before it.  Returns 0, or -1 with err filled
+ * (SEMD_E_USAGE, SEMD_E_BAD_NAME).
+ */
+static int
+libsemd_check_want(const struct semd_want *wv, size_t i,
+    struct semd_error *err)
+{
+	size_t	j;
+
+	if (libsemd_check_name(wv[i].name, 0, err) == -1)
+		return (-1);
+	if (wv[i].capacity > PROTO_MAX_CAPACITY ||
+	    wv[i].weight > PROTO_MAX_CAPACITY ||
+	    wv[i].burst > PROTO_MAX_CAPACITY) {
+		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+		    "capacity, weight and burst must be at most %u",
+		    PROTO_MAX_CAPACITY);
+		return (-1);
+	}
+	if (wv[i].rate != 0 && !(wv[i].rate >= PROTO_MIN_RATE &&
+	    wv[i].rate <= PROTO_MAX_RATE)) {
+		libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+		    "a rate must be from one a day (1/86400) to %.0f per "
+		    "second", PROTO_MAX_RATE);
+		return (-1);
+	}
+	for (j = 0; j < i; j++) {
+		if (strcmp(wv[i].name, wv[j].name) == 0) {
+			libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
+			    "semaphore %s is named twice", wv[i].name);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/*
  * Queue an ACQUIRE of several semaphores (one: the single form, so the
  * request is the same as semd_submit_acquire's but for the rate) and
  * write what the socket takes.  Returns 0, or -1 with err filled.
@@ -954,7 +992,7 @@ semd_submit_acquire_many(struct semd *sd, uint64_t *id,
 {
 	struct proto_request	 req;
 	struct proto_sem_req	*e;
-	size_t			 i, j;
+	size_t			 i;
 
 	if (libsemd_broken(sd, err) ||
 	    libsemd_check_timeout(timeout_ms, err) == -1)
@@ -966,30 +1004,8 @@ semd_submit_acquire_many(struct semd *sd, uint64_t *id,
 	}
 	memset(&req, 0, sizeof req);
 	for (i = 0; i < n; i++) {
-		if (libsemd_check_name(wv[i].name, 0, err) == -1)
+		if (libsemd_check_want(wv, i, err) == -1)
 			return (-1);
-		if (wv[i].capacity > PROTO_MAX_CAPACITY ||
-		    wv[i].weight > PROTO_MAX_CAPACITY ||
-		    wv[i].burst > PROTO_MAX_CAPACITY) {
-			libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
-			    "capacity, weight and burst must be at most %u",
-			    PROTO_MAX_CAPACITY);
-			return (-1);
-		}
-		if (wv[i].rate != 0 && !(wv[i].rate >= PROTO_MIN_RATE &&
-		    wv[i].rate <= PROTO_MAX_RATE)) {
-			libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
-			    "a rate must be from one a day (1/86400) to %.0f "
-			    "per second", PROTO_MAX_RATE);
-			return (-1);
-		}
-		for (j = 0; j < i; j++) {
-			if (strcmp(wv[i].name, wv[j].name) == 0) {
-				libsemd_seterr(err, SEMD_E_USAGE, EINVAL,
-				    "semaphore %s is named twice", wv[i].name);
-				return (-1);
-			}
-		}
 		e = &req.sems[i];
 		e->sem_len = strlen(wv[i].name);
 		memcpy(e->sem, wv[i].name, e->sem_len + 1);
