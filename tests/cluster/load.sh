@@ -42,6 +42,10 @@ expect_status 65 "another capacity is CAPACITY_MISMATCH while in use" \
     sh -c 'on() { h=$1; shift; SEMD_SOCKET='"$tmp"'/$h.sock "$@"; }
 	on h2 "$1" api-x 3 -- sh -c "SEMD_SOCKET='"$tmp"'/h3.sock \"$1\" -t 30 api-x 5 -- true"' \
     sh "$SEMRUN"
+# h2's request key goes away in etcd first and reaches h3 by watch
+# later: the pool is unused for h3 once h3 has seen it go.
+wait_until "no key left in etcd" [ "$(etcd_count "$PREFIX/api-x/q/")" = 0 ]
+wait_until "h3 sees api-x idle" is_state_on h3 api-x 0 0
 expect_status 0 "an unused pool takes a new capacity" \
     on h3 "$SEMRUN" -t 30 api-x 4 -- true
 expect_status 0 "and another host joins at it" \
