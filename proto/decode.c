@@ -740,6 +740,17 @@ get_u32(struct dec *d, const struct fields *f, enum proto_key k, int required,
 }
 
 /*
+ * Read the optional weight of a request or of one of its 'sems' entries,
+ * 1..PROTO_MAX_CAPACITY, into *weight (left alone when absent).
+ */
+static enum proto_err
+get_weight(struct dec *d, const struct fields *f, uint32_t *weight)
+{
+	return (get_u32(d, f, PK_WEIGHT, 0, 1, PROTO_MAX_CAPACITY, weight,
+	    NULL));
+}
+
+/*
  * Read semaphore name field k into dst (PROTO_MAX_NAME + 1 bytes) and
  * *lenp.  Not a string: BAD_REQUEST; not a valid name: BAD_NAME.
  */
@@ -1000,8 +1011,7 @@ sems_decode(struct dec *d, const msgpack_object *o,
 		    (rc = get_u32(d, &f, PK_CAPACITY, 0, e->has_rate ? 0 : 1,
 		    PROTO_MAX_CAPACITY, &e->capacity, &e->has_capacity)) !=
 		    PROTO_OK ||
-		    (rc = get_u32(d, &f, PK_WEIGHT, 0, 1, PROTO_MAX_CAPACITY,
-		    &e->weight, NULL)) != PROTO_OK)
+		    (rc = get_weight(d, &f, &e->weight)) != PROTO_OK)
 			return (rc);
 		for (j = 0; j < i; j++) {
 			if (req->sems[j].sem_len == e->sem_len &&
@@ -1035,8 +1045,7 @@ acquire_one(struct dec *d, const struct fields *f, struct proto_request *req)
 	    PROTO_MAX_CAPACITY, &req->capacity, &req->has_capacity)) !=
 	    PROTO_OK)
 		return (rc);
-	return (get_u32(d, f, PK_WEIGHT, 0, 1, PROTO_MAX_CAPACITY,
-	    &req->weight, NULL));
+	return (get_weight(d, f, &req->weight));
 }
 
 /*
@@ -1099,8 +1108,7 @@ release_fields(struct dec *d, const struct fields *f,
 	    PROTO_MAX_CAPACITY, &req->capacity, &req->has_capacity)) !=
 	    PROTO_OK)
 		return (rc);
-	return (get_u32(d, f, PK_WEIGHT, 0, 1, PROTO_MAX_CAPACITY,
-	    &req->weight, NULL));
+	return (get_weight(d, f, &req->weight));
 }
 
 /* Decode the fields of a request whose op and id are known. */
