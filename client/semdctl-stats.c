@@ -38,6 +38,8 @@
 #define METRICS_LISTEN_FD	3	/* SD_LISTEN_FDS_START */
 #define METRICS_REQ_MAX		8192	/* bytes of an HTTP request head */
 #define METRICS_IO_SEC		5	/* per client: read and write */
+/* The type of our own short answers. */
+#define METRICS_TEXT		"text/plain; charset=utf-8"
 
 /*
  * Write ms as a short duration with the precision a person needs: 0ms,
@@ -434,6 +436,36 @@ metrics_reply(int fd, const char *status, const char *extra,
 }
 
 /*
+ * Read an HTTP request head from fd into req (METRICS_REQ_MAX + 1 bytes,
+ * NUL-terminated).  Returns 0, or -1 when there is none to answer: the
+ * peer left or timed out, or it was too large (answered 431).
+ */
+static int
+metrics_read_head(int fd, char *req)
+{
+	size_t	got = 0;
+	ssize_t	n;
+
+	for (;;) {
+		n = recv(fd, req + got, METRICS_REQ_MAX - got, 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return (-1);
+		got += (size_t)n;
+		req[got] = '\0';
+		if (strstr(req, "\r\n\r\n") != NULL ||
+		    strstr(req, "\n\n") != NULL)
+			return (0);
+		if (got == METRICS_REQ_MAX) {
+			metrics_reply(fd, "431 Request Header Fields Too Large",
+			    "", METRICS_TEXT, "request too large\n", 18, 0);
+			return (-1);
+		}
+	}
+}
+
+/*
  * Serve one HTTP connection: read the request head (at most
  * METRICS_REQ_MAX bytes, METRICS_IO_SEC seconds), answer GET or HEAD of
  * /metrics with the metrics, / with a pointer to them, anything else
@@ -442,35 +474,18 @@ metrics_reply(int fd, const char *status, const char *extra,
 static void
 metrics_serve(struct semdctl *sc, int fd)
 {
-	static const char	 text[] = "text/plain; charset=utf-8";
 	char			 req[METRICS_REQ_MAX + 1], *sp, *path, *body;
 	struct timeval		 tv = { METRICS_IO_SEC, 0 };
-	size_t			 got = 0, len;
-	ssize_t			 n;
+	size_t			 len;
 	int			 head;
 
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	for (;;) {
-		n = recv(fd, req + got, METRICS_REQ_MAX - got, 0);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;
-		got += (size_t)n;
-		req[got] = '\0';
-		if (strstr(req, "\r\n\r\n") != NULL ||
-		    strstr(req, "\n\n") != NULL)
-			break;
-		if (got == METRICS_REQ_MAX) {
-			metrics_reply(fd, "431 Request Header Fields Too Large",
-			    "", text, "request too large\n", 18, 0);
-			return;
-		}
-	}
+	if (metrics_read_head(fd, req) == -1)
+		return;
 	/* "METHOD SP PATH SP VERSION" */
 	if ((sp = strchr(req, ' ')) == NULL) {
-		metrics_reply(fd, "400 Bad Request", "", text,
+		metrics_reply(fd, "400 Bad Request", "", METRICS_TEXT,
 		    "bad request\n", 12, 0);
 		return;
 	}
@@ -480,7 +495,7 @@ metrics_serve(struct semdctl *sc, int fd)
 		*sp = '\0';
 	if (strcmp(req, "GET") != 0 && strcmp(req, "HEAD") != 0) {
 		metrics_reply(fd, "405 Method Not Allowed",
-		    "Allow: GET, HEAD\r\n", text, "use GET\n", 8, 0);
+		    "Allow: GET, HEAD\r\n", METRICS_TEXT, "use GET\n", 8, 0);
 		return;
 	}
 	head = strcmp(req, "HEAD") == 0;
@@ -489,17 +504,17 @@ metrics_serve(struct semdctl *sc, int fd)
 	if (strcmp(path, "/") == 0) {
 		static const char	 index[] = "semd metrics: /metrics\n";
 
-		metrics_reply(fd, "200 OK", "", text, index,
+		metrics_reply(fd, "200 OK", "", METRICS_TEXT, index,
 		    sizeof index - 1, head);
 		return;
 	}
 	if (strcmp(path, "/metrics") != 0) {
-		metrics_reply(fd, "404 Not Found", "", text, "not found; "
-		    "the metrics are at /metrics\n", 39, head);
+		metrics_reply(fd, "404 Not Found", "", METRICS_TEXT,
+		    "not found; the metrics are at /metrics\n", 39, head);
 		return;
 	}
 	if ((body = metrics_build(sc, &len)) == NULL) {
-		metrics_reply(fd, "500 Internal Server Error", "", text,
+		metrics_reply(fd, "500 Internal Server Error", "", METRICS_TEXT,
 		    "out of memory\n", 14, head);
 		return;
 	}
