@@ -29,6 +29,12 @@ fi
 # recommends; libclang-rt-dev is the one matching the default clang
 # (libclang-rt-14-dev on Debian 12).
 pkgs="$pkgs libclang-rt-dev"
+# systemd.pc (configure's PKG_CHECK_VAR for the unit directories) is in
+# the systemd package on Debian 12 and in systemd-dev from Debian 13 on;
+# without it configure quietly installs no systemd units.
+if apt-cache show systemd-dev >/dev/null 2>&1; then
+	pkgs="$pkgs systemd-dev"
+fi
 
 SUDO=
 if [ "$(id -u)" -ne 0 ]; then
